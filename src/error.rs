@@ -1,0 +1,68 @@
+//! The crate's single error type.
+
+use std::path::PathBuf;
+
+/// Every failure the SDK reports, one variant per kind of failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An architecture name that the model zoo does not know.
+    #[error("unknown architecture `{name}`; known: {known}")]
+    UnknownArchitecture {
+        /// The name asked for.
+        name: String,
+        /// Comma-separated list of supported names.
+        known: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A weight file that cannot be parsed (corrupt, truncated, unsupported format).
+    #[error("cannot read weights from {path}: {reason}")]
+    WeightFormat {
+        /// The file concerned.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Weights whose keys or shapes do not match the architecture.
+    #[error("weights do not match `{arch}`: {details}")]
+    WeightMismatch {
+        /// The architecture the weights were loaded into.
+        arch: String,
+        /// Missing, unexpected and mis-shaped keys, named.
+        details: String,
+    },
+    /// A tensor or array with the wrong shape or type for the operation.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A `.npy` / `.npz` file that cannot be parsed.
+    #[error("{path}: not a valid numpy file: {reason}")]
+    Npy {
+        /// The file concerned.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A device name that is not recognised or whose backend was not compiled in.
+    #[error("device `{0}` is not available: {1}")]
+    Device(String, String),
+}
+
+/// Shorthand for results carrying [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

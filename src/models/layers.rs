@@ -1,0 +1,222 @@
+//! Building blocks shared by the model families: convolution + normalization units, the
+//! embedding head (global pooling, optional fc block) and the identity classifier.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Initializer, InstanceNorm, InstanceNormConfig, Linear,
+    LinearConfig, PaddingConfig2d,
+};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+/// Geometry of a 2-D convolution without bias, as torchreid's blocks declare them.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvSpec {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Square kernel size.
+    pub kernel: usize,
+    /// Stride in both directions.
+    pub stride: usize,
+    /// Symmetric zero padding.
+    pub padding: usize,
+    /// Channel groups (`out_channels` for depthwise).
+    pub groups: usize,
+}
+
+impl ConvSpec {
+    /// A `kernel`×`kernel` convolution with stride 1, padding `kernel / 2` and one group.
+    pub fn new(in_channels: usize, out_channels: usize, kernel: usize) -> Self {
+        Self {
+            in_channels,
+            out_channels,
+            kernel,
+            stride: 1,
+            padding: kernel / 2,
+            groups: 1,
+        }
+    }
+
+    /// Sets the stride.
+    pub fn stride(mut self, stride: usize) -> Self {
+        self.stride = stride;
+        self
+    }
+
+    /// Sets the padding.
+    pub fn padding(mut self, padding: usize) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// Sets the number of groups.
+    pub fn groups(mut self, groups: usize) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    /// Builds the convolution, Kaiming-normal (fan-out) initialized as torchreid does.
+    pub fn init(self, bias: bool, device: &Device) -> Conv2d {
+        let p = self.padding;
+        Conv2dConfig::new([self.in_channels, self.out_channels], [self.kernel; 2])
+            .with_stride([self.stride; 2])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_groups(self.groups)
+            .with_bias(bias)
+            .with_initializer(Initializer::KaimingNormal {
+                gain: std::f64::consts::SQRT_2,
+                fan_out_only: true,
+            })
+            .init(device)
+    }
+}
+
+/// Batch normalization for `channels` features, torchreid's defaults (eps 1e-5, momentum 0.1).
+pub fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(channels).init(device)
+}
+
+/// Affine instance normalization (`nn.InstanceNorm2d(c, affine=True)`).
+pub fn instance_norm(channels: usize, device: &Device) -> InstanceNorm {
+    InstanceNormConfig::new(channels).init(device)
+}
+
+/// Normalization after a convolution: batch statistics or per-instance statistics.
+#[derive(Module, Debug)]
+pub enum Norm {
+    /// `nn.BatchNorm2d`.
+    Batch(BatchNorm),
+    /// `nn.InstanceNorm2d(affine=True)`.
+    Instance(InstanceNorm),
+}
+
+impl Norm {
+    /// Applies the normalization.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Norm::Batch(bn) => bn.forward(x),
+            Norm::Instance(inorm) => inorm.forward(x),
+        }
+    }
+}
+
+/// Convolution followed by batch or instance normalization (torchreid's `conv` + `bn`).
+#[derive(Module, Debug)]
+pub struct ConvNorm {
+    /// The convolution (no bias).
+    pub conv: Conv2d,
+    /// The normalization.
+    pub bn: Norm,
+}
+
+impl ConvNorm {
+    /// Convolution + batch normalization.
+    pub fn batch(spec: ConvSpec, device: &Device) -> Self {
+        Self {
+            conv: spec.init(false, device),
+            bn: Norm::Batch(batch_norm(spec.out_channels, device)),
+        }
+    }
+
+    /// Convolution + instance normalization.
+    pub fn instance(spec: ConvSpec, device: &Device) -> Self {
+        Self {
+            conv: spec.init(false, device),
+            bn: Norm::Instance(instance_norm(spec.out_channels, device)),
+        }
+    }
+
+    /// Convolution and normalization, no activation.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+
+    /// Convolution, normalization and ReLU.
+    pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.forward(x))
+    }
+}
+
+/// The embedding block after global pooling: `Linear` + `BatchNorm1d` + ReLU.
+#[derive(Module, Debug)]
+pub struct FcBlock {
+    /// The projection.
+    pub linear: Linear,
+    /// 1-D batch normalization of the projected features.
+    pub bn: BatchNorm,
+}
+
+impl FcBlock {
+    /// An `in_dim` → `out_dim` block.
+    pub fn new(in_dim: usize, out_dim: usize, device: &Device) -> Self {
+        Self {
+            linear: linear(in_dim, out_dim, device),
+            bn: batch_norm(out_dim, device),
+        }
+    }
+
+    /// Projects, normalizes and rectifies `[N, in_dim]` features.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        relu(self.bn.forward(self.linear.forward(x)))
+    }
+}
+
+/// A linear layer initialized as torchreid does (weights N(0, 0.01), zero bias).
+pub fn linear(in_dim: usize, out_dim: usize, device: &Device) -> Linear {
+    LinearConfig::new(in_dim, out_dim)
+        .with_initializer(Initializer::Normal {
+            mean: 0.0,
+            std: 0.01,
+        })
+        .init(device)
+}
+
+/// Global average pooling: `[N, C, H, W]` → `[N, C]`.
+pub fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
+    let [n, c, _, _] = x.dims();
+    x.mean_dims(&[2, 3]).reshape([n, c])
+}
+
+/// The re-id head shared by every family: pooled features, an optional fc block, and the
+/// identity classifier used only in training.
+#[derive(Module, Debug)]
+pub struct Head {
+    /// Optional embedding block (`fc.0` Linear, `fc.1` BatchNorm1d in torchreid).
+    pub fc: Option<FcBlock>,
+    /// Identity classifier (`classifier` in torchreid).
+    pub classifier: Linear,
+}
+
+impl Head {
+    /// A head for `in_dim` pooled channels, an optional fc dimension and `num_classes` ids.
+    pub fn new(in_dim: usize, fc_dim: Option<usize>, num_classes: usize, device: &Device) -> Self {
+        let fc = fc_dim.map(|d| FcBlock::new(in_dim, d, device));
+        let feature_dim = fc_dim.unwrap_or(in_dim);
+        Self {
+            fc,
+            classifier: linear(feature_dim, num_classes.max(1), device),
+        }
+    }
+
+    /// Pooled, projected embedding (what torchreid returns in eval mode).
+    pub fn features(&self, maps: Tensor<4>) -> Tensor<2> {
+        let v = global_avg_pool(maps);
+        match &self.fc {
+            Some(fc) => fc.forward(v),
+            None => v,
+        }
+    }
+
+    /// Embedding dimension.
+    pub fn feature_dim(&self) -> usize {
+        self.classifier.weight.dims()[0]
+    }
+
+    /// Number of identity classes.
+    pub fn num_classes(&self) -> usize {
+        self.classifier.weight.dims()[1]
+    }
+}

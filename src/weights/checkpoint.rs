@@ -1,0 +1,142 @@
+//! The SDK's own checkpoints (Burn's burnpack format, with the architecture recorded in its
+//! metadata) and export of weights under torchreid's names as safetensors.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::store::burn_pack::Reader;
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Device, Tensor};
+
+use crate::error::{Error, Result};
+use crate::models::{Arch, ReidModel};
+
+const META_ARCH: &str = "reid.arch";
+const META_CLASSES: &str = "reid.num_classes";
+const META_VERSION: &str = "reid.version";
+
+fn checkpoint_err(path: &Path, reason: impl Into<String>) -> Error {
+    Error::WeightFormat {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Whether `path` is a burnpack file (one of our checkpoints).
+pub(crate) fn is_checkpoint(path: &Path) -> bool {
+    Reader::from_file_exact(path).is_ok()
+}
+
+/// Saves `model` to `path` atomically: a temporary file is written, then renamed into place.
+pub fn save_checkpoint(model: &ReidModel, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let tmp = path.with_extension(format!("tmp-{}.bpk", std::process::id()));
+    let mut store = BurnpackStore::from_file(&tmp)
+        .auto_extension(false)
+        .overwrite(true)
+        .metadata(META_ARCH, model.arch.name())
+        .metadata(META_CLASSES, model.num_classes().to_string())
+        .metadata(META_VERSION, crate::VERSION);
+    let saved = model
+        .save_into(&mut store)
+        .map_err(|e| checkpoint_err(path, e.to_string()))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if saved.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    saved
+}
+
+/// Loads a checkpoint written by [`save_checkpoint`], rebuilding its architecture.
+pub fn load_checkpoint(path: impl AsRef<Path>, device: &Device) -> Result<ReidModel> {
+    let path = path.as_ref();
+    let reader = Reader::from_file_exact(path).map_err(|e| checkpoint_err(path, e.to_string()))?;
+    let meta = reader.metadata();
+    let arch: Arch = meta
+        .get(META_ARCH)
+        .ok_or_else(|| checkpoint_err(path, "no architecture recorded; not a reid checkpoint"))?
+        .parse()?;
+    let num_classes: usize = meta
+        .get(META_CLASSES)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| checkpoint_err(path, "no class count recorded"))?;
+    drop(reader);
+    let mut model = ReidModel::new(arch, num_classes, device);
+    let mut store = BurnpackStore::from_file(path).auto_extension(false);
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| checkpoint_err(path, e.to_string()))?;
+    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+        return Err(checkpoint_err(
+            path,
+            format!(
+                "does not match {arch}: {} errors, missing {:?}, unused {:?}",
+                result.errors.len(),
+                result.missing.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+                result.unused
+            ),
+        ));
+    }
+    Ok(model)
+}
+
+struct TorchNamedValues<'a> {
+    keys: std::vec::IntoIter<(String, Vec<usize>)>,
+    out: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    _model: &'a ReidModel,
+}
+
+impl ModuleVisitor for TorchNamedValues<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let (key, torch_shape) = self.keys.next().expect("one key per parameter");
+        let value = param.val();
+        // Burn's Linear holds the transpose of torch's weight.
+        let value = if value.dims().to_vec() != torch_shape {
+            value.transpose()
+        } else {
+            value
+        };
+        let data = value
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        self.out.insert(key, (torch_shape, data));
+    }
+}
+
+/// Writes the model's weights under torchreid's key names as a safetensors file that
+/// `torchreid` (via `safetensors.torch.load_file`) and this SDK both read.
+pub fn save_torchreid_safetensors(model: &ReidModel, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let keys = super::expected_keys(model);
+    let mut visitor = TorchNamedValues {
+        keys: keys.into_iter(),
+        out: BTreeMap::new(),
+        _model: model,
+    };
+    model.visit(&mut visitor);
+    let bytes_of = |v: &Vec<f32>| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = visitor
+        .out
+        .iter()
+        .map(|(k, (shape, data))| (k.clone(), shape.clone(), bytes_of(data)))
+        .collect();
+    let views = buffers
+        .iter()
+        .map(|(k, shape, bytes)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                .map(|v| (k.clone(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| checkpoint_err(path, e.to_string()))?;
+    let metadata = Some(
+        [("arch".to_string(), model.arch.name().to_string())]
+            .into_iter()
+            .collect(),
+    );
+    let bytes =
+        safetensors::serialize(views, metadata).map_err(|e| checkpoint_err(path, e.to_string()))?;
+    crate::npy::write_atomically(path, &bytes)
+}

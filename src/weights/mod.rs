@@ -1,0 +1,58 @@
+//! Weights: torchreid checkpoint import (`.pth`, `.pth.tar`, `.safetensors`) by torchreid's
+//! key names, export of weights under the same names, and the SDK's own checkpoints.
+
+mod apply;
+mod checkpoint;
+mod state_dict;
+
+pub use apply::{LoadReport, expected_keys, load_state_dict};
+pub use checkpoint::{load_checkpoint, save_checkpoint, save_torchreid_safetensors};
+pub use state_dict::{RawTensor, StateDict};
+
+use std::path::Path;
+
+use burn::tensor::Device;
+
+use crate::error::Result;
+use crate::models::{Arch, ReidModel};
+
+/// Builds `arch` and loads torchreid weights from `path` into it.
+///
+/// The classifier is sized from the file when it has one, so `num_classes` need not be known.
+pub fn load_torchreid(
+    arch: Arch,
+    path: impl AsRef<Path>,
+    device: &Device,
+) -> Result<(ReidModel, LoadReport)> {
+    let dict = StateDict::read(path)?;
+    let num_classes = dict
+        .tensors
+        .get("classifier.weight")
+        .map(|t| t.shape[0])
+        .unwrap_or(1);
+    load_state_dict(ReidModel::new(arch, num_classes, device), &dict)
+}
+
+/// Loads a model from any weight file the SDK reads: its own checkpoints (`.bpk`, which name
+/// their architecture) or torchreid files, for which `arch` must be given.
+pub fn load_any(arch: Option<Arch>, path: impl AsRef<Path>, device: &Device) -> Result<ReidModel> {
+    let path = path.as_ref();
+    if checkpoint::is_checkpoint(path) {
+        let model = load_checkpoint(path, device)?;
+        if let Some(arch) = arch.filter(|&a| a != model.arch) {
+            return Err(crate::Error::InvalidInput(format!(
+                "{} holds a {} checkpoint, not {arch}",
+                path.display(),
+                model.arch
+            )));
+        }
+        return Ok(model);
+    }
+    let arch = arch.ok_or_else(|| {
+        crate::Error::InvalidInput(format!(
+            "{} is a torchreid weight file: name its architecture (--arch)",
+            path.display()
+        ))
+    })?;
+    Ok(load_torchreid(arch, path, device)?.0)
+}
