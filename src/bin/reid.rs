@@ -1,1 +1,190 @@
-fn main() {}
+//! The `reid` command-line tool: model zoo, weight inspection and reference embedding.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use reid::device::parse_device;
+use reid::models::{Arch, ReidModel};
+use reid::npy::{read_npy, write_npy};
+use reid::weights::{StateDict, load_any, matching_architectures};
+
+#[derive(Parser)]
+#[command(name = "reid", version, about = "Object re-identification SDK")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the architectures of the model zoo.
+    Models {
+        /// Input height for the GFLOPs column.
+        #[arg(long, default_value_t = 256)]
+        height: usize,
+        /// Input width for the GFLOPs column.
+        #[arg(long, default_value_t = 128)]
+        width: usize,
+    },
+    /// Run a prepared float32 NCHW batch (.npy) through a model in eval mode; write the
+    /// features as a float32 [N, D] .npy.
+    Embed {
+        /// Architecture (torchreid name); optional for the SDK's own checkpoints.
+        #[arg(long)]
+        arch: Option<String>,
+        /// Weights: torchreid .pth / .pth.tar / .safetensors, or a reid checkpoint.
+        #[arg(long)]
+        weights: PathBuf,
+        /// Input array [N, 3, H, W], float32, already normalized.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output array [N, D].
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Expected input height (checked against the array).
+        #[arg(long)]
+        height: Option<usize>,
+        /// Expected input width (checked against the array).
+        #[arg(long)]
+        width: Option<usize>,
+        /// Images per forward pass.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Compute device: flex (CPU), wgpu[:N], cuda[:N].
+        #[arg(long, default_value = "flex")]
+        device: String,
+    },
+    /// Show what a weight file holds: format, keys, shapes, parameter count, architecture.
+    Info {
+        /// The weight file.
+        file: PathBuf,
+        /// Print only the summary, not every key.
+        #[arg(long)]
+        brief: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> reid::Result<()> {
+    match cli.command {
+        Command::Models { height, width } => models(height, width),
+        Command::Embed {
+            arch,
+            weights,
+            input,
+            output,
+            height,
+            width,
+            batch_size,
+            device,
+        } => {
+            let device = parse_device(&device)?;
+            let arch = arch.map(|a| a.parse::<Arch>()).transpose()?;
+            let model = load_any(arch, &weights, &device)?;
+            let array = read_npy(&input)?;
+            if let Some(h) = height {
+                check_dim(&array.shape, 2, h, "height")?;
+            }
+            if let Some(w) = width {
+                check_dim(&array.shape, 3, w, "width")?;
+            }
+            let features = reid::embed::embed_array(&model, &array, batch_size, &device)?;
+            write_npy(&output, &features)?;
+            println!(
+                "{}: {} images -> {} features of dimension {} ({})",
+                model.arch,
+                features.shape[0],
+                output.display(),
+                features.shape[1],
+                weights.display()
+            );
+            Ok(())
+        }
+        Command::Info { file, brief } => info(&file, brief),
+    }
+}
+
+fn check_dim(shape: &[usize], axis: usize, want: usize, what: &str) -> reid::Result<()> {
+    match shape.get(axis) {
+        Some(&got) if got == want => Ok(()),
+        _ => Err(reid::Error::InvalidInput(format!(
+            "--{what} {want} does not match the input of shape {shape:?}"
+        ))),
+    }
+}
+
+fn models(height: usize, width: usize) -> reid::Result<()> {
+    let device = reid::device::default_device();
+    println!(
+        "{:<18} {:<10} {:>5} {:>9} {:>8}  description",
+        "name", "input", "dim", "params", "GFLOPs"
+    );
+    for arch in Arch::ALL {
+        let model = ReidModel::new(arch, 1, &device);
+        let (h, w) = arch.default_input();
+        println!(
+            "{:<18} {:<10} {:>5} {:>8.2}M {:>8.3}  {}",
+            arch.name(),
+            format!("{h}x{w}"),
+            model.feature_dim(),
+            model.num_backbone_params() as f64 / 1e6,
+            model.macs(height, width) as f64 / 1e9,
+            arch.description()
+        );
+    }
+    Ok(())
+}
+
+fn info(file: &std::path::Path, brief: bool) -> reid::Result<()> {
+    let device = reid::device::default_device();
+    if let Ok(model) = reid::weights::load_checkpoint(file, &device) {
+        println!("format: reid checkpoint (burnpack)");
+        println!("architecture: {}", model.arch);
+        println!("classes: {}", model.num_classes());
+        println!("parameters: {}", model.num_backbone_params());
+        return Ok(());
+    }
+    let dict = StateDict::read(file)?;
+    println!("format: {}", dict.format);
+    println!(
+        "tensors: {} float, {} integer",
+        dict.tensors.len(),
+        dict.integer_tensors.len()
+    );
+    println!("values: {} (parameters and buffers)", dict.num_elements());
+    if let Some(classifier) = dict.tensors.get("classifier.weight") {
+        println!("classes: {}", classifier.shape[0]);
+    }
+    let matches = matching_architectures(&dict, &device);
+    match matches.as_slice() {
+        [] => println!("architecture: none of the model zoo matches"),
+        found => println!(
+            "architecture: {}",
+            found
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+    if !brief {
+        for (name, tensor) in &dict.tensors {
+            println!("  {name} {:?}", tensor.shape);
+        }
+        for (name, shape) in &dict.integer_tensors {
+            println!("  {name} {shape:?} (integer)");
+        }
+    }
+    Ok(())
+}

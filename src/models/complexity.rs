@@ -38,7 +38,7 @@ impl Macs {
 
     /// Counts a convolution and moves to its output size.
     pub fn conv(&mut self, conv: &Conv2d) {
-        let [out_c, in_per_group, kh, kw] = conv.weight.dims();
+        let [out_c, in_per_group, kh, kw] = conv.weight.lazy_shape().dims::<4>();
         let (ph, pw) = match conv.padding {
             PaddingConfig2d::Explicit(top, left, _, _) => (top, left),
             _ => (0, 0),
@@ -56,7 +56,7 @@ impl Macs {
 
     /// Counts a linear layer applied once.
     pub fn linear(&mut self, linear: &Linear) {
-        let [i, o] = linear.weight.dims();
+        let [i, o] = linear.weight.lazy_shape().dims::<2>();
         self.total += (i * o) as u64;
     }
 }

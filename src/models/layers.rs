@@ -212,11 +212,11 @@ impl Head {
 
     /// Embedding dimension.
     pub fn feature_dim(&self) -> usize {
-        self.classifier.weight.dims()[0]
+        self.classifier.weight.lazy_shape().dims::<2>()[0]
     }
 
     /// Number of identity classes.
     pub fn num_classes(&self) -> usize {
-        self.classifier.weight.dims()[1]
+        self.classifier.weight.lazy_shape().dims::<2>()[1]
     }
 }

@@ -73,15 +73,14 @@ impl MobileNetV2 {
             .iter()
             .map(|&(t, c, n, s)| {
                 let cout = scale(c);
-                let stage = (0..n)
+                (0..n)
                     .map(|i| {
                         let block =
                             InvertedResidual::new(cin, cout, t, if i == 0 { s } else { 1 }, device);
                         cin = cout;
                         block
                     })
-                    .collect();
-                stage
+                    .collect()
             })
             .collect();
         let feature_dim = if width > 1.0 { scale(1280) } else { 1280 };
@@ -101,7 +100,7 @@ impl MobileNetV2 {
 
     /// Channels of the feature maps.
     pub fn out_channels(&self) -> usize {
-        self.conv9.conv.weight.dims()[0]
+        self.conv9.conv.weight.lazy_shape().dims::<4>()[0]
     }
 
     pub(crate) fn macs(&self, m: &mut Macs) {

@@ -21,6 +21,8 @@ use layers::Head;
 pub use registry::{Arch, Family};
 
 /// The feature extractor of one of the families.
+// One value per model: the size difference between variants costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
     /// OSNet / OSNet-IBN.

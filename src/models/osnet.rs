@@ -257,7 +257,7 @@ impl OsNet {
 
     /// Channels of the feature maps.
     pub fn out_channels(&self) -> usize {
-        self.conv5.conv.weight.dims()[0]
+        self.conv5.conv.weight.lazy_shape().dims::<4>()[0]
     }
 
     pub(crate) fn macs(&self, m: &mut Macs) {

@@ -56,3 +56,29 @@ pub fn load_any(arch: Option<Arch>, path: impl AsRef<Path>, device: &Device) -> 
     })?;
     Ok(load_torchreid(arch, path, device)?.0)
 }
+
+/// The architectures whose parameter names and shapes `dict` matches exactly (the classifier's
+/// class count aside).
+pub fn matching_architectures(dict: &StateDict, device: &Device) -> Vec<Arch> {
+    let file_keys: std::collections::BTreeMap<&str, &[usize]> = dict
+        .tensors
+        .iter()
+        .filter(|(k, _)| !k.starts_with("classifier."))
+        .map(|(k, t)| (k.as_str(), t.shape.as_slice()))
+        .collect();
+    Arch::ALL
+        .into_iter()
+        .filter(|&arch| {
+            // Parameters are created lazily: building a model here allocates no weights.
+            let model = ReidModel::new(arch, 1, device);
+            let expected: std::collections::BTreeMap<String, Vec<usize>> = expected_keys(&model)
+                .into_iter()
+                .filter(|(k, _)| !k.starts_with("classifier."))
+                .collect();
+            expected.len() == file_keys.len()
+                && expected
+                    .iter()
+                    .all(|(k, s)| file_keys.get(k.as_str()) == Some(&s.as_slice()))
+        })
+        .collect()
+}

@@ -1,0 +1,121 @@
+//! The `reid` binary end to end: model table, checkpoint inspection, reference embedding.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reid::npy::read_npy;
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+fn reid(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_reid"))
+        .args(args)
+        .output()
+        .expect("run reid")
+}
+
+#[test]
+fn models_lists_every_architecture_with_its_complexity() {
+    let out = reid(&["models"]);
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    for arch in reid::Arch::ALL {
+        assert!(
+            table.contains(arch.name()),
+            "{} missing:\n{table}",
+            arch.name()
+        );
+    }
+    // torchreid's model zoo table: osnet_x1_0 has 2.2M parameters and 0.98 GFLOPs.
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("osnet_x1_0 "))
+        .unwrap();
+    assert!(row.contains("2.19M") && row.contains("0.979"), "{row}");
+}
+
+#[test]
+fn embed_reproduces_torchreid_on_an_unseen_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("features.npy");
+    let out = reid(&[
+        "embed",
+        "--arch",
+        "osnet_x0_25",
+        "--weights",
+        fixture("osnet_x0_25/checkpoint.pth.tar").to_str().unwrap(),
+        "--input",
+        fixture("input_256x128.npy").to_str().unwrap(),
+        "--height",
+        "256",
+        "--width",
+        "128",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = read_npy(&out_path).unwrap();
+    let want = read_npy(fixture("osnet_x0_25/out_256x128.npy")).unwrap();
+    assert_eq!(got.shape, want.shape);
+    let worst = got
+        .to_f32()
+        .iter()
+        .zip(want.to_f32())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst < 1e-4, "max |Δ| = {worst}");
+}
+
+#[test]
+fn info_names_the_architecture_and_keys() {
+    let out = reid(&[
+        "info",
+        fixture("osnet_ain_x0_25/weights.safetensors")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("architecture: osnet_ain_x0_25"), "{text}");
+    assert!(text.contains("conv2.0.IN.weight [64]"), "{text}");
+    assert!(text.contains("classes: 10"), "{text}");
+}
+
+#[test]
+fn bad_arguments_fail_with_a_message() {
+    let out = reid(&[
+        "embed",
+        "--arch",
+        "osnet_x9",
+        "--weights",
+        "x.pth",
+        "--input",
+        "x.npy",
+        "-o",
+        "y.npy",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("unknown architecture `osnet_x9`"), "{err}");
+
+    let out = reid(&[
+        "embed",
+        "--weights",
+        fixture("osnet_x0_25/weights.safetensors").to_str().unwrap(),
+        "--input",
+        fixture("input_160x64.npy").to_str().unwrap(),
+        "-o",
+        "/nonexistent/y.npy",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("--arch"), "{err}");
+}
