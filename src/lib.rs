@@ -16,6 +16,7 @@
 pub mod device;
 pub mod embed;
 pub mod error;
+pub mod eval;
 pub mod models;
 pub mod npy;
 pub mod weights;

@@ -241,12 +241,9 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         std::str::from_utf8(&bytes[header_start..data_start]).map_err(|_| "header is not text")?;
     let descr = header_value(header, "descr").ok_or("header has no descr")?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
-    let fortran = header_value(header, "fortran_order").ok_or("header has no fortran_order")?;
-    if fortran.starts_with("True") {
-        return Err(
-            "Fortran-order arrays are not supported; save with np.ascontiguousarray".into(),
-        );
-    }
+    let fortran = header_value(header, "fortran_order")
+        .ok_or("header has no fortran_order")?
+        .starts_with("True");
     let shape = parse_shape(header)?;
     let count = shape
         .iter()
@@ -319,7 +316,44 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         ),
         _ => return Err(format!("unsupported dtype {descr}")),
     };
+    let data = if fortran {
+        match data {
+            NpyData::F32(v) => NpyData::F32(fortran_to_c(&v, &shape)),
+            NpyData::F64(v) => NpyData::F64(fortran_to_c(&v, &shape)),
+            NpyData::I64(v) => NpyData::I64(fortran_to_c(&v, &shape)),
+        }
+    } else {
+        data
+    };
     Ok(NpyArray { shape, data })
+}
+
+/// Reorders column-major (Fortran) elements into row-major order.
+fn fortran_to_c<T: Copy>(values: &[T], shape: &[usize]) -> Vec<T> {
+    let mut strides = vec![1usize; shape.len()];
+    for k in 1..shape.len() {
+        strides[k] = strides[k - 1] * shape[k - 1];
+    }
+    let mut index = vec![0usize; shape.len()];
+    let mut out = Vec::with_capacity(values.len());
+    for _ in 0..values.len() {
+        out.push(
+            values[index
+                .iter()
+                .zip(&strides)
+                .map(|(i, s)| i * s)
+                .sum::<usize>()],
+        );
+        // Advance the row-major multi-index, last axis fastest.
+        for axis in (0..shape.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < shape[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    out
 }
 
 /// The text after `'key':` up to the next top-level comma of a header dict.
@@ -398,6 +432,15 @@ mod tests {
             assert!(NpyArray::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         assert!(NpyArray::from_bytes(b"PK\x03\x04 not numpy").is_err());
+    }
+
+    #[test]
+    fn fortran_order_is_reordered() {
+        // np.asfortranarray([[1, 2, 3], [4, 5, 6]]) stores 1 4 2 5 3 6.
+        assert_eq!(
+            fortran_to_c(&[1, 4, 2, 5, 3, 6], &[2, 3]),
+            vec![1, 2, 3, 4, 5, 6]
+        );
     }
 
     #[test]

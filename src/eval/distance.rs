@@ -1,0 +1,150 @@
+//! Query × gallery distance matrices, computed as one blocked SIMD matrix product.
+
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+
+/// How embeddings are compared. Both follow torchreid's `compute_distance_matrix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Metric {
+    /// `1 - cos(q, g)`, on L2-normalized rows.
+    #[default]
+    Cosine,
+    /// Squared euclidean distance `|q|² + |g|² - 2 q·g` (torchreid's "euclidean").
+    Euclidean,
+}
+
+impl FromStr for Metric {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cosine" => Ok(Metric::Cosine),
+            "euclidean" => Ok(Metric::Euclidean),
+            other => Err(Error::InvalidInput(format!(
+                "unknown metric `{other}`; expected cosine or euclidean"
+            ))),
+        }
+    }
+}
+
+/// A dense row-major matrix of `f32`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// `rows × cols` values, row after row.
+    pub data: Vec<f32>,
+}
+
+impl Matrix {
+    /// Wraps row-major `data`; an error when its length is not `rows × cols`.
+    pub fn new(rows: usize, cols: usize, data: Vec<f32>) -> Result<Self> {
+        if rows.checked_mul(cols) != Some(data.len()) {
+            return Err(Error::InvalidInput(format!(
+                "{} values cannot form a {rows}×{cols} matrix",
+                data.len()
+            )));
+        }
+        Ok(Self { rows, cols, data })
+    }
+
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    /// The transpose.
+    pub fn transposed(&self) -> Matrix {
+        let mut data = vec![0.0; self.data.len()];
+        for r in 0..self.rows {
+            for c in 0..self.cols {
+                data[c * self.rows + r] = self.data[r * self.cols + c];
+            }
+        }
+        Matrix {
+            rows: self.cols,
+            cols: self.rows,
+            data,
+        }
+    }
+}
+
+/// `a · bᵀ` for row-major `a` (`m × k`) and `b` (`n × k`), multi-threaded.
+pub fn matmul_transposed(a: &Matrix, b: &Matrix) -> Result<Matrix> {
+    if a.cols != b.cols {
+        return Err(Error::InvalidInput(format!(
+            "dimension mismatch: {} against {}",
+            a.cols, b.cols
+        )));
+    }
+    let (m, n, k) = (a.rows, b.rows, a.cols);
+    let mut out = vec![0f32; m * n];
+    if m > 0 && n > 0 && k > 0 {
+        // SAFETY: the strides describe exactly the buffers' row-major layouts: `a` is m×k with
+        // row stride k, `b` read as k×n has column stride k and row stride 1, `out` is m×n
+        // with row stride n; all three are live and `out` does not alias the inputs.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                out.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.data.as_ptr(),
+                1,
+                k as isize,
+                b.data.as_ptr(),
+                k as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(0),
+            );
+        }
+    }
+    Matrix::new(m, n, out)
+}
+
+/// Rows scaled to unit L2 norm (norms below 1e-12 are clamped, as torch's `F.normalize`).
+pub fn l2_normalized(x: &Matrix) -> Matrix {
+    let mut out = x.clone();
+    for row in out.data.chunks_mut(x.cols.max(1)) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        row.iter_mut().for_each(|v| *v /= norm);
+    }
+    out
+}
+
+/// The `queries × gallery` distance matrix under `metric`.
+pub fn distance_matrix(queries: &Matrix, gallery: &Matrix, metric: Metric) -> Result<Matrix> {
+    match metric {
+        Metric::Cosine => {
+            let mut sim = matmul_transposed(&l2_normalized(queries), &l2_normalized(gallery))?;
+            sim.data.iter_mut().for_each(|s| *s = 1.0 - *s);
+            Ok(sim)
+        }
+        Metric::Euclidean => {
+            let mut dot = matmul_transposed(queries, gallery)?;
+            let sq = |m: &Matrix| -> Vec<f32> {
+                (0..m.rows)
+                    .map(|i| m.row(i).iter().map(|v| v * v).sum())
+                    .collect()
+            };
+            let (qn, gn) = (sq(queries), sq(gallery));
+            for (i, row) in dot.data.chunks_mut(gallery.rows.max(1)).enumerate() {
+                for (j, d) in row.iter_mut().enumerate() {
+                    *d = qn[i] + gn[j] - 2.0 * *d;
+                }
+            }
+            Ok(dot)
+        }
+    }
+}

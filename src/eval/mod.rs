@@ -1,0 +1,41 @@
+//! Evaluation: distance matrices, the Market-1501 rank metrics (CMC, mAP, mINP) and
+//! k-reciprocal re-ranking, with torchreid's definitions.
+
+pub mod distance;
+pub mod rank;
+pub mod rerank;
+
+pub use distance::{Matrix, Metric, distance_matrix};
+pub use rank::{Labels, RankMetrics, evaluate_market1501};
+pub use rerank::{RerankParams, rerank};
+
+use crate::error::Result;
+
+/// Options of [`evaluate`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvalOptions {
+    /// Distance between embeddings.
+    pub metric: Metric,
+    /// Re-rank with these parameters before scoring.
+    pub rerank: Option<RerankParams>,
+}
+
+/// Scores query embeddings against gallery embeddings: distances, optional re-ranking, then
+/// CMC (up to rank 50), mAP and mINP under the Market-1501 protocol.
+pub fn evaluate(
+    queries: &Matrix,
+    gallery: &Matrix,
+    labels: Labels,
+    options: EvalOptions,
+) -> Result<RankMetrics> {
+    let q_g = distance_matrix(queries, gallery, options.metric)?;
+    let distmat = match options.rerank {
+        Some(params) => {
+            let q_q = distance_matrix(queries, queries, options.metric)?;
+            let g_g = distance_matrix(gallery, gallery, options.metric)?;
+            rerank(&q_g, &q_q, &g_g, params)?
+        }
+        None => q_g,
+    };
+    evaluate_market1501(&distmat, labels, 50)
+}
