@@ -17,6 +17,7 @@ pub mod device;
 pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod gallery;
 pub mod models;
 pub mod npy;
 pub mod weights;

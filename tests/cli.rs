@@ -119,3 +119,49 @@ fn bad_arguments_fail_with_a_message() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("--arch"), "{err}");
 }
+
+#[test]
+fn eval_prints_torchreid_metrics_as_json() {
+    let npz = fixture("eval/market_small.npz");
+    let out = reid(&["eval", "--features", npz.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let arrays = reid::npy::read_npz(&npz).unwrap();
+    let map = arrays["map_cosine"].to_f64()[0];
+    let rank1 = arrays["cmc_cosine"].to_f64()[0];
+    assert!(
+        (value["mAP"].as_f64().unwrap() - map).abs() < 1e-6,
+        "{value}"
+    );
+    assert!(
+        (value["rank1"].as_f64().unwrap() - rank1).abs() < 1e-6,
+        "{value}"
+    );
+
+    let out = reid(&[
+        "eval",
+        "--features",
+        npz.to_str().unwrap(),
+        "--rerank",
+        "--metric",
+        "euclidean",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let map = arrays["rerank_map_euclidean"].to_f64()[0];
+    assert!(
+        text.contains(&format!("mAP:  {:.2}%", 100.0 * map)),
+        "{text}"
+    );
+
+    let out = reid(&[
+        "eval",
+        "--features",
+        fixture("input_160x64.npy").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+}

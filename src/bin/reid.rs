@@ -55,6 +55,21 @@ enum Command {
         #[arg(long, default_value = "flex")]
         device: String,
     },
+    /// Score query features against gallery features (Market-1501 protocol): CMC, mAP, mINP.
+    Eval {
+        /// .npz with torchreid's names: qf, gf, q_pids, g_pids, q_camids, g_camids.
+        #[arg(long)]
+        features: PathBuf,
+        /// cosine or euclidean (squared, as torchreid).
+        #[arg(long, default_value = "cosine")]
+        metric: String,
+        /// Apply k-reciprocal re-ranking (k1 = 20, k2 = 6, lambda = 0.3).
+        #[arg(long)]
+        rerank: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show what a weight file holds: format, keys, shapes, parameter count, architecture.
     Info {
         /// The weight file.
@@ -112,6 +127,12 @@ fn run(cli: Cli) -> reid::Result<()> {
             Ok(())
         }
         Command::Info { file, brief } => info(&file, brief),
+        Command::Eval {
+            features,
+            metric,
+            rerank,
+            json,
+        } => eval(&features, &metric, rerank, json),
     }
 }
 
@@ -184,6 +205,58 @@ fn info(file: &std::path::Path, brief: bool) -> reid::Result<()> {
         }
         for (name, shape) in &dict.integer_tensors {
             println!("  {name} {shape:?} (integer)");
+        }
+    }
+    Ok(())
+}
+
+fn eval(path: &std::path::Path, metric: &str, rerank: bool, json: bool) -> reid::Result<()> {
+    use reid::eval::{EvalOptions, Labels, Matrix, RerankParams, evaluate};
+    let arrays = reid::npy::read_npz(path)?;
+    let get = |name: &str| {
+        arrays.get(name).ok_or_else(|| {
+            reid::Error::InvalidInput(format!("{} has no array `{name}`", path.display()))
+        })
+    };
+    let matrix = |name: &str| -> reid::Result<Matrix> {
+        let a = get(name)?;
+        match a.shape[..] {
+            [rows, cols] => Matrix::new(rows, cols, a.to_f32()),
+            _ => Err(reid::Error::InvalidInput(format!(
+                "`{name}` must be 2-D, not {:?}",
+                a.shape
+            ))),
+        }
+    };
+    let (qf, gf) = (matrix("qf")?, matrix("gf")?);
+    let (q_ids, g_ids) = (get("q_pids")?.to_i64()?, get("g_pids")?.to_i64()?);
+    let (q_cams, g_cams) = (get("q_camids")?.to_i64()?, get("g_camids")?.to_i64()?);
+    let options = EvalOptions {
+        metric: metric.parse()?,
+        rerank: rerank.then(RerankParams::default),
+    };
+    let labels = Labels {
+        query_ids: &q_ids,
+        gallery_ids: &g_ids,
+        query_cams: &q_cams,
+        gallery_cams: &g_cams,
+    };
+    let metrics = evaluate(&qf, &gf, labels, options)?;
+    if json {
+        let mut value = serde_json::to_value(&metrics).expect("plain data");
+        for k in [1, 5, 10, 20] {
+            value[format!("rank{k}")] = metrics.rank(k).into();
+        }
+        println!("{value}");
+    } else {
+        println!(
+            "queries: {} valid of {}",
+            metrics.num_valid_queries, qf.rows
+        );
+        println!("mAP:  {:.2}%", 100.0 * metrics.map);
+        println!("mINP: {:.2}%", 100.0 * metrics.minp);
+        for k in [1, 5, 10, 20] {
+            println!("Rank-{k:<2} {:.2}%", 100.0 * metrics.rank(k));
         }
     }
     Ok(())

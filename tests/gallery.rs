@@ -1,0 +1,319 @@
+//! The in-memory gallery: search identical to a brute-force reference (ordering, ties by id,
+//! grouping, camera exclusion, thresholds), mutations, bad input, and concurrent use.
+
+use std::sync::Arc;
+
+use reid::eval::Metric;
+use reid::gallery::{Gallery, Match, NewEntry, SearchOptions};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+
+    fn vector(&mut self, dim: usize) -> Vec<f32> {
+        (0..dim).map(|_| self.next()).collect()
+    }
+}
+
+const DIM: usize = 32;
+
+fn populated(metric: Metric, n: usize) -> (Gallery, Vec<NewEntry>) {
+    let gallery = Gallery::new(DIM, metric).unwrap();
+    let mut rng = Rng(42);
+    let entries: Vec<NewEntry> = (0..n)
+        .map(|i| NewEntry {
+            id: Some(1000 + 3 * i as u64),
+            identity: (i % 50) as u64,
+            camera: (i % 4) as i32,
+            tag: None,
+            vector: rng.vector(DIM),
+        })
+        .collect();
+    gallery.add_batch(entries.clone()).unwrap();
+    (gallery, entries)
+}
+
+/// Brute force in f64 over the entries, the reference ordering.
+fn brute_force(
+    metric: Metric,
+    entries: &[NewEntry],
+    query: &[f32],
+    o: &SearchOptions,
+) -> Vec<Match> {
+    let unit = |v: &[f32]| -> Vec<f64> {
+        let n = v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        v.iter().map(|x| *x as f64 / n).collect()
+    };
+    let mut all: Vec<(f64, Match)> = entries
+        .iter()
+        .filter(|e| o.exclude_camera != Some(e.camera))
+        .map(|e| {
+            let score = match metric {
+                Metric::Cosine => unit(query)
+                    .iter()
+                    .zip(unit(&e.vector))
+                    .map(|(a, b)| a * b)
+                    .sum(),
+                Metric::Euclidean => query
+                    .iter()
+                    .zip(&e.vector)
+                    .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+                    .sum::<f64>()
+                    .sqrt(),
+            };
+            let m = Match {
+                id: e.id.unwrap(),
+                identity: e.identity,
+                camera: e.camera,
+                score: score as f32,
+            };
+            (score, m)
+        })
+        .filter(|(s, _)| match (o.min_score, metric) {
+            (None, _) => true,
+            (Some(min), Metric::Cosine) => *s >= min as f64,
+            (Some(max), Metric::Euclidean) => *s <= max as f64,
+        })
+        .collect();
+    all.sort_by(|a, b| {
+        let ord = match metric {
+            Metric::Cosine => b.0.total_cmp(&a.0),
+            Metric::Euclidean => a.0.total_cmp(&b.0),
+        };
+        ord.then(a.1.id.cmp(&b.1.id))
+    });
+    let mut out: Vec<Match> = Vec::new();
+    for (_, m) in all {
+        if o.group_by_identity && out.iter().any(|x| x.identity == m.identity) {
+            continue;
+        }
+        out.push(m);
+    }
+    out.truncate(o.k);
+    out
+}
+
+/// Same results as the reference. The search scores in f32 and the reference in f64, so two
+/// entries whose scores differ by less than f32 rounding may trade places; any other
+/// difference fails.
+fn assert_same(got: &[Match], want: &[Match]) {
+    assert_eq!(got.len(), want.len(), "number of results");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g.score - w.score).abs() < 1e-5,
+            "position {i}: {g:?} vs {w:?}"
+        );
+        if g.id != w.id {
+            let twin = want.iter().find(|m| m.id == g.id);
+            let near_tie = twin.is_some_and(|t| (t.score - w.score).abs() < 1e-5);
+            assert!(
+                near_tie,
+                "position {i}: {g:?} where the reference has {w:?}"
+            );
+        } else {
+            assert_eq!((g.identity, g.camera), (w.identity, w.camera));
+        }
+    }
+}
+
+#[test]
+fn search_equals_brute_force_under_every_option() {
+    for metric in [Metric::Cosine, Metric::Euclidean] {
+        // Over two chunks of the scan, so that merging across chunks is exercised.
+        let (gallery, entries) = populated(metric, 5000);
+        let mut rng = Rng(7);
+        let queries: Vec<f32> = (0..70).flat_map(|_| rng.vector(DIM)).collect();
+        let threshold = match metric {
+            Metric::Cosine => 0.3,
+            Metric::Euclidean => 1.45,
+        };
+        let options = [
+            SearchOptions::top(10),
+            SearchOptions {
+                group_by_identity: true,
+                ..SearchOptions::top(7)
+            },
+            SearchOptions {
+                exclude_camera: Some(2),
+                ..SearchOptions::top(5)
+            },
+            SearchOptions {
+                min_score: Some(threshold),
+                ..SearchOptions::top(50)
+            },
+            SearchOptions::top(100_000),
+        ];
+        for o in &options {
+            let results = gallery.search(&queries, o).unwrap();
+            assert_eq!(results.len(), 70);
+            for (q, got) in results.iter().enumerate() {
+                let want = brute_force(metric, &entries, &queries[q * DIM..(q + 1) * DIM], o);
+                assert_same(got, &want);
+            }
+        }
+    }
+}
+
+#[test]
+fn ties_are_broken_by_id() {
+    let gallery = Gallery::new(4, Metric::Cosine).unwrap();
+    let v = vec![1.0, 2.0, 3.0, 4.0];
+    for id in [30, 10, 20] {
+        gallery
+            .add(NewEntry {
+                id: Some(id),
+                identity: id,
+                camera: 0,
+                tag: None,
+                vector: v.clone(),
+            })
+            .unwrap();
+    }
+    let got = gallery.search(&v, &SearchOptions::top(3)).unwrap();
+    assert_eq!(
+        got[0].iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![10, 20, 30]
+    );
+}
+
+#[test]
+fn mutations_keep_search_exact() {
+    let (gallery, mut entries) = populated(Metric::Cosine, 300);
+    // Remove one entry, a whole identity, and update another.
+    gallery.remove(1000 + 3 * 17).unwrap();
+    entries.retain(|e| e.id != Some(1000 + 3 * 17));
+    assert_eq!(gallery.remove_identity(5), 6);
+    entries.retain(|e| e.identity != 5);
+    let new_vector = Rng(99).vector(DIM);
+    gallery
+        .update(1000, 77, 3, Some("moved".into()), &new_vector)
+        .unwrap();
+    let first = entries.iter_mut().find(|e| e.id == Some(1000)).unwrap();
+    (first.identity, first.camera, first.vector) = (77, 3, new_vector.clone());
+    assert_eq!(gallery.len(), entries.len());
+    let fetched = gallery.get(1000).unwrap();
+    assert_eq!(
+        (fetched.identity, fetched.camera, fetched.tag.as_deref()),
+        (77, 3, Some("moved"))
+    );
+    assert!(gallery.get(1000 + 3 * 17).is_none());
+    let query = Rng(5).vector(DIM);
+    let o = SearchOptions::top(20);
+    assert_same(
+        &gallery.search(&query, &o).unwrap()[0],
+        &brute_force(Metric::Cosine, &entries, &query, &o),
+    );
+    // Assigned ids never collide with given ones.
+    let id = gallery
+        .add(NewEntry {
+            id: None,
+            identity: 1,
+            camera: 0,
+            tag: None,
+            vector: query.clone(),
+        })
+        .unwrap();
+    assert!(gallery.entries().iter().filter(|e| e.id == id).count() == 1);
+}
+
+#[test]
+fn bad_input_is_an_error_and_loses_nothing() {
+    let (gallery, _) = populated(Metric::Cosine, 20);
+    let before = gallery.entries();
+    let entry = |id: u64, vector: Vec<f32>| NewEntry {
+        id: Some(id),
+        identity: 1,
+        camera: 0,
+        tag: None,
+        vector,
+    };
+    let bad_batches = vec![
+        vec![entry(1, vec![1.0; DIM]), entry(2, vec![f32::NAN; DIM])],
+        vec![entry(3, vec![0.0; DIM])],
+        vec![entry(4, vec![1.0; DIM - 1])],
+        vec![entry(5, vec![1.0; DIM]), entry(5, vec![1.0; DIM])],
+        vec![entry(1000, vec![1.0; DIM])],
+        vec![NewEntry {
+            tag: Some("x".repeat(300)),
+            ..entry(6, vec![1.0; DIM])
+        }],
+    ];
+    for batch in bad_batches {
+        assert!(gallery.add_batch(batch).is_err());
+        assert_eq!(
+            gallery.entries(),
+            before,
+            "a failed batch changed the gallery"
+        );
+    }
+    assert!(gallery.search(&[1.0; DIM], &SearchOptions::top(0)).is_err());
+    assert!(
+        gallery
+            .search(&[1.0; DIM + 1], &SearchOptions::top(1))
+            .is_err()
+    );
+    assert!(
+        gallery
+            .search(&[f32::NAN; DIM], &SearchOptions::top(1))
+            .is_err()
+    );
+    assert!(gallery.remove(424242).is_err());
+    assert!(gallery.update(424242, 1, 1, None, &[1.0; DIM]).is_err());
+    assert!(Gallery::new(0, Metric::Cosine).is_err());
+    assert_eq!(gallery.entries(), before);
+    let empty = Gallery::new(DIM, Metric::Cosine).unwrap();
+    assert_eq!(
+        empty.search(&[1.0; DIM], &SearchOptions::top(5)).unwrap(),
+        vec![vec![]]
+    );
+    assert_eq!(
+        gallery
+            .search(&[1.0; DIM], &SearchOptions::top(500))
+            .unwrap()[0]
+            .len(),
+        20
+    );
+}
+
+#[test]
+fn searches_run_while_a_writer_adds() {
+    let (gallery, _) = populated(Metric::Cosine, 1000);
+    let gallery = Arc::new(gallery);
+    let writer = {
+        let g = Arc::clone(&gallery);
+        std::thread::spawn(move || {
+            let mut rng = Rng(3);
+            for i in 0..200 {
+                g.add(NewEntry {
+                    id: None,
+                    identity: i,
+                    camera: 1,
+                    tag: None,
+                    vector: rng.vector(DIM),
+                })
+                .unwrap();
+            }
+        })
+    };
+    let readers: Vec<_> = (0..3)
+        .map(|t| {
+            let g = Arc::clone(&gallery);
+            std::thread::spawn(move || {
+                let mut rng = Rng(100 + t);
+                for _ in 0..50 {
+                    let r = g.search(&rng.vector(DIM), &SearchOptions::top(10)).unwrap();
+                    assert_eq!(r[0].len(), 10);
+                }
+            })
+        })
+        .collect();
+    writer.join().unwrap();
+    readers.into_iter().for_each(|r| r.join().unwrap());
+    assert_eq!(gallery.len(), 1200);
+}
