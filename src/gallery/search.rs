@@ -84,26 +84,51 @@ pub(crate) fn search(cols: &Columns, queries: &[f32], options: &SearchOptions) -
                 (0..qb)
                     .map(|q| {
                         let row = &scores[q * len..(q + 1) * len];
-                        let candidates = row
-                            .iter()
-                            .enumerate()
-                            .filter(|&(j, &s)| {
-                                options.exclude_camera != Some(cols.cameras[start + j])
-                                    && passes(cols.metric, s, options)
-                            })
-                            .map(|(j, &s)| Match {
-                                id: cols.ids[start + j],
-                                identity: cols.identities[start + j],
-                                camera: cols.cameras[start + j],
-                                score: s,
-                            })
-                            .collect();
-                        select(
-                            cols.metric,
-                            candidates,
-                            options.k,
-                            options.group_by_identity,
-                        )
+                        let keep = |j: usize, s: f32| {
+                            options.exclude_camera != Some(cols.cameras[start + j])
+                                && passes(cols.metric, s, options)
+                        };
+                        let to_match = |j: usize, s: f32| Match {
+                            id: cols.ids[start + j],
+                            identity: cols.identities[start + j],
+                            camera: cols.cameras[start + j],
+                            score: s,
+                        };
+                        if options.group_by_identity || options.k >= len {
+                            let candidates = row
+                                .iter()
+                                .enumerate()
+                                .filter(|&(j, &s)| keep(j, s))
+                                .map(|(j, &s)| to_match(j, s))
+                                .collect();
+                            return select(
+                                cols.metric,
+                                candidates,
+                                options.k,
+                                options.group_by_identity,
+                            );
+                        }
+                        // Bounded top-k: most entries are rejected by one comparison with
+                        // the current k-th best.
+                        let mut best: Vec<Match> = Vec::with_capacity(options.k + 1);
+                        for (j, &s) in row.iter().enumerate() {
+                            if !keep(j, s) {
+                                continue;
+                            }
+                            let candidate = to_match(j, s);
+                            if best.len() == options.k
+                                && better(cols.metric, &candidate, &best[options.k - 1])
+                                    != Ordering::Less
+                            {
+                                continue;
+                            }
+                            let at = best.partition_point(|b| {
+                                better(cols.metric, b, &candidate) == Ordering::Less
+                            });
+                            best.insert(at, candidate);
+                            best.truncate(options.k);
+                        }
+                        best
                     })
                     .collect()
             })
