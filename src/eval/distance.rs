@@ -80,37 +80,50 @@ pub fn matmul_transposed(a: &Matrix, b: &Matrix) -> Result<Matrix> {
             a.cols, b.cols
         )));
     }
-    let (m, n, k) = (a.rows, b.rows, a.cols);
+    let out = dot_products(&a.data, &b.data, a.cols, true);
+    Matrix::new(a.rows, b.rows, out)
+}
+
+/// Every dot product between the rows of `a` and of `b` (both row-major with `k` columns),
+/// as a row-major `rows(a) × rows(b)` buffer: one blocked SIMD matrix product, multi-threaded
+/// when `parallel`.
+pub(crate) fn dot_products(a: &[f32], b: &[f32], k: usize, parallel: bool) -> Vec<f32> {
+    let (m, n) = (a.len() / k.max(1), b.len() / k.max(1));
     let mut out = vec![0f32; m * n];
-    if m > 0 && n > 0 && k > 0 {
-        // SAFETY: the strides describe exactly the buffers' row-major layouts: `a` is m×k with
-        // row stride k, `b` read as k×n has column stride k and row stride 1, `out` is m×n
-        // with row stride n; all three are live and `out` does not alias the inputs.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                a.data.as_ptr(),
-                1,
-                k as isize,
-                b.data.as_ptr(),
-                k as isize,
-                1,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::Rayon(0),
-            );
-        }
+    if m == 0 || n == 0 || k == 0 {
+        return out;
     }
-    Matrix::new(m, n, out)
+    let parallelism = if parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `a` is m×k and `b` n×k, row-major; `b` is read as its k×n transpose (column
+    // stride k, row stride 1); `out` is m×n row-major, owned here, aliasing neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            k as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    out
 }
 
 /// Rows scaled to unit L2 norm (norms below 1e-12 are clamped, as torch's `F.normalize`).

@@ -80,7 +80,7 @@ pub(crate) fn search(cols: &Columns, queries: &[f32], options: &SearchOptions) -
             .map(|c| {
                 let start = c * CHUNK;
                 let len = (n - start).min(CHUNK);
-                let scores = score_block(cols, block, qb, start, len);
+                let scores = score_block(cols, block, start, len);
                 (0..qb)
                     .map(|q| {
                         let row = &scores[q * len..(q + 1) * len];
@@ -150,35 +150,10 @@ pub(crate) fn search(cols: &Columns, queries: &[f32], options: &SearchOptions) -
 }
 
 /// Scores of `qb` queries against gallery rows `start .. start + len`, row-major `qb × len`.
-fn score_block(cols: &Columns, queries: &[f32], qb: usize, start: usize, len: usize) -> Vec<f32> {
+fn score_block(cols: &Columns, queries: &[f32], start: usize, len: usize) -> Vec<f32> {
     let dim = cols.dim;
     let rows = &cols.vectors[start * dim..(start + len) * dim];
-    let mut out = vec![0f32; qb * len];
-    // SAFETY: `queries` is qb×dim and `rows` len×dim, both row-major; `rows` is read as its
-    // transpose (column stride dim, row stride 1); `out` is qb×len row-major and owned here.
-    unsafe {
-        gemm::gemm(
-            qb,
-            len,
-            dim,
-            out.as_mut_ptr(),
-            1,
-            len as isize,
-            false,
-            queries.as_ptr(),
-            1,
-            dim as isize,
-            rows.as_ptr(),
-            dim as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    let mut out = crate::eval::distance::dot_products(queries, rows, dim, false);
     if cols.metric == Metric::Euclidean {
         let qn: Vec<f32> = queries
             .chunks(dim)
