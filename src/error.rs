@@ -49,6 +49,14 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A gallery file that cannot be created, opened or written (corrupt, foreign, I/O).
+    #[error("gallery file {path}: {reason}")]
+    GalleryFile {
+        /// The file concerned.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// A device name that is not recognised or whose backend was not compiled in.
     #[error("device `{0}` is not available: {1}")]
     Device(String, String),

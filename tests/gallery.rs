@@ -188,7 +188,7 @@ fn mutations_keep_search_exact() {
     // Remove one entry, a whole identity, and update another.
     gallery.remove(1000 + 3 * 17).unwrap();
     entries.retain(|e| e.id != Some(1000 + 3 * 17));
-    assert_eq!(gallery.remove_identity(5), 6);
+    assert_eq!(gallery.remove_identity(5).unwrap(), 6);
     entries.retain(|e| e.identity != 5);
     let new_vector = Rng(99).vector(DIM);
     gallery

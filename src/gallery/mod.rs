@@ -3,15 +3,22 @@
 //!
 //! The gallery is internally synchronized: many threads may search at once while writers
 //! take turns. Vectors live in one contiguous row-major buffer (N × D × 4 bytes); a removal
-//! moves the last row into the hole, so storage stays dense.
+//! moves the last row into the hole, so storage stays dense. A gallery opened on a file
+//! ([`Gallery::create`], [`Gallery::open`]) commits every mutation to SQLite before applying
+//! it in memory; searches always run on the in-memory copy.
 
+mod persist;
 mod search;
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::path::Path;
+use std::sync::{Mutex, RwLock};
+
+use persist::Db;
 
 use crate::error::{Error, Result};
 use crate::eval::Metric;
+use crate::npy::NpyArray;
 
 /// One stored embedding and its labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,12 +102,14 @@ struct Store {
     next_id: u64,
 }
 
-/// An in-memory gallery of `dim`-dimensional embeddings.
+/// A gallery of `dim`-dimensional embeddings, in memory or backed by a durable file.
 #[derive(Debug)]
 pub struct Gallery {
     dim: usize,
     metric: Metric,
     store: RwLock<Store>,
+    /// The database of a durable gallery; locked only while the store's write lock is held.
+    db: Option<Mutex<Db>>,
 }
 
 impl Gallery {
@@ -113,7 +122,74 @@ impl Gallery {
             dim,
             metric,
             store: RwLock::new(Store::default()),
+            db: None,
         })
+    }
+
+    /// Creates a durable gallery file at `path` (an error if it exists).
+    pub fn create(path: impl AsRef<Path>, dim: usize, metric: Metric) -> Result<Self> {
+        let mut gallery = Self::new(dim, metric)?;
+        gallery.db = Some(Mutex::new(Db::create(path.as_ref(), dim, metric)?));
+        Ok(gallery)
+    }
+
+    /// Opens a durable gallery file; every later mutation is committed to it. A corrupt or
+    /// foreign file is an error and is left unchanged.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let (db, dim, metric, entries) = Db::open(path.as_ref())?;
+        let gallery = Self::new(dim, metric)?;
+        gallery.load_entries(entries);
+        Ok(Self {
+            db: Some(Mutex::new(db)),
+            ..gallery
+        })
+    }
+
+    /// Opens a durable gallery file and checks that it holds `dim`-dimensional embeddings.
+    pub fn open_expecting(path: impl AsRef<Path>, dim: usize) -> Result<Self> {
+        let gallery = Self::open(path.as_ref())?;
+        if gallery.dim != dim {
+            return Err(Error::GalleryFile {
+                path: path.as_ref().to_path_buf(),
+                reason: format!("holds {}-d embeddings, not {dim}-d", gallery.dim),
+            });
+        }
+        Ok(gallery)
+    }
+
+    /// Reads a gallery file into an in-memory gallery (later changes are not written back).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let (db, dim, metric, entries) = Db::open(path.as_ref())?;
+        drop(db);
+        let gallery = Self::new(dim, metric)?;
+        gallery.load_entries(entries);
+        Ok(gallery)
+    }
+
+    /// Writes the whole gallery to `path` atomically (replacing any file there).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        persist::write_snapshot(path.as_ref(), self.dim, self.metric, &self.entries())
+    }
+
+    /// Whether mutations are committed to a file.
+    pub fn is_durable(&self) -> bool {
+        self.db.is_some()
+    }
+
+    fn load_entries(&self, entries: Vec<Entry>) {
+        let mut store = self.write();
+        for e in entries {
+            store.next_id = store.next_id.max(e.id.saturating_add(1));
+            push_entry(&mut store, e);
+        }
+    }
+
+    /// Runs `write` on the database of a durable gallery (nothing for an in-memory one).
+    fn commit(&self, write: impl FnOnce(&mut Db) -> Result<()>) -> Result<()> {
+        match &self.db {
+            Some(db) => write(&mut db.lock().unwrap_or_else(|p| p.into_inner())),
+            None => Ok(()),
+        }
     }
 
     /// Embedding dimension.
@@ -207,15 +283,22 @@ impl Gallery {
             next = next.max(id.saturating_add(1));
             ids.push(id);
         }
-        // Validated: from here on nothing fails, so a batch is never half-applied.
-        for ((e, vector), &id) in entries.into_iter().zip(vectors).zip(&ids) {
-            let row = store.ids.len();
-            store.position.insert(id, row);
-            store.ids.push(id);
-            store.identities.push(e.identity);
-            store.cameras.push(e.camera);
-            store.tags.push(e.tag);
-            store.vectors.extend(vector);
+        let rows: Vec<Entry> = entries
+            .into_iter()
+            .zip(vectors)
+            .zip(&ids)
+            .map(|((e, vector), &id)| Entry {
+                id,
+                identity: e.identity,
+                camera: e.camera,
+                tag: e.tag,
+                vector,
+            })
+            .collect();
+        // The file first: memory changes only once the batch is on disk, in one transaction.
+        self.commit(|db| db.insert(&rows))?;
+        for e in rows {
+            push_entry(&mut store, e);
         }
         store.next_id = next;
         Ok(ids)
@@ -234,6 +317,14 @@ impl Gallery {
         check_tag(&tag)?;
         let mut store = self.write();
         let row = *store.position.get(&id).ok_or_else(|| not_found(id))?;
+        let entry = Entry {
+            id,
+            identity,
+            camera,
+            tag: tag.clone(),
+            vector: vector.clone(),
+        };
+        self.commit(|db| db.update(&entry))?;
         store.identities[row] = identity;
         store.cameras[row] = camera;
         store.tags[row] = tag;
@@ -245,13 +336,15 @@ impl Gallery {
     pub fn remove(&self, id: u64) -> Result<()> {
         let mut store = self.write();
         let row = *store.position.get(&id).ok_or_else(|| not_found(id))?;
+        self.commit(|db| db.delete(id))?;
         remove_row(&mut store, row, self.dim);
         Ok(())
     }
 
     /// Removes every entry of `identity`; returns how many were removed.
-    pub fn remove_identity(&self, identity: u64) -> usize {
+    pub fn remove_identity(&self, identity: u64) -> Result<usize> {
         let mut store = self.write();
+        self.commit(|db| db.delete_identity(identity))?;
         let mut removed = 0;
         let mut row = 0;
         while row < store.ids.len() {
@@ -262,7 +355,7 @@ impl Gallery {
                 row += 1;
             }
         }
-        removed
+        Ok(removed)
     }
 
     /// The entry `id`, if present.
@@ -280,6 +373,75 @@ impl Gallery {
         (0..store.ids.len())
             .map(|row| entry_at(&store, row, self.dim))
             .collect()
+    }
+
+    /// Writes the gallery as NumPy arrays for Python / faiss users: a `.npz` holding `vectors`
+    /// (float32 [N, D], as stored: unit length in a cosine gallery), `ids` and `identities`
+    /// (uint64 as int64) and `cameras` (int64).
+    pub fn export_npz(&self, path: impl AsRef<Path>) -> Result<()> {
+        let entries = self.entries();
+        let n = entries.len();
+        let vectors = NpyArray::f32(
+            vec![n, self.dim],
+            entries
+                .iter()
+                .flat_map(|e| e.vector.iter().copied())
+                .collect(),
+        );
+        let column =
+            |f: &dyn Fn(&Entry) -> i64| NpyArray::i64(vec![n], entries.iter().map(f).collect());
+        let ids = column(&|e| e.id as i64);
+        let identities = column(&|e| e.identity as i64);
+        let cameras = column(&|e| e.camera as i64);
+        crate::npy::write_npz(
+            path,
+            [
+                ("vectors", &vectors),
+                ("ids", &ids),
+                ("identities", &identities),
+                ("cameras", &cameras),
+            ],
+        )
+    }
+
+    /// Adds the rows of a float `[N, D]` array with their labels (all-or-nothing, as
+    /// [`Gallery::add_batch`]); `ids` of `None` assigns them. Returns the ids.
+    pub fn add_arrays(
+        &self,
+        vectors: &NpyArray,
+        ids: Option<&[u64]>,
+        identities: &[u64],
+        cameras: &[i32],
+    ) -> Result<Vec<u64>> {
+        let n = match vectors.shape[..] {
+            [n, d] if d == self.dim => n,
+            _ => {
+                return Err(Error::InvalidInput(format!(
+                    "expected a [N, {}] array, got {:?}",
+                    self.dim, vectors.shape
+                )));
+            }
+        };
+        let lengths_ok =
+            identities.len() == n && cameras.len() == n && ids.is_none_or(|ids| ids.len() == n);
+        if !lengths_ok {
+            return Err(Error::InvalidInput(format!(
+                "{n} vectors need {n} identities, cameras (and ids)"
+            )));
+        }
+        let values = vectors.to_f32();
+        let entries = values
+            .chunks(self.dim)
+            .enumerate()
+            .map(|(i, v)| NewEntry {
+                id: ids.map(|ids| ids[i]),
+                identity: identities[i],
+                camera: cameras[i],
+                tag: None,
+                vector: v.to_vec(),
+            })
+            .collect();
+        self.add_batch(entries)
     }
 
     /// The best matches of each query (`queries.len()` a multiple of `dim`), sorted best
@@ -335,6 +497,17 @@ fn entry_at(store: &Store, row: usize, dim: usize) -> Entry {
         tag: store.tags[row].clone(),
         vector: store.vectors[row * dim..(row + 1) * dim].to_vec(),
     }
+}
+
+/// Appends one entry to every column.
+fn push_entry(store: &mut Store, e: Entry) {
+    let row = store.ids.len();
+    store.position.insert(e.id, row);
+    store.ids.push(e.id);
+    store.identities.push(e.identity);
+    store.cameras.push(e.camera);
+    store.tags.push(e.tag);
+    store.vectors.extend(e.vector);
 }
 
 /// Moves the last row into `row` and shrinks every column by one.

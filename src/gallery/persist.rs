@@ -1,0 +1,323 @@
+//! Durable gallery files: an SQLite database in WAL mode with `synchronous=FULL`, so that a
+//! mutation acknowledged to the caller has reached the disk and a process killed at any moment
+//! leaves a file that opens with every acknowledged entry.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, params};
+
+use super::Entry;
+use crate::error::{Error, Result};
+use crate::eval::Metric;
+
+/// Written in the `meta` table: what identifies a file as ours.
+const FORMAT: &str = "reid-gallery";
+const FORMAT_VERSION: &str = "1";
+
+/// An open gallery database.
+#[derive(Debug)]
+pub(crate) struct Db {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn db_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::GalleryFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+fn metric_name(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Cosine => "cosine",
+        Metric::Euclidean => "euclidean",
+    }
+}
+
+impl Db {
+    /// Creates a new, empty gallery file; an error if `path` exists.
+    pub fn create(path: &Path, dim: usize, metric: Metric) -> Result<Db> {
+        if path.exists() {
+            return Err(db_err(path, "already exists"));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .map_err(|e| db_err(path, e))?;
+        let db = Db {
+            conn,
+            path: path.to_path_buf(),
+        };
+        db.configure()?;
+        db.conn
+            .execute_batch(
+                "BEGIN;
+                 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE entries (
+                     id INTEGER PRIMARY KEY,
+                     identity INTEGER NOT NULL,
+                     camera INTEGER NOT NULL,
+                     tag TEXT,
+                     vector BLOB NOT NULL);
+                 CREATE INDEX entries_identity ON entries(identity);
+                 COMMIT;",
+            )
+            .map_err(|e| db_err(path, e))?;
+        for (key, value) in [
+            ("format", FORMAT.to_string()),
+            ("version", FORMAT_VERSION.to_string()),
+            ("dim", dim.to_string()),
+            ("metric", metric_name(metric).to_string()),
+        ] {
+            db.conn
+                .execute("INSERT INTO meta VALUES (?1, ?2)", params![key, value])
+                .map_err(|e| db_err(path, e))?;
+        }
+        Ok(db)
+    }
+
+    /// Opens an existing gallery file and reads its entries. Nothing is written to a file that
+    /// is not a valid gallery.
+    pub fn open(path: &Path) -> Result<(Db, usize, Metric, Vec<Entry>)> {
+        if !path.is_file() {
+            return Err(db_err(path, "no such gallery file"));
+        }
+        check_not_truncated(path)?;
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|e| db_err(path, e))?;
+        let db = Db {
+            conn,
+            path: path.to_path_buf(),
+        };
+        let (dim, metric) = db.read_meta()?;
+        let entries = db.read_entries(dim)?;
+        db.configure()?;
+        Ok((db, dim, metric, entries))
+    }
+
+    /// WAL journal, full sync on commit: durability of every acknowledged write.
+    fn configure(&self) -> Result<()> {
+        self.conn
+            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+            .map_err(|e| db_err(&self.path, e))
+    }
+
+    fn read_meta(&self) -> Result<(usize, Metric)> {
+        let get = |key: &str| -> Result<String> {
+            self.conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .map_err(|e| db_err(&self.path, format!("not a reid gallery ({e})")))
+        };
+        if get("format")? != FORMAT {
+            return Err(db_err(&self.path, "not a reid gallery"));
+        }
+        let version = get("version")?;
+        if version != FORMAT_VERSION {
+            return Err(db_err(
+                &self.path,
+                format!("gallery format version {version} is not supported"),
+            ));
+        }
+        let dim: usize = get("dim")?
+            .parse()
+            .map_err(|_| db_err(&self.path, "corrupt dimension"))?;
+        let metric: Metric = get("metric")?.parse()?;
+        if dim == 0 {
+            return Err(db_err(&self.path, "corrupt dimension"));
+        }
+        Ok((dim, metric))
+    }
+
+    fn read_entries(&self, dim: usize) -> Result<Vec<Entry>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, identity, camera, tag, vector FROM entries ORDER BY rowid")
+            .map_err(|e| db_err(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            })
+            .map_err(|e| db_err(&self.path, e))?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (id, identity, camera, tag, blob) = row.map_err(|e| db_err(&self.path, e))?;
+            if blob.len() != dim * 4 {
+                return Err(db_err(
+                    &self.path,
+                    format!(
+                        "entry {id}: vector of {} bytes, expected {}",
+                        blob.len(),
+                        dim * 4
+                    ),
+                ));
+            }
+            let vector: Vec<f32> = blob
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            if vector.iter().any(|v| !v.is_finite()) {
+                return Err(db_err(&self.path, format!("entry {id}: non-finite vector")));
+            }
+            entries.push(Entry {
+                id: id as u64,
+                identity: identity as u64,
+                camera: i32::try_from(camera)
+                    .map_err(|_| db_err(&self.path, format!("entry {id}: corrupt camera")))?,
+                tag,
+                vector,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Inserts entries in one transaction.
+    pub fn insert(&mut self, entries: &[Entry]) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO entries (id, identity, camera, tag, vector) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(|e| db_err(&path, e))?;
+            for e in entries {
+                stmt.execute(params![
+                    e.id as i64,
+                    e.identity as i64,
+                    e.camera as i64,
+                    e.tag,
+                    vector_blob(&e.vector)
+                ])
+                .map_err(|err| db_err(&path, err))?;
+            }
+        }
+        tx.commit().map_err(|e| db_err(&path, e))
+    }
+
+    /// Replaces one entry.
+    pub fn update(&mut self, e: &Entry) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE entries SET identity = ?2, camera = ?3, tag = ?4, vector = ?5 WHERE id = ?1",
+                params![
+                    e.id as i64,
+                    e.identity as i64,
+                    e.camera as i64,
+                    e.tag,
+                    vector_blob(&e.vector)
+                ],
+            )
+            .map(|_| ())
+            .map_err(|err| db_err(&self.path, err))
+    }
+
+    /// Deletes one entry.
+    pub fn delete(&mut self, id: u64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM entries WHERE id = ?1", [id as i64])
+            .map(|_| ())
+            .map_err(|e| db_err(&self.path, e))
+    }
+
+    /// Deletes every entry of an identity.
+    pub fn delete_identity(&mut self, identity: u64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM entries WHERE identity = ?1", [identity as i64])
+            .map(|_| ())
+            .map_err(|e| db_err(&self.path, e))
+    }
+}
+
+/// SQLite notices a truncated file only when it reads a missing page; its header records the
+/// database size (bytes 28..32, valid when the change counter at 24 equals the one at 92), so a
+/// file shorter than that is refused before anything is read.
+fn check_not_truncated(path: &Path) -> Result<()> {
+    let bytes = {
+        use std::io::Read;
+        let mut header = Vec::with_capacity(100);
+        std::fs::File::open(path)
+            .and_then(|f| f.take(100).read_to_end(&mut header))
+            .map_err(|e| Error::io(path, e))?;
+        header
+    };
+    if bytes.len() < 100 {
+        // An empty file is how SQLite represents an empty database: the meta check refuses it.
+        return if bytes.is_empty() {
+            Ok(())
+        } else {
+            Err(db_err(path, "truncated header: not a reid gallery"))
+        };
+    }
+    let be32 =
+        |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let page_size = match u16::from_be_bytes([bytes[16], bytes[17]]) {
+        1 => 65536,
+        n => n as u64,
+    };
+    if be32(24) == be32(92) {
+        let expected = page_size * be32(28) as u64;
+        let actual = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        if actual < expected {
+            return Err(db_err(
+                path,
+                format!("truncated: {actual} bytes, the header records {expected}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn vector_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Writes `entries` as a complete gallery file at `path`, atomically: a temporary database is
+/// filled in one transaction, closed (checkpointing its journal), then renamed into place.
+pub(crate) fn write_snapshot(
+    path: &Path,
+    dim: usize,
+    metric: Metric,
+    entries: &[Entry],
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let cleanup = |tmp: &Path| {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", tmp.display()));
+        }
+    };
+    cleanup(&tmp);
+    let result = (|| {
+        let mut db = Db::create(&tmp, dim, metric)?;
+        db.insert(entries)?;
+        db.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;")
+            .map_err(|e| db_err(path, e))?;
+        drop(db);
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    })();
+    if result.is_err() {
+        cleanup(&tmp);
+    }
+    result
+}
