@@ -113,6 +113,7 @@ fn end_to_end_evaluation_from_features_matches() {
         let options = EvalOptions {
             metric,
             rerank: None,
+            cuhk03: false,
         };
         let got = with_labels(&fx, |l| evaluate(&qf, &gf, l, options)).unwrap();
         assert_metrics(name, &got, &fx, "", name);
@@ -165,4 +166,63 @@ fn inconsistent_inputs_are_errors() {
     };
     assert!(evaluate_market1501(&dist, labels, 50).is_err());
     assert!(Matrix::new(2, 3, vec![0.0; 5]).is_err());
+}
+
+#[test]
+fn cuhk03_protocol_matches_torchreid() {
+    let fx = Fixture::load();
+    // Every identity keeps one gallery image: torchreid's random draw is fixed, so exact.
+    let dist = fx.matrix("single_dist");
+    let (qp, gp) = (fx.ints("q_pids"), fx.ints("single_g_pids"));
+    let (qc, gc) = (fx.ints("single_q_camids"), fx.ints("single_g_camids"));
+    let labels = Labels {
+        query_ids: &qp,
+        gallery_ids: &gp,
+        query_cams: &qc,
+        gallery_cams: &gc,
+    };
+    let got = reid::eval::evaluate_cuhk03(&dist, labels, 50).unwrap();
+    let want = fx.floats("single_cmc");
+    for (k, w) in want.iter().enumerate() {
+        assert!(
+            (got.cmc[k] - w).abs() <= 1e-6,
+            "rank-{}: {} vs {w}",
+            k + 1,
+            got.cmc[k]
+        );
+    }
+    assert!((got.map - fx.floats("single_map")[0]).abs() <= 1e-6);
+
+    // Several images per identity: the expectation against 1,000 draws of torchreid's loop.
+    let dist = fx.matrix("dist_cosine");
+    let got = with_labels(&fx, |l| reid::eval::evaluate_cuhk03(&dist, l, 50)).unwrap();
+    let estimate = fx.floats("cuhk03_cmc_mc_cosine");
+    for (k, e) in estimate.iter().enumerate() {
+        assert!(
+            (got.cmc[k] - e).abs() <= 0.01,
+            "rank-{}: {} vs ~{e}",
+            k + 1,
+            got.cmc[k]
+        );
+    }
+    assert!((got.map - fx.floats("cuhk03_map_cosine")[0]).abs() <= 1e-6);
+}
+
+#[test]
+fn classification_metrics_match_torch_and_sklearn() {
+    let fx = Fixture::load();
+    let logits = fx.0["cls_logits"].to_f32();
+    let labels: Vec<usize> = fx.ints("cls_labels").iter().map(|&l| l as usize).collect();
+    for (k, name) in [(1, "cls_top1"), (5, "cls_top5")] {
+        let got = reid::eval::top_k_accuracy(&logits, 15, &labels, k).unwrap();
+        let want = fx.floats(name)[0];
+        assert!((got - want).abs() <= 1e-6, "top-{k}: {got} vs {want}");
+    }
+    let scores = fx.0["ml_scores"].to_f32();
+    let targets: Vec<u8> = fx.ints("ml_targets").iter().map(|&t| t as u8).collect();
+    let got = reid::eval::multilabel_map(&scores, &targets, 12).unwrap();
+    let want = fx.floats("ml_map")[0];
+    assert!((got - want).abs() <= 1e-6, "multilabel mAP {got} vs {want}");
+    assert!(reid::eval::top_k_accuracy(&logits, 14, &labels, 1).is_err());
+    assert!(reid::eval::multilabel_map(&scores, &vec![0; targets.len()], 12).is_err());
 }

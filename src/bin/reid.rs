@@ -66,6 +66,9 @@ enum Command {
         /// Apply k-reciprocal re-ranking (k1 = 20, k2 = 6, lambda = 0.3).
         #[arg(long)]
         rerank: bool,
+        /// CUHK03 single-gallery-shot CMC (expected value over the random draws).
+        #[arg(long)]
+        cuhk03: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -131,8 +134,9 @@ fn run(cli: Cli) -> reid::Result<()> {
             features,
             metric,
             rerank,
+            cuhk03,
             json,
-        } => eval(&features, &metric, rerank, json),
+        } => eval(&features, &metric, rerank, cuhk03, json),
     }
 }
 
@@ -210,7 +214,13 @@ fn info(file: &std::path::Path, brief: bool) -> reid::Result<()> {
     Ok(())
 }
 
-fn eval(path: &std::path::Path, metric: &str, rerank: bool, json: bool) -> reid::Result<()> {
+fn eval(
+    path: &std::path::Path,
+    metric: &str,
+    rerank: bool,
+    cuhk03: bool,
+    json: bool,
+) -> reid::Result<()> {
     use reid::eval::{EvalOptions, Labels, Matrix, RerankParams, evaluate};
     let arrays = reid::npy::read_npz(path)?;
     let get = |name: &str| {
@@ -234,6 +244,7 @@ fn eval(path: &std::path::Path, metric: &str, rerank: bool, json: bool) -> reid:
     let options = EvalOptions {
         metric: metric.parse()?,
         rerank: rerank.then(RerankParams::default),
+        cuhk03,
     };
     let labels = Labels {
         query_ids: &q_ids,

@@ -1,10 +1,14 @@
 //! Evaluation: distance matrices, the Market-1501 rank metrics (CMC, mAP, mINP) and
 //! k-reciprocal re-ranking, with torchreid's definitions.
 
+pub mod classification;
+pub mod cuhk03;
 pub mod distance;
 pub mod rank;
 pub mod rerank;
 
+pub use classification::{multilabel_map, top_k_accuracy};
+pub use cuhk03::evaluate_cuhk03;
 pub use distance::{Matrix, Metric, distance_matrix};
 pub use rank::{Labels, RankMetrics, evaluate_market1501};
 pub use rerank::{RerankParams, rerank};
@@ -18,10 +22,12 @@ pub struct EvalOptions {
     pub metric: Metric,
     /// Re-rank with these parameters before scoring.
     pub rerank: Option<RerankParams>,
+    /// Score CMC with the CUHK03 single-gallery-shot protocol instead of Market-1501's.
+    pub cuhk03: bool,
 }
 
 /// Scores query embeddings against gallery embeddings: distances, optional re-ranking, then
-/// CMC (up to rank 50), mAP and mINP under the Market-1501 protocol.
+/// CMC (up to rank 50), mAP and mINP under the Market-1501 (or CUHK03) protocol.
 pub fn evaluate(
     queries: &Matrix,
     gallery: &Matrix,
@@ -37,5 +43,9 @@ pub fn evaluate(
         }
         None => q_g,
     };
-    evaluate_market1501(&distmat, labels, 50)
+    if options.cuhk03 {
+        evaluate_cuhk03(&distmat, labels, 50)
+    } else {
+        evaluate_market1501(&distmat, labels, 50)
+    }
 }
