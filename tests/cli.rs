@@ -165,3 +165,103 @@ fn eval_prints_torchreid_metrics_as_json() {
     ]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn gallery_commands_create_fill_search_and_export() {
+    use reid::npy::{NpyArray, write_npy};
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let dim = 8;
+    let vectors: Vec<f32> = (0..6 * dim).map(|i| ((i * 37 % 11) as f32) - 5.0).collect();
+    write_npy(p("v.npy"), &NpyArray::f32(vec![6, dim], vectors.clone())).unwrap();
+    write_npy(
+        p("ids.npy"),
+        &NpyArray::i64(vec![6], vec![1, 1, 2, 2, 3, 3]),
+    )
+    .unwrap();
+    write_npy(
+        p("cams.npy"),
+        &NpyArray::i64(vec![6], vec![0, 1, 0, 1, 0, 1]),
+    )
+    .unwrap();
+    write_npy(
+        p("q.npy"),
+        &NpyArray::f32(vec![1, dim], vectors[2 * dim..3 * dim].to_vec()),
+    )
+    .unwrap();
+
+    let ok = |args: &[&str]| {
+        let out = reid(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(&["gallery", "create", &p("g.db"), "--dim", "8"]);
+    let added = ok(&[
+        "gallery",
+        "add",
+        &p("g.db"),
+        "--vectors",
+        &p("v.npy"),
+        "--identities",
+        &p("ids.npy"),
+        "--cameras",
+        &p("cams.npy"),
+    ]);
+    assert!(added.contains("added 6 entries"), "{added}");
+    let found = ok(&[
+        "gallery",
+        "search",
+        &p("g.db"),
+        "--queries",
+        &p("q.npy"),
+        "-k",
+        "2",
+        "--json",
+    ]);
+    let value: serde_json::Value = serde_json::from_str(&found).unwrap();
+    // The query is entry 2's own vector: it comes first, with similarity 1.
+    assert_eq!(value[0][0]["id"], 2, "{value}");
+    assert!((value[0][0]["score"].as_f64().unwrap() - 1.0).abs() < 1e-5);
+    let excluded = ok(&[
+        "gallery",
+        "search",
+        &p("g.db"),
+        "--queries",
+        &p("q.npy"),
+        "-k",
+        "1",
+        "--exclude-camera",
+        "0",
+        "--json",
+    ]);
+    let value: serde_json::Value = serde_json::from_str(&excluded).unwrap();
+    assert_eq!(value[0][0]["camera"], 1, "{value}");
+    ok(&["gallery", "remove", &p("g.db"), "--identity", "3"]);
+    let stats = ok(&["gallery", "stats", &p("g.db")]);
+    assert!(
+        stats.contains("entries: 4") && stats.contains("identities: 2"),
+        "{stats}"
+    );
+    ok(&["gallery", "export", &p("g.db"), "-o", &p("g.npz")]);
+    assert_eq!(
+        reid::npy::read_npz(p("g.npz")).unwrap()["vectors"].shape,
+        vec![4, dim]
+    );
+    // A dimension mismatch is refused and adds nothing.
+    write_npy(p("bad.npy"), &NpyArray::f32(vec![6, 4], vec![1.0; 24])).unwrap();
+    let out = reid(&[
+        "gallery",
+        "add",
+        &p("g.db"),
+        "--vectors",
+        &p("bad.npy"),
+        "--identities",
+        &p("ids.npy"),
+    ]);
+    assert!(!out.status.success());
+    assert!(ok(&["gallery", "stats", &p("g.db")]).contains("entries: 4"));
+}
