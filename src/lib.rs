@@ -17,9 +17,11 @@ pub mod device;
 pub mod embed;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod gallery;
 pub mod models;
 pub mod npy;
+pub mod preprocess;
 pub mod weights;
 
 pub use error::{Error, Result};

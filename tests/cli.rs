@@ -265,3 +265,47 @@ fn gallery_commands_create_fill_search_and_export() {
     assert!(!out.status.success());
     assert!(ok(&["gallery", "stats", &p("g.db")]).contains("entries: 4"));
 }
+
+#[test]
+fn export_writes_an_onnx_model_with_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("model.onnx");
+    let out = reid(&[
+        "export",
+        "--arch",
+        "osnet_x0_25",
+        "--weights",
+        fixture("osnet_x0_25/checkpoint.pth.tar").to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+        "--height",
+        "160",
+        "--width",
+        "64",
+        "--normalize",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta = reid::export::read_metadata(&std::fs::read(&out_path).unwrap()).unwrap();
+    assert_eq!(meta["architecture"], "osnet_x0_25");
+    assert_eq!(
+        (meta["input_height"].as_str(), meta["input_width"].as_str()),
+        ("160", "64")
+    );
+    assert_eq!(meta["normalized"], "true");
+    let out = reid(&[
+        "export",
+        "--arch",
+        "osnet_x0_25",
+        "--weights",
+        fixture("osnet_x0_25/checkpoint.pth.tar").to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+        "--preprocessing",
+        "yuv",
+    ]);
+    assert!(!out.status.success());
+}

@@ -76,6 +76,34 @@ enum Command {
     /// Create, fill, search and inspect durable gallery files.
     #[command(subcommand)]
     Gallery(GalleryCommand),
+    /// Export a model to ONNX (input `images`, output `output`, dynamic batch).
+    Export {
+        /// Architecture (torchreid name); optional for the SDK's own checkpoints.
+        #[arg(long)]
+        arch: Option<String>,
+        /// Weights: torchreid .pth / .pth.tar / .safetensors, or a reid checkpoint.
+        #[arg(long)]
+        weights: PathBuf,
+        /// Output .onnx file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Input height.
+        #[arg(long, default_value_t = 256)]
+        height: usize,
+        /// Input width.
+        #[arg(long, default_value_t = 128)]
+        width: usize,
+        /// ONNX opset (13–21).
+        #[arg(long, default_value_t = 17)]
+        opset: i64,
+        /// L2-normalize the embedding inside the graph.
+        #[arg(long)]
+        normalize: bool,
+        /// Preprocessing recorded in the metadata: torchreid (RGB, ImageNet mean/std) or
+        /// openvino-bgr (BGR, 0-255).
+        #[arg(long, default_value = "torchreid")]
+        preprocessing: String,
+    },
     /// Show what a weight file holds: format, keys, shapes, parameter count, architecture.
     Info {
         /// The weight file.
@@ -217,6 +245,44 @@ fn run(cli: Cli) -> reid::Result<()> {
         }
         Command::Info { file, brief } => info(&file, brief),
         Command::Gallery(command) => gallery(command),
+        Command::Export {
+            arch,
+            weights,
+            output,
+            height,
+            width,
+            opset,
+            normalize,
+            preprocessing,
+        } => {
+            use reid::preprocess::Preprocessing;
+            let device = reid::device::default_device();
+            let arch = arch.map(|a| a.parse::<Arch>()).transpose()?;
+            let model = load_any(arch, &weights, &device)?;
+            let preprocessing = match preprocessing.as_str() {
+                "torchreid" => Preprocessing::torchreid(height, width),
+                "openvino-bgr" => Preprocessing::openvino_bgr(height, width),
+                other => {
+                    return Err(reid::Error::InvalidInput(format!(
+                        "unknown preprocessing `{other}`; expected torchreid or openvino-bgr"
+                    )));
+                }
+            };
+            let options = reid::export::ExportOptions {
+                preprocessing,
+                opset,
+                normalize,
+            };
+            reid::export::export_onnx_file(&model, &options, &output)?;
+            println!(
+                "{} -> {} ({height}x{width}, opset {opset}, {}-d{})",
+                model.arch,
+                output.display(),
+                model.feature_dim(),
+                if normalize { ", normalized" } else { "" }
+            );
+            Ok(())
+        }
         Command::Eval {
             features,
             metric,

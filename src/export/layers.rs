@@ -1,0 +1,172 @@
+//! ONNX nodes for the Burn layers the model zoo uses, reading their weights.
+
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::{AvgPool2d, MaxPool2d};
+use burn::nn::{BatchNorm, InstanceNorm, Linear, PaddingConfig2d};
+
+use super::graph::{Attr, GraphBuilder};
+use crate::embed::tensor_to_vec;
+use crate::models::layers::{ConvNorm, Norm};
+
+fn pads(padding: &PaddingConfig2d) -> Vec<i64> {
+    match *padding {
+        // ONNX order: top, left, bottom, right.
+        PaddingConfig2d::Explicit(top, left, bottom, right) => {
+            vec![top as i64, left as i64, bottom as i64, right as i64]
+        }
+        _ => vec![0; 4],
+    }
+}
+
+/// `Conv`, with its weights (and bias) as initializers.
+pub fn conv(g: &mut GraphBuilder, conv: &Conv2d, x: &str) -> String {
+    let w = conv.weight.val();
+    let dims = w.dims();
+    let weight = g.tensor("conv_w", &dims, &tensor_to_vec(w));
+    let mut inputs = vec![x.to_string(), weight];
+    if let Some(bias) = &conv.bias {
+        let b = bias.val();
+        let n = b.dims()[0];
+        inputs.push(g.tensor("conv_b", &[n], &tensor_to_vec(b)));
+    }
+    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    g.node(
+        "Conv",
+        &inputs,
+        vec![
+            (
+                "kernel_shape",
+                Attr::Ints(vec![dims[2] as i64, dims[3] as i64]),
+            ),
+            (
+                "strides",
+                Attr::Ints(conv.stride.iter().map(|&s| s as i64).collect()),
+            ),
+            (
+                "dilations",
+                Attr::Ints(conv.dilation.iter().map(|&s| s as i64).collect()),
+            ),
+            ("pads", Attr::Ints(pads(&conv.padding))),
+            ("group", Attr::Int(conv.groups as i64)),
+        ],
+    )
+}
+
+/// `BatchNormalization` in inference mode (running statistics), for NCHW or NC input.
+pub fn batch_norm(g: &mut GraphBuilder, bn: &BatchNorm, x: &str) -> String {
+    let n = bn.gamma.val().dims()[0];
+    let scale = g.tensor("bn_scale", &[n], &tensor_to_vec(bn.gamma.val()));
+    let bias = g.tensor("bn_bias", &[n], &tensor_to_vec(bn.beta.val()));
+    let mean = g.tensor("bn_mean", &[n], &tensor_to_vec(bn.running_mean.value()));
+    let var = g.tensor("bn_var", &[n], &tensor_to_vec(bn.running_var.value()));
+    g.node(
+        "BatchNormalization",
+        &[x, &scale, &bias, &mean, &var],
+        vec![("epsilon", Attr::Float(bn.epsilon as f32))],
+    )
+}
+
+/// `InstanceNormalization` with its affine parameters.
+pub fn instance_norm(g: &mut GraphBuilder, inorm: &InstanceNorm, x: &str) -> String {
+    let n = inorm.num_channels;
+    let (scale, bias) = match (&inorm.gamma, &inorm.beta) {
+        (Some(gamma), Some(beta)) => (tensor_to_vec(gamma.val()), tensor_to_vec(beta.val())),
+        _ => (vec![1.0; n], vec![0.0; n]),
+    };
+    let scale = g.tensor("in_scale", &[n], &scale);
+    let bias = g.tensor("in_bias", &[n], &bias);
+    g.node(
+        "InstanceNormalization",
+        &[x, &scale, &bias],
+        vec![("epsilon", Attr::Float(inorm.epsilon as f32))],
+    )
+}
+
+/// Batch or instance normalization.
+pub fn norm(g: &mut GraphBuilder, norm: &Norm, x: &str) -> String {
+    match norm {
+        Norm::Batch(bn) => batch_norm(g, bn, x),
+        Norm::Instance(inorm) => instance_norm(g, inorm, x),
+    }
+}
+
+/// Convolution then normalization.
+pub fn conv_norm(g: &mut GraphBuilder, cn: &ConvNorm, x: &str) -> String {
+    let y = conv(g, &cn.conv, x);
+    norm(g, &cn.bn, &y)
+}
+
+/// Convolution, normalization, ReLU.
+pub fn conv_norm_relu(g: &mut GraphBuilder, cn: &ConvNorm, x: &str) -> String {
+    let y = conv_norm(g, cn, x);
+    relu(g, &y)
+}
+
+/// `Relu`.
+pub fn relu(g: &mut GraphBuilder, x: &str) -> String {
+    g.node("Relu", &[x], vec![])
+}
+
+/// ReLU6 as `Clip(x, 0, 6)`.
+pub fn relu6(g: &mut GraphBuilder, x: &str) -> String {
+    let lo = g.tensor("clip_min", &[], &[0.0]);
+    let hi = g.tensor("clip_max", &[], &[6.0]);
+    g.node("Clip", &[x, &lo, &hi], vec![])
+}
+
+/// `Gemm` computing `x · W + b` with Burn's `[in, out]` weight.
+pub fn linear(g: &mut GraphBuilder, linear: &Linear, x: &str) -> String {
+    let w = linear.weight.val();
+    let dims = w.dims();
+    let weight = g.tensor("fc_w", &dims, &tensor_to_vec(w));
+    let mut inputs = vec![x.to_string(), weight];
+    if let Some(bias) = &linear.bias {
+        inputs.push(g.tensor("fc_b", &[dims[1]], &tensor_to_vec(bias.val())));
+    }
+    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    g.node("Gemm", &inputs, vec![])
+}
+
+/// `MaxPool`.
+pub fn max_pool(g: &mut GraphBuilder, pool: &MaxPool2d, x: &str) -> String {
+    g.node(
+        "MaxPool",
+        &[x],
+        vec![
+            (
+                "kernel_shape",
+                Attr::Ints(pool.kernel_size.iter().map(|&k| k as i64).collect()),
+            ),
+            (
+                "strides",
+                Attr::Ints(pool.stride.iter().map(|&k| k as i64).collect()),
+            ),
+            ("pads", Attr::Ints(pads(&pool.padding))),
+            ("ceil_mode", Attr::Int(pool.ceil_mode as i64)),
+        ],
+    )
+}
+
+/// `AveragePool`.
+pub fn avg_pool(g: &mut GraphBuilder, pool: &AvgPool2d, x: &str) -> String {
+    g.node(
+        "AveragePool",
+        &[x],
+        vec![
+            (
+                "kernel_shape",
+                Attr::Ints(pool.kernel_size.iter().map(|&k| k as i64).collect()),
+            ),
+            (
+                "strides",
+                Attr::Ints(pool.stride.iter().map(|&k| k as i64).collect()),
+            ),
+            ("pads", Attr::Ints(pads(&pool.padding))),
+            (
+                "count_include_pad",
+                Attr::Int(pool.count_include_pad as i64),
+            ),
+            ("ceil_mode", Attr::Int(pool.ceil_mode as i64)),
+        ],
+    )
+}

@@ -1,0 +1,184 @@
+//! ONNX export of the model zoo, as torchreid's exporter names things: input `images`
+//! (float32 NCHW, dynamic batch), output `output` (the embedding, optionally L2-normalized in
+//! the graph), and `metadata_props` describing the architecture and the preprocessing.
+//!
+//! The graph is written with `onnx-protobuf` (opset 17, raw little-endian f32 initializers).
+//! burn-onnx's tracing exporter needs Burn's `capture`/`ir` features, a different build of the
+//! whole backend; writing the graph from the same module structs keeps export independent of it.
+
+mod graph;
+mod layers;
+mod zoo;
+
+use std::path::Path;
+
+use onnx_protobuf::tensor_shape_proto::{Dimension, dimension};
+use onnx_protobuf::type_proto::{self, Tensor as TypeTensor};
+use onnx_protobuf::{
+    Message, ModelProto, OperatorSetIdProto, StringStringEntryProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
+};
+
+use crate::error::{Error, Result};
+use crate::models::ReidModel;
+use crate::preprocess::Preprocessing;
+use graph::{Attr, GraphBuilder};
+
+/// Name of the graph's input (torchreid's exporter's).
+pub const INPUT_NAME: &str = "images";
+/// Name of the graph's output.
+pub const OUTPUT_NAME: &str = "output";
+
+/// Options of [`export_onnx`].
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// The preprocessing the model expects; its size is the graph's input size.
+    pub preprocessing: Preprocessing,
+    /// ONNX opset (13–17 use the same operators here).
+    pub opset: i64,
+    /// L2-normalize the embedding inside the graph.
+    pub normalize: bool,
+}
+
+impl ExportOptions {
+    /// torchreid's preprocessing at `height`×`width`, opset 17, no normalization.
+    pub fn new(height: usize, width: usize) -> Self {
+        Self {
+            preprocessing: Preprocessing::torchreid(height, width),
+            opset: 17,
+            normalize: false,
+        }
+    }
+}
+
+fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+    let mut shape = TensorShapeProto::new();
+    shape.dim = dims
+        .iter()
+        .map(|d| {
+            let mut dim = Dimension::new();
+            dim.value = Some(match d {
+                Some(v) => dimension::Value::DimValue(*v),
+                None => dimension::Value::DimParam("batch".into()),
+            });
+            dim
+        })
+        .collect();
+    let mut tensor = TypeTensor::new();
+    tensor.elem_type = onnx_protobuf::tensor_proto::DataType::FLOAT as i32;
+    tensor.shape = Some(shape).into();
+    let mut ty = TypeProto::new();
+    ty.value = Some(type_proto::Value::TensorType(tensor));
+    let mut info = ValueInfoProto::new();
+    info.name = name.to_string();
+    info.type_ = Some(ty).into();
+    info
+}
+
+/// The ONNX model of `model`'s eval-mode embedding, serialized.
+pub fn export_onnx(model: &ReidModel, options: &ExportOptions) -> Result<Vec<u8>> {
+    let (h, w) = (options.preprocessing.height, options.preprocessing.width);
+    model.check_input_size(h, w)?;
+    if !(13..=21).contains(&options.opset) {
+        return Err(Error::InvalidInput(format!(
+            "opset {} is not supported (13 to 21)",
+            options.opset
+        )));
+    }
+    let mut g = GraphBuilder::default();
+    let embedding = zoo::embedding(&mut g, model, INPUT_NAME);
+    let last = if options.normalize {
+        l2_normalize(&mut g, &embedding, options.opset)
+    } else {
+        embedding
+    };
+    g.node_into("Identity", &[&last], vec![], OUTPUT_NAME);
+
+    let mut graph = onnx_protobuf::GraphProto::new();
+    graph.name = model.arch.name().to_string();
+    graph.node = g.nodes;
+    graph.initializer = g.initializers;
+    graph.input = vec![value_info(
+        INPUT_NAME,
+        &[None, Some(3), Some(h as i64), Some(w as i64)],
+    )];
+    graph.output = vec![value_info(
+        OUTPUT_NAME,
+        &[None, Some(model.feature_dim() as i64)],
+    )];
+
+    let mut proto = ModelProto::new();
+    // IR version 8 is what opsets up to 17 pair with; later opsets need IR 9/10.
+    proto.ir_version = match options.opset {
+        ..=17 => 8,
+        18..=20 => 9,
+        _ => 10,
+    };
+    proto.producer_name = "reid".into();
+    proto.producer_version = crate::VERSION.into();
+    let mut opset = OperatorSetIdProto::new();
+    opset.domain = String::new();
+    opset.version = options.opset;
+    proto.opset_import = vec![opset];
+    proto.graph = Some(graph).into();
+    let mut meta = vec![
+        ("reid_version".to_string(), crate::VERSION.to_string()),
+        ("architecture".to_string(), model.arch.name().to_string()),
+        (
+            "embedding_size".to_string(),
+            model.feature_dim().to_string(),
+        ),
+        ("normalized".to_string(), options.normalize.to_string()),
+    ];
+    meta.extend(options.preprocessing.to_metadata());
+    proto.metadata_props = meta
+        .into_iter()
+        .map(|(key, value)| {
+            let mut e = StringStringEntryProto::new();
+            e.key = key;
+            e.value = value;
+            e
+        })
+        .collect();
+    proto
+        .write_to_bytes()
+        .map_err(|e| Error::InvalidInput(format!("cannot serialize the ONNX model: {e}")))
+}
+
+/// Exports to a file, atomically.
+pub fn export_onnx_file(
+    model: &ReidModel,
+    options: &ExportOptions,
+    path: impl AsRef<Path>,
+) -> Result<()> {
+    let bytes = export_onnx(model, options)?;
+    crate::npy::write_atomically(path.as_ref(), &bytes)
+}
+
+/// `x / max(‖x‖₂, 1e-12)` along the feature axis.
+fn l2_normalize(g: &mut GraphBuilder, x: &str, opset: i64) -> String {
+    let norm = if opset >= 18 {
+        let axes = g.int_tensor("axes", &[1]);
+        g.node("ReduceL2", &[x, &axes], vec![("keepdims", Attr::Int(1))])
+    } else {
+        g.node(
+            "ReduceL2",
+            &[x],
+            vec![("axes", Attr::Ints(vec![1])), ("keepdims", Attr::Int(1))],
+        )
+    };
+    let eps = g.tensor("eps", &[], &[1e-12]);
+    let norm = g.node("Max", &[&norm, &eps], vec![]);
+    g.node("Div", &[x, &norm], vec![])
+}
+
+/// The `metadata_props` of an ONNX file (empty when it has none).
+pub fn read_metadata(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, String>> {
+    let proto = ModelProto::parse_from_bytes(bytes)
+        .map_err(|e| Error::InvalidInput(format!("not an ONNX model: {e}")))?;
+    Ok(proto
+        .metadata_props
+        .into_iter()
+        .map(|e| (e.key, e.value))
+        .collect())
+}

@@ -1,0 +1,151 @@
+//! ONNX export: every architecture, exported with random weights (normalization statistics
+//! randomized), passes `onnx.checker` and gives the Burn model's outputs in ONNX Runtime and
+//! OpenVINO, at batch 1 and batch 2 (tests/onnx_check.py does the Python side).
+//!
+//! The check needs Python with `onnx`, `onnxruntime` and `openvino` (`REID_PYTHON`, default
+//! `python3`); CI installs them and sets `REID_REQUIRE_ONNX_CHECK=1`, elsewhere the test says
+//! it skipped when they are missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{Distribution, Tensor};
+use reid::device::default_device;
+use reid::embed::embed_array;
+use reid::export::{ExportOptions, export_onnx, export_onnx_file, read_metadata};
+use reid::models::{Arch, ReidModel};
+use reid::npy::{NpyArray, read_npy, write_npy};
+
+/// Replaces every 1-D parameter (norm scales, shifts, running statistics, biases) with values
+/// in [0.5, 1.5], so that a swapped mean / variance or scale / shift cannot go unnoticed.
+struct RandomizeVectors;
+
+impl ModuleMapper for RandomizeVectors {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if D != 1 {
+            return param;
+        }
+        let shape = param.lazy_shape();
+        let device = param.lazy_device();
+        let id = param.id;
+        let values = Tensor::<D>::random(shape, Distribution::Uniform(0.5, 1.5), &device);
+        param.transform_for_load(values, id)
+    }
+}
+
+fn python() -> Option<String> {
+    let python = std::env::var("REID_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import onnx, onnxruntime, openvino"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    assert!(
+        std::env::var("REID_REQUIRE_ONNX_CHECK").is_err(),
+        "REID_REQUIRE_ONNX_CHECK is set but {python} lacks onnx / onnxruntime / openvino"
+    );
+    eprintln!("skipped: {python} lacks onnx / onnxruntime / openvino");
+    None
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn write_case(dir: &Path, name: &str, model: &ReidModel, options: &ExportOptions) {
+    let device = default_device();
+    export_onnx_file(model, options, dir.join(format!("{name}.onnx"))).unwrap();
+    let images = read_npy(fixtures().join("input_256x128.npy")).unwrap();
+    let first = NpyArray::f32(
+        vec![1, 3, 256, 128],
+        images.to_f32()[..3 * 256 * 128].to_vec(),
+    );
+    for (tag, x) in [("b1", &first), ("b2", &images)] {
+        let mut y = embed_array(model, x, 8, &device).unwrap();
+        if options.normalize {
+            let dim = y.shape[1];
+            let mut v = y.to_f32();
+            for row in v.chunks_mut(dim) {
+                let n = row.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
+                row.iter_mut().for_each(|a| *a /= n);
+            }
+            y = NpyArray::f32(y.shape.clone(), v);
+        }
+        write_npy(dir.join(format!("{name}.in{tag}.npy")), x).unwrap();
+        write_npy(dir.join(format!("{name}.out{tag}.npy")), &y).unwrap();
+    }
+}
+
+#[test]
+fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
+    let Some(python) = python() else { return };
+    let device = default_device();
+    let dir = tempfile::tempdir().unwrap();
+    let options = ExportOptions::new(256, 128);
+    for arch in Arch::ALL {
+        let model = ReidModel::new(arch, 10, &device).map(&mut RandomizeVectors);
+        write_case(dir.path(), arch.name(), &model, &options);
+    }
+    // In-graph L2 normalization, and an opset with ReduceL2's axes as an input.
+    let model = ReidModel::new(Arch::OsnetAinX0_25, 10, &device).map(&mut RandomizeVectors);
+    let normalized = ExportOptions {
+        normalize: true,
+        ..options.clone()
+    };
+    write_case(
+        dir.path(),
+        "osnet_ain_x0_25_normalized",
+        &model,
+        &normalized,
+    );
+    let opset18 = ExportOptions {
+        opset: 18,
+        ..normalized
+    };
+    write_case(dir.path(), "osnet_ain_x0_25_opset18", &model, &opset18);
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_check.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{report}");
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report.lines().count(), Arch::ALL.len() + 2);
+}
+
+#[test]
+fn metadata_records_architecture_and_preprocessing() {
+    let device = default_device();
+    let model = ReidModel::new(Arch::OsnetX0_25, 10, &device);
+    let mut options = ExportOptions::new(160, 64);
+    options.preprocessing = reid::preprocess::Preprocessing::openvino_bgr(160, 64);
+    options.normalize = true;
+    let bytes = export_onnx(&model, &options).unwrap();
+    let meta = read_metadata(&bytes).unwrap();
+    assert_eq!(meta["architecture"], "osnet_x0_25");
+    assert_eq!(meta["embedding_size"], "512");
+    assert_eq!(meta["normalized"], "true");
+    assert_eq!(meta["reid_version"], reid::VERSION);
+    assert_eq!(
+        reid::preprocess::Preprocessing::from_metadata(&meta).unwrap(),
+        options.preprocessing
+    );
+    // Sizes the network cannot take and unknown opsets are refused.
+    assert!(export_onnx(&model, &ExportOptions::new(16, 16)).is_err());
+    let bad_opset = ExportOptions {
+        opset: 9,
+        ..ExportOptions::new(256, 128)
+    };
+    assert!(export_onnx(&model, &bad_opset).is_err());
+    assert!(read_metadata(b"definitely not protobuf \xff\xff").is_err());
+}
