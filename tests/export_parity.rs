@@ -149,3 +149,35 @@ fn metadata_records_architecture_and_preprocessing() {
     assert!(export_onnx(&model, &bad_opset).is_err());
     assert!(read_metadata(b"definitely not protobuf \xff\xff").is_err());
 }
+
+#[test]
+fn exported_weights_carry_torchreid_names_and_load_back() {
+    let device = default_device();
+    let (model, _) = reid::weights::load_torchreid(
+        Arch::OsnetIbnX1_0,
+        fixtures().join("osnet_ibn_x1_0/weights.safetensors"),
+        &device,
+    )
+    .unwrap();
+    let bytes = export_onnx(&model, &ExportOptions::new(256, 128)).unwrap();
+    let dict = reid::export::read_initializers(&bytes).unwrap();
+    // Everything but the classifier, under torchreid's names.
+    let expected: Vec<String> = reid::weights::expected_keys(&model)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| !k.starts_with("classifier."))
+        .collect();
+    let mut names: Vec<&String> = dict.tensors.keys().collect();
+    names.sort();
+    let mut want: Vec<&String> = expected.iter().collect();
+    want.sort();
+    assert_eq!(names, want);
+    let (restored, report) =
+        reid::weights::load_state_dict(ReidModel::new(Arch::OsnetIbnX1_0, 1, &device), &dict)
+            .unwrap();
+    assert_eq!(report.skipped.len(), 2, "only the classifier is absent");
+    let input = read_npy(fixtures().join("input_160x64.npy")).unwrap();
+    let a = embed_array(&model, &input, 4, &device).unwrap();
+    let b = embed_array(&restored, &input, 4, &device).unwrap();
+    assert_eq!(a, b);
+}

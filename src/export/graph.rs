@@ -1,6 +1,9 @@
 //! A small builder of ONNX graphs: named initializers (raw little-endian f32), nodes with
 //! attributes, fresh value names.
 
+use std::collections::HashMap;
+
+use burn::module::ParamId;
 use onnx_protobuf::attribute_proto::AttributeType;
 use onnx_protobuf::tensor_proto::DataType;
 use onnx_protobuf::{AttributeProto, NodeProto, TensorProto};
@@ -10,7 +13,12 @@ use onnx_protobuf::{AttributeProto, NodeProto, TensorProto};
 pub struct GraphBuilder {
     pub(crate) nodes: Vec<NodeProto>,
     pub(crate) initializers: Vec<TensorProto>,
-    counter: usize,
+    pub(crate) counter: usize,
+    /// torchreid's name of each model parameter: weights are stored under these names, so
+    /// that an exported file can be read back as a `state_dict`.
+    pub(crate) keys: HashMap<ParamId, String>,
+    /// Names already emitted: a module used several times (OSNet's shared gate) is stored once.
+    pub(crate) emitted: std::collections::HashSet<String>,
 }
 
 /// An attribute of a node.
@@ -31,8 +39,29 @@ impl GraphBuilder {
 
     /// Adds a float32 initializer and returns its name.
     pub fn tensor(&mut self, hint: &str, dims: &[usize], values: &[f32]) -> String {
-        debug_assert_eq!(dims.iter().product::<usize>(), values.len());
         let name = self.fresh(hint);
+        self.named_tensor(name, dims, values)
+    }
+
+    /// torchreid's key of a parameter, if the model has it.
+    pub fn key(&self, id: ParamId) -> Option<&String> {
+        self.keys.get(&id)
+    }
+
+    /// Adds the initializer of a model parameter, named by its torchreid key.
+    pub fn param(&mut self, id: ParamId, hint: &str, dims: &[usize], values: &[f32]) -> String {
+        match self.keys.get(&id).cloned() {
+            Some(key) => self.named_tensor(key, dims, values),
+            None => self.tensor(hint, dims, values),
+        }
+    }
+
+    /// Adds a float32 initializer under `name`.
+    pub fn named_tensor(&mut self, name: String, dims: &[usize], values: &[f32]) -> String {
+        debug_assert_eq!(dims.iter().product::<usize>(), values.len());
+        if !self.emitted.insert(name.clone()) {
+            return name;
+        }
         let mut t = TensorProto::new();
         t.name = name.clone();
         t.dims = dims.iter().map(|&d| d as i64).collect();

@@ -22,12 +22,12 @@ fn pads(padding: &PaddingConfig2d) -> Vec<i64> {
 pub fn conv(g: &mut GraphBuilder, conv: &Conv2d, x: &str) -> String {
     let w = conv.weight.val();
     let dims = w.dims();
-    let weight = g.tensor("conv_w", &dims, &tensor_to_vec(w));
+    let weight = g.param(conv.weight.id, "conv_w", &dims, &tensor_to_vec(w));
     let mut inputs = vec![x.to_string(), weight];
     if let Some(bias) = &conv.bias {
         let b = bias.val();
         let n = b.dims()[0];
-        inputs.push(g.tensor("conv_b", &[n], &tensor_to_vec(b)));
+        inputs.push(g.param(bias.id, "conv_b", &[n], &tensor_to_vec(b)));
     }
     let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
     g.node(
@@ -55,10 +55,30 @@ pub fn conv(g: &mut GraphBuilder, conv: &Conv2d, x: &str) -> String {
 /// `BatchNormalization` in inference mode (running statistics), for NCHW or NC input.
 pub fn batch_norm(g: &mut GraphBuilder, bn: &BatchNorm, x: &str) -> String {
     let n = bn.gamma.val().dims()[0];
-    let scale = g.tensor("bn_scale", &[n], &tensor_to_vec(bn.gamma.val()));
-    let bias = g.tensor("bn_bias", &[n], &tensor_to_vec(bn.beta.val()));
-    let mean = g.tensor("bn_mean", &[n], &tensor_to_vec(bn.running_mean.value()));
-    let var = g.tensor("bn_var", &[n], &tensor_to_vec(bn.running_var.value()));
+    let scale = g.param(
+        bn.gamma.id,
+        "bn_scale",
+        &[n],
+        &tensor_to_vec(bn.gamma.val()),
+    );
+    let bias = g.param(bn.beta.id, "bn_bias", &[n], &tensor_to_vec(bn.beta.val()));
+    // Running statistics are named after the norm's weight: `<prefix>.running_mean`.
+    let prefix = g
+        .key(bn.gamma.id)
+        .and_then(|k| k.strip_suffix(".weight"))
+        .map(String::from);
+    let mean_values = tensor_to_vec(bn.running_mean.value());
+    let var_values = tensor_to_vec(bn.running_var.value());
+    let (mean, var) = match prefix {
+        Some(p) => (
+            g.named_tensor(format!("{p}.running_mean"), &[n], &mean_values),
+            g.named_tensor(format!("{p}.running_var"), &[n], &var_values),
+        ),
+        None => (
+            g.tensor("bn_mean", &[n], &mean_values),
+            g.tensor("bn_var", &[n], &var_values),
+        ),
+    };
     g.node(
         "BatchNormalization",
         &[x, &scale, &bias, &mean, &var],
@@ -70,11 +90,15 @@ pub fn batch_norm(g: &mut GraphBuilder, bn: &BatchNorm, x: &str) -> String {
 pub fn instance_norm(g: &mut GraphBuilder, inorm: &InstanceNorm, x: &str) -> String {
     let n = inorm.num_channels;
     let (scale, bias) = match (&inorm.gamma, &inorm.beta) {
-        (Some(gamma), Some(beta)) => (tensor_to_vec(gamma.val()), tensor_to_vec(beta.val())),
-        _ => (vec![1.0; n], vec![0.0; n]),
+        (Some(gamma), Some(beta)) => (
+            g.param(gamma.id, "in_scale", &[n], &tensor_to_vec(gamma.val())),
+            g.param(beta.id, "in_bias", &[n], &tensor_to_vec(beta.val())),
+        ),
+        _ => (
+            g.tensor("in_scale", &[n], &vec![1.0; n]),
+            g.tensor("in_bias", &[n], &vec![0.0; n]),
+        ),
     };
-    let scale = g.tensor("in_scale", &[n], &scale);
-    let bias = g.tensor("in_bias", &[n], &bias);
     g.node(
         "InstanceNormalization",
         &[x, &scale, &bias],
@@ -114,17 +138,17 @@ pub fn relu6(g: &mut GraphBuilder, x: &str) -> String {
     g.node("Clip", &[x, &lo, &hi], vec![])
 }
 
-/// `Gemm` computing `x · W + b` with Burn's `[in, out]` weight.
+/// `Gemm` computing `x · Wᵀ + b` with torch's `[out, in]` weight (Burn holds `[in, out]`).
 pub fn linear(g: &mut GraphBuilder, linear: &Linear, x: &str) -> String {
-    let w = linear.weight.val();
+    let w = linear.weight.val().transpose();
     let dims = w.dims();
-    let weight = g.tensor("fc_w", &dims, &tensor_to_vec(w));
+    let weight = g.param(linear.weight.id, "fc_w", &dims, &tensor_to_vec(w));
     let mut inputs = vec![x.to_string(), weight];
     if let Some(bias) = &linear.bias {
-        inputs.push(g.tensor("fc_b", &[dims[1]], &tensor_to_vec(bias.val())));
+        inputs.push(g.param(bias.id, "fc_b", &[dims[0]], &tensor_to_vec(bias.val())));
     }
     let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    g.node("Gemm", &inputs, vec![])
+    g.node("Gemm", &inputs, vec![("transB", Attr::Int(1))])
 }
 
 /// `MaxPool`.

@@ -85,7 +85,10 @@ pub fn export_onnx(model: &ReidModel, options: &ExportOptions) -> Result<Vec<u8>
             options.opset
         )));
     }
-    let mut g = GraphBuilder::default();
+    let mut g = GraphBuilder {
+        keys: crate::weights::torch_keys_by_id(model),
+        ..Default::default()
+    };
     let embedding = zoo::embedding(&mut g, model, INPUT_NAME);
     let last = if options.normalize {
         l2_normalize(&mut g, &embedding, options.opset)
@@ -170,6 +173,44 @@ fn l2_normalize(g: &mut GraphBuilder, x: &str, opset: i64) -> String {
     let eps = g.tensor("eps", &[], &[1e-12]);
     let norm = g.node("Max", &[&norm, &eps], vec![]);
     g.node("Div", &[x, &norm], vec![])
+}
+
+/// The weights of an ONNX file as a `state_dict`: every float32 initializer by name. For the
+/// SDK's own exports these are torchreid's keys, so the model loads back into Burn.
+pub fn read_initializers(bytes: &[u8]) -> Result<crate::weights::StateDict> {
+    let proto = ModelProto::parse_from_bytes(bytes)
+        .map_err(|e| Error::InvalidInput(format!("not an ONNX model: {e}")))?;
+    let mut dict = crate::weights::StateDict {
+        format: "onnx",
+        ..Default::default()
+    };
+    for t in &proto.graph.initializer {
+        if t.data_type != onnx_protobuf::tensor_proto::DataType::FLOAT as i32 {
+            continue;
+        }
+        let data: Vec<f32> = if t.raw_data.is_empty() {
+            t.float_data.clone()
+        } else {
+            t.raw_data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let shape: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
+        if shape.iter().product::<usize>() != data.len() {
+            return Err(Error::InvalidInput(format!(
+                "initializer {} holds {} values for shape {shape:?}",
+                t.name,
+                data.len()
+            )));
+        }
+        // Only model parameters (dotted torchreid names), not the graph's own constants.
+        if t.name.contains('.') {
+            dict.tensors
+                .insert(t.name.clone(), crate::weights::RawTensor { shape, data });
+        }
+    }
+    Ok(dict)
 }
 
 /// The `metadata_props` of an ONNX file (empty when it has none).

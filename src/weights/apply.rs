@@ -1,9 +1,9 @@
 //! Matching a [`StateDict`] against a model's parameters by torchreid name and shape, and
 //! writing the values into the model only when everything matches.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Tensor, TensorData};
 
 use super::state_dict::StateDict;
@@ -84,6 +84,7 @@ struct SlotCollector<'a> {
     model: &'a ReidModel,
     tracker: PathTracker,
     slots: Vec<Slot>,
+    ids: Vec<ParamId>,
 }
 
 impl ModuleVisitor for SlotCollector<'_> {
@@ -98,7 +99,26 @@ impl ModuleVisitor for SlotCollector<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let shape = param.lazy_shape().dims::<D>().to_vec();
         self.slots.push(self.tracker.slot(self.model, &shape));
+        self.ids.push(param.id);
     }
+}
+
+/// torchreid's key of each parameter of `model`, by parameter id (running statistics, whose
+/// ids are private to Burn, are named after their norm's `weight`).
+pub fn torch_keys_by_id(model: &ReidModel) -> HashMap<ParamId, String> {
+    let mut collector = SlotCollector {
+        model,
+        tracker: PathTracker::default(),
+        slots: Vec::new(),
+        ids: Vec::new(),
+    };
+    model.visit(&mut collector);
+    collector
+        .ids
+        .into_iter()
+        .zip(collector.slots)
+        .map(|(id, slot)| (id, slot.key))
+        .collect()
 }
 
 /// The torchreid keys of every parameter and buffer of `model`, with torch's shapes.
@@ -114,6 +134,7 @@ fn collect_slots(model: &ReidModel) -> Vec<Slot> {
         model,
         tracker: PathTracker::default(),
         slots: Vec::new(),
+        ids: Vec::new(),
     };
     model.visit(&mut collector);
     collector.slots

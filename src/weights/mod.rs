@@ -5,7 +5,7 @@ mod apply;
 mod checkpoint;
 mod state_dict;
 
-pub use apply::{LoadReport, expected_keys, load_state_dict};
+pub use apply::{LoadReport, expected_keys, load_state_dict, torch_keys_by_id};
 pub use checkpoint::{load_checkpoint, save_checkpoint, save_torchreid_safetensors};
 pub use state_dict::{RawTensor, StateDict};
 
