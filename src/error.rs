@@ -57,6 +57,17 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// The inference runtime could not be loaded or failed.
+    #[error("inference runtime: {0}")]
+    Runtime(String),
+    /// One input of a batch could not be used; the others were not processed.
+    #[error("input {index}: {reason}")]
+    BadInput {
+        /// Position of the input in the call.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A device name that is not recognised or whose backend was not compiled in.
     #[error("device `{0}` is not available: {1}")]
     Device(String, String),

@@ -19,9 +19,11 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod gallery;
+pub mod infer;
 pub mod models;
 pub mod npy;
 pub mod preprocess;
+pub mod resample;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -134,3 +134,207 @@ mod tests {
         assert!(Preprocessing::from_metadata(&BTreeMap::new()).is_err());
     }
 }
+
+/// Layout of the pixels of an [`ImageView`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    /// 3 bytes per pixel: red, green, blue.
+    Rgb8,
+    /// 3 bytes per pixel: blue, green, red (OpenCV's default).
+    Bgr8,
+    /// 4 bytes per pixel: red, green, blue, alpha (ignored).
+    Rgba8,
+    /// 4 bytes per pixel: blue, green, red, alpha (ignored).
+    Bgra8,
+    /// 1 byte per pixel: luminance.
+    Gray8,
+}
+
+impl PixelFormat {
+    /// Bytes per pixel.
+    pub fn bytes_per_pixel(self) -> usize {
+        match self {
+            PixelFormat::Rgb8 | PixelFormat::Bgr8 => 3,
+            PixelFormat::Rgba8 | PixelFormat::Bgra8 => 4,
+            PixelFormat::Gray8 => 1,
+        }
+    }
+
+    /// Red, green and blue of the pixel starting at `p`.
+    fn rgb(self, p: &[u8]) -> [u8; 3] {
+        match self {
+            PixelFormat::Rgb8 | PixelFormat::Rgba8 => [p[0], p[1], p[2]],
+            PixelFormat::Bgr8 | PixelFormat::Bgra8 => [p[2], p[1], p[0]],
+            PixelFormat::Gray8 => [p[0]; 3],
+        }
+    }
+}
+
+/// A borrowed image in memory: `height` rows of `stride` bytes, each starting with `width`
+/// pixels of `format`.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageView<'a> {
+    /// The pixel bytes.
+    pub data: &'a [u8],
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Bytes from one row to the next (at least `width` × bytes per pixel).
+    pub stride: usize,
+    /// Pixel layout.
+    pub format: PixelFormat,
+}
+
+impl<'a> ImageView<'a> {
+    /// A tightly packed image (stride = width × bytes per pixel).
+    pub fn packed(data: &'a [u8], width: usize, height: usize, format: PixelFormat) -> Self {
+        Self {
+            data,
+            width,
+            height,
+            stride: width * format.bytes_per_pixel(),
+            format,
+        }
+    }
+
+    /// Checks that the buffer holds the described image.
+    pub fn check(&self) -> Result<()> {
+        let row = self.width.checked_mul(self.format.bytes_per_pixel());
+        let needed = row.and_then(|row| {
+            (self.stride >= row).then_some(())?;
+            self.height
+                .checked_sub(1)
+                .map_or(Some(0), |h| h.checked_mul(self.stride)?.checked_add(row))
+        });
+        match needed {
+            _ if self.width == 0 || self.height == 0 => Err(Error::InvalidInput(format!(
+                "empty image ({}x{})",
+                self.width, self.height
+            ))),
+            Some(n) if n <= self.data.len() => Ok(()),
+            Some(n) => Err(Error::InvalidInput(format!(
+                "a {}x{} {:?} image with stride {} needs {n} bytes, got {}",
+                self.width,
+                self.height,
+                self.format,
+                self.stride,
+                self.data.len()
+            ))),
+            None => Err(Error::InvalidInput(format!(
+                "stride {} is smaller than a row of {} {:?} pixels",
+                self.stride, self.width, self.format
+            ))),
+        }
+    }
+}
+
+/// A rectangle in pixels (a detection box): top-left corner and size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rect {
+    /// Left edge.
+    pub x: f32,
+    /// Top edge.
+    pub y: f32,
+    /// Width.
+    pub width: f32,
+    /// Height.
+    pub height: f32,
+}
+
+impl Rect {
+    /// The integer pixel region of the box clipped to a `width`×`height` frame:
+    /// (x0, y0, w, h), or an error if nothing of it lies inside the frame.
+    pub fn clip(&self, width: usize, height: usize) -> Result<(usize, usize, usize, usize)> {
+        let finite = [self.x, self.y, self.width, self.height]
+            .iter()
+            .all(|v| v.is_finite());
+        if !finite || self.width <= 0.0 || self.height <= 0.0 {
+            return Err(Error::InvalidInput(format!(
+                "box {self:?} is empty or not finite"
+            )));
+        }
+        let x0 = self.x.round().clamp(0.0, width as f32) as usize;
+        let y0 = self.y.round().clamp(0.0, height as f32) as usize;
+        let x1 = (self.x + self.width).round().clamp(0.0, width as f32) as usize;
+        let y1 = (self.y + self.height).round().clamp(0.0, height as f32) as usize;
+        if x1 <= x0 || y1 <= y0 {
+            return Err(Error::InvalidInput(format!(
+                "box {self:?} lies outside the {width}x{height} frame"
+            )));
+        }
+        Ok((x0, y0, x1 - x0, y1 - y0))
+    }
+}
+
+impl Preprocessing {
+    /// Number of floats of one prepared image (3 × height × width).
+    pub fn input_len(&self) -> usize {
+        3 * self.height * self.width
+    }
+
+    /// Crops `region` (x0, y0, w, h) of `image`, resizes it as Pillow does, and writes the
+    /// normalized CHW floats into `out` (`input_len()` values).
+    pub fn prepare_region(
+        &self,
+        image: &ImageView,
+        region: (usize, usize, usize, usize),
+        out: &mut [f32],
+    ) {
+        let (x0, y0, w, h) = region;
+        let bpp = image.format.bytes_per_pixel();
+        let mut rgb = Vec::with_capacity(w * h * 3);
+        for y in y0..y0 + h {
+            let row = &image.data[y * image.stride..];
+            for x in x0..x0 + w {
+                rgb.extend_from_slice(&image.format.rgb(&row[x * bpp..]));
+            }
+        }
+        let resized = crate::resample::resize_rgb(&rgb, w, h, self.width, self.height);
+        let plane = self.width * self.height;
+        let order = match self.channel_order {
+            ChannelOrder::Rgb => [0, 1, 2],
+            ChannelOrder::Bgr => [2, 1, 0],
+        };
+        for (c, &src) in order.iter().enumerate() {
+            let (mean, std) = (self.mean[c], self.std[c]);
+            let dst = &mut out[c * plane..(c + 1) * plane];
+            for (i, d) in dst.iter_mut().enumerate() {
+                *d = (resized[i * 3 + src] as f32 * self.scale - mean) / std;
+            }
+        }
+    }
+
+    /// Prepares a whole image.
+    pub fn prepare(&self, image: &ImageView, out: &mut [f32]) -> Result<()> {
+        image.check()?;
+        self.prepare_region(image, (0, 0, image.width, image.height), out);
+        Ok(())
+    }
+}
+
+/// Decodes JPEG, PNG, BMP or WebP bytes into packed RGB.
+pub fn decode(bytes: &[u8]) -> Result<(Vec<u8>, usize, usize)> {
+    // The JPEG decoder fills a truncated scan with grey instead of failing, as Pillow would;
+    // a complete JPEG ends with the EOI marker (0xFFD9, never produced inside coded data).
+    if bytes.starts_with(&[0xFF, 0xD8]) && !bytes.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        return Err(Error::InvalidInput(
+            "truncated JPEG (no end-of-image marker)".into(),
+        ));
+    }
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::InvalidInput(format!("cannot read image: {e}")))?;
+    let mut limits = image::Limits::default();
+    // A re-id crop is small; refuse absurd sizes before allocating.
+    limits.max_image_width = Some(16384);
+    limits.max_image_height = Some(16384);
+    limits.max_alloc = Some(1 << 30);
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| Error::InvalidInput(format!("cannot decode image: {e}")))?
+        .into_rgb8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    Ok((img.into_raw(), w, h))
+}

@@ -1,0 +1,317 @@
+//! The Extractor: images in, re-id embeddings out.
+//!
+//! It loads an ONNX re-id model (the SDK's exports, or any float32 NCHW model such as
+//! torchreid's own exports) and runs it on ONNX Runtime, or runs a zoo model with Burn, which
+//! needs no native library. Inputs are image files, encoded bytes, pixel buffers, or a frame
+//! with detection boxes; they are decoded and resized in parallel, batched, and each gives one
+//! embedding, L2-normalized unless asked otherwise. An `Extractor` is `Send + Sync`: threads
+//! may extract at once (ONNX Runtime sessions are pooled behind locks).
+
+mod engine;
+pub mod runtime;
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::models::{Arch, ReidModel};
+use crate::preprocess::{ImageView, PixelFormat, Preprocessing, Rect, decode};
+use engine::{BurnEngine, OrtPool};
+
+/// Which runtime executes the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// ONNX Runtime, loaded dynamically (ONNX models).
+    #[default]
+    OnnxRuntime,
+    /// Burn on the CPU (`flex`) or a GPU device (zoo models only).
+    Burn,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "onnxruntime" | "ort" => Ok(Engine::OnnxRuntime),
+            "burn" => Ok(Engine::Burn),
+            other => Err(Error::InvalidInput(format!(
+                "unknown engine `{other}`; expected onnxruntime or burn"
+            ))),
+        }
+    }
+}
+
+/// Options of [`Extractor::new`].
+#[derive(Debug, Clone)]
+pub struct ExtractorOptions {
+    /// The runtime.
+    pub engine: Engine,
+    /// Path of the ONNX Runtime library (otherwise found: `ORT_DYLIB_PATH`, the `onnxruntime`
+    /// Python package, the system library path).
+    pub ort_library: Option<PathBuf>,
+    /// Threads per ONNX Runtime session (0: ONNX Runtime's default).
+    pub threads: usize,
+    /// ONNX Runtime sessions in the pool (concurrent extractions).
+    pub sessions: usize,
+    /// Images per forward pass.
+    pub max_batch: usize,
+    /// Preprocessing; otherwise from the model's metadata, else torchreid's at the model's size.
+    pub preprocessing: Option<Preprocessing>,
+    /// L2-normalize the embeddings.
+    pub normalize: bool,
+    /// Architecture of a torchreid weight file (Burn engine).
+    pub arch: Option<Arch>,
+    /// Burn device name (`flex`, `wgpu:0`, `cuda:0`).
+    pub device: String,
+}
+
+impl Default for ExtractorOptions {
+    fn default() -> Self {
+        Self {
+            engine: Engine::OnnxRuntime,
+            ort_library: None,
+            threads: 0,
+            sessions: 1,
+            max_batch: 32,
+            preprocessing: None,
+            normalize: true,
+            arch: None,
+            device: "flex".into(),
+        }
+    }
+}
+
+enum Backend {
+    Ort(OrtPool),
+    // Boxed: the model's module tree is large and an extractor holds one backend.
+    Burn(Box<BurnEngine>),
+}
+
+/// Turns images into embeddings with one model.
+pub struct Extractor {
+    backend: Backend,
+    preprocessing: Preprocessing,
+    dim: usize,
+    normalize: bool,
+    max_batch: usize,
+}
+
+fn is_onnx(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+}
+
+impl Extractor {
+    /// Loads `model` (an `.onnx` file, or for the Burn engine also a checkpoint).
+    pub fn new(model: impl AsRef<Path>, options: &ExtractorOptions) -> Result<Self> {
+        let path = model.as_ref();
+        if options.max_batch == 0 {
+            return Err(Error::InvalidInput("max_batch must be at least 1".into()));
+        }
+        if !is_onnx(path) {
+            if options.engine == Engine::OnnxRuntime {
+                return Err(Error::InvalidInput(format!(
+                    "{} is not an .onnx file: export it (`reid export`) or use the Burn engine",
+                    path.display()
+                )));
+            }
+            let device = crate::device::parse_device(&options.device)?;
+            let model = crate::weights::load_any(options.arch, path, &device)?;
+            let (h, w) = model.arch.default_input();
+            let preprocessing = options
+                .preprocessing
+                .clone()
+                .unwrap_or_else(|| Preprocessing::torchreid(h, w));
+            return Self::with_burn(model, device, preprocessing, options);
+        }
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let meta = crate::export::read_metadata(&bytes)?;
+        let from_meta = Preprocessing::from_metadata(&meta).ok();
+        match options.engine {
+            Engine::OnnxRuntime => {
+                let (pool, dim) = OrtPool::new(
+                    &bytes,
+                    options.ort_library.as_deref(),
+                    options.threads,
+                    options.sessions,
+                )?;
+                let preprocessing = match (&options.preprocessing, from_meta, pool.input_hw) {
+                    (Some(p), _, _) => p.clone(),
+                    (None, Some(p), _) => p,
+                    (None, None, Some((h, w))) => Preprocessing::torchreid(h, w),
+                    (None, None, None) => {
+                        return Err(Error::InvalidInput(format!(
+                            "{} has a dynamic input size and no reid metadata: give the \
+                             preprocessing (input size) explicitly",
+                            path.display()
+                        )));
+                    }
+                };
+                let dim = match dim {
+                    Some(d) => d,
+                    // A dynamic output size: find it by running one image.
+                    None => {
+                        let shape = [1, 3, preprocessing.height, preprocessing.width];
+                        pool.run(vec![0.0; preprocessing.input_len()], shape)?.1
+                    }
+                };
+                Ok(Self {
+                    backend: Backend::Ort(pool),
+                    preprocessing,
+                    dim,
+                    normalize: options.normalize,
+                    max_batch: options.max_batch,
+                })
+            }
+            Engine::Burn => {
+                let arch: Arch = meta
+                    .get("architecture")
+                    .ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "{} names no architecture (not exported by reid): the Burn engine \
+                             runs zoo models only; use ONNX Runtime",
+                            path.display()
+                        ))
+                    })?
+                    .parse()?;
+                let device = crate::device::parse_device(&options.device)?;
+                let dict = crate::export::read_initializers(&bytes)?;
+                let (model, _) =
+                    crate::weights::load_state_dict(ReidModel::new(arch, 1, &device), &dict)?;
+                let (h, w) = arch.default_input();
+                let preprocessing = options
+                    .preprocessing
+                    .clone()
+                    .or(from_meta)
+                    .unwrap_or_else(|| Preprocessing::torchreid(h, w));
+                Self::with_burn(model, device, preprocessing, options)
+            }
+        }
+    }
+
+    fn with_burn(
+        model: ReidModel,
+        device: crate::device::Device,
+        preprocessing: Preprocessing,
+        options: &ExtractorOptions,
+    ) -> Result<Self> {
+        model.check_input_size(preprocessing.height, preprocessing.width)?;
+        Ok(Self {
+            dim: model.feature_dim(),
+            backend: Backend::Burn(Box::new(BurnEngine { model, device })),
+            preprocessing,
+            normalize: options.normalize,
+            max_batch: options.max_batch,
+        })
+    }
+
+    /// Embedding dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The preprocessing applied to every image.
+    pub fn preprocessing(&self) -> &Preprocessing {
+        &self.preprocessing
+    }
+
+    /// Runs `n` prepared images (`n × 3 × H × W` floats) and returns `n × dim` floats.
+    pub fn extract_prepared(&self, data: &[f32], n: usize) -> Result<Vec<f32>> {
+        let per = self.preprocessing.input_len();
+        if data.len() != n * per {
+            return Err(Error::InvalidInput(format!(
+                "{} floats for {n} images of {per}",
+                data.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(n * self.dim);
+        for chunk in data.chunks(self.max_batch * per) {
+            let b = chunk.len() / per;
+            let shape = [b, 3, self.preprocessing.height, self.preprocessing.width];
+            let (values, d) = match &self.backend {
+                Backend::Ort(pool) => pool.run(chunk.to_vec(), shape)?,
+                Backend::Burn(engine) => engine.run(chunk.to_vec(), shape)?,
+            };
+            if d != self.dim {
+                return Err(Error::Runtime(format!(
+                    "model gave {d}-d embeddings, expected {}",
+                    self.dim
+                )));
+            }
+            out.extend(values);
+        }
+        if self.normalize {
+            for row in out.chunks_mut(self.dim) {
+                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                row.iter_mut().for_each(|v| *v /= norm);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Prepares `n` inputs in parallel (`prepare(i, out)` fills input `i`), batch by batch,
+    /// and embeds them. The first failing input is reported by its index.
+    fn extract_with<F>(&self, n: usize, prepare: F) -> Result<Vec<f32>>
+    where
+        F: Fn(usize, &mut [f32]) -> Result<()> + Sync,
+    {
+        let per = self.preprocessing.input_len();
+        let mut out = Vec::with_capacity(n * self.dim);
+        for start in (0..n).step_by(self.max_batch) {
+            let b = (n - start).min(self.max_batch);
+            let mut batch = vec![0f32; b * per];
+            batch
+                .par_chunks_mut(per)
+                .enumerate()
+                .try_for_each(|(i, slot)| {
+                    prepare(start + i, slot).map_err(|e| Error::BadInput {
+                        index: start + i,
+                        reason: e.to_string(),
+                    })
+                })?;
+            out.extend(self.extract_prepared(&batch, b)?);
+        }
+        Ok(out)
+    }
+
+    /// Embeds encoded images (JPEG, PNG, BMP, WebP).
+    pub fn extract_encoded(&self, images: &[&[u8]]) -> Result<Vec<f32>> {
+        self.extract_with(images.len(), |i, out| {
+            let (rgb, w, h) = decode(images[i])?;
+            self.preprocessing
+                .prepare(&ImageView::packed(&rgb, w, h, PixelFormat::Rgb8), out)
+        })
+    }
+
+    /// Embeds image files, in order.
+    pub fn extract_files<P: AsRef<Path> + Sync>(&self, paths: &[P]) -> Result<Vec<f32>> {
+        self.extract_with(paths.len(), |i, out| {
+            let path = paths[i].as_ref();
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let (rgb, w, h) = decode(&bytes)
+                .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
+            self.preprocessing
+                .prepare(&ImageView::packed(&rgb, w, h, PixelFormat::Rgb8), out)
+        })
+    }
+
+    /// Embeds images already in memory.
+    pub fn extract_images(&self, images: &[ImageView]) -> Result<Vec<f32>> {
+        self.extract_with(images.len(), |i, out| {
+            self.preprocessing.prepare(&images[i], out)
+        })
+    }
+
+    /// Embeds the crops of `boxes` in `frame` (boxes are clipped to the frame; a box with
+    /// nothing inside it is an error naming it).
+    pub fn extract_boxes(&self, frame: &ImageView, boxes: &[Rect]) -> Result<Vec<f32>> {
+        frame.check()?;
+        self.extract_with(boxes.len(), |i, out| {
+            let region = boxes[i].clip(frame.width, frame.height)?;
+            self.preprocessing.prepare_region(frame, region, out);
+            Ok(())
+        })
+    }
+}

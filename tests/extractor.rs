@@ -1,0 +1,290 @@
+//! The Extractor on real image files: torchreid's preprocessing reproduced (Pillow's resize
+//! exactly), embeddings equal to torchreid's `FeatureExtractor` on the same files and weights
+//! (cosine ≥ 0.999), both engines agreeing, every pixel format and the box path, bad input.
+
+use std::path::{Path, PathBuf};
+
+use reid::Error;
+use reid::export::{ExportOptions, export_onnx_file};
+use reid::infer::{Engine, Extractor, ExtractorOptions};
+use reid::models::Arch;
+use reid::npy::read_npy;
+use reid::preprocess::{ImageView, PixelFormat, Rect, decode};
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+fn image_files() -> Vec<PathBuf> {
+    std::fs::read_to_string(fixture("images/files.txt"))
+        .unwrap()
+        .lines()
+        .map(|name| fixture(&format!("images/{name}")))
+        .collect()
+}
+
+fn burn_options() -> ExtractorOptions {
+    ExtractorOptions {
+        engine: Engine::Burn,
+        arch: Some(Arch::OsnetX0_25),
+        normalize: false,
+        max_batch: 4,
+        ..Default::default()
+    }
+}
+
+fn burn_extractor() -> Extractor {
+    Extractor::new(fixture("osnet_x0_25/checkpoint.pth.tar"), &burn_options()).unwrap()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (n(a) * n(b))
+}
+
+fn assert_matches_torchreid(what: &str, got: &[f32], dim: usize) {
+    let want = read_npy(fixture("images/torchreid_features.npy"))
+        .unwrap()
+        .to_f32();
+    for (i, (g, w)) in got.chunks(dim).zip(want.chunks(dim)).enumerate() {
+        let c = cosine(g, w);
+        assert!(c >= 0.999, "{what}: image {i}: cosine {c}");
+    }
+}
+
+/// ONNX Runtime, when its library can be found (CI installs it).
+fn ort_available() -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe.onnx");
+    let model = reid::models::ReidModel::new(Arch::OsnetX0_25, 1, &reid::device::default_device());
+    export_onnx_file(&model, &ExportOptions::new(64, 32), &path).unwrap();
+    match Extractor::new(&path, &ExtractorOptions::default()) {
+        Ok(_) => true,
+        Err(Error::Runtime(message)) => {
+            assert!(
+                std::env::var("REID_REQUIRE_ONNX_CHECK").is_err(),
+                "ONNX Runtime required but not found: {message}"
+            );
+            eprintln!("skipped the ONNX Runtime part: {message}");
+            false
+        }
+        Err(other) => panic!("{other}"),
+    }
+}
+
+#[test]
+fn resize_equals_pillow() {
+    let (rgb, w, h) = decode(&std::fs::read(fixture("images/person2.png")).unwrap()).unwrap();
+    let ours = reid::resample::resize_rgb(&rgb, w, h, 128, 256);
+    let pil = read_npy(fixture("images/person2_pil_256x128.npy")).unwrap();
+    let pil: Vec<u8> = pil.to_i64().unwrap().iter().map(|&v| v as u8).collect();
+    assert_eq!(ours, pil);
+}
+
+#[test]
+fn burn_engine_matches_torchreid_feature_extractor() {
+    let extractor = burn_extractor();
+    assert_eq!(extractor.dim(), 512);
+    let got = extractor.extract_files(&image_files()).unwrap();
+    assert_matches_torchreid("burn", &got, 512);
+}
+
+#[test]
+fn onnxruntime_engine_matches_torchreid_and_burn() {
+    if !ort_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("osnet.onnx");
+    let (model, _) = reid::weights::load_torchreid(
+        Arch::OsnetX0_25,
+        fixture("osnet_x0_25/checkpoint.pth.tar"),
+        &reid::device::default_device(),
+    )
+    .unwrap();
+    export_onnx_file(&model, &ExportOptions::new(256, 128), &onnx).unwrap();
+    let options = ExtractorOptions {
+        normalize: false,
+        sessions: 2,
+        ..Default::default()
+    };
+    let ort = Extractor::new(&onnx, &options).unwrap();
+    let files = image_files();
+    let got = ort.extract_files(&files).unwrap();
+    assert_matches_torchreid("onnxruntime", &got, 512);
+    // The Burn engine reads the same ONNX file back (its initializers carry torchreid names).
+    let burn = Extractor::new(
+        &onnx,
+        &ExtractorOptions {
+            engine: Engine::Burn,
+            ..options.clone()
+        },
+    )
+    .unwrap();
+    let from_burn = burn.extract_files(&files).unwrap();
+    let scale = from_burn.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let worst = got
+        .iter()
+        .zip(&from_burn)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst <= 1e-4 * scale, "engines differ by {worst}");
+    // Sessions are shared between threads.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let again = ort.extract_files(&files[..2]).unwrap();
+                assert_eq!(again.len(), 2 * 512);
+            });
+        }
+    });
+}
+
+#[test]
+fn every_pixel_format_and_stride_gives_the_same_embedding() {
+    let extractor = burn_extractor();
+    let (rgb, w, h) = decode(&std::fs::read(fixture("images/person2.png")).unwrap()).unwrap();
+    let reference = extractor
+        .extract_images(&[ImageView::packed(&rgb, w, h, PixelFormat::Rgb8)])
+        .unwrap();
+    for format in [PixelFormat::Bgr8, PixelFormat::Rgba8, PixelFormat::Bgra8] {
+        let bpp = format.bytes_per_pixel();
+        let stride = w * bpp + 13; // padded rows
+        let mut buffer = vec![0u8; stride * h];
+        for y in 0..h {
+            for x in 0..w {
+                let p = &rgb[(y * w + x) * 3..(y * w + x) * 3 + 3];
+                let dst = &mut buffer[y * stride + x * bpp..];
+                match format {
+                    PixelFormat::Bgr8 | PixelFormat::Bgra8 => {
+                        dst[..3].copy_from_slice(&[p[2], p[1], p[0]])
+                    }
+                    _ => dst[..3].copy_from_slice(p),
+                }
+                if bpp == 4 {
+                    dst[3] = 255;
+                }
+            }
+        }
+        let view = ImageView {
+            data: &buffer,
+            width: w,
+            height: h,
+            stride,
+            format,
+        };
+        assert_eq!(
+            extractor.extract_images(&[view]).unwrap(),
+            reference,
+            "{format:?}"
+        );
+    }
+    let gray: Vec<u8> = rgb.chunks(3).map(|p| p[1]).collect();
+    let out = extractor
+        .extract_images(&[ImageView::packed(&gray, w, h, PixelFormat::Gray8)])
+        .unwrap();
+    assert_eq!(out.len(), 512);
+}
+
+#[test]
+fn boxes_in_a_frame_are_cropped_clipped_and_checked() {
+    let extractor = burn_extractor();
+    let (rgb, w, h) = decode(&std::fs::read(fixture("images/person2.png")).unwrap()).unwrap();
+    // The crop pasted into a larger frame at (30, 20).
+    let (fw, fh) = (200, 300);
+    let mut frame = vec![90u8; fw * fh * 3];
+    for y in 0..h {
+        let src = &rgb[y * w * 3..(y + 1) * w * 3];
+        frame[((y + 20) * fw + 30) * 3..((y + 20) * fw + 30 + w) * 3].copy_from_slice(src);
+    }
+    let view = ImageView::packed(&frame, fw, fh, PixelFormat::Rgb8);
+    let alone = extractor
+        .extract_images(&[ImageView::packed(&rgb, w, h, PixelFormat::Rgb8)])
+        .unwrap();
+    let exact = Rect {
+        x: 30.0,
+        y: 20.0,
+        width: w as f32,
+        height: h as f32,
+    };
+    let clipped = Rect {
+        x: -40.0,
+        y: 250.0,
+        width: 100.0,
+        height: 100.0,
+    };
+    let out = extractor.extract_boxes(&view, &[exact, clipped]).unwrap();
+    // Same pixels; only the batch (and so the matrix blocking) differs.
+    let worst = out[..512]
+        .iter()
+        .zip(&alone)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst < 1e-5, "{worst}");
+    let outside = Rect {
+        x: 500.0,
+        y: 10.0,
+        width: 20.0,
+        height: 20.0,
+    };
+    let empty = Rect {
+        x: 5.0,
+        y: 5.0,
+        width: 0.0,
+        height: 10.0,
+    };
+    for bad in [outside, empty] {
+        match extractor.extract_boxes(&view, &[exact, bad]) {
+            Err(Error::BadInput { index: 1, .. }) => {}
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn bad_images_and_buffers_are_errors_naming_the_input() {
+    let extractor = burn_extractor();
+    let jpeg = std::fs::read(fixture("images/person0.jpg")).unwrap();
+    let truncated = &jpeg[..jpeg.len() / 3];
+    let garbage = b"not an image at all".as_slice();
+    for bad in [truncated, garbage, &[][..]] {
+        match extractor.extract_encoded(&[&jpeg, bad]) {
+            Err(Error::BadInput { index: 1, .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let short = vec![0u8; 10];
+    let view = ImageView::packed(&short, 8, 8, PixelFormat::Rgb8);
+    assert!(extractor.extract_images(&[view]).is_err());
+    let narrow_stride = ImageView {
+        data: &short,
+        width: 8,
+        height: 1,
+        stride: 3,
+        format: PixelFormat::Rgb8,
+    };
+    assert!(extractor.extract_images(&[narrow_stride]).is_err());
+    assert!(
+        extractor
+            .extract_files(&[fixture("images/absent.jpg")])
+            .is_err()
+    );
+    // The ONNX Runtime engine takes ONNX files only; the Burn engine needs an architecture.
+    assert!(
+        Extractor::new(
+            fixture("osnet_x0_25/checkpoint.pth.tar"),
+            &ExtractorOptions::default()
+        )
+        .is_err()
+    );
+    let no_arch = ExtractorOptions {
+        arch: None,
+        ..burn_options()
+    };
+    assert!(Extractor::new(fixture("osnet_x0_25/checkpoint.pth.tar"), &no_arch).is_err());
+    // Empty input is no work, not an error.
+    assert!(extractor.extract_files::<PathBuf>(&[]).unwrap().is_empty());
+}
