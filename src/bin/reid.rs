@@ -104,6 +104,34 @@ enum Command {
         #[arg(long, default_value = "torchreid")]
         preprocessing: String,
     },
+    /// Embed image files (directories are walked in sorted order) into a float32 [N, D] .npy,
+    /// with the file list beside it (`.txt`).
+    Extract {
+        /// The model: .onnx (either engine) or a checkpoint (Burn engine).
+        #[arg(long)]
+        model: PathBuf,
+        /// onnxruntime or burn.
+        #[arg(long, default_value = "onnxruntime")]
+        engine: String,
+        /// Architecture of a torchreid weight file (Burn engine).
+        #[arg(long)]
+        arch: Option<String>,
+        /// Image files and directories.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output .npy.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Images per forward pass.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Keep the raw (not L2-normalized) embeddings.
+        #[arg(long)]
+        raw: bool,
+        /// Path of libonnxruntime (otherwise found automatically).
+        #[arg(long)]
+        ort_library: Option<PathBuf>,
+    },
     /// Show what a weight file holds: format, keys, shapes, parameter count, architecture.
     Info {
         /// The weight file.
@@ -245,6 +273,26 @@ fn run(cli: Cli) -> reid::Result<()> {
         }
         Command::Info { file, brief } => info(&file, brief),
         Command::Gallery(command) => gallery(command),
+        Command::Extract {
+            model,
+            engine,
+            arch,
+            inputs,
+            output,
+            batch_size,
+            raw,
+            ort_library,
+        } => {
+            let options = reid::infer::ExtractorOptions {
+                engine: engine.parse()?,
+                arch: arch.map(|a| a.parse()).transpose()?,
+                max_batch: batch_size,
+                normalize: !raw,
+                ort_library,
+                ..Default::default()
+            };
+            extract(&model, &options, &inputs, &output)
+        }
         Command::Export {
             arch,
             weights,
@@ -550,5 +598,87 @@ fn gallery(command: GalleryCommand) -> reid::Result<()> {
             println!("wrote {} entries to {}", gallery.len(), output.display());
         }
     }
+    Ok(())
+}
+
+const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "bmp", "webp", "jfif"];
+
+/// Files named directly, and image files under directories, each directory in sorted order.
+fn collect_images(inputs: &[PathBuf]) -> reid::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut stack = vec![input.clone()];
+            let mut found = Vec::new();
+            while let Some(dir) = stack.pop() {
+                let entries = std::fs::read_dir(&dir).map_err(|e| reid::Error::io(&dir, e))?;
+                for entry in entries {
+                    let path = entry.map_err(|e| reid::Error::io(&dir, e))?.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                        IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
+                    }) {
+                        found.push(path);
+                    }
+                }
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn extract(
+    model: &std::path::Path,
+    options: &reid::infer::ExtractorOptions,
+    inputs: &[PathBuf],
+    output: &std::path::Path,
+) -> reid::Result<()> {
+    use std::io::{IsTerminal, Write};
+    let files = collect_images(inputs)?;
+    if files.is_empty() {
+        return Err(reid::Error::InvalidInput("no image files found".into()));
+    }
+    let extractor = reid::infer::Extractor::new(model, options)?;
+    let progress = std::io::stderr().is_terminal();
+    let mut features = Vec::with_capacity(files.len() * extractor.dim());
+    let chunk = options.max_batch.max(1) * 8;
+    for (i, part) in files.chunks(chunk).enumerate() {
+        features.extend(extractor.extract_files(part).map_err(|e| match e {
+            reid::Error::BadInput { index, reason } => {
+                reid::Error::InvalidInput(format!("{}: {reason}", part[index].display()))
+            }
+            other => other,
+        })?);
+        if progress {
+            let done = (i * chunk + part.len()).min(files.len());
+            let width = 40 * done / files.len();
+            eprint!(
+                "\r[{}{}] {done}/{}",
+                "#".repeat(width),
+                " ".repeat(40 - width),
+                files.len()
+            );
+            let _ = std::io::stderr().flush();
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    let array = reid::npy::NpyArray::f32(vec![files.len(), extractor.dim()], features);
+    write_npy(output, &array)?;
+    let list: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
+    reid::npy::write_atomically(&output.with_extension("txt"), list.as_bytes())?;
+    println!(
+        "{} images -> {} ({}-d) and {}",
+        files.len(),
+        output.display(),
+        extractor.dim(),
+        output.with_extension("txt").display()
+    );
     Ok(())
 }
