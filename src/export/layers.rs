@@ -8,6 +8,11 @@ use super::graph::{Attr, GraphBuilder};
 use crate::embed::tensor_to_vec;
 use crate::models::layers::{ConvNorm, Norm};
 
+/// A list of sizes as an ONNX integer-list attribute.
+fn ints(values: &[usize]) -> Attr {
+    Attr::Ints(values.iter().map(|&v| v as i64).collect())
+}
+
 fn pads(padding: &PaddingConfig2d) -> Vec<i64> {
     match *padding {
         // ONNX order: top, left, bottom, right.
@@ -34,18 +39,9 @@ pub fn conv(g: &mut GraphBuilder, conv: &Conv2d, x: &str) -> String {
         "Conv",
         &inputs,
         vec![
-            (
-                "kernel_shape",
-                Attr::Ints(vec![dims[2] as i64, dims[3] as i64]),
-            ),
-            (
-                "strides",
-                Attr::Ints(conv.stride.iter().map(|&s| s as i64).collect()),
-            ),
-            (
-                "dilations",
-                Attr::Ints(conv.dilation.iter().map(|&s| s as i64).collect()),
-            ),
+            ("kernel_shape", ints(&dims[2..])),
+            ("strides", ints(&conv.stride)),
+            ("dilations", ints(&conv.dilation)),
             ("pads", Attr::Ints(pads(&conv.padding))),
             ("group", Attr::Int(conv.groups as i64)),
         ],
@@ -157,14 +153,8 @@ pub fn max_pool(g: &mut GraphBuilder, pool: &MaxPool2d, x: &str) -> String {
         "MaxPool",
         &[x],
         vec![
-            (
-                "kernel_shape",
-                Attr::Ints(pool.kernel_size.iter().map(|&k| k as i64).collect()),
-            ),
-            (
-                "strides",
-                Attr::Ints(pool.stride.iter().map(|&k| k as i64).collect()),
-            ),
+            ("kernel_shape", ints(&pool.kernel_size)),
+            ("strides", ints(&pool.stride)),
             ("pads", Attr::Ints(pads(&pool.padding))),
             ("ceil_mode", Attr::Int(pool.ceil_mode as i64)),
         ],
@@ -177,14 +167,8 @@ pub fn avg_pool(g: &mut GraphBuilder, pool: &AvgPool2d, x: &str) -> String {
         "AveragePool",
         &[x],
         vec![
-            (
-                "kernel_shape",
-                Attr::Ints(pool.kernel_size.iter().map(|&k| k as i64).collect()),
-            ),
-            (
-                "strides",
-                Attr::Ints(pool.stride.iter().map(|&k| k as i64).collect()),
-            ),
+            ("kernel_shape", ints(&pool.kernel_size)),
+            ("strides", ints(&pool.stride)),
             ("pads", Attr::Ints(pads(&pool.padding))),
             (
                 "count_include_pad",

@@ -106,17 +106,9 @@ impl ModuleVisitor for SlotCollector<'_> {
 /// torchreid's key of each parameter of `model`, by parameter id (running statistics, whose
 /// ids are private to Burn, are named after their norm's `weight`).
 pub fn torch_keys_by_id(model: &ReidModel) -> HashMap<ParamId, String> {
-    let mut collector = SlotCollector {
-        model,
-        tracker: PathTracker::default(),
-        slots: Vec::new(),
-        ids: Vec::new(),
-    };
-    model.visit(&mut collector);
-    collector
-        .ids
-        .into_iter()
-        .zip(collector.slots)
+    let (ids, slots) = collect_ids_and_slots(model);
+    ids.into_iter()
+        .zip(slots)
         .map(|(id, slot)| (id, slot.key))
         .collect()
 }
@@ -130,6 +122,11 @@ pub fn expected_keys(model: &ReidModel) -> Vec<(String, Vec<usize>)> {
 }
 
 fn collect_slots(model: &ReidModel) -> Vec<Slot> {
+    collect_ids_and_slots(model).1
+}
+
+/// Every parameter's id and slot, in the model's traversal order.
+fn collect_ids_and_slots(model: &ReidModel) -> (Vec<ParamId>, Vec<Slot>) {
     let mut collector = SlotCollector {
         model,
         tracker: PathTracker::default(),
@@ -137,7 +134,7 @@ fn collect_slots(model: &ReidModel) -> Vec<Slot> {
         ids: Vec::new(),
     };
     model.visit(&mut collector);
-    collector.slots
+    (collector.ids, collector.slots)
 }
 
 struct Writer<'a> {
