@@ -369,3 +369,36 @@ fn extract_embeds_a_directory_in_sorted_order() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.jpg"));
 }
+
+#[test]
+fn a_missing_onnx_runtime_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.onnx");
+    let out = reid(&[
+        "export",
+        "--arch",
+        "osnet_x0_25",
+        "--weights",
+        fixture("osnet_x0_25/weights.safetensors").to_str().unwrap(),
+        "-o",
+        model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let out = reid(&[
+        "extract",
+        "--model",
+        model.to_str().unwrap(),
+        "--ort-library",
+        "/nonexistent/libonnxruntime.so.1.32.0",
+        fixture("images/person0.jpg").to_str().unwrap(),
+        "-o",
+        dir.path().join("f.npy").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ONNX Runtime")
+            && err.contains("/nonexistent/libonnxruntime.so.1.32.0 (absent)"),
+        "{err}"
+    );
+}

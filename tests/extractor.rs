@@ -288,3 +288,76 @@ fn bad_images_and_buffers_are_errors_naming_the_input() {
     // Empty input is no work, not an error.
     assert!(extractor.extract_files::<PathBuf>(&[]).unwrap().is_empty());
 }
+
+/// An ONNX model `Identity(x)` whose input is float32 `[1, 10]`: not an image model.
+fn non_image_model() -> Vec<u8> {
+    use onnx_protobuf::tensor_shape_proto::{Dimension, dimension};
+    use onnx_protobuf::type_proto::{Tensor as TypeTensor, Value};
+    use onnx_protobuf::{
+        GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto,
+        TypeProto, ValueInfoProto,
+    };
+    let info = |name: &str| {
+        let mut shape = TensorShapeProto::new();
+        shape.dim = [1i64, 10]
+            .iter()
+            .map(|&d| {
+                let mut dim = Dimension::new();
+                dim.value = Some(dimension::Value::DimValue(d));
+                dim
+            })
+            .collect();
+        let mut tensor = TypeTensor::new();
+        tensor.elem_type = 1; // FLOAT
+        tensor.shape = Some(shape).into();
+        let mut ty = TypeProto::new();
+        ty.value = Some(Value::TensorType(tensor));
+        let mut v = ValueInfoProto::new();
+        v.name = name.into();
+        v.type_ = Some(ty).into();
+        v
+    };
+    let mut node = NodeProto::new();
+    node.op_type = "Identity".into();
+    node.input = vec!["x".into()];
+    node.output = vec!["y".into()];
+    let mut graph = GraphProto::new();
+    graph.name = "not_an_image_model".into();
+    graph.node = vec![node];
+    graph.input = vec![info("x")];
+    graph.output = vec![info("y")];
+    let mut model = ModelProto::new();
+    model.ir_version = 8;
+    let mut opset = OperatorSetIdProto::new();
+    opset.version = 17;
+    model.opset_import = vec![opset];
+    model.graph = Some(graph).into();
+    model.write_to_bytes().unwrap()
+}
+
+#[test]
+fn models_that_do_not_take_images_are_refused() {
+    if !ort_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vector.onnx");
+    std::fs::write(&path, non_image_model()).unwrap();
+    match Extractor::new(&path, &ExtractorOptions::default()) {
+        Err(Error::Runtime(message)) => {
+            assert!(message.contains("NCHW"), "{message}");
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("a [1, 10] model was accepted"),
+    }
+    // A corrupt ONNX file is an error too, not a crash.
+    std::fs::write(&path, b"\x08\x07garbage").unwrap();
+    assert!(Extractor::new(&path, &ExtractorOptions::default()).is_err());
+    // The Burn engine needs an export of ours (it names its architecture).
+    std::fs::write(&path, non_image_model()).unwrap();
+    let burn = ExtractorOptions {
+        engine: Engine::Burn,
+        ..Default::default()
+    };
+    assert!(Extractor::new(&path, &burn).is_err());
+}
