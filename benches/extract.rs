@@ -61,5 +61,26 @@ fn extract(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, extract);
+/// The stages of the JPEG path for one crop: decode, Pillow-exact resize, normalization.
+fn stages(c: &mut Criterion) {
+    use reid::preprocess::{ImageView, PixelFormat, Preprocessing, decode};
+    let jpeg = jpegs(2).remove(1);
+    let (rgb, w, h) = decode(&jpeg).unwrap();
+    let p = Preprocessing::torchreid(256, 128);
+    let mut out = vec![0f32; p.input_len()];
+    let mut group = c.benchmark_group("preprocess_one_crop");
+    group.bench_function("decode_jpeg", |b| b.iter(|| decode(&jpeg).unwrap()));
+    group.bench_function("resize", |b| {
+        b.iter(|| reid::resample::resize_rgb(&rgb, w, h, 128, 256))
+    });
+    group.bench_function("prepare", |b| {
+        b.iter(|| {
+            p.prepare(&ImageView::packed(&rgb, w, h, PixelFormat::Rgb8), &mut out)
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stages, extract);
 criterion_main!(benches);

@@ -48,26 +48,37 @@ fn coefficients(in_size: usize, out_size: usize) -> Coefficients {
     Coefficients { bounds, weights }
 }
 
-fn clip8(acc: i64) -> u8 {
+fn clip8(acc: i32) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
+/// Half a unit in the last place: Pillow's rounding before the shift.
+const ROUND: i32 = 1 << (PRECISION_BITS - 1);
+
 /// Resizes a packed RGB image (`width`×`height`×3 bytes) to `out_w`×`out_h`.
+///
+/// Accumulates in `i32` as Pillow does (a bilinear filter has no negative weights, and
+/// 255 × 2²² plus rounding stays below 2³¹).
 pub fn resize_rgb(src: &[u8], width: usize, height: usize, out_w: usize, out_h: usize) -> Vec<u8> {
     debug_assert_eq!(src.len(), width * height * 3);
     let horizontal = if out_w != width {
         let c = coefficients(width, out_w);
         let mut out = vec![0u8; height * out_w * 3];
-        for y in 0..height {
-            let row = &src[y * width * 3..(y + 1) * width * 3];
-            for (xx, ((xmin, n), k)) in c.bounds.iter().zip(&c.weights).enumerate() {
-                for ch in 0..3 {
-                    let mut acc: i64 = 1 << (PRECISION_BITS - 1);
-                    for (i, &w) in k.iter().enumerate().take(*n) {
-                        acc += row[(xmin + i) * 3 + ch] as i64 * w as i64;
-                    }
-                    out[(y * out_w + xx) * 3 + ch] = clip8(acc);
+        for (row, dst) in src
+            .chunks_exact(width * 3)
+            .zip(out.chunks_exact_mut(out_w * 3))
+        {
+            for ((&(xmin, n), k), px) in
+                c.bounds.iter().zip(&c.weights).zip(dst.chunks_exact_mut(3))
+            {
+                let taps = &row[xmin * 3..(xmin + n) * 3];
+                let (mut r, mut g, mut b) = (ROUND, ROUND, ROUND);
+                for (p, &w) in taps.chunks_exact(3).zip(k) {
+                    r += p[0] as i32 * w;
+                    g += p[1] as i32 * w;
+                    b += p[2] as i32 * w;
                 }
+                px.copy_from_slice(&[clip8(r), clip8(g), clip8(b)]);
             }
         }
         out
@@ -80,13 +91,23 @@ pub fn resize_rgb(src: &[u8], width: usize, height: usize, out_w: usize, out_h: 
     let c = coefficients(height, out_h);
     let stride = out_w * 3;
     let mut out = vec![0u8; out_h * stride];
-    for (yy, ((ymin, n), k)) in c.bounds.iter().zip(&c.weights).enumerate() {
-        for x in 0..stride {
-            let mut acc: i64 = 1 << (PRECISION_BITS - 1);
-            for (i, &w) in k.iter().enumerate().take(*n) {
-                acc += horizontal[(ymin + i) * stride + x] as i64 * w as i64;
+    let mut acc = vec![0i32; stride];
+    for ((&(ymin, n), k), dst) in c
+        .bounds
+        .iter()
+        .zip(&c.weights)
+        .zip(out.chunks_exact_mut(stride))
+    {
+        acc.fill(ROUND);
+        for (i, &w) in k.iter().enumerate().take(n) {
+            let row = &horizontal[(ymin + i) * stride..(ymin + i + 1) * stride];
+            // Whole rows at a time: this loop vectorizes.
+            for (a, &p) in acc.iter_mut().zip(row) {
+                *a += p as i32 * w;
             }
-            out[yy * stride + x] = clip8(acc);
+        }
+        for (d, &a) in dst.iter_mut().zip(&acc) {
+            *d = clip8(a);
         }
     }
     out
