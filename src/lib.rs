@@ -1,8 +1,10 @@
 //! # reid
 //!
 //! Object re-identification SDK: torchreid's model zoo in [Burn](https://burn.dev) with
-//! torchreid-compatible weights, embedding extraction and gallery matching, for Rust and,
-//! through a stable C ABI, for C and C++ applications.
+//! torchreid-compatible weights ([`models`], [`weights`]), ONNX export ([`export`]), embedding
+//! extraction on ONNX Runtime or Burn ([`infer::Extractor`]), gallery matching with durable
+//! files ([`gallery::Gallery`]) and the re-id evaluation protocol ([`eval`]). A C ABI for C
+//! and C++ applications is planned on top of this API.
 //!
 //! ```no_run
 //! use reid::models;
@@ -27,6 +29,8 @@ pub mod resample;
 pub mod weights;
 
 pub use error::{Error, Result};
+pub use gallery::Gallery;
+pub use infer::{Extractor, ExtractorOptions};
 pub use models::{Arch, ReidModel};
 
 /// The SDK's version (the crate version).
