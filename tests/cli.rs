@@ -402,3 +402,68 @@ fn a_missing_onnx_runtime_is_explained() {
         "{err}"
     );
 }
+
+#[test]
+fn extract_accepts_a_preprocessing_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("osnet_x0_25/checkpoint.pth.tar");
+    let image = fixture("images/person0.jpg");
+    let run = |extra: &[&str], out: &str| {
+        let out_path = dir.path().join(out);
+        let mut args = vec![
+            "extract",
+            "--model",
+            model.to_str().unwrap(),
+            "--engine",
+            "burn",
+            "--arch",
+            "osnet_x0_25",
+        ];
+        args.extend_from_slice(extra);
+        args.extend([image.to_str().unwrap(), "-o", out_path.to_str().unwrap()]);
+        let result = reid(&args);
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        read_npy(&out_path).unwrap()
+    };
+    let default = run(&[], "a.npy");
+    let same = run(
+        &[
+            "--preprocessing",
+            "torchreid",
+            "--height",
+            "256",
+            "--width",
+            "128",
+        ],
+        "b.npy",
+    );
+    let bgr = run(
+        &[
+            "--preprocessing",
+            "openvino-bgr",
+            "--height",
+            "256",
+            "--width",
+            "128",
+        ],
+        "c.npy",
+    );
+    assert_eq!(default, same);
+    assert_ne!(default, bgr);
+    // Without the size the override is refused by the argument parser.
+    let out = reid(&[
+        "extract",
+        "--model",
+        "m.onnx",
+        "--preprocessing",
+        "torchreid",
+        "x.jpg",
+        "-o",
+        "y.npy",
+    ]);
+    assert!(!out.status.success());
+}

@@ -131,6 +131,16 @@ enum Command {
         /// Path of libonnxruntime (otherwise found automatically).
         #[arg(long)]
         ort_library: Option<PathBuf>,
+        /// Override the model's preprocessing: torchreid or openvino-bgr (needs --height and
+        /// --width).
+        #[arg(long, requires_all = ["height", "width"])]
+        preprocessing: Option<String>,
+        /// Input height for --preprocessing.
+        #[arg(long)]
+        height: Option<usize>,
+        /// Input width for --preprocessing.
+        #[arg(long)]
+        width: Option<usize>,
     },
     /// Show what a weight file holds: format, keys, shapes, parameter count, architecture.
     Info {
@@ -282,8 +292,16 @@ fn run(cli: Cli) -> reid::Result<()> {
             batch_size,
             raw,
             ort_library,
+            preprocessing,
+            height,
+            width,
         } => {
+            let preprocessing = match (preprocessing, height, width) {
+                (Some(name), Some(h), Some(w)) => Some(named_preprocessing(&name, h, w)?),
+                _ => None,
+            };
             let options = reid::infer::ExtractorOptions {
+                preprocessing,
                 engine: engine.parse()?,
                 arch: arch.map(|a| a.parse()).transpose()?,
                 max_batch: batch_size,
@@ -303,19 +321,10 @@ fn run(cli: Cli) -> reid::Result<()> {
             normalize,
             preprocessing,
         } => {
-            use reid::preprocess::Preprocessing;
             let device = reid::device::default_device();
             let arch = arch.map(|a| a.parse::<Arch>()).transpose()?;
             let model = load_any(arch, &weights, &device)?;
-            let preprocessing = match preprocessing.as_str() {
-                "torchreid" => Preprocessing::torchreid(height, width),
-                "openvino-bgr" => Preprocessing::openvino_bgr(height, width),
-                other => {
-                    return Err(reid::Error::InvalidInput(format!(
-                        "unknown preprocessing `{other}`; expected torchreid or openvino-bgr"
-                    )));
-                }
-            };
+            let preprocessing = named_preprocessing(&preprocessing, height, width)?;
             let options = reid::export::ExportOptions {
                 preprocessing,
                 opset,
@@ -681,4 +690,19 @@ fn extract(
         output.with_extension("txt").display()
     );
     Ok(())
+}
+
+fn named_preprocessing(
+    name: &str,
+    height: usize,
+    width: usize,
+) -> reid::Result<reid::preprocess::Preprocessing> {
+    use reid::preprocess::Preprocessing;
+    match name {
+        "torchreid" => Ok(Preprocessing::torchreid(height, width)),
+        "openvino-bgr" => Ok(Preprocessing::openvino_bgr(height, width)),
+        other => Err(reid::Error::InvalidInput(format!(
+            "unknown preprocessing `{other}`; expected torchreid or openvino-bgr"
+        ))),
+    }
 }
