@@ -1,5 +1,6 @@
-//! Loads a torchreid checkpoint, embeds a batch of prepared images and compares the
-//! embeddings with each other and with torchreid's own output for the same checkpoint.
+//! The SDK's main path without any native library: load a torchreid checkpoint, check it
+//! against torchreid's own output, embed JPEG / PNG / BMP / WebP files, and match them in a
+//! gallery.
 //!
 //! Run: `cargo run --example quickstart`
 
@@ -45,6 +46,54 @@ fn main() -> reid::Result<()> {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0f32, f32::max);
     println!("max |difference| from torchreid's output: {worst:.2e}");
+
+    // Image files through the Extractor (Burn engine: no ONNX Runtime needed).
+    let options = reid::ExtractorOptions {
+        engine: reid::infer::Engine::Burn,
+        arch: Some(Arch::OsnetX0_25),
+        ..Default::default()
+    };
+    let extractor = reid::Extractor::new(&checkpoint, &options)?;
+    let names = [
+        "person0.jpg",
+        "person1.jpg",
+        "person2.png",
+        "person4.bmp",
+        "person5.webp",
+    ];
+    let files: Vec<_> = names
+        .iter()
+        .map(|n| fixtures.join("images").join(n))
+        .collect();
+    let embeddings = extractor.extract_files(&files)?;
+    println!(
+        "{} image files -> {}-d L2-normalized embeddings",
+        files.len(),
+        extractor.dim()
+    );
+
+    // A gallery of the first four; the fifth is the query.
+    let gallery = reid::Gallery::new(extractor.dim(), reid::eval::Metric::Cosine)?;
+    let dim = extractor.dim();
+    let entries = (0..4)
+        .map(|i| reid::gallery::NewEntry {
+            id: None,
+            identity: i as u64,
+            camera: 0,
+            tag: Some(names[i].to_string()),
+            vector: embeddings[i * dim..(i + 1) * dim].to_vec(),
+        })
+        .collect();
+    gallery.add_batch(entries)?;
+    let query = &embeddings[4 * dim..];
+    let results = gallery.search(query, &reid::gallery::SearchOptions::top(3))?;
+    for m in &results[0] {
+        let tag = gallery.get(m.id).and_then(|e| e.tag).unwrap_or_default();
+        println!(
+            "  match {tag:<12} identity {} similarity {:.4}",
+            m.identity, m.score
+        );
+    }
     Ok(())
 }
 
