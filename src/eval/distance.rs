@@ -129,11 +129,17 @@ pub(crate) fn dot_products(a: &[f32], b: &[f32], k: usize, parallel: bool) -> Ve
 /// Rows scaled to unit L2 norm (norms below 1e-12 are clamped, as torch's `F.normalize`).
 pub fn l2_normalized(x: &Matrix) -> Matrix {
     let mut out = x.clone();
-    for row in out.data.chunks_mut(x.cols.max(1)) {
+    normalize_rows(&mut out.data, x.cols);
+    out
+}
+
+/// Scales each `dim`-long row of `data` to unit L2 norm in place (norms below 1e-12 are
+/// clamped, as torch's `F.normalize`).
+pub fn normalize_rows(data: &mut [f32], dim: usize) {
+    for row in data.chunks_mut(dim.max(1)) {
         let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
         row.iter_mut().for_each(|v| *v /= norm);
     }
-    out
 }
 
 /// The `queries × gallery` distance matrix under `metric`.

@@ -243,10 +243,7 @@ impl Extractor {
             out.extend(values);
         }
         if self.normalize {
-            for row in out.chunks_mut(self.dim) {
-                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                row.iter_mut().for_each(|v| *v /= norm);
-            }
+            crate::eval::distance::normalize_rows(&mut out, self.dim);
         }
         Ok(out)
     }
