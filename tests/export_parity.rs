@@ -10,29 +10,67 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use burn::module::{Module, ModuleMapper, Param};
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::{Tensor, TensorData};
 use reid::device::default_device;
 use reid::embed::embed_array;
 use reid::export::{ExportOptions, export_onnx, export_onnx_file, read_metadata};
 use reid::models::{Arch, ReidModel};
 use reid::npy::{NpyArray, read_npy, write_npy};
 
-/// Replaces every 1-D parameter (norm scales, shifts, running statistics, biases) with values
-/// in [0.5, 1.5], so that a swapped mean / variance or scale / shift cannot go unnoticed.
-struct RandomizeVectors;
+/// Replaces every 1-D parameter with seeded values that keep activations at a sane scale:
+/// norm scales and running variances in [0.5, 1.5], shifts, running means and biases in
+/// [-0.1, 0.1] — so that a swapped mean / variance or scale / shift cannot go unnoticed.
+struct RandomizeVectors {
+    state: u64,
+    field: Vec<String>,
+}
+
+impl RandomizeVectors {
+    fn new() -> Self {
+        Self {
+            state: 0x2545_f491_4f6c_dd1d,
+            field: Vec::new(),
+        }
+    }
+
+    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        lo + (hi - lo) * ((self.state >> 40) as f32 / (1u64 << 24) as f32)
+    }
+}
 
 impl ModuleMapper for RandomizeVectors {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.field.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.field.pop();
+    }
+
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         if D != 1 {
             return param;
         }
         let shape = param.lazy_shape();
+        let n = shape.num_elements();
+        let (lo, hi) = match self.field.last().map(String::as_str) {
+            Some("gamma" | "running_var") => (0.5, 1.5),
+            _ => (-0.1, 0.1),
+        };
+        let values: Vec<f32> = (0..n).map(|_| self.uniform(lo, hi)).collect();
         let device = param.lazy_device();
         let id = param.id;
-        let values = Tensor::<D>::random(shape, Distribution::Uniform(0.5, 1.5), &device);
-        param.transform_for_load(values, id)
+        let tensor = Tensor::<D>::from_data(TensorData::new(values, shape), &device);
+        param.transform_for_load(tensor, id)
     }
 }
+
+/// Tests of this file that draw random weights hold this lock, so that the seeded draws of
+/// one test are not interleaved with another's: the exported models are the same every run.
+static RANDOM_WEIGHTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn python() -> Option<String> {
     let python = std::env::var("REID_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -83,14 +121,16 @@ fn write_case(dir: &Path, name: &str, model: &ReidModel, options: &ExportOptions
 fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
     let Some(python) = python() else { return };
     let device = default_device();
+    let _guard = RANDOM_WEIGHTS.lock().unwrap_or_else(|p| p.into_inner());
+    device.seed(2019);
     let dir = tempfile::tempdir().unwrap();
     let options = ExportOptions::new(256, 128);
     for arch in Arch::ALL {
-        let model = ReidModel::new(arch, 10, &device).map(&mut RandomizeVectors);
+        let model = ReidModel::new(arch, 10, &device).map(&mut RandomizeVectors::new());
         write_case(dir.path(), arch.name(), &model, &options);
     }
     // In-graph L2 normalization, and an opset with ReduceL2's axes as an input.
-    let model = ReidModel::new(Arch::OsnetAinX0_25, 10, &device).map(&mut RandomizeVectors);
+    let model = ReidModel::new(Arch::OsnetAinX0_25, 10, &device).map(&mut RandomizeVectors::new());
     let normalized = ExportOptions {
         normalize: true,
         ..options.clone()
@@ -126,6 +166,7 @@ fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
 #[test]
 fn metadata_records_architecture_and_preprocessing() {
     let device = default_device();
+    let _guard = RANDOM_WEIGHTS.lock().unwrap_or_else(|p| p.into_inner());
     let model = ReidModel::new(Arch::OsnetX0_25, 10, &device);
     let mut options = ExportOptions::new(160, 64);
     options.preprocessing = reid::preprocess::Preprocessing::openvino_bgr(160, 64);
