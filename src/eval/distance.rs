@@ -55,21 +55,6 @@ impl Matrix {
     pub fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.cols..(i + 1) * self.cols]
     }
-
-    /// The transpose.
-    pub fn transposed(&self) -> Matrix {
-        let mut data = vec![0.0; self.data.len()];
-        for r in 0..self.rows {
-            for c in 0..self.cols {
-                data[c * self.rows + r] = self.data[r * self.cols + c];
-            }
-        }
-        Matrix {
-            rows: self.cols,
-            cols: self.rows,
-            data,
-        }
-    }
 }
 
 /// `a · bᵀ` for row-major `a` (`m × k`) and `b` (`n × k`), multi-threaded.
