@@ -38,6 +38,9 @@ pub enum Error {
         /// Missing, unexpected and mis-shaped keys, named.
         details: String,
     },
+    /// A model file that cannot be used: not ONNX, corrupt, or not an image-embedding model.
+    #[error("unusable model: {0}")]
+    ModelFormat(String),
     /// A tensor or array with the wrong shape or type for the operation.
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -68,6 +71,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An entry, identity or item that does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
     /// A device name that is not recognised or whose backend was not compiled in.
     #[error("device `{0}` is not available: {1}")]
     Device(String, String),

@@ -3,8 +3,8 @@
 //! Object re-identification SDK: torchreid's model zoo in [Burn](https://burn.dev) with
 //! torchreid-compatible weights ([`models`], [`weights`]), ONNX export ([`export`]), embedding
 //! extraction on ONNX Runtime or Burn ([`infer::Extractor`]), gallery matching with durable
-//! files ([`gallery::Gallery`]) and the re-id evaluation protocol ([`eval`]). A C ABI for C
-//! and C++ applications is planned on top of this API.
+//! files ([`gallery::Gallery`]) and the re-id evaluation protocol ([`eval`]). The C ABI
+//! ([`ffi`], `include/reid.h`) exposes extraction, galleries and export to C and C++.
 //!
 //! ```no_run
 //! use reid::models;
@@ -20,6 +20,7 @@ pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod export;
+pub mod ffi;
 pub mod gallery;
 pub mod infer;
 pub mod models;

@@ -118,6 +118,64 @@ impl Preprocessing {
     }
 }
 
+/// Changes to the preprocessing a model would otherwise get (from its metadata, or torchreid's
+/// at the model's size): each field set replaces that part only.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PreprocessingOverrides {
+    /// Input `(height, width)`.
+    pub size: Option<(usize, usize)>,
+    /// Channel order.
+    pub channel_order: Option<ChannelOrder>,
+    /// Pixel scale, per-channel mean and per-channel standard deviation, together.
+    pub normalization: Option<(f32, [f32; 3], [f32; 3])>,
+}
+
+impl PreprocessingOverrides {
+    /// Whether nothing is overridden.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// `base` with the overridden parts replaced.
+    pub fn apply(&self, mut base: Preprocessing) -> Preprocessing {
+        if let Some((h, w)) = self.size {
+            base.height = h;
+            base.width = w;
+        }
+        if let Some(order) = self.channel_order {
+            base.channel_order = order;
+        }
+        if let Some((scale, mean, std)) = self.normalization {
+            base.scale = scale;
+            base.mean = mean;
+            base.std = std;
+        }
+        base
+    }
+
+    /// Rejects sizes of zero and non-positive or non-finite normalization values.
+    pub fn check(&self) -> Result<()> {
+        if let Some((h, w)) = self.size
+            && (h == 0 || w == 0)
+        {
+            return Err(Error::InvalidInput(format!(
+                "input size {h}x{w}: both sides must be at least 1"
+            )));
+        }
+        if let Some((scale, mean, std)) = self.normalization {
+            let finite = scale.is_finite() && mean.iter().chain(&std).all(|v| v.is_finite());
+            if !finite || scale == 0.0 || std.iter().any(|&s| s <= 0.0) {
+                return Err(Error::InvalidInput(
+                    "normalization needs a finite non-zero scale, finite means and positive \
+                     standard deviations"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

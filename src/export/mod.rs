@@ -179,7 +179,7 @@ fn l2_normalize(g: &mut GraphBuilder, x: &str, opset: i64) -> String {
 /// SDK's own exports these are torchreid's keys, so the model loads back into Burn.
 pub fn read_initializers(bytes: &[u8]) -> Result<crate::weights::StateDict> {
     let proto = ModelProto::parse_from_bytes(bytes)
-        .map_err(|e| Error::InvalidInput(format!("not an ONNX model: {e}")))?;
+        .map_err(|e| Error::ModelFormat(format!("not an ONNX model: {e}")))?;
     let mut dict = crate::weights::StateDict {
         format: "onnx",
         ..Default::default()
@@ -198,7 +198,7 @@ pub fn read_initializers(bytes: &[u8]) -> Result<crate::weights::StateDict> {
         };
         let shape: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
         if shape.iter().product::<usize>() != data.len() {
-            return Err(Error::InvalidInput(format!(
+            return Err(Error::ModelFormat(format!(
                 "initializer {} holds {} values for shape {shape:?}",
                 t.name,
                 data.len()
@@ -216,7 +216,7 @@ pub fn read_initializers(bytes: &[u8]) -> Result<crate::weights::StateDict> {
 /// The `metadata_props` of an ONNX file (empty when it has none).
 pub fn read_metadata(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, String>> {
     let proto = ModelProto::parse_from_bytes(bytes)
-        .map_err(|e| Error::InvalidInput(format!("not an ONNX model: {e}")))?;
+        .map_err(|e| Error::ModelFormat(format!("not an ONNX model: {e}")))?;
     Ok(proto
         .metadata_props
         .into_iter()

@@ -404,6 +404,48 @@ impl Gallery {
         )
     }
 
+    /// Adds the entries of a `.npz` written by [`Gallery::export_npz`] (or by NumPy with the
+    /// same arrays: `vectors` [N, D], `identities` [N], `cameras` [N], `ids` [N] optional),
+    /// all or nothing. Returns the ids of the new entries.
+    pub fn import_npz(&self, path: impl AsRef<Path>) -> Result<Vec<u64>> {
+        let path = path.as_ref();
+        let mut arrays = crate::npy::read_npz(path)?;
+        let mut column = |name: &str, required: bool| -> Result<Option<NpyArray>> {
+            match arrays.remove(name) {
+                Some(a) => Ok(Some(a)),
+                None if !required => Ok(None),
+                None => Err(Error::Npy {
+                    path: path.to_path_buf(),
+                    reason: format!("no `{name}` array"),
+                }),
+            }
+        };
+        let vectors = column("vectors", true)?.expect("required");
+        let integers = |a: NpyArray| -> Result<Vec<i64>> { a.to_i64() };
+        let identities = integers(column("identities", true)?.expect("required"))?;
+        let cameras = integers(column("cameras", true)?.expect("required"))?;
+        let ids = column("ids", false)?.map(integers).transpose()?;
+        let unsigned = |v: Vec<i64>, what: &str| -> Result<Vec<u64>> {
+            v.into_iter()
+                .map(|x| {
+                    u64::try_from(x).map_err(|_| {
+                        Error::InvalidInput(format!("negative {what} {x} in the file"))
+                    })
+                })
+                .collect()
+        };
+        let identities = unsigned(identities, "identity")?;
+        let ids = ids.map(|v| unsigned(v, "id")).transpose()?;
+        let cameras = cameras
+            .into_iter()
+            .map(|c| {
+                i32::try_from(c)
+                    .map_err(|_| Error::InvalidInput(format!("camera {c} out of range")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.add_arrays(&vectors, ids.as_deref(), &identities, &cameras)
+    }
+
     /// Adds the rows of a float `[N, D]` array with their labels (all-or-nothing, as
     /// [`Gallery::add_batch`]); `ids` of `None` assigns them. Returns the ids.
     pub fn add_arrays(
@@ -486,7 +528,7 @@ fn check_tag(tag: &Option<String>) -> Result<()> {
 }
 
 fn not_found(id: u64) -> Error {
-    Error::InvalidInput(format!("no entry with id {id}"))
+    Error::NotFound(format!("no entry with id {id}"))
 }
 
 fn entry_at(store: &Store, row: usize, dim: usize) -> Entry {

@@ -41,19 +41,22 @@ impl OrtPool {
             if threads > 0 {
                 builder = builder.with_intra_threads(threads).map_err(runtime_err)?;
             }
-            builder.commit_from_memory(bytes).map_err(runtime_err)
+            // The runtime loaded; a model it cannot build a session from is the file's fault.
+            builder
+                .commit_from_memory(bytes)
+                .map_err(|e| Error::ModelFormat(e.to_string()))
         };
         let first = make()?;
         let input = first
             .inputs()
             .first()
-            .ok_or_else(|| Error::Runtime("the model has no input".into()))?;
+            .ok_or_else(|| Error::ModelFormat("the model has no input".into()))?;
         let dims_ok = input
             .dtype()
             .tensor_shape()
             .is_some_and(|s| s.len() == 4 && (s[1] == 3 || s[1] < 0));
         if input.dtype().tensor_type() != Some(TensorElementType::Float32) || !dims_ok {
-            return Err(Error::Runtime(format!(
+            return Err(Error::ModelFormat(format!(
                 "model input `{}` is {:?}; expected a float32 NCHW tensor with 3 channels",
                 input.name(),
                 input.dtype()
@@ -62,7 +65,7 @@ impl OrtPool {
         let output = first
             .outputs()
             .first()
-            .ok_or_else(|| Error::Runtime("the model has no output".into()))?;
+            .ok_or_else(|| Error::ModelFormat("the model has no output".into()))?;
         let dim = output
             .dtype()
             .tensor_shape()

@@ -16,7 +16,9 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::models::{Arch, ReidModel};
-use crate::preprocess::{ImageView, PixelFormat, Preprocessing, Rect, decode};
+use crate::preprocess::{
+    ImageView, PixelFormat, Preprocessing, PreprocessingOverrides, Rect, decode,
+};
 use engine::{BurnEngine, OrtPool};
 
 /// Which runtime executes the model.
@@ -59,6 +61,8 @@ pub struct ExtractorOptions {
     pub max_batch: usize,
     /// Preprocessing; otherwise from the model's metadata, else torchreid's at the model's size.
     pub preprocessing: Option<Preprocessing>,
+    /// Parts of the preprocessing to change, applied after it is resolved.
+    pub overrides: PreprocessingOverrides,
     /// L2-normalize the embeddings.
     pub normalize: bool,
     /// Architecture of a torchreid weight file (Burn engine).
@@ -76,6 +80,7 @@ impl Default for ExtractorOptions {
             sessions: 1,
             max_batch: 32,
             preprocessing: None,
+            overrides: PreprocessingOverrides::default(),
             normalize: true,
             arch: None,
             device: "flex".into(),
@@ -110,6 +115,7 @@ impl Extractor {
         if options.max_batch == 0 {
             return Err(Error::InvalidInput("max_batch must be at least 1".into()));
         }
+        options.overrides.check()?;
         if !is_onnx(path) {
             if options.engine == Engine::OnnxRuntime {
                 return Err(Error::InvalidInput(format!(
@@ -120,14 +126,21 @@ impl Extractor {
             let device = crate::device::parse_device(&options.device)?;
             let model = crate::weights::load_any(options.arch, path, &device)?;
             let (h, w) = model.arch.default_input();
-            let preprocessing = options
-                .preprocessing
-                .clone()
-                .unwrap_or_else(|| Preprocessing::torchreid(h, w));
+            let preprocessing = options.overrides.apply(
+                options
+                    .preprocessing
+                    .clone()
+                    .unwrap_or_else(|| Preprocessing::torchreid(h, w)),
+            );
             return Self::with_burn(model, device, preprocessing, options);
         }
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let meta = crate::export::read_metadata(&bytes)?;
+        let meta = crate::export::read_metadata(&bytes).map_err(|e| match e {
+            Error::ModelFormat(reason) => {
+                Error::ModelFormat(format!("{}: {reason}", path.display()))
+            }
+            other => other,
+        })?;
         let from_meta = Preprocessing::from_metadata(&meta).ok();
         match options.engine {
             Engine::OnnxRuntime => {
@@ -137,7 +150,8 @@ impl Extractor {
                     options.threads,
                     options.sessions,
                 )?;
-                let preprocessing = match (&options.preprocessing, from_meta, pool.input_hw) {
+                let input_hw = pool.input_hw.or(options.overrides.size);
+                let preprocessing = match (&options.preprocessing, from_meta, input_hw) {
                     (Some(p), _, _) => p.clone(),
                     (None, Some(p), _) => p,
                     (None, None, Some((h, w))) => Preprocessing::torchreid(h, w),
@@ -149,6 +163,7 @@ impl Extractor {
                         )));
                     }
                 };
+                let preprocessing = options.overrides.apply(preprocessing);
                 let dim = match dim {
                     Some(d) => d,
                     // A dynamic output size: find it by running one image.
@@ -181,11 +196,13 @@ impl Extractor {
                 let (model, _) =
                     crate::weights::load_state_dict(ReidModel::new(arch, 1, &device), &dict)?;
                 let (h, w) = arch.default_input();
-                let preprocessing = options
-                    .preprocessing
-                    .clone()
-                    .or(from_meta)
-                    .unwrap_or_else(|| Preprocessing::torchreid(h, w));
+                let preprocessing = options.overrides.apply(
+                    options
+                        .preprocessing
+                        .clone()
+                        .or(from_meta)
+                        .unwrap_or_else(|| Preprocessing::torchreid(h, w)),
+                );
                 Self::with_burn(model, device, preprocessing, options)
             }
         }

@@ -1,0 +1,398 @@
+//! `reid_extractor`: images in, embeddings out. Internally synchronized: any number of
+//! threads may extract with one extractor at once.
+
+use std::ffi::c_char;
+
+use super::boundary::{
+    Failure, Outcome, guard, guard_value, input_slice, output_slice, path, reid_status,
+    require_out, write_optional,
+};
+use super::extractor_options::reid_extractor_options;
+use super::handle::{Handle, borrow, free, into_raw};
+use crate::infer::{Extractor, ExtractorOptions};
+use crate::preprocess::{ImageView, PixelFormat, Rect};
+
+/// Pixel layouts of a `reid_image`.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy)]
+pub enum reid_pixel_format {
+    /// 3 bytes per pixel: red, green, blue.
+    REID_PIXEL_FORMAT_RGB8 = 0,
+    /// 3 bytes per pixel: blue, green, red (OpenCV's `CV_8UC3`).
+    REID_PIXEL_FORMAT_BGR8 = 1,
+    /// 4 bytes per pixel: red, green, blue, alpha (alpha ignored).
+    REID_PIXEL_FORMAT_RGBA8 = 2,
+    /// 4 bytes per pixel: blue, green, red, alpha (alpha ignored).
+    REID_PIXEL_FORMAT_BGRA8 = 3,
+    /// 1 byte per pixel: luminance.
+    REID_PIXEL_FORMAT_GRAY8 = 4,
+}
+
+/// A borrowed image in memory: `height` rows of `stride` bytes, each starting with `width`
+/// pixels of `format`. The data must hold `stride * (height - 1) + width * bytes_per_pixel`
+/// bytes and is only read during the call.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct reid_image {
+    /// First byte of the first row.
+    pub data: *const u8,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Bytes from the start of one row to the next; 0 means tightly packed.
+    pub stride: usize,
+    /// A `reid_pixel_format` value.
+    pub format: i32,
+}
+
+/// An axis-aligned box in pixel coordinates of a frame (top-left corner and size). Boxes
+/// reaching outside the frame are clipped to it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct reid_box {
+    /// Left edge.
+    pub x: f32,
+    /// Top edge.
+    pub y: f32,
+    /// Width.
+    pub width: f32,
+    /// Height.
+    pub height: f32,
+}
+
+/// A loaded re-id model that turns images into embeddings.
+#[repr(C)]
+pub struct reid_extractor {
+    tag: u64,
+    inner: Extractor,
+}
+
+// SAFETY: repr(C), tag first.
+unsafe impl Handle for reid_extractor {
+    const TAG: u64 = 0x5245_4944_4558_5452; // "REIDEXTR"
+    const NAME: &'static str = "reid_extractor";
+}
+
+/// Loads a model and creates an extractor. `model_path`: an `.onnx` file (ONNX Runtime or
+/// Burn engine) or, for the Burn engine, a reid checkpoint or torchreid weights. `options`
+/// may be NULL for the defaults; it is only read during the call. On success `*out_extractor`
+/// receives a handle to free with `reid_extractor_free`; on failure it is not written.
+///
+/// Errors: `REID_INVALID_ARGUMENT`, `REID_INVALID_HANDLE` (options), `REID_IO_ERROR` (cannot
+/// read the file), `REID_MODEL_ERROR` (corrupt or unsuitable model), `REID_RUNTIME_ERROR`
+/// (ONNX Runtime not found or failing; the message lists where it looked),
+/// `REID_UNKNOWN_ARCHITECTURE`, `REID_DEVICE_ERROR`. Thread-safe.
+///
+/// # Safety
+/// `model_path` a NUL-terminated string; `options` NULL or a live options handle not being
+/// modified during the call; `out_extractor` valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_new(
+    model_path: *const c_char,
+    options: *const reid_extractor_options,
+    out_extractor: *mut *mut reid_extractor,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let model = unsafe { path(model_path, "model_path") }?;
+        let options = if options.is_null() {
+            ExtractorOptions::default()
+        } else {
+            // SAFETY: the caller's contract.
+            unsafe { borrow(options, "options") }?.inner.clone()
+        };
+        require_out(out_extractor, "out_extractor")?;
+        let extractor = Extractor::new(&model, &options)?;
+        let handle = into_raw(reid_extractor {
+            tag: reid_extractor::TAG,
+            inner: extractor,
+        });
+        // SAFETY: checked non-NULL above.
+        unsafe { out_extractor.write(handle) };
+        Ok(())
+    })
+}
+
+/// Frees an extractor. NULL is a no-op. No other thread may be using it.
+///
+/// # Safety
+/// `extractor` NULL or a live extractor handle, not used again afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_free(extractor: *mut reid_extractor) {
+    // SAFETY: the caller's contract.
+    unsafe { free(extractor) };
+}
+
+/// The embedding dimension (floats per image); 0 for NULL or an invalid handle.
+/// Thread-safe.
+///
+/// # Safety
+/// `extractor` NULL or a live extractor handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_dim(extractor: *const reid_extractor) -> usize {
+    // SAFETY: the caller's contract.
+    guard_value(0, || {
+        Ok(unsafe { borrow(extractor, "extractor") }?.inner.dim())
+    })
+}
+
+/// The model input size the extractor resizes every image to.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL), `REID_INVALID_HANDLE`. Thread-safe.
+///
+/// # Safety
+/// `extractor` NULL or a live extractor handle; the outputs valid for writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_input_size(
+    extractor: *const reid_extractor,
+    out_height: *mut usize,
+    out_width: *mut usize,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let extractor = unsafe { borrow(extractor, "extractor") }?;
+        require_out(out_height, "out_height")?;
+        require_out(out_width, "out_width")?;
+        let p = extractor.inner.preprocessing();
+        // SAFETY: checked non-NULL above.
+        unsafe {
+            out_height.write(p.height);
+            out_width.write(p.width);
+        }
+        Ok(())
+    })
+}
+
+/// Shared body of the extract calls: checks the output buffer for `count` embeddings before
+/// any work, runs `extract`, copies its result.
+///
+/// # Safety
+/// `extractor` NULL or live; `out` valid for `out_cap` floats; `out_len` NULL or writable.
+unsafe fn extract_into(
+    extractor: *const reid_extractor,
+    count: usize,
+    out: *mut f32,
+    out_cap: usize,
+    out_len: *mut usize,
+    extract: impl FnOnce(&Extractor) -> Outcome<Vec<f32>>,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let extractor = &unsafe { borrow(extractor, "extractor") }?.inner;
+        let needed = count
+            .checked_mul(extractor.dim())
+            .ok_or_else(|| Failure::invalid(format!("{count} images is too many")))?;
+        if out_cap < needed {
+            // SAFETY: the caller's contract.
+            unsafe { write_optional(out_len, needed) };
+            return Err(Failure::new(
+                reid_status::REID_BUFFER_TOO_SMALL,
+                format!(
+                    "{count} embeddings of {} floats need {needed} floats, the buffer holds {out_cap}",
+                    extractor.dim()
+                ),
+            ));
+        }
+        // SAFETY: the caller's contract.
+        let out = unsafe { output_slice(out, needed, "out_embeddings") }?;
+        if count == 0 {
+            // SAFETY: the caller's contract.
+            unsafe { write_optional(out_len, 0) };
+            return Ok(());
+        }
+        let values = extract(extractor)?;
+        out.copy_from_slice(&values);
+        // SAFETY: the caller's contract.
+        unsafe { write_optional(out_len, needed) };
+        Ok(())
+    })
+}
+
+/// Embeds `count` encoded images (JPEG, PNG, BMP or WebP bytes): image `i` is `sizes[i]`
+/// bytes at `images[i]`. Writes `count × dim` floats to `out_embeddings` (row `i` for image
+/// `i`) and `count × dim` to `*out_len` (optional). The inputs are only read during the call.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL arrays or image pointers), `REID_INVALID_HANDLE`,
+/// `REID_BUFFER_TOO_SMALL` (`out_cap` < `count × dim`; `*out_len` gets the size needed),
+/// `REID_BAD_IMAGE` (an image does not decode or is truncated; its index is in the message),
+/// `REID_RUNTIME_ERROR`. Nothing is written on failure (but `*out_len` as said). Thread-safe.
+///
+/// # Safety
+/// `images` and `sizes` point to `count` items, each image to its `sizes[i]` bytes;
+/// `out_embeddings` to `out_cap` writable floats; `out_len` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_extract_encoded(
+    extractor: *const reid_extractor,
+    images: *const *const u8,
+    sizes: *const usize,
+    count: usize,
+    out_embeddings: *mut f32,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reid_status {
+    // SAFETY: the caller's contract.
+    unsafe {
+        extract_into(extractor, count, out_embeddings, out_cap, out_len, |ex| {
+            let pointers = input_slice(images, count, "images")?;
+            let sizes = input_slice(sizes, count, "sizes")?;
+            let encoded = pointers
+                .iter()
+                .zip(sizes)
+                .enumerate()
+                .map(|(i, (&p, &n))| input_slice(p, n, &format!("images[{i}]")))
+                .collect::<Outcome<Vec<&[u8]>>>()?;
+            Ok(ex.extract_encoded(&encoded)?)
+        })
+    }
+}
+
+/// Embeds `count` image files (JPEG, PNG, BMP or WebP), as `reid_extractor_extract_encoded`.
+///
+/// Errors: as `reid_extractor_extract_encoded`, plus `REID_IO_ERROR` (a file cannot be read;
+/// its index and path are in the message).
+///
+/// # Safety
+/// `paths` points to `count` NUL-terminated strings; outputs as for
+/// `reid_extractor_extract_encoded`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_extract_files(
+    extractor: *const reid_extractor,
+    paths: *const *const c_char,
+    count: usize,
+    out_embeddings: *mut f32,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reid_status {
+    // SAFETY: the caller's contract.
+    unsafe {
+        extract_into(extractor, count, out_embeddings, out_cap, out_len, |ex| {
+            let files = input_slice(paths, count, "paths")?
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| path(p, &format!("paths[{i}]")))
+                .collect::<Outcome<Vec<_>>>()?;
+            Ok(ex.extract_files(&files)?)
+        })
+    }
+}
+
+fn pixel_format(value: i32) -> Option<PixelFormat> {
+    Some(match value {
+        0 => PixelFormat::Rgb8,
+        1 => PixelFormat::Bgr8,
+        2 => PixelFormat::Rgba8,
+        3 => PixelFormat::Bgra8,
+        4 => PixelFormat::Gray8,
+        _ => return None,
+    })
+}
+
+/// Views a caller's `reid_image`, reading exactly the bytes its description covers.
+///
+/// # Safety
+/// `image.data` must hold the bytes the description implies.
+unsafe fn view<'a>(image: &reid_image, what: &str) -> Outcome<ImageView<'a>> {
+    let format = pixel_format(image.format).ok_or_else(|| {
+        Failure::invalid(format!("{what}: unknown pixel format {}", image.format))
+    })?;
+    let row = image.width.checked_mul(format.bytes_per_pixel());
+    let stride = if image.stride == 0 {
+        row.unwrap_or(0)
+    } else {
+        image.stride
+    };
+    let len = match (row, image.height) {
+        (_, 0) | (Some(0), _) => 0,
+        (Some(row), h) if stride >= row => (h - 1)
+            .checked_mul(stride)
+            .and_then(|n| n.checked_add(row))
+            .ok_or_else(|| Failure::invalid(format!("{what}: size overflows")))?,
+        (Some(row), _) => {
+            return Err(Failure::invalid(format!(
+                "{what}: stride {stride} is shorter than a row ({row} bytes)"
+            )));
+        }
+        (None, _) => return Err(Failure::invalid(format!("{what}: size overflows"))),
+    };
+    // SAFETY: the caller's contract.
+    let data = unsafe { input_slice(image.data, len, &format!("{what}.data")) }?;
+    Ok(ImageView {
+        data,
+        width: image.width,
+        height: image.height,
+        stride,
+        format,
+    })
+}
+
+/// Embeds `count` images in memory (`reid_image` pixel buffers of any size; each is resized
+/// to the model input). Outputs as `reid_extractor_extract_encoded`.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL, unknown pixel format, stride shorter than a row),
+/// `REID_INVALID_HANDLE`, `REID_BUFFER_TOO_SMALL`, `REID_BAD_IMAGE` (an empty image; its index
+/// is in the message), `REID_RUNTIME_ERROR`. Thread-safe.
+///
+/// # Safety
+/// `images` points to `count` `reid_image`s whose data hold the bytes they describe;
+/// outputs as for `reid_extractor_extract_encoded`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_extract_images(
+    extractor: *const reid_extractor,
+    images: *const reid_image,
+    count: usize,
+    out_embeddings: *mut f32,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reid_status {
+    // SAFETY: the caller's contract.
+    unsafe {
+        extract_into(extractor, count, out_embeddings, out_cap, out_len, |ex| {
+            let views = input_slice(images, count, "images")?
+                .iter()
+                .enumerate()
+                .map(|(i, image)| view(image, &format!("images[{i}]")))
+                .collect::<Outcome<Vec<_>>>()?;
+            Ok(ex.extract_images(&views)?)
+        })
+    }
+}
+
+/// Embeds the crops of `count` boxes of one frame (a detector's output on a video frame):
+/// row `i` of the output is box `i`. Boxes are clipped to the frame. Outputs as
+/// `reid_extractor_extract_encoded`.
+///
+/// Errors: as `reid_extractor_extract_images`; a box with nothing inside the frame is
+/// `REID_BAD_IMAGE` naming its index. Thread-safe.
+///
+/// # Safety
+/// `frame` points to one `reid_image` whose data hold the bytes it describes; `boxes` to
+/// `count` boxes; outputs as for `reid_extractor_extract_encoded`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_extract_boxes(
+    extractor: *const reid_extractor,
+    frame: *const reid_image,
+    boxes: *const reid_box,
+    count: usize,
+    out_embeddings: *mut f32,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reid_status {
+    // SAFETY: the caller's contract.
+    unsafe {
+        extract_into(extractor, count, out_embeddings, out_cap, out_len, |ex| {
+            let frame = input_slice(frame, 1, "frame")?;
+            let frame = view(&frame[0], "frame")?;
+            let rects = input_slice(boxes, count, "boxes")?
+                .iter()
+                .map(|b| Rect {
+                    x: b.x,
+                    y: b.y,
+                    width: b.width,
+                    height: b.height,
+                })
+                .collect::<Vec<_>>();
+            Ok(ex.extract_boxes(&frame, &rects)?)
+        })
+    }
+}

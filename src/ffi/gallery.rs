@@ -1,0 +1,682 @@
+//! `reid_gallery`: labelled embeddings and nearest-neighbour search, in memory or in a
+//! durable file. Internally synchronized: many threads may search at once; a mutation waits
+//! for running searches and blocks new ones while it runs.
+
+use std::ffi::c_char;
+
+use super::boundary::{
+    Failure, Outcome, guard, guard_value, input_slice, output_slice, path, reid_status,
+    require_out, write_optional,
+};
+use super::handle::{Handle, borrow, free, into_raw};
+use crate::eval::Metric;
+use crate::gallery::{Gallery, NewEntry, SearchOptions};
+
+/// How a gallery compares embeddings.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy)]
+pub enum reid_metric {
+    /// Cosine similarity (vectors are stored L2-normalized); scores in [-1, 1].
+    REID_METRIC_COSINE = 0,
+    /// Squared euclidean distance; scores are distances (lower is closer).
+    REID_METRIC_EUCLIDEAN = 1,
+}
+
+/// `reid_search_options.flags`: apply `min_score` (a minimum similarity, or for euclidean
+/// galleries a maximum distance).
+pub const REID_SEARCH_MIN_SCORE: u32 = 1;
+/// `reid_search_options.flags`: at most one match (the best) per identity.
+pub const REID_SEARCH_GROUP_BY_IDENTITY: u32 = 2;
+/// `reid_search_options.flags`: no matches from camera `exclude_camera`.
+pub const REID_SEARCH_EXCLUDE_CAMERA: u32 = 4;
+
+/// What a search returns. Start from `reid_search_options_default()`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct reid_search_options {
+    /// Matches per query (at least 1).
+    pub k: usize,
+    /// With `REID_SEARCH_MIN_SCORE`: the lowest similarity kept (cosine), or the largest
+    /// distance kept (euclidean).
+    pub min_score: f32,
+    /// Camera left out, with `REID_SEARCH_EXCLUDE_CAMERA`.
+    pub exclude_camera: i32,
+    /// `REID_SEARCH_*` flags, or-ed.
+    pub flags: u32,
+}
+
+/// One search result: the entry, its labels and its score.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct reid_match {
+    /// Entry id.
+    pub id: u64,
+    /// Identity label of the entry.
+    pub identity: u64,
+    /// Camera of the entry.
+    pub camera: i32,
+    /// Cosine similarity (higher is closer) or squared euclidean distance (lower is closer).
+    pub score: f32,
+}
+
+/// A gallery handle.
+#[repr(C)]
+pub struct reid_gallery {
+    tag: u64,
+    inner: Gallery,
+}
+
+// SAFETY: repr(C), tag first.
+unsafe impl Handle for reid_gallery {
+    const TAG: u64 = 0x5245_4944_4741_4c4c; // "REIDGALL"
+    const NAME: &'static str = "reid_gallery";
+}
+
+/// The default search: the 10 best matches, no filters.
+#[unsafe(no_mangle)]
+pub extern "C" fn reid_search_options_default() -> reid_search_options {
+    reid_search_options {
+        k: 10,
+        min_score: 0.0,
+        exclude_camera: 0,
+        flags: 0,
+    }
+}
+
+fn metric(value: i32) -> Outcome<Metric> {
+    match value {
+        0 => Ok(Metric::Cosine),
+        1 => Ok(Metric::Euclidean),
+        _ => Err(Failure::invalid(format!("unknown metric {value}"))),
+    }
+}
+
+/// Hands a new gallery to the caller.
+///
+/// # Safety
+/// `out` checked non-NULL and valid for writing.
+unsafe fn hand_out(gallery: Gallery, out: *mut *mut reid_gallery) {
+    let handle = into_raw(reid_gallery {
+        tag: reid_gallery::TAG,
+        inner: gallery,
+    });
+    // SAFETY: the caller's contract.
+    unsafe { out.write(handle) };
+}
+
+/// # Safety
+/// `gallery` NULL or a live gallery handle.
+unsafe fn live<'a>(gallery: *const reid_gallery) -> Outcome<&'a Gallery> {
+    // SAFETY: forwarded contract.
+    Ok(&unsafe { borrow(gallery, "gallery") }?.inner)
+}
+
+/// Checks that `dim` is the gallery's dimension.
+fn same_dim(gallery: &Gallery, dim: usize) -> Outcome {
+    if dim == gallery.dim() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            reid_status::REID_DIMENSION_MISMATCH,
+            format!(
+                "{dim}-d embeddings given to a gallery of {}-d",
+                gallery.dim()
+            ),
+        ))
+    }
+}
+
+/// Creates an empty in-memory gallery of `dim`-dimensional embeddings compared by `metric`
+/// (a `reid_metric`). Free with `reid_gallery_free`.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (`dim` 0, unknown metric, NULL output).
+///
+/// # Safety
+/// `out_gallery` valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_new(
+    dim: usize,
+    metric: i32,
+    out_gallery: *mut *mut reid_gallery,
+) -> reid_status {
+    guard(|| {
+        require_out(out_gallery, "out_gallery")?;
+        let gallery = Gallery::new(dim, self::metric(metric)?)?;
+        // SAFETY: checked above.
+        unsafe { hand_out(gallery, out_gallery) };
+        Ok(())
+    })
+}
+
+/// Creates a durable gallery file at `path` (which must not exist): every later mutation is
+/// committed to the file before the call returns, and survives a crash.
+///
+/// Errors: `REID_INVALID_ARGUMENT`, `REID_GALLERY_ERROR` (the file exists or cannot be
+/// created).
+///
+/// # Safety
+/// `path` a NUL-terminated string; `out_gallery` valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_create(
+    path: *const c_char,
+    dim: usize,
+    metric: i32,
+    out_gallery: *mut *mut reid_gallery,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let path = unsafe { self::path(path, "path") }?;
+        require_out(out_gallery, "out_gallery")?;
+        let gallery = Gallery::create(&path, dim, self::metric(metric)?)?;
+        // SAFETY: checked above.
+        unsafe { hand_out(gallery, out_gallery) };
+        Ok(())
+    })
+}
+
+/// Opens an existing durable gallery file; later mutations are committed to it. A corrupt,
+/// truncated or foreign file is refused and left unchanged.
+///
+/// Errors: `REID_INVALID_ARGUMENT`, `REID_GALLERY_ERROR`, `REID_IO_ERROR`.
+///
+/// # Safety
+/// `path` a NUL-terminated string; `out_gallery` valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_open(
+    path: *const c_char,
+    out_gallery: *mut *mut reid_gallery,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let path = unsafe { self::path(path, "path") }?;
+        require_out(out_gallery, "out_gallery")?;
+        let gallery = Gallery::open(&path)?;
+        // SAFETY: checked above.
+        unsafe { hand_out(gallery, out_gallery) };
+        Ok(())
+    })
+}
+
+/// Reads a gallery file into a new in-memory gallery (later changes are not written back;
+/// use `reid_gallery_save`).
+///
+/// Errors: as `reid_gallery_open`.
+///
+/// # Safety
+/// As for `reid_gallery_open`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_load(
+    path: *const c_char,
+    out_gallery: *mut *mut reid_gallery,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let path = unsafe { self::path(path, "path") }?;
+        require_out(out_gallery, "out_gallery")?;
+        let gallery = Gallery::load(&path)?;
+        // SAFETY: checked above.
+        unsafe { hand_out(gallery, out_gallery) };
+        Ok(())
+    })
+}
+
+/// Writes the whole gallery to `path` atomically: the file is either the old one or the
+/// complete new one, never half-written. Thread-safe (a snapshot is taken).
+///
+/// Errors: `REID_INVALID_ARGUMENT`, `REID_INVALID_HANDLE`, `REID_GALLERY_ERROR`,
+/// `REID_IO_ERROR`.
+///
+/// # Safety
+/// `gallery` NULL or live; `path` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_save(
+    gallery: *const reid_gallery,
+    path: *const c_char,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (gallery, path) = unsafe { (live(gallery)?, self::path(path, "path")?) };
+        Ok(gallery.save(&path)?)
+    })
+}
+
+/// Frees a gallery (a durable one has nothing pending: every mutation was already
+/// committed). NULL is a no-op. No other thread may be using it.
+///
+/// # Safety
+/// `gallery` NULL or a live gallery handle, not used again afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_free(gallery: *mut reid_gallery) {
+    // SAFETY: the caller's contract.
+    unsafe { free(gallery) };
+}
+
+/// Number of entries; 0 for NULL or an invalid handle. Thread-safe.
+///
+/// # Safety
+/// `gallery` NULL or a live gallery handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_len(gallery: *const reid_gallery) -> usize {
+    // SAFETY: the caller's contract.
+    guard_value(0, || Ok(unsafe { live(gallery) }?.len()))
+}
+
+/// Embedding dimension; 0 for NULL or an invalid handle. Thread-safe.
+///
+/// # Safety
+/// `gallery` NULL or a live gallery handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_dim(gallery: *const reid_gallery) -> usize {
+    // SAFETY: the caller's contract.
+    guard_value(0, || Ok(unsafe { live(gallery) }?.dim()))
+}
+
+/// Adds one embedding of `dim` floats with its identity and camera; `*out_id` (optional)
+/// receives the new entry's id. Thread-safe (exclusive with other mutations and searches).
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL, non-finite values), `REID_INVALID_HANDLE`,
+/// `REID_DIMENSION_MISMATCH`, `REID_GALLERY_ERROR` (durable file cannot be written; the
+/// gallery is unchanged).
+///
+/// # Safety
+/// `gallery` NULL or live; `vector` points to `dim` floats; `out_id` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_add(
+    gallery: *const reid_gallery,
+    vector: *const f32,
+    dim: usize,
+    identity: u64,
+    camera: i32,
+    out_id: *mut u64,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let gallery = unsafe { live(gallery) }?;
+        same_dim(gallery, dim)?;
+        // SAFETY: the caller's contract.
+        let vector = unsafe { input_slice(vector, dim, "vector") }?;
+        let id = gallery.add(NewEntry {
+            id: None,
+            identity,
+            camera,
+            tag: None,
+            vector: vector.to_vec(),
+        })?;
+        // SAFETY: the caller's contract.
+        unsafe { write_optional(out_id, id) };
+        Ok(())
+    })
+}
+
+/// Adds `count` embeddings (`count × dim` floats, row-major) with their identities and
+/// cameras, all or nothing. `ids` (optional, `count` items) gives the entries' ids (an id
+/// already present fails the whole batch); NULL assigns new ids. `out_ids` (optional, `count`
+/// items) receives the ids. Thread-safe.
+///
+/// Errors: as `reid_gallery_add`.
+///
+/// # Safety
+/// `vectors` points to `count × dim` floats, `identities` and `cameras` to `count` items,
+/// `ids` and `out_ids` NULL or `count` items.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_add_batch(
+    gallery: *const reid_gallery,
+    vectors: *const f32,
+    count: usize,
+    dim: usize,
+    ids: *const u64,
+    identities: *const u64,
+    cameras: *const i32,
+    out_ids: *mut u64,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let gallery = unsafe { live(gallery) }?;
+        same_dim(gallery, dim)?;
+        let total = count
+            .checked_mul(dim)
+            .ok_or_else(|| Failure::invalid("count × dim overflows"))?;
+        // SAFETY: the caller's contract for each array.
+        let (vectors, identities, cameras) = unsafe {
+            (
+                input_slice(vectors, total, "vectors")?,
+                input_slice(identities, count, "identities")?,
+                input_slice(cameras, count, "cameras")?,
+            )
+        };
+        let ids = if ids.is_null() {
+            None
+        } else {
+            // SAFETY: the caller's contract.
+            Some(unsafe { input_slice(ids, count, "ids") }?)
+        };
+        let out_ids = if out_ids.is_null() {
+            None
+        } else {
+            // SAFETY: the caller's contract.
+            Some(unsafe { output_slice(out_ids, count, "out_ids") }?)
+        };
+        let entries = (0..count)
+            .map(|i| NewEntry {
+                id: ids.map(|ids| ids[i]),
+                identity: identities[i],
+                camera: cameras[i],
+                tag: None,
+                vector: vectors[i * dim..(i + 1) * dim].to_vec(),
+            })
+            .collect();
+        let assigned = gallery.add_batch(entries)?;
+        if let Some(out) = out_ids {
+            out.copy_from_slice(&assigned);
+        }
+        Ok(())
+    })
+}
+
+/// Replaces the embedding, identity and camera of entry `id`. Thread-safe.
+///
+/// Errors: as `reid_gallery_add`, plus `REID_NOT_FOUND`.
+///
+/// # Safety
+/// `gallery` NULL or live; `vector` points to `dim` floats.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_update(
+    gallery: *const reid_gallery,
+    id: u64,
+    vector: *const f32,
+    dim: usize,
+    identity: u64,
+    camera: i32,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let gallery = unsafe { live(gallery) }?;
+        same_dim(gallery, dim)?;
+        // SAFETY: the caller's contract.
+        let vector = unsafe { input_slice(vector, dim, "vector") }?;
+        Ok(gallery.update(id, identity, camera, None, vector)?)
+    })
+}
+
+/// Removes entry `id`. Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT`, `REID_INVALID_HANDLE`, `REID_NOT_FOUND`,
+/// `REID_GALLERY_ERROR`.
+///
+/// # Safety
+/// `gallery` NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_remove(gallery: *const reid_gallery, id: u64) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        Ok(unsafe { live(gallery) }?.remove(id)?)
+    })
+}
+
+/// Removes every entry of `identity`; `*out_removed` (optional) receives how many (0 is not
+/// an error). Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT`, `REID_INVALID_HANDLE`, `REID_GALLERY_ERROR`.
+///
+/// # Safety
+/// `gallery` NULL or live; `out_removed` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_remove_identity(
+    gallery: *const reid_gallery,
+    identity: u64,
+    out_removed: *mut usize,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let removed = unsafe { live(gallery) }?.remove_identity(identity)?;
+        // SAFETY: the caller's contract.
+        unsafe { write_optional(out_removed, removed) };
+        Ok(())
+    })
+}
+
+/// Reads entry `id`: its embedding (as stored: unit length in a cosine gallery) into
+/// `out_vector` (`cap` ≥ dim floats), its identity and camera into the optional outputs.
+/// Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT`, `REID_INVALID_HANDLE`, `REID_BUFFER_TOO_SMALL`,
+/// `REID_NOT_FOUND`.
+///
+/// # Safety
+/// `gallery` NULL or live; `out_vector` valid for `cap` floats; the others NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_get(
+    gallery: *const reid_gallery,
+    id: u64,
+    out_vector: *mut f32,
+    cap: usize,
+    out_identity: *mut u64,
+    out_camera: *mut i32,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let gallery = unsafe { live(gallery) }?;
+        if cap < gallery.dim() {
+            return Err(Failure::new(
+                reid_status::REID_BUFFER_TOO_SMALL,
+                format!(
+                    "an embedding needs {} floats, the buffer holds {cap}",
+                    gallery.dim()
+                ),
+            ));
+        }
+        // SAFETY: the caller's contract.
+        let out = unsafe { output_slice(out_vector, gallery.dim(), "out_vector") }?;
+        let entry = gallery.get(id).ok_or_else(|| {
+            Failure::from(crate::Error::NotFound(format!("no entry with id {id}")))
+        })?;
+        out.copy_from_slice(&entry.vector);
+        // SAFETY: the caller's contract.
+        unsafe {
+            write_optional(out_identity, entry.identity);
+            write_optional(out_camera, entry.camera);
+        }
+        Ok(())
+    })
+}
+
+fn search_options(options: *const reid_search_options) -> Outcome<SearchOptions> {
+    let o = if options.is_null() {
+        reid_search_options_default()
+    } else {
+        // SAFETY: non-NULL; the caller's contract.
+        unsafe { options.read() }
+    };
+    let known = REID_SEARCH_MIN_SCORE | REID_SEARCH_GROUP_BY_IDENTITY | REID_SEARCH_EXCLUDE_CAMERA;
+    if o.flags & !known != 0 {
+        return Err(Failure::invalid(format!(
+            "unknown search flags {:#x}",
+            o.flags
+        )));
+    }
+    if o.k == 0 {
+        return Err(Failure::invalid("k must be at least 1"));
+    }
+    if o.flags & REID_SEARCH_MIN_SCORE != 0 && o.min_score.is_nan() {
+        return Err(Failure::invalid("min_score is NaN"));
+    }
+    Ok(SearchOptions {
+        k: o.k,
+        min_score: (o.flags & REID_SEARCH_MIN_SCORE != 0).then_some(o.min_score),
+        group_by_identity: o.flags & REID_SEARCH_GROUP_BY_IDENTITY != 0,
+        exclude_camera: (o.flags & REID_SEARCH_EXCLUDE_CAMERA != 0).then_some(o.exclude_camera),
+    })
+}
+
+fn to_c(m: &crate::gallery::Match) -> reid_match {
+    reid_match {
+        id: m.id,
+        identity: m.identity,
+        camera: m.camera,
+        score: m.score,
+    }
+}
+
+/// Finds the best matches of one query embedding (`dim` floats), best first, ties broken by
+/// id. `options` NULL means `reid_search_options_default()`. Writes up to `k` matches to
+/// `out_matches` and their number to `*out_len` (fewer than `k` when the gallery is small or
+/// filters apply). Thread-safe; runs concurrently with other searches.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL, k 0, unknown flags), `REID_INVALID_HANDLE`,
+/// `REID_DIMENSION_MISMATCH`, `REID_BUFFER_TOO_SMALL` (`out_cap` < `k`; `*out_len` gets `k`).
+///
+/// # Safety
+/// `gallery` NULL or live; `query` points to `dim` floats; `options` NULL or valid;
+/// `out_matches` valid for `out_cap` items; `out_len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_search(
+    gallery: *const reid_gallery,
+    query: *const f32,
+    dim: usize,
+    options: *const reid_search_options,
+    out_matches: *mut reid_match,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let gallery = unsafe { live(gallery) }?;
+        same_dim(gallery, dim)?;
+        let options = search_options(options)?;
+        require_out(out_len, "out_len")?;
+        if out_cap < options.k {
+            // SAFETY: checked non-NULL.
+            unsafe { out_len.write(options.k) };
+            return Err(Failure::new(
+                reid_status::REID_BUFFER_TOO_SMALL,
+                format!(
+                    "k = {} matches need {} slots, the buffer holds {out_cap}",
+                    options.k, options.k
+                ),
+            ));
+        }
+        // SAFETY: the caller's contract.
+        let (query, out) = unsafe {
+            (
+                input_slice(query, dim, "query")?,
+                output_slice(out_matches, options.k, "out_matches")?,
+            )
+        };
+        let results = gallery.search(query, &options)?;
+        let matches = &results[0];
+        for (slot, m) in out.iter_mut().zip(matches) {
+            *slot = to_c(m);
+        }
+        // SAFETY: checked non-NULL.
+        unsafe { out_len.write(matches.len()) };
+        Ok(())
+    })
+}
+
+/// Searches `count` queries at once (`count × dim` floats; faster than one call each). The
+/// matches of query `q` are written from `out_matches[q × k]`, and their number to
+/// `out_counts[q]`; `out_cap` must be at least `count × k`. Otherwise as
+/// `reid_gallery_search`.
+///
+/// Errors: as `reid_gallery_search` (`REID_BUFFER_TOO_SMALL` when `out_cap` < `count × k`).
+///
+/// # Safety
+/// `queries` points to `count × dim` floats; `out_matches` to `out_cap` items; `out_counts`
+/// to `count` writable items.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_search_batch(
+    gallery: *const reid_gallery,
+    queries: *const f32,
+    count: usize,
+    dim: usize,
+    options: *const reid_search_options,
+    out_matches: *mut reid_match,
+    out_cap: usize,
+    out_counts: *mut usize,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let gallery = unsafe { live(gallery) }?;
+        same_dim(gallery, dim)?;
+        let options = search_options(options)?;
+        let slots = count
+            .checked_mul(options.k)
+            .ok_or_else(|| Failure::invalid("count × k overflows"))?;
+        if out_cap < slots {
+            return Err(Failure::new(
+                reid_status::REID_BUFFER_TOO_SMALL,
+                format!(
+                    "{count} queries × k = {} need {slots} slots, the buffer holds {out_cap}",
+                    options.k
+                ),
+            ));
+        }
+        let total = count
+            .checked_mul(dim)
+            .ok_or_else(|| Failure::invalid("count × dim overflows"))?;
+        // SAFETY: the caller's contract.
+        let (queries, out, counts) = unsafe {
+            (
+                input_slice(queries, total, "queries")?,
+                output_slice(out_matches, slots, "out_matches")?,
+                output_slice(out_counts, count, "out_counts")?,
+            )
+        };
+        if count == 0 {
+            return Ok(());
+        }
+        let results = gallery.search(queries, &options)?;
+        for (q, matches) in results.iter().enumerate() {
+            let row = &mut out[q * options.k..(q + 1) * options.k];
+            for (slot, m) in row.iter_mut().zip(matches) {
+                *slot = to_c(m);
+            }
+            counts[q] = matches.len();
+        }
+        Ok(())
+    })
+}
+
+/// Writes the gallery as a NumPy `.npz` (arrays `vectors` float32 [N, D], `ids`,
+/// `identities`, `cameras` int64) for Python / faiss users, atomically. Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT`, `REID_INVALID_HANDLE`, `REID_IO_ERROR`.
+///
+/// # Safety
+/// `gallery` NULL or live; `path` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_export_npz(
+    gallery: *const reid_gallery,
+    path: *const c_char,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (gallery, path) = unsafe { (live(gallery)?, self::path(path, "path")?) };
+        Ok(gallery.export_npz(&path)?)
+    })
+}
+
+/// Adds the entries of a `.npz` (as `reid_gallery_export_npz` writes it; `ids` optional),
+/// all or nothing; `*out_added` (optional) receives how many. Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL, an id already present, negative labels),
+/// `REID_INVALID_HANDLE`, `REID_DATA_FILE_ERROR` (not a NumPy file, a missing array),
+/// `REID_IO_ERROR`, `REID_GALLERY_ERROR`.
+///
+/// # Safety
+/// `gallery` NULL or live; `path` a NUL-terminated string; `out_added` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_import_npz(
+    gallery: *const reid_gallery,
+    path: *const c_char,
+    out_added: *mut usize,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (gallery, path) = unsafe { (live(gallery)?, self::path(path, "path")?) };
+        let added = gallery.import_npz(&path)?;
+        // SAFETY: the caller's contract.
+        unsafe { write_optional(out_added, added.len()) };
+        Ok(())
+    })
+}

@@ -1,0 +1,15 @@
+//! The C ABI (`include/reid.h`): opaque handles for the extractor, its options and the
+//! gallery, plus model export, following the conventions in the header's preamble: every
+//! fallible call returns a [`reid_status`](boundary::reid_status) and keeps a thread-local
+//! message, catches panics, checks pointers and sizes before touching memory, and writes its
+//! outputs only on success. This module calls the public Rust API only.
+
+#![allow(non_camel_case_types)]
+
+pub mod boundary;
+pub mod export;
+pub mod extractor;
+pub mod extractor_options;
+pub mod gallery;
+mod handle;
+pub mod version;
