@@ -273,6 +273,9 @@ pub unsafe extern "C" fn reid_last_error_message(
     out_len: *mut usize,
 ) -> reid_status {
     let copy = || -> Outcome {
+        if buf.is_null() && cap > 0 {
+            return Err(Failure::null("buf"));
+        }
         LAST_ERROR.with(|last| {
             let last = last.borrow();
             let bytes = last.as_bytes_with_nul();

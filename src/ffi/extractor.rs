@@ -249,8 +249,8 @@ pub unsafe extern "C" fn reid_extractor_extract_encoded(
 
 /// Embeds `count` image files (JPEG, PNG, BMP or WebP), as `reid_extractor_extract_encoded`.
 ///
-/// Errors: as `reid_extractor_extract_encoded`, plus `REID_IO_ERROR` (a file cannot be read;
-/// its index and path are in the message).
+/// Errors: as `reid_extractor_extract_encoded`; a file that cannot be read is also
+/// `REID_BAD_IMAGE`, with its index and path in the message.
 ///
 /// # Safety
 /// `paths` points to `count` NUL-terminated strings; outputs as for

@@ -1,0 +1,399 @@
+// reid.hpp: header-only C++17 wrapper of the reid C API (reid.h).
+//
+// RAII, move-only handles; failures throw reid::Error carrying the status and the library's
+// message; outputs are returned as values (Embeddings, std::vector). Thread safety is the C
+// API's: Extractor and Gallery may be used from many threads at once, ExtractorOptions by
+// one. Link as for the C API (pkg-config reid, or CMake's reid::reid).
+#ifndef REID_HPP
+#define REID_HPP
+
+#include "reid.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace reid {
+
+/// A failed call: the C status and the library's message.
+class Error : public std::runtime_error {
+public:
+    Error(reid_status status, const std::string &message)
+        : std::runtime_error(std::string(reid_status_str(status)) + ": " + message),
+          status_(status) {}
+
+    /// The C status code (never REID_OK).
+    reid_status status() const noexcept { return status_; }
+
+private:
+    reid_status status_;
+};
+
+namespace detail {
+
+inline std::string last_message() {
+    std::size_t len = 0;
+    reid_last_error_message(nullptr, 0, &len);
+    std::string message(len + 1, '\0');
+    if (reid_last_error_message(&message[0], message.size(), &len) != REID_OK) return {};
+    message.resize(len);
+    return message;
+}
+
+inline void check(reid_status status) {
+    if (status != REID_OK) throw Error(status, last_message());
+}
+
+struct OptionsDeleter {
+    void operator()(reid_extractor_options *p) const noexcept { reid_extractor_options_free(p); }
+};
+struct ExtractorDeleter {
+    void operator()(reid_extractor *p) const noexcept { reid_extractor_free(p); }
+};
+struct GalleryDeleter {
+    void operator()(reid_gallery *p) const noexcept { reid_gallery_free(p); }
+};
+
+}  // namespace detail
+
+/// The library's version ("MAJOR.MINOR.PATCH"); compare with REID_VERSION_STRING.
+inline std::string version() { return reid_version(); }
+
+/// A read-only view of `size` floats (one embedding).
+class FloatView {
+public:
+    FloatView(const float *data, std::size_t size) noexcept : data_(data), size_(size) {}
+    const float *data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return size_; }
+    const float *begin() const noexcept { return data_; }
+    const float *end() const noexcept { return data_ + size_; }
+    float operator[](std::size_t i) const noexcept { return data_[i]; }
+
+private:
+    const float *data_;
+    std::size_t size_;
+};
+
+/// `count()` embeddings of `dim()` floats, row-major.
+class Embeddings {
+public:
+    Embeddings(std::vector<float> values, std::size_t dim) : values_(std::move(values)), dim_(dim) {}
+    std::size_t count() const noexcept { return dim_ == 0 ? 0 : values_.size() / dim_; }
+    std::size_t dim() const noexcept { return dim_; }
+    /// Embedding `i` (unchecked).
+    FloatView row(std::size_t i) const noexcept { return {values_.data() + i * dim_, dim_}; }
+    FloatView operator[](std::size_t i) const noexcept { return row(i); }
+    /// All values, row-major.
+    const std::vector<float> &values() const noexcept { return values_; }
+
+private:
+    std::vector<float> values_;
+    std::size_t dim_;
+};
+
+/// Runtimes (see reid_engine).
+enum class Engine : std::int32_t { OnnxRuntime = REID_ENGINE_ONNXRUNTIME, Burn = REID_ENGINE_BURN };
+/// Channel orders (see reid_channel_order).
+enum class ChannelOrder : std::int32_t { Rgb = REID_CHANNEL_ORDER_RGB, Bgr = REID_CHANNEL_ORDER_BGR };
+/// Gallery metrics (see reid_metric).
+enum class Metric : std::int32_t { Cosine = REID_METRIC_COSINE, Euclidean = REID_METRIC_EUCLIDEAN };
+
+/// Options of an Extractor; setters chain. Defaults as reid_extractor_options_new.
+class ExtractorOptions {
+public:
+    ExtractorOptions() {
+        reid_extractor_options *raw = nullptr;
+        detail::check(reid_extractor_options_new(&raw));
+        handle_.reset(raw);
+    }
+    ExtractorOptions &engine(Engine e) {
+        detail::check(reid_extractor_options_set_engine(get(), static_cast<std::int32_t>(e)));
+        return *this;
+    }
+    ExtractorOptions &ort_library(const std::string &path) {
+        detail::check(reid_extractor_options_set_ort_library(get(), path.c_str()));
+        return *this;
+    }
+    ExtractorOptions &threads(std::size_t per_session, std::size_t sessions) {
+        detail::check(reid_extractor_options_set_threads(get(), per_session, sessions));
+        return *this;
+    }
+    ExtractorOptions &max_batch(std::size_t n) {
+        detail::check(reid_extractor_options_set_max_batch(get(), n));
+        return *this;
+    }
+    ExtractorOptions &input_size(std::size_t height, std::size_t width) {
+        detail::check(reid_extractor_options_set_input_size(get(), height, width));
+        return *this;
+    }
+    ExtractorOptions &channel_order(ChannelOrder order) {
+        detail::check(
+            reid_extractor_options_set_channel_order(get(), static_cast<std::int32_t>(order)));
+        return *this;
+    }
+    ExtractorOptions &normalization(float scale, const float (&mean)[3], const float (&stddev)[3]) {
+        detail::check(reid_extractor_options_set_normalization(get(), scale, mean, stddev));
+        return *this;
+    }
+    ExtractorOptions &normalize(bool on) {
+        detail::check(reid_extractor_options_set_normalize(get(), on ? 1 : 0));
+        return *this;
+    }
+    ExtractorOptions &device(const std::string &name) {
+        detail::check(reid_extractor_options_set_device(get(), name.c_str()));
+        return *this;
+    }
+    ExtractorOptions &architecture(const std::string &name) {
+        detail::check(reid_extractor_options_set_architecture(get(), name.c_str()));
+        return *this;
+    }
+    /// The C handle (owned by this object).
+    reid_extractor_options *get() const noexcept { return handle_.get(); }
+
+private:
+    std::unique_ptr<reid_extractor_options, detail::OptionsDeleter> handle_;
+};
+
+/// Images in, embeddings out. Thread-safe.
+class Extractor {
+public:
+    /// Loads `model` (see reid_extractor_new).
+    explicit Extractor(const std::string &model) : Extractor(model, nullptr) {}
+    Extractor(const std::string &model, const ExtractorOptions &options)
+        : Extractor(model, &options) {}
+
+    std::size_t dim() const noexcept { return reid_extractor_dim(get()); }
+
+    /// (height, width) of the model input.
+    std::pair<std::size_t, std::size_t> input_size() const {
+        std::size_t h = 0, w = 0;
+        detail::check(reid_extractor_input_size(get(), &h, &w));
+        return {h, w};
+    }
+
+    Embeddings extract_files(const std::vector<std::string> &paths) const {
+        std::vector<const char *> raw;
+        raw.reserve(paths.size());
+        for (const auto &p : paths) raw.push_back(p.c_str());
+        return run(paths.size(), [&](float *out, std::size_t cap, std::size_t *len) {
+            return reid_extractor_extract_files(get(), raw.data(), raw.size(), out, cap, len);
+        });
+    }
+
+    Embeddings extract_encoded(const std::vector<std::vector<std::uint8_t>> &images) const {
+        std::vector<const std::uint8_t *> data;
+        std::vector<std::size_t> sizes;
+        for (const auto &image : images) {
+            data.push_back(image.data());
+            sizes.push_back(image.size());
+        }
+        return run(images.size(), [&](float *out, std::size_t cap, std::size_t *len) {
+            return reid_extractor_extract_encoded(get(), data.data(), sizes.data(), data.size(),
+                                                  out, cap, len);
+        });
+    }
+
+    Embeddings extract_images(const std::vector<reid_image> &images) const {
+        return run(images.size(), [&](float *out, std::size_t cap, std::size_t *len) {
+            return reid_extractor_extract_images(get(), images.data(), images.size(), out, cap,
+                                                 len);
+        });
+    }
+
+    /// One embedding per box of `frame`, in order.
+    Embeddings extract_boxes(const reid_image &frame, const std::vector<reid_box> &boxes) const {
+        return run(boxes.size(), [&](float *out, std::size_t cap, std::size_t *len) {
+            return reid_extractor_extract_boxes(get(), &frame, boxes.data(), boxes.size(), out,
+                                                cap, len);
+        });
+    }
+
+    /// The C handle (owned by this object).
+    reid_extractor *get() const noexcept { return handle_.get(); }
+
+private:
+    Extractor(const std::string &model, const ExtractorOptions *options) {
+        reid_extractor *raw = nullptr;
+        detail::check(reid_extractor_new(model.c_str(), options ? options->get() : nullptr, &raw));
+        handle_.reset(raw);
+    }
+
+    template <typename Call>
+    Embeddings run(std::size_t count, Call call) const {
+        const std::size_t d = dim();
+        std::vector<float> values(count * d);
+        std::size_t len = 0;
+        detail::check(call(values.data(), values.size(), &len));
+        return Embeddings(std::move(values), d);
+    }
+
+    std::unique_ptr<reid_extractor, detail::ExtractorDeleter> handle_;
+};
+
+/// One search result.
+using Match = reid_match;
+
+/// What a search returns (see reid_search_options).
+struct SearchOptions {
+    /// The `k` best matches, no filters (converts from a number: `search(query, 5)`).
+    SearchOptions(std::size_t k_ = 10) : k(k_) {}  // NOLINT(google-explicit-constructor)
+
+    std::size_t k;
+    /// Minimum similarity (cosine) or maximum distance (euclidean).
+    std::optional<float> min_score;
+    bool group_by_identity = false;
+    std::optional<std::int32_t> exclude_camera;
+
+    reid_search_options to_c() const noexcept {
+        reid_search_options o = reid_search_options_default();
+        o.k = k;
+        if (min_score) {
+            o.flags |= REID_SEARCH_MIN_SCORE;
+            o.min_score = *min_score;
+        }
+        if (group_by_identity) o.flags |= REID_SEARCH_GROUP_BY_IDENTITY;
+        if (exclude_camera) {
+            o.flags |= REID_SEARCH_EXCLUDE_CAMERA;
+            o.exclude_camera = *exclude_camera;
+        }
+        return o;
+    }
+};
+
+/// Labelled embeddings and their search; in memory or a durable file. Thread-safe.
+class Gallery {
+public:
+    /// An empty in-memory gallery.
+    explicit Gallery(std::size_t dim, Metric metric = Metric::Cosine) {
+        reid_gallery *raw = nullptr;
+        detail::check(reid_gallery_new(dim, static_cast<std::int32_t>(metric), &raw));
+        handle_.reset(raw);
+    }
+    /// A new durable gallery file (which must not exist).
+    static Gallery create(const std::string &path, std::size_t dim, Metric metric = Metric::Cosine) {
+        reid_gallery *raw = nullptr;
+        detail::check(
+            reid_gallery_create(path.c_str(), dim, static_cast<std::int32_t>(metric), &raw));
+        return Gallery(raw);
+    }
+    /// An existing durable gallery file; later changes are committed to it.
+    static Gallery open(const std::string &path) {
+        reid_gallery *raw = nullptr;
+        detail::check(reid_gallery_open(path.c_str(), &raw));
+        return Gallery(raw);
+    }
+    /// An in-memory copy of a gallery file.
+    static Gallery load(const std::string &path) {
+        reid_gallery *raw = nullptr;
+        detail::check(reid_gallery_load(path.c_str(), &raw));
+        return Gallery(raw);
+    }
+
+    std::size_t size() const noexcept { return reid_gallery_len(get()); }
+    std::size_t dim() const noexcept { return reid_gallery_dim(get()); }
+
+    /// Adds one embedding; returns its id.
+    std::uint64_t add(FloatView vector, std::uint64_t identity, std::int32_t camera) {
+        std::uint64_t id = 0;
+        detail::check(
+            reid_gallery_add(get(), vector.data(), vector.size(), identity, camera, &id));
+        return id;
+    }
+    std::uint64_t add(const std::vector<float> &vector, std::uint64_t identity,
+                      std::int32_t camera) {
+        return add(FloatView(vector.data(), vector.size()), identity, camera);
+    }
+
+    /// Adds every row of `embeddings` (all or nothing); returns their ids.
+    std::vector<std::uint64_t> add_batch(const Embeddings &embeddings,
+                                         const std::vector<std::uint64_t> &identities,
+                                         const std::vector<std::int32_t> &cameras) {
+        const std::size_t n = embeddings.count();
+        if (identities.size() != n || cameras.size() != n)
+            throw Error(REID_INVALID_ARGUMENT, "one identity and one camera per embedding");
+        std::vector<std::uint64_t> ids(n);
+        detail::check(reid_gallery_add_batch(get(), embeddings.values().data(), n,
+                                             embeddings.dim(), nullptr, identities.data(),
+                                             cameras.data(), ids.data()));
+        return ids;
+    }
+
+    void update(std::uint64_t id, FloatView vector, std::uint64_t identity, std::int32_t camera) {
+        detail::check(
+            reid_gallery_update(get(), id, vector.data(), vector.size(), identity, camera));
+    }
+    void remove(std::uint64_t id) { detail::check(reid_gallery_remove(get(), id)); }
+    /// Removes every entry of `identity`; returns how many.
+    std::size_t remove_identity(std::uint64_t identity) {
+        std::size_t removed = 0;
+        detail::check(reid_gallery_remove_identity(get(), identity, &removed));
+        return removed;
+    }
+
+    /// The best matches of one embedding, best first.
+    std::vector<Match> search(FloatView query, const SearchOptions &options = {}) const {
+        const reid_search_options o = options.to_c();
+        std::vector<Match> matches(o.k);
+        std::size_t len = 0;
+        detail::check(reid_gallery_search(get(), query.data(), query.size(), &o, matches.data(),
+                                          matches.size(), &len));
+        matches.resize(len);
+        return matches;
+    }
+
+    /// The best matches of every row of `queries`.
+    std::vector<std::vector<Match>> search(const Embeddings &queries,
+                                           const SearchOptions &options = {}) const {
+        const reid_search_options o = options.to_c();
+        const std::size_t n = queries.count();
+        std::vector<Match> flat(n * o.k);
+        std::vector<std::size_t> counts(n);
+        detail::check(reid_gallery_search_batch(get(), queries.values().data(), n, queries.dim(),
+                                                &o, flat.data(), flat.size(), counts.data()));
+        std::vector<std::vector<Match>> results(n);
+        for (std::size_t q = 0; q < n; q++)
+            results[q].assign(flat.begin() + static_cast<std::ptrdiff_t>(q * o.k),
+                              flat.begin() + static_cast<std::ptrdiff_t>(q * o.k + counts[q]));
+        return results;
+    }
+
+    /// Writes the gallery to `path` atomically.
+    void save(const std::string &path) const {
+        detail::check(reid_gallery_save(get(), path.c_str()));
+    }
+    void export_npz(const std::string &path) const {
+        detail::check(reid_gallery_export_npz(get(), path.c_str()));
+    }
+    /// Adds the entries of a .npz; returns how many.
+    std::size_t import_npz(const std::string &path) {
+        std::size_t added = 0;
+        detail::check(reid_gallery_import_npz(get(), path.c_str(), &added));
+        return added;
+    }
+
+    /// The C handle (owned by this object).
+    reid_gallery *get() const noexcept { return handle_.get(); }
+
+private:
+    explicit Gallery(reid_gallery *raw) : handle_(raw) {}
+    std::unique_ptr<reid_gallery, detail::GalleryDeleter> handle_;
+};
+
+/// Exports a model to ONNX (see reid_export_onnx). An empty `architecture` means the one a
+/// reid checkpoint records; height and width 0 mean the architecture's default.
+inline void export_onnx(const std::string &architecture, const std::string &weights,
+                        const std::string &output, std::size_t height = 0, std::size_t width = 0,
+                        bool normalize = false) {
+    detail::check(reid_export_onnx(architecture.empty() ? nullptr : architecture.c_str(),
+                                   weights.c_str(), output.c_str(), height, width,
+                                   normalize ? REID_EXPORT_NORMALIZE : 0u));
+}
+
+}  // namespace reid
+
+#endif  // REID_HPP

@@ -1,0 +1,160 @@
+// Tests of reid.hpp against the installed SDK: RAII and move semantics, exceptions carrying
+// status and message, outputs as values. Built with CMake's find_package(reid) by
+// tests/c_abi.rs, which runs it natively and under valgrind.
+//
+//   test_reid WEIGHTS.pth.tar IMAGES_DIR WORK_DIR
+#include <reid.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+static_assert(!std::is_copy_constructible_v<reid::Extractor>, "handles are move-only");
+static_assert(!std::is_copy_assignable_v<reid::Gallery>, "handles are move-only");
+static_assert(std::is_nothrow_move_constructible_v<reid::Extractor>, "moves do not throw");
+static_assert(std::is_nothrow_move_assignable_v<reid::Gallery>, "moves do not throw");
+static_assert(std::is_base_of_v<std::runtime_error, reid::Error>, "Error is an exception");
+
+static int failures = 0;
+static int checks = 0;
+
+#define CHECK(cond)                                                         \
+    do {                                                                    \
+        checks++;                                                           \
+        if (!(cond)) {                                                      \
+            std::fprintf(stderr, "line %d: failed: %s\n", __LINE__, #cond); \
+            failures++;                                                     \
+        }                                                                   \
+    } while (0)
+
+// Runs `body`, which must throw reid::Error with `status` and a message naming `needle`.
+template <typename Body>
+static void expect_error(int line, reid_status status, const char *needle, Body body) {
+    checks++;
+    try {
+        body();
+        std::fprintf(stderr, "line %d: no exception\n", line);
+        failures++;
+    } catch (const reid::Error &e) {
+        if (e.status() != status || std::strstr(e.what(), needle) == nullptr) {
+            std::fprintf(stderr, "line %d: got %s\n", line, e.what());
+            failures++;
+        }
+    }
+}
+#define EXPECT_ERROR(status, needle, ...) expect_error(__LINE__, status, needle, [&] { __VA_ARGS__; })
+
+static std::vector<std::uint8_t> read_file(const std::string &path) {
+    std::ifstream f(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+static float norm(reid::FloatView v) {
+    double s = 0;
+    for (float x : v) s += double(x) * x;
+    return float(std::sqrt(s));
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        std::fprintf(stderr, "usage: %s WEIGHTS IMAGES_DIR WORK_DIR\n", argv[0]);
+        return 2;
+    }
+    const std::string weights = argv[1], images = argv[2], work = argv[3];
+    const std::string model = work + "/model.onnx";
+
+    CHECK(reid::version() == REID_VERSION_STRING);
+
+    EXPECT_ERROR(REID_UNKNOWN_ARCHITECTURE, "nonet", reid::export_onnx("nonet", weights, model));
+    EXPECT_ERROR(REID_IO_ERROR, "nope.pth", reid::export_onnx("osnet_x0_25", work + "/nope.pth", model));
+    reid::export_onnx("osnet_x0_25", weights, model, 128, 64, true);
+
+    EXPECT_ERROR(REID_IO_ERROR, "absent.onnx", reid::Extractor(work + "/absent.onnx"));
+    EXPECT_ERROR(REID_INVALID_ARGUMENT, "max_batch", reid::ExtractorOptions().max_batch(0));
+
+    reid::ExtractorOptions options;
+    options.threads(1, 2).max_batch(4);
+    reid::Extractor first(model, options);
+    CHECK(first.dim() == 512);
+    CHECK(first.input_size() == std::make_pair(std::size_t(128), std::size_t(64)));
+
+    // Moving transfers the handle; the moved-from object holds none.
+    reid::Extractor extractor = std::move(first);
+    CHECK(extractor.dim() == 512);
+    CHECK(first.get() == nullptr);  // NOLINT(bugprone-use-after-move): checked on purpose
+    CHECK(first.dim() == 0);
+
+    const std::vector<std::string> files = {images + "/person0.jpg", images + "/person1.jpg",
+                                            images + "/person2.png"};
+    const reid::Embeddings embeddings = extractor.extract_files(files);
+    CHECK(embeddings.count() == 3 && embeddings.dim() == 512);
+    for (std::size_t i = 0; i < embeddings.count(); i++)
+        CHECK(std::fabs(norm(embeddings[i]) - 1.0f) < 1e-4f);
+
+    std::vector<std::vector<std::uint8_t>> encoded;
+    for (const auto &f : files) encoded.push_back(read_file(f));
+    const reid::Embeddings again = extractor.extract_encoded(encoded);
+    CHECK(again.values() == embeddings.values());
+    encoded[1].resize(encoded[1].size() / 2);
+    EXPECT_ERROR(REID_BAD_IMAGE, "input 1", extractor.extract_encoded(encoded));
+
+    // A frame and boxes: the whole-frame box equals the frame as an image.
+    std::vector<std::uint8_t> pixels(40 * 80 * 3);
+    for (std::size_t i = 0; i < pixels.size(); i++) pixels[i] = std::uint8_t(i * 31 % 251);
+    reid_image frame{pixels.data(), 40, 80, 0, REID_PIXEL_FORMAT_BGR8};
+    const reid::Embeddings crops =
+        extractor.extract_boxes(frame, {{0, 0, 40, 80}, {5, 5, 20, 40}});
+    const reid::Embeddings whole = extractor.extract_images({frame});
+    CHECK(crops.count() == 2);
+    CHECK(std::equal(whole[0].begin(), whole[0].end(), crops[0].begin()));
+    EXPECT_ERROR(REID_BAD_IMAGE, "input 0", extractor.extract_boxes(frame, {{100, 100, 5, 5}}));
+
+    // Gallery: add, search, errors, move, persistence.
+    reid::Gallery gallery(extractor.dim());
+    const auto ids = gallery.add_batch(embeddings, {10, 11, 12}, {0, 1, 0});
+    CHECK(ids.size() == 3 && gallery.size() == 3);
+    const auto best = gallery.search(embeddings[1], {2});
+    CHECK(best.size() == 2 && best[0].id == ids[1] && best[0].identity == 11);
+    reid::SearchOptions other_cameras;
+    other_cameras.exclude_camera = 1;
+    const auto filtered = gallery.search(embeddings[1], other_cameras);
+    CHECK(filtered.size() == 2 && filtered[0].camera == 0 && filtered[1].camera == 0);
+    const auto all = gallery.search(embeddings, {1});
+    CHECK(all.size() == 3 && all[2].size() == 1 && all[2][0].id == ids[2]);
+    EXPECT_ERROR(REID_DIMENSION_MISMATCH, "512", gallery.add(std::vector<float>(7, 1.0f), 1, 0));
+    EXPECT_ERROR(REID_NOT_FOUND, "999", gallery.remove(999));
+    EXPECT_ERROR(REID_INVALID_ARGUMENT, "one identity",
+                 gallery.add_batch(embeddings, {1}, {0}));
+    gallery.update(ids[0], embeddings[2], 12, 3);
+    CHECK(gallery.remove_identity(12) == 2 && gallery.size() == 1);
+
+    reid::Gallery moved = std::move(gallery);
+    CHECK(moved.size() == 1 && gallery.get() == nullptr && gallery.size() == 0);
+
+    const std::string saved = work + "/saved.reidg";
+    moved.save(saved);
+    CHECK(reid::Gallery::load(saved).size() == 1);
+    const std::string durable = work + "/durable.reidg";
+    {
+        reid::Gallery g = reid::Gallery::create(durable, 512, reid::Metric::Euclidean);
+        g.add_batch(embeddings, {1, 2, 3}, {0, 0, 0});
+    }
+    CHECK(reid::Gallery::open(durable).size() == 3);
+    EXPECT_ERROR(REID_GALLERY_ERROR, "durable.reidg",
+                 reid::Gallery::create(durable, 512));
+    std::ofstream(work + "/junk.reidg") << "definitely not a gallery file";
+    EXPECT_ERROR(REID_GALLERY_ERROR, "junk.reidg", reid::Gallery::open(work + "/junk.reidg"));
+
+    moved.export_npz(work + "/g.npz");
+    reid::Gallery imported(512);
+    CHECK(imported.import_npz(work + "/g.npz") == 1 && imported.size() == 1);
+
+    std::printf("%d checks, %d failures\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}

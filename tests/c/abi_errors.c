@@ -1,0 +1,625 @@
+/*
+ * Every entry point of reid.h against bad input: NULL handles, NULL buffers, zero or too
+ * small capacities, wrong dimensions, handles of the wrong type, corrupt model, gallery and
+ * data files, truncated images. Each must return its documented status with a message and
+ * leave outputs and files untouched; the good paths are checked for the right results.
+ * Run by tests/c_abi.rs, natively and under valgrind.
+ *
+ *   abi_errors WEIGHTS.pth.tar IMAGES_DIR WORK_DIR
+ */
+#include "reid.h"
+#include "common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0;
+static int checks = 0;
+
+static void expect(int line, const char *what, reid_status got, reid_status want,
+                   const char *needle) {
+    char message[1024];
+    size_t len = 0;
+    checks++;
+    if (got != want) {
+        reid_last_error_message(message, sizeof message, &len);
+        fprintf(stderr, "line %d: %s: got %s, want %s (%s)\n", line, what,
+                reid_status_str(got), reid_status_str(want), message);
+        failures++;
+        return;
+    }
+    if (want == REID_OK) return;
+    if (reid_last_error_message(message, sizeof message, &len) != REID_OK || len == 0 ||
+        strlen(message) != len) {
+        fprintf(stderr, "line %d: %s: no error message\n", line, what);
+        failures++;
+    } else if (needle && !strstr(message, needle)) {
+        fprintf(stderr, "line %d: %s: message \"%s\" lacks \"%s\"\n", line, what, message,
+                needle);
+        failures++;
+    }
+}
+
+#define EXPECT(call, want) expect(__LINE__, #call, (call), (want), NULL)
+#define EXPECT_MSG(call, want, needle) expect(__LINE__, #call, (call), (want), (needle))
+#define CHECK(cond)                                                         \
+    do {                                                                    \
+        checks++;                                                           \
+        if (!(cond)) {                                                      \
+            fprintf(stderr, "line %d: failed: %s\n", __LINE__, #cond);      \
+            failures++;                                                     \
+        }                                                                   \
+    } while (0)
+
+static void write_file(const char *path, const void *data, size_t size) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, size, f) != size) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(2);
+    }
+    fclose(f);
+}
+
+static int same_file(const char *path, const unsigned char *data, size_t size) {
+    size_t n = 0;
+    unsigned char *now = read_file(path, &n);
+    int same = now && n == size && memcmp(now, data, size) == 0;
+    free(now);
+    return same;
+}
+
+static float norm(const float *v, size_t n) {
+    double s = 0;
+    size_t i;
+    for (i = 0; i < n; i++) s += (double)v[i] * v[i];
+    return (float)sqrt(s);
+}
+
+static float max_abs_diff(const float *a, const float *b, size_t n) {
+    float worst = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float d = fabsf(a[i] - b[i]);
+        if (d > worst) worst = d;
+    }
+    return worst;
+}
+
+/* A deterministic test picture: gradients and a block, in RGB. */
+static unsigned char *make_rgb(size_t width, size_t height) {
+    unsigned char *p = malloc(width * height * 3);
+    size_t x, y;
+    for (y = 0; y < height; y++)
+        for (x = 0; x < width; x++) {
+            unsigned char *px = p + (y * width + x) * 3;
+            px[0] = (unsigned char)(x * 255 / width);
+            px[1] = (unsigned char)(y * 255 / height);
+            px[2] = (unsigned char)((x / 8 + y / 8) % 2 ? 200 : 30);
+        }
+    return p;
+}
+
+int main(int argc, char **argv) {
+    char path[4096], model[4096], gallery_path[4096], message[256];
+    const char *weights, *images_dir, *work;
+    size_t len = 0, dim, h = 0, w = 0, i;
+    reid_extractor_options *options = NULL;
+    reid_extractor *ex = NULL;
+    reid_gallery *g = NULL, *g2 = NULL;
+    float *out, *out2;
+    const float mean[3] = {0.485f, 0.456f, 0.406f}, std_ok[3] = {0.229f, 0.224f, 0.225f},
+                std_bad[3] = {0.229f, 0.0f, 0.225f};
+
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s WEIGHTS IMAGES_DIR WORK_DIR\n", argv[0]);
+        return 2;
+    }
+    weights = argv[1];
+    images_dir = argv[2];
+    work = argv[3];
+
+    /* ---- version and error reporting ---- */
+    CHECK(strcmp(reid_version(), REID_VERSION_STRING) == 0);
+    snprintf(message, sizeof message, "%d.%d.%d", REID_VERSION_MAJOR, REID_VERSION_MINOR,
+             REID_VERSION_PATCH);
+    CHECK(strcmp(reid_version(), message) == 0);
+    CHECK(strcmp(reid_status_str(REID_OK), "REID_OK") == 0);
+    CHECK(strcmp(reid_status_str(REID_BAD_IMAGE), "REID_BAD_IMAGE") == 0);
+    CHECK(strcmp(reid_status_str(REID_INTERNAL_ERROR), "REID_INTERNAL_ERROR") == 0);
+    CHECK(strcmp(reid_status_str(9999), "REID_UNKNOWN_STATUS") == 0);
+    CHECK(strcmp(reid_status_str(-1), "REID_UNKNOWN_STATUS") == 0);
+    EXPECT(reid_gallery_new(0, REID_METRIC_COSINE, &g), REID_INVALID_ARGUMENT);
+    /* The message survives being read, and a too-small buffer is refused with the size. */
+    EXPECT(reid_last_error_message(NULL, 0, &len), REID_BUFFER_TOO_SMALL);
+    CHECK(len > 0);
+    EXPECT(reid_last_error_message(message, len, NULL), REID_BUFFER_TOO_SMALL);
+    EXPECT(reid_last_error_message(NULL, 10, NULL), REID_INVALID_ARGUMENT);
+    memset(message, 'x', sizeof message);
+    EXPECT(reid_last_error_message(message, len + 1, NULL), REID_OK);
+    CHECK(strlen(message) == len && strstr(message, "dimension"));
+
+    /* ---- export ---- */
+    snprintf(model, sizeof model, "%s/model.onnx", work);
+    EXPECT_MSG(reid_export_onnx("osnet_x0_25", NULL, model, 0, 0, 0), REID_INVALID_ARGUMENT,
+               "NULL");
+    EXPECT(reid_export_onnx("osnet_x0_25", weights, NULL, 0, 0, 0), REID_INVALID_ARGUMENT);
+    EXPECT_MSG(reid_export_onnx("no_such_net", weights, model, 0, 0, 0),
+               REID_UNKNOWN_ARCHITECTURE, "no_such_net");
+    EXPECT(reid_export_onnx("osnet_x0_25", weights, model, 64, 0, 0), REID_INVALID_ARGUMENT);
+    EXPECT(reid_export_onnx("osnet_x0_25", weights, model, 64, 32, 0x80), REID_INVALID_ARGUMENT);
+    snprintf(path, sizeof path, "%s/missing.pth", work);
+    EXPECT_MSG(reid_export_onnx("osnet_x0_25", path, model, 64, 32, 0), REID_IO_ERROR,
+               "missing.pth");
+    snprintf(path, sizeof path, "%s/corrupt.pth", work);
+    write_file(path, "this is not a checkpoint", 24);
+    EXPECT(reid_export_onnx("osnet_x0_25", path, model, 64, 32, 0), REID_MODEL_ERROR);
+    EXPECT_MSG(reid_export_onnx("osnet_x1_0", weights, model, 64, 32, 0), REID_MODEL_ERROR,
+               "osnet_x1_0");
+    EXPECT(reid_export_onnx(NULL, weights, model, 64, 32, 0), REID_INVALID_ARGUMENT);
+    snprintf(path, sizeof path, "%s/no/such/dir/model.onnx", work);
+    EXPECT(reid_export_onnx("osnet_x0_25", weights, path, 64, 32, 0), REID_IO_ERROR);
+    EXPECT(reid_export_onnx("osnet_x0_25", weights, model, 64, 32, 0), REID_OK);
+
+    /* ---- extractor options ---- */
+    EXPECT(reid_extractor_options_new(NULL), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_new(&options), REID_OK);
+    EXPECT(reid_extractor_options_set_engine(NULL, REID_ENGINE_BURN), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_set_engine(options, 7), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_set_ort_library(options, NULL), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_set_ort_library(options, ""), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_set_threads(options, 1, 0), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_set_max_batch(options, 0), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_set_input_size(options, 0, 32), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_set_channel_order(options, 2), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_set_normalization(options, 1.0f / 255, NULL, std_ok),
+           REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_set_normalization(options, 1.0f / 255, mean, std_bad),
+           REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_set_normalization(options, NAN, mean, std_ok),
+           REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_set_normalize(NULL, 1), REID_INVALID_ARGUMENT);
+    EXPECT_MSG(reid_extractor_options_set_device(options, "tpu:3"), REID_DEVICE_ERROR, "tpu");
+    EXPECT(reid_extractor_options_set_device(options, NULL), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_set_architecture(options, "resnet9000"),
+           REID_UNKNOWN_ARCHITECTURE);
+    /* Good values (the failed calls above changed nothing). */
+    EXPECT(reid_extractor_options_set_threads(options, 1, 2), REID_OK);
+    EXPECT(reid_extractor_options_set_max_batch(options, 3), REID_OK);
+    EXPECT(reid_extractor_options_set_device(options, "flex"), REID_OK);
+    EXPECT(reid_extractor_options_set_normalization(options, 1.0f / 255, mean, std_ok), REID_OK);
+
+    /* ---- extractor ---- */
+    EXPECT(reid_extractor_new(NULL, options, &ex), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_new(model, options, NULL), REID_INVALID_ARGUMENT);
+    snprintf(path, sizeof path, "%s/missing.onnx", work);
+    EXPECT_MSG(reid_extractor_new(path, options, &ex), REID_IO_ERROR, "missing.onnx");
+    snprintf(path, sizeof path, "%s/corrupt.onnx", work);
+    write_file(path, "\x08\x07garbage, not protobuf \xff\xff\xff", 27);
+    EXPECT(reid_extractor_new(path, options, &ex), REID_MODEL_ERROR);
+    {
+        /* A truncated model: the first half of a real one. */
+        size_t size = 0;
+        unsigned char *bytes = read_file(model, &size);
+        snprintf(path, sizeof path, "%s/truncated.onnx", work);
+        write_file(path, bytes, size / 2);
+        free(bytes);
+        EXPECT(reid_extractor_new(path, options, &ex), REID_MODEL_ERROR);
+    }
+    EXPECT_MSG(reid_extractor_new(weights, options, &ex), REID_INVALID_ARGUMENT, ".onnx");
+    CHECK(ex == NULL);
+    EXPECT(reid_extractor_new(model, options, &ex), REID_OK);
+    CHECK(ex != NULL);
+    reid_extractor_options_free(options);
+    reid_extractor_options_free(NULL);
+
+    dim = reid_extractor_dim(ex);
+    CHECK(dim == 512);
+    CHECK(reid_extractor_dim(NULL) == 0);
+    EXPECT(reid_extractor_input_size(ex, &h, NULL), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_input_size(NULL, &h, &w), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_input_size(ex, &h, &w), REID_OK);
+    CHECK(h == 64 && w == 32);
+
+    out = malloc(8 * dim * sizeof(float));
+    out2 = malloc(8 * dim * sizeof(float));
+
+    /* ---- files ---- */
+    {
+        char p0[4096], p1[4096], pt[4096];
+        const char *paths[2], *bad_paths[2];
+        size_t size = 0;
+        unsigned char *jpeg;
+        snprintf(p0, sizeof p0, "%s/person0.jpg", images_dir);
+        snprintf(p1, sizeof p1, "%s/person2.png", images_dir);
+        paths[0] = p0;
+        paths[1] = p1;
+        EXPECT(reid_extractor_extract_files(NULL, paths, 2, out, 2 * dim, &len),
+               REID_INVALID_ARGUMENT);
+        EXPECT(reid_extractor_extract_files(ex, NULL, 2, out, 2 * dim, &len),
+               REID_INVALID_ARGUMENT);
+        EXPECT(reid_extractor_extract_files(ex, paths, 2, NULL, 2 * dim, &len),
+               REID_INVALID_ARGUMENT);
+        out[0] = 42.0f;
+        len = 0;
+        EXPECT(reid_extractor_extract_files(ex, paths, 2, out, 2 * dim - 1, &len),
+               REID_BUFFER_TOO_SMALL);
+        CHECK(len == 2 * dim && out[0] == 42.0f);
+        EXPECT(reid_extractor_extract_files(ex, paths, 2, out, 0, NULL), REID_BUFFER_TOO_SMALL);
+        EXPECT(reid_extractor_extract_files(ex, paths, 0, NULL, 0, &len), REID_OK);
+        CHECK(len == 0);
+        /* A truncated JPEG and a missing file are named by index; nothing is written. */
+        jpeg = read_file(p0, &size);
+        snprintf(pt, sizeof pt, "%s/truncated.jpg", work);
+        write_file(pt, jpeg, size / 2);
+        bad_paths[0] = p0;
+        bad_paths[1] = pt;
+        EXPECT_MSG(reid_extractor_extract_files(ex, bad_paths, 2, out, 2 * dim, &len),
+                   REID_BAD_IMAGE, "input 1");
+        CHECK(out[0] == 42.0f);
+        bad_paths[1] = "/nonexistent/person.jpg";
+        EXPECT_MSG(reid_extractor_extract_files(ex, bad_paths, 2, out, 2 * dim, &len),
+                   REID_BAD_IMAGE, "/nonexistent/person.jpg");
+        EXPECT(reid_extractor_extract_files(ex, paths, 2, out, 8 * dim, &len), REID_OK);
+        CHECK(len == 2 * dim);
+        CHECK(fabsf(norm(out, dim) - 1.0f) < 1e-4f && fabsf(norm(out + dim, dim) - 1.0f) < 1e-4f);
+
+        /* ---- encoded bytes: the same images give the same embeddings ---- */
+        {
+            size_t size1 = 0;
+            unsigned char *png = read_file(p1, &size1);
+            const unsigned char *blobs[2];
+            size_t sizes[2];
+            blobs[0] = jpeg;
+            blobs[1] = png;
+            sizes[0] = size;
+            sizes[1] = size1;
+            EXPECT(reid_extractor_extract_encoded(ex, blobs, NULL, 2, out2, 2 * dim, &len),
+                   REID_INVALID_ARGUMENT);
+            blobs[1] = NULL;
+            EXPECT_MSG(reid_extractor_extract_encoded(ex, blobs, sizes, 2, out2, 2 * dim, &len),
+                       REID_INVALID_ARGUMENT, "images[1]");
+            blobs[1] = png;
+            sizes[1] = 0;
+            EXPECT_MSG(reid_extractor_extract_encoded(ex, blobs, sizes, 2, out2, 2 * dim, &len),
+                       REID_BAD_IMAGE, "input 1");
+            sizes[1] = size1 / 3;
+            EXPECT_MSG(reid_extractor_extract_encoded(ex, blobs, sizes, 2, out2, 2 * dim, &len),
+                       REID_BAD_IMAGE, "input 1");
+            sizes[0] = size / 2;
+            sizes[1] = size1;
+            EXPECT_MSG(reid_extractor_extract_encoded(ex, blobs, sizes, 2, out2, 2 * dim, &len),
+                       REID_BAD_IMAGE, "input 0");
+            sizes[0] = size;
+            EXPECT(reid_extractor_extract_encoded((const reid_extractor *)g, blobs, sizes, 2, out2,
+                                                  2 * dim, &len),
+                   REID_INVALID_ARGUMENT); /* g is still NULL here */
+            EXPECT(reid_extractor_extract_encoded(ex, blobs, sizes, 2, out2, 2 * dim, &len),
+                   REID_OK);
+            CHECK(max_abs_diff(out, out2, 2 * dim) == 0.0f);
+            free(png);
+        }
+        free(jpeg);
+    }
+
+    /* ---- pixel buffers ---- */
+    {
+        const size_t W = 50, H = 100;
+        unsigned char *rgb = make_rgb(W, H);
+        unsigned char *bgr = malloc(W * H * 3), *rgba = malloc((W * 4 + 12) * H),
+                      *gray = malloc(W * H);
+        reid_image images[3];
+        float *ref = malloc(dim * sizeof(float));
+        size_t x, y;
+        for (y = 0; y < H; y++)
+            for (x = 0; x < W; x++) {
+                const unsigned char *s = rgb + (y * W + x) * 3;
+                unsigned char *b = bgr + (y * W + x) * 3, *a = rgba + y * (W * 4 + 12) + x * 4;
+                b[0] = s[2];
+                b[1] = s[1];
+                b[2] = s[0];
+                a[0] = s[0];
+                a[1] = s[1];
+                a[2] = s[2];
+                a[3] = 255;
+                gray[y * W + x] = s[1];
+            }
+        images[0].data = rgb;
+        images[0].width = W;
+        images[0].height = H;
+        images[0].stride = 0;
+        images[0].format = REID_PIXEL_FORMAT_RGB8;
+        images[1] = images[0];
+        images[1].data = bgr;
+        images[1].format = REID_PIXEL_FORMAT_BGR8;
+        images[2] = images[0];
+        images[2].data = rgba;
+        images[2].stride = W * 4 + 12;
+        images[2].format = REID_PIXEL_FORMAT_RGBA8;
+        EXPECT(reid_extractor_extract_images(ex, images, 3, out, 3 * dim, &len), REID_OK);
+        CHECK(max_abs_diff(out, out + dim, dim) == 0.0f);
+        CHECK(max_abs_diff(out, out + 2 * dim, dim) == 0.0f);
+        memcpy(ref, out, dim * sizeof(float));
+
+        images[1].data = NULL;
+        EXPECT_MSG(reid_extractor_extract_images(ex, images, 3, out, 3 * dim, &len),
+                   REID_INVALID_ARGUMENT, "images[1]");
+        images[1].data = bgr;
+        images[1].format = 17;
+        EXPECT_MSG(reid_extractor_extract_images(ex, images, 3, out, 3 * dim, &len),
+                   REID_INVALID_ARGUMENT, "pixel format");
+        images[1].format = REID_PIXEL_FORMAT_BGR8;
+        images[2].stride = W * 4 - 1;
+        EXPECT_MSG(reid_extractor_extract_images(ex, images, 3, out, 3 * dim, &len),
+                   REID_INVALID_ARGUMENT, "stride");
+        images[2].stride = W * 4 + 12;
+        images[1].width = 0;
+        EXPECT_MSG(reid_extractor_extract_images(ex, images, 3, out, 3 * dim, &len),
+                   REID_BAD_IMAGE, "input 1");
+        images[1].width = W;
+        EXPECT(reid_extractor_extract_images(ex, NULL, 3, out, 3 * dim, &len),
+               REID_INVALID_ARGUMENT);
+        images[0].data = gray;
+        images[0].format = REID_PIXEL_FORMAT_GRAY8;
+        EXPECT(reid_extractor_extract_images(ex, images, 1, out, dim, &len), REID_OK);
+        CHECK(fabsf(norm(out, dim) - 1.0f) < 1e-4f);
+
+        /* ---- boxes: a box equals the same pixels passed as an image with a stride ---- */
+        {
+            reid_box boxes[3];
+            reid_image frame = {0}, crop = {0};
+            frame.data = rgb;
+            frame.width = W;
+            frame.height = H;
+            frame.format = REID_PIXEL_FORMAT_RGB8;
+            boxes[0].x = 10;
+            boxes[0].y = 20;
+            boxes[0].width = 30;
+            boxes[0].height = 60;
+            boxes[1].x = -20; /* clipped to the whole frame */
+            boxes[1].y = -20;
+            boxes[1].width = W + 40.0f;
+            boxes[1].height = H + 40.0f;
+            boxes[2].x = W + 5.0f; /* outside */
+            boxes[2].y = 0;
+            boxes[2].width = 10;
+            boxes[2].height = 10;
+            EXPECT_MSG(reid_extractor_extract_boxes(ex, &frame, boxes, 3, out, 3 * dim, &len),
+                       REID_BAD_IMAGE, "input 2");
+            EXPECT(reid_extractor_extract_boxes(ex, NULL, boxes, 2, out, 2 * dim, &len),
+                   REID_INVALID_ARGUMENT);
+            EXPECT(reid_extractor_extract_boxes(ex, &frame, NULL, 2, out, 2 * dim, &len),
+                   REID_INVALID_ARGUMENT);
+            EXPECT(reid_extractor_extract_boxes(ex, &frame, boxes, 2, out, 2 * dim, &len), REID_OK);
+            crop.data = rgb + (20 * W + 10) * 3;
+            crop.width = 30;
+            crop.height = 60;
+            crop.stride = W * 3;
+            crop.format = REID_PIXEL_FORMAT_RGB8;
+            EXPECT(reid_extractor_extract_images(ex, &crop, 1, out2, dim, &len), REID_OK);
+            CHECK(max_abs_diff(out, out2, dim) == 0.0f);
+            CHECK(max_abs_diff(out + dim, ref, dim) == 0.0f);
+        }
+        free(rgb);
+        free(bgr);
+        free(rgba);
+        free(gray);
+        free(ref);
+    }
+
+    /* ---- gallery in memory ---- */
+    EXPECT(reid_gallery_new(dim, 5, &g), REID_INVALID_ARGUMENT);
+    EXPECT(reid_gallery_new(dim, REID_METRIC_COSINE, NULL), REID_INVALID_ARGUMENT);
+    EXPECT(reid_gallery_new(dim, REID_METRIC_COSINE, &g), REID_OK);
+    CHECK(reid_gallery_dim(g) == dim && reid_gallery_len(g) == 0);
+    CHECK(reid_gallery_dim(NULL) == 0 && reid_gallery_len(NULL) == 0);
+    CHECK(reid_gallery_len((const reid_gallery *)ex) == 0);
+    CHECK(reid_extractor_dim((const reid_extractor *)g) == 0);
+    {
+        float *v = malloc(4 * dim * sizeof(float)), *got = malloc(dim * sizeof(float));
+        uint64_t identities[4] = {7, 7, 8, 9}, ids[4] = {0}, given[2] = {100, 100}, id = 0,
+                 identity = 0;
+        int32_t cameras[4] = {1, 2, 1, 3}, camera = 0;
+        reid_match matches[4];
+        size_t counts[2] = {0, 0}, removed = 0;
+        reid_search_options so = reid_search_options_default();
+        for (i = 0; i < 4 * dim; i++) v[i] = (float)((i * 7919) % 101) - 50.0f;
+
+        EXPECT(reid_gallery_add(NULL, v, dim, 1, 1, &id), REID_INVALID_ARGUMENT);
+        EXPECT_MSG(reid_gallery_add((const reid_gallery *)ex, v, dim, 1, 1, &id),
+                   REID_INVALID_HANDLE, "reid_gallery");
+        EXPECT(reid_gallery_add(g, v, dim - 1, 1, 1, &id), REID_DIMENSION_MISMATCH);
+        EXPECT(reid_gallery_add(g, NULL, dim, 1, 1, &id), REID_INVALID_ARGUMENT);
+        got[0] = v[5];
+        v[5] = NAN;
+        EXPECT_MSG(reid_gallery_add(g, v, dim, 1, 1, &id), REID_INVALID_ARGUMENT, "NaN");
+        v[5] = got[0];
+        EXPECT(reid_gallery_add_batch(g, v, 4, dim + 1, NULL, identities, cameras, ids),
+               REID_DIMENSION_MISMATCH);
+        EXPECT(reid_gallery_add_batch(g, v, 4, dim, NULL, NULL, cameras, ids),
+               REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_add_batch(g, v, 2, dim, given, identities, cameras, ids),
+               REID_INVALID_ARGUMENT);
+        CHECK(reid_gallery_len(g) == 0);
+        EXPECT(reid_gallery_add_batch(g, v, 4, dim, NULL, identities, cameras, ids), REID_OK);
+        CHECK(reid_gallery_len(g) == 4);
+        CHECK(ids[0] != ids[1] && ids[1] != ids[2] && ids[2] != ids[3]);
+
+        /* search */
+        so.k = 0;
+        EXPECT(reid_gallery_search(g, v, dim, &so, matches, 4, &len), REID_INVALID_ARGUMENT);
+        so.k = 3;
+        so.flags = 64;
+        EXPECT(reid_gallery_search(g, v, dim, &so, matches, 4, &len), REID_INVALID_ARGUMENT);
+        so.flags = 0;
+        EXPECT(reid_gallery_search(g, v, dim, &so, matches, 4, NULL), REID_INVALID_ARGUMENT);
+        len = 0;
+        EXPECT(reid_gallery_search(g, v, dim, &so, matches, 2, &len), REID_BUFFER_TOO_SMALL);
+        CHECK(len == 3);
+        EXPECT(reid_gallery_search(g, v, dim - 1, &so, matches, 4, &len), REID_DIMENSION_MISMATCH);
+        EXPECT(reid_gallery_search(g, NULL, dim, &so, matches, 4, &len), REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_search((const reid_gallery *)ex, v, dim, &so, matches, 4, &len),
+               REID_INVALID_HANDLE);
+        EXPECT(reid_gallery_search(g, v + dim, dim, &so, matches, 4, &len), REID_OK);
+        CHECK(len == 3 && matches[0].id == ids[1] && matches[0].identity == 7 &&
+              matches[0].camera == 2 && fabsf(matches[0].score - 1.0f) < 1e-5f);
+        CHECK(matches[0].score >= matches[1].score && matches[1].score >= matches[2].score);
+        so.flags = REID_SEARCH_GROUP_BY_IDENTITY | REID_SEARCH_EXCLUDE_CAMERA;
+        so.exclude_camera = 2;
+        so.k = 4;
+        EXPECT(reid_gallery_search(g, v + dim, dim, &so, matches, 4, &len), REID_OK);
+        CHECK(len == 3);
+        for (i = 0; i < len; i++) CHECK(matches[i].camera != 2);
+        so.flags = REID_SEARCH_MIN_SCORE;
+        so.min_score = 0.999f;
+        EXPECT(reid_gallery_search(g, v + 3 * dim, dim, &so, matches, 4, &len), REID_OK);
+        CHECK(len == 1 && matches[0].id == ids[3]);
+        EXPECT(reid_gallery_search(g, v, dim, NULL, matches, 4, &len), REID_BUFFER_TOO_SMALL);
+        CHECK(len == 10);
+        so = reid_search_options_default();
+        so.k = 2;
+        EXPECT(reid_gallery_search_batch(g, v, 2, dim, &so, matches, 3, counts),
+               REID_BUFFER_TOO_SMALL);
+        EXPECT(reid_gallery_search_batch(g, v, 2, dim, &so, matches, 4, NULL),
+               REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_search_batch(g, v, 2, dim, &so, matches, 4, counts), REID_OK);
+        CHECK(counts[0] == 2 && counts[1] == 2 && matches[0].id == ids[0] &&
+              matches[2].id == ids[1]);
+
+        /* get / update / remove */
+        EXPECT(reid_gallery_get(g, ids[2], got, dim - 1, &identity, &camera),
+               REID_BUFFER_TOO_SMALL);
+        EXPECT(reid_gallery_get(g, 424242, got, dim, &identity, &camera), REID_NOT_FOUND);
+        EXPECT(reid_gallery_get(g, ids[2], NULL, dim, &identity, &camera), REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_get(g, ids[2], got, dim, &identity, &camera), REID_OK);
+        CHECK(identity == 8 && camera == 1 && fabsf(norm(got, dim) - 1.0f) < 1e-5f);
+        EXPECT(reid_gallery_update(g, 424242, v, dim, 1, 1), REID_NOT_FOUND);
+        EXPECT(reid_gallery_update(g, ids[2], v, dim + 3, 1, 1), REID_DIMENSION_MISMATCH);
+        EXPECT(reid_gallery_update(g, ids[2], v, dim, 70, 5), REID_OK);
+        EXPECT(reid_gallery_get(g, ids[2], got, dim, &identity, &camera), REID_OK);
+        CHECK(identity == 70 && camera == 5);
+        EXPECT_MSG(reid_gallery_remove(g, 424242), REID_NOT_FOUND, "424242");
+        EXPECT(reid_gallery_remove(NULL, ids[0]), REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_remove(g, ids[3]), REID_OK);
+        EXPECT(reid_gallery_remove(g, ids[3]), REID_NOT_FOUND);
+        EXPECT(reid_gallery_remove_identity(g, 7, &removed), REID_OK);
+        CHECK(removed == 2 && reid_gallery_len(g) == 1);
+        EXPECT(reid_gallery_remove_identity(g, 7, &removed), REID_OK);
+        CHECK(removed == 0);
+        EXPECT(reid_gallery_add(g, v, dim, 7, 1, &id), REID_OK);
+        CHECK(reid_gallery_len(g) == 2);
+
+        /* ---- files: save / load / open, corrupt and truncated ones untouched ---- */
+        snprintf(gallery_path, sizeof gallery_path, "%s/saved.reidg", work);
+        EXPECT(reid_gallery_save(g, NULL), REID_INVALID_ARGUMENT);
+        snprintf(path, sizeof path, "%s/no/such/dir/g.reidg", work);
+        CHECK(reid_gallery_save(g, path) != REID_OK);
+        EXPECT(reid_gallery_save(g, gallery_path), REID_OK);
+        EXPECT(reid_gallery_load(gallery_path, NULL), REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_load(gallery_path, &g2), REID_OK);
+        CHECK(reid_gallery_len(g2) == 2 && reid_gallery_dim(g2) == dim);
+        EXPECT(reid_gallery_get(g2, ids[2], got, dim, &identity, &camera), REID_OK);
+        CHECK(identity == 70 && camera == 5);
+        reid_gallery_free(g2);
+        g2 = NULL;
+        EXPECT(reid_gallery_create(gallery_path, dim, REID_METRIC_COSINE, &g2),
+               REID_GALLERY_ERROR);
+        {
+            size_t size = 0;
+            unsigned char *bytes = read_file(gallery_path, &size);
+            char corrupt[4096], truncated[4096];
+            snprintf(truncated, sizeof truncated, "%s/truncated.reidg", work);
+            write_file(truncated, bytes, size - 100);
+            free(bytes);
+            bytes = read_file(truncated, &size);
+            EXPECT(reid_gallery_open(truncated, &g2), REID_GALLERY_ERROR);
+            EXPECT(reid_gallery_load(truncated, &g2), REID_GALLERY_ERROR);
+            CHECK(same_file(truncated, bytes, size));
+            free(bytes);
+            snprintf(corrupt, sizeof corrupt, "%s/corrupt.reidg", work);
+            write_file(corrupt, "SQLite format 3\0 but then nothing sensible at all....", 54);
+            bytes = read_file(corrupt, &size);
+            EXPECT(reid_gallery_open(corrupt, &g2), REID_GALLERY_ERROR);
+            CHECK(same_file(corrupt, bytes, size));
+            free(bytes);
+            CHECK(g2 == NULL);
+        }
+        snprintf(path, sizeof path, "%s/missing.reidg", work);
+        CHECK(reid_gallery_open(path, &g2) != REID_OK && g2 == NULL);
+
+        /* durable: create, mutate, free, reopen */
+        snprintf(path, sizeof path, "%s/durable.reidg", work);
+        EXPECT(reid_gallery_create(path, dim, 9, &g2), REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_create(path, dim, REID_METRIC_EUCLIDEAN, &g2), REID_OK);
+        EXPECT(reid_gallery_add_batch(g2, v, 3, dim, NULL, identities, cameras, ids), REID_OK);
+        EXPECT(reid_gallery_remove(g2, ids[1]), REID_OK);
+        reid_gallery_free(g2);
+        g2 = NULL;
+        EXPECT(reid_gallery_open(path, &g2), REID_OK);
+        CHECK(reid_gallery_len(g2) == 2);
+        {
+            reid_match ten[10];
+            EXPECT(reid_gallery_search(g2, v + 2 * dim, dim, NULL, ten, 10, &len), REID_OK);
+            /* Euclidean: the stored row itself is at distance 0, the best. */
+            CHECK(len == 2 && ten[0].id == ids[2] && fabsf(ten[0].score) < 1e-3f &&
+                  ten[1].score > ten[0].score);
+        }
+        reid_gallery_free(g2);
+        g2 = NULL;
+
+        /* npz export / import */
+        snprintf(path, sizeof path, "%s/gallery.npz", work);
+        EXPECT(reid_gallery_export_npz(g, NULL), REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_export_npz(g, path), REID_OK);
+        EXPECT(reid_gallery_new(dim, REID_METRIC_COSINE, &g2), REID_OK);
+        EXPECT(reid_gallery_import_npz(g2, path, &removed), REID_OK);
+        CHECK(removed == 2 && reid_gallery_len(g2) == 2);
+        EXPECT(reid_gallery_import_npz(g2, path, &removed), REID_INVALID_ARGUMENT); /* same ids */
+        CHECK(reid_gallery_len(g2) == 2);
+        reid_gallery_free(g2);
+        EXPECT(reid_gallery_new(dim / 2, REID_METRIC_COSINE, &g2), REID_OK);
+        EXPECT(reid_gallery_import_npz(g2, path, &removed), REID_INVALID_ARGUMENT);
+        reid_gallery_free(g2);
+        snprintf(path, sizeof path, "%s/corrupt.npz", work);
+        write_file(path, "PK\x03\x04 not really a zip", 22);
+        EXPECT(reid_gallery_new(dim, REID_METRIC_COSINE, &g2), REID_OK);
+        EXPECT(reid_gallery_import_npz(g2, path, &removed), REID_DATA_FILE_ERROR);
+        CHECK(reid_gallery_len(g2) == 0);
+        reid_gallery_free(g2);
+        free(v);
+        free(got);
+    }
+
+    /* ---- wrong-type frees are refused; the objects stay usable ---- */
+    reid_gallery_free((reid_gallery *)ex);
+    reid_extractor_free((reid_extractor *)g);
+    reid_extractor_options_free((reid_extractor_options *)g);
+    CHECK(reid_extractor_dim(ex) == dim && reid_gallery_len(g) == 2);
+    reid_gallery_free(NULL);
+    reid_extractor_free(NULL);
+
+    /* ---- the Burn engine runs the same export and agrees with ONNX Runtime ---- */
+    {
+        reid_extractor *burn = NULL;
+        char p0[4096];
+        const char *paths[1];
+        snprintf(p0, sizeof p0, "%s/person0.jpg", images_dir);
+        paths[0] = p0;
+        EXPECT(reid_extractor_options_new(&options), REID_OK);
+        EXPECT(reid_extractor_options_set_engine(options, REID_ENGINE_BURN), REID_OK);
+        EXPECT(reid_extractor_new(model, options, &burn), REID_OK);
+        reid_extractor_options_free(options);
+        EXPECT(reid_extractor_extract_files(burn, paths, 1, out, dim, &len), REID_OK);
+        EXPECT(reid_extractor_extract_files(ex, paths, 1, out2, dim, &len), REID_OK);
+        CHECK(max_abs_diff(out, out2, dim) < 1e-4f);
+        reid_extractor_free(burn);
+    }
+
+    reid_gallery_free(g);
+    reid_extractor_free(ex);
+    free(out);
+    free(out2);
+    printf("%d checks, %d failures\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,448 @@
+//! The C ABI from the outside: the SDK is installed into a prefix with `bindings/install.sh`,
+//! and C / C++ programs that know only the installed header, library, pkg-config file and
+//! CMake package are built and run: the error-path test and the thread test (natively and
+//! under valgrind), the C example, a statically linked build, the C++ wrapper's tests and
+//! the C++ example.
+//!
+//! CI sets `REID_REQUIRE_ONNX_CHECK`, `REID_REQUIRE_VALGRIND` and `REID_REQUIRE_CMAKE`, so
+//! that a missing tool fails instead of skipping.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use reid::export::{ExportOptions, export_onnx_file};
+use reid::infer::{Extractor, ExtractorOptions};
+use reid::models::Arch;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+fn required(var: &str) -> bool {
+    std::env::var_os(var).is_some()
+}
+
+/// The installed SDK and the test model, made once per test run.
+struct Sdk {
+    prefix: PathBuf,
+    /// osnet_x0_25 from the torchreid fixture, exported at 128×64; None without ONNX Runtime.
+    model: Option<PathBuf>,
+}
+
+fn sdk() -> &'static Sdk {
+    static SDK: OnceLock<Sdk> = OnceLock::new();
+    SDK.get_or_init(|| {
+        let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c_abi");
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).unwrap();
+        let prefix = work.join("prefix");
+        // The test binary lives in <target>/<profile>/deps/.
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap();
+        let profile = profile_dir.file_name().unwrap().to_str().unwrap();
+        let mut install = Command::new("sh");
+        install
+            .arg(root().join("bindings/install.sh"))
+            .arg("--prefix")
+            .arg(&prefix)
+            // The script runs `cargo build --lib`: `cargo test` builds the cdylib and the
+            // staticlib but does not copy them to <target>/<profile>/, where the script
+            // looks. With the test's own profile this reuses the test build.
+            .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
+        if profile == "debug" {
+            install.arg("--debug");
+        }
+        check(&install.output().unwrap(), "bindings/install.sh");
+
+        let model = work.join("osnet_x0_25.onnx");
+        let device = reid::device::default_device();
+        let net = reid::weights::load_torchreid(
+            Arch::OsnetX0_25,
+            fixture("osnet_x0_25/checkpoint.pth.tar"),
+            &device,
+        )
+        .unwrap()
+        .0;
+        export_onnx_file(&net, &ExportOptions::new(128, 64), &model).unwrap();
+        let model = match Extractor::new(&model, &ExtractorOptions::default()) {
+            Ok(_) => Some(model),
+            Err(e) => {
+                assert!(
+                    !required("REID_REQUIRE_ONNX_CHECK"),
+                    "ONNX Runtime required but not usable: {e}"
+                );
+                eprintln!("ONNX Runtime not found; the C programs are skipped: {e}");
+                None
+            }
+        };
+        Sdk { prefix, model }
+    })
+}
+
+fn check(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `pkg-config ARGS reid` against the installed SDK, split into arguments.
+fn pkg_config(sdk: &Sdk, args: &[&str]) -> Vec<String> {
+    let out = Command::new("pkg-config")
+        .args(args)
+        .arg("reid")
+        .env("PKG_CONFIG_PATH", sdk.prefix.join("lib/pkgconfig"))
+        .output()
+        .expect("pkg-config");
+    check(&out, "pkg-config");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// Compiles C sources with strict warnings and the given link arguments.
+fn build_c(source: &Path, exe_name: &str, link: &[String]) -> PathBuf {
+    let exe = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("c_abi")
+        .join(exe_name);
+    let out = Command::new("cc")
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-g",
+            "-O1",
+        ])
+        .arg(source)
+        // The test programs share tests/c/common.h; the examples need only `link`.
+        .args(
+            source
+                .starts_with(root().join("tests/c"))
+                .then(|| ["-I".into(), root().join("tests/c").into_os_string()])
+                .into_iter()
+                .flatten(),
+        )
+        .args(link)
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .expect("cc");
+    check(&out, &format!("cc {}", source.display()));
+    exe
+}
+
+/// Runs an installed-SDK program (the dynamic linker finds libreid.so.0.x in the prefix).
+fn run(sdk: &Sdk, program: &[&std::ffi::OsStr]) -> Output {
+    Command::new(program[0])
+        .args(&program[1..])
+        .env("LD_LIBRARY_PATH", sdk.prefix.join("lib"))
+        .output()
+        .unwrap()
+}
+
+fn valgrind_available() -> bool {
+    let found = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found || !required("REID_REQUIRE_VALGRIND"),
+        "valgrind required but not found"
+    );
+    if !found {
+        eprintln!("valgrind not found: memory checks skipped");
+    }
+    found
+}
+
+/// Runs a program under valgrind's memcheck: any invalid access or definite leak fails.
+fn run_valgrind(sdk: &Sdk, program: &[&std::ffi::OsStr]) -> Output {
+    Command::new("valgrind")
+        .args([
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite",
+            "--num-callers=30",
+            "--gen-suppressions=all",
+        ])
+        .arg(format!(
+            "--suppressions={}",
+            root().join("tests/c/valgrind.supp").display()
+        ))
+        .args(program)
+        .env("LD_LIBRARY_PATH", sdk.prefix.join("lib"))
+        .output()
+        .unwrap()
+}
+
+fn os(s: &(impl AsRef<std::ffi::OsStr> + ?Sized)) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+#[test]
+fn installed_prefix_has_the_versioned_library_and_packages() {
+    let sdk = sdk();
+    let lib = sdk.prefix.join("lib");
+    let version = env!("CARGO_PKG_VERSION");
+    let abi = format!("0.{}", env!("CARGO_PKG_VERSION_MINOR"));
+    assert!(lib.join(format!("libreid.so.{version}")).is_file());
+    assert_eq!(
+        std::fs::read_link(lib.join(format!("libreid.so.{abi}"))).unwrap(),
+        Path::new(&format!("libreid.so.{version}"))
+    );
+    assert!(lib.join("libreid.a").is_file());
+    assert!(sdk.prefix.join("include/reid.h").is_file());
+    assert!(sdk.prefix.join("include/reid.hpp").is_file());
+    assert!(lib.join("cmake/reid/reidConfig.cmake").is_file());
+    let soname = Command::new("readelf")
+        .arg("-d")
+        .arg(lib.join("libreid.so"))
+        .output()
+        .unwrap();
+    let dynamic = String::from_utf8_lossy(&soname.stdout);
+    assert!(
+        dynamic.contains(&format!("[libreid.so.{abi}]")),
+        "soname not libreid.so.{abi}:\n{dynamic}"
+    );
+    let modversion = pkg_config(sdk, &["--modversion"]);
+    assert_eq!(modversion, [version]);
+}
+
+#[test]
+fn c_error_paths_return_their_status_natively_and_under_valgrind() {
+    let sdk = sdk();
+    if sdk.model.is_none() {
+        return;
+    }
+    let mut link = pkg_config(sdk, &["--cflags", "--libs"]);
+    link.push("-lm".into());
+    let exe = build_c(&root().join("tests/c/abi_errors.c"), "abi_errors", &link);
+    run_checks_program(sdk, &exe, "abi_errors");
+}
+
+/// Runs a test program taking `WEIGHTS IMAGES_DIR WORK_DIR` natively (it must report no
+/// failed check) and then under valgrind, each time in a fresh work directory.
+fn run_checks_program(sdk: &Sdk, exe: &Path, name: &str) {
+    let weights = fixture("osnet_x0_25/checkpoint.pth.tar");
+    let images = fixture("images");
+    let work = tempfile::tempdir().unwrap();
+    let out = run(sdk, &[os(exe), os(&weights), os(&images), os(work.path())]);
+    check(&out, name);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains(", 0 failures"), "{summary}");
+    if valgrind_available() {
+        let work = tempfile::tempdir().unwrap();
+        let args = [os(exe), os(&weights), os(&images), os(work.path())];
+        check(&run_valgrind(sdk, &args), &format!("{name} under valgrind"));
+    }
+}
+
+#[test]
+fn c_threads_share_one_extractor_and_gallery() {
+    let sdk = sdk();
+    let Some(model) = &sdk.model else { return };
+    let mut link = pkg_config(sdk, &["--cflags", "--libs"]);
+    link.extend(["-lm".into(), "-pthread".into()]);
+    let exe = build_c(&root().join("tests/c/threads.c"), "threads", &link);
+    let images = fixture("images");
+    let out = run(sdk, &[os(&exe), os(model), os(&images), os(&"3")]);
+    check(&out, "threads");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+
+    if valgrind_available() {
+        check(
+            &run_valgrind(sdk, &[os(&exe), os(model), os(&images), os(&"1")]),
+            "threads under valgrind",
+        );
+    }
+}
+
+fn example_images() -> Vec<PathBuf> {
+    ["person0.jpg", "person1.jpg", "person2.png", "person3.jpg"]
+        .iter()
+        .map(|n| fixture("images").join(n))
+        .collect()
+}
+
+/// Checks the output of the C and C++ examples: every image finds itself first, and the
+/// reopened gallery holds all of them.
+fn check_example_output(stdout: &str, count: usize) {
+    for i in 0..count {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("query {i}:")))
+            .unwrap_or_else(|| panic!("no results for query {i}:\n{stdout}"));
+        assert!(
+            line.starts_with(&format!("query {i}:  identity {i} (1.000)")),
+            "{line}"
+        );
+    }
+    assert!(
+        stdout.contains(&format!(
+            "{count} entries; best match of image 0: identity 0 (1.000)"
+        )),
+        "{stdout}"
+    );
+}
+
+/// Runs an example (`PROGRAM MODEL GALLERY_FILE IMAGE...`) on the fixture images and checks
+/// its output.
+fn run_example(sdk: &Sdk, exe: &Path, model: &Path, name: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let gallery = work.path().join("people.reidg");
+    let images = example_images();
+    let mut args = vec![os(exe), os(model), os(&gallery)];
+    args.extend(images.iter().map(os));
+    let out = run(sdk, &args);
+    check(&out, name);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    check_example_output(&stdout, images.len());
+}
+
+#[test]
+fn c_example_builds_with_pkg_config_alone_and_runs() {
+    let sdk = sdk();
+    let Some(model) = &sdk.model else { return };
+    let link = pkg_config(sdk, &["--cflags", "--libs"]);
+    let exe = build_c(
+        &root().join("examples/c/extract_and_search.c"),
+        "extract_and_search",
+        &link,
+    );
+    run_example(sdk, &exe, model, "extract_and_search");
+}
+
+#[test]
+fn c_example_links_statically() {
+    let sdk = sdk();
+    let Some(model) = &sdk.model else { return };
+    let mut link = pkg_config(sdk, &["--cflags"]);
+    link.push(sdk.prefix.join("lib/libreid.a").display().to_string());
+    link.extend(
+        pkg_config(sdk, &["--static", "--libs-only-l"])
+            .into_iter()
+            .filter(|l| l != "-lreid"),
+    );
+    let exe = build_c(
+        &root().join("examples/c/extract_and_search.c"),
+        "extract_and_search_static",
+        &link,
+    );
+    let dynamic = Command::new("readelf")
+        .arg("-d")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&dynamic.stdout).contains("libreid"));
+    // LD_LIBRARY_PATH is set but unused: the program does not depend on libreid.so.
+    run_example(sdk, &exe, model, "statically linked extract_and_search");
+}
+
+/// `cmake` (from `REID_CMAKE` or PATH), if present.
+fn cmake() -> Option<PathBuf> {
+    let cmake = std::env::var_os("REID_CMAKE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "cmake".into());
+    let found = Command::new(&cmake)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found || !required("REID_REQUIRE_CMAKE"),
+        "cmake required but not found"
+    );
+    found.then_some(cmake)
+}
+
+/// Builds a C++ project with CMake's `find_package(reid)` against the installed SDK, or,
+/// without CMake, compiles `source` directly with the pkg-config flags.
+fn build_cpp(sdk: &Sdk, project: &Path, source: &str, target: &str) -> PathBuf {
+    let build = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("c_abi")
+        .join(format!("build-{target}"));
+    let _ = std::fs::remove_dir_all(&build);
+    let Some(cmake) = cmake() else {
+        eprintln!("cmake not found: building {target} with pkg-config instead");
+        std::fs::create_dir_all(&build).unwrap();
+        let exe = build.join(target);
+        let out = Command::new("c++")
+            .args([
+                "-std=c++17",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-pedantic",
+                "-g",
+            ])
+            .arg(project.join(source))
+            .args(pkg_config(sdk, &["--cflags", "--libs"]))
+            .arg("-o")
+            .arg(&exe)
+            .output()
+            .unwrap();
+        check(&out, &format!("c++ {source}"));
+        return exe;
+    };
+    let configure = Command::new(&cmake)
+        .arg("-S")
+        .arg(project)
+        .arg("-B")
+        .arg(&build)
+        .arg(format!("-DCMAKE_PREFIX_PATH={}", sdk.prefix.display()))
+        .arg("-DCMAKE_BUILD_TYPE=Debug")
+        .output()
+        .unwrap();
+    check(
+        &configure,
+        &format!("cmake configure {}", project.display()),
+    );
+    let compile = Command::new(&cmake)
+        .arg("--build")
+        .arg(&build)
+        .output()
+        .unwrap();
+    check(&compile, &format!("cmake build {}", project.display()));
+    build.join(target)
+}
+
+#[test]
+fn cpp_wrapper_tests_pass_natively_and_under_valgrind() {
+    let sdk = sdk();
+    if sdk.model.is_none() {
+        return;
+    }
+    let exe = build_cpp(
+        sdk,
+        &root().join("bindings/cpp/tests"),
+        "test_reid.cpp",
+        "test_reid",
+    );
+    run_checks_program(sdk, &exe, "test_reid");
+}
+
+#[test]
+fn cpp_example_builds_with_find_package_and_runs() {
+    let sdk = sdk();
+    let Some(model) = &sdk.model else { return };
+    let exe = build_cpp(
+        sdk,
+        &root().join("examples/cpp"),
+        "gallery_demo.cpp",
+        "gallery_demo",
+    );
+    run_example(sdk, &exe, model, "gallery_demo");
+}
