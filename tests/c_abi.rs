@@ -446,3 +446,28 @@ fn cpp_example_builds_with_find_package_and_runs() {
     );
     run_example(sdk, &exe, model, "gallery_demo");
 }
+
+#[test]
+fn readme_c_example_builds_and_runs() {
+    let sdk = sdk();
+    let Some(model) = &sdk.model else { return };
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let chapter = &readme[readme
+        .find("## Using reid from C and C++")
+        .expect("C chapter")..];
+    let start = chapter.find("```c\n").expect("a C code block") + 5;
+    let code = &chapter[start..start + chapter[start..].find("```").unwrap()];
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("readme.c");
+    std::fs::write(&source, code).unwrap();
+    let exe = build_c(&source, "readme", &pkg_config(sdk, &["--cflags", "--libs"]));
+    let gallery = work.path().join("people.reidg");
+    let images = example_images();
+    let mut args = vec![os(&exe), os(model), os(&gallery)];
+    args.extend(images.iter().map(os));
+    let out = run(sdk, &args);
+    check(&out, "README example");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("identity 0: 1.000\n"), "{stdout}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+}

@@ -344,7 +344,7 @@ fn models_that_do_not_take_images_are_refused() {
     let path = dir.path().join("vector.onnx");
     std::fs::write(&path, non_image_model()).unwrap();
     match Extractor::new(&path, &ExtractorOptions::default()) {
-        Err(Error::Runtime(message)) => {
+        Err(Error::ModelFormat(message)) => {
             assert!(message.contains("NCHW"), "{message}");
         }
         Err(other) => panic!("unexpected error: {other}"),

@@ -326,3 +326,71 @@ pub extern "C" fn reid_status_str(status: i32) -> *const c_char {
     };
     name.as_ptr()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> String {
+        let mut buf = vec![0 as c_char; 512];
+        let mut len = 0;
+        // SAFETY: buf holds 512 bytes.
+        let status = unsafe { reid_last_error_message(buf.as_mut_ptr(), buf.len(), &mut len) };
+        assert_eq!(status, REID_OK);
+        // SAFETY: NUL-terminated by the call.
+        unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_an_internal_error_with_its_message() {
+        let status = guard(|| panic!("deliberate test panic"));
+        assert_eq!(status, REID_INTERNAL_ERROR);
+        assert!(message().contains("deliberate test panic"), "{}", message());
+        assert_eq!(guard_value(7usize, || panic!("in a getter")), 7);
+    }
+
+    #[test]
+    fn messages_are_per_thread_and_survive_success() {
+        let status = guard(|| Err(Failure::invalid("first thread's failure")));
+        assert_eq!(status, REID_INVALID_ARGUMENT);
+        std::thread::spawn(|| {
+            assert_eq!(message(), "");
+            guard(|| Err(Failure::invalid("second thread's failure")));
+            assert_eq!(message(), "second thread's failure");
+        })
+        .join()
+        .unwrap();
+        assert_eq!(guard(|| Ok(())), REID_OK);
+        assert_eq!(message(), "first thread's failure");
+    }
+
+    #[test]
+    fn crate_errors_map_to_their_status() {
+        let cases = [
+            (Error::InvalidInput("x".into()), REID_INVALID_ARGUMENT),
+            (Error::ModelFormat("x".into()), REID_MODEL_ERROR),
+            (Error::NotFound("x".into()), REID_NOT_FOUND),
+            (Error::Runtime("x".into()), REID_RUNTIME_ERROR),
+            (
+                Error::BadInput {
+                    index: 3,
+                    reason: "x".into(),
+                },
+                REID_BAD_IMAGE,
+            ),
+        ];
+        for (error, status) in cases {
+            assert_eq!(Failure::from(error).status, status);
+        }
+        // SAFETY: reid_status_str returns static NUL-terminated strings.
+        let name = |s: i32| {
+            unsafe { CStr::from_ptr(reid_status_str(s)) }
+                .to_str()
+                .unwrap()
+        };
+        assert_eq!(name(REID_BAD_IMAGE as i32), "REID_BAD_IMAGE");
+        assert_eq!(name(REID_INTERNAL_ERROR as i32), "REID_INTERNAL_ERROR");
+    }
+}

@@ -591,6 +591,57 @@ int main(int argc, char **argv) {
         free(got);
     }
 
+    /* ---- every entry point: a NULL handle and a handle of another type ---- */
+    {
+        const reid_extractor *not_ex = (const reid_extractor *)g;
+        const reid_gallery *not_g = (const reid_gallery *)ex;
+        reid_extractor_options *not_opts = (reid_extractor_options *)g;
+        reid_extractor *none = NULL;
+        const char *file = "person.jpg";
+        const unsigned char *blob = (const unsigned char *)"x";
+        size_t one = 1, n = 0, h2 = 0, w2 = 0;
+        uint64_t u = 0, identity = 1;
+        int32_t camera = 0;
+        reid_image image = {0};
+        reid_box box = {0, 0, 1, 1};
+        reid_match m[10];
+        float *vec = out;
+#define BAD_HANDLES(fn, wrong, ...)                                                    \
+    do {                                                                               \
+        EXPECT_MSG(fn(NULL, __VA_ARGS__), REID_INVALID_ARGUMENT, "NULL");              \
+        EXPECT_MSG(fn(wrong, __VA_ARGS__), REID_INVALID_HANDLE, "another kind");       \
+    } while (0)
+        BAD_HANDLES(reid_extractor_options_set_engine, not_opts, 0);
+        BAD_HANDLES(reid_extractor_options_set_ort_library, not_opts, "libonnxruntime.so");
+        BAD_HANDLES(reid_extractor_options_set_threads, not_opts, 1, 1);
+        BAD_HANDLES(reid_extractor_options_set_max_batch, not_opts, 1);
+        BAD_HANDLES(reid_extractor_options_set_input_size, not_opts, 1, 1);
+        BAD_HANDLES(reid_extractor_options_set_channel_order, not_opts, 0);
+        BAD_HANDLES(reid_extractor_options_set_normalization, not_opts, 1.0f, mean, std_ok);
+        BAD_HANDLES(reid_extractor_options_set_normalize, not_opts, 1);
+        BAD_HANDLES(reid_extractor_options_set_device, not_opts, "flex");
+        BAD_HANDLES(reid_extractor_options_set_architecture, not_opts, "osnet_x0_25");
+        EXPECT(reid_extractor_new(model, not_opts, &none), REID_INVALID_HANDLE);
+        CHECK(none == NULL);
+        BAD_HANDLES(reid_extractor_input_size, not_ex, &h2, &w2);
+        BAD_HANDLES(reid_extractor_extract_encoded, not_ex, &blob, &one, 1, out, dim, &n);
+        BAD_HANDLES(reid_extractor_extract_files, not_ex, &file, 1, out, dim, &n);
+        BAD_HANDLES(reid_extractor_extract_images, not_ex, &image, 1, out, dim, &n);
+        BAD_HANDLES(reid_extractor_extract_boxes, not_ex, &image, &box, 1, out, dim, &n);
+        BAD_HANDLES(reid_gallery_save, not_g, "never.reidg");
+        BAD_HANDLES(reid_gallery_add, not_g, vec, dim, identity, camera, &u);
+        BAD_HANDLES(reid_gallery_add_batch, not_g, vec, 1, dim, NULL, &identity, &camera, &u);
+        BAD_HANDLES(reid_gallery_update, not_g, 0, vec, dim, identity, camera);
+        BAD_HANDLES(reid_gallery_remove, not_g, 0);
+        BAD_HANDLES(reid_gallery_remove_identity, not_g, identity, &n);
+        BAD_HANDLES(reid_gallery_get, not_g, 0, out, dim, &u, &camera);
+        BAD_HANDLES(reid_gallery_search, not_g, vec, dim, NULL, m, 10, &n);
+        BAD_HANDLES(reid_gallery_search_batch, not_g, vec, 1, dim, NULL, m, 10, &n);
+        BAD_HANDLES(reid_gallery_export_npz, not_g, "never.npz");
+        BAD_HANDLES(reid_gallery_import_npz, not_g, "never.npz", &n);
+#undef BAD_HANDLES
+    }
+
     /* ---- wrong-type frees are refused; the objects stay usable ---- */
     reid_gallery_free((reid_gallery *)ex);
     reid_extractor_free((reid_extractor *)g);
