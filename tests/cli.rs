@@ -467,3 +467,50 @@ fn extract_accepts_a_preprocessing_override() {
     ]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn synth_writes_a_dataset_that_dataset_summarizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("market1501");
+    let out_s = out.to_str().unwrap();
+    let run = reid(&[
+        "synth",
+        out_s,
+        "--ids",
+        "10",
+        "--cameras",
+        "3",
+        "--seed",
+        "5",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let said = String::from_utf8(run.stdout).unwrap();
+    assert!(said.contains("10 identities, 3 cameras, seed 5"), "{said}");
+    let summary = reid(&[
+        "dataset",
+        "market1501",
+        "--root",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(summary.status.success());
+    let table = String::from_utf8(summary.stdout).unwrap();
+    let train = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("train"))
+        .unwrap();
+    assert!(train.contains("|     5 |"), "{table}");
+    // Bad options are refused with a message, and nothing is written.
+    let bad = reid(&[
+        "synth",
+        dir.path().join("x").to_str().unwrap(),
+        "--cameras",
+        "9",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cameras"));
+    assert!(!dir.path().join("x").exists());
+}

@@ -76,6 +76,41 @@ enum Command {
     /// Create, fill, search and inspect durable gallery files.
     #[command(subcommand)]
     Gallery(GalleryCommand),
+    /// Write a synthetic re-id dataset in the Market-1501 layout (deterministic from the seed).
+    Synth {
+        /// Output folder (must not hold a dataset yet); name it `market1501` to use it from
+        /// torchreid with the parent as root.
+        out: PathBuf,
+        /// Identities (half train, half test).
+        #[arg(long, default_value_t = 200)]
+        ids: usize,
+        /// Cameras (2-6).
+        #[arg(long, default_value_t = 6)]
+        cameras: usize,
+        /// Most images of an identity per camera.
+        #[arg(long, default_value_t = 4)]
+        images_per_camera: usize,
+        /// Gallery distractors (pid 0).
+        #[arg(long, default_value_t = 100)]
+        distractors: usize,
+        /// Image height.
+        #[arg(long, default_value_t = 128)]
+        height: usize,
+        /// Image width.
+        #[arg(long, default_value_t = 64)]
+        width: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Print the summary of a dataset (identities, images, cameras per split).
+    Dataset {
+        /// Dataset name: market1501, dukemtmcreid, msmt17, folders.
+        name: String,
+        /// Root folder (as torchreid's `--root`).
+        #[arg(long)]
+        root: PathBuf,
+    },
     /// Export a model to ONNX (input `images`, output `output`, dynamic batch).
     Export {
         /// Architecture (torchreid name); optional for the SDK's own checkpoints.
@@ -338,6 +373,39 @@ fn run(cli: Cli) -> reid::Result<()> {
                 model.feature_dim(),
                 if normalize { ", normalized" } else { "" }
             );
+            Ok(())
+        }
+        Command::Synth {
+            out,
+            ids,
+            cameras,
+            images_per_camera,
+            distractors,
+            height,
+            width,
+            seed,
+        } => {
+            let options = reid::data::SynthOptions {
+                ids,
+                cameras,
+                max_images_per_camera: images_per_camera,
+                distractors,
+                height,
+                width,
+                seed,
+            };
+            let written = reid::data::synthesize(&out, &options)?;
+            println!(
+                "{}: {} train, {} query, {} gallery images ({ids} identities, {cameras} cameras, seed {seed})",
+                out.display(),
+                written.train,
+                written.query,
+                written.gallery
+            );
+            Ok(())
+        }
+        Command::Dataset { name, root } => {
+            print!("{}", reid::data::load_dataset(&name, &root)?.summary());
             Ok(())
         }
         Command::Eval {
