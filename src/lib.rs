@@ -28,6 +28,7 @@ pub mod models;
 pub mod npy;
 pub mod preprocess;
 pub mod resample;
+pub mod train;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -1,0 +1,43 @@
+//! Training losses, as torchreid defines them: cross-entropy with label smoothing and the
+//! batch-hard triplet loss.
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor};
+
+/// torchreid's `CrossEntropyLoss(label_smooth=True)`: targets `(1 − ε)·onehot + ε / C`, loss
+/// `Σ_c mean_i(−target_ic · log softmax(logits)_ic)`. `epsilon` 0 is plain cross-entropy.
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>, epsilon: f32) -> Tensor<1> {
+    let [n, classes] = logits.dims();
+    let log_probs = log_softmax(logits, 1);
+    let onehot: Tensor<2> = targets.one_hot::<2>(classes).float();
+    let smooth = onehot * (1.0 - epsilon) + epsilon / classes as f32;
+    (smooth * log_probs).sum().neg() / n as f32
+}
+
+/// Pairwise euclidean distances `[n, n]` between rows (clamped before the root, as torchreid).
+fn pairwise_distances(features: Tensor<2>) -> Tensor<2> {
+    let squares = features.clone().powf_scalar(2.0).sum_dim(1);
+    let gram = features.clone().matmul(features.transpose());
+    (squares.clone() + squares.transpose() - gram * 2.0)
+        .clamp_min(1e-12)
+        .sqrt()
+}
+
+/// torchreid's `TripletLoss`: for each anchor the hardest positive (farthest, same identity)
+/// and hardest negative (closest, other identity), `mean(max(0, d_ap − d_an + margin))`.
+/// Each identity needs another image in the batch (P × K sampling).
+pub fn triplet_hard(features: Tensor<2>, targets: Tensor<1, Int>, margin: f32) -> Tensor<1> {
+    let n = targets.dims()[0];
+    let distances = pairwise_distances(features);
+    let rows = targets.clone().reshape([n, 1]).expand([n, n]);
+    let cols = targets.reshape([1, n]).expand([n, n]);
+    let same = rows.equal(cols);
+    let hardest_positive = distances
+        .clone()
+        .mask_fill(same.clone().bool_not(), 0.0)
+        .max_dim(1);
+    let hardest_negative = distances.mask_fill(same, f32::MAX).min_dim(1);
+    (hardest_positive - hardest_negative + margin)
+        .clamp_min(0.0)
+        .mean()
+}
