@@ -2,30 +2,33 @@
 # Installs the C/C++ SDK into a prefix: libreid.so (versioned soname), libreid.a, reid.h,
 # reid.hpp, a pkg-config file and a CMake package (find_package(reid)).
 #
-#   bindings/install.sh [--prefix DIR] [--debug] [--no-build]
+#   bindings/install.sh [--prefix DIR] [--debug] [--no-build] [--lib-dir DIR]
 #
-# --prefix DIR  where to install (default /usr/local): DIR/lib, DIR/include,
-#               DIR/lib/pkgconfig/reid.pc, DIR/lib/cmake/reid/
-# --debug       install the debug build (target/debug) instead of the release build
-# --no-build    do not run cargo; install what is already built
+# --prefix DIR   where to install (default /usr/local): DIR/lib, DIR/include,
+#                DIR/lib/pkgconfig/reid.pc, DIR/lib/cmake/reid/
+# --debug        install the debug build (target/debug) instead of the release build
+# --no-build     do not run cargo; install what is already built
+# --lib-dir DIR  take libreid.so and libreid.a from DIR (implies --no-build)
 set -eu
 
 prefix=/usr/local
 profile=release
 build=1
+lib_dir=
 while [ $# -gt 0 ]; do
     case "$1" in
         --prefix) prefix="$2"; shift 2 ;;
         --prefix=*) prefix="${1#--prefix=}"; shift ;;
         --debug) profile=debug; shift ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        --lib-dir) lib_dir="$2"; build=0; shift 2 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-target="${CARGO_TARGET_DIR:-$root/target}/$profile"
+target="${lib_dir:-${CARGO_TARGET_DIR:-$root/target}/$profile}"
 if [ "$build" = 1 ]; then
     if [ "$profile" = release ]; then
         cargo build --manifest-path "$root/Cargo.toml" --lib --release

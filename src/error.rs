@@ -71,6 +71,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The operation was stopped by its caller (a progress callback asked to cancel).
+    #[error("cancelled")]
+    Cancelled,
     /// An entry, identity or item that does not exist.
     #[error("not found: {0}")]
     NotFound(String),

@@ -41,22 +41,17 @@ fn sdk() -> &'static Sdk {
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work).unwrap();
         let prefix = work.join("prefix");
-        // The test binary lives in <target>/<profile>/deps/.
+        // The test binary lives in <target>/<profile>/deps/, next to the libreid.so and
+        // libreid.a that `cargo test` built for it (cargo copies them up to <profile>/ only
+        // for `cargo build`): install exactly those.
         let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap();
-        let profile = profile_dir.file_name().unwrap().to_str().unwrap();
         let mut install = Command::new("sh");
         install
             .arg(root().join("bindings/install.sh"))
             .arg("--prefix")
             .arg(&prefix)
-            // The script runs `cargo build --lib`: `cargo test` builds the cdylib and the
-            // staticlib but does not copy them to <target>/<profile>/, where the script
-            // looks. With the test's own profile this reuses the test build.
-            .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
-        if profile == "debug" {
-            install.arg("--debug");
-        }
+            .arg("--lib-dir")
+            .arg(exe.parent().unwrap());
         check(&install.output().unwrap(), "bindings/install.sh");
 
         let model = work.join("osnet_x0_25.onnx");

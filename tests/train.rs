@@ -156,3 +156,44 @@ fn one_sgd_step_of_osnet_matches_pytorch() {
     }
     assert!(compared >= 9, "{compared} parameters compared");
 }
+
+#[test]
+fn schedules_match_torch() {
+    use reid::train::schedule::{LrSchedule, Schedule};
+    let text = std::fs::read_to_string(fixture("train/schedules.json")).unwrap();
+    let want: BTreeMap<String, Vec<f64>> = serde_json::from_str(&text).unwrap();
+    let cases = [
+        (
+            "single_step",
+            Schedule::SingleStep {
+                step: 7,
+                gamma: 0.1,
+            },
+        ),
+        (
+            "multi_step",
+            Schedule::MultiStep {
+                milestones: vec![5, 12, 20],
+                gamma: 0.5,
+            },
+        ),
+        ("cosine", Schedule::Cosine { max_epoch: 30 }),
+        (
+            "onecycle",
+            Schedule::OneCycle {
+                total: 30,
+                pct_start: 0.3,
+            },
+        ),
+    ];
+    for (name, schedule) in cases {
+        let s = LrSchedule::new(schedule, 0.1, 0).unwrap();
+        for (epoch, lr) in want[name].iter().enumerate() {
+            assert!(
+                (s.lr(epoch) - lr).abs() < 1e-9,
+                "{name} epoch {epoch}: {} vs {lr}",
+                s.lr(epoch)
+            );
+        }
+    }
+}

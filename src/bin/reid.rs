@@ -103,6 +103,18 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Train (or resume) a re-id model from a YAML config with torchreid's keys; `key=value`
+    /// arguments override config entries (e.g. `train.max_epoch=10 data.height=128`).
+    Train {
+        /// YAML config (torchreid / deep-object-reid key names); defaults when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Dataset root (overrides `data.root`).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Overrides: `section.key=value`.
+        overrides: Vec<String>,
+    },
     /// Print the summary of a dataset (identities, images, cameras per split).
     Dataset {
         /// Dataset name: market1501, dukemtmcreid, msmt17, folders.
@@ -403,6 +415,17 @@ fn run(cli: Cli) -> reid::Result<()> {
                 written.gallery
             );
             Ok(())
+        }
+        Command::Train {
+            config,
+            root,
+            mut overrides,
+        } => {
+            if let Some(root) = root {
+                overrides.push(format!("data.root={}", root.display()));
+            }
+            let config = reid::config::load_train_config(config.as_deref(), &overrides)?;
+            run_training(&config)
         }
         Command::Dataset { name, root } => {
             print!("{}", reid::data::load_dataset(&name, &root)?.summary());
@@ -773,4 +796,74 @@ fn named_preprocessing(
             "unknown preprocessing `{other}`; expected torchreid or openvino-bgr"
         ))),
     }
+}
+
+/// Runs `reid train`, printing progress lines and the epoch summaries.
+fn run_training(config: &reid::train::TrainConfig) -> reid::Result<()> {
+    use reid::train::Event;
+    println!(
+        "training {} on {} ({}x{}, batch {}, {} epochs) -> {}",
+        config.arch,
+        config.sources.join("+"),
+        config.height,
+        config.width,
+        config.batch_size,
+        config.max_epoch,
+        config.save_dir.display()
+    );
+    let mut report = |event: &Event| {
+        match event {
+            Event::Resumed { epochs_done } => {
+                println!(
+                    "resumed after epoch {epochs_done} from {}",
+                    config.save_dir.display()
+                )
+            }
+            Event::Step {
+                epoch,
+                step,
+                steps,
+                lr,
+                stats,
+            } if step % 20 == 0 || step == steps => {
+                println!(
+                    "epoch {epoch}/{} step {step}/{steps}  loss {:.4}  acc {:.3}  lr {lr:.2e}",
+                    config.max_epoch, stats.loss, stats.accuracy
+                )
+            }
+            Event::Epoch(log) => {
+                print!(
+                    "epoch {} done in {:.1} s: loss {:.4}, acc {:.3}",
+                    log.epoch, log.seconds, log.loss, log.accuracy
+                );
+                for e in &log.eval {
+                    print!(
+                        "; {}: mAP {:.1}%, Rank-1 {:.1}%, Rank-5 {:.1}%",
+                        e.target,
+                        e.map * 100.0,
+                        e.rank1 * 100.0,
+                        e.rank5 * 100.0
+                    );
+                }
+                println!();
+            }
+            _ => {}
+        }
+        true
+    };
+    let result = reid::train::train(config, &mut report)?;
+    if let Some((map, epoch)) = result.best {
+        println!("best mAP {:.1}% at epoch {epoch}", map * 100.0);
+    }
+    if result.stopped_early {
+        println!(
+            "stopped early: no better mAP for {} evaluations",
+            config.early_stop_patience
+        );
+    }
+    println!("model: {}", result.model.display());
+    if let Some(onnx) = result.onnx {
+        println!("onnx: {}", onnx.display());
+    }
+    Ok(())
 }

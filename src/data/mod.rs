@@ -7,6 +7,7 @@ pub mod market;
 pub mod rng;
 pub mod sampler;
 pub mod synth;
+pub mod transforms;
 
 pub use dataset::{ReidDataset, Sample, combine_train};
 pub use synth::{SynthOptions, SynthSummary, synthesize};

@@ -92,6 +92,7 @@ impl From<Error> for Failure {
             Error::BadInput { .. } => REID_BAD_IMAGE,
             Error::NotFound(_) => REID_NOT_FOUND,
             Error::Device(..) => REID_DEVICE_ERROR,
+            Error::Cancelled => REID_CANCELLED,
         };
         Self::new(status, error.to_string())
     }

@@ -145,6 +145,13 @@ impl ReidModel {
         }
     }
 
+    /// The same network with a new, freshly initialized classifier for `num_classes`
+    /// identities (finetuning on other identities keeps everything else).
+    pub fn with_classifier(mut self, num_classes: usize, device: &Device) -> Self {
+        self.head.classifier = layers::linear(self.feature_dim(), num_classes.max(1), device);
+        self
+    }
+
     /// Embedding dimension.
     pub fn feature_dim(&self) -> usize {
         self.head.feature_dim()

@@ -1,6 +1,13 @@
-//! Training on Burn: losses and the optimization step.
+//! Training on Burn: losses, optimizers, learning-rate schedules, batches, evaluation and the
+//! training loop with checkpoints and resumption.
 
+pub mod engine;
+pub mod evaluate;
+pub mod loader;
 pub mod loss;
+pub mod optim;
+pub mod schedule;
 pub mod step;
 
+pub use engine::{EpochLog, Event, TrainConfig, TrainReport, train};
 pub use step::{LossConfig, StepStats, train_step};

@@ -1,7 +1,7 @@
 //! One optimization step: forward in training mode, the configured losses, backward, and the
 //! optimizer's update.
 
-use burn::module::Module;
+use burn::module::{Module, ParamId};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor};
 
@@ -10,7 +10,7 @@ use crate::models::ReidModel;
 
 /// Which losses a step minimizes, and their weights (torchreid's `loss.softmax` /
 /// `loss.triplet` sections).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LossConfig {
     /// Weight of the identity cross-entropy (0: off).
     pub softmax_weight: f32,
@@ -93,8 +93,34 @@ pub fn train_step(
     targets: Tensor<1, Int>,
     losses: &LossConfig,
 ) -> (ReidModel, StepStats) {
+    train_step_on(
+        model,
+        optimizer,
+        learning_rate,
+        images,
+        targets,
+        losses,
+        None,
+    )
+}
+
+/// One step that updates only the parameters in `only` (all when `None`): torchreid's
+/// `fixbase_epoch` trains the new layers first.
+pub fn train_step_on(
+    model: ReidModel,
+    optimizer: &mut ModuleOptimizer,
+    learning_rate: f64,
+    images: Tensor<4>,
+    targets: Tensor<1, Int>,
+    losses: &LossConfig,
+    only: Option<&[ParamId]>,
+) -> (ReidModel, StepStats) {
     let (loss, stats) = batch_loss(&model, images, targets, losses);
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let mut grads = loss.backward();
+    let grads = match only {
+        Some(ids) => GradientsParams::from_params(&mut grads, &model, ids),
+        None => GradientsParams::from_grads(grads, &model),
+    };
     (optimizer.step(learning_rate, model, grads), stats)
 }
 

@@ -1,0 +1,469 @@
+//! YAML training configs with torchreid / deep-object-reid key names, plus `key=value`
+//! overrides from the command line. Unknown keys are errors (a typo must not silently train
+//! with a default).
+//!
+//! ```yaml
+//! model: {name: osnet_x0_25, load_weights: ""}
+//! data: {root: data, sources: [market1501], targets: [market1501], height: 256, width: 128,
+//!        transforms: [random_flip, random_crop], save_dir: log/osnet_x0_25}
+//! sampler: {train_sampler: RandomSampler, num_instances: 4}
+//! loss: {name: softmax, softmax: {label_smooth: true}, triplet: {margin: 0.3, weight_t: 1.0, weight_x: 0.0}}
+//! train: {optim: amsgrad, lr: 0.0015, max_epoch: 60, batch_size: 64, lr_scheduler: cosine}
+//! test: {dist_metric: euclidean, eval_freq: -1}
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::train::schedule::Schedule;
+use crate::train::{LossConfig, TrainConfig};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Model {
+    name: String,
+    load_weights: String,
+    pretrained: bool,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Self {
+            name: "osnet_x0_25".into(),
+            load_weights: String::new(),
+            pretrained: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Data {
+    #[serde(rename = "type")]
+    kind: String,
+    root: PathBuf,
+    sources: Vec<String>,
+    targets: Vec<String>,
+    height: usize,
+    width: usize,
+    transforms: Vec<String>,
+    save_dir: PathBuf,
+    workers: usize,
+    combineall: bool,
+    norm_mean: Option<Vec<f32>>,
+    norm_std: Option<Vec<f32>>,
+}
+
+impl Default for Data {
+    fn default() -> Self {
+        Self {
+            kind: "image".into(),
+            root: "reid-data".into(),
+            sources: vec!["market1501".into()],
+            targets: vec!["market1501".into()],
+            height: 256,
+            width: 128,
+            transforms: vec!["random_flip".into()],
+            save_dir: "log".into(),
+            workers: 4,
+            combineall: false,
+            norm_mean: None,
+            norm_std: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SamplerSection {
+    train_sampler: String,
+    num_instances: usize,
+}
+
+impl Default for SamplerSection {
+    fn default() -> Self {
+        Self {
+            train_sampler: "RandomSampler".into(),
+            num_instances: 4,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Softmax {
+    label_smooth: bool,
+}
+
+impl Default for Softmax {
+    fn default() -> Self {
+        Self { label_smooth: true }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Triplet {
+    margin: f32,
+    weight_t: f32,
+    weight_x: f32,
+}
+
+impl Default for Triplet {
+    fn default() -> Self {
+        Self {
+            margin: 0.3,
+            weight_t: 1.0,
+            weight_x: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Loss {
+    name: String,
+    softmax: Softmax,
+    triplet: Triplet,
+}
+
+impl Default for Loss {
+    fn default() -> Self {
+        Self {
+            name: "softmax".into(),
+            softmax: Softmax::default(),
+            triplet: Triplet::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Train {
+    optim: String,
+    lr: f64,
+    weight_decay: f64,
+    max_epoch: usize,
+    start_epoch: usize,
+    batch_size: usize,
+    fixbase_epoch: usize,
+    open_layers: Vec<String>,
+    lr_scheduler: String,
+    stepsize: Vec<usize>,
+    gamma: f64,
+    warmup: usize,
+    pct_start: f64,
+    patience: usize,
+    min_lr: f64,
+    early_stop_patience: usize,
+    seed: u64,
+    momentum: f64,
+    sgd_dampening: f64,
+    sgd_nesterov: bool,
+    adam_beta1: f64,
+    adam_beta2: f64,
+    rmsprop_alpha: f64,
+    print_freq: usize,
+}
+
+impl Default for Train {
+    fn default() -> Self {
+        let o = crate::train::optim::OptimizerConfig::default();
+        Self {
+            optim: o.name,
+            lr: 3e-4,
+            weight_decay: o.weight_decay,
+            max_epoch: 60,
+            start_epoch: 0,
+            batch_size: 32,
+            fixbase_epoch: 0,
+            open_layers: vec!["classifier".into()],
+            lr_scheduler: "single_step".into(),
+            stepsize: vec![20],
+            gamma: 0.1,
+            warmup: 0,
+            pct_start: 0.3,
+            patience: 5,
+            min_lr: 0.0,
+            early_stop_patience: 0,
+            seed: 1,
+            momentum: o.momentum,
+            sgd_dampening: o.sgd_dampening,
+            sgd_nesterov: o.sgd_nesterov,
+            adam_beta1: o.adam_beta1,
+            adam_beta2: o.adam_beta2,
+            rmsprop_alpha: o.rmsprop_alpha,
+            print_freq: 20,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Test {
+    batch_size: usize,
+    dist_metric: String,
+    normalize_feature: bool,
+    evaluate: bool,
+    eval_freq: i64,
+    start_eval: usize,
+    rerank: bool,
+    ranks: Vec<usize>,
+    export_onnx: bool,
+}
+
+impl Default for Test {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            dist_metric: "euclidean".into(),
+            normalize_feature: false,
+            evaluate: false,
+            eval_freq: -1,
+            start_eval: 0,
+            rerank: false,
+            ranks: vec![1, 5, 10, 20],
+            export_onnx: true,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct File {
+    model: Model,
+    data: Data,
+    sampler: SamplerSection,
+    loss: Loss,
+    train: Train,
+    test: Test,
+    use_gpu: bool,
+    device: Option<String>,
+}
+
+fn invalid(message: String) -> Error {
+    Error::InvalidInput(message)
+}
+
+/// Sets `dotted.key` in a YAML mapping to `value` (parsed as YAML: numbers, booleans, lists).
+fn apply_override(root: &mut serde_yaml::Value, assignment: &str) -> Result<()> {
+    let (key, value) = assignment
+        .split_once('=')
+        .ok_or_else(|| invalid(format!("override `{assignment}` is not key=value")))?;
+    let value: serde_yaml::Value = serde_yaml::from_str(value)
+        .map_err(|e| invalid(format!("override `{assignment}`: {e}")))?;
+    let mut node = root;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !node.is_mapping() {
+            *node = serde_yaml::Value::Mapping(Default::default());
+        }
+        let map = node.as_mapping_mut().expect("mapping");
+        let k = serde_yaml::Value::String(part.to_string());
+        if i + 1 == parts.len() {
+            map.insert(k, value);
+            return Ok(());
+        }
+        node = map
+            .entry(k)
+            .or_insert(serde_yaml::Value::Mapping(Default::default()));
+    }
+    Err(invalid(format!("override `{assignment}` has an empty key")))
+}
+
+/// Reads a YAML config (`None`: all defaults), applies `key=value` overrides, and gives the
+/// training configuration. Relative paths stay relative to the working directory.
+pub fn load_train_config(path: Option<&Path>, overrides: &[String]) -> Result<TrainConfig> {
+    let mut value = match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            serde_yaml::from_str(&text).map_err(|e| invalid(format!("{}: {e}", path.display())))?
+        }
+        None => serde_yaml::Value::Mapping(Default::default()),
+    };
+    if value.is_null() {
+        value = serde_yaml::Value::Mapping(Default::default());
+    }
+    for o in overrides {
+        apply_override(&mut value, o)?;
+    }
+    let where_ = path.map_or("config".to_string(), |p| p.display().to_string());
+    let file: File =
+        serde_yaml::from_value(value).map_err(|e| invalid(format!("{where_}: {e}")))?;
+    to_train_config(file)
+}
+
+fn to_train_config(f: File) -> Result<TrainConfig> {
+    if f.model.pretrained {
+        return Err(invalid(
+            "model.pretrained: weights cannot be downloaded; set model.load_weights to a file"
+                .into(),
+        ));
+    }
+    if f.data.norm_mean.is_some() || f.data.norm_std.is_some() {
+        return Err(invalid(
+            "data.norm_mean / norm_std: only ImageNet normalization is supported".into(),
+        ));
+    }
+    if f.data.combineall || f.data.kind != "image" || f.test.rerank || f.test.normalize_feature {
+        return Err(invalid(
+            "data.combineall, data.type other than image, test.rerank and \
+             test.normalize_feature are not supported by `reid train` (use `reid eval --rerank` \
+             on exported features)"
+                .into(),
+        ));
+    }
+    let losses = match f.loss.name.as_str() {
+        "softmax" => LossConfig {
+            softmax_weight: 1.0,
+            label_smooth: if f.loss.softmax.label_smooth {
+                0.1
+            } else {
+                0.0
+            },
+            triplet_weight: 0.0,
+            margin: f.loss.triplet.margin,
+        },
+        "triplet" => LossConfig {
+            softmax_weight: f.loss.triplet.weight_x,
+            label_smooth: if f.loss.softmax.label_smooth {
+                0.1
+            } else {
+                0.0
+            },
+            triplet_weight: f.loss.triplet.weight_t,
+            margin: f.loss.triplet.margin,
+        },
+        other => {
+            return Err(invalid(format!(
+                "loss.name `{other}`: expected softmax or triplet"
+            )));
+        }
+    };
+    if losses.softmax_weight <= 0.0 && losses.triplet_weight <= 0.0 {
+        return Err(invalid("every loss weight is 0".into()));
+    }
+    let t = &f.train;
+    let step = || t.stepsize.first().copied().unwrap_or(20);
+    let schedule = match t.lr_scheduler.as_str() {
+        "single_step" => Schedule::SingleStep {
+            step: step(),
+            gamma: t.gamma,
+        },
+        "multi_step" => Schedule::MultiStep {
+            milestones: t.stepsize.clone(),
+            gamma: t.gamma,
+        },
+        "cosine" => Schedule::Cosine {
+            max_epoch: t.max_epoch,
+        },
+        "onecycle" => Schedule::OneCycle {
+            total: t.max_epoch,
+            pct_start: t.pct_start,
+        },
+        "reduce_on_plateau" => Schedule::ReduceOnPlateau {
+            factor: t.gamma,
+            patience: t.patience,
+            min_lr: t.min_lr,
+        },
+        "constant" | "none" => Schedule::Constant,
+        other => {
+            return Err(invalid(format!(
+                "train.lr_scheduler `{other}`: expected single_step, multi_step, cosine, \
+                 onecycle, reduce_on_plateau or constant"
+            )));
+        }
+    };
+    if t.start_epoch != 0 {
+        return Err(invalid(
+            "train.start_epoch: runs resume by themselves from save_dir".into(),
+        ));
+    }
+    let device = f
+        .device
+        .unwrap_or_else(|| if f.use_gpu { "wgpu" } else { "flex" }.into());
+    Ok(TrainConfig {
+        arch: f.model.name,
+        weights: (!f.model.load_weights.is_empty()).then(|| f.model.load_weights.into()),
+        root: f.data.root,
+        sources: f.data.sources,
+        targets: f.data.targets,
+        height: f.data.height,
+        width: f.data.width,
+        transforms: f.data.transforms,
+        batch_size: t.batch_size,
+        sampler: f.sampler.train_sampler,
+        num_instances: f.sampler.num_instances,
+        losses,
+        optimizer: crate::train::optim::OptimizerConfig {
+            name: t.optim.clone(),
+            weight_decay: t.weight_decay,
+            momentum: t.momentum,
+            sgd_dampening: t.sgd_dampening,
+            sgd_nesterov: t.sgd_nesterov,
+            adam_beta1: t.adam_beta1,
+            adam_beta2: t.adam_beta2,
+            rmsprop_alpha: t.rmsprop_alpha,
+        },
+        lr: t.lr,
+        schedule,
+        warmup: t.warmup,
+        max_epoch: t.max_epoch,
+        eval_freq: f.test.eval_freq.max(0) as usize,
+        fixbase_epoch: t.fixbase_epoch,
+        open_layers: t.open_layers.clone(),
+        early_stop_patience: t.early_stop_patience,
+        dist_metric: f.test.dist_metric,
+        seed: t.seed,
+        device,
+        save_dir: f.data.save_dir,
+        export_onnx: f.test.export_onnx,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torchreid_keys_map_and_typos_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(
+            &path,
+            "model:\n  name: osnet_x1_0\ndata:\n  sources: [market1501]\n  height: 128\n\
+             loss:\n  name: triplet\n  triplet: {weight_x: 1.0}\n\
+             train:\n  optim: sgd\n  lr: 0.065\n  lr_scheduler: multi_step\n  stepsize: [5, 9]\n",
+        )
+        .unwrap();
+        let c = load_train_config(
+            Some(&path),
+            &["train.max_epoch=3".into(), "data.width=64".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.arch.as_str(), c.height, c.width, c.max_epoch),
+            ("osnet_x1_0", 128, 64, 3)
+        );
+        assert_eq!(c.optimizer.name, "sgd");
+        assert_eq!(
+            (c.losses.softmax_weight, c.losses.triplet_weight),
+            (1.0, 1.0)
+        );
+        assert_eq!(
+            c.schedule,
+            Schedule::MultiStep {
+                milestones: vec![5, 9],
+                gamma: 0.1
+            }
+        );
+        let typo = load_train_config(Some(&path), &["train.max_epochs=3".into()]).unwrap_err();
+        assert!(typo.to_string().contains("max_epochs"), "{typo}");
+        assert!(load_train_config(None, &["loss.name=arcface".into()]).is_err());
+        assert!(load_train_config(None, &["train.lr_scheduler=warm".into()]).is_err());
+        assert!(load_train_config(None, &["nonsense".into()]).is_err());
+        assert_eq!(load_train_config(None, &[]).unwrap().arch, "osnet_x0_25");
+    }
+}

@@ -1,0 +1,243 @@
+//! Training-time image transforms with torchreid's names and parameters, applied to decoded
+//! RGB images, ending in the normalized CHW tensor the model takes:
+//! resize → `random_flip` → `random_crop` (Random2DTranslation) → `color_jitter` → normalize →
+//! `random_erase`.
+
+use crate::data::rng::Rng;
+use crate::error::{Error, Result};
+use crate::preprocess::Preprocessing;
+use crate::resample::resize_rgb;
+
+/// Which augmentations run (torchreid's `data.transforms` list).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Augment {
+    /// Mirror left-right with probability 0.5.
+    pub random_flip: bool,
+    /// With probability 0.5, enlarge by 1/8 and crop back at a random place.
+    pub random_crop: bool,
+    /// Random brightness (±20 %) and contrast (±15 %), in random order.
+    pub color_jitter: bool,
+    /// Random erasing (probability 0.5, area 2–40 %, aspect 0.3–3.3).
+    pub random_erase: bool,
+    /// Grey with probability 0.2.
+    pub random_grayscale: bool,
+}
+
+/// Transform names [`Augment::from_names`] accepts.
+pub const TRANSFORMS: [&str; 5] = [
+    "random_flip",
+    "random_crop",
+    "color_jitter",
+    "random_erase",
+    "random_grayscale",
+];
+
+impl Augment {
+    /// From torchreid's names; an unknown name is an error.
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<Self> {
+        let mut a = Self::default();
+        for name in names {
+            match name.as_ref() {
+                "random_flip" => a.random_flip = true,
+                "random_crop" => a.random_crop = true,
+                "color_jitter" => a.color_jitter = true,
+                "random_erase" => a.random_erase = true,
+                "random_grayscale" => a.random_grayscale = true,
+                other => {
+                    return Err(Error::InvalidInput(format!(
+                        "unknown transform `{other}`; known: {}",
+                        TRANSFORMS.join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(a)
+    }
+}
+
+fn flip(rgb: &mut [u8], width: usize) {
+    for row in rgb.chunks_mut(width * 3) {
+        let pixels = row.len() / 3;
+        for x in 0..pixels / 2 {
+            for c in 0..3 {
+                row.swap(x * 3 + c, (pixels - 1 - x) * 3 + c);
+            }
+        }
+    }
+}
+
+/// torchreid's `Random2DTranslation`: the image at (w, h), or, with probability 0.5, enlarged
+/// to 1.125× and cropped back to (w, h) at a random offset.
+fn random_crop(rgb: &[u8], w0: usize, h0: usize, w: usize, h: usize, rng: &mut Rng) -> Vec<u8> {
+    if rng.unit() >= 0.5 {
+        return resize_rgb(rgb, w0, h0, w, h);
+    }
+    let (bw, bh) = (
+        (w as f32 * 1.125).round() as usize,
+        (h as f32 * 1.125).round() as usize,
+    );
+    let big = resize_rgb(rgb, w0, h0, bw, bh);
+    let x0 = (rng.range(0.0, (bw - w) as f32)).round() as usize;
+    let y0 = (rng.range(0.0, (bh - h) as f32)).round() as usize;
+    let mut out = Vec::with_capacity(w * h * 3);
+    for y in y0..y0 + h {
+        out.extend_from_slice(&big[(y * bw + x0) * 3..(y * bw + x0 + w) * 3]);
+    }
+    out
+}
+
+fn color_jitter(rgb: &mut [f32], rng: &mut Rng) {
+    let brightness = rng.range(0.8, 1.2);
+    let contrast = rng.range(0.85, 1.15);
+    let apply_brightness = |px: &mut [f32]| {
+        px.iter_mut()
+            .for_each(|v| *v = (*v * brightness).clamp(0.0, 255.0))
+    };
+    let apply_contrast = |px: &mut [f32]| {
+        let n = (px.len() / 3) as f32;
+        let grey: f32 = px
+            .chunks(3)
+            .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
+            .sum::<f32>()
+            / n;
+        px.iter_mut()
+            .for_each(|v| *v = (grey + contrast * (*v - grey)).clamp(0.0, 255.0));
+    };
+    if rng.chance(0.5) {
+        apply_brightness(rgb);
+        apply_contrast(rgb);
+    } else {
+        apply_contrast(rgb);
+        apply_brightness(rgb);
+    }
+}
+
+/// torchreid's `RandomErasing`: a random rectangle of the normalized image set to `fill`.
+fn random_erase(chw: &mut [f32], w: usize, h: usize, fill: [f32; 3], rng: &mut Rng) {
+    if rng.unit() >= 0.5 {
+        return;
+    }
+    let area = (w * h) as f32;
+    for _ in 0..100 {
+        let target = rng.range(0.02, 0.4) * area;
+        let aspect = rng.range(0.3, 1.0 / 0.3);
+        let eh = (target * aspect).sqrt().round() as usize;
+        let ew = (target / aspect).sqrt().round() as usize;
+        if ew < w && eh < h && ew > 0 && eh > 0 {
+            let y0 = rng.below(h - eh + 1);
+            let x0 = rng.below(w - ew + 1);
+            for (c, value) in fill.iter().enumerate() {
+                for y in y0..y0 + eh {
+                    let row = c * w * h + y * w;
+                    chw[row + x0..row + x0 + ew].fill(*value);
+                }
+            }
+            return;
+        }
+    }
+}
+
+/// Turns a decoded RGB image into one augmented, normalized `[3, H, W]` training input.
+pub fn training_input(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    preprocessing: &Preprocessing,
+    augment: &Augment,
+    rng: &mut Rng,
+    out: &mut [f32],
+) {
+    let (w, h) = (preprocessing.width, preprocessing.height);
+    let mut img = if augment.random_crop {
+        random_crop(rgb, width, height, w, h, rng)
+    } else {
+        resize_rgb(rgb, width, height, w, h)
+    };
+    if augment.random_flip && rng.chance(0.5) {
+        flip(&mut img, w);
+    }
+    let mut px: Vec<f32> = img.iter().map(|&v| v as f32).collect();
+    if augment.color_jitter {
+        color_jitter(&mut px, rng);
+    }
+    if augment.random_grayscale && rng.chance(0.2) {
+        for p in px.chunks_mut(3) {
+            let g = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+            p.fill(g);
+        }
+    }
+    let order: [usize; 3] = match preprocessing.channel_order {
+        crate::preprocess::ChannelOrder::Rgb => [0, 1, 2],
+        crate::preprocess::ChannelOrder::Bgr => [2, 1, 0],
+    };
+    let plane = w * h;
+    for (c, &src) in order.iter().enumerate() {
+        let (scale, mean, std) = (
+            preprocessing.scale,
+            preprocessing.mean[c],
+            preprocessing.std[c],
+        );
+        for i in 0..plane {
+            out[c * plane + i] = (px[i * 3 + src] * scale - mean) / std;
+        }
+    }
+    if augment.random_erase {
+        // torchreid fills with the normalization mean values (on the normalized image).
+        random_erase(out, w, h, preprocessing.mean, rng);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transforms_keep_size_and_vary_with_the_seed() {
+        let (w0, h0) = (40, 90);
+        let rgb: Vec<u8> = (0..w0 * h0 * 3).map(|i| (i * 7 % 251) as u8).collect();
+        let pre = Preprocessing::torchreid(64, 32);
+        let all = Augment::from_names(&TRANSFORMS).unwrap();
+        let run = |seed| {
+            let mut out = vec![0f32; 3 * 64 * 32];
+            training_input(&rgb, w0, h0, &pre, &all, &mut Rng::new(seed), &mut out);
+            out
+        };
+        assert_eq!(run(1), run(1));
+        assert_ne!(run(1), run(2));
+        let mut plain = vec![0f32; 3 * 64 * 32];
+        training_input(
+            &rgb,
+            w0,
+            h0,
+            &pre,
+            &Augment::default(),
+            &mut Rng::new(1),
+            &mut plain,
+        );
+        let mut test_time = vec![0f32; 3 * 64 * 32];
+        pre.prepare(
+            &crate::preprocess::ImageView::packed(
+                &rgb,
+                w0,
+                h0,
+                crate::preprocess::PixelFormat::Rgb8,
+            ),
+            &mut test_time,
+        )
+        .unwrap();
+        let worst = plain
+            .iter()
+            .zip(&test_time)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst < 1e-5,
+            "no augmentation must equal the test transform ({worst})"
+        );
+        let mut flipped = rgb.clone();
+        flip(&mut flipped, w0);
+        flip(&mut flipped, w0);
+        assert_eq!(flipped, rgb);
+        assert!(Augment::from_names(&["augmix"]).is_err());
+    }
+}

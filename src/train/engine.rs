@@ -1,0 +1,497 @@
+//! The training loop: datasets, sampler and transforms; optimizer and schedule; evaluation on
+//! the target datasets every `eval_freq` epochs; a checkpoint after every epoch (model,
+//! optimizer state, schedule and history, swapped in atomically) from which an interrupted
+//! run resumes; the best model kept; early stopping on a plateau; ONNX export at the end.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{Module, ParamId};
+use burn::optim::ModuleOptimizer;
+use serde::{Deserialize, Serialize};
+
+use super::evaluate::evaluate_dataset;
+use super::loader::training_batch;
+use super::optim::OptimizerConfig;
+use super::schedule::{LrSchedule, Schedule};
+use super::step::{LossConfig, StepStats, train_step_on};
+use crate::data::rng::Rng;
+use crate::data::sampler::Sampler;
+use crate::data::transforms::Augment;
+use crate::data::{ReidDataset, Sample, combine_train, load_dataset};
+use crate::error::{Error, Result};
+use crate::eval::{Metric, RankMetrics};
+use crate::models::{Arch, ReidModel};
+use crate::preprocess::Preprocessing;
+use crate::weights::{load_checkpoint, save_checkpoint};
+
+/// Everything a training run needs (what the YAML config sets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Architecture (torchreid name).
+    pub arch: String,
+    /// Weights to start from (torchreid's or a reid checkpoint); the classifier is replaced
+    /// when the number of identities differs.
+    pub weights: Option<PathBuf>,
+    /// Dataset root.
+    pub root: PathBuf,
+    /// Training datasets (identities kept apart when several).
+    pub sources: Vec<String>,
+    /// Evaluation datasets, each evaluated on its own.
+    pub targets: Vec<String>,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Training augmentations (torchreid names).
+    pub transforms: Vec<String>,
+    /// Images per step.
+    pub batch_size: usize,
+    /// `RandomSampler`, `SequentialSampler` or `RandomIdentitySampler`.
+    pub sampler: String,
+    /// Images per identity in a batch (`RandomIdentitySampler`).
+    pub num_instances: usize,
+    /// Losses and weights.
+    pub losses: LossConfig,
+    /// Optimizer.
+    pub optimizer: OptimizerConfig,
+    /// Base learning rate.
+    pub lr: f64,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Warm-up epochs.
+    pub warmup: usize,
+    /// Epochs.
+    pub max_epoch: usize,
+    /// Evaluate every this many epochs (0: only after the last).
+    pub eval_freq: usize,
+    /// Epochs during which only `open_layers` train.
+    pub fixbase_epoch: usize,
+    /// Top-level layers trained during `fixbase_epoch` (e.g. `classifier`, `fc`).
+    pub open_layers: Vec<String>,
+    /// Stop after this many evaluations without a better mAP (0: never).
+    pub early_stop_patience: usize,
+    /// `cosine` or `euclidean`.
+    pub dist_metric: String,
+    /// Seed of initialization, sampling and augmentation.
+    pub seed: u64,
+    /// Burn device (`flex`, `wgpu:0`, `cuda:0`).
+    pub device: String,
+    /// Where checkpoints, logs and exports go.
+    pub save_dir: PathBuf,
+    /// Export the best model to ONNX at the end.
+    pub export_onnx: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            arch: "osnet_x0_25".into(),
+            weights: None,
+            root: PathBuf::from("data"),
+            sources: vec!["market1501".into()],
+            targets: vec!["market1501".into()],
+            height: 256,
+            width: 128,
+            transforms: vec!["random_flip".into()],
+            batch_size: 32,
+            sampler: "RandomSampler".into(),
+            num_instances: 4,
+            losses: LossConfig::default(),
+            optimizer: OptimizerConfig::default(),
+            lr: 3e-4,
+            schedule: Schedule::SingleStep {
+                step: 20,
+                gamma: 0.1,
+            },
+            warmup: 0,
+            max_epoch: 60,
+            eval_freq: 0,
+            fixbase_epoch: 0,
+            open_layers: vec![],
+            early_stop_patience: 0,
+            dist_metric: "euclidean".into(),
+            seed: 1,
+            device: "flex".into(),
+            save_dir: PathBuf::from("log"),
+            export_onnx: true,
+        }
+    }
+}
+
+/// Evaluation of one target after an epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalLog {
+    /// Target dataset.
+    pub target: String,
+    /// Mean average precision.
+    #[serde(rename = "mAP")]
+    pub map: f64,
+    /// Rank-1 accuracy.
+    pub rank1: f64,
+    /// Rank-5 accuracy.
+    pub rank5: f64,
+    /// Mean inverse negative penalty.
+    #[serde(rename = "mINP")]
+    pub minp: f64,
+}
+
+/// One epoch of the run's history (a line of `metrics.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Mean training accuracy of the identity classifier.
+    pub accuracy: f64,
+    /// Wall time of the epoch's training.
+    pub seconds: f64,
+    /// Evaluations after the epoch, if any.
+    pub eval: Vec<EvalLog>,
+}
+
+/// What a run leaves to resume from (`last/state.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunState {
+    epochs_done: usize,
+    schedule: LrSchedule,
+    best_map: Option<f64>,
+    best_epoch: usize,
+    evals_since_best: usize,
+    history: Vec<EpochLog>,
+    config: TrainConfig,
+}
+
+/// Progress reports to the caller, who returns `false` to cancel.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Training resumed from a checkpoint after `epochs_done` epochs.
+    Resumed {
+        /// Completed epochs found.
+        epochs_done: usize,
+    },
+    /// A step finished.
+    Step {
+        /// Epoch, from 1.
+        epoch: usize,
+        /// Step in the epoch, from 1.
+        step: usize,
+        /// Steps per epoch.
+        steps: usize,
+        /// Learning rate.
+        lr: f64,
+        /// The step's loss and accuracy.
+        stats: StepStats,
+    },
+    /// An epoch finished (after its evaluation, before its checkpoint).
+    Epoch(&'a EpochLog),
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainReport {
+    /// Epochs completed in all (across resumptions).
+    pub epochs_done: usize,
+    /// History, one entry per epoch.
+    pub history: Vec<EpochLog>,
+    /// Best mAP on the first target and its epoch, if evaluated.
+    pub best: Option<(f64, usize)>,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// The best model (or the last, without evaluation), as a reid checkpoint.
+    pub model: PathBuf,
+    /// The ONNX export of that model, if asked for.
+    pub onnx: Option<PathBuf>,
+}
+
+const SAMPLER_STREAM: u64 = 0x5341_4d50;
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))
+}
+
+/// The checkpoint folder to resume from: `last/`, or `last.old/` when a crash came between
+/// the two renames of a checkpoint swap.
+fn resumable(save_dir: &Path) -> Option<PathBuf> {
+    ["last", "last.old"]
+        .iter()
+        .map(|d| save_dir.join(d))
+        .find(|d| d.join("state.json").is_file())
+}
+
+/// Writes the checkpoint into `last.new/`, then swaps it for `last/`.
+fn write_checkpoint(
+    save_dir: &Path,
+    model: &ReidModel,
+    optimizer: &ModuleOptimizer,
+    state: &RunState,
+) -> Result<()> {
+    let fresh = save_dir.join("last.new");
+    let _ = std::fs::remove_dir_all(&fresh);
+    std::fs::create_dir_all(&fresh).map_err(|e| Error::io(&fresh, e))?;
+    save_checkpoint(model, fresh.join("model.bpk"))?;
+    let optimizer_bytes = optimizer
+        .into_bytes()
+        .map_err(|e| Error::InvalidInput(format!("cannot serialize the optimizer: {e:?}")))?;
+    crate::npy::write_atomically(&fresh.join("optimizer.bpk"), &optimizer_bytes)?;
+    let json = serde_json::to_vec_pretty(state).expect("serializable state");
+    crate::npy::write_atomically(&fresh.join("state.json"), &json)?;
+    let (last, old) = (save_dir.join("last"), save_dir.join("last.old"));
+    let _ = std::fs::remove_dir_all(&old);
+    if last.exists() {
+        std::fs::rename(&last, &old).map_err(|e| Error::io(&last, e))?;
+    }
+    std::fs::rename(&fresh, &last).map_err(|e| Error::io(&last, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+fn write_history(save_dir: &Path, history: &[EpochLog]) -> Result<()> {
+    let lines: String = history
+        .iter()
+        .map(|e| serde_json::to_string(e).expect("serializable log") + "\n")
+        .collect();
+    crate::npy::write_atomically(&save_dir.join("metrics.jsonl"), lines.as_bytes())
+}
+
+/// Parameters of the top-level layers named in `open` (torchreid names: `classifier`, `fc`, …).
+fn open_layer_params(model: &ReidModel, open: &[String]) -> Vec<ParamId> {
+    crate::weights::torch_keys_by_id(model)
+        .into_iter()
+        .filter(|(_, key)| {
+            open.iter()
+                .any(|layer| key.split('.').next() == Some(layer))
+        })
+        .map(|(id, _)| id)
+        .collect()
+}
+
+fn eval_log(target: &str, m: &RankMetrics) -> EvalLog {
+    EvalLog {
+        target: target.to_string(),
+        map: m.map,
+        rank1: m.rank(1),
+        rank5: m.rank(5),
+        minp: m.minp,
+    }
+}
+
+/// Runs (or resumes) training as `config` says, reporting to `progress`.
+pub fn train(
+    config: &TrainConfig,
+    progress: &mut dyn FnMut(&Event) -> bool,
+) -> Result<TrainReport> {
+    let arch: Arch = config.arch.parse()?;
+    let device = crate::device::parse_device(&config.device)?;
+    let train_device = device.clone().autodiff();
+    let augment = Augment::from_names(&config.transforms)?;
+    let sampler = match config.sampler.parse()? {
+        Sampler::RandomIdentity { .. } => Sampler::RandomIdentity {
+            instances: config.num_instances,
+        },
+        other => other,
+    };
+    let metric: Metric = config.dist_metric.parse()?;
+    if config.batch_size == 0 || config.max_epoch == 0 {
+        return Err(Error::InvalidInput(
+            "batch_size and max_epoch must be at least 1".into(),
+        ));
+    }
+    let preprocessing = Preprocessing::torchreid(config.height, config.width);
+    let sources = config
+        .sources
+        .iter()
+        .map(|name| load_dataset(name, &config.root))
+        .collect::<Result<Vec<_>>>()?;
+    let train_set: Vec<Sample> = combine_train(&sources);
+    let targets: Vec<ReidDataset> = config
+        .targets
+        .iter()
+        .map(|name| load_dataset(name, &config.root))
+        .collect::<Result<_>>()?;
+    let classes = train_set.iter().map(|s| s.pid + 1).max().unwrap_or(0) as usize;
+    if train_set.is_empty() {
+        return Err(Error::InvalidInput("the training set is empty".into()));
+    }
+    std::fs::create_dir_all(&config.save_dir).map_err(|e| Error::io(&config.save_dir, e))?;
+
+    let (model, mut optimizer, mut state) = match resumable(&config.save_dir) {
+        Some(dir) => {
+            let state: RunState = read_json(&dir.join("state.json"))?;
+            let model = load_checkpoint(dir.join("model.bpk"), &device)?;
+            let bytes = std::fs::read(dir.join("optimizer.bpk"))
+                .map_err(|e| Error::io(dir.join("optimizer.bpk"), e))?;
+            let optimizer = config
+                .optimizer
+                .build()?
+                .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+                .map_err(|e| Error::InvalidInput(format!("optimizer state: {e:?}")))?;
+            if !progress(&Event::Resumed {
+                epochs_done: state.epochs_done,
+            }) {
+                return Err(Error::Cancelled);
+            }
+            (model, optimizer, state)
+        }
+        None => {
+            device.seed(config.seed);
+            let model = match &config.weights {
+                Some(path) => {
+                    let start = crate::weights::load_any(Some(arch), path, &device)?;
+                    if start.num_classes() == classes {
+                        start
+                    } else {
+                        start.with_classifier(classes, &device)
+                    }
+                }
+                None => ReidModel::new(arch, classes, &device),
+            };
+            let state = RunState {
+                epochs_done: 0,
+                schedule: LrSchedule::new(config.schedule.clone(), config.lr, config.warmup)?,
+                best_map: None,
+                best_epoch: 0,
+                evals_since_best: 0,
+                history: vec![],
+                config: config.clone(),
+            };
+            (model, config.optimizer.build()?, state)
+        }
+    };
+    model.check_input_size(config.height, config.width)?;
+    let mut model = model.fork(&train_device).train();
+    let best_path = config.save_dir.join("best.bpk");
+    let mut stopped_early = false;
+
+    for epoch in state.epochs_done..config.max_epoch {
+        let started = Instant::now();
+        let lr = state.schedule.lr(epoch);
+        let mut rng = Rng::derive(config.seed, &[SAMPLER_STREAM, epoch as u64]);
+        let order = sampler.epoch(&train_set, config.batch_size, &mut rng)?;
+        let batches: Vec<&[usize]> = order.chunks_exact(config.batch_size).collect();
+        if batches.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "{} training images make no full batch of {}",
+                train_set.len(),
+                config.batch_size
+            )));
+        }
+        let only = (epoch < config.fixbase_epoch && !config.open_layers.is_empty())
+            .then(|| open_layer_params(&model, &config.open_layers));
+        let (mut loss_sum, mut acc_sum) = (0.0, 0.0);
+        for (step, indices) in batches.iter().enumerate() {
+            let (images, labels) = training_batch(
+                &train_set,
+                indices,
+                &preprocessing,
+                &augment,
+                config.seed,
+                epoch,
+                &train_device,
+            )?;
+            let (next, stats) = train_step_on(
+                model,
+                &mut optimizer,
+                lr,
+                images,
+                labels,
+                &config.losses,
+                only.as_deref(),
+            );
+            model = next;
+            if !stats.loss.is_finite() {
+                return Err(Error::InvalidInput(format!(
+                    "the loss diverged ({}) at epoch {}, step {}: lower the learning rate",
+                    stats.loss,
+                    epoch + 1,
+                    step + 1
+                )));
+            }
+            loss_sum += stats.loss as f64;
+            acc_sum += stats.accuracy as f64;
+            let event = Event::Step {
+                epoch: epoch + 1,
+                step: step + 1,
+                steps: batches.len(),
+                lr,
+                stats,
+            };
+            if !progress(&event) {
+                return Err(Error::Cancelled);
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let last = epoch + 1 == config.max_epoch;
+        let evaluate = last || (config.eval_freq > 0 && (epoch + 1) % config.eval_freq == 0);
+        let inference = model.valid();
+        let mut eval = Vec::new();
+        if evaluate && !targets.is_empty() {
+            for (name, dataset) in config.targets.iter().zip(&targets) {
+                let m = evaluate_dataset(&inference, dataset, &preprocessing, metric, 64, &device)?;
+                eval.push(eval_log(name, &m));
+            }
+            let map = eval[0].map;
+            state.schedule.observe(map);
+            if state.best_map.is_none_or(|b| map > b) {
+                state.best_map = Some(map);
+                state.best_epoch = epoch + 1;
+                state.evals_since_best = 0;
+                save_checkpoint(&inference, &best_path)?;
+            } else {
+                state.evals_since_best += 1;
+            }
+        }
+        let log = EpochLog {
+            epoch: epoch + 1,
+            lr,
+            loss: loss_sum / batches.len() as f64,
+            accuracy: acc_sum / batches.len() as f64,
+            seconds,
+            eval,
+        };
+        state.history.push(log.clone());
+        state.epochs_done = epoch + 1;
+        write_history(&config.save_dir, &state.history)?;
+        write_checkpoint(&config.save_dir, &inference, &optimizer, &state)?;
+        if !progress(&Event::Epoch(&log)) {
+            return Err(Error::Cancelled);
+        }
+        if config.early_stop_patience > 0 && state.evals_since_best >= config.early_stop_patience {
+            stopped_early = true;
+            break;
+        }
+    }
+
+    let final_model = if state.best_map.is_some() && best_path.is_file() {
+        best_path
+    } else {
+        let path = config.save_dir.join("model.bpk");
+        save_checkpoint(&model.valid(), &path)?;
+        path
+    };
+    let onnx = if config.export_onnx {
+        let path = config.save_dir.join("model.onnx");
+        let best = load_checkpoint(&final_model, &device)?;
+        let options = crate::export::ExportOptions {
+            preprocessing: preprocessing.clone(),
+            opset: 17,
+            normalize: false,
+        };
+        crate::export::export_onnx_file(&best, &options, &path)?;
+        Some(path)
+    } else {
+        None
+    };
+    Ok(TrainReport {
+        epochs_done: state.epochs_done,
+        best: state.best_map.map(|m| (m, state.best_epoch)),
+        history: state.history,
+        stopped_early,
+        model: final_model,
+        onnx,
+    })
+}

@@ -1,0 +1,73 @@
+//! Turns lists of samples into tensors: training batches (decoded and augmented in parallel,
+//! each image's randomness fixed by the seed, epoch and position) and test-time features.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rayon::prelude::*;
+
+use crate::data::Sample;
+use crate::data::rng::Rng;
+use crate::data::transforms::{Augment, training_input};
+use crate::error::{Error, Result};
+use crate::models::ReidModel;
+use crate::preprocess::{ImageView, PixelFormat, Preprocessing, decode};
+
+fn read_image(sample: &Sample) -> Result<(Vec<u8>, usize, usize)> {
+    let bytes = std::fs::read(&sample.path).map_err(|e| Error::io(&sample.path, e))?;
+    decode(&bytes).map_err(|e| Error::InvalidInput(format!("{}: {e}", sample.path.display())))
+}
+
+/// A training batch: images `[B, 3, H, W]` and identity labels `[B]`.
+pub fn training_batch(
+    samples: &[Sample],
+    indices: &[usize],
+    preprocessing: &Preprocessing,
+    augment: &Augment,
+    seed: u64,
+    epoch: usize,
+    device: &Device,
+) -> Result<(Tensor<4>, Tensor<1, Int>)> {
+    let per = preprocessing.input_len();
+    let mut pixels = vec![0f32; indices.len() * per];
+    pixels
+        .par_chunks_mut(per)
+        .zip(indices.par_iter())
+        .try_for_each(|(out, &i)| -> Result<()> {
+            let (rgb, w, h) = read_image(&samples[i])?;
+            let mut rng = Rng::derive(seed, &[epoch as u64, i as u64]);
+            training_input(&rgb, w, h, preprocessing, augment, &mut rng, out);
+            Ok(())
+        })?;
+    let labels: Vec<i64> = indices.iter().map(|&i| samples[i].pid).collect();
+    let shape = [indices.len(), 3, preprocessing.height, preprocessing.width];
+    Ok((
+        Tensor::from_data(TensorData::new(pixels, shape), device),
+        Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
+    ))
+}
+
+/// Test-time embeddings `[N × dim]` of `samples` (the extractor's preprocessing, no
+/// augmentation) from a model in inference mode.
+pub fn embed_samples(
+    model: &ReidModel,
+    samples: &[Sample],
+    preprocessing: &Preprocessing,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let per = preprocessing.input_len();
+    let mut out = Vec::with_capacity(samples.len() * model.feature_dim());
+    for chunk in samples.chunks(batch_size.max(1)) {
+        let mut pixels = vec![0f32; chunk.len() * per];
+        pixels
+            .par_chunks_mut(per)
+            .zip(chunk.par_iter())
+            .try_for_each(|(slot, sample)| -> Result<()> {
+                let (rgb, w, h) = read_image(sample)?;
+                preprocessing.prepare(&ImageView::packed(&rgb, w, h, PixelFormat::Rgb8), slot)
+            })?;
+        let shape = [chunk.len(), 3, preprocessing.height, preprocessing.width];
+        let images = Tensor::<4>::from_data(TensorData::new(pixels, shape), device);
+        out.extend(crate::embed::tensor_to_vec(model.features(images)));
+    }
+    Ok(out)
+}

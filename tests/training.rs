@@ -1,0 +1,216 @@
+//! The training loop end to end on a small synthetic dataset: it trains, evaluates,
+//! checkpoints, exports; a cancelled or killed run resumes from its last checkpoint and ends
+//! exactly where an uninterrupted run ends.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reid::data::{SynthOptions, synthesize};
+use reid::infer::{Engine, Extractor, ExtractorOptions};
+use reid::train::{EpochLog, Event, TrainConfig, train};
+
+fn dataset(dir: &Path) -> PathBuf {
+    let root = dir.join("data");
+    let options = SynthOptions {
+        ids: 16,
+        cameras: 3,
+        distractors: 4,
+        height: 64,
+        width: 32,
+        seed: 9,
+        ..Default::default()
+    };
+    synthesize(&root.join("market1501"), &options).unwrap();
+    root
+}
+
+fn config(root: &Path, save_dir: &Path, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        root: root.to_path_buf(),
+        height: 64,
+        width: 32,
+        batch_size: 8,
+        max_epoch: epochs,
+        eval_freq: 1,
+        transforms: vec!["random_flip".into(), "random_crop".into()],
+        save_dir: save_dir.to_path_buf(),
+        ..Default::default()
+    }
+}
+
+fn history(save_dir: &Path) -> Vec<EpochLog> {
+    std::fs::read_to_string(save_dir.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn training_learns_evaluates_checkpoints_and_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let save = dir.path().join("run");
+    let mut steps = 0;
+    let report = train(&config(&root, &save, 4), &mut |e| {
+        if matches!(e, Event::Step { .. }) {
+            steps += 1;
+        }
+        true
+    })
+    .unwrap();
+    assert_eq!(report.epochs_done, 4);
+    assert!(steps >= 4 * 5, "{steps} steps");
+    same_history(&report.history, &history(&save));
+    assert!(report.history.iter().all(|e| e.eval.len() == 1));
+    let (first, last) = (&report.history[0], &report.history[3]);
+    assert!(
+        last.loss < first.loss,
+        "loss {} -> {}",
+        first.loss,
+        last.loss
+    );
+    let (best_map, best_epoch) = report.best.unwrap();
+    let maps: Vec<f64> = report.history.iter().map(|e| e.eval[0].map).collect();
+    assert_eq!(best_map, maps.iter().cloned().fold(f64::MIN, f64::max));
+    assert_eq!(maps[best_epoch - 1], best_map);
+    assert!(save.join("last/state.json").is_file() && report.model.is_file());
+    // The export runs in the extractor (Burn engine: no native library needed).
+    let onnx = report.onnx.unwrap();
+    let options = ExtractorOptions {
+        engine: Engine::Burn,
+        ..Default::default()
+    };
+    let extractor = Extractor::new(&onnx, &options).unwrap();
+    let query = std::fs::read_dir(root.join("market1501/query"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(extractor.extract_files(&[query]).unwrap().len(), 512);
+}
+
+#[test]
+fn a_cancelled_run_resumes_to_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let whole = dir.path().join("whole");
+    train(&config(&root, &whole, 3), &mut |_| true).unwrap();
+    let parts = dir.path().join("parts");
+    let err = train(&config(&root, &parts, 3), &mut |e| {
+        !matches!(
+            e,
+            Event::Step {
+                epoch: 2,
+                step: 3,
+                ..
+            }
+        )
+    })
+    .unwrap_err();
+    assert!(matches!(err, reid::Error::Cancelled));
+    assert_eq!(history(&parts).len(), 1, "epoch 1 was checkpointed");
+    let mut resumed_after = None;
+    train(&config(&root, &parts, 3), &mut |e| {
+        if let Event::Resumed { epochs_done } = e {
+            resumed_after = Some(*epochs_done);
+        }
+        true
+    })
+    .unwrap();
+    assert_eq!(resumed_after, Some(1));
+    same_history(&history(&whole), &history(&parts));
+}
+
+fn same_history(a: &[EpochLog], b: &[EpochLog]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x.epoch, y.epoch);
+        assert!(
+            (x.loss - y.loss).abs() < 1e-6,
+            "epoch {}: {} vs {}",
+            x.epoch,
+            x.loss,
+            y.loss
+        );
+        assert!((x.eval[0].map - y.eval[0].map).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn a_killed_training_process_resumes_from_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let args = |save: &Path| {
+        vec![
+            "train".to_string(),
+            "--root".into(),
+            root.display().to_string(),
+            "data.height=64".into(),
+            "data.width=32".into(),
+            "train.batch_size=8".into(),
+            "train.max_epoch=4".into(),
+            "test.eval_freq=1".into(),
+            "test.export_onnx=false".into(),
+            format!("data.save_dir={}", save.display()),
+        ]
+    };
+    let reid = env!("CARGO_BIN_EXE_reid");
+    let whole = dir.path().join("whole");
+    let out = Command::new(reid).args(args(&whole)).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let killed = dir.path().join("killed");
+    let mut child = Command::new(reid)
+        .args(args(&killed))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Kill (SIGKILL: no chance to clean up) as soon as the first epoch is checkpointed.
+    while !killed.join("last/state.json").is_file() {
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "training ended before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_at_kill = history(&killed).len();
+    assert!(
+        (1..4).contains(&done_at_kill),
+        "{done_at_kill} epochs before the kill"
+    );
+
+    let out = Command::new(reid).args(args(&killed)).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("resumed after epoch"), "{said}");
+    same_history(&history(&whole), &history(&killed));
+}
+
+#[test]
+fn example_configs_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let config = reid::config::load_train_config(Some(&path), &[]).unwrap();
+        config.arch.parse::<reid::Arch>().unwrap();
+        reid::train::optim::OptimizerConfig::build(&config.optimizer).unwrap();
+        n += 1;
+    }
+    assert!(n >= 4);
+}
