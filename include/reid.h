@@ -19,8 +19,9 @@
  * Threads
  *   reid_extractor and reid_gallery are internally synchronized: any number of threads may
  *   use one at the same time (gallery mutations are exclusive with each other and with
- *   searches). reid_extractor_options is single-owner. A handle may not be freed while
- *   another thread uses it.
+ *   searches). reid_extractor_options and reid_finetuner are single-owner. A handle may not
+ *   be freed while another thread uses it. Callbacks take user_data first and return
+ *   non-zero to cancel.
  *
  * Safety
  *   NULL pointers and wrong sizes are reported, not dereferenced; a handle of the wrong type
@@ -54,6 +55,9 @@ typedef struct reid_extractor_options reid_extractor_options;
 
 /** Opaque handle; see the functions named reid_gallery_*. */
 typedef struct reid_gallery reid_gallery;
+
+/** Opaque handle; see the functions named reid_finetuner_*. */
+typedef struct reid_finetuner reid_finetuner;
 
 
 
@@ -277,6 +281,35 @@ typedef int32_t reid_metric;
 #endif // __cplusplus
 
 /**
+ * Where an added image goes (`reid_finetuner_add_*`).
+ */
+enum reid_split
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Training images.
+     */
+    REID_SPLIT_TRAIN = 0,
+    /**
+     * Held-out queries for evaluation.
+     */
+    REID_SPLIT_QUERY = 1,
+    /**
+     * Held-out gallery for evaluation.
+     */
+    REID_SPLIT_GALLERY = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum reid_split reid_split;
+#else
+typedef int32_t reid_split;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * A borrowed image in memory: `height` rows of `stride` bytes, each starting with `width`
  * pixels of `format`. The data must hold `stride * (height - 1) + width * bytes_per_pixel`
  * bytes and is only read during the call.
@@ -326,6 +359,59 @@ typedef struct reid_box {
      */
     float height;
 } reid_box;
+
+/**
+ * What the progress callback is told: after every step, and after every epoch (then
+ * `step` = `steps` and `map` / `rank1` hold the evaluation, or NaN without one).
+ */
+typedef struct reid_progress {
+    /**
+     * Epoch, from 1.
+     */
+    uint32_t epoch;
+    /**
+     * Epochs in all.
+     */
+    uint32_t epochs;
+    /**
+     * Step in the epoch, from 1.
+     */
+    uint32_t step;
+    /**
+     * Steps per epoch.
+     */
+    uint32_t steps;
+    /**
+     * Loss of the step (or mean of the epoch).
+     */
+    float loss;
+    /**
+     * Classifier accuracy of the step (or mean of the epoch).
+     */
+    float accuracy;
+    /**
+     * Learning rate.
+     */
+    double learning_rate;
+    /**
+     * Held-out mAP after the epoch; NaN when not evaluated.
+     */
+    float map;
+    /**
+     * Held-out Rank-1 after the epoch; NaN when not evaluated.
+     */
+    float rank1;
+    /**
+     * 1 for an end-of-epoch report, 0 for a step.
+     */
+    int32_t end_of_epoch;
+} reid_progress;
+
+/**
+ * Called with `user_data` first; returns non-zero to cancel the run.
+ */
+typedef int32_t (*reid_progress_callback)(void *user_data,
+                                          const struct reid_progress *progress);
 
 /**
  * What a search returns. Start from `reid_search_options_default()`.
@@ -689,6 +775,184 @@ reid_status reid_extractor_options_set_device(reid_extractor_options *options,
  */
 reid_status reid_extractor_options_set_architecture(reid_extractor_options *options,
                                                     const char *architecture);
+
+/**
+ * Creates a finetuning job for `architecture` ("osnet_x0_25", …) starting from
+ * `weights_path` (torchreid weights or a reid checkpoint; NULL for random initialization),
+ * working in `work_dir` (created if needed; images and an interrupted run found there are
+ * kept, so a job can continue after a restart). Defaults: 10 epochs, batch 32, the
+ * architecture's input size, AMSGrad at 3e-4 with a cosine schedule. Free with
+ * `reid_finetuner_free`.
+ *
+ * Errors: `REID_INVALID_ARGUMENT`, `REID_UNKNOWN_ARCHITECTURE`, `REID_IO_ERROR` (weights
+ * missing, work folder not writable).
+ *
+ * # Safety
+ * Strings NUL-terminated (`weights_path` may be NULL); `out_finetuner` writable.
+ */
+reid_status reid_finetuner_new(const char *architecture,
+                               const char *weights_path,
+                               const char *work_dir,
+                               reid_finetuner **out_finetuner);
+
+/**
+ * Frees a job (its working folder stays). NULL is a no-op.
+ *
+ * # Safety
+ * `finetuner` NULL or a live handle, not used again afterwards.
+ */
+void reid_finetuner_free(reid_finetuner *finetuner);
+
+/**
+ * Sets the number of epochs (at least 1; the cosine schedule follows it).
+ *
+ * Errors: `REID_INVALID_ARGUMENT`, `REID_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `finetuner` NULL or a live handle used by this thread only.
+ */
+reid_status reid_finetuner_set_epochs(reid_finetuner *finetuner,
+                                      size_t epochs);
+
+/**
+ * Sets the batch size, learning rate and input size (height × width) of training; 0 keeps
+ * a value as it is.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (negative or non-finite rate, one side 0), `REID_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `finetuner` NULL or a live handle used by this thread only.
+ */
+reid_status reid_finetuner_set_training(reid_finetuner *finetuner,
+                                        size_t batch_size,
+                                        double learning_rate,
+                                        size_t height,
+                                        size_t width);
+
+/**
+ * Adds an image in memory with its identity and camera to `split` (a `reid_split`). The
+ * pixels are copied into the working folder.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL, bad split or pixel format, negative camera),
+ * `REID_BAD_IMAGE` (empty image), `REID_INVALID_HANDLE`, `REID_IO_ERROR`.
+ *
+ * # Safety
+ * `finetuner` as above; `image` points to a `reid_image` whose data hold what it describes.
+ */
+reid_status reid_finetuner_add_image(reid_finetuner *finetuner,
+                                     const struct reid_image *image,
+                                     uint64_t identity,
+                                     int32_t camera,
+                                     int32_t split);
+
+/**
+ * Adds an encoded image (JPEG, PNG, BMP, WebP; `size` bytes) with its identity and camera.
+ *
+ * Errors: as `reid_finetuner_add_image`; an image that does not decode is `REID_BAD_IMAGE`
+ * and adds nothing.
+ *
+ * # Safety
+ * `finetuner` as above; `data` points to `size` bytes.
+ */
+reid_status reid_finetuner_add_encoded(reid_finetuner *finetuner,
+                                       const uint8_t *data,
+                                       size_t size,
+                                       uint64_t identity,
+                                       int32_t camera,
+                                       int32_t split);
+
+/**
+ * Adds every image of a folder-per-identity dataset (`ROOT/{train,query,gallery}/<identity>/
+ * [<camera>_]<name>.jpg`, or `ROOT/<identity>/…` for training only); `*out_added`
+ * (optional) receives how many.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL, no images, an undecodable image named),
+ * `REID_INVALID_HANDLE`, `REID_IO_ERROR`.
+ *
+ * # Safety
+ * `finetuner` as above; `root` NUL-terminated; `out_added` NULL or writable.
+ */
+reid_status reid_finetuner_add_folder(reid_finetuner *finetuner,
+                                      const char *root,
+                                      size_t *out_added);
+
+/**
+ * Images added so far (with those found in the working folder); 0 for NULL or an invalid
+ * handle.
+ *
+ * # Safety
+ * `finetuner` NULL or a live handle.
+ */
+size_t reid_finetuner_len(const reid_finetuner *finetuner);
+
+/**
+ * Trains on the added images (resuming an interrupted run in the working folder), calling
+ * `callback` (may be NULL) after every step and epoch; a non-zero return cancels, and the
+ * epochs completed so far stay checkpointed. Held-out images, if any, are evaluated after
+ * the last epoch. The trained model then serves `reid_finetuner_save`, `_export_onnx`,
+ * `_evaluate` and `_new_extractor`.
+ *
+ * Errors: `REID_CANCELLED`, `REID_INVALID_ARGUMENT` (too few images or identities for a
+ * batch, diverging loss), `REID_MODEL_ERROR` (starting weights unusable), `REID_IO_ERROR`,
+ * `REID_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `finetuner` as above; `callback` NULL or a function that may be called with `user_data`
+ * during this call.
+ */
+reid_status reid_finetuner_run(reid_finetuner *finetuner,
+                               reid_progress_callback callback,
+                               void *user_data);
+
+/**
+ * mAP and Rank-1 of the current model (trained, else the starting one) on the held-out
+ * query and gallery images.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL outputs, no held-out images), `REID_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `finetuner` as above; outputs writable.
+ */
+reid_status reid_finetuner_evaluate(reid_finetuner *finetuner,
+                                    float *out_map,
+                                    float *out_rank1);
+
+/**
+ * Saves the current model as a reid checkpoint (atomically), loadable by
+ * `reid_extractor_new` with the Burn engine, `reid_export_onnx` and `reid_finetuner_new`.
+ *
+ * Errors: `REID_INVALID_ARGUMENT`, `REID_INVALID_HANDLE`, `REID_IO_ERROR`, `REID_MODEL_ERROR`.
+ *
+ * # Safety
+ * `finetuner` as above; `checkpoint_path` NUL-terminated.
+ */
+reid_status reid_finetuner_save(reid_finetuner *finetuner,
+                                const char *checkpoint_path);
+
+/**
+ * Exports the current model to ONNX (atomically) at the finetuning input size.
+ *
+ * Errors: as `reid_finetuner_save`.
+ *
+ * # Safety
+ * `finetuner` as above; `onnx_path` NUL-terminated.
+ */
+reid_status reid_finetuner_export_onnx(reid_finetuner *finetuner,
+                                       const char *onnx_path);
+
+/**
+ * An extractor for the current model (exported to `WORK_DIR/run/model.onnx` and loaded with
+ * `options`, NULL for the defaults). It is independent of the job: free it with
+ * `reid_extractor_free`, before or after the job.
+ *
+ * Errors: as `reid_extractor_new`, plus `REID_INVALID_HANDLE`.
+ *
+ * # Safety
+ * `finetuner` as above; `options` NULL or a live options handle; `out_extractor` writable.
+ */
+reid_status reid_finetuner_new_extractor(reid_finetuner *finetuner,
+                                         const reid_extractor_options *options,
+                                         reid_extractor **out_extractor);
 
 /**
  * The default search: the 10 best matches, no filters.

@@ -5,7 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const HANDLES: [&str; 3] = ["reid_extractor", "reid_extractor_options", "reid_gallery"];
+const HANDLES: [&str; 4] = [
+    "reid_extractor",
+    "reid_extractor_options",
+    "reid_gallery",
+    "reid_finetuner",
+];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

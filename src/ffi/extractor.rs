@@ -68,6 +68,16 @@ pub struct reid_extractor {
     inner: Extractor,
 }
 
+impl reid_extractor {
+    /// A handle owning `extractor`, for the caller to free with `reid_extractor_free`.
+    pub(crate) fn into_handle(extractor: Extractor) -> *mut reid_extractor {
+        into_raw(reid_extractor {
+            tag: Self::TAG,
+            inner: extractor,
+        })
+    }
+}
+
 // SAFETY: repr(C), tag first.
 unsafe impl Handle for reid_extractor {
     const TAG: u64 = 0x5245_4944_4558_5452; // "REIDEXTR"
@@ -103,11 +113,7 @@ pub unsafe extern "C" fn reid_extractor_new(
             unsafe { borrow(options, "options") }?.inner.clone()
         };
         require_out(out_extractor, "out_extractor")?;
-        let extractor = Extractor::new(&model, &options)?;
-        let handle = into_raw(reid_extractor {
-            tag: reid_extractor::TAG,
-            inner: extractor,
-        });
+        let handle = reid_extractor::into_handle(Extractor::new(&model, &options)?);
         // SAFETY: checked non-NULL above.
         unsafe { out_extractor.write(handle) };
         Ok(())
@@ -292,7 +298,7 @@ fn pixel_format(value: i32) -> Option<PixelFormat> {
 ///
 /// # Safety
 /// `image.data` must hold the bytes the description implies.
-unsafe fn view<'a>(image: &reid_image, what: &str) -> Outcome<ImageView<'a>> {
+pub(crate) unsafe fn view<'a>(image: &reid_image, what: &str) -> Outcome<ImageView<'a>> {
     let format = pixel_format(image.format).ok_or_else(|| {
         Failure::invalid(format!("{what}: unknown pixel format {}", image.format))
     })?;

@@ -10,6 +10,7 @@ pub mod boundary;
 pub mod export;
 pub mod extractor;
 pub mod extractor_options;
+pub mod finetuner;
 pub mod gallery;
 mod handle;
 pub mod version;

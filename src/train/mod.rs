@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod evaluate;
+pub mod finetune;
 pub mod loader;
 pub mod loss;
 pub mod optim;

@@ -642,6 +642,68 @@ int main(int argc, char **argv) {
 #undef BAD_HANDLES
     }
 
+    /* ---- finetuner: arguments and files (training itself: examples/c/finetune.c) ---- */
+    {
+        reid_finetuner *job = NULL;
+        reid_extractor *none_ex = NULL;
+        const unsigned char junk[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+        float fm = 0, fr = 0;
+        size_t n = 0;
+        reid_image image = {0};
+        unsigned char pixels[16 * 32 * 3];
+        memset(pixels, 90, sizeof pixels);
+        snprintf(path, sizeof path, "%s/finetune", work);
+        EXPECT(reid_finetuner_new(NULL, weights, path, &job), REID_INVALID_ARGUMENT);
+        EXPECT(reid_finetuner_new("osnet_x0_25", weights, NULL, &job), REID_INVALID_ARGUMENT);
+        EXPECT(reid_finetuner_new("no_such_net", weights, path, &job), REID_UNKNOWN_ARCHITECTURE);
+        EXPECT(reid_finetuner_new("osnet_x0_25", "/nonexistent.pth", path, &job), REID_IO_ERROR);
+        EXPECT(reid_finetuner_new("osnet_x0_25", weights, path, NULL), REID_INVALID_ARGUMENT);
+        CHECK(job == NULL);
+        EXPECT(reid_finetuner_new("osnet_x0_25", weights, path, &job), REID_OK);
+        EXPECT(reid_finetuner_set_epochs(job, 0), REID_INVALID_ARGUMENT);
+        EXPECT(reid_finetuner_set_training(job, 8, -1.0, 0, 0), REID_INVALID_ARGUMENT);
+        EXPECT(reid_finetuner_set_training(job, 8, 0.01, 64, 0), REID_INVALID_ARGUMENT);
+        EXPECT(reid_finetuner_set_training(job, 8, 0.01, 64, 32), REID_OK);
+        EXPECT_MSG(reid_finetuner_add_encoded(job, junk, sizeof junk, 1, 0, REID_SPLIT_TRAIN),
+                   REID_BAD_IMAGE, "input 0");
+        EXPECT(reid_finetuner_add_encoded(job, NULL, 10, 1, 0, REID_SPLIT_TRAIN),
+               REID_INVALID_ARGUMENT);
+        image.data = pixels;
+        image.width = 16;
+        image.height = 32;
+        image.format = REID_PIXEL_FORMAT_RGB8;
+        EXPECT(reid_finetuner_add_image(job, &image, 1, 0, 7), REID_INVALID_ARGUMENT);
+        EXPECT(reid_finetuner_add_image(job, &image, 1, -2, REID_SPLIT_TRAIN),
+               REID_INVALID_ARGUMENT);
+        CHECK(reid_finetuner_len(job) == 0);
+        EXPECT(reid_finetuner_add_image(job, &image, 1, 0, REID_SPLIT_TRAIN), REID_OK);
+        CHECK(reid_finetuner_len(job) == 1 && reid_finetuner_len(NULL) == 0);
+        EXPECT_MSG(reid_finetuner_evaluate(job, &fm, &fr), REID_INVALID_ARGUMENT, "held-out");
+        EXPECT(reid_finetuner_evaluate(job, NULL, &fr), REID_INVALID_ARGUMENT);
+        /* One image cannot fill a batch of 8: refused with a message, nothing trained. */
+        EXPECT(reid_finetuner_run(job, NULL, NULL), REID_INVALID_ARGUMENT);
+        EXPECT(reid_finetuner_add_folder(job, "/nonexistent/folder", &n), REID_INVALID_ARGUMENT);
+        {
+            reid_finetuner *not_job = (reid_finetuner *)g;
+            EXPECT(reid_finetuner_set_epochs(NULL, 1), REID_INVALID_ARGUMENT);
+            EXPECT(reid_finetuner_set_epochs(not_job, 1), REID_INVALID_HANDLE);
+            EXPECT(reid_finetuner_set_training(not_job, 8, 0.1, 0, 0), REID_INVALID_HANDLE);
+            EXPECT(reid_finetuner_add_image(not_job, &image, 1, 0, 0), REID_INVALID_HANDLE);
+            EXPECT(reid_finetuner_add_encoded(not_job, junk, 8, 1, 0, 0), REID_INVALID_HANDLE);
+            EXPECT(reid_finetuner_add_folder(not_job, path, &n), REID_INVALID_HANDLE);
+            EXPECT(reid_finetuner_run(not_job, NULL, NULL), REID_INVALID_HANDLE);
+            EXPECT(reid_finetuner_evaluate(not_job, &fm, &fr), REID_INVALID_HANDLE);
+            EXPECT(reid_finetuner_save(not_job, "x.bpk"), REID_INVALID_HANDLE);
+            EXPECT(reid_finetuner_export_onnx(not_job, "x.onnx"), REID_INVALID_HANDLE);
+            EXPECT(reid_finetuner_new_extractor(not_job, NULL, &none_ex), REID_INVALID_HANDLE);
+            EXPECT(reid_finetuner_run(NULL, NULL, NULL), REID_INVALID_ARGUMENT);
+            CHECK(reid_finetuner_len((const reid_finetuner *)g) == 0);
+            reid_finetuner_free((reid_finetuner *)g);
+        }
+        reid_finetuner_free(job);
+        reid_finetuner_free(NULL);
+    }
+
     /* ---- wrong-type frees are refused; the objects stay usable ---- */
     reid_gallery_free((reid_gallery *)ex);
     reid_extractor_free((reid_extractor *)g);
