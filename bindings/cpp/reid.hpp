@@ -10,7 +10,9 @@
 #include "reid.h"
 
 #include <cstddef>
+#include <exception>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -57,6 +59,9 @@ struct ExtractorDeleter {
 };
 struct GalleryDeleter {
     void operator()(reid_gallery *p) const noexcept { reid_gallery_free(p); }
+};
+struct FinetunerDeleter {
+    void operator()(reid_finetuner *p) const noexcept { reid_finetuner_free(p); }
 };
 
 }  // namespace detail
@@ -382,6 +387,97 @@ public:
 private:
     explicit Gallery(reid_gallery *raw) : handle_(raw) {}
     std::unique_ptr<reid_gallery, detail::GalleryDeleter> handle_;
+};
+
+/// Where an added image goes (see reid_split).
+enum class Split : std::int32_t {
+    Train = REID_SPLIT_TRAIN,
+    Query = REID_SPLIT_QUERY,
+    Gallery = REID_SPLIT_GALLERY
+};
+
+/// Finetuning inside the application (see reid_finetuner_*). Single-owner.
+class Finetuner {
+public:
+    /// A job for `architecture` starting from `weights` (empty: random initialization),
+    /// working in `work_dir`.
+    Finetuner(const std::string &architecture, const std::string &weights,
+              const std::string &work_dir) {
+        reid_finetuner *raw = nullptr;
+        detail::check(reid_finetuner_new(architecture.c_str(),
+                                         weights.empty() ? nullptr : weights.c_str(),
+                                         work_dir.c_str(), &raw));
+        handle_.reset(raw);
+    }
+
+    Finetuner &epochs(std::size_t n) {
+        detail::check(reid_finetuner_set_epochs(get(), n));
+        return *this;
+    }
+    /// Batch size, learning rate and input size; 0 keeps a value.
+    Finetuner &training(std::size_t batch_size, double learning_rate, std::size_t height = 0,
+                        std::size_t width = 0) {
+        detail::check(
+            reid_finetuner_set_training(get(), batch_size, learning_rate, height, width));
+        return *this;
+    }
+    void add_image(const reid_image &image, std::uint64_t identity, std::int32_t camera,
+                   Split split = Split::Train) {
+        detail::check(reid_finetuner_add_image(get(), &image, identity, camera,
+                                               static_cast<std::int32_t>(split)));
+    }
+    void add_encoded(const std::vector<std::uint8_t> &bytes, std::uint64_t identity,
+                     std::int32_t camera, Split split = Split::Train) {
+        detail::check(reid_finetuner_add_encoded(get(), bytes.data(), bytes.size(), identity,
+                                                 camera, static_cast<std::int32_t>(split)));
+    }
+    /// Adds a folder-per-identity dataset; returns how many images.
+    std::size_t add_folder(const std::string &root) {
+        std::size_t added = 0;
+        detail::check(reid_finetuner_add_folder(get(), root.c_str(), &added));
+        return added;
+    }
+    std::size_t size() const noexcept { return reid_finetuner_len(get()); }
+
+    /// Trains; `progress` (optional) returns false to cancel (then reid::Error with
+    /// REID_CANCELLED is thrown). An exception thrown by `progress` cancels the run and is
+    /// rethrown here.
+    void run(const std::function<bool(const reid_progress &)> &progress = {}) {
+        struct Context {
+            const std::function<bool(const reid_progress &)> *progress;
+            std::exception_ptr error;
+        } context{&progress, nullptr};
+        auto trampoline = [](void *user, const reid_progress *p) -> std::int32_t {
+            auto *c = static_cast<Context *>(user);
+            try {
+                return (*c->progress)(*p) ? 0 : 1;
+            } catch (...) {
+                c->error = std::current_exception();
+                return 1;
+            }
+        };
+        const reid_status status =
+            reid_finetuner_run(get(), progress ? +trampoline : nullptr, &context);
+        if (context.error) std::rethrow_exception(context.error);
+        detail::check(status);
+    }
+
+    /// (mAP, Rank-1) on the held-out images.
+    std::pair<float, float> evaluate() {
+        float map = 0, rank1 = 0;
+        detail::check(reid_finetuner_evaluate(get(), &map, &rank1));
+        return {map, rank1};
+    }
+    void save(const std::string &checkpoint) {
+        detail::check(reid_finetuner_save(get(), checkpoint.c_str()));
+    }
+    void export_onnx(const std::string &path) {
+        detail::check(reid_finetuner_export_onnx(get(), path.c_str()));
+    }
+    reid_finetuner *get() const noexcept { return handle_.get(); }
+
+private:
+    std::unique_ptr<reid_finetuner, detail::FinetunerDeleter> handle_;
 };
 
 /// Exports a model to ONNX (see reid_export_onnx). An empty `architecture` means the one a

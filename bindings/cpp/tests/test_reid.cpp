@@ -20,6 +20,7 @@ static_assert(!std::is_copy_assignable_v<reid::Gallery>, "handles are move-only"
 static_assert(std::is_nothrow_move_constructible_v<reid::Extractor>, "moves do not throw");
 static_assert(std::is_nothrow_move_assignable_v<reid::Gallery>, "moves do not throw");
 static_assert(std::is_base_of_v<std::runtime_error, reid::Error>, "Error is an exception");
+static_assert(!std::is_copy_constructible_v<reid::Finetuner>, "handles are move-only");
 
 static int failures = 0;
 static int checks = 0;
@@ -154,6 +155,22 @@ int main(int argc, char **argv) {
     moved.export_npz(work + "/g.npz");
     reid::Gallery imported(512);
     CHECK(imported.import_npz(work + "/g.npz") == 1 && imported.size() == 1);
+
+    // Finetuner: settings, images in, errors out (training itself: examples/c/finetune.c).
+    {
+        EXPECT_ERROR(REID_UNKNOWN_ARCHITECTURE, "nonet", reid::Finetuner("nonet", weights, work + "/ft"));
+        reid::Finetuner job("osnet_x0_25", weights, work + "/ft");
+        job.epochs(1).training(8, 0.01, 64, 32);
+        EXPECT_ERROR(REID_INVALID_ARGUMENT, "epochs", job.epochs(0));
+        job.add_image(frame, 3, 0);
+        job.add_encoded(read_file(files[0]), 4, 1, reid::Split::Query);
+        CHECK(job.size() == 2);
+        EXPECT_ERROR(REID_BAD_IMAGE, "input 0", job.add_encoded({1, 2, 3}, 5, 0));
+        EXPECT_ERROR(REID_INVALID_ARGUMENT, "held-out", job.evaluate());
+        EXPECT_ERROR(REID_INVALID_ARGUMENT, "batch", job.run([](const reid_progress &) { return true; }));
+        reid::Finetuner moved = std::move(job);
+        CHECK(moved.size() == 2 && job.get() == nullptr);
+    }
 
     std::printf("%d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;
