@@ -37,7 +37,8 @@ impl LightConv3x3 {
 
     /// Forward pass.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.bn.forward(self.conv2.forward(self.conv1.forward(x))))
+        let y = super::layers::conv_forward(&self.conv1, x);
+        relu(self.bn.forward(self.conv2.forward(y)))
     }
 
     pub(crate) fn macs(&self, m: &mut Macs) {
