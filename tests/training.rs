@@ -214,3 +214,63 @@ fn example_configs_are_valid() {
     }
     assert!(n >= 4);
 }
+
+#[test]
+fn lr_range_test_grows_the_rate_and_stops_on_divergence() {
+    use reid::train::lr_find::{LrFindOptions, lr_find};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let config = config(&root, &dir.path().join("unused"), 1);
+    let options = LrFindOptions {
+        min_lr: 1e-5,
+        max_lr: 1e3,
+        steps: 16,
+    };
+    let report = lr_find(&config, &options, &mut |_, _, _| true).unwrap();
+    assert!((report.lrs[0] - 1e-5).abs() < 1e-12);
+    assert!(report.lrs.windows(2).all(|w| w[1] > w[0] * 2.0));
+    assert!(report.diverged, "a rate of 1000 must blow the loss up");
+    assert!(report.lrs.len() < 16 && report.losses.len() == report.lrs.len());
+    assert!(report.lrs.contains(&report.suggestion));
+    assert!(
+        !dir.path().join("unused").exists(),
+        "the range test saves nothing"
+    );
+    let bad = LrFindOptions {
+        min_lr: 1.0,
+        max_lr: 0.1,
+        steps: 10,
+    };
+    assert!(lr_find(&config, &bad, &mut |_, _, _| true).is_err());
+}
+
+#[test]
+fn lr_find_command_writes_the_curve_and_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let save = dir.path().join("lr");
+    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
+        .args([
+            "lr-find",
+            "--root",
+            root.to_str().unwrap(),
+            "--steps",
+            "8",
+            "--max-lr",
+            "0.1",
+        ])
+        .args(["data.height=64", "data.width=32", "train.batch_size=8"])
+        .arg(format!("data.save_dir={}", save.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("suggested learning rate"), "{said}");
+    let csv = std::fs::read_to_string(save.join("lr_find.csv")).unwrap();
+    assert_eq!(csv.lines().next(), Some("lr,loss"));
+    assert_eq!(csv.lines().count(), 9, "{csv}");
+}

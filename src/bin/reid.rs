@@ -115,6 +115,27 @@ enum Command {
         /// Overrides: `section.key=value`.
         overrides: Vec<String>,
     },
+    /// Learning-rate range test: train briefly with a growing rate and suggest one. Writes
+    /// `lr_find.csv` (rate, smoothed loss) into the config's save_dir.
+    LrFind {
+        /// YAML config (as for `train`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Dataset root (overrides `data.root`).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// First rate.
+        #[arg(long, default_value_t = 1e-6)]
+        min_lr: f64,
+        /// Last rate.
+        #[arg(long, default_value_t = 1.0)]
+        max_lr: f64,
+        /// Steps.
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+        /// Overrides: `section.key=value`.
+        overrides: Vec<String>,
+    },
     /// Print the summary of a dataset (identities, images, cameras per split).
     Dataset {
         /// Dataset name: market1501, dukemtmcreid, msmt17, folders.
@@ -426,6 +447,53 @@ fn run(cli: Cli) -> reid::Result<()> {
             }
             let config = reid::config::load_train_config(config.as_deref(), &overrides)?;
             run_training(&config)
+        }
+        Command::LrFind {
+            config,
+            root,
+            min_lr,
+            max_lr,
+            steps,
+            mut overrides,
+        } => {
+            if let Some(root) = root {
+                overrides.push(format!("data.root={}", root.display()));
+            }
+            let config = reid::config::load_train_config(config.as_deref(), &overrides)?;
+            let options = reid::train::lr_find::LrFindOptions {
+                min_lr,
+                max_lr,
+                steps,
+            };
+            let report =
+                reid::train::lr_find::lr_find(&config, &options, &mut |step, lr, loss| {
+                    if step % 10 == 0 {
+                        println!("step {step}/{steps}: lr {lr:.2e}, loss {loss:.4}");
+                    }
+                    true
+                })?;
+            std::fs::create_dir_all(&config.save_dir)
+                .map_err(|e| reid::Error::io(&config.save_dir, e))?;
+            let csv: String = std::iter::once("lr,loss\n".to_string())
+                .chain(
+                    report
+                        .lrs
+                        .iter()
+                        .zip(&report.losses)
+                        .map(|(l, v)| format!("{l},{v}\n")),
+                )
+                .collect();
+            let path = config.save_dir.join("lr_find.csv");
+            reid::npy::write_atomically(&path, csv.as_bytes())?;
+            if report.diverged {
+                println!("the loss diverged after {} steps", report.lrs.len());
+            }
+            println!(
+                "suggested learning rate: {:.2e} (curve: {})",
+                report.suggestion,
+                path.display()
+            );
+            Ok(())
         }
         Command::Dataset { name, root } => {
             print!("{}", reid::data::load_dataset(&name, &root)?.summary());

@@ -280,11 +280,22 @@ fn eval_log(target: &str, m: &RankMetrics) -> EvalLog {
     }
 }
 
-/// Runs (or resumes) training as `config` says, reporting to `progress`.
-pub fn train(
-    config: &TrainConfig,
-    progress: &mut dyn FnMut(&Event) -> bool,
-) -> Result<TrainReport> {
+/// What a run needs besides the model: devices, data, sampling and transforms.
+pub(crate) struct Setup {
+    pub arch: Arch,
+    pub device: crate::device::Device,
+    pub train_device: crate::device::Device,
+    pub augment: Augment,
+    pub sampler: Sampler,
+    pub metric: Metric,
+    pub preprocessing: Preprocessing,
+    pub train_set: Vec<Sample>,
+    pub targets: Vec<ReidDataset>,
+    pub classes: usize,
+}
+
+/// Checks `config` and reads its datasets.
+pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
     let arch: Arch = config.arch.parse()?;
     let device = crate::device::parse_device(&config.device)?;
     let train_device = device.clone().autodiff();
@@ -317,6 +328,49 @@ pub fn train(
     if train_set.is_empty() {
         return Err(Error::InvalidInput("the training set is empty".into()));
     }
+    Ok(Setup {
+        arch,
+        device,
+        train_device,
+        augment,
+        sampler,
+        metric,
+        preprocessing,
+        train_set,
+        targets,
+        classes,
+    })
+}
+
+/// The model a fresh run starts from: the configured weights (with a new classifier when the
+/// number of identities differs) or a seeded random initialization.
+pub(crate) fn initial_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel> {
+    s.device.seed(config.seed);
+    let model = match &config.weights {
+        Some(path) => {
+            let start = crate::weights::load_any(Some(s.arch), path, &s.device)?;
+            if start.num_classes() == s.classes {
+                start
+            } else {
+                start.with_classifier(s.classes, &s.device)
+            }
+        }
+        None => ReidModel::new(s.arch, s.classes, &s.device),
+    };
+    model.check_input_size(config.height, config.width)?;
+    Ok(model)
+}
+
+/// Runs (or resumes) training as `config` says, reporting to `progress`.
+pub fn train(
+    config: &TrainConfig,
+    progress: &mut dyn FnMut(&Event) -> bool,
+) -> Result<TrainReport> {
+    let s = setup(config)?;
+    let (device, train_device) = (s.device.clone(), s.train_device.clone());
+    let (augment, sampler, metric) = (s.augment, s.sampler, s.metric);
+    let preprocessing = s.preprocessing.clone();
+    let (train_set, targets) = (&s.train_set, &s.targets);
     std::fs::create_dir_all(&config.save_dir).map_err(|e| Error::io(&config.save_dir, e))?;
 
     let (model, mut optimizer, mut state) = match resumable(&config.save_dir) {
@@ -338,18 +392,7 @@ pub fn train(
             (model, optimizer, state)
         }
         None => {
-            device.seed(config.seed);
-            let model = match &config.weights {
-                Some(path) => {
-                    let start = crate::weights::load_any(Some(arch), path, &device)?;
-                    if start.num_classes() == classes {
-                        start
-                    } else {
-                        start.with_classifier(classes, &device)
-                    }
-                }
-                None => ReidModel::new(arch, classes, &device),
-            };
+            let model = initial_model(config, &s)?;
             let state = RunState {
                 epochs_done: 0,
                 schedule: LrSchedule::new(config.schedule.clone(), config.lr, config.warmup)?,
@@ -371,7 +414,7 @@ pub fn train(
         let started = Instant::now();
         let lr = state.schedule.lr(epoch);
         let mut rng = Rng::derive(config.seed, &[SAMPLER_STREAM, epoch as u64]);
-        let order = sampler.epoch(&train_set, config.batch_size, &mut rng)?;
+        let order = sampler.epoch(train_set, config.batch_size, &mut rng)?;
         let batches: Vec<&[usize]> = order.chunks_exact(config.batch_size).collect();
         if batches.is_empty() {
             return Err(Error::InvalidInput(format!(
@@ -385,7 +428,7 @@ pub fn train(
         let (mut loss_sum, mut acc_sum) = (0.0, 0.0);
         for (step, indices) in batches.iter().enumerate() {
             let (images, labels) = training_batch(
-                &train_set,
+                train_set,
                 indices,
                 &preprocessing,
                 &augment,
@@ -430,7 +473,7 @@ pub fn train(
         let inference = model.valid();
         let mut eval = Vec::new();
         if evaluate && !targets.is_empty() {
-            for (name, dataset) in config.targets.iter().zip(&targets) {
+            for (name, dataset) in config.targets.iter().zip(targets) {
                 let m = evaluate_dataset(&inference, dataset, &preprocessing, metric, 64, &device)?;
                 eval.push(eval_log(name, &m));
             }

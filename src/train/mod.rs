@@ -6,6 +6,7 @@ pub mod evaluate;
 pub mod finetune;
 pub mod loader;
 pub mod loss;
+pub mod lr_find;
 pub mod optim;
 pub mod schedule;
 pub mod step;

@@ -1,0 +1,134 @@
+//! The learning-rate range test (Smith; the seed's "automated learning rate search"): train
+//! from the run's starting model for a number of steps while the rate grows exponentially
+//! from `min_lr` to `max_lr`, follow the smoothed loss, stop once it explodes, and suggest
+//! the rate where it fell fastest. Nothing is saved; the model is discarded.
+
+use burn::module::Module;
+use serde::Serialize;
+
+use super::engine::{TrainConfig, initial_model, setup};
+use super::loader::training_batch;
+use super::step::train_step_on;
+use crate::data::rng::Rng;
+use crate::error::{Error, Result};
+
+/// The range test's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LrFindOptions {
+    /// First rate.
+    pub min_lr: f64,
+    /// Last rate.
+    pub max_lr: f64,
+    /// Steps (rates tried).
+    pub steps: usize,
+}
+
+impl Default for LrFindOptions {
+    fn default() -> Self {
+        Self {
+            min_lr: 1e-6,
+            max_lr: 1.0,
+            steps: 100,
+        }
+    }
+}
+
+/// The curve and the suggestion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LrFindReport {
+    /// Rates tried, in order.
+    pub lrs: Vec<f64>,
+    /// Exponentially smoothed (β = 0.98, bias-corrected) loss after each step.
+    pub losses: Vec<f64>,
+    /// The rate at the steepest descent of the smoothed loss.
+    pub suggestion: f64,
+    /// Whether the loss exploded (more than 4× its best) before the last step.
+    pub diverged: bool,
+}
+
+/// Runs the range test with `config`'s model, data, optimizer and losses.
+pub fn lr_find(
+    config: &TrainConfig,
+    options: &LrFindOptions,
+    progress: &mut dyn FnMut(usize, f64, f64) -> bool,
+) -> Result<LrFindReport> {
+    let ok = options.min_lr > 0.0 && options.max_lr > options.min_lr && options.steps >= 3;
+    if !ok {
+        return Err(Error::InvalidInput(
+            "need 0 < min_lr < max_lr and at least 3 steps".into(),
+        ));
+    }
+    let s = setup(config)?;
+    let mut model = initial_model(config, &s)?.fork(&s.train_device).train();
+    let mut optimizer = config.optimizer.build()?;
+    let ratio = (options.max_lr / options.min_lr).powf(1.0 / (options.steps - 1) as f64);
+    let (mut lrs, mut losses) = (Vec::new(), Vec::new());
+    let (mut average, mut best) = (0.0, f64::MAX);
+    let mut diverged = false;
+    let mut order: Vec<usize> = Vec::new();
+    let mut epoch = 0usize;
+    for step in 0..options.steps {
+        if order.len() < config.batch_size {
+            let mut rng = Rng::derive(config.seed, &[0x4c52, epoch as u64]);
+            order = s.sampler.epoch(&s.train_set, config.batch_size, &mut rng)?;
+            order.reverse();
+            epoch += 1;
+            if order.len() < config.batch_size {
+                return Err(Error::InvalidInput(format!(
+                    "{} training images make no full batch of {}",
+                    s.train_set.len(),
+                    config.batch_size
+                )));
+            }
+        }
+        let indices: Vec<usize> = (0..config.batch_size).filter_map(|_| order.pop()).collect();
+        let lr = options.min_lr * ratio.powi(step as i32);
+        let (images, labels) = training_batch(
+            &s.train_set,
+            &indices,
+            &s.preprocessing,
+            &s.augment,
+            config.seed,
+            epoch,
+            &s.train_device,
+        )?;
+        let (next, stats) = train_step_on(
+            model,
+            &mut optimizer,
+            lr,
+            images,
+            labels,
+            &config.losses,
+            None,
+        );
+        model = next;
+        let loss = stats.loss as f64;
+        average = 0.98 * average + 0.02 * loss;
+        let smoothed = average / (1.0 - 0.98f64.powi(step as i32 + 1));
+        lrs.push(lr);
+        losses.push(smoothed);
+        if !progress(step + 1, lr, smoothed) {
+            return Err(Error::Cancelled);
+        }
+        if !loss.is_finite() || smoothed > 4.0 * best {
+            diverged = true;
+            break;
+        }
+        best = best.min(smoothed);
+    }
+    // Steepest descent of the smoothed loss against log(lr), ignoring the noisy start.
+    let start = (lrs.len() / 10).max(1);
+    let suggestion = (start..lrs.len())
+        .filter(|&i| losses[i].is_finite() && losses[i - 1].is_finite())
+        .min_by(|&a, &b| {
+            let slope = |i: usize| losses[i] - losses[i - 1];
+            slope(a).total_cmp(&slope(b))
+        })
+        .map_or(options.min_lr, |i| lrs[i]);
+    Ok(LrFindReport {
+        lrs,
+        losses,
+        suggestion,
+        diverged,
+    })
+}
