@@ -95,11 +95,18 @@ impl Default for SamplerSection {
 #[serde(deny_unknown_fields, default)]
 struct Softmax {
     label_smooth: bool,
+    /// AM-softmax margin and scale (deep-object-reid's `loss.softmax.m` / `s`).
+    m: f32,
+    s: f32,
 }
 
 impl Default for Softmax {
     fn default() -> Self {
-        Self { label_smooth: true }
+        Self {
+            label_smooth: true,
+            m: 0.35,
+            s: 30.0,
+        }
     }
 }
 
@@ -315,30 +322,40 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
                 .into(),
         ));
     }
+    let smooth = if f.loss.softmax.label_smooth {
+        0.1
+    } else {
+        0.0
+    };
+    let base = LossConfig {
+        softmax_weight: 1.0,
+        label_smooth: smooth,
+        triplet_weight: 0.0,
+        margin: f.loss.triplet.margin,
+        am_margin: 0.0,
+        am_scale: f.loss.softmax.s,
+    };
     let losses = match f.loss.name.as_str() {
-        "softmax" => LossConfig {
-            softmax_weight: 1.0,
-            label_smooth: if f.loss.softmax.label_smooth {
-                0.1
-            } else {
-                0.0
-            },
-            triplet_weight: 0.0,
-            margin: f.loss.triplet.margin,
-        },
+        "softmax" => base,
+        "am_softmax" => {
+            if !(f.loss.softmax.m > 0.0 && f.loss.softmax.s > 0.0) {
+                return Err(invalid(
+                    "loss.softmax.m and s must be positive for am_softmax".into(),
+                ));
+            }
+            LossConfig {
+                am_margin: f.loss.softmax.m,
+                ..base
+            }
+        }
         "triplet" => LossConfig {
             softmax_weight: f.loss.triplet.weight_x,
-            label_smooth: if f.loss.softmax.label_smooth {
-                0.1
-            } else {
-                0.0
-            },
             triplet_weight: f.loss.triplet.weight_t,
-            margin: f.loss.triplet.margin,
+            ..base
         },
         other => {
             return Err(invalid(format!(
-                "loss.name `{other}`: expected softmax or triplet"
+                "loss.name `{other}`: expected softmax, am_softmax or triplet"
             )));
         }
     };

@@ -78,6 +78,29 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     (dot / (norm(a) * norm(b)).max(1e-30)) as f32
 }
 
+#[test]
+fn am_softmax_and_its_gradients_match_pytorch() {
+    use reid::models::layers::cosine_scores;
+    use reid::train::loss::am_softmax;
+    let f = arrays("train/losses.npz");
+    let device = default_device().autodiff();
+    let features: Tensor<2> = float(&f["am_features"], &device).require_grad();
+    let weight: Tensor<2> = float(&f["am_weight"], &device).require_grad();
+    let cosine = cosine_scores(features.clone(), weight.clone());
+    let loss = am_softmax(cosine, ints(&f["targets"], &device), 0.35, 30.0, 0.1);
+    let value = loss.clone().into_scalar::<f32>();
+    let grads = loss.backward();
+    let want = f["am"].to_f64()[0] as f32;
+    assert!(
+        (value - want).abs() < 1e-4 * want.abs(),
+        "AM-softmax {value} vs {want}"
+    );
+    let gf = tensor_to_vec(features.grad(&grads).unwrap());
+    let gw = tensor_to_vec(weight.grad(&grads).unwrap());
+    assert!(worst(&gf, &f["am_features_grad"].to_f32()) < 1e-5);
+    assert!(worst(&gw, &f["am_weight_grad"].to_f32()) < 1e-5);
+}
+
 /// One SGD step from the same weights on the same batch as PyTorch. Burn's training-mode
 /// BatchNorm computes the batch variance in one pass (E[x²] − E[x]²), which loses about 1e-4
 /// relative precision where a channel's mean is large against its spread (PyTorch: 1e-7); the
@@ -102,6 +125,7 @@ fn one_sgd_step_of_osnet_matches_pytorch() {
         label_smooth: 0.1,
         triplet_weight: 1.0,
         margin: 0.3,
+        ..Default::default()
     };
     let (model, stats) = train_step(
         model,

@@ -274,3 +274,32 @@ fn lr_find_command_writes_the_curve_and_a_suggestion() {
     assert_eq!(csv.lines().next(), Some("lr,loss"));
     assert_eq!(csv.lines().count(), 9, "{csv}");
 }
+
+#[test]
+fn am_softmax_and_triplet_runs_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    for (name, losses) in [
+        (
+            "am",
+            reid::train::LossConfig {
+                am_margin: 0.35,
+                ..Default::default()
+            },
+        ),
+        (
+            "triplet",
+            reid::train::LossConfig {
+                triplet_weight: 1.0,
+                ..Default::default()
+            },
+        ),
+    ] {
+        let mut c = config(&root, &dir.path().join(name), 1);
+        c.losses = losses;
+        c.sampler = "RandomIdentitySampler".into();
+        c.export_onnx = false;
+        let report = train(&c, &mut |_| true).unwrap();
+        assert!(report.history[0].loss.is_finite(), "{name}");
+    }
+}

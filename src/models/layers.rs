@@ -101,6 +101,21 @@ pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     y.reshape([n, out_channels, h, w])
 }
 
+/// Cosine similarities `[N, K]` of rows of `features` `[N, D]` with the columns of `weight`
+/// `[D, K]` (a Linear layer's weight in Burn's layout), both L2-normalized.
+pub fn cosine_scores(features: Tensor<2>, weight: Tensor<2>) -> Tensor<2> {
+    let unit = |t: Tensor<2>, dim: usize| {
+        let norm = t
+            .clone()
+            .powf_scalar(2.0)
+            .sum_dim(dim)
+            .sqrt()
+            .clamp_min(1e-12);
+        t / norm
+    };
+    unit(features, 1).matmul(unit(weight, 0))
+}
+
 /// Batch normalization for `channels` features, torchreid's defaults (eps 1e-5, momentum 0.1).
 pub fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).init(device)

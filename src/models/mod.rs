@@ -152,6 +152,12 @@ impl ReidModel {
         self
     }
 
+    /// Cosine similarities `[N, num_classes]` between embeddings and the classifier's class
+    /// weights (both L2-normalized, bias unused): the logits of AM-softmax training.
+    pub fn cosine_logits(&self, features: Tensor<2>) -> Tensor<2> {
+        layers::cosine_scores(features, self.head.classifier.weight.val())
+    }
+
     /// Embedding dimension.
     pub fn feature_dim(&self) -> usize {
         self.head.feature_dim()

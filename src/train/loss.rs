@@ -1,5 +1,5 @@
-//! Training losses, as torchreid defines them: cross-entropy with label smoothing and the
-//! batch-hard triplet loss.
+//! Training losses, as torchreid and deep-object-reid define them: cross-entropy with label
+//! smoothing, AM-softmax and the batch-hard triplet loss.
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
@@ -40,4 +40,18 @@ pub fn triplet_hard(features: Tensor<2>, targets: Tensor<1, Int>, margin: f32) -
     (hardest_positive - hardest_negative + margin)
         .clamp_min(0.0)
         .mean()
+}
+
+/// AM-softmax (additive margin; deep-object-reid's `AMSoftmaxLoss`): cross-entropy of
+/// `scale · (cos θ − margin · onehot)` over cosine logits, with optional label smoothing.
+pub fn am_softmax(
+    cosine: Tensor<2>,
+    targets: Tensor<1, Int>,
+    margin: f32,
+    scale: f32,
+    epsilon: f32,
+) -> Tensor<1> {
+    let classes = cosine.dims()[1];
+    let onehot: Tensor<2> = targets.clone().one_hot::<2>(classes).float();
+    cross_entropy((cosine - onehot * margin) * scale, targets, epsilon)
 }

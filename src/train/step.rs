@@ -5,7 +5,7 @@ use burn::module::{Module, ParamId};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor};
 
-use super::loss::{cross_entropy, triplet_hard};
+use super::loss::{am_softmax, cross_entropy, triplet_hard};
 use crate::models::ReidModel;
 
 /// Which losses a step minimizes, and their weights (torchreid's `loss.softmax` /
@@ -20,6 +20,17 @@ pub struct LossConfig {
     pub triplet_weight: f32,
     /// Triplet margin.
     pub margin: f32,
+    /// AM-softmax instead of the plain cross-entropy: cosine logits with this additive margin
+    /// (0: plain cross-entropy on the linear classifier).
+    #[serde(default)]
+    pub am_margin: f32,
+    /// AM-softmax scale.
+    #[serde(default = "default_am_scale")]
+    pub am_scale: f32,
+}
+
+fn default_am_scale() -> f32 {
+    30.0
 }
 
 impl Default for LossConfig {
@@ -30,6 +41,8 @@ impl Default for LossConfig {
             label_smooth: 0.1,
             triplet_weight: 0.0,
             margin: 0.3,
+            am_margin: 0.0,
+            am_scale: 30.0,
         }
     }
 }
@@ -50,7 +63,10 @@ pub fn batch_loss(
     targets: Tensor<1, Int>,
     losses: &LossConfig,
 ) -> (Tensor<1>, StepStats) {
-    let out = model.logits(images);
+    let mut out = model.logits(images);
+    if losses.am_margin > 0.0 {
+        out.logits = model.cosine_logits(out.features.clone());
+    }
     let n = targets.dims()[0];
     let correct = out
         .logits
@@ -69,9 +85,18 @@ pub fn batch_loss(
         })
     };
     if losses.softmax_weight > 0.0 {
-        add(
-            cross_entropy(out.logits, targets.clone(), losses.label_smooth) * losses.softmax_weight,
-        );
+        let loss = if losses.am_margin > 0.0 {
+            am_softmax(
+                out.logits,
+                targets.clone(),
+                losses.am_margin,
+                losses.am_scale,
+                losses.label_smooth,
+            )
+        } else {
+            cross_entropy(out.logits, targets.clone(), losses.label_smooth)
+        };
+        add(loss * losses.softmax_weight);
     }
     if losses.triplet_weight > 0.0 {
         add(triplet_hard(out.features, targets, losses.margin) * losses.triplet_weight);
