@@ -182,6 +182,36 @@ fn one_sgd_step_of_osnet_matches_pytorch() {
 }
 
 #[test]
+fn radam_matches_torch_over_both_phases() {
+    use burn::optim::Optimizer;
+    use reid::train::radam::RAdam;
+    let f = arrays("train/radam.npz");
+    let device = default_device();
+    let radam = RAdam {
+        beta1: 0.9,
+        beta2: 0.99,
+        epsilon: 1e-8,
+        weight_decay: 5e-4,
+    };
+    let mut param: Tensor<2> = float(&f["start"], &device);
+    let grads = f["grads"].to_f32();
+    let after = f["after"].to_f32();
+    let mut state = None;
+    for step in 0..8 {
+        let grad = Tensor::<2>::from_data(
+            TensorData::new(grads[step * 12..(step + 1) * 12].to_vec(), [3, 4]),
+            &device,
+        );
+        let (next, next_state) = radam.step(0.01, param, grad, state);
+        param = next;
+        state = next_state;
+        let got = tensor_to_vec(param.clone());
+        let error = worst(&got, &after[step * 12..(step + 1) * 12]);
+        assert!(error < 1e-6, "step {}: {error}", step + 1);
+    }
+}
+
+#[test]
 fn schedules_match_torch() {
     use reid::train::schedule::{LrSchedule, Schedule};
     let text = std::fs::read_to_string(fixture("train/schedules.json")).unwrap();

@@ -96,6 +96,12 @@ fn training_learns_evaluates_checkpoints_and_exports() {
 fn a_cancelled_run_resumes_to_the_same_result() {
     let dir = tempfile::tempdir().unwrap();
     let root = dataset(dir.path());
+    // RAdam: its optimizer state (our own record format) must survive the checkpoint too.
+    let config = |root: &Path, save: &Path, epochs| {
+        let mut c = config(root, save, epochs);
+        c.optimizer.name = "radam".into();
+        c
+    };
     let whole = dir.path().join("whole");
     train(&config(&root, &whole, 3), &mut |_| true).unwrap();
     let parts = dir.path().join("parts");

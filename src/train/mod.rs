@@ -8,6 +8,7 @@ pub mod loader;
 pub mod loss;
 pub mod lr_find;
 pub mod optim;
+pub mod radam;
 pub mod schedule;
 pub mod step;
 

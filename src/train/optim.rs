@@ -1,5 +1,5 @@
 //! Optimizers by torchreid's names and defaults (`train.optim`): SGD (momentum, dampening,
-//! Nesterov, weight decay), Adam, AMSGrad, AdamW and RMSprop, built on Burn's optimizers with
+//! Nesterov, weight decay), Adam, AMSGrad, AdamW, RAdam and RMSprop, on Burn's optimizers with
 //! PyTorch's conventions (L2 weight decay added to the gradient, ε = 1e-8, no dampening).
 
 use burn::optim::decay::WeightDecayConfig;
@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// An optimizer and its hyper-parameters (the learning rate comes from the schedule).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptimizerConfig {
-    /// `sgd`, `adam`, `amsgrad`, `adamw` or `rmsprop`.
+    /// `sgd`, `adam`, `amsgrad`, `adamw`, `radam` or `rmsprop`.
     pub name: String,
     /// L2 weight decay (decoupled for `adamw`).
     pub weight_decay: f64,
@@ -47,7 +47,7 @@ impl Default for OptimizerConfig {
 }
 
 /// Optimizer names [`OptimizerConfig::build`] accepts.
-pub const OPTIMIZERS: [&str; 5] = ["sgd", "adam", "amsgrad", "adamw", "rmsprop"];
+pub const OPTIMIZERS: [&str; 6] = ["sgd", "adam", "amsgrad", "adamw", "radam", "rmsprop"];
 
 impl OptimizerConfig {
     /// The optimizer, with fresh state.
@@ -80,6 +80,12 @@ impl OptimizerConfig {
                 .with_epsilon(1e-8)
                 .with_weight_decay(self.weight_decay as f32)
                 .init(),
+            "radam" => burn::optim::ModuleOptimizer::from(super::radam::RAdam {
+                beta1: self.adam_beta1,
+                beta2: self.adam_beta2,
+                epsilon: 1e-8,
+                weight_decay: self.weight_decay,
+            }),
             "rmsprop" => RmsPropConfig::new()
                 .with_alpha(self.rmsprop_alpha as f32)
                 .with_momentum(self.momentum as f32)
