@@ -76,6 +76,33 @@ fn training_learns_evaluates_checkpoints_and_exports() {
     assert_eq!(best_map, maps.iter().cloned().fold(f64::MIN, f64::max));
     assert_eq!(maps[best_epoch - 1], best_map);
     assert!(save.join("last/state.json").is_file() && report.model.is_file());
+    // `reid eval --weights` on the best model gives the mAP the run recorded for it.
+    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
+        .args([
+            "eval",
+            "--json",
+            "--weights",
+            report.model.to_str().unwrap(),
+        ])
+        .args([
+            "--root",
+            root.to_str().unwrap(),
+            "data.height=64",
+            "data.width=32",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cli_map = line["mAP"].as_f64().unwrap();
+    assert!(
+        (cli_map - best_map).abs() < 1e-6,
+        "eval {cli_map} vs run {best_map}"
+    );
     // The export runs in the extractor (Burn engine: no native library needed).
     let onnx = report.onnx.unwrap();
     let options = ExtractorOptions {

@@ -58,11 +58,22 @@ enum Command {
     /// Score query features against gallery features (Market-1501 protocol): CMC, mAP, mINP.
     Eval {
         /// .npz with torchreid's names: qf, gf, q_pids, g_pids, q_camids, g_camids.
+        #[arg(long, required_unless_present = "weights")]
+        features: Option<PathBuf>,
+        /// Evaluate these weights (reid checkpoint or torchreid file) on the config's target
+        /// datasets instead of a features file.
+        #[arg(long, conflicts_with = "features")]
+        weights: Option<PathBuf>,
+        /// YAML config for `--weights` (model, input size, targets, metric).
+        #[arg(long, requires = "weights")]
+        config: Option<PathBuf>,
+        /// Dataset root for `--weights` (overrides `data.root`).
+        #[arg(long, requires = "weights")]
+        root: Option<PathBuf>,
+        /// cosine or euclidean (squared, as torchreid); default cosine, or the config's
+        /// `test.dist_metric` with `--weights`.
         #[arg(long)]
-        features: PathBuf,
-        /// cosine or euclidean (squared, as torchreid).
-        #[arg(long, default_value = "cosine")]
-        metric: String,
+        metric: Option<String>,
         /// Apply k-reciprocal re-ranking (k1 = 20, k2 = 6, lambda = 0.3).
         #[arg(long)]
         rerank: bool,
@@ -72,6 +83,8 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Config overrides for `--weights`: `section.key=value`.
+        overrides: Vec<String>,
     },
     /// Create, fill, search and inspect durable gallery files.
     #[command(subcommand)]
@@ -501,11 +514,36 @@ fn run(cli: Cli) -> reid::Result<()> {
         }
         Command::Eval {
             features,
+            weights,
+            config,
+            root,
             metric,
             rerank,
             cuhk03,
             json,
-        } => eval(&features, &metric, rerank, cuhk03, json),
+            mut overrides,
+        } => match (features, weights) {
+            (Some(features), _) => eval(
+                &features,
+                metric.as_deref().unwrap_or("cosine"),
+                rerank,
+                cuhk03,
+                json,
+            ),
+            (None, Some(weights)) => {
+                if rerank || cuhk03 {
+                    return Err(reid::Error::InvalidInput(
+                        "--rerank and --cuhk03 work on --features files only".into(),
+                    ));
+                }
+                if let Some(root) = root {
+                    overrides.push(format!("data.root={}", root.display()));
+                }
+                let config = reid::config::load_train_config(config.as_deref(), &overrides)?;
+                eval_weights(&config, &weights, metric.as_deref(), json)
+            }
+            (None, None) => unreachable!("clap requires --features or --weights"),
+        },
     }
 }
 
@@ -932,6 +970,46 @@ fn run_training(config: &reid::train::TrainConfig) -> reid::Result<()> {
     println!("model: {}", result.model.display());
     if let Some(onnx) = result.onnx {
         println!("onnx: {}", onnx.display());
+    }
+    Ok(())
+}
+
+/// `reid eval --weights`: the model on each target dataset of the config.
+fn eval_weights(
+    config: &reid::train::TrainConfig,
+    weights: &std::path::Path,
+    metric: Option<&str>,
+    json: bool,
+) -> reid::Result<()> {
+    let device = parse_device(&config.device)?;
+    let arch: Arch = config.arch.parse()?;
+    let model = load_any(Some(arch), weights, &device)?;
+    let preprocessing = reid::preprocess::Preprocessing::torchreid(config.height, config.width);
+    let metric: reid::eval::Metric = metric.unwrap_or(&config.dist_metric).parse()?;
+    for name in &config.targets {
+        let dataset = reid::data::load_dataset(name, &config.root)?;
+        let m = reid::train::evaluate::evaluate_dataset(
+            &model,
+            &dataset,
+            &preprocessing,
+            metric,
+            64,
+            &device,
+        )?;
+        if json {
+            let value = serde_json::json!({"target": name, "mAP": m.map, "mINP": m.minp,
+                "rank1": m.rank(1), "rank5": m.rank(5), "rank10": m.rank(10)});
+            println!("{value}");
+        } else {
+            println!(
+                "{name}: mAP {:.1}%, mINP {:.1}%, Rank-1 {:.1}%, Rank-5 {:.1}%, Rank-10 {:.1}%",
+                m.map * 100.0,
+                m.minp * 100.0,
+                m.rank(1) * 100.0,
+                m.rank(5) * 100.0,
+                m.rank(10) * 100.0
+            );
+        }
     }
     Ok(())
 }
