@@ -145,15 +145,9 @@ pub(crate) fn guard_value<T>(neutral: T, body: impl FnOnce() -> Outcome<T>) -> T
     }
 }
 
-/// The caller's input array of `len` items (`ptr` may be NULL only when `len` is 0).
-///
-/// # Safety
-/// `ptr` must point to `len` initialized items that stay valid for the call.
-pub(crate) unsafe fn input_slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Outcome<&'a [T]> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if ptr.is_null() {
+/// Refuses a NULL array of `len` > 0 items, or one larger than memory can hold.
+fn check_array<T>(is_null: bool, len: usize, what: &str) -> Outcome {
+    if is_null {
         return Err(Failure::null(what));
     }
     if len
@@ -164,6 +158,18 @@ pub(crate) unsafe fn input_slice<'a, T>(ptr: *const T, len: usize, what: &str) -
             "`{what}`: {len} items is too many"
         )));
     }
+    Ok(())
+}
+
+/// The caller's input array of `len` items (`ptr` may be NULL only when `len` is 0).
+///
+/// # Safety
+/// `ptr` must point to `len` initialized items that stay valid for the call.
+pub(crate) unsafe fn input_slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Outcome<&'a [T]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    check_array::<T>(ptr.is_null(), len, what)?;
     // SAFETY: non-NULL, size checked; validity of the memory is the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
@@ -180,17 +186,7 @@ pub(crate) unsafe fn output_slice<'a, T>(
     if len == 0 {
         return Ok(&mut []);
     }
-    if ptr.is_null() {
-        return Err(Failure::null(what));
-    }
-    if len
-        .checked_mul(size_of::<T>())
-        .is_none_or(|b| b > isize::MAX as usize)
-    {
-        return Err(Failure::invalid(format!(
-            "`{what}`: {len} items is too many"
-        )));
-    }
+    check_array::<T>(ptr.is_null(), len, what)?;
     // SAFETY: as for `input_slice`.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
