@@ -128,12 +128,30 @@ impl Default for Triplet {
     }
 }
 
+/// Center loss, added to whichever loss `loss.name` picks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Center {
+    weight: f32,
+    alpha: f32,
+}
+
+impl Default for Center {
+    fn default() -> Self {
+        Self {
+            weight: 0.0,
+            alpha: 0.5,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct Loss {
     name: String,
     softmax: Softmax,
     triplet: Triplet,
+    center: Center,
 }
 
 impl Default for Loss {
@@ -142,6 +160,24 @@ impl Default for Loss {
             name: "softmax".into(),
             softmax: Softmax::default(),
             triplet: Triplet::default(),
+            center: Center::default(),
+        }
+    }
+}
+
+/// Deep mutual learning's second model (`mutual_learning:`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Mutual {
+    arch: Option<String>,
+    weight: f32,
+}
+
+impl Default for Mutual {
+    fn default() -> Self {
+        Self {
+            arch: None,
+            weight: 1.0,
         }
     }
 }
@@ -150,6 +186,7 @@ impl Default for Loss {
 #[serde(deny_unknown_fields, default)]
 struct Train {
     optim: String,
+    base_optim: String,
     lr: f64,
     weight_decay: f64,
     max_epoch: usize,
@@ -179,7 +216,8 @@ impl Default for Train {
     fn default() -> Self {
         let o = crate::train::optim::OptimizerConfig::default();
         Self {
-            optim: o.name,
+            optim: o.name.clone(),
+            base_optim: o.name,
             lr: 3e-4,
             weight_decay: o.weight_decay,
             max_epoch: 60,
@@ -246,6 +284,8 @@ struct File {
     loss: Loss,
     train: Train,
     test: Test,
+    sam: Option<crate::train::SamConfig>,
+    mutual_learning: Option<Mutual>,
     use_gpu: bool,
     device: Option<String>,
 }
@@ -334,6 +374,8 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         margin: f.loss.triplet.margin,
         am_margin: 0.0,
         am_scale: f.loss.softmax.s,
+        center_weight: f.loss.center.weight,
+        center_alpha: f.loss.center.alpha,
     };
     let losses = match f.loss.name.as_str() {
         "softmax" => base,
@@ -398,6 +440,23 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             "train.start_epoch: runs resume by themselves from save_dir".into(),
         ));
     }
+    // deep-object-reid spells SAM as an optimizer wrapping `base_optim`.
+    let (optim, sam) = match (t.optim.as_str(), f.sam) {
+        ("sam", sam) => (t.base_optim.clone(), Some(sam.unwrap_or_default())),
+        (_, Some(_)) => {
+            return Err(invalid(
+                "a `sam:` section needs train.optim: sam (with train.base_optim)".into(),
+            ));
+        }
+        (name, None) => (name.to_string(), None),
+    };
+    let mutual_learning = match f.mutual_learning {
+        Some(m) => Some(crate::train::MutualConfig {
+            arch: m.arch.unwrap_or_else(|| f.model.name.clone()),
+            weight: m.weight,
+        }),
+        None => None,
+    };
     let device = f
         .device
         .unwrap_or_else(|| if f.use_gpu { "wgpu" } else { "flex" }.into());
@@ -415,7 +474,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         num_instances: f.sampler.num_instances,
         losses,
         optimizer: crate::train::optim::OptimizerConfig {
-            name: t.optim.clone(),
+            name: optim,
             weight_decay: t.weight_decay,
             momentum: t.momentum,
             sgd_dampening: t.sgd_dampening,
@@ -437,6 +496,8 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         device,
         save_dir: f.data.save_dir,
         export_onnx: f.test.export_onnx,
+        sam,
+        mutual_learning,
     })
 }
 
@@ -482,5 +543,32 @@ mod tests {
         assert!(load_train_config(None, &["train.lr_scheduler=warm".into()]).is_err());
         assert!(load_train_config(None, &["nonsense".into()]).is_err());
         assert_eq!(load_train_config(None, &[]).unwrap().arch, "osnet_x0_25");
+    }
+
+    #[test]
+    fn sam_center_loss_and_mutual_learning_keys() {
+        let c = load_train_config(
+            None,
+            &[
+                "train.optim=sam".into(),
+                "train.base_optim=sgd".into(),
+                "sam.rho=0.1".into(),
+                "loss.center.weight=0.01".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.optimizer.name, "sgd");
+        let sam = c.sam.unwrap();
+        assert_eq!((sam.rho, sam.adaptive), (0.1, true));
+        assert_eq!((c.losses.center_weight, c.losses.center_alpha), (0.01, 0.5));
+        assert!(c.mutual_learning.is_none());
+        // A sam section without the sam optimizer is a mistake, not silently ignored.
+        assert!(load_train_config(None, &["sam.rho=0.1".into()]).is_err());
+        assert!(
+            load_train_config(None, &["sam.radius=0.1".into(), "train.optim=sam".into()]).is_err()
+        );
+        let c = load_train_config(None, &["mutual_learning.weight=2".into()]).unwrap();
+        let m = c.mutual_learning.unwrap();
+        assert_eq!((m.arch.as_str(), m.weight), ("osnet_x0_25", 2.0));
     }
 }

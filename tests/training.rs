@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use reid::data::{SynthOptions, synthesize};
 use reid::infer::{Engine, Extractor, ExtractorOptions};
-use reid::train::{EpochLog, Event, TrainConfig, train};
+use reid::train::{EpochLog, Event, MutualConfig, SamConfig, TrainConfig, train};
 
 fn dataset(dir: &Path) -> PathBuf {
     let root = dir.join("data");
@@ -119,20 +119,17 @@ fn training_learns_evaluates_checkpoints_and_exports() {
     assert_eq!(extractor.extract_files(&[query]).unwrap().len(), 512);
 }
 
-#[test]
-fn a_cancelled_run_resumes_to_the_same_result() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dataset(dir.path());
-    // RAdam: its optimizer state (our own record format) must survive the checkpoint too.
-    let config = |root: &Path, save: &Path, epochs| {
-        let mut c = config(root, save, epochs);
-        c.optimizer.name = "radam".into();
-        c
-    };
-    let whole = dir.path().join("whole");
-    train(&config(&root, &whole, 3), &mut |_| true).unwrap();
-    let parts = dir.path().join("parts");
-    let err = train(&config(&root, &parts, 3), &mut |e| {
+/// Trains `config` for `epochs` uninterrupted, and again cancelled during epoch 2 and resumed:
+/// both histories must be the same. Returns the resumed run's folder.
+fn assert_resumes_exactly(
+    dir: &Path,
+    config: impl Fn(&Path, usize) -> TrainConfig,
+    epochs: usize,
+) -> PathBuf {
+    let whole = dir.join("whole");
+    train(&config(&whole, epochs), &mut |_| true).unwrap();
+    let parts = dir.join("parts");
+    let err = train(&config(&parts, epochs), &mut |e| {
         !matches!(
             e,
             Event::Step {
@@ -146,7 +143,7 @@ fn a_cancelled_run_resumes_to_the_same_result() {
     assert!(matches!(err, reid::Error::Cancelled));
     assert_eq!(history(&parts).len(), 1, "epoch 1 was checkpointed");
     let mut resumed_after = None;
-    train(&config(&root, &parts, 3), &mut |e| {
+    train(&config(&parts, epochs), &mut |e| {
         if let Event::Resumed { epochs_done } = e {
             resumed_after = Some(*epochs_done);
         }
@@ -155,6 +152,121 @@ fn a_cancelled_run_resumes_to_the_same_result() {
     .unwrap();
     assert_eq!(resumed_after, Some(1));
     same_history(&history(&whole), &history(&parts));
+    parts
+}
+
+#[test]
+fn a_cancelled_run_resumes_to_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    // RAdam: its optimizer state (our own record format) must survive the checkpoint too.
+    let config = |save: &Path, epochs| {
+        let mut c = config(&root, save, epochs);
+        c.optimizer.name = "radam".into();
+        c
+    };
+    assert_resumes_exactly(dir.path(), config, 3);
+}
+
+/// Center loss, SAM and AugMix together, then deep mutual learning: each trains, and resumes exactly
+/// (the centers and the peer model with its optimizer are part of the checkpoint).
+#[test]
+fn center_loss_sam_and_mutual_learning_train_and_resume_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let center_sam = |save: &Path, epochs| {
+        let mut c = config(&root, save, epochs);
+        c.losses.center_weight = 0.005;
+        c.sam = Some(SamConfig::default());
+        c.transforms.push("augmix".into());
+        c.export_onnx = false;
+        c
+    };
+    let run = assert_resumes_exactly(&dir.path().join("center_sam"), center_sam, 2);
+    assert!(run.join("last/centers.npy").is_file());
+    let mutual = |save: &Path, epochs| {
+        let mut c = config(&root, save, epochs);
+        c.mutual_learning = Some(MutualConfig {
+            arch: "osnet_x0_25".into(),
+            weight: 1.0,
+        });
+        c.export_onnx = false;
+        c
+    };
+    let run = assert_resumes_exactly(&dir.path().join("mutual"), mutual, 2);
+    assert!(run.join("last/peer.bpk").is_file() && run.join("last/peer_optimizer.bpk").is_file());
+    // Mutual learning changes the training: its losses differ from the plain run's.
+    let plain = dir.path().join("plain");
+    let mut c = config(&root, &plain, 1);
+    c.export_onnx = false;
+    train(&c, &mut |_| true).unwrap();
+    assert!((history(&plain)[0].loss - history(&run)[0].loss).abs() > 1e-4);
+}
+
+/// The TensorBoard event file holds the history's scalars; TensorBoard's own reader (PyPI
+/// `tensorboard`, through `REID_PYTHON`) reads them back.
+#[test]
+fn tensorboard_reads_the_runs_scalars() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let save = dir.path().join("run");
+    let mut c = config(&root, &save, 2);
+    c.export_onnx = false;
+    let report = train(&c, &mut |_| true).unwrap();
+    let events = save.join(reid::train::tensorboard::EVENTS_FILE);
+    assert!(events.is_file());
+    let Some(python) = std::env::var_os("REID_PYTHON") else {
+        assert!(
+            std::env::var_os("REID_REQUIRE_TENSORBOARD").is_none(),
+            "REID_PYTHON is not set"
+        );
+        eprintln!("skipped the TensorBoard reader check: REID_PYTHON is not set");
+        return;
+    };
+    let script = r#"
+import json, sys
+try:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+except ImportError:
+    print("NO_TENSORBOARD"); sys.exit(0)
+acc = EventAccumulator(sys.argv[1]); acc.Reload()
+print(json.dumps({tag: [[e.step, e.value] for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}))
+"#;
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(&save)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim() == "NO_TENSORBOARD" {
+        assert!(
+            std::env::var_os("REID_REQUIRE_TENSORBOARD").is_none(),
+            "the tensorboard package is missing"
+        );
+        eprintln!("skipped the TensorBoard reader check: no tensorboard package");
+        return;
+    }
+    let scalars: std::collections::BTreeMap<String, Vec<(i64, f64)>> =
+        serde_json::from_str(text.trim()).unwrap();
+    let series = |tag: &str| {
+        scalars
+            .get(tag)
+            .unwrap_or_else(|| panic!("{tag}: {scalars:?}"))
+    };
+    for (i, epoch) in report.history.iter().enumerate() {
+        let (step, loss) = series("Train/loss")[i];
+        assert_eq!(step as usize, epoch.epoch);
+        assert!((loss - epoch.loss).abs() < 1e-5 * epoch.loss.abs().max(1.0));
+        let (_, map) = series("Test/market1501/mAP")[i];
+        assert!((map - epoch.eval[0].map).abs() < 1e-6);
+        let (_, lr) = series("Train/lr")[i];
+        assert!((lr - epoch.lr).abs() < 1e-6 * epoch.lr);
+    }
 }
 
 fn same_history(a: &[EpochLog], b: &[EpochLog]) {

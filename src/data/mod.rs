@@ -1,6 +1,7 @@
 //! Datasets: readers for the standard re-id layouts and users' own folders, a synthetic
 //! dataset generator, and the deterministic random numbers they share.
 
+pub mod augmix;
 pub mod dataset;
 pub mod folders;
 pub mod market;

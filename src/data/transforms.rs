@@ -1,8 +1,9 @@
 //! Training-time image transforms with torchreid's names and parameters, applied to decoded
 //! RGB images, ending in the normalized CHW tensor the model takes:
-//! resize → `random_flip` → `random_crop` (Random2DTranslation) → `color_jitter` → normalize →
-//! `random_erase`.
+//! resize → `random_crop` (Random2DTranslation) → `random_flip` → `augmix` → `color_jitter` →
+//! `random_grayscale` → normalize → `random_erase`.
 
+use crate::data::augmix::augmix;
 use crate::data::rng::Rng;
 use crate::error::{Error, Result};
 use crate::preprocess::Preprocessing;
@@ -21,15 +22,18 @@ pub struct Augment {
     pub random_erase: bool,
     /// Grey with probability 0.2.
     pub random_grayscale: bool,
+    /// AugMix: the image blended with a mixture of randomly augmented copies.
+    pub augmix: bool,
 }
 
 /// Transform names [`Augment::from_names`] accepts.
-pub const TRANSFORMS: [&str; 5] = [
+pub const TRANSFORMS: [&str; 6] = [
     "random_flip",
     "random_crop",
     "color_jitter",
     "random_erase",
     "random_grayscale",
+    "augmix",
 ];
 
 impl Augment {
@@ -43,6 +47,7 @@ impl Augment {
                 "color_jitter" => a.color_jitter = true,
                 "random_erase" => a.random_erase = true,
                 "random_grayscale" => a.random_grayscale = true,
+                "augmix" => a.augmix = true,
                 other => {
                     return Err(Error::InvalidInput(format!(
                         "unknown transform `{other}`; known: {}",
@@ -156,7 +161,11 @@ pub fn training_input(
     if augment.random_flip && rng.chance(0.5) {
         flip(&mut img, w);
     }
-    let mut px: Vec<f32> = img.iter().map(|&v| v as f32).collect();
+    let mut px: Vec<f32> = if augment.augmix {
+        augmix(&img, w, h, rng)
+    } else {
+        img.iter().map(|&v| v as f32).collect()
+    };
     if augment.color_jitter {
         color_jitter(&mut px, rng);
     }
@@ -238,6 +247,6 @@ mod tests {
         flip(&mut flipped, w0);
         flip(&mut flipped, w0);
         assert_eq!(flipped, rgb);
-        assert!(Augment::from_names(&["augmix"]).is_err());
+        assert!(Augment::from_names(&["auto_augment"]).is_err());
     }
 }

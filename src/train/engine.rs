@@ -2,6 +2,8 @@
 //! the target datasets every `eval_freq` epochs; a checkpoint after every epoch (model,
 //! optimizer state, schedule and history, swapped in atomically) from which an interrupted
 //! run resumes; the best model kept; early stopping on a plateau; ONNX export at the end.
+//! Optional: center loss, sharpness-aware minimization, deep mutual learning of two models;
+//! the scalars also go to a TensorBoard event file.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,11 +12,14 @@ use burn::module::{Module, ParamId};
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
+use super::center::CenterLoss;
 use super::evaluate::evaluate_dataset;
 use super::loader::training_batch;
 use super::optim::OptimizerConfig;
+use super::sam::SamConfig;
 use super::schedule::{LrSchedule, Schedule};
-use super::step::{LossConfig, StepStats, train_step_on};
+use super::step::{Learner, LossConfig, StepExtras, StepStats, mutual_step, train_step_with};
+use super::tensorboard::write_events;
 use crate::data::rng::Rng;
 use crate::data::sampler::Sampler;
 use crate::data::transforms::Augment;
@@ -81,6 +86,22 @@ pub struct TrainConfig {
     pub save_dir: PathBuf,
     /// Export the best model to ONNX at the end.
     pub export_onnx: bool,
+    /// Sharpness-aware minimization around the optimizer (off when `None`).
+    #[serde(default)]
+    pub sam: Option<SamConfig>,
+    /// Deep mutual learning with a second model (off when `None`).
+    #[serde(default)]
+    pub mutual_learning: Option<MutualConfig>,
+}
+
+/// Deep mutual learning's second model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MutualConfig {
+    /// The peer's architecture (it starts from the run's weights when the architectures match,
+    /// else from a seeded random initialization).
+    pub arch: String,
+    /// Weight of each model's KL term towards the other.
+    pub weight: f32,
 }
 
 impl Default for TrainConfig {
@@ -115,6 +136,8 @@ impl Default for TrainConfig {
             device: "flex".into(),
             save_dir: PathBuf::from("log"),
             export_onnx: true,
+            sam: None,
+            mutual_learning: None,
         }
     }
 }
@@ -163,6 +186,23 @@ struct RunState {
     evals_since_best: usize,
     history: Vec<EpochLog>,
     config: TrainConfig,
+    /// When the run began (Unix seconds), for the TensorBoard time axis.
+    #[serde(default)]
+    started: f64,
+}
+
+/// The second model of deep mutual learning, with its optimizer.
+struct Peer {
+    model: ReidModel,
+    optimizer: ModuleOptimizer,
+}
+
+/// What a checkpoint holds besides the run state.
+struct Trained<'a> {
+    model: &'a ReidModel,
+    optimizer: &'a ModuleOptimizer,
+    peer: Option<(&'a ReidModel, &'a ModuleOptimizer)>,
+    centers: Option<&'a CenterLoss>,
 }
 
 /// Progress reports to the caller, who returns `false` to cancel.
@@ -208,6 +248,7 @@ pub struct TrainReport {
 }
 
 const SAMPLER_STREAM: u64 = 0x5341_4d50;
+const PEER_SEED: u64 = 0x5045_4552;
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -223,21 +264,36 @@ fn resumable(save_dir: &Path) -> Option<PathBuf> {
         .find(|d| d.join("state.json").is_file())
 }
 
+fn save_optimizer(optimizer: &ModuleOptimizer, path: &Path) -> Result<()> {
+    let bytes = optimizer
+        .into_bytes()
+        .map_err(|e| Error::InvalidInput(format!("cannot serialize the optimizer: {e:?}")))?;
+    crate::npy::write_atomically(path, &bytes)
+}
+
+fn load_optimizer(config: &TrainConfig, path: &Path) -> Result<ModuleOptimizer> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    config
+        .optimizer
+        .build()?
+        .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .map_err(|e| Error::InvalidInput(format!("{}: optimizer state: {e:?}", path.display())))
+}
+
 /// Writes the checkpoint into `last.new/`, then swaps it for `last/`.
-fn write_checkpoint(
-    save_dir: &Path,
-    model: &ReidModel,
-    optimizer: &ModuleOptimizer,
-    state: &RunState,
-) -> Result<()> {
+fn write_checkpoint(save_dir: &Path, trained: &Trained, state: &RunState) -> Result<()> {
     let fresh = save_dir.join("last.new");
     let _ = std::fs::remove_dir_all(&fresh);
     std::fs::create_dir_all(&fresh).map_err(|e| Error::io(&fresh, e))?;
-    save_checkpoint(model, fresh.join("model.bpk"))?;
-    let optimizer_bytes = optimizer
-        .into_bytes()
-        .map_err(|e| Error::InvalidInput(format!("cannot serialize the optimizer: {e:?}")))?;
-    crate::npy::write_atomically(&fresh.join("optimizer.bpk"), &optimizer_bytes)?;
+    save_checkpoint(trained.model, fresh.join("model.bpk"))?;
+    save_optimizer(trained.optimizer, &fresh.join("optimizer.bpk"))?;
+    if let Some((peer, optimizer)) = trained.peer {
+        save_checkpoint(peer, fresh.join("peer.bpk"))?;
+        save_optimizer(optimizer, &fresh.join("peer_optimizer.bpk"))?;
+    }
+    if let Some(centers) = trained.centers {
+        centers.save(&fresh.join("centers.npy"))?;
+    }
     let json = serde_json::to_vec_pretty(state).expect("serializable state");
     crate::npy::write_atomically(&fresh.join("state.json"), &json)?;
     let (last, old) = (save_dir.join("last"), save_dir.join("last.old"));
@@ -307,6 +363,27 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
         other => other,
     };
     let metric: Metric = config.dist_metric.parse()?;
+    if config.sam.is_some() && config.mutual_learning.is_some() {
+        return Err(Error::InvalidInput(
+            "SAM and mutual learning cannot be combined".into(),
+        ));
+    }
+    if let Some(sam) = &config.sam
+        && !(sam.rho > 0.0 && sam.rho.is_finite())
+    {
+        return Err(Error::InvalidInput(format!(
+            "sam.rho {} must be positive",
+            sam.rho
+        )));
+    }
+    if let Some(mutual) = &config.mutual_learning {
+        mutual.arch.parse::<Arch>()?;
+    }
+    if config.losses.center_weight < 0.0 || !(0.0..=1.0).contains(&config.losses.center_alpha) {
+        return Err(Error::InvalidInput(
+            "the center loss weight must be ≥ 0 and its alpha within [0, 1]".into(),
+        ));
+    }
     if config.batch_size == 0 || config.max_epoch == 0 {
         return Err(Error::InvalidInput(
             "batch_size and max_epoch must be at least 1".into(),
@@ -361,6 +438,28 @@ pub(crate) fn initial_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel
     Ok(model)
 }
 
+/// Deep mutual learning's second model for a fresh run, seeded apart from the first.
+fn initial_peer(config: &TrainConfig, s: &Setup, mutual: &MutualConfig) -> Result<ReidModel> {
+    let arch: Arch = mutual.arch.parse()?;
+    if arch == s.arch {
+        let peer_config = TrainConfig {
+            seed: config.seed ^ PEER_SEED,
+            ..config.clone()
+        };
+        return initial_model(&peer_config, s);
+    }
+    s.device.seed(config.seed ^ PEER_SEED);
+    let model = ReidModel::new(arch, s.classes, &s.device);
+    model.check_input_size(config.height, config.width)?;
+    Ok(model)
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// Runs (or resumes) training as `config` says, reporting to `progress`.
 pub fn train(
     config: &TrainConfig,
@@ -373,26 +472,50 @@ pub fn train(
     let (train_set, targets) = (&s.train_set, &s.targets);
     std::fs::create_dir_all(&config.save_dir).map_err(|e| Error::io(&config.save_dir, e))?;
 
-    let (model, mut optimizer, mut state) = match resumable(&config.save_dir) {
+    let center_alpha = config.losses.center_alpha;
+    let (model, mut optimizer, mut state, peer, centers) = match resumable(&config.save_dir) {
         Some(dir) => {
             let state: RunState = read_json(&dir.join("state.json"))?;
             let model = load_checkpoint(dir.join("model.bpk"), &device)?;
-            let bytes = std::fs::read(dir.join("optimizer.bpk"))
-                .map_err(|e| Error::io(dir.join("optimizer.bpk"), e))?;
-            let optimizer = config
-                .optimizer
-                .build()?
-                .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-                .map_err(|e| Error::InvalidInput(format!("optimizer state: {e:?}")))?;
+            let optimizer = load_optimizer(config, &dir.join("optimizer.bpk"))?;
+            let peer = match &config.mutual_learning {
+                Some(_) => Some(Peer {
+                    model: load_checkpoint(dir.join("peer.bpk"), &device)?,
+                    optimizer: load_optimizer(config, &dir.join("peer_optimizer.bpk"))?,
+                }),
+                None => None,
+            };
+            let centers = if config.losses.center_weight > 0.0 {
+                let (classes, dim) = (model.num_classes(), model.feature_dim());
+                let path = dir.join("centers.npy");
+                Some(CenterLoss::load(
+                    &path,
+                    classes,
+                    dim,
+                    center_alpha,
+                    &device,
+                )?)
+            } else {
+                None
+            };
             if !progress(&Event::Resumed {
                 epochs_done: state.epochs_done,
             }) {
                 return Err(Error::Cancelled);
             }
-            (model, optimizer, state)
+            (model, optimizer, state, peer, centers)
         }
         None => {
             let model = initial_model(config, &s)?;
+            let peer = match &config.mutual_learning {
+                Some(mutual) => Some(Peer {
+                    model: initial_peer(config, &s, mutual)?,
+                    optimizer: config.optimizer.build()?,
+                }),
+                None => None,
+            };
+            let centers = (config.losses.center_weight > 0.0)
+                .then(|| CenterLoss::new(s.classes, model.feature_dim(), center_alpha, &device));
             let state = RunState {
                 epochs_done: 0,
                 schedule: LrSchedule::new(config.schedule.clone(), config.lr, config.warmup)?,
@@ -401,12 +524,18 @@ pub fn train(
                 evals_since_best: 0,
                 history: vec![],
                 config: config.clone(),
+                started: unix_now(),
             };
-            (model, config.optimizer.build()?, state)
+            (model, config.optimizer.build()?, state, peer, centers)
         }
     };
     model.check_input_size(config.height, config.width)?;
     let mut model = model.fork(&train_device).train();
+    let mut peer = peer.map(|p| Peer {
+        model: p.model.fork(&train_device).train(),
+        optimizer: p.optimizer,
+    });
+    let mut centers = centers;
     let best_path = config.save_dir.join("best.bpk");
     let mut stopped_early = false;
 
@@ -436,16 +565,53 @@ pub fn train(
                 epoch,
                 &train_device,
             )?;
-            let (next, stats) = train_step_on(
-                model,
-                &mut optimizer,
-                lr,
-                images,
-                labels,
-                &config.losses,
-                only.as_deref(),
-            );
-            model = next;
+            let extras = StepExtras {
+                only: only.as_deref(),
+                sam: config.sam.as_ref(),
+                centers: centers.as_mut(),
+            };
+            let stats = match (peer.take(), &config.mutual_learning) {
+                (Some(mut p), Some(mutual)) => {
+                    let learners = (
+                        Learner {
+                            model,
+                            optimizer: &mut optimizer,
+                        },
+                        Learner {
+                            model: p.model,
+                            optimizer: &mut p.optimizer,
+                        },
+                    );
+                    let ((next, next_peer), (stats, _)) = mutual_step(
+                        learners,
+                        lr,
+                        images,
+                        labels,
+                        &config.losses,
+                        mutual.weight,
+                        extras,
+                    );
+                    model = next;
+                    peer = Some(Peer {
+                        model: next_peer,
+                        optimizer: p.optimizer,
+                    });
+                    stats
+                }
+                _ => {
+                    let (next, stats) = train_step_with(
+                        model,
+                        &mut optimizer,
+                        lr,
+                        images,
+                        labels,
+                        &config.losses,
+                        extras,
+                    );
+                    model = next;
+                    stats
+                }
+            };
             if !stats.loss.is_finite() {
                 return Err(Error::InvalidInput(format!(
                     "the loss diverged ({}) at epoch {}, step {}: lower the learning rate",
@@ -499,7 +665,17 @@ pub fn train(
         state.history.push(log.clone());
         state.epochs_done = epoch + 1;
         write_history(&config.save_dir, &state.history)?;
-        write_checkpoint(&config.save_dir, &inference, &optimizer, &state)?;
+        write_events(&config.save_dir, &state.history, state.started)?;
+        let peer_inference = peer.as_ref().map(|p| p.model.valid());
+        let trained = Trained {
+            model: &inference,
+            optimizer: &optimizer,
+            peer: peer_inference
+                .as_ref()
+                .zip(peer.as_ref().map(|p| &p.optimizer)),
+            centers: centers.as_ref(),
+        };
+        write_checkpoint(&config.save_dir, &trained, &state)?;
         if !progress(&Event::Epoch(&log)) {
             return Err(Error::Cancelled);
         }

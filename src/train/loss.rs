@@ -1,5 +1,5 @@
 //! Training losses, as torchreid and deep-object-reid define them: cross-entropy with label
-//! smoothing, AM-softmax and the batch-hard triplet loss.
+//! smoothing, AM-softmax, the batch-hard triplet loss and deep mutual learning's KL term.
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
@@ -54,4 +54,13 @@ pub fn am_softmax(
     let classes = cosine.dims()[1];
     let onehot: Tensor<2> = targets.clone().one_hot::<2>(classes).float();
     cross_entropy((cosine - onehot * margin) * scale, targets, epsilon)
+}
+
+/// Deep mutual learning's mimicry term: KL(softmax(`peer`) ‖ softmax(`logits`)), batch mean,
+/// with the peer's distribution held constant.
+pub fn mutual_kl(peer: Tensor<2>, logits: Tensor<2>) -> Tensor<1> {
+    let n = logits.dims()[0];
+    let target = log_softmax(peer.detach(), 1);
+    let log_probs = log_softmax(logits, 1);
+    (target.clone().exp() * (target - log_probs)).sum() / n as f32
 }

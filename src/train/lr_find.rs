@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::engine::{TrainConfig, initial_model, setup};
 use super::loader::training_batch;
-use super::step::train_step_on;
+use super::step::train_step;
 use crate::data::rng::Rng;
 use crate::error::{Error, Result};
 
@@ -92,15 +92,7 @@ pub fn lr_find(
             epoch,
             &s.train_device,
         )?;
-        let (next, stats) = train_step_on(
-            model,
-            &mut optimizer,
-            lr,
-            images,
-            labels,
-            &config.losses,
-            None,
-        );
+        let (next, stats) = train_step(model, &mut optimizer, lr, images, labels, &config.losses);
         model = next;
         let loss = stats.loss as f64;
         average = 0.98 * average + 0.02 * loss;

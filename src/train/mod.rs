@@ -1,6 +1,7 @@
 //! Training on Burn: losses, optimizers, learning-rate schedules, batches, evaluation and the
 //! training loop with checkpoints and resumption.
 
+pub mod center;
 pub mod engine;
 pub mod evaluate;
 pub mod finetune;
@@ -9,8 +10,11 @@ pub mod loss;
 pub mod lr_find;
 pub mod optim;
 pub mod radam;
+pub mod sam;
 pub mod schedule;
 pub mod step;
+pub mod tensorboard;
 
-pub use engine::{EpochLog, Event, TrainConfig, TrainReport, train};
+pub use engine::{EpochLog, Event, MutualConfig, TrainConfig, TrainReport, train};
+pub use sam::SamConfig;
 pub use step::{LossConfig, StepStats, train_step};

@@ -5,7 +5,9 @@ use burn::module::{Module, ParamId};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor};
 
-use super::loss::{am_softmax, cross_entropy, triplet_hard};
+use super::center::CenterLoss;
+use super::loss::{am_softmax, cross_entropy, mutual_kl, triplet_hard};
+use super::sam::{SamConfig, ascend};
 use crate::models::ReidModel;
 
 /// Which losses a step minimizes, and their weights (torchreid's `loss.softmax` /
@@ -27,6 +29,16 @@ pub struct LossConfig {
     /// AM-softmax scale.
     #[serde(default = "default_am_scale")]
     pub am_scale: f32,
+    /// Weight of the center loss on the features (0: off).
+    #[serde(default)]
+    pub center_weight: f32,
+    /// Rate at which the identity centers follow the features (the paper's α).
+    #[serde(default = "default_center_alpha")]
+    pub center_alpha: f32,
+}
+
+fn default_center_alpha() -> f32 {
+    0.5
 }
 
 fn default_am_scale() -> f32 {
@@ -43,6 +55,8 @@ impl Default for LossConfig {
             margin: 0.3,
             am_margin: 0.0,
             am_scale: 30.0,
+            center_weight: 0.0,
+            center_alpha: 0.5,
         }
     }
 }
@@ -56,13 +70,31 @@ pub struct StepStats {
     pub accuracy: f32,
 }
 
-/// The loss of a batch for the model in training mode, with its statistics.
-pub fn batch_loss(
+/// A forward pass in training mode with its losses, before backward.
+struct Forward {
+    loss: Tensor<1>,
+    correct: i64,
+    features: Tensor<2>,
+    logits: Tensor<2>,
+}
+
+impl Forward {
+    fn stats(&self, loss: &Tensor<1>) -> StepStats {
+        let n = self.logits.dims()[0];
+        StepStats {
+            loss: loss.clone().into_scalar::<f32>(),
+            accuracy: self.correct as f32 / n as f32,
+        }
+    }
+}
+
+fn forward(
     model: &ReidModel,
     images: Tensor<4>,
     targets: Tensor<1, Int>,
     losses: &LossConfig,
-) -> (Tensor<1>, StepStats) {
+    centers: Option<&CenterLoss>,
+) -> Forward {
     let mut out = model.logits(images);
     if losses.am_margin > 0.0 {
         out.logits = model.cosine_logits(out.features.clone());
@@ -87,26 +119,44 @@ pub fn batch_loss(
     if losses.softmax_weight > 0.0 {
         let loss = if losses.am_margin > 0.0 {
             am_softmax(
-                out.logits,
+                out.logits.clone(),
                 targets.clone(),
                 losses.am_margin,
                 losses.am_scale,
                 losses.label_smooth,
             )
         } else {
-            cross_entropy(out.logits, targets.clone(), losses.label_smooth)
+            cross_entropy(out.logits.clone(), targets.clone(), losses.label_smooth)
         };
         add(loss * losses.softmax_weight);
     }
     if losses.triplet_weight > 0.0 {
-        add(triplet_hard(out.features, targets, losses.margin) * losses.triplet_weight);
+        add(
+            triplet_hard(out.features.clone(), targets.clone(), losses.margin)
+                * losses.triplet_weight,
+        );
     }
-    let total = total.expect("at least one loss has a positive weight");
-    let stats = StepStats {
-        loss: total.clone().into_scalar::<f32>(),
-        accuracy: correct as f32 / n as f32,
-    };
-    (total, stats)
+    if let Some(centers) = centers.filter(|_| losses.center_weight > 0.0) {
+        add(centers.loss(out.features.clone(), targets) * losses.center_weight);
+    }
+    Forward {
+        loss: total.expect("at least one loss has a positive weight"),
+        correct,
+        features: out.features,
+        logits: out.logits,
+    }
+}
+
+/// The loss of a batch for the model in training mode, with its statistics.
+pub fn batch_loss(
+    model: &ReidModel,
+    images: Tensor<4>,
+    targets: Tensor<1, Int>,
+    losses: &LossConfig,
+) -> (Tensor<1>, StepStats) {
+    let f = forward(model, images, targets, losses, None);
+    let stats = f.stats(&f.loss);
+    (f.loss, stats)
 }
 
 /// One step on a batch: returns the updated model.
@@ -118,35 +168,115 @@ pub fn train_step(
     targets: Tensor<1, Int>,
     losses: &LossConfig,
 ) -> (ReidModel, StepStats) {
-    train_step_on(
+    train_step_with(
         model,
         optimizer,
         learning_rate,
         images,
         targets,
         losses,
-        None,
+        StepExtras::default(),
     )
 }
 
-/// One step that updates only the parameters in `only` (all when `None`): torchreid's
-/// `fixbase_epoch` trains the new layers first.
-pub fn train_step_on(
+/// The optional parts of a step.
+#[derive(Default)]
+pub struct StepExtras<'a> {
+    /// Update only these parameters (all when `None`): torchreid's `fixbase_epoch` trains the
+    /// new layers first.
+    pub only: Option<&'a [ParamId]>,
+    /// Sharpness-aware minimization around the base optimizer.
+    pub sam: Option<&'a SamConfig>,
+    /// Identity centers for the center loss (`LossConfig::center_weight`), updated by the step.
+    pub centers: Option<&'a mut CenterLoss>,
+}
+
+fn gradients(
+    mut grads: burn::tensor::Gradients,
+    model: &ReidModel,
+    only: Option<&[ParamId]>,
+) -> GradientsParams {
+    match only {
+        Some(ids) => GradientsParams::from_params(&mut grads, model, ids),
+        None => GradientsParams::from_grads(grads, model),
+    }
+}
+
+/// One step with the optional parts: returns the updated model.
+pub fn train_step_with(
     model: ReidModel,
     optimizer: &mut ModuleOptimizer,
     learning_rate: f64,
     images: Tensor<4>,
     targets: Tensor<1, Int>,
     losses: &LossConfig,
-    only: Option<&[ParamId]>,
+    extras: StepExtras,
 ) -> (ReidModel, StepStats) {
-    let (loss, stats) = batch_loss(&model, images, targets, losses);
-    let mut grads = loss.backward();
-    let grads = match only {
-        Some(ids) => GradientsParams::from_params(&mut grads, &model, ids),
-        None => GradientsParams::from_grads(grads, &model),
-    };
+    let StepExtras { only, sam, centers } = extras;
+    let f = forward(
+        &model,
+        images.clone(),
+        targets.clone(),
+        losses,
+        centers.as_deref(),
+    );
+    let stats = f.stats(&f.loss);
+    let mut grads = gradients(f.loss.backward(), &model, only);
+    if let Some(sam) = sam {
+        let sharp = ascend(&model, &grads, sam);
+        let at_sharp = forward(&sharp, images, targets.clone(), losses, centers.as_deref());
+        grads = gradients(at_sharp.loss.backward(), &sharp, only);
+    }
+    if let Some(centers) = centers {
+        centers.update(f.features, targets);
+    }
     (optimizer.step(learning_rate, model, grads), stats)
+}
+
+/// A model trained by deep mutual learning, with its optimizer.
+pub struct Learner<'a> {
+    /// The model.
+    pub model: ReidModel,
+    /// Its optimizer.
+    pub optimizer: &'a mut ModuleOptimizer,
+}
+
+/// One step of deep mutual learning (Zhang et al., CVPR 2018): each model minimizes its own
+/// losses plus `weight ·` KL(peer's class distribution ‖ its own), the peer's held constant.
+/// `extras` apply to the first model; SAM is not combined with mutual learning.
+pub fn mutual_step(
+    (main, peer): (Learner, Learner),
+    learning_rate: f64,
+    images: Tensor<4>,
+    targets: Tensor<1, Int>,
+    losses: &LossConfig,
+    weight: f32,
+    extras: StepExtras,
+) -> ((ReidModel, ReidModel), (StepStats, StepStats)) {
+    let StepExtras { only, centers, .. } = extras;
+    let a = forward(
+        &main.model,
+        images.clone(),
+        targets.clone(),
+        losses,
+        centers.as_deref(),
+    );
+    let b = forward(&peer.model, images, targets.clone(), losses, None);
+    let loss_a = a.loss.clone() + mutual_kl(b.logits.clone(), a.logits.clone()) * weight;
+    let loss_b = b.loss.clone() + mutual_kl(a.logits.clone(), b.logits.clone()) * weight;
+    let stats = (a.stats(&loss_a), b.stats(&loss_b));
+    let mut grads = (loss_a + loss_b).backward();
+    let grads_a = match only {
+        Some(ids) => GradientsParams::from_params(&mut grads, &main.model, ids),
+        None => GradientsParams::from_module(&mut grads, &main.model),
+    };
+    let grads_b = GradientsParams::from_module(&mut grads, &peer.model);
+    if let Some(centers) = centers {
+        centers.update(a.features, targets);
+    }
+    let main_model = main.optimizer.step(learning_rate, main.model, grads_a);
+    let peer_model = peer.optimizer.step(learning_rate, peer.model, grads_b);
+    ((main_model, peer_model), stats)
 }
 
 /// The model as evaluation needs it: off the autodiff graph, in inference mode.
