@@ -1,4 +1,5 @@
-//! Compute-device selection by name (`flex`, `wgpu:0`, `cuda:0`).
+//! Compute-device selection by name (`flex`, `wgpu:0`, `cuda:0`, or a list for data-parallel
+//! training).
 //!
 //! Model code never names a backend: it receives a [`Device`] chosen here at run time, so the
 //! same code runs on the CPU (`flex`, always compiled in) and on the GPU backends enabled by the
@@ -36,6 +37,19 @@ pub fn parse_device(name: &str) -> Result<Device> {
             "expected flex, cpu, wgpu[:N] or cuda[:N]".into(),
         )),
     }
+}
+
+/// Parses a comma-separated list of device names (`cuda:0,cuda:1`): the devices of
+/// data-parallel training, the first one holding the model.
+pub fn parse_devices(names: &str) -> Result<Vec<Device>> {
+    let devices = names
+        .split(',')
+        .map(parse_device)
+        .collect::<Result<Vec<_>>>()?;
+    if devices.is_empty() {
+        return Err(Error::Device(names.to_string(), "no device named".into()));
+    }
+    Ok(devices)
 }
 
 #[cfg(feature = "wgpu")]

@@ -18,7 +18,7 @@ use reid::npy::{NpyArray, read_npz};
 use reid::train::center::CenterLoss;
 use reid::train::loss::{cross_entropy, mutual_kl, triplet_hard};
 use reid::train::step::{StepExtras, train_step_with};
-use reid::train::{LossConfig, SamConfig};
+use reid::train::{LossConfig, SamConfig, train_step};
 use reid::weights::{StateDict, load_torchreid, save_torchreid_safetensors};
 
 fn fixture(name: &str) -> PathBuf {
@@ -389,4 +389,80 @@ fn schedules_match_torch() {
             );
         }
     }
+}
+
+/// Every parameter of `model` by torchreid name.
+fn parameters(model: &ReidModel) -> BTreeMap<String, Vec<f32>> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.safetensors");
+    save_torchreid_safetensors(&model.valid(), &path).unwrap();
+    StateDict::read(&path)
+        .unwrap()
+        .tensors
+        .into_iter()
+        .filter(|(k, _)| !k.contains("running") && !k.contains("num_batches"))
+        .map(|(k, t)| (k, t.data))
+        .collect()
+}
+
+/// A data-parallel SGD step over two replicas (the second in its own thread) equals the mean
+/// of two plain SGD steps, one on each half of the batch: the step follows the average of the
+/// halves' gradients, which is the gradient of the batch's mean loss.
+#[test]
+fn a_data_parallel_step_follows_the_mean_gradient_of_the_chunks() {
+    use reid::train::parallel::data_parallel_step;
+    let f = arrays("train/step.npz");
+    let device = default_device();
+    let (start, _) = load_torchreid(
+        Arch::OsnetX0_25,
+        fixture("osnet_x0_25/weights.safetensors"),
+        &device,
+    )
+    .unwrap();
+    let train_device = device.clone().autodiff();
+    let images: Tensor<4> = float(&f["images"], &train_device);
+    let targets = ints(&f["targets"], &train_device);
+    let losses = LossConfig::default();
+    let fresh = || start.clone().fork(&train_device).train();
+    let sgd = || SgdConfig::new().init();
+    let (parallel, stats) = data_parallel_step(
+        fresh(),
+        &mut sgd(),
+        0.05,
+        images.clone(),
+        targets.clone(),
+        &losses,
+        None,
+        std::slice::from_ref(&train_device),
+        1,
+    );
+    let half = |from: usize| {
+        train_step(
+            fresh(),
+            &mut sgd(),
+            0.05,
+            images.clone().narrow(0, from, 2),
+            targets.clone().narrow(0, from, 2),
+            &losses,
+        )
+    };
+    let ((a, stats_a), (b, stats_b)) = (half(0), half(2));
+    assert!((stats.loss - (stats_a.loss + stats_b.loss) / 2.0).abs() < 1e-5);
+    let (p, pa, pb) = (parameters(&parallel), parameters(&a), parameters(&b));
+    let before = parameters(&start);
+    let mut moved = 0;
+    for (key, got) in &p {
+        let want: Vec<f32> = pa[key]
+            .iter()
+            .zip(&pb[key])
+            .map(|(x, y)| (x + y) / 2.0)
+            .collect();
+        assert!(
+            worst(got, &want) < 1e-5,
+            "{key}: off by {}",
+            worst(got, &want)
+        );
+        moved += usize::from(worst(got, &before[key]) > 1e-6);
+    }
+    assert!(moved > 10, "only {moved} parameters moved");
 }

@@ -103,6 +103,43 @@ fn training_learns_evaluates_checkpoints_and_exports() {
         (cli_map - best_map).abs() < 1e-6,
         "eval {cli_map} vs run {best_map}"
     );
+    // With re-ranking and ranked-results pictures: one grid per query, top 3.
+    let pictures = dir.path().join("ranked");
+    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
+        .args(["eval", "--json", "--rerank", "--topk", "3", "--visualize"])
+        .arg(&pictures)
+        .args(["--weights", report.model.to_str().unwrap(), "--root"])
+        .arg(&root)
+        .args(["data.height=64", "data.width=32"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reranked = line["mAP"].as_f64().unwrap();
+    assert!(
+        reranked > 0.0 && (reranked - cli_map).abs() > 1e-9,
+        "{reranked} vs {cli_map}"
+    );
+    let queries = std::fs::read_dir(root.join("market1501/query"))
+        .unwrap()
+        .count();
+    let grids: Vec<_> = std::fs::read_dir(pictures.join("market1501"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(grids.len(), queries);
+    let layout = reid::eval::visualize::GridLayout {
+        width: 32,
+        height: 64,
+        topk: 3,
+    };
+    let grid = image::open(&grids[0]).unwrap();
+    let size = (grid.width() as usize, grid.height() as usize);
+    assert_eq!(size, layout.size());
     // The export runs in the extractor (Burn engine: no native library needed).
     let onnx = report.onnx.unwrap();
     let options = ExtractorOptions {
@@ -447,4 +484,26 @@ fn am_softmax_and_triplet_runs_train() {
         let report = train(&c, &mut |_| true).unwrap();
         assert!(report.history[0].loss.is_finite(), "{name}");
     }
+}
+
+/// Two devices (here the CPU twice; `cuda:0,cuda:1` or `wgpu:0,wgpu:1` on GPUs) train through
+/// the data-parallel step with P × K batches; techniques that need the whole batch on one
+/// device are refused with several.
+#[test]
+fn several_devices_train_data_parallel() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let mut c = config(&root, &dir.path().join("two"), 1);
+    c.device = "flex,cpu".into();
+    c.sampler = "RandomIdentitySampler".into();
+    c.losses.triplet_weight = 1.0;
+    c.export_onnx = false;
+    let report = train(&c, &mut |_| true).unwrap();
+    assert!(report.history[0].loss.is_finite() && report.history[0].eval[0].map > 0.0);
+    c.sam = Some(SamConfig::default());
+    let err = train(&c, &mut |_| true).unwrap_err().to_string();
+    assert!(err.contains("one device"), "{err}");
+    c.sam = None;
+    c.device = "flex,tpu:1".into();
+    assert!(train(&c, &mut |_| true).is_err());
 }

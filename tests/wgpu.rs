@@ -1,7 +1,7 @@
 //! The GPU path through wgpu (built with `--features wgpu`): the same model gives the same
-//! embeddings as on the CPU, one training step gives the same loss and update, and a short
-//! `train` run on `wgpu:0` evaluates and exports. CI runs it on Mesa's software Vulkan
-//! adapter (lavapipe); on a machine with a GPU it runs there.
+//! embeddings as on the CPU, one training step gives the same loss and update, a short `train`
+//! run on `wgpu:0` evaluates and exports, and one on `wgpu:0,flex` trains data-parallel. CI
+//! runs it on Mesa's software Vulkan adapter (lavapipe); on a machine with a GPU it runs there.
 #![cfg(feature = "wgpu")]
 
 use std::path::{Path, PathBuf};
@@ -126,6 +126,16 @@ fn a_short_run_on_wgpu_trains_evaluates_and_exports() {
     };
     let report = train(&config, &mut |_| true).unwrap();
     assert_eq!(report.epochs_done, 2);
+    // Data-parallel over the GPU and the CPU: gradients cross devices every step.
+    let both = TrainConfig {
+        device: "wgpu:0,flex".into(),
+        max_epoch: 1,
+        export_onnx: false,
+        save_dir: dir.path().join("both"),
+        ..config.clone()
+    };
+    let mixed = train(&both, &mut |_| true).unwrap();
+    assert!(mixed.history[0].loss.is_finite() && mixed.history[0].eval[0].map > 0.0);
     assert!(report.history.iter().all(|e| e.loss.is_finite()));
     let map = report.history[1].eval[0].map;
     assert!((0.0..=1.0).contains(&map) && map > 0.0, "mAP {map}");

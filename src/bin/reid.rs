@@ -83,6 +83,13 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// With `--weights`: write each query's ranked matches as a PNG into this folder
+        /// (green frame: same identity, red: another).
+        #[arg(long, requires = "weights")]
+        visualize: Option<PathBuf>,
+        /// Matches per query in the `--visualize` pictures.
+        #[arg(long, default_value_t = 10, requires = "visualize")]
+        topk: usize,
         /// Config overrides for `--weights`: `section.key=value`.
         overrides: Vec<String>,
     },
@@ -151,11 +158,15 @@ enum Command {
     },
     /// Print the summary of a dataset (identities, images, cameras per split).
     Dataset {
-        /// Dataset name: market1501, dukemtmcreid, msmt17, folders.
+        /// Dataset name: market1501, dukemtmcreid, msmt17, cuhk03 (_labeled, _classic),
+        /// viper, grid, cuhk01, prid, ilids, sensereid, folders.
         name: String,
         /// Root folder (as torchreid's `--root`).
         #[arg(long)]
         root: PathBuf,
+        /// Split of the datasets with several (torchreid's `split_id`).
+        #[arg(long, default_value_t = 0)]
+        split_id: usize,
     },
     /// Export a model to ONNX (input `images`, output `output`, dynamic batch).
     Export {
@@ -508,8 +519,13 @@ fn run(cli: Cli) -> reid::Result<()> {
             );
             Ok(())
         }
-        Command::Dataset { name, root } => {
-            print!("{}", reid::data::load_dataset(&name, &root)?.summary());
+        Command::Dataset {
+            name,
+            root,
+            split_id,
+        } => {
+            let dataset = reid::data::load_dataset_split(&name, &root, split_id)?;
+            print!("{}", dataset.summary());
             Ok(())
         }
         Command::Eval {
@@ -521,6 +537,8 @@ fn run(cli: Cli) -> reid::Result<()> {
             rerank,
             cuhk03,
             json,
+            visualize,
+            topk,
             mut overrides,
         } => match (features, weights) {
             (Some(features), _) => eval(
@@ -531,16 +549,19 @@ fn run(cli: Cli) -> reid::Result<()> {
                 json,
             ),
             (None, Some(weights)) => {
-                if rerank || cuhk03 {
-                    return Err(reid::Error::InvalidInput(
-                        "--rerank and --cuhk03 work on --features files only".into(),
-                    ));
-                }
                 if let Some(root) = root {
                     overrides.push(format!("data.root={}", root.display()));
                 }
                 let config = reid::config::load_train_config(config.as_deref(), &overrides)?;
-                eval_weights(&config, &weights, metric.as_deref(), json)
+                let options = WeightsEval {
+                    metric: metric.as_deref(),
+                    rerank,
+                    cuhk03,
+                    json,
+                    visualize: visualize.as_deref(),
+                    topk,
+                };
+                eval_weights(&config, &weights, &options)
             }
             (None, None) => unreachable!("clap requires --features or --weights"),
         },
@@ -974,29 +995,38 @@ fn run_training(config: &reid::train::TrainConfig) -> reid::Result<()> {
     Ok(())
 }
 
+/// How `reid eval --weights` scores and reports.
+struct WeightsEval<'a> {
+    metric: Option<&'a str>,
+    rerank: bool,
+    cuhk03: bool,
+    json: bool,
+    visualize: Option<&'a std::path::Path>,
+    topk: usize,
+}
+
 /// `reid eval --weights`: the model on each target dataset of the config.
 fn eval_weights(
     config: &reid::train::TrainConfig,
     weights: &std::path::Path,
-    metric: Option<&str>,
-    json: bool,
+    options: &WeightsEval,
 ) -> reid::Result<()> {
-    let device = parse_device(&config.device)?;
+    let device = reid::device::parse_devices(&config.device)?.remove(0);
     let arch: Arch = config.arch.parse()?;
     let model = load_any(Some(arch), weights, &device)?;
     let preprocessing = reid::preprocess::Preprocessing::torchreid(config.height, config.width);
-    let metric: reid::eval::Metric = metric.unwrap_or(&config.dist_metric).parse()?;
+    let scoring = reid::eval::EvalOptions {
+        metric: options.metric.unwrap_or(&config.dist_metric).parse()?,
+        rerank: options.rerank.then(Default::default),
+        cuhk03: options.cuhk03,
+    };
     for name in &config.targets {
-        let dataset = reid::data::load_dataset(name, &config.root)?;
-        let m = reid::train::evaluate::evaluate_dataset(
-            &model,
-            &dataset,
-            &preprocessing,
-            metric,
-            64,
-            &device,
-        )?;
-        if json {
+        let dataset = reid::data::load_dataset_split(name, &config.root, config.split_id)?;
+        let (queries, gallery) =
+            reid::train::evaluate::embed_dataset(&model, &dataset, &preprocessing, 64, &device)?;
+        let (m, distances) =
+            reid::train::evaluate::score_dataset(&dataset, &queries, &gallery, scoring)?;
+        if options.json {
             let value = serde_json::json!({"target": name, "mAP": m.map, "mINP": m.minp,
                 "rank1": m.rank(1), "rank5": m.rank(5), "rank10": m.rank(10)});
             println!("{value}");
@@ -1009,6 +1039,28 @@ fn eval_weights(
                 m.rank(5) * 100.0,
                 m.rank(10) * 100.0
             );
+        }
+        if let Some(dir) = options.visualize {
+            let layout = reid::eval::visualize::GridLayout {
+                width: config.width,
+                height: config.height,
+                topk: options.topk,
+            };
+            let dir = dir.join(name);
+            let written = reid::eval::visualize::write_ranked_results(
+                &distances,
+                &dataset.query,
+                &dataset.gallery,
+                &dir,
+                &layout,
+            )?;
+            if !options.json {
+                println!(
+                    "{} ranked-results pictures in {}",
+                    written.len(),
+                    dir.display()
+                );
+            }
         }
     }
     Ok(())

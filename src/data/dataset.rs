@@ -29,6 +29,11 @@ pub struct ReidDataset {
     pub gallery: Vec<Sample>,
 }
 
+/// Labels 0..n for the distinct `ids`, in increasing order of the ids.
+pub(crate) fn ascending_labels(ids: impl Iterator<Item = i64>) -> BTreeMap<i64, i64> {
+    ids.collect::<BTreeSet<_>>().into_iter().zip(0..).collect()
+}
+
 fn distinct<T: Ord>(values: impl Iterator<Item = T>) -> usize {
     values.collect::<BTreeSet<_>>().len()
 }
@@ -47,14 +52,7 @@ impl ReidDataset {
     /// Relabels training identities to 0..n in increasing order of the original numbers
     /// (torchreid's `relabel=True`).
     pub fn relabel_train(&mut self) {
-        let labels: BTreeMap<i64, i64> = self
-            .train
-            .iter()
-            .map(|s| s.pid)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .zip(0..)
-            .collect();
+        let labels = ascending_labels(self.train.iter().map(|s| s.pid));
         for s in &mut self.train {
             s.pid = labels[&s.pid];
         }

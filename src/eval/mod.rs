@@ -1,11 +1,12 @@
 //! Evaluation: distance matrices, the Market-1501 rank metrics (CMC, mAP, mINP) and
-//! k-reciprocal re-ranking, with torchreid's definitions.
+//! k-reciprocal re-ranking, with torchreid's definitions; ranked-results pictures.
 
 pub mod classification;
 pub mod cuhk03;
 pub mod distance;
 pub mod rank;
 pub mod rerank;
+pub mod visualize;
 
 pub use classification::{multilabel_map, top_k_accuracy};
 pub use cuhk03::evaluate_cuhk03;
@@ -34,6 +35,16 @@ pub fn evaluate(
     labels: Labels,
     options: EvalOptions,
 ) -> Result<RankMetrics> {
+    Ok(evaluate_with_distances(queries, gallery, labels, options)?.0)
+}
+
+/// [`evaluate`], also returning the (re-ranked) query × gallery distances it scored.
+pub fn evaluate_with_distances(
+    queries: &Matrix,
+    gallery: &Matrix,
+    labels: Labels,
+    options: EvalOptions,
+) -> Result<(RankMetrics, Matrix)> {
     let q_g = distance_matrix(queries, gallery, options.metric)?;
     let distmat = match options.rerank {
         Some(params) => {
@@ -43,9 +54,10 @@ pub fn evaluate(
         }
         None => q_g,
     };
-    if options.cuhk03 {
-        evaluate_cuhk03(&distmat, labels, 50)
+    let metrics = if options.cuhk03 {
+        evaluate_cuhk03(&distmat, labels, 50)?
     } else {
-        evaluate_market1501(&distmat, labels, 50)
-    }
+        evaluate_market1501(&distmat, labels, 50)?
+    };
+    Ok((metrics, distmat))
 }

@@ -16,6 +16,7 @@ use super::center::CenterLoss;
 use super::evaluate::evaluate_dataset;
 use super::loader::training_batch;
 use super::optim::OptimizerConfig;
+use super::parallel::data_parallel_step;
 use super::sam::SamConfig;
 use super::schedule::{LrSchedule, Schedule};
 use super::step::{Learner, LossConfig, StepExtras, StepStats, mutual_step, train_step_with};
@@ -23,7 +24,7 @@ use super::tensorboard::write_events;
 use crate::data::rng::Rng;
 use crate::data::sampler::Sampler;
 use crate::data::transforms::Augment;
-use crate::data::{ReidDataset, Sample, combine_train, load_dataset};
+use crate::data::{ReidDataset, Sample, combine_train, load_dataset_split};
 use crate::error::{Error, Result};
 use crate::eval::{Metric, RankMetrics};
 use crate::models::{Arch, ReidModel};
@@ -44,6 +45,9 @@ pub struct TrainConfig {
     pub sources: Vec<String>,
     /// Evaluation datasets, each evaluated on its own.
     pub targets: Vec<String>,
+    /// Which split of datasets with several (VIPeR, GRID, CUHK01, PRID, iLIDS, CUHK03 classic).
+    #[serde(default)]
+    pub split_id: usize,
     /// Input height.
     pub height: usize,
     /// Input width.
@@ -80,7 +84,8 @@ pub struct TrainConfig {
     pub dist_metric: String,
     /// Seed of initialization, sampling and augmentation.
     pub seed: u64,
-    /// Burn device (`flex`, `wgpu:0`, `cuda:0`).
+    /// Burn device (`flex`, `wgpu:0`, `cuda:0`), or several separated by commas
+    /// (`cuda:0,cuda:1`) for data-parallel training.
     pub device: String,
     /// Where checkpoints, logs and exports go.
     pub save_dir: PathBuf,
@@ -112,6 +117,7 @@ impl Default for TrainConfig {
             root: PathBuf::from("data"),
             sources: vec!["market1501".into()],
             targets: vec!["market1501".into()],
+            split_id: 0,
             height: 256,
             width: 128,
             transforms: vec!["random_flip".into()],
@@ -341,6 +347,8 @@ pub(crate) struct Setup {
     pub arch: Arch,
     pub device: crate::device::Device,
     pub train_device: crate::device::Device,
+    /// Autodiff devices of the other data-parallel replicas (none: one device).
+    pub replicas: Vec<crate::device::Device>,
     pub augment: Augment,
     pub sampler: Sampler,
     pub metric: Metric,
@@ -353,8 +361,21 @@ pub(crate) struct Setup {
 /// Checks `config` and reads its datasets.
 pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
     let arch: Arch = config.arch.parse()?;
-    let device = crate::device::parse_device(&config.device)?;
+    let devices = crate::device::parse_devices(&config.device)?;
+    let device = devices[0].clone();
     let train_device = device.clone().autodiff();
+    let replicas: Vec<_> = devices[1..].iter().map(|d| d.clone().autodiff()).collect();
+    if !replicas.is_empty()
+        && (config.sam.is_some()
+            || config.mutual_learning.is_some()
+            || config.losses.center_weight > 0.0)
+    {
+        return Err(Error::InvalidInput(
+            "SAM, mutual learning and the center loss run on one device; \
+             several devices train with the other losses"
+                .into(),
+        ));
+    }
     let augment = Augment::from_names(&config.transforms)?;
     let sampler = match config.sampler.parse()? {
         Sampler::RandomIdentity { .. } => Sampler::RandomIdentity {
@@ -393,13 +414,13 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
     let sources = config
         .sources
         .iter()
-        .map(|name| load_dataset(name, &config.root))
+        .map(|name| load_dataset_split(name, &config.root, config.split_id))
         .collect::<Result<Vec<_>>>()?;
     let train_set: Vec<Sample> = combine_train(&sources);
     let targets: Vec<ReidDataset> = config
         .targets
         .iter()
-        .map(|name| load_dataset(name, &config.root))
+        .map(|name| load_dataset_split(name, &config.root, config.split_id))
         .collect::<Result<_>>()?;
     let classes = train_set.iter().map(|s| s.pid + 1).max().unwrap_or(0) as usize;
     if train_set.is_empty() {
@@ -409,6 +430,7 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
         arch,
         device,
         train_device,
+        replicas,
         augment,
         sampler,
         metric,
@@ -596,6 +618,25 @@ pub fn train(
                         model: next_peer,
                         optimizer: p.optimizer,
                     });
+                    stats
+                }
+                _ if !s.replicas.is_empty() => {
+                    let group = match sampler {
+                        Sampler::RandomIdentity { instances } => instances,
+                        _ => 1,
+                    };
+                    let (next, stats) = data_parallel_step(
+                        model,
+                        &mut optimizer,
+                        lr,
+                        images,
+                        labels,
+                        &config.losses,
+                        only.as_deref(),
+                        &s.replicas,
+                        group,
+                    );
+                    model = next;
                     stats
                 }
                 _ => {

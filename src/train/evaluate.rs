@@ -5,7 +5,7 @@ use burn::tensor::Device;
 use super::loader::embed_samples;
 use crate::data::{ReidDataset, Sample};
 use crate::error::Result;
-use crate::eval::{Labels, Matrix, Metric, RankMetrics, distance_matrix, evaluate_market1501};
+use crate::eval::{EvalOptions, Labels, Matrix, Metric, RankMetrics, evaluate_with_distances};
 use crate::models::ReidModel;
 use crate::preprocess::Preprocessing;
 
@@ -14,6 +14,25 @@ fn labels(samples: &[Sample]) -> (Vec<i64>, Vec<i64>) {
         samples.iter().map(|s| s.pid).collect(),
         samples.iter().map(|s| s.camera as i64).collect(),
     )
+}
+
+/// Query and gallery embeddings of `dataset` by `model` (in inference mode).
+pub fn embed_dataset(
+    model: &ReidModel,
+    dataset: &ReidDataset,
+    preprocessing: &Preprocessing,
+    batch_size: usize,
+    device: &Device,
+) -> Result<(Matrix, Matrix)> {
+    let dim = model.feature_dim();
+    let embed = |s: &[Sample]| -> Result<Matrix> {
+        Matrix::new(
+            s.len(),
+            dim,
+            embed_samples(model, s, preprocessing, batch_size, device)?,
+        )
+    };
+    Ok((embed(&dataset.query)?, embed(&dataset.gallery)?))
 }
 
 /// CMC / mAP / mINP of `model` (in inference mode) on `dataset`'s query against its gallery.
@@ -25,25 +44,29 @@ pub fn evaluate_dataset(
     batch_size: usize,
     device: &Device,
 ) -> Result<RankMetrics> {
-    let dim = model.feature_dim();
-    let embed = |s: &[Sample]| -> Result<Matrix> {
-        Matrix::new(
-            s.len(),
-            dim,
-            embed_samples(model, s, preprocessing, batch_size, device)?,
-        )
+    let (queries, gallery) = embed_dataset(model, dataset, preprocessing, batch_size, device)?;
+    let options = EvalOptions {
+        metric,
+        ..Default::default()
     };
-    let distances = distance_matrix(&embed(&dataset.query)?, &embed(&dataset.gallery)?, metric)?;
+    Ok(score_dataset(dataset, &queries, &gallery, options)?.0)
+}
+
+/// Scores embeddings of `dataset` with `options` (re-ranking, CUHK03 protocol); returns the
+/// metrics and the distances scored.
+pub fn score_dataset(
+    dataset: &ReidDataset,
+    queries: &Matrix,
+    gallery: &Matrix,
+    options: EvalOptions,
+) -> Result<(RankMetrics, Matrix)> {
     let (query_ids, query_cams) = labels(&dataset.query);
     let (gallery_ids, gallery_cams) = labels(&dataset.gallery);
-    evaluate_market1501(
-        &distances,
-        Labels {
-            query_ids: &query_ids,
-            gallery_ids: &gallery_ids,
-            query_cams: &query_cams,
-            gallery_cams: &gallery_cams,
-        },
-        20,
-    )
+    let labels = Labels {
+        query_ids: &query_ids,
+        gallery_ids: &gallery_ids,
+        query_cams: &query_cams,
+        gallery_cams: &gallery_cams,
+    };
+    evaluate_with_distances(queries, gallery, labels, options)
 }

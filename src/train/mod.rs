@@ -9,6 +9,7 @@ pub mod loader;
 pub mod loss;
 pub mod lr_find;
 pub mod optim;
+pub mod parallel;
 pub mod radam;
 pub mod sam;
 pub mod schedule;

@@ -191,7 +191,8 @@ pub struct StepExtras<'a> {
     pub centers: Option<&'a mut CenterLoss>,
 }
 
-fn gradients(
+/// The gradients of `model`'s parameters (only those in `only`, when given).
+pub(crate) fn gradients(
     mut grads: burn::tensor::Gradients,
     model: &ReidModel,
     only: Option<&[ParamId]>,

@@ -1,0 +1,126 @@
+//! Data-parallel training on several devices (`device: cuda:0,cuda:1`, `wgpu:0,wgpu:1`, or a
+//! GPU with the CPU): each step cuts the batch into one contiguous chunk per device, every
+//! device computes the gradient of its chunk on its own copy of the model (in its own
+//! thread), the gradients are summed on the first device with each chunk weighted by its share
+//! of the batch — the gradient of the whole batch's mean loss — and the optimizer steps once.
+//! BatchNorm uses each chunk's statistics, as PyTorch's `DataParallel` does; the first device
+//! works on the model itself, so its running statistics are the ones kept.
+
+use burn::module::{Module, ParamId};
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor};
+
+use super::step::{LossConfig, StepStats, batch_loss, gradients};
+use crate::models::ReidModel;
+
+/// Chunk boundaries of a batch of `n` for `parts` devices; chunks are whole multiples of
+/// `group` (P × K batches keep each identity's images together) except perhaps the last.
+pub fn chunk_bounds(n: usize, parts: usize, group: usize) -> Vec<(usize, usize)> {
+    let group = group.max(1);
+    let size = n.div_ceil(parts.max(1)).div_ceil(group) * group;
+    (0..n)
+        .step_by(size.max(1))
+        .map(|start| (start, (start + size).min(n)))
+        .collect()
+}
+
+/// The gradient of `weight ·` the chunk's loss for `model`, and the chunk's statistics.
+fn chunk_gradients(
+    model: &ReidModel,
+    images: Tensor<4>,
+    targets: Tensor<1, Int>,
+    losses: &LossConfig,
+    weight: f32,
+    only: Option<&[ParamId]>,
+) -> (GradientsParams, StepStats) {
+    let (loss, stats) = batch_loss(model, images, targets, losses);
+    (gradients((loss * weight).backward(), model, only), stats)
+}
+
+/// One data-parallel step. `model` lives on the first device (in training mode, on its autodiff
+/// device, like `images` and `targets`); `others` are the autodiff devices of the other
+/// replicas. Returns the updated model and the batch's statistics.
+#[allow(clippy::too_many_arguments)]
+pub fn data_parallel_step(
+    model: ReidModel,
+    optimizer: &mut ModuleOptimizer,
+    learning_rate: f64,
+    images: Tensor<4>,
+    targets: Tensor<1, Int>,
+    losses: &LossConfig,
+    only: Option<&[ParamId]>,
+    others: &[Device],
+    group: usize,
+) -> (ReidModel, StepStats) {
+    let n = targets.dims()[0];
+    let bounds = chunk_bounds(n, others.len() + 1, group);
+    let main_device = images.device();
+    let grads_device = main_device.clone().inner();
+    let chunk = |(start, end): (usize, usize), device: &Device| {
+        (
+            images
+                .clone()
+                .narrow(0, start, end - start)
+                .to_device(device),
+            targets
+                .clone()
+                .narrow(0, start, end - start)
+                .to_device(device),
+            (end - start) as f32 / n as f32,
+        )
+    };
+    let results: Vec<(GradientsParams, StepStats, f32)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bounds
+            .iter()
+            .skip(1)
+            .zip(others)
+            .map(|(&range, device)| {
+                let replica = model.clone().fork(device);
+                let (images, targets, weight) = chunk(range, device);
+                let grads_device = &grads_device;
+                scope.spawn(move || {
+                    let (grads, stats) =
+                        chunk_gradients(&replica, images, targets, losses, weight, only);
+                    (grads.to_device(grads_device, &replica), stats, weight)
+                })
+            })
+            .collect();
+        let (images, targets, weight) = chunk(bounds[0], &main_device);
+        let (grads, stats) = chunk_gradients(&model, images, targets, losses, weight, only);
+        let mut all = vec![(grads, stats, weight)];
+        all.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a replica's step panicked")),
+        );
+        all
+    });
+    let mut accumulator = GradientsAccumulator::<ReidModel>::new();
+    let mut stats = StepStats {
+        loss: 0.0,
+        accuracy: 0.0,
+    };
+    for (grads, part, weight) in results {
+        accumulator.accumulate(&model, grads);
+        stats.loss += part.loss * weight;
+        stats.accuracy += part.accuracy * weight;
+    }
+    (
+        optimizer.step(learning_rate, model, accumulator.grads()),
+        stats,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_the_batch_and_keep_groups_whole() {
+        assert_eq!(chunk_bounds(8, 2, 1), vec![(0, 4), (4, 8)]);
+        assert_eq!(chunk_bounds(7, 2, 1), vec![(0, 4), (4, 7)]);
+        assert_eq!(chunk_bounds(12, 2, 4), vec![(0, 8), (8, 12)]);
+        assert_eq!(chunk_bounds(16, 3, 4), vec![(0, 8), (8, 16)]);
+        assert_eq!(chunk_bounds(5, 1, 1), vec![(0, 5)]);
+    }
+}
