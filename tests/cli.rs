@@ -514,3 +514,44 @@ fn synth_writes_a_dataset_that_dataset_summarizes() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("cameras"));
     assert!(!dir.path().join("x").exists());
 }
+
+/// `reid convert` writes torchreid's state_dict back: the torchreid checkpoint converted to
+/// safetensors holds the same tensors under the same names as PyTorch's own safetensors
+/// export of it (`tests/fixtures/osnet_x0_25/weights.safetensors`).
+#[test]
+fn convert_writes_torchreid_names_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("model.safetensors");
+    let out = reid(&[
+        "convert",
+        "--arch",
+        "osnet_x0_25",
+        "--weights",
+        fixture("osnet_x0_25/checkpoint.pth.tar").to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = reid::weights::StateDict::read(&out_path).unwrap();
+    let torch = reid::weights::StateDict::read(fixture("osnet_x0_25/weights.safetensors")).unwrap();
+    let mut compared = 0;
+    for (key, tensor) in &ours.tensors {
+        let reference = &torch.tensors[key];
+        assert_eq!(tensor.shape, reference.shape, "{key}");
+        assert_eq!(tensor.data, reference.data, "{key}");
+        compared += 1;
+    }
+    assert!(compared >= 400, "{compared} tensors");
+    let missing = reid(&[
+        "convert",
+        "--weights",
+        "/nonexistent.pth",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(!missing.status.success());
+}

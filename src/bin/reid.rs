@@ -196,6 +196,19 @@ enum Command {
         #[arg(long, default_value = "torchreid")]
         preprocessing: String,
     },
+    /// Write a model's weights under torchreid's state_dict names as .safetensors (what
+    /// `safetensors.torch.load_file` + `load_state_dict` read on the PyTorch side).
+    Convert {
+        /// Architecture (torchreid name); optional for the SDK's own checkpoints.
+        #[arg(long)]
+        arch: Option<String>,
+        /// Weights: a reid checkpoint, or a torchreid file.
+        #[arg(long)]
+        weights: PathBuf,
+        /// Output .safetensors file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Embed image files (directories are walked in sorted order) into a float32 [N, D] .npy,
     /// with the file list beside it (`.txt`).
     Extract {
@@ -430,6 +443,18 @@ fn run(cli: Cli) -> reid::Result<()> {
                 model.feature_dim(),
                 if normalize { ", normalized" } else { "" }
             );
+            Ok(())
+        }
+        Command::Convert {
+            arch,
+            weights,
+            output,
+        } => {
+            let device = reid::device::default_device();
+            let arch = arch.map(|a| a.parse::<Arch>()).transpose()?;
+            let model = load_any(arch, &weights, &device)?;
+            reid::weights::save_torchreid_safetensors(&model, &output)?;
+            println!("{} -> {}", model.arch, output.display());
             Ok(())
         }
         Command::Synth {

@@ -10,6 +10,13 @@ Recipe (both sides): from scratch, 128x64 input, random flip + random crop, batc
 label-smoothed cross-entropy, AMSGrad at 0.003 with weight decay 5e-4, cosine schedule,
 Euclidean distance, evaluation after the last epoch. The dataset is `reid synth` output in
 the Market-1501 layout, which torchreid reads as `market1501`.
+
+With `--finetune`, both sides instead start from the same model: reid first trains one from
+scratch on another synthetic set (`--source-ids`, seed 5, `--pretrain-epochs`), `reid convert`
+writes it with torchreid's names, and both finetune it on the target set at lr 0.0015 (the
+classifier replaced for the new identities).
+
+    python tests/compare/compare_with_torchreid.py --finetune --epochs 10 --work /tmp/ft
 """
 import argparse
 import json
@@ -20,15 +27,16 @@ import sys
 import time
 
 
-def run_reid(args, root, save_dir):
+def run_reid(args, root, save_dir, weights=None, lr=0.003, epochs=None):
+    epochs = epochs or args.epochs
     config = [
         f"data.root={root}", "data.height=128", "data.width=64",
         "data.transforms=[random_flip, random_crop]", f"data.save_dir={save_dir}",
-        "train.optim=amsgrad", "train.lr=0.003", "train.weight_decay=0.0005",
-        f"train.max_epoch={args.epochs}", "train.batch_size=32", "train.lr_scheduler=cosine",
+        "train.optim=amsgrad", f"train.lr={lr}", "train.weight_decay=0.0005",
+        f"train.max_epoch={epochs}", "train.batch_size=32", "train.lr_scheduler=cosine",
         f"train.seed={args.seed}", "test.dist_metric=euclidean", "test.eval_freq=-1",
         "test.export_onnx=false", "loss.name=softmax", "loss.softmax.label_smooth=true",
-    ]
+    ] + ([f"model.load_weights={weights}"] if weights else [])
     started = time.time()
     subprocess.run([args.reid, "train", *config], check=True)
     seconds = time.time() - started
@@ -37,7 +45,7 @@ def run_reid(args, root, save_dir):
     return {"mAP": last["eval"][0]["mAP"], "rank1": last["eval"][0]["rank1"], "seconds": seconds}
 
 
-def run_torchreid(args, root, save_dir):
+def run_torchreid(args, root, save_dir, weights=None, lr=0.003):
     import numpy as np
     import torch
     import torchreid
@@ -53,7 +61,14 @@ def run_torchreid(args, root, save_dir):
     )
     model = torchreid.models.build_model(
         "osnet_x0_25", num_classes=data.num_train_pids, loss="softmax", pretrained=False)
-    optimizer = torchreid.optim.build_optimizer(model, optim="amsgrad", lr=0.003, weight_decay=5e-4)
+    if weights:
+        # torchreid's load_pretrained_weights rule: take every tensor whose name and size match.
+        from safetensors.torch import load_file
+        state = model.state_dict()
+        state.update({k: v for k, v in load_file(weights).items()
+                      if k in state and state[k].size() == v.size()})
+        model.load_state_dict(state)
+    optimizer = torchreid.optim.build_optimizer(model, optim="amsgrad", lr=lr, weight_decay=5e-4)
     scheduler = torchreid.optim.build_lr_scheduler(
         optimizer, lr_scheduler="cosine", max_epoch=args.epochs)
     engine = torchreid.engine.ImageSoftmaxEngine(
@@ -81,16 +96,32 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--skip-reid", action="store_true")
     p.add_argument("--skip-torchreid", action="store_true")
+    p.add_argument("--finetune", action="store_true")
+    p.add_argument("--source-ids", type=int, default=200)
+    p.add_argument("--pretrain-epochs", type=int, default=15)
     args = p.parse_args()
     root = os.path.join(args.work, "data")
     if not os.path.isdir(os.path.join(root, "market1501")):
         subprocess.run([args.reid, "synth", os.path.join(root, "market1501"), "--ids",
                         str(args.ids), "--seed", "0"], check=True)
     results = {}
+    weights, lr = None, 0.003
+    if args.finetune:
+        source = os.path.join(args.work, "source")
+        if not os.path.isdir(os.path.join(source, "market1501")):
+            subprocess.run([args.reid, "synth", os.path.join(source, "market1501"), "--ids",
+                            str(args.source_ids), "--seed", "5"], check=True)
+        weights, lr = os.path.join(args.work, "source.safetensors"), 0.0015
+        if not os.path.isfile(weights):
+            pretrained = os.path.join(args.work, "pretrain")
+            results["source"] = run_reid(args, source, pretrained, epochs=args.pretrain_epochs)
+            subprocess.run([args.reid, "convert", "--arch", "osnet_x0_25", "--weights",
+                            os.path.join(pretrained, "best.bpk"), "-o", weights], check=True)
     if not args.skip_reid:
-        results["reid"] = run_reid(args, root, os.path.join(args.work, "reid"))
+        results["reid"] = run_reid(args, root, os.path.join(args.work, "reid"), weights, lr)
     if not args.skip_torchreid:
-        results["torchreid"] = run_torchreid(args, root, os.path.join(args.work, "torchreid"))
+        results["torchreid"] = run_torchreid(
+            args, root, os.path.join(args.work, "torchreid"), weights, lr)
     with open(os.path.join(args.work, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     for name, r in results.items():
