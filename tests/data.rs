@@ -296,7 +296,9 @@ fn benchmark_root() -> (tempfile::TempDir, serde_json::Value) {
     }
     for file in layout["files"].as_array().unwrap() {
         let rel = file.as_str().unwrap();
-        std::fs::copy(fixtures.join("files").join(rel), dir.path().join(rel)).unwrap();
+        let to = dir.path().join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(fixtures.join("files").join(rel), to).unwrap();
     }
     let expected = std::fs::read_to_string(fixtures.join("expected.json")).unwrap();
     (dir, serde_json::from_str(&expected).unwrap())
@@ -475,5 +477,69 @@ fn small_benchmark_splits_are_drawn_and_saved_when_missing() {
             err.contains(&empty.path().display().to_string()),
             "{name}: {err}"
         );
+    }
+}
+
+/// CUHK03 from the release alone (`cuhk03_release/cuhk-03.mat`, MATLAB 7.3 / HDF5, and the
+/// new-protocol .mat files): the images come out with torchreid's names and pixels, and all
+/// four variants give torchreid's lists.
+#[test]
+fn cuhk03_unpacks_its_hdf5_release_like_torchreid() {
+    let (dir, expected) = benchmark_root();
+    let root = dir.path();
+    let cuhk03 = root.join("cuhk03");
+    for generated in ["images_detected", "images_labeled"] {
+        std::fs::remove_dir_all(cuhk03.join(generated)).unwrap();
+    }
+    for protocol in ["new", "classic"] {
+        for kind in ["detected", "labeled"] {
+            std::fs::remove_file(cuhk03.join(format!("splits_{protocol}_{kind}.json"))).unwrap();
+        }
+    }
+    let only_cuhk03 = |name: &str| name.starts_with("cuhk03");
+    assert_eq!(compare_with_torchreid(root, &expected, &only_cuhk03), 6);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datasets");
+    let pixels: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("cuhk03_pixels.json")).unwrap(),
+    )
+    .unwrap();
+    let pixels = pixels.as_object().unwrap();
+    for (name, want) in pixels {
+        let image = image::open(cuhk03.join(name)).unwrap().to_rgb8();
+        let shape: Vec<u64> = want["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            shape,
+            [image.height() as u64, image.width() as u64, 3],
+            "{name}"
+        );
+        let values: Vec<u8> = want["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u8)
+            .collect();
+        assert_eq!(image.into_raw(), values, "{name}");
+    }
+    let written = |kind: &str| std::fs::read_dir(cuhk03.join(kind)).unwrap().count();
+    assert_eq!(
+        written("images_detected") + written("images_labeled"),
+        pixels.len()
+    );
+    // A damaged release is an error, not a crash, at any length.
+    let release = cuhk03.join("cuhk03_release/cuhk-03.mat");
+    let bytes = std::fs::read(&release).unwrap();
+    std::fs::remove_dir_all(cuhk03.join("images_labeled")).unwrap();
+    for cut in [0, 100, 2000, bytes.len() / 2, bytes.len() - 10] {
+        std::fs::write(&release, &bytes[..cut]).unwrap();
+        assert!(
+            load_dataset("cuhk03_labeled", root).is_err(),
+            "cut at {cut}"
+        );
+        assert!(!cuhk03.join("images_labeled").exists(), "cut at {cut}");
     }
 }

@@ -2,11 +2,10 @@
 //! (767 training / 700 test identities, Zhong et al. 2017) or the 20 classic splits.
 //!
 //! Under `cuhk03/`: the images in `images_detected/` and `images_labeled/`
-//! (`C_PPP_V_II.png`: camera pair, person, view, image), which torchreid extracts once from
-//! `cuhk03_release/cuhk-03.mat`; the split comes from torchreid's `splits_{new,classic}_
-//! {detected,labeled}.json` when present, else, for the new protocol, from the official
-//! `cuhk03_new_protocol_config_{detected,labeled}.mat`. The release's `cuhk-03.mat` is a
-//! MATLAB 7.3 (HDF5) file, which this crate does not read: its images must be extracted first.
+//! (`C_PPP_V_II.png`: camera pair, person, view, image), unpacked once from the release's
+//! `cuhk03_release/cuhk-03.mat` (by torchreid or by [`super::cuhk03_release`]); the split comes
+//! from torchreid's `splits_{new,classic}_{detected,labeled}.json` when present, else, for the
+//! new protocol, from the official `cuhk03_new_protocol_config_{detected,labeled}.mat`.
 
 use std::path::Path;
 
@@ -49,8 +48,7 @@ fn new_protocol_from_mat(dir: &Path, variant: Cuhk03Variant) -> Result<ReidDatas
     for needed in [&mat_path, &images] {
         if !needed.exists() {
             return Err(Error::InvalidInput(format!(
-                "CUHK03 not found: expected {} (the images are extracted once from \
-                 cuhk03_release/cuhk-03.mat, an HDF5 file, e.g. by torchreid)",
+                "CUHK03 not found: expected {} (or cuhk03_release/cuhk-03.mat to unpack)",
                 needed.display()
             )));
         }
@@ -120,6 +118,11 @@ pub fn cuhk03(root: &Path, variant: Cuhk03Variant, split_id: usize) -> Result<Re
     let dir = root.join("cuhk03");
     let protocol = if variant.classic { "classic" } else { "new" };
     let json = dir.join(format!("splits_{protocol}_{}.json", variant.kind()));
+    let unpacked = dir.join(format!("images_{}", variant.kind())).is_dir()
+        && (!variant.classic || json.is_file());
+    if !unpacked && dir.join("cuhk03_release/cuhk-03.mat").is_file() {
+        super::cuhk03_release::extract(&dir)?;
+    }
     if json.is_file() {
         let markers = ["images_detected", "images_labeled"];
         return Ok(
@@ -128,8 +131,8 @@ pub fn cuhk03(root: &Path, variant: Cuhk03Variant, split_id: usize) -> Result<Re
     }
     if variant.classic {
         return Err(Error::InvalidInput(format!(
-            "CUHK03 classic splits: expected {} (torchreid writes it from \
-             cuhk03_release/cuhk-03.mat, an HDF5 file this crate does not read)",
+            "CUHK03 classic splits: expected {} (written when cuhk03_release/cuhk-03.mat is \
+             unpacked)",
             json.display()
         )));
     }
