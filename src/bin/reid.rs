@@ -884,13 +884,25 @@ fn collect_images(inputs: &[PathBuf]) -> reid::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Redraws a progress bar on stderr: `[####    ] done/total suffix`.
+fn draw_progress(done: usize, total: usize, suffix: &str) {
+    use std::io::Write;
+    let width = 40 * done / total.max(1);
+    eprint!(
+        "\r[{}{}] {done}/{total} {suffix}",
+        "#".repeat(width),
+        " ".repeat(40 - width)
+    );
+    let _ = std::io::stderr().flush();
+}
+
 fn extract(
     model: &std::path::Path,
     options: &reid::infer::ExtractorOptions,
     inputs: &[PathBuf],
     output: &std::path::Path,
 ) -> reid::Result<()> {
-    use std::io::{IsTerminal, Write};
+    use std::io::IsTerminal;
     let files = collect_images(inputs)?;
     if files.is_empty() {
         return Err(reid::Error::InvalidInput("no image files found".into()));
@@ -908,14 +920,7 @@ fn extract(
         })?);
         if progress {
             let done = (i * chunk + part.len()).min(files.len());
-            let width = 40 * done / files.len();
-            eprint!(
-                "\r[{}{}] {done}/{}",
-                "#".repeat(width),
-                " ".repeat(40 - width),
-                files.len()
-            );
-            let _ = std::io::stderr().flush();
+            draw_progress(done, files.len(), "");
         }
     }
     if progress {
@@ -950,9 +955,12 @@ fn named_preprocessing(
     }
 }
 
-/// Runs `reid train`, printing progress lines and the epoch summaries.
+/// Runs `reid train`, printing a progress bar (on a terminal; else a line every 20 steps) and
+/// the epoch summaries.
 fn run_training(config: &reid::train::TrainConfig) -> reid::Result<()> {
     use reid::train::Event;
+    use std::io::IsTerminal;
+    let bar = std::io::stderr().is_terminal();
     println!(
         "training {} on {} ({}x{}, batch {}, {} epochs) -> {}",
         config.arch,
@@ -970,6 +978,22 @@ fn run_training(config: &reid::train::TrainConfig) -> reid::Result<()> {
                     "resumed after epoch {epochs_done} from {}",
                     config.save_dir.display()
                 )
+            }
+            Event::Step {
+                epoch,
+                step,
+                steps,
+                lr,
+                stats,
+            } if bar => {
+                let suffix = format!(
+                    "epoch {epoch}/{}  loss {:.4}  acc {:.3}  lr {lr:.2e}",
+                    config.max_epoch, stats.loss, stats.accuracy
+                );
+                draw_progress(*step, *steps, &suffix);
+                if step == steps {
+                    eprintln!();
+                }
             }
             Event::Step {
                 epoch,
