@@ -6,9 +6,13 @@ pub mod cuhk03;
 pub mod distance;
 pub mod rank;
 pub mod rerank;
+pub mod verification;
 pub mod visualize;
 
-pub use classification::{multilabel_map, top_k_accuracy};
+pub use classification::{
+    MultilabelScores, confusion_matrix, mean_class_accuracy, multilabel_map, multilabel_scores,
+    top_k_accuracy,
+};
 pub use cuhk03::evaluate_cuhk03;
 pub use distance::{Matrix, Metric, distance_matrix};
 pub use rank::{Labels, RankMetrics, evaluate_market1501};
