@@ -105,12 +105,9 @@ fn am_softmax_and_its_gradients_match_pytorch() {
     assert!(worst(&gw, &f["am_weight_grad"].to_f32()) < 1e-5);
 }
 
-/// One SGD step from the same weights on the same batch as PyTorch. Burn's training-mode
-/// BatchNorm computes the batch variance in one pass (E[x²] − E[x]²), which loses about 1e-4
-/// relative precision where a channel's mean is large against its spread (PyTorch: 1e-7); the
-/// backward pass through 20 layers amplifies that to about 2 % in the first layers' updates
-/// (whose gradients are large on random weights). So the updates are compared by direction
-/// (cosine) and size, which a wrong gradient fails by far, not element by element.
+/// One SGD step from the same weights on the same batch as PyTorch. The updates are compared
+/// by direction (cosine) and size rather than element by element: the backward pass through
+/// 20 layers amplifies float rounding where the random first layers' gradients are large.
 fn step_losses() -> LossConfig {
     LossConfig {
         softmax_weight: 1.0,
@@ -200,12 +197,9 @@ fn assert_updates_match(
     compared
 }
 
-/// One SGD step from the same weights on the same batch as PyTorch. Burn's training-mode
-/// BatchNorm computes the batch variance in one pass (E[x²] − E[x]²), which loses about 1e-4
-/// relative precision where a channel's mean is large against its spread (PyTorch: 1e-7); the
-/// backward pass through 20 layers amplifies that to about 2 % in the first layers' updates
-/// (whose gradients are large on random weights). So the updates are compared by direction
-/// (cosine) and size, which a wrong gradient fails by far, not element by element.
+/// One SGD step from the same weights on the same batch as PyTorch. The updates are compared
+/// by direction (cosine) and size rather than element by element: the backward pass through
+/// 20 layers amplifies float rounding where the random first layers' gradients are large.
 #[test]
 fn one_sgd_step_of_osnet_matches_pytorch() {
     let f = arrays("train/step.npz");
@@ -216,8 +210,8 @@ fn one_sgd_step_of_osnet_matches_pytorch() {
         "loss {loss} vs {want}"
     );
     let tolerance = Tolerance {
-        min_cosine: 0.999,
-        size: 0.03,
+        min_cosine: 0.99999,
+        size: 0.001,
     };
     let compared = assert_updates_match(&model, &f, "", tolerance);
     assert!(compared >= 9, "{compared} parameters compared");
@@ -226,8 +220,8 @@ fn one_sgd_step_of_osnet_matches_pytorch() {
 /// The same step wrapped in adaptive SAM (ρ 0.05): the update comes from the gradient at the
 /// perturbed weights. On these random weights that gradient is chaotic in the first layers
 /// (PyTorch's own SAM and plain updates of conv1 are nearly orthogonal, cosine 0.02), which
-/// also amplifies the BatchNorm precision difference above: ours agree with PyTorch's SAM
-/// update at cosine ≥ 0.97 in every layer, and with its plain update not at all.
+/// amplifies rounding differences: ours agree with PyTorch's SAM update at cosine ≥ 0.995 in
+/// every layer, and with its plain update not at all.
 #[test]
 fn one_adaptive_sam_step_matches_the_reference_algorithm() {
     let f = arrays("train/techniques.npz");
@@ -246,8 +240,8 @@ fn one_adaptive_sam_step_matches_the_reference_algorithm() {
         "loss {loss} vs {want}"
     );
     let tolerance = Tolerance {
-        min_cosine: 0.97,
-        size: 0.15,
+        min_cosine: 0.995,
+        size: 0.02,
     };
     let compared = assert_updates_match(&model, &f, "sam__", tolerance);
     assert!(compared >= 6, "{compared} parameters compared");

@@ -1,5 +1,6 @@
 //! Evaluation: distance matrices, the Market-1501 rank metrics (CMC, mAP, mINP) and
-//! k-reciprocal re-ranking, with torchreid's definitions; ranked-results pictures.
+//! k-reciprocal re-ranking, with torchreid's definitions; ranked-results pictures;
+//! classification, multilabel and face-verification metrics.
 
 pub mod classification;
 pub mod cuhk03;

@@ -121,6 +121,43 @@ pub fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).init(device)
 }
 
+/// `bn`'s forward pass. In training mode the batch statistics come from contiguous
+/// reductions over the `[N, C, rest]` view of the activation — Burn's generic training
+/// BatchNorm transposes the whole activation to `[C, …]` first, which on the CPU backend took a
+/// fifth of a training step — with the variance in two passes; the running statistics follow
+/// PyTorch's update (momentum, and the unbiased batch variance for the running variance).
+pub fn bn_forward<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    if !(x.device().is_autodiff() && bn.training.is_enabled()) {
+        return bn.forward(x);
+    }
+    let dims = x.dims();
+    let device = x.device();
+    let (n, c) = (dims[0], dims[1]);
+    let rest: usize = dims[2..].iter().product();
+    let count = (n * rest) as f64;
+    let per_channel = |t: Tensor<3>| t.sum_dim(2).sum_dim(0).div_scalar(count);
+    let flat: Tensor<3> = x.reshape([n, c, rest]);
+    let mean = per_channel(flat.clone());
+    let centered = flat - mean.clone();
+    let variance = per_channel(centered.clone() * centered.clone());
+    let scale = (variance.clone() + bn.epsilon).sqrt().recip() * bn.gamma.val().reshape([1, c, 1]);
+    let out = centered * scale + bn.beta.val().reshape([1, c, 1]);
+    let momentum = bn.momentum;
+    let update = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<3>| {
+        let running = state.value_sync().to_device(&device);
+        let batch = batch.detach().reshape([c]);
+        state.update((running * (1.0 - momentum) + batch * momentum).detach());
+    };
+    update(&bn.running_mean, mean);
+    let unbiased = if count > 1.0 {
+        count / (count - 1.0)
+    } else {
+        1.0
+    };
+    update(&bn.running_var, variance * unbiased);
+    out.reshape(dims)
+}
+
 /// Affine instance normalization (`nn.InstanceNorm2d(c, affine=True)`).
 pub fn instance_norm(channels: usize, device: &Device) -> InstanceNorm {
     InstanceNormConfig::new(channels).init(device)
@@ -139,7 +176,7 @@ impl Norm {
     /// Applies the normalization.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Norm::Batch(bn) => bn.forward(x),
+            Norm::Batch(bn) => bn_forward(bn, x),
             Norm::Instance(inorm) => inorm.forward(x),
         }
     }
@@ -202,7 +239,7 @@ impl FcBlock {
 
     /// Projects, normalizes and rectifies `[N, in_dim]` features.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        relu(self.bn.forward(self.linear.forward(x)))
+        relu(bn_forward(&self.bn, self.linear.forward(x)))
     }
 }
 
