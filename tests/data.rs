@@ -543,3 +543,61 @@ fn cuhk03_unpacks_its_hdf5_release_like_torchreid() {
         assert!(!cuhk03.join("images_labeled").exists(), "cut at {cut}");
     }
 }
+
+/// deep-object-reid's classification annotations: the list format (with and without a
+/// `classes` line, skipping bad lines and missing images) and the multilabel JSON (classes
+/// sorted, unknown labels dropped, unlabelled images kept as negatives).
+#[test]
+fn classification_annotations_read_as_deep_object_reid_reads_them() {
+    use reid::data::classification::{read_classification_list, read_multilabel_json};
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a.jpg", "b.jpg", "c.jpg"] {
+        std::fs::create_dir_all(dir.path().join("img")).unwrap();
+        std::fs::write(dir.path().join("img").join(name), b"").unwrap();
+    }
+    let list = dir.path().join("train.txt");
+    std::fs::write(&list, "classes cat,dog,bird\nimg/a.jpg 2\nimg/b.jpg 0\nbad line here\nimg/missing.jpg 1\nimg/c.jpg 1\n").unwrap();
+    let d = read_classification_list(&list).unwrap();
+    assert_eq!(d.classes, ["cat", "dog", "bird"]);
+    let labels: Vec<(String, Vec<usize>)> = d
+        .samples
+        .iter()
+        .map(|(p, l)| {
+            (
+                p.file_name().unwrap().to_str().unwrap().to_string(),
+                l.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("a.jpg".to_string(), vec![2]),
+            ("b.jpg".into(), vec![0]),
+            ("c.jpg".into(), vec![1])
+        ]
+    );
+    assert!(!d.multilabel && d.samples[0].0.starts_with(dir.path()));
+    // Without a classes line the labels that occur name the classes.
+    std::fs::write(&list, "img/a.jpg 3\nimg/b.jpg 0\n").unwrap();
+    assert_eq!(
+        read_classification_list(&list).unwrap().classes,
+        ["0", "1", "2", "3"]
+    );
+    // A label beyond the named classes is an error.
+    std::fs::write(&list, "classes cat\nimg/a.jpg 1\n").unwrap();
+    assert!(read_classification_list(&list).is_err());
+    let json = dir.path().join("multilabel.json");
+    std::fs::write(
+        &json,
+        r#"{"classes": ["person", "car", "bike"], "images": [["img/a.jpg", ["car", "person"]], ["img/b.jpg", []], ["img/c.jpg", ["bike", "tree"]]]}"#,
+    )
+    .unwrap();
+    let m = read_multilabel_json(&json).unwrap();
+    assert_eq!(m.classes, ["bike", "car", "person"]);
+    let labels: Vec<Vec<usize>> = m.samples.iter().map(|(_, l)| l.clone()).collect();
+    assert_eq!(labels, [vec![1, 2], vec![], vec![0]]);
+    assert!(m.multilabel);
+    std::fs::write(&json, r#"{"classes": ["x"], "images": [["a.jpg"]]}"#).unwrap();
+    assert!(read_multilabel_json(&json).is_err());
+}

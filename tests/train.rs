@@ -460,3 +460,34 @@ fn a_data_parallel_step_follows_the_mean_gradient_of_the_chunks() {
     }
     assert!(moved > 10, "only {moved} parameters moved");
 }
+
+/// Multilabel losses and their gradients against PyTorch: BCE (torch's own), the asymmetric
+/// loss and AM-binary (the papers' formulas in PyTorch autograd).
+#[test]
+fn multilabel_losses_match_pytorch() {
+    use reid::train::multilabel_loss::{AmBinaryLoss, AsymmetricLoss, bce_with_logits};
+    let f = arrays("train/multilabel.npz");
+    let device = default_device().autodiff();
+    let targets: Tensor<2> = float(&f["targets"], &device);
+    let check = |name: &str, input: &str, loss: &dyn Fn(Tensor<2>) -> Tensor<1>| {
+        let x: Tensor<2> = float(&f[input], &device).require_grad();
+        let value = loss(x.clone());
+        let got = value.clone().into_scalar::<f32>();
+        let want = f[name].to_f64()[0] as f32;
+        assert!(
+            (got - want).abs() < 1e-5 * want.abs().max(1.0),
+            "{name}: {got} vs {want}"
+        );
+        let grads = value.backward();
+        let grad = tensor_to_vec(x.grad(&grads).unwrap());
+        let err = worst(&grad, &f[&format!("{name}_grad")].to_f32());
+        assert!(err < 1e-6, "{name} gradient off by {err}");
+    };
+    check("bce", "logits", &|x| bce_with_logits(x, targets.clone()));
+    check("asl", "logits", &|x| {
+        AsymmetricLoss::default().forward(x, targets.clone())
+    });
+    check("am", "cos", &|x| {
+        AmBinaryLoss::default().forward(x, targets.clone())
+    });
+}

@@ -3,6 +3,7 @@
 
 pub mod augmix;
 pub mod benchmarks;
+pub mod classification;
 pub mod cuhk03;
 pub mod cuhk03_release;
 pub mod dataset;

@@ -8,6 +8,7 @@ pub mod finetune;
 pub mod loader;
 pub mod loss;
 pub mod lr_find;
+pub mod multilabel_loss;
 pub mod optim;
 pub mod parallel;
 pub mod radam;
