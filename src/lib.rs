@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod actmap;
 pub mod config;
 pub mod data;
 pub mod device;

@@ -196,6 +196,28 @@ enum Command {
         #[arg(long, default_value = "torchreid")]
         preprocessing: String,
     },
+    /// Activation maps: for each image a PNG of the input, where the model's last feature maps
+    /// are strong (jet heat map), and the two blended (torchreid's `visualize_actmap`).
+    Actmap {
+        /// Architecture (torchreid name); optional for the SDK's own checkpoints.
+        #[arg(long)]
+        arch: Option<String>,
+        /// Weights: torchreid .pth / .pth.tar / .safetensors, or a reid checkpoint.
+        #[arg(long)]
+        weights: PathBuf,
+        /// Input height.
+        #[arg(long, default_value_t = 256)]
+        height: usize,
+        /// Input width.
+        #[arg(long, default_value_t = 128)]
+        width: usize,
+        /// Output folder.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Image files or folders (walked in sorted order).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
     /// Write a model's weights under torchreid's state_dict names as .safetensors (what
     /// `safetensors.torch.load_file` + `load_state_dict` read on the PyTorch side).
     Convert {
@@ -443,6 +465,25 @@ fn run(cli: Cli) -> reid::Result<()> {
                 model.feature_dim(),
                 if normalize { ", normalized" } else { "" }
             );
+            Ok(())
+        }
+        Command::Actmap {
+            arch,
+            weights,
+            height,
+            width,
+            output,
+            inputs,
+        } => {
+            let device = reid::device::default_device();
+            let arch = arch.map(|a| a.parse::<Arch>()).transpose()?;
+            let model = load_any(arch, &weights, &device)?;
+            model.check_input_size(height, width)?;
+            let files = collect_images(&inputs)?;
+            let preprocessing = reid::preprocess::Preprocessing::torchreid(height, width);
+            let written =
+                reid::actmap::write_actmaps(&model, &files, &preprocessing, &output, &device)?;
+            println!("{} activation maps in {}", written.len(), output.display());
             Ok(())
         }
         Command::Convert {
