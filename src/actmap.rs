@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Error, Result};
 use crate::models::ReidModel;
-use crate::preprocess::{ImageView, PixelFormat, Preprocessing, decode};
+use crate::preprocess::{ImageView, PixelFormat, Preprocessing, decode, write_png};
 use crate::resample::resize_rgb;
 
 /// White space between the three panels of a picture.
@@ -145,11 +145,7 @@ pub fn write_actmaps(
             let picture = actmap_picture(rgb, &heatmap(map, mw, mh, w, h), w, h);
             let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
             let path = out_dir.join(format!("{:05}_{stem}.png", written.len()));
-            let mut png = Vec::new();
-            picture
-                .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-                .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
-            crate::npy::write_atomically(&path, &png)?;
+            write_png(&picture, &path)?;
             written.push(path);
         }
     }

@@ -371,6 +371,15 @@ impl Preprocessing {
     }
 }
 
+/// Encodes `image` as PNG and writes it to `path` atomically.
+pub fn write_png(image: &image::RgbImage, path: &std::path::Path) -> Result<()> {
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
+    crate::npy::write_atomically(path, &png)
+}
+
 /// Decodes JPEG, PNG, BMP or WebP bytes into packed RGB.
 pub fn decode(bytes: &[u8]) -> Result<(Vec<u8>, usize, usize)> {
     // The JPEG decoder fills a truncated scan with grey instead of failing, as Pillow would;

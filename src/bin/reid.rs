@@ -16,6 +16,24 @@ struct Cli {
     command: Command,
 }
 
+/// The model a command works on: architecture and weights.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// Architecture (torchreid name); optional for the SDK's own checkpoints.
+    #[arg(long)]
+    arch: Option<String>,
+    /// Weights: torchreid .pth / .pth.tar / .safetensors, or a reid checkpoint.
+    #[arg(long)]
+    weights: PathBuf,
+}
+
+impl ModelArgs {
+    fn load(&self, device: &reid::device::Device) -> reid::Result<reid::models::ReidModel> {
+        let arch = self.arch.as_deref().map(str::parse::<Arch>).transpose()?;
+        load_any(arch, &self.weights, device)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// List the architectures of the model zoo.
@@ -170,12 +188,8 @@ enum Command {
     },
     /// Export a model to ONNX (input `images`, output `output`, dynamic batch).
     Export {
-        /// Architecture (torchreid name); optional for the SDK's own checkpoints.
-        #[arg(long)]
-        arch: Option<String>,
-        /// Weights: torchreid .pth / .pth.tar / .safetensors, or a reid checkpoint.
-        #[arg(long)]
-        weights: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
         /// Output .onnx file.
         #[arg(short, long)]
         output: PathBuf,
@@ -199,12 +213,8 @@ enum Command {
     /// Activation maps: for each image a PNG of the input, where the model's last feature maps
     /// are strong (jet heat map), and the two blended (torchreid's `visualize_actmap`).
     Actmap {
-        /// Architecture (torchreid name); optional for the SDK's own checkpoints.
-        #[arg(long)]
-        arch: Option<String>,
-        /// Weights: torchreid .pth / .pth.tar / .safetensors, or a reid checkpoint.
-        #[arg(long)]
-        weights: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
         /// Input height.
         #[arg(long, default_value_t = 256)]
         height: usize,
@@ -221,12 +231,8 @@ enum Command {
     /// Write a model's weights under torchreid's state_dict names as .safetensors (what
     /// `safetensors.torch.load_file` + `load_state_dict` read on the PyTorch side).
     Convert {
-        /// Architecture (torchreid name); optional for the SDK's own checkpoints.
-        #[arg(long)]
-        arch: Option<String>,
-        /// Weights: a reid checkpoint, or a torchreid file.
-        #[arg(long)]
-        weights: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
         /// Output .safetensors file.
         #[arg(short, long)]
         output: PathBuf,
@@ -439,8 +445,7 @@ fn run(cli: Cli) -> reid::Result<()> {
             extract(&model, &options, &inputs, &output)
         }
         Command::Export {
-            arch,
-            weights,
+            model,
             output,
             height,
             width,
@@ -449,8 +454,7 @@ fn run(cli: Cli) -> reid::Result<()> {
             preprocessing,
         } => {
             let device = reid::device::default_device();
-            let arch = arch.map(|a| a.parse::<Arch>()).transpose()?;
-            let model = load_any(arch, &weights, &device)?;
+            let model = model.load(&device)?;
             let preprocessing = named_preprocessing(&preprocessing, height, width)?;
             let options = reid::export::ExportOptions {
                 preprocessing,
@@ -468,16 +472,14 @@ fn run(cli: Cli) -> reid::Result<()> {
             Ok(())
         }
         Command::Actmap {
-            arch,
-            weights,
+            model,
             height,
             width,
             output,
             inputs,
         } => {
             let device = reid::device::default_device();
-            let arch = arch.map(|a| a.parse::<Arch>()).transpose()?;
-            let model = load_any(arch, &weights, &device)?;
+            let model = model.load(&device)?;
             model.check_input_size(height, width)?;
             let files = collect_images(&inputs)?;
             let preprocessing = reid::preprocess::Preprocessing::torchreid(height, width);
@@ -486,14 +488,9 @@ fn run(cli: Cli) -> reid::Result<()> {
             println!("{} activation maps in {}", written.len(), output.display());
             Ok(())
         }
-        Command::Convert {
-            arch,
-            weights,
-            output,
-        } => {
+        Command::Convert { model, output } => {
             let device = reid::device::default_device();
-            let arch = arch.map(|a| a.parse::<Arch>()).transpose()?;
-            let model = load_any(arch, &weights, &device)?;
+            let model = model.load(&device)?;
             reid::weights::save_torchreid_safetensors(&model, &output)?;
             println!("{} -> {}", model.arch, output.display());
             Ok(())
@@ -1026,27 +1023,20 @@ fn run_training(config: &reid::train::TrainConfig) -> reid::Result<()> {
                 steps,
                 lr,
                 stats,
-            } if bar => {
-                let suffix = format!(
-                    "epoch {epoch}/{}  loss {:.4}  acc {:.3}  lr {lr:.2e}",
-                    config.max_epoch, stats.loss, stats.accuracy
+            } => {
+                let epochs = config.max_epoch;
+                let numbers = format!(
+                    "loss {:.4}  acc {:.3}  lr {lr:.2e}",
+                    stats.loss, stats.accuracy
                 );
-                draw_progress(*step, *steps, &suffix);
-                if step == steps {
-                    eprintln!();
+                if bar {
+                    draw_progress(*step, *steps, &format!("epoch {epoch}/{epochs}  {numbers}"));
+                    if step == steps {
+                        eprintln!();
+                    }
+                } else if step % 20 == 0 || step == steps {
+                    println!("epoch {epoch}/{epochs} step {step}/{steps}  {numbers}");
                 }
-            }
-            Event::Step {
-                epoch,
-                step,
-                steps,
-                lr,
-                stats,
-            } if step % 20 == 0 || step == steps => {
-                println!(
-                    "epoch {epoch}/{} step {step}/{steps}  loss {:.4}  acc {:.3}  lr {lr:.2e}",
-                    config.max_epoch, stats.loss, stats.accuracy
-                )
             }
             Event::Epoch(log) => {
                 print!(
@@ -1064,7 +1054,6 @@ fn run_training(config: &reid::train::TrainConfig) -> reid::Result<()> {
                 }
                 println!();
             }
-            _ => {}
         }
         true
     };

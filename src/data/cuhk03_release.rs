@@ -70,10 +70,7 @@ fn write_png(rgb: &image::RgbImage, path: &Path) -> Result<()> {
     if path.is_file() {
         return Ok(());
     }
-    let mut png = Vec::new();
-    rgb.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| hdf5_error(path, e))?;
-    crate::npy::write_atomically(path, &png)
+    crate::preprocess::write_png(rgb, path)
 }
 
 /// One person of one camera pair and the images written for them, in image order.

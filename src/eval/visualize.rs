@@ -155,10 +155,7 @@ pub fn write_ranked_results(
             .and_then(|s| s.to_str())
             .unwrap_or("query");
         let path = dir.join(format!("{i:05}_{stem}.png"));
-        let mut png = Vec::new();
-        grid.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
-        crate::npy::write_atomically(&path, &png)?;
+        crate::preprocess::write_png(&grid, &path)?;
         written.push(path);
     }
     Ok(written)
