@@ -1,5 +1,7 @@
-//! Seconds per training step on the CPU: osnet_x0_25, batch 32, 256×128, label-smoothed
-//! cross-entropy, AMSGrad — the configuration of PyTorch's figure in PEERS.md.
+//! Seconds per training step on the CPU, label-smoothed cross-entropy, AMSGrad: osnet_x0_25,
+//! batch 32, 256×128 (the configuration of PyTorch's figure in PEERS.md), and the
+//! classification issue's efficientnet_b0, batch 32, 224×224, 1000 classes (PyTorch's figure:
+//! `tests/compare/train_step_pytorch.py`).
 
 use burn::module::Module;
 use burn::optim::AdamConfig;
@@ -12,23 +14,49 @@ use reid::models::{Arch, ReidModel};
 use reid::train::{LossConfig, train_step};
 
 fn bench(c: &mut Criterion) {
+    step(
+        c,
+        Arch::OsnetX0_25,
+        (256, 128),
+        751,
+        "train_step_256x128",
+        "osnet_x0_25_b32_amsgrad",
+    );
+    step(
+        c,
+        Arch::EfficientnetB0,
+        (224, 224),
+        1000,
+        "train_step_224x224",
+        "efficientnet_b0_b32_amsgrad",
+    );
+}
+
+fn step(
+    c: &mut Criterion,
+    arch: Arch,
+    (h, w): (usize, usize),
+    classes: usize,
+    group: &str,
+    name: &str,
+) {
     let device = default_device().autodiff();
-    let (batch, classes) = (32usize, 751usize);
+    let batch = 32usize;
     let mut rng = Rng::new(0);
-    let pixels: Vec<f32> = (0..batch * 3 * 256 * 128).map(|_| rng.normal()).collect();
+    let pixels: Vec<f32> = (0..batch * 3 * h * w).map(|_| rng.normal()).collect();
     let labels: Vec<i64> = (0..batch).map(|i| (i / 4) as i64).collect();
-    let images = Tensor::<4>::from_data(TensorData::new(pixels, [batch, 3, 256, 128]), &device);
+    let images = Tensor::<4>::from_data(TensorData::new(pixels, [batch, 3, h, w]), &device);
     let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &device);
-    let mut model = Some(ReidModel::new(Arch::OsnetX0_25, classes, &device).train());
+    let mut model = Some(ReidModel::new(arch, classes, &device).train());
     let mut optimizer = AdamConfig::new()
         .with_amsgrad(true)
         .with_epsilon(1e-8)
         .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
         .init();
     let losses = LossConfig::default();
-    let mut group = c.benchmark_group("train_step_256x128");
+    let mut group = c.benchmark_group(group);
     group.sample_size(10);
-    group.bench_function("osnet_x0_25_b32_amsgrad", |b| {
+    group.bench_function(name, |b| {
         b.iter(|| {
             let (next, stats) = train_step(
                 model.take().expect("model"),

@@ -17,7 +17,8 @@
  *   by its capacity in elements.
  *
  * Threads
- *   reid_extractor and reid_gallery are internally synchronized: any number of threads may
+ *   reid_extractor, reid_classifier and reid_gallery are internally synchronized: any number
+ *   of threads may
  *   use one at the same time (gallery mutations are exclusive with each other and with
  *   searches). reid_extractor_options and reid_finetuner are single-owner. A handle may not
  *   be freed while another thread uses it. Callbacks take user_data first and return
@@ -46,6 +47,9 @@
 #define REID_VERSION_MINOR 1
 #define REID_VERSION_PATCH 0
 #define REID_VERSION_STRING "0.1.0"
+
+/** Opaque handle; see the functions named reid_classifier_*. */
+typedef struct reid_classifier reid_classifier;
 
 /** Opaque handle; see the functions named reid_extractor_*. */
 typedef struct reid_extractor reid_extractor;
@@ -310,6 +314,21 @@ typedef int32_t reid_split;
 #endif // __cplusplus
 
 /**
+ * One predicted class: its index and probability (softmax for single-label models, sigmoid
+ * for multi-label ones).
+ */
+typedef struct reid_prediction {
+    /**
+     * Class index (0-based).
+     */
+    int32_t class_index;
+    /**
+     * Probability in [0, 1].
+     */
+    float score;
+} reid_prediction;
+
+/**
  * A borrowed image in memory: `height` rows of `stride` bytes, each starting with `width`
  * pixels of `format`. The data must hold `stride * (height - 1) + width * bytes_per_pixel`
  * bytes and is only read during the call.
@@ -484,6 +503,121 @@ reid_status reid_last_error_message(char *buf,
  * number that is not a status). Never NULL; the string lives as long as the library.
  */
 const char *reid_status_str(int32_t status);
+
+/**
+ * Loads a classification model. `model_path`: an `.onnx` export of a classifier (ONNX Runtime
+ * or Burn engine) or, for the Burn engine, a reid checkpoint of one. `options` (NULL for the
+ * defaults) are the extractor's; normalization does not apply. On success
+ * `*out_classifier` receives a handle to free with `reid_classifier_free`.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL, or a re-id model), `REID_INVALID_HANDLE`,
+ * `REID_IO_ERROR`, `REID_MODEL_ERROR` (corrupt, or no `logits` output), `REID_RUNTIME_ERROR`,
+ * `REID_UNKNOWN_ARCHITECTURE`, `REID_DEVICE_ERROR`. Thread-safe.
+ *
+ * # Safety
+ * `model_path` a NUL-terminated string; `options` NULL or a live options handle;
+ * `out_classifier` valid for writing a pointer.
+ */
+reid_status reid_classifier_new(const char *model_path,
+                                const reid_extractor_options *options,
+                                reid_classifier **out_classifier);
+
+/**
+ * Frees a classifier. NULL is a no-op. No other thread may be using it.
+ *
+ * # Safety
+ * `classifier` NULL or a live classifier handle, not used again afterwards.
+ */
+void reid_classifier_free(reid_classifier *classifier);
+
+/**
+ * The number of classes; 0 for NULL or an invalid handle. Thread-safe.
+ *
+ * # Safety
+ * `classifier` NULL or a live classifier handle.
+ */
+size_t reid_classifier_num_classes(const reid_classifier *classifier);
+
+/**
+ * Whether the model is multi-label (1: independent sigmoid scores) or single-label (0:
+ * softmax); -1 for NULL or an invalid handle. Thread-safe.
+ *
+ * # Safety
+ * `classifier` NULL or a live classifier handle.
+ */
+int32_t reid_classifier_is_multilabel(const reid_classifier *classifier);
+
+/**
+ * Copies the name of class `index` into `buf` as a NUL-terminated string. `*out_len`
+ * (optional) receives the name's length without the NUL, also when the buffer is too small.
+ * A model that names no classes gives empty names.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL, `index` out of range, `buf` NULL with `cap` > 0),
+ * `REID_INVALID_HANDLE`, `REID_BUFFER_TOO_SMALL` (nothing written to `buf`). Thread-safe.
+ *
+ * # Safety
+ * `classifier` NULL or a live classifier handle; `buf` valid for writing `cap` bytes;
+ * `out_len` NULL or writable.
+ */
+reid_status reid_classifier_class_name(const reid_classifier *classifier,
+                                       size_t index,
+                                       char *buf,
+                                       size_t cap,
+                                       size_t *out_len);
+
+/**
+ * Classifies `count` encoded images (JPEG, PNG, BMP or WebP; image `i` is `sizes[i]` bytes at
+ * `images[i]`). Writes the `min(k, classes)` most probable classes of each image, best
+ * first, to `out_predictions` (image `i`'s at `i × min(k, classes)`), and their number to
+ * `*out_len` (optional).
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL arrays, `k` 0), `REID_INVALID_HANDLE`,
+ * `REID_BUFFER_TOO_SMALL` (`*out_len` gets the size needed), `REID_BAD_IMAGE` (index in the
+ * message), `REID_RUNTIME_ERROR`. Nothing is written on failure. Thread-safe.
+ *
+ * # Safety
+ * `images` and `sizes` point to `count` items, each image to its bytes; `out_predictions` to
+ * `out_cap` writable predictions; `out_len` NULL or writable.
+ */
+reid_status reid_classifier_classify_encoded(const reid_classifier *classifier,
+                                             const uint8_t *const *images,
+                                             const size_t *sizes,
+                                             size_t count,
+                                             size_t k,
+                                             struct reid_prediction *out_predictions,
+                                             size_t out_cap,
+                                             size_t *out_len);
+
+/**
+ * Classifies `count` image files, as `reid_classifier_classify_encoded`.
+ *
+ * # Safety
+ * `paths` points to `count` NUL-terminated strings; outputs as for
+ * `reid_classifier_classify_encoded`.
+ */
+reid_status reid_classifier_classify_files(const reid_classifier *classifier,
+                                           const char *const *paths,
+                                           size_t count,
+                                           size_t k,
+                                           struct reid_prediction *out_predictions,
+                                           size_t out_cap,
+                                           size_t *out_len);
+
+/**
+ * Classifies `count` images in memory (`reid_image` pixel buffers), as
+ * `reid_classifier_classify_encoded`.
+ *
+ * # Safety
+ * `images` points to `count` `reid_image`s whose data hold the bytes they describe; outputs
+ * as for `reid_classifier_classify_encoded`.
+ */
+reid_status reid_classifier_classify_images(const reid_classifier *classifier,
+                                            const struct reid_image *images,
+                                            size_t count,
+                                            size_t k,
+                                            struct reid_prediction *out_predictions,
+                                            size_t out_cap,
+                                            size_t *out_len);
 
 /**
  * Exports a model to ONNX (input `images` [N, 3, H, W], output `output` [N, dim], dynamic

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::models::Task;
+use crate::train::multilabel_step::MultilabelLoss;
 use crate::train::schedule::Schedule;
 use crate::train::{LossConfig, TrainConfig};
 
@@ -26,6 +28,30 @@ struct Model {
     name: String,
     load_weights: String,
     pretrained: bool,
+    /// deep-object-reid's `model.type`: `reid` (default), `classification` or `multilabel`.
+    #[serde(rename = "type")]
+    kind: String,
+    /// Classifier head: `linear` (default) or `attention` (multi-label).
+    head: String,
+    /// Width and heads of the attention head.
+    attention: AttentionSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct AttentionSection {
+    dim: usize,
+    heads: usize,
+}
+
+impl Default for AttentionSection {
+    fn default() -> Self {
+        let d = crate::train::AttentionConfig::default();
+        Self {
+            dim: d.dim,
+            heads: d.heads,
+        }
+    }
 }
 
 impl Default for Model {
@@ -34,6 +60,9 @@ impl Default for Model {
             name: "osnet_x0_25".into(),
             load_weights: String::new(),
             pretrained: false,
+            kind: "reid".into(),
+            head: "linear".into(),
+            attention: AttentionSection::default(),
         }
     }
 }
@@ -147,24 +176,77 @@ impl Default for Center {
     }
 }
 
+/// The asymmetric multilabel loss.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+struct Asl {
+    gamma_pos: f32,
+    gamma_neg: f32,
+    clip: f32,
+}
+
+impl Default for Asl {
+    fn default() -> Self {
+        let d = crate::train::multilabel_loss::AsymmetricLoss::default();
+        Self {
+            gamma_pos: d.gamma_pos,
+            gamma_neg: d.gamma_neg,
+            clip: d.clip,
+        }
+    }
+}
+
+/// The additive-margin binary multilabel loss.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct AmBinary {
+    m: f32,
+    s: f32,
+    k: f32,
+}
+
+impl Default for AmBinary {
+    fn default() -> Self {
+        let d = crate::train::multilabel_loss::AmBinaryLoss::default();
+        Self {
+            m: d.margin,
+            s: d.scale,
+            k: d.k,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
 struct Loss {
-    name: String,
+    name: Option<String>,
     softmax: Softmax,
     triplet: Triplet,
     center: Center,
+    asl: Asl,
+    am_binary: AmBinary,
 }
 
-impl Default for Loss {
-    fn default() -> Self {
-        Self {
-            name: "softmax".into(),
-            softmax: Softmax::default(),
-            triplet: Triplet::default(),
-            center: Center::default(),
+/// The multilabel loss `name` names.
+fn multilabel_loss(name: &str, loss: &Loss) -> Result<MultilabelLoss> {
+    Ok(match name {
+        "asl" => MultilabelLoss::Asl {
+            gamma_pos: loss.asl.gamma_pos,
+            gamma_neg: loss.asl.gamma_neg,
+            clip: loss.asl.clip,
+        },
+        "bce" => MultilabelLoss::Bce,
+        "am_binary" => MultilabelLoss::AmBinary {
+            margin: loss.am_binary.m,
+            scale: loss.am_binary.s,
+            k: loss.am_binary.k,
+        },
+        other => {
+            return Err(invalid(format!(
+                "loss.name `{other}`: multilabel models train with asl, bce or am_binary"
+            )));
         }
-    }
+    })
 }
 
 /// Deep mutual learning's second model (`mutual_learning:`).
@@ -356,7 +438,14 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             "data.norm_mean / norm_std: only ImageNet normalization is supported".into(),
         ));
     }
-    if f.data.combineall || f.data.kind != "image" || f.test.rerank || f.test.normalize_feature {
+    let task: Task = f.model.kind.parse()?;
+    let data_kind_ok = match f.data.kind.as_str() {
+        "image" => true,
+        "classification" => task == Task::Classification,
+        "multilabel" => task == Task::Multilabel,
+        _ => false,
+    };
+    if f.data.combineall || !data_kind_ok || f.test.rerank || f.test.normalize_feature {
         return Err(invalid(
             "data.combineall, data.type other than image, test.rerank and \
              test.normalize_feature are not supported by `reid train` (use `reid eval --rerank` \
@@ -379,7 +468,21 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         center_weight: f.loss.center.weight,
         center_alpha: f.loss.center.alpha,
     };
-    let losses = match f.loss.name.as_str() {
+    let loss_name = f.loss.name.clone().unwrap_or_else(|| {
+        if task == Task::Multilabel {
+            "asl"
+        } else {
+            "softmax"
+        }
+        .to_string()
+    });
+    let multilabel = if task == Task::Multilabel {
+        multilabel_loss(&loss_name, &f.loss)?
+    } else {
+        MultilabelLoss::default()
+    };
+    let losses = match loss_name.as_str() {
+        _ if task == Task::Multilabel => base,
         "softmax" => base,
         "am_softmax" => {
             if !(f.loss.softmax.m > 0.0 && f.loss.softmax.s > 0.0) {
@@ -459,6 +562,30 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         }),
         None => None,
     };
+    let attention_head = match f.model.head.as_str() {
+        "linear" => None,
+        "attention" if task == Task::Multilabel && !multilabel.uses_cosine() => {
+            let (dim, heads) = (f.model.attention.dim, f.model.attention.heads);
+            if dim == 0 || heads == 0 || dim % heads != 0 {
+                return Err(invalid(format!(
+                    "model.attention: dim {dim} must be a positive multiple of heads {heads}"
+                )));
+            }
+            Some(crate::train::AttentionConfig { dim, heads })
+        }
+        "attention" => {
+            return Err(invalid(
+                "model.head: attention is a multi-label head (model.type: multilabel, \
+                 loss asl or bce)"
+                    .into(),
+            ));
+        }
+        other => {
+            return Err(invalid(format!(
+                "model.head `{other}`: expected linear or attention"
+            )));
+        }
+    };
     let device = f
         .device
         .unwrap_or_else(|| if f.use_gpu { "wgpu" } else { "flex" }.into());
@@ -501,6 +628,9 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         export_onnx: f.test.export_onnx,
         sam,
         mutual_learning,
+        task,
+        multilabel_loss: multilabel,
+        attention_head,
     })
 }
 

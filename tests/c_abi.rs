@@ -536,3 +536,56 @@ fn c_program_finetunes_evaluates_exports_and_extracts() {
     let model = reid::weights::load_checkpoint(work.join("finetuned.bpk"), &device).unwrap();
     assert_eq!(model.arch, Arch::OsnetX0_25);
 }
+
+/// The classification entry points from C: a classifier (random weights, named classes)
+/// exported by the Rust API classifies the fixture images; the C program's top-3 must be the
+/// Rust Classifier's, and its error paths must hold, natively and under valgrind.
+#[test]
+fn c_classifier_gives_the_rust_top_k_and_refuses_bad_input() {
+    use reid::infer::Classifier;
+    use reid::models::{ReidModel, Task};
+    let sdk = sdk();
+    let Some(reid_model) = &sdk.model else { return };
+    let work = tempfile::tempdir().unwrap();
+    let device = reid::device::default_device();
+    device.seed(7);
+    let names: Vec<String> = ["cat", "dog", "bird", "fish"].map(String::from).to_vec();
+    let net = ReidModel::new(Arch::Mobilenetv3Small, 4, &device)
+        .with_task(Task::Classification, names.clone());
+    let model = work.path().join("classifier.onnx");
+    export_onnx_file(&net, &ExportOptions::new(64, 64), &model).unwrap();
+    let images = example_images();
+
+    let rust = Classifier::new(&model, &ExtractorOptions::default()).unwrap();
+    let expected = rust.classify_files(&images, 3).unwrap();
+
+    let mut link = pkg_config(sdk, &["--cflags", "--libs"]);
+    link.push("-lm".into());
+    let exe = build_c(&root().join("tests/c/classify.c"), "classify", &link);
+    let mut args = vec![os(&exe), os(&model), os(reid_model)];
+    args.extend(images.iter().map(os));
+    let out = run(sdk, &args);
+    check(&out, "classify");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(stdout.contains("classes 4 multilabel 0"), "{stdout}");
+    for (i, name) in names.iter().enumerate() {
+        assert!(stdout.contains(&format!("class {i} {name}")), "{stdout}");
+    }
+    for (i, row) in expected.iter().enumerate() {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("image {i}:")))
+            .unwrap_or_else(|| panic!("no line for image {i}: {stdout}"));
+        let values: Vec<&str> = line.split_whitespace().skip(2).collect();
+        for (j, p) in row.iter().enumerate() {
+            assert_eq!(values[2 * j].parse::<usize>().unwrap(), p.class, "{line}");
+            let score: f32 = values[2 * j + 1].parse().unwrap();
+            assert!((score - p.score).abs() < 1e-4, "{line} vs {row:?}");
+        }
+    }
+    assert!(stdout.contains("classify: 0 failures"), "{stdout}");
+    if valgrind_available() {
+        check(&run_valgrind(sdk, &args), "classify under valgrind");
+    }
+}

@@ -14,7 +14,7 @@ use burn::tensor::{Tensor, TensorData};
 use reid::device::default_device;
 use reid::embed::embed_array;
 use reid::export::{ExportOptions, export_onnx, export_onnx_file, read_metadata};
-use reid::models::{Arch, ReidModel};
+use reid::models::{Arch, ReidModel, Task};
 use reid::npy::{NpyArray, read_npy, write_npy};
 
 /// Replaces every 1-D parameter with seeded values that keep activations at a sane scale:
@@ -114,6 +114,15 @@ fn write_case(dir: &Path, name: &str, model: &ReidModel, options: &ExportOptions
         }
         write_npy(dir.join(format!("{name}.in{tag}.npy")), x).unwrap();
         write_npy(dir.join(format!("{name}.out{tag}.npy")), &y).unwrap();
+        if model.task != Task::Reid {
+            let shape: [usize; 4] = x.shape.clone().try_into().unwrap();
+            let images = Tensor::<4>::from_data(TensorData::new(x.to_f32(), shape), &device);
+            let logits = model.logits(images).logits;
+            let dims = logits.dims().to_vec();
+            let values = reid::embed::tensor_to_vec(logits);
+            let logits = NpyArray::f32(dims, values);
+            write_npy(dir.join(format!("{name}.logits{tag}.npy")), &logits).unwrap();
+        }
     }
 }
 
@@ -124,10 +133,14 @@ fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
     let _guard = RANDOM_WEIGHTS.lock().unwrap_or_else(|p| p.into_inner());
     device.seed(2019);
     let dir = tempfile::tempdir().unwrap();
+    // REID_EXPORT_DIR keeps the exported models and their references for inspection.
+    let dir_path =
+        std::env::var_os("REID_EXPORT_DIR").map_or_else(|| dir.path().to_path_buf(), PathBuf::from);
+    std::fs::create_dir_all(&dir_path).unwrap();
     let options = ExportOptions::new(256, 128);
     for arch in Arch::ALL {
         let model = ReidModel::new(arch, 10, &device).map(&mut RandomizeVectors::new());
-        write_case(dir.path(), arch.name(), &model, &options);
+        write_case(&dir_path, arch.name(), &model, &options);
     }
     // In-graph L2 normalization, and an opset with ReduceL2's axes as an input.
     let model = ReidModel::new(Arch::OsnetAinX0_25, 10, &device).map(&mut RandomizeVectors::new());
@@ -135,22 +148,33 @@ fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
         normalize: true,
         ..options.clone()
     };
-    write_case(
-        dir.path(),
-        "osnet_ain_x0_25_normalized",
-        &model,
-        &normalized,
-    );
+    write_case(&dir_path, "osnet_ain_x0_25_normalized", &model, &normalized);
     let opset18 = ExportOptions {
         opset: 18,
         ..normalized
     };
-    write_case(dir.path(), "osnet_ain_x0_25_opset18", &model, &opset18);
+    write_case(&dir_path, "osnet_ain_x0_25_opset18", &model, &opset18);
+    // Classifiers export their logits too: a linear classifier and the attention head.
+    let names = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+    let classifier = ReidModel::new(Arch::Mobilenetv3Small, 3, &device)
+        .map(&mut RandomizeVectors::new())
+        .with_task(Task::Classification, names.clone());
+    write_case(
+        &dir_path,
+        "mobilenetv3_small_classifier",
+        &classifier,
+        &options,
+    );
+    let attention = ReidModel::new(Arch::OsnetX0_25, 1, &device)
+        .with_attention_head(5, 64, 4, &device)
+        .map(&mut RandomizeVectors::new())
+        .with_task(Task::Multilabel, Vec::new());
+    write_case(&dir_path, "osnet_x0_25_attention", &attention, &options);
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_check.py");
     let out = Command::new(python)
         .arg(script)
-        .arg(dir.path())
+        .arg(&dir_path)
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
@@ -160,7 +184,8 @@ fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
         "{report}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(report.lines().count(), Arch::ALL.len() + 2);
+    assert_eq!(report.lines().count(), Arch::ALL.len() + 4);
+    assert!(report.contains("onnxruntime_logits_b2"), "{report}");
 }
 
 #[test]

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const HANDLES: [&str; 4] = [
+const HANDLES: [&str; 5] = [
+    "reid_classifier",
     "reid_extractor",
     "reid_extractor_options",
     "reid_gallery",

@@ -63,6 +63,9 @@ struct GalleryDeleter {
 struct FinetunerDeleter {
     void operator()(reid_finetuner *p) const noexcept { reid_finetuner_free(p); }
 };
+struct ClassifierDeleter {
+    void operator()(reid_classifier *p) const noexcept { reid_classifier_free(p); }
+};
 
 }  // namespace detail
 
@@ -478,6 +481,81 @@ public:
 
 private:
     std::unique_ptr<reid_finetuner, detail::FinetunerDeleter> handle_;
+};
+
+/// One predicted class (index and probability).
+using Prediction = reid_prediction;
+
+/// Images in, top-k classes out, for classification models. Thread-safe.
+class Classifier {
+public:
+    /// Loads `model` (see reid_classifier_new).
+    explicit Classifier(const std::string &model) : Classifier(model, nullptr) {}
+    Classifier(const std::string &model, const ExtractorOptions &options)
+        : Classifier(model, &options) {}
+
+    std::size_t num_classes() const noexcept { return reid_classifier_num_classes(get()); }
+    bool multilabel() const noexcept { return reid_classifier_is_multilabel(get()) == 1; }
+
+    /// The name of class `index` (empty when the model names none).
+    std::string class_name(std::size_t index) const {
+        std::size_t len = 0;
+        reid_classifier_class_name(get(), index, nullptr, 0, &len);
+        std::string name(len + 1, '\0');
+        detail::check(reid_classifier_class_name(get(), index, &name[0], name.size(), &len));
+        name.resize(len);
+        return name;
+    }
+
+    /// The `k` most probable classes of each file, best first.
+    std::vector<std::vector<Prediction>> classify_files(const std::vector<std::string> &paths,
+                                                        std::size_t k) const {
+        std::vector<const char *> raw;
+        raw.reserve(paths.size());
+        for (const auto &p : paths) raw.push_back(p.c_str());
+        return run(paths.size(), k, [&](Prediction *out, std::size_t cap, std::size_t *len) {
+            return reid_classifier_classify_files(get(), raw.data(), raw.size(), k, out, cap, len);
+        });
+    }
+
+    /// The `k` most probable classes of each encoded image, best first.
+    std::vector<std::vector<Prediction>> classify_encoded(
+        const std::vector<std::vector<std::uint8_t>> &images, std::size_t k) const {
+        std::vector<const std::uint8_t *> data;
+        std::vector<std::size_t> sizes;
+        for (const auto &image : images) {
+            data.push_back(image.data());
+            sizes.push_back(image.size());
+        }
+        return run(images.size(), k, [&](Prediction *out, std::size_t cap, std::size_t *len) {
+            return reid_classifier_classify_encoded(get(), data.data(), sizes.data(),
+                                                    images.size(), k, out, cap, len);
+        });
+    }
+
+    /// The C handle (owned by this object).
+    reid_classifier *get() const noexcept { return handle_.get(); }
+
+private:
+    Classifier(const std::string &model, const ExtractorOptions *options) {
+        reid_classifier *raw = nullptr;
+        detail::check(reid_classifier_new(model.c_str(), options ? options->get() : nullptr, &raw));
+        handle_.reset(raw);
+    }
+
+    template <typename Call>
+    std::vector<std::vector<Prediction>> run(std::size_t count, std::size_t k, Call call) const {
+        const std::size_t per = k < num_classes() ? k : num_classes();
+        std::vector<Prediction> flat(count * per);
+        std::size_t len = 0;
+        detail::check(call(flat.data(), flat.size(), &len));
+        std::vector<std::vector<Prediction>> rows;
+        for (std::size_t i = 0; i < count; ++i)
+            rows.emplace_back(flat.begin() + i * per, flat.begin() + (i + 1) * per);
+        return rows;
+    }
+
+    std::unique_ptr<reid_classifier, detail::ClassifierDeleter> handle_;
 };
 
 /// Exports a model to ONNX (see reid_export_onnx). An empty `architecture` means the one a

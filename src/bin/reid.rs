@@ -141,6 +141,33 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Write a synthetic image-classification dataset: `train/` and `val/` ImageFolders, or
+    /// with `--multilabel` deep-object-reid's multilabel JSON (`train.json`, `val.json`).
+    SynthClasses {
+        /// Output folder (must not hold a dataset yet).
+        out: PathBuf,
+        /// Classes (2-48).
+        #[arg(long, default_value_t = 10)]
+        classes: usize,
+        /// Training images per class.
+        #[arg(long, default_value_t = 40)]
+        train_per_class: usize,
+        /// Validation images per class.
+        #[arg(long, default_value_t = 10)]
+        val_per_class: usize,
+        /// Square image side.
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Several objects per image, each labelled.
+        #[arg(long)]
+        multilabel: bool,
+        /// Most objects in a multi-label image (1-4).
+        #[arg(long, default_value_t = 3)]
+        max_labels: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Train (or resume) a re-id model from a YAML config with torchreid's keys; `key=value`
     /// arguments override config entries (e.g. `train.max_epoch=10 data.height=128`).
     Train {
@@ -524,6 +551,35 @@ fn run(cli: Cli) -> reid::Result<()> {
             );
             Ok(())
         }
+        Command::SynthClasses {
+            out,
+            classes,
+            train_per_class,
+            val_per_class,
+            size,
+            multilabel,
+            max_labels,
+            seed,
+        } => {
+            let options = reid::data::synth::ClassSynthOptions {
+                classes,
+                train_per_class,
+                val_per_class,
+                size,
+                multilabel,
+                max_labels,
+                seed,
+            };
+            let written = reid::data::synth::synthesize_classes(&out, &options)?;
+            println!(
+                "{}: {} train, {} val images ({classes} classes{}, seed {seed})",
+                out.display(),
+                written.train,
+                written.val,
+                if multilabel { ", multi-label" } else { "" }
+            );
+            Ok(())
+        }
         Command::Train {
             config,
             root,
@@ -643,14 +699,14 @@ fn check_dim(shape: &[usize], axis: usize, want: usize, what: &str) -> reid::Res
 fn models(height: usize, width: usize) -> reid::Result<()> {
     let device = reid::device::default_device();
     println!(
-        "{:<18} {:<10} {:>5} {:>9} {:>8}  description",
+        "{:<22} {:<10} {:>5} {:>9} {:>8}  description",
         "name", "input", "dim", "params", "GFLOPs"
     );
     for arch in Arch::ALL {
         let model = ReidModel::new(arch, 1, &device);
         let (h, w) = arch.default_input();
         println!(
-            "{:<18} {:<10} {:>5} {:>8.2}M {:>8.3}  {}",
+            "{:<22} {:<10} {:>5} {:>8.2}M {:>8.3}  {}",
             arch.name(),
             format!("{h}x{w}"),
             model.feature_dim(),
@@ -1044,13 +1100,30 @@ fn run_training(config: &reid::train::TrainConfig) -> reid::Result<()> {
                     log.epoch, log.seconds, log.loss, log.accuracy
                 );
                 for e in &log.eval {
-                    print!(
-                        "; {}: mAP {:.1}%, Rank-1 {:.1}%, Rank-5 {:.1}%",
-                        e.target,
-                        e.map * 100.0,
-                        e.rank1 * 100.0,
-                        e.rank5 * 100.0
-                    );
+                    match (&e.classification, config.task) {
+                        (Some(c), reid::models::Task::Multilabel) => print!(
+                            "; {}: mAP {:.1}%, CF1 {:.1}%, OF1 {:.1}%",
+                            e.target,
+                            c.map * 100.0,
+                            c.cf1 * 100.0,
+                            c.of1 * 100.0
+                        ),
+                        (Some(c), _) => print!(
+                            "; {}: top-1 {:.1}%, top-5 {:.1}%, mean class acc. {:.1}%, mAP {:.1}%",
+                            e.target,
+                            c.top1 * 100.0,
+                            c.top5 * 100.0,
+                            c.mean_class_accuracy * 100.0,
+                            c.map * 100.0
+                        ),
+                        (None, _) => print!(
+                            "; {}: mAP {:.1}%, Rank-1 {:.1}%, Rank-5 {:.1}%",
+                            e.target,
+                            e.map * 100.0,
+                            e.rank1 * 100.0,
+                            e.rank5 * 100.0
+                        ),
+                    }
                 }
                 println!();
             }
@@ -1059,7 +1132,11 @@ fn run_training(config: &reid::train::TrainConfig) -> reid::Result<()> {
     };
     let result = reid::train::train(config, &mut report)?;
     if let Some((map, epoch)) = result.best {
-        println!("best mAP {:.1}% at epoch {epoch}", map * 100.0);
+        let what = match config.task {
+            reid::models::Task::Classification => "top-1",
+            _ => "mAP",
+        };
+        println!("best {what} {:.1}% at epoch {epoch}", map * 100.0);
     }
     if result.stopped_early {
         println!(

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::folders::ImageFolder;
+use super::folders::{ImageFolder, image_folder};
 use crate::error::{Error, Result};
 
 /// Images with one label (multiclass) or a set of labels (multilabel).
@@ -150,4 +150,77 @@ pub fn read_multilabel_json(annotation: &Path) -> Result<ClassificationDataset> 
         samples,
         multilabel: true,
     })
+}
+
+/// Reads the classification set `name` under `root` for training (`train`) or evaluation:
+///
+/// - a `.json` file: deep-object-reid's multilabel format; any other file: its
+///   `classification` list format;
+/// - a folder with `train/` and `val/` (or `test/`) ImageFolders, or `train.json` /
+///   `val.json` (or `test.json`), or `train.txt` / `val.txt` (or `test.txt`): the split asked
+///   for;
+/// - any other folder: one ImageFolder, for training and evaluation alike;
+/// - the name of a benchmark ([`super::classification_benchmarks::CLASSIFICATION_BENCHMARKS`],
+///   e.g. `dtd`, `food101`) reads its official layout under `root`, split `split_id`.
+pub fn load_classification(
+    name: &str,
+    root: &Path,
+    train: bool,
+    split_id: usize,
+) -> Result<ClassificationDataset> {
+    let path = root.join(name);
+    let benchmark =
+        || super::classification_benchmarks::load_benchmark(name, root, train, split_id);
+    let set = if let (false, Some(set)) = (path.is_file(), benchmark()) {
+        set?
+    } else if path.is_file() {
+        read_annotation(&path)?
+    } else if path.is_dir() {
+        let splits: &[&str] = if train { &["train"] } else { &["val", "test"] };
+        let mut found = None;
+        for split in splits {
+            let dir = path.join(split);
+            if dir.is_dir() {
+                found = Some(image_folder(&dir)?.into());
+                break;
+            }
+            for ext in ["json", "txt"] {
+                let file = path.join(format!("{split}.{ext}"));
+                if file.is_file() {
+                    found = Some(read_annotation(&file)?);
+                    break;
+                }
+            }
+            if found.is_some() {
+                break;
+            }
+        }
+        match found {
+            Some(set) => set,
+            None => image_folder(&path)?.into(),
+        }
+    } else {
+        return Err(Error::InvalidInput(format!(
+            "classification set {} does not exist",
+            path.display()
+        )));
+    };
+    if set.samples.is_empty() || set.classes.len() < 2 {
+        return Err(Error::InvalidInput(format!(
+            "{}: a classification set needs images of at least two classes",
+            path.display()
+        )));
+    }
+    Ok(set)
+}
+
+fn read_annotation(file: &Path) -> Result<ClassificationDataset> {
+    if file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        read_multilabel_json(file)
+    } else {
+        read_classification_list(file)
+    }
 }

@@ -4,6 +4,7 @@
 pub mod augmix;
 pub mod benchmarks;
 pub mod classification;
+pub mod classification_benchmarks;
 pub mod cuhk03;
 pub mod cuhk03_release;
 pub mod dataset;

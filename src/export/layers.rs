@@ -2,7 +2,7 @@
 
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, MaxPool2d};
-use burn::nn::{BatchNorm, InstanceNorm, Linear, PaddingConfig2d};
+use burn::nn::{BatchNorm, InstanceNorm, Linear, PRelu, PaddingConfig2d};
 
 use super::graph::{Attr, GraphBuilder};
 use crate::embed::tensor_to_vec;
@@ -177,4 +177,64 @@ pub fn avg_pool(g: &mut GraphBuilder, pool: &AvgPool2d, x: &str) -> String {
             ("ceil_mode", Attr::Int(pool.ceil_mode as i64)),
         ],
     )
+}
+
+/// `HardSwish` (opset 14): `x · relu6(x + 3) / 6`.
+pub fn hard_swish(g: &mut GraphBuilder, x: &str) -> String {
+    g.node("HardSwish", &[x], vec![])
+}
+
+/// `HardSigmoid` with PyTorch's slope and offset: `relu6(x + 3) / 6`.
+pub fn hard_sigmoid(g: &mut GraphBuilder, x: &str) -> String {
+    g.node(
+        "HardSigmoid",
+        &[x],
+        vec![
+            ("alpha", Attr::Float(1.0 / 6.0)),
+            ("beta", Attr::Float(0.5)),
+        ],
+    )
+}
+
+/// SiLU as `x · Sigmoid(x)`.
+pub fn silu(g: &mut GraphBuilder, x: &str) -> String {
+    let s = g.node("Sigmoid", &[x], vec![]);
+    g.node("Mul", &[x, &s], vec![])
+}
+
+/// Per-channel `PRelu`; the slope is stored with torch's `[C]` shape and reshaped to
+/// `[C, 1, 1]` in the graph, so the file still reads back as a `state_dict`.
+pub fn prelu(g: &mut GraphBuilder, prelu: &PRelu, x: &str) -> String {
+    let alpha = prelu.alpha.val();
+    let n = alpha.dims()[0];
+    let slope = g.param(prelu.alpha.id, "prelu", &[n], &tensor_to_vec(alpha));
+    let shape = g.int_tensor("prelu_shape", &[-1, 1, 1]);
+    let slope = g.node("Reshape", &[&slope, &shape], vec![]);
+    g.node("PRelu", &[x, &slope], vec![])
+}
+
+/// `Concat` along the channel axis.
+pub fn concat(g: &mut GraphBuilder, parts: &[String]) -> String {
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    g.node("Concat", &parts, vec![("axis", Attr::Int(1))])
+}
+
+/// A pooling node without parameters (`MaxPool` / `AveragePool`), square window.
+pub fn pool(
+    g: &mut GraphBuilder,
+    op: &str,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    x: &str,
+) -> String {
+    let mut attrs = vec![
+        ("kernel_shape", ints(&[kernel, kernel])),
+        ("strides", ints(&[stride, stride])),
+        ("pads", ints(&[padding; 4])),
+    ];
+    if op == "AveragePool" {
+        attrs.push(("count_include_pad", Attr::Int(0)));
+    }
+    g.node(op, &[x], attrs)
 }

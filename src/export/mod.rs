@@ -6,6 +6,7 @@
 //! burn-onnx's tracing exporter needs Burn's `capture`/`ir` features, a different build of the
 //! whole backend; writing the graph from the same module structs keeps export independent of it.
 
+mod attention;
 mod graph;
 mod layers;
 mod zoo;
@@ -28,6 +29,9 @@ use graph::{Attr, GraphBuilder};
 pub const INPUT_NAME: &str = "images";
 /// Name of the graph's output.
 pub const OUTPUT_NAME: &str = "output";
+/// Name of the second output of classification models: the classifier's raw scores
+/// (softmax or sigmoid them as the `task` metadata says).
+pub const LOGITS_NAME: &str = "logits";
 
 /// Options of [`export_onnx`].
 #[derive(Debug, Clone)]
@@ -89,7 +93,15 @@ pub fn export_onnx(model: &ReidModel, options: &ExportOptions) -> Result<Vec<u8>
         keys: crate::weights::torch_keys_by_id(model),
         ..Default::default()
     };
-    let embedding = zoo::embedding(&mut g, model, INPUT_NAME);
+    let (maps, embedding) = zoo::embedding(&mut g, model, INPUT_NAME);
+    let classifies = model.task != crate::models::Task::Reid;
+    if classifies {
+        let logits = match &model.attention {
+            Some(head) => attention::attention_logits(&mut g, head, &maps),
+            None => zoo::logits(&mut g, model, &embedding),
+        };
+        g.node_into("Identity", &[&logits], vec![], LOGITS_NAME);
+    }
     let last = if options.normalize {
         l2_normalize(&mut g, &embedding, options.opset)
     } else {
@@ -109,6 +121,12 @@ pub fn export_onnx(model: &ReidModel, options: &ExportOptions) -> Result<Vec<u8>
         OUTPUT_NAME,
         &[None, Some(model.feature_dim() as i64)],
     )];
+    if classifies {
+        graph.output.push(value_info(
+            LOGITS_NAME,
+            &[None, Some(model.num_classes() as i64)],
+        ));
+    }
 
     let mut proto = ModelProto::new();
     // IR version 8 is what opsets up to 17 pair with; later opsets need IR 9/10.
@@ -132,7 +150,18 @@ pub fn export_onnx(model: &ReidModel, options: &ExportOptions) -> Result<Vec<u8>
             model.feature_dim().to_string(),
         ),
         ("normalized".to_string(), options.normalize.to_string()),
+        ("task".to_string(), model.task.name().to_string()),
     ];
+    if let Some(head) = model.head_spec() {
+        meta.push(("head".into(), head));
+    }
+    if classifies {
+        meta.push(("num_classes".into(), model.num_classes().to_string()));
+        meta.push((
+            "class_names".into(),
+            serde_json::to_string(&model.class_names).expect("strings serialize"),
+        ));
+    }
     meta.extend(options.preprocessing.to_metadata());
     proto.metadata_props = meta
         .into_iter()

@@ -3,10 +3,14 @@
 
 use super::graph::GraphBuilder;
 use super::layers::{
-    avg_pool, batch_norm, conv, conv_norm, conv_norm_relu, instance_norm, linear, max_pool, relu,
-    relu6,
+    avg_pool, batch_norm, concat, conv, conv_norm, conv_norm_relu, hard_sigmoid, hard_swish,
+    instance_norm, linear, max_pool, pool, prelu, relu, relu6, silu,
 };
+use crate::models::efficientnet::{Act, Block, EfficientNet, Gate, SqueezeExcite};
+use crate::models::inceptionv4::{InceptionV4, Stage};
+use crate::models::layers::ConvNorm;
 use crate::models::layers::Head;
+use crate::models::mobilefacenet::{ConvBlock, DepthWise, LinearBlock, MobileFaceNet};
 use crate::models::mobilenetv2::MobileNetV2;
 use crate::models::osnet::{ChannelGate, LightConv3x3, OsBlock, OsNet};
 use crate::models::osnet_ain::{AinBlock, OsNetAin};
@@ -174,30 +178,215 @@ fn mobilenetv2(g: &mut GraphBuilder, m: &MobileNetV2, x: &str) -> String {
     relu6(g, &y)
 }
 
+fn act(g: &mut GraphBuilder, a: Act, x: &str) -> String {
+    match a {
+        Act::Relu => relu(g, x),
+        Act::HardSwish => hard_swish(g, x),
+        Act::Silu => silu(g, x),
+    }
+}
+
+fn squeeze_excite(g: &mut GraphBuilder, se: &Option<SqueezeExcite>, x: &str) -> String {
+    let Some(se) = se else {
+        return x.to_string();
+    };
+    let s = g.node("GlobalAveragePool", &[x], vec![]);
+    let s = conv(g, &se.conv_reduce, &s);
+    let s = act(g, se.act, &s);
+    let s = conv(g, &se.conv_expand, &s);
+    let s = match se.gate {
+        Gate::Sigmoid => g.node("Sigmoid", &[&s], vec![]),
+        Gate::HardSigmoid => hard_sigmoid(g, &s),
+    };
+    g.node("Mul", &[x, &s], vec![])
+}
+
+fn efficient_block(g: &mut GraphBuilder, b: &Block, x: &str) -> String {
+    match b {
+        Block::DepthwiseSeparable(b) => {
+            let y = conv(g, &b.conv_dw, x);
+            let y = batch_norm(g, &b.bn1, &y);
+            let y = act(g, b.act, &y);
+            let y = squeeze_excite(g, &b.se, &y);
+            let y = conv(g, &b.conv_pw, &y);
+            let y = batch_norm(g, &b.bn2, &y);
+            if b.has_skip { add(g, &y, x) } else { y }
+        }
+        Block::InvertedResidual(b) => {
+            let y = conv(g, &b.conv_pw, x);
+            let y = batch_norm(g, &b.bn1, &y);
+            let y = act(g, b.act, &y);
+            let y = conv(g, &b.conv_dw, &y);
+            let y = batch_norm(g, &b.bn2, &y);
+            let y = act(g, b.act, &y);
+            let y = squeeze_excite(g, &b.se, &y);
+            let y = conv(g, &b.conv_pwl, &y);
+            let y = batch_norm(g, &b.bn3, &y);
+            if b.has_skip { add(g, &y, x) } else { y }
+        }
+        Block::ConvBnAct(b) => {
+            let y = conv(g, &b.conv, x);
+            let y = batch_norm(g, &b.bn1, &y);
+            act(g, b.act, &y)
+        }
+    }
+}
+
+fn efficientnet(g: &mut GraphBuilder, m: &EfficientNet, x: &str) -> String {
+    let y = conv(g, &m.conv_stem, x);
+    let y = batch_norm(g, &m.bn1, &y);
+    let y = act(g, m.act, &y);
+    let y = m
+        .blocks
+        .iter()
+        .flatten()
+        .fold(y, |y, b| efficient_block(g, b, &y));
+    match (&m.conv_head, &m.bn2) {
+        (Some(c), Some(bn)) => {
+            let y = conv(g, c, &y);
+            let y = batch_norm(g, bn, &y);
+            act(g, m.act, &y)
+        }
+        _ => y,
+    }
+}
+
+fn tower(g: &mut GraphBuilder, convs: &[ConvNorm], x: &str) -> String {
+    convs
+        .iter()
+        .fold(x.to_string(), |y, c| conv_norm_relu(g, c, &y))
+}
+
+fn inception_stage(g: &mut GraphBuilder, s: &Stage, x: &str) -> String {
+    let max_pool = |g: &mut GraphBuilder| pool(g, "MaxPool", 3, 2, 0, x);
+    match s {
+        Stage::Conv(c) => conv_norm_relu(g, c, x),
+        Stage::Mixed3a(m) => {
+            let parts = [max_pool(g), conv_norm_relu(g, &m.conv, x)];
+            concat(g, &parts)
+        }
+        Stage::Mixed4a(m) => {
+            let parts = [tower(g, &m.branch0, x), tower(g, &m.branch1, x)];
+            concat(g, &parts)
+        }
+        Stage::Mixed5a(m) => {
+            let parts = [conv_norm_relu(g, &m.conv, x), max_pool(g)];
+            concat(g, &parts)
+        }
+        Stage::Inception(b) => {
+            let pooled = pool(g, "AveragePool", 3, 1, 1, x);
+            let parts = [
+                conv_norm_relu(g, &b.branch0, x),
+                tower(g, &b.branch1, x),
+                tower(g, &b.branch2, x),
+                conv_norm_relu(g, &b.branch3, &pooled),
+            ];
+            concat(g, &parts)
+        }
+        Stage::Reduction(r) => {
+            let parts = [
+                tower(g, &r.branch0, x),
+                tower(g, &r.branch1, x),
+                max_pool(g),
+            ];
+            concat(g, &parts)
+        }
+        Stage::InceptionC(c) => {
+            let x1 = conv_norm_relu(g, &c.branch1_0, x);
+            let x2 = conv_norm_relu(g, &c.branch2_0, x);
+            let x2 = conv_norm_relu(g, &c.branch2_1, &x2);
+            let x2 = conv_norm_relu(g, &c.branch2_2, &x2);
+            let pooled = pool(g, "AveragePool", 3, 1, 1, x);
+            let parts = [
+                conv_norm_relu(g, &c.branch0, x),
+                conv_norm_relu(g, &c.branch1_1a, &x1),
+                conv_norm_relu(g, &c.branch1_1b, &x1),
+                conv_norm_relu(g, &c.branch2_3a, &x2),
+                conv_norm_relu(g, &c.branch2_3b, &x2),
+                conv_norm_relu(g, &c.branch3, &pooled),
+            ];
+            concat(g, &parts)
+        }
+    }
+}
+
+fn inceptionv4(g: &mut GraphBuilder, m: &InceptionV4, x: &str) -> String {
+    m.features
+        .iter()
+        .fold(x.to_string(), |y, s| inception_stage(g, s, &y))
+}
+
+fn face_conv_block(g: &mut GraphBuilder, b: &ConvBlock, x: &str) -> String {
+    let y = conv(g, &b.conv, x);
+    let y = batch_norm(g, &b.bn, &y);
+    prelu(g, &b.prelu, &y)
+}
+
+fn face_linear_block(g: &mut GraphBuilder, b: &LinearBlock, x: &str) -> String {
+    let y = conv(g, &b.conv, x);
+    batch_norm(g, &b.bn, &y)
+}
+
+fn face_depth_wise(g: &mut GraphBuilder, b: &DepthWise, x: &str) -> String {
+    let y = face_conv_block(g, &b.conv, x);
+    let y = face_conv_block(g, &b.conv_dw, &y);
+    let y = face_linear_block(g, &b.project, &y);
+    if b.residual { add(g, x, &y) } else { y }
+}
+
+fn mobilefacenet(g: &mut GraphBuilder, m: &MobileFaceNet, x: &str) -> String {
+    let y = face_conv_block(g, &m.conv1, x);
+    let y = face_conv_block(g, &m.conv2_dw, &y);
+    let blocks = std::iter::once(&m.conv_23)
+        .chain(&m.conv_3)
+        .chain(std::iter::once(&m.conv_34))
+        .chain(&m.conv_4)
+        .chain(std::iter::once(&m.conv_45))
+        .chain(&m.conv_5);
+    let y = blocks.fold(y, |y, b| face_depth_wise(g, b, &y));
+    let y = face_conv_block(g, &m.conv_6_sep, &y);
+    face_linear_block(g, &m.conv_6_dw, &y)
+}
+
+fn flatten(g: &mut GraphBuilder, x: &str) -> String {
+    g.node("Flatten", &[x], vec![("axis", super::graph::Attr::Int(1))])
+}
+
 fn head(g: &mut GraphBuilder, h: &Head, maps: &str) -> String {
     let pooled = g.node("GlobalAveragePool", &[maps], vec![]);
-    let v = g.node(
-        "Flatten",
-        &[&pooled],
-        vec![("axis", super::graph::Attr::Int(1))],
-    );
+    if let Some(c) = &h.conv_head {
+        let y = conv(g, c, &pooled);
+        let y = hard_swish(g, &y);
+        return flatten(g, &y);
+    }
+    let v = flatten(g, &pooled);
     match &h.fc {
         Some(fc) => {
             let y = linear(g, &fc.linear, &v);
             let y = batch_norm(g, &fc.bn, &y);
-            relu(g, &y)
+            if fc.relu { relu(g, &y) } else { y }
         }
         None => v,
     }
 }
 
-/// The eval-mode embedding of `model` applied to `input`; returns the output's name.
-pub fn embedding(g: &mut GraphBuilder, model: &ReidModel, input: &str) -> String {
+/// The classifier's logits for an embedding.
+pub fn logits(g: &mut GraphBuilder, model: &ReidModel, embedding: &str) -> String {
+    linear(g, &model.head.classifier, embedding)
+}
+
+/// The eval-mode feature maps and embedding of `model` applied to `input`; returns their
+/// names.
+pub fn embedding(g: &mut GraphBuilder, model: &ReidModel, input: &str) -> (String, String) {
     let maps = match &model.backbone {
         Backbone::OsNet(m) => osnet(g, m, input),
         Backbone::OsNetAin(m) => osnet_ain(g, m, input),
         Backbone::ResNet(m) => resnet(g, m, input),
         Backbone::MobileNetV2(m) => mobilenetv2(g, m, input),
+        Backbone::EfficientNet(m) => efficientnet(g, m, input),
+        Backbone::InceptionV4(m) => inceptionv4(g, m, input),
+        Backbone::MobileFaceNet(m) => mobilefacenet(g, m, input),
     };
-    head(g, &model.head, &maps)
+    let embedding = head(g, &model.head, &maps);
+    (maps, embedding)
 }

@@ -7,6 +7,7 @@
 #![allow(non_camel_case_types)]
 
 pub mod boundary;
+pub mod classifier;
 pub mod export;
 pub mod extractor;
 pub mod extractor_options;

@@ -29,11 +29,13 @@ pub(crate) struct OrtPool {
 }
 
 impl OrtPool {
+    /// A pool reading the output `output` (the first output when `None`).
     pub fn new(
         bytes: &[u8],
         library: Option<&Path>,
         threads: usize,
         sessions: usize,
+        output: Option<&str>,
     ) -> Result<(Self, Option<usize>)> {
         let env = super::runtime::environment(library)?;
         let make = || -> Result<Session> {
@@ -62,10 +64,17 @@ impl OrtPool {
                 input.dtype()
             )));
         }
-        let output = first
-            .outputs()
-            .first()
-            .ok_or_else(|| Error::ModelFormat("the model has no output".into()))?;
+        let output = match output {
+            Some(name) => first
+                .outputs()
+                .iter()
+                .find(|o| o.name() == name)
+                .ok_or_else(|| Error::ModelFormat(format!("the model has no output `{name}`")))?,
+            None => first
+                .outputs()
+                .first()
+                .ok_or_else(|| Error::ModelFormat("the model has no output".into()))?,
+        };
         let dim = output
             .dtype()
             .tensor_shape()
@@ -121,11 +130,17 @@ impl OrtPool {
 pub(crate) struct BurnEngine {
     pub model: ReidModel,
     pub device: Device,
+    /// Return the classifier's logits instead of the embedding.
+    pub logits: bool,
 }
 
 impl BurnEngine {
     pub fn run(&self, data: Vec<f32>, shape: [usize; 4]) -> Result<(Vec<f32>, usize)> {
         let batch = Tensor::<4>::from_data(TensorData::new(data, shape), &self.device);
+        if self.logits {
+            let out = tensor_to_vec(self.model.logits(batch).logits);
+            return Ok((out, self.model.num_classes()));
+        }
         let out = tensor_to_vec(self.model.features(batch));
         Ok((out, self.model.feature_dim()))
     }

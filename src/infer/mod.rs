@@ -7,8 +7,11 @@
 //! embedding, L2-normalized unless asked otherwise. An `Extractor` is `Send + Sync`: threads
 //! may extract at once (ONNX Runtime sessions are pooled behind locks).
 
+mod classify;
 mod engine;
 pub mod runtime;
+
+pub use classify::{Classifier, Prediction};
 
 use std::path::{Path, PathBuf};
 
@@ -69,6 +72,9 @@ pub struct ExtractorOptions {
     pub arch: Option<Arch>,
     /// Burn device name (`flex`, `wgpu:0`, `cuda:0`).
     pub device: String,
+    /// Read the classifier's logits (classification models) instead of the embedding;
+    /// [`Classifier`] sets this.
+    pub logits: bool,
 }
 
 impl Default for ExtractorOptions {
@@ -84,6 +90,7 @@ impl Default for ExtractorOptions {
             normalize: true,
             arch: None,
             device: "flex".into(),
+            logits: false,
         }
     }
 }
@@ -149,6 +156,7 @@ impl Extractor {
                     options.ort_library.as_deref(),
                     options.threads,
                     options.sessions,
+                    options.logits.then_some(crate::export::LOGITS_NAME),
                 )?;
                 let input_hw = pool.input_hw.or(options.overrides.size);
                 let preprocessing = match (&options.preprocessing, from_meta, input_hw) {
@@ -193,8 +201,21 @@ impl Extractor {
                     .parse()?;
                 let device = crate::device::parse_device(&options.device)?;
                 let dict = crate::export::read_initializers(&bytes)?;
-                let (model, _) =
-                    crate::weights::load_state_dict(ReidModel::new(arch, 1, &device), &dict)?;
+                let classes = dict
+                    .tensors
+                    .get("classifier.weight")
+                    .map_or(1, |t| t.shape[0]);
+                let model = match meta.get("head") {
+                    Some(spec) => {
+                        let classes = meta
+                            .get("num_classes")
+                            .and_then(|c| c.parse().ok())
+                            .unwrap_or(1);
+                        ReidModel::new(arch, 1, &device).with_head_spec(spec, classes, &device)?
+                    }
+                    None => ReidModel::new(arch, classes, &device),
+                };
+                let (model, _) = crate::weights::load_state_dict(model, &dict)?;
                 let (h, w) = arch.default_input();
                 let preprocessing = options.overrides.apply(
                     options
@@ -215,9 +236,18 @@ impl Extractor {
         options: &ExtractorOptions,
     ) -> Result<Self> {
         model.check_input_size(preprocessing.height, preprocessing.width)?;
+        let dim = if options.logits {
+            model.num_classes()
+        } else {
+            model.feature_dim()
+        };
         Ok(Self {
-            dim: model.feature_dim(),
-            backend: Backend::Burn(Box::new(BurnEngine { model, device })),
+            dim,
+            backend: Backend::Burn(Box::new(BurnEngine {
+                model,
+                device,
+                logits: options.logits,
+            })),
             preprocessing,
             normalize: options.normalize,
             max_batch: options.max_batch,

@@ -17,12 +17,12 @@ pub struct ConvSpec {
     pub in_channels: usize,
     /// Output channels.
     pub out_channels: usize,
-    /// Square kernel size.
-    pub kernel: usize,
+    /// Kernel size (height, width).
+    pub kernel: [usize; 2],
     /// Stride in both directions.
     pub stride: usize,
-    /// Symmetric zero padding.
-    pub padding: usize,
+    /// Symmetric zero padding (rows, columns).
+    pub padding: [usize; 2],
     /// Channel groups (`out_channels` for depthwise).
     pub groups: usize,
 }
@@ -33,11 +33,19 @@ impl ConvSpec {
         Self {
             in_channels,
             out_channels,
-            kernel,
+            kernel: [kernel; 2],
             stride: 1,
-            padding: kernel / 2,
+            padding: [kernel / 2; 2],
             groups: 1,
         }
+    }
+
+    /// A rectangular `height`×`width` kernel, padded by half its size in each direction
+    /// (Inception's 1×7 and 7×1 convolutions).
+    pub fn kernel_hw(mut self, height: usize, width: usize) -> Self {
+        self.kernel = [height, width];
+        self.padding = [height / 2, width / 2];
+        self
     }
 
     /// Sets the stride.
@@ -48,7 +56,7 @@ impl ConvSpec {
 
     /// Sets the padding.
     pub fn padding(mut self, padding: usize) -> Self {
-        self.padding = padding;
+        self.padding = [padding; 2];
         self
     }
 
@@ -60,10 +68,10 @@ impl ConvSpec {
 
     /// Builds the convolution, Kaiming-normal (fan-out) initialized as torchreid does.
     pub fn init(self, bias: bool, device: &Device) -> Conv2d {
-        let p = self.padding;
-        Conv2dConfig::new([self.in_channels, self.out_channels], [self.kernel; 2])
+        let [ph, pw] = self.padding;
+        Conv2dConfig::new([self.in_channels, self.out_channels], self.kernel)
             .with_stride([self.stride; 2])
-            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
             .with_groups(self.groups)
             .with_bias(bias)
             .with_initializer(Initializer::KaimingNormal {
@@ -119,6 +127,13 @@ pub fn cosine_scores(features: Tensor<2>, weight: Tensor<2>) -> Tensor<2> {
 /// Batch normalization for `channels` features, torchreid's defaults (eps 1e-5, momentum 0.1).
 pub fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).init(device)
+}
+
+/// Batch normalization with another `epsilon` (Inception's 1e-3, from TensorFlow).
+pub fn batch_norm_eps(channels: usize, epsilon: f64, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(channels)
+        .with_epsilon(epsilon)
+        .init(device)
 }
 
 /// `bn`'s forward pass. In training mode the batch statistics come from contiguous
@@ -200,6 +215,14 @@ impl ConvNorm {
         }
     }
 
+    /// Convolution + batch normalization with another `epsilon`.
+    pub fn batch_eps(spec: ConvSpec, epsilon: f64, device: &Device) -> Self {
+        Self {
+            conv: spec.init(false, device),
+            bn: Norm::Batch(batch_norm_eps(spec.out_channels, epsilon, device)),
+        }
+    }
+
     /// Convolution + instance normalization.
     pub fn instance(spec: ConvSpec, device: &Device) -> Self {
         Self {
@@ -219,27 +242,44 @@ impl ConvNorm {
     }
 }
 
-/// The embedding block after global pooling: `Linear` + `BatchNorm1d` + ReLU.
+/// The embedding block after global pooling: `Linear` + `BatchNorm1d` (+ ReLU in torchreid's
+/// re-id models; MobileFaceNet's has neither the ReLU nor a bias).
 #[derive(Module, Debug)]
 pub struct FcBlock {
     /// The projection.
     pub linear: Linear,
     /// 1-D batch normalization of the projected features.
     pub bn: BatchNorm,
+    /// Whether a ReLU follows.
+    #[module(skip)]
+    pub relu: bool,
 }
 
 impl FcBlock {
-    /// An `in_dim` → `out_dim` block.
+    /// An `in_dim` → `out_dim` block with bias and ReLU (torchreid's `fc`).
     pub fn new(in_dim: usize, out_dim: usize, device: &Device) -> Self {
         Self {
             linear: linear(in_dim, out_dim, device),
             bn: batch_norm(out_dim, device),
+            relu: true,
         }
     }
 
-    /// Projects, normalizes and rectifies `[N, in_dim]` features.
+    /// An `in_dim` → `out_dim` projection without bias and without ReLU (MobileFaceNet).
+    pub fn linear_embedding(in_dim: usize, out_dim: usize, device: &Device) -> Self {
+        Self {
+            linear: LinearConfig::new(in_dim, out_dim)
+                .with_bias(false)
+                .init(device),
+            bn: batch_norm(out_dim, device),
+            relu: false,
+        }
+    }
+
+    /// Projects and normalizes `[N, in_dim]` features (then rectifies them, if so built).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        relu(bn_forward(&self.bn, self.linear.forward(x)))
+        let y = bn_forward(&self.bn, self.linear.forward(x));
+        if self.relu { relu(y) } else { y }
     }
 }
 
@@ -259,29 +299,70 @@ pub fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
     x.mean_dims(&[2, 3]).reshape([n, c])
 }
 
-/// The re-id head shared by every family: pooled features, an optional fc block, and the
-/// identity classifier used only in training.
+/// The head shared by every family: pooled features, an optional embedding block, and the
+/// classifier (identities in re-id, classes in classification).
 #[derive(Module, Debug)]
 pub struct Head {
     /// Optional embedding block (`fc.0` Linear, `fc.1` BatchNorm1d in torchreid).
     pub fc: Option<FcBlock>,
-    /// Identity classifier (`classifier` in torchreid).
+    /// MobileNetV3's pre-logits layer after pooling: 1×1 convolution with bias, then
+    /// hard-swish (timm's `conv_head`).
+    pub conv_head: Option<Conv2d>,
+    /// Classifier (`classifier` in torchreid and timm).
     pub classifier: Linear,
 }
 
+/// What comes between global pooling and the classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Neck {
+    /// Nothing: the pooled features are the embedding.
+    None,
+    /// torchreid's `fc` block of this width.
+    Fc(usize),
+    /// MobileFaceNet's linear embedding of this width.
+    LinearEmbedding(usize),
+    /// MobileNetV3's `conv_head` of this width.
+    ConvHead(usize),
+}
+
+impl Neck {
+    /// Width of the embedding after the neck, for `in_dim` pooled channels.
+    pub fn out_dim(self, in_dim: usize) -> usize {
+        match self {
+            Neck::None => in_dim,
+            Neck::Fc(d) | Neck::LinearEmbedding(d) | Neck::ConvHead(d) => d,
+        }
+    }
+}
+
 impl Head {
-    /// A head for `in_dim` pooled channels, an optional fc dimension and `num_classes` ids.
-    pub fn new(in_dim: usize, fc_dim: Option<usize>, num_classes: usize, device: &Device) -> Self {
-        let fc = fc_dim.map(|d| FcBlock::new(in_dim, d, device));
-        let feature_dim = fc_dim.unwrap_or(in_dim);
+    /// A head for `in_dim` pooled channels, a neck and `num_classes` classes.
+    pub fn new(in_dim: usize, neck: Neck, num_classes: usize, device: &Device) -> Self {
+        let fc = match neck {
+            Neck::Fc(d) => Some(FcBlock::new(in_dim, d, device)),
+            Neck::LinearEmbedding(d) => Some(FcBlock::linear_embedding(in_dim, d, device)),
+            _ => None,
+        };
+        let conv_head = match neck {
+            Neck::ConvHead(d) => Some(ConvSpec::new(in_dim, d, 1).init(true, device)),
+            _ => None,
+        };
         Self {
             fc,
-            classifier: linear(feature_dim, num_classes.max(1), device),
+            conv_head,
+            classifier: linear(neck.out_dim(in_dim), num_classes.max(1), device),
         }
     }
 
-    /// Pooled, projected embedding (what torchreid returns in eval mode).
+    /// Pooled, projected embedding (what torchreid returns in eval mode; timm's pre-logits).
     pub fn features(&self, maps: Tensor<4>) -> Tensor<2> {
+        if let Some(conv) = &self.conv_head {
+            let [n, c, _, _] = maps.dims();
+            let pooled = maps.mean_dims(&[2, 3]).reshape([n, c, 1, 1]);
+            let y = burn::tensor::activation::hard_swish(conv_forward(conv, pooled));
+            let d = y.dims()[1];
+            return y.reshape([n, d]);
+        }
         let v = global_avg_pool(maps);
         match &self.fc {
             Some(fc) => fc.forward(v),
@@ -294,7 +375,7 @@ impl Head {
         self.classifier.weight.lazy_shape().dims::<2>()[0]
     }
 
-    /// Number of identity classes.
+    /// Number of classes.
     pub fn num_classes(&self) -> usize {
         self.classifier.weight.lazy_shape().dims::<2>()[1]
     }

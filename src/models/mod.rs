@@ -4,9 +4,14 @@
 //! (the embedding) and [`ReidModel::logits`] its training-mode output (identity logits and the
 //! embedding they were computed from).
 
+pub mod attention_head;
 pub mod complexity;
+pub mod efficientnet;
+pub mod inceptionv4;
 pub mod layers;
+pub mod mobilefacenet;
 pub mod mobilenetv2;
+pub mod mobilenetv3;
 pub mod osnet;
 pub mod osnet_ain;
 pub mod registry;
@@ -33,6 +38,12 @@ pub enum Backbone {
     ResNet(resnet::ResNet),
     /// MobileNetV2.
     MobileNetV2(mobilenetv2::MobileNetV2),
+    /// MobileNetV3 and EfficientNet (timm's blocks).
+    EfficientNet(efficientnet::EfficientNet),
+    /// Inception-V4.
+    InceptionV4(inceptionv4::InceptionV4),
+    /// MobileFaceNet.
+    MobileFaceNet(mobilefacenet::MobileFaceNet),
 }
 
 impl Backbone {
@@ -42,6 +53,9 @@ impl Backbone {
             Backbone::OsNetAin(m) => m.featuremaps(x),
             Backbone::ResNet(m) => m.featuremaps(x),
             Backbone::MobileNetV2(m) => m.featuremaps(x),
+            Backbone::EfficientNet(m) => m.featuremaps(x),
+            Backbone::InceptionV4(m) => m.featuremaps(x),
+            Backbone::MobileFaceNet(m) => m.featuremaps(x),
         }
     }
 
@@ -51,6 +65,9 @@ impl Backbone {
             Backbone::OsNetAin(m) => m.out_channels(),
             Backbone::ResNet(m) => m.out_channels(),
             Backbone::MobileNetV2(m) => m.out_channels(),
+            Backbone::EfficientNet(m) => m.out_channels(),
+            Backbone::InceptionV4(m) => m.out_channels(),
+            Backbone::MobileFaceNet(m) => m.out_channels(),
         }
     }
 
@@ -60,6 +77,48 @@ impl Backbone {
             Backbone::OsNetAin(b) => b.macs(m),
             Backbone::ResNet(b) => b.macs(m),
             Backbone::MobileNetV2(b) => b.macs(m),
+            Backbone::EfficientNet(b) => b.macs(m),
+            Backbone::InceptionV4(b) => b.macs(m),
+            Backbone::MobileFaceNet(b) => b.macs(m),
+        }
+    }
+}
+
+/// What a model's classifier is trained for; it decides how its logits are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Re-identification: the embedding is the product, the classifier only trains it.
+    #[default]
+    Reid,
+    /// Single-label classification: softmax over the classes.
+    Classification,
+    /// Multi-label classification: one sigmoid per class.
+    Multilabel,
+}
+
+impl Task {
+    /// The name used in configs, checkpoints and ONNX metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Reid => "reid",
+            Task::Classification => "classification",
+            Task::Multilabel => "multilabel",
+        }
+    }
+}
+
+impl std::str::FromStr for Task {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "reid" | "" => Ok(Task::Reid),
+            "classification" => Ok(Task::Classification),
+            "multilabel" => Ok(Task::Multilabel),
+            other => Err(Error::InvalidInput(format!(
+                "unknown task `{other}`; expected reid, classification or multilabel"
+            ))),
         }
     }
 }
@@ -81,9 +140,18 @@ pub struct ReidModel {
     pub backbone: Backbone,
     /// Pooling, fc block and classifier.
     pub head: Head,
+    /// Multi-label attention head; when present it gives the logits (from the feature maps)
+    /// and the linear classifier is unused.
+    pub attention: Option<attention_head::AttentionHead>,
     /// Which architecture this is.
     #[module(skip)]
     pub arch: Arch,
+    /// What the classifier is for.
+    #[module(skip)]
+    pub task: Task,
+    /// Names of the classifier's classes, when known (classification datasets).
+    #[module(skip)]
+    pub class_names: Vec<String>,
 }
 
 /// Builds the architecture called `name` (torchreid's name) with `num_classes` identities,
@@ -108,21 +176,84 @@ impl ReidModel {
                 if arch == Arch::Resnet50Fc512 { 1 } else { 2 },
                 device,
             )),
-            Family::MobileNetV2 => Backbone::MobileNetV2(mobilenetv2::MobileNetV2::new(
-                if arch == Arch::Mobilenetv2X1_4 {
-                    1.4
-                } else {
-                    1.0
-                },
+            Family::MobileNetV2 => {
+                Backbone::MobileNetV2(mobilenetv2::MobileNetV2::new(arch.width(), device))
+            }
+            Family::MobileNetV3 => Backbone::EfficientNet(mobilenetv3::mobilenetv3(
+                arch.is_large(),
+                arch.width(),
                 device,
             )),
+            Family::EfficientNet => Backbone::EfficientNet(efficientnet::efficientnet_b0(device)),
+            Family::InceptionV4 => Backbone::InceptionV4(inceptionv4::InceptionV4::new(device)),
+            Family::MobileFaceNet => {
+                Backbone::MobileFaceNet(mobilefacenet::MobileFaceNet::new(device))
+            }
         };
-        let head = Head::new(backbone.out_channels(), arch.fc_dim(), num_classes, device);
+        let head = Head::new(backbone.out_channels(), arch.neck(), num_classes, device);
         Self {
             backbone,
             head,
+            attention: None,
             arch,
+            task: Task::Reid,
+            class_names: Vec::new(),
         }
+    }
+
+    /// The same network with a freshly initialized attention head for `classes` classes
+    /// (decoder width `dim`, `heads` attention heads) giving its logits.
+    pub fn with_attention_head(
+        mut self,
+        classes: usize,
+        dim: usize,
+        heads: usize,
+        device: &Device,
+    ) -> Self {
+        self.attention = Some(attention_head::AttentionHead::new(
+            self.backbone.out_channels(),
+            classes.max(1),
+            dim,
+            heads,
+            device,
+        ));
+        self
+    }
+
+    /// `attention:DIM:HEADS` for a model with the attention head (how checkpoints and ONNX
+    /// metadata record it).
+    pub fn head_spec(&self) -> Option<String> {
+        self.attention
+            .as_ref()
+            .map(|a| format!("attention:{}:{}", a.dim(), a.heads))
+    }
+
+    /// Rebuilds the head a [`ReidModel::head_spec`] describes.
+    pub fn with_head_spec(self, spec: &str, classes: usize, device: &Device) -> Result<Self> {
+        let parts: Vec<&str> = spec.split(':').collect();
+        match parts.as_slice() {
+            ["attention", dim, heads] => {
+                let parse = |v: &str| {
+                    v.parse::<usize>()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| Error::ModelFormat(format!("bad head `{spec}`")))
+                };
+                let (dim, heads) = (parse(dim)?, parse(heads)?);
+                if dim % heads != 0 {
+                    return Err(Error::ModelFormat(format!("bad head `{spec}`")));
+                }
+                Ok(self.with_attention_head(classes, dim, heads, device))
+            }
+            _ => Err(Error::ModelFormat(format!("unknown head `{spec}`"))),
+        }
+    }
+
+    /// The same model marked for `task`, with its classes' names (empty: unknown).
+    pub fn with_task(mut self, task: Task, class_names: Vec<String>) -> Self {
+        self.task = task;
+        self.class_names = class_names;
+        self
     }
 
     /// Feature maps before global pooling, `[N, C, H/16 or H/32, …]`.
@@ -138,11 +269,13 @@ impl ReidModel {
 
     /// Identity logits and embeddings: torchreid's training-mode output.
     pub fn logits(&self, images: Tensor<4>) -> Logits {
-        let features = self.features(images);
-        Logits {
-            logits: self.head.classifier.forward(features.clone()),
-            features,
-        }
+        let maps = self.featuremaps(images);
+        let features = self.head.features(maps.clone());
+        let logits = match &self.attention {
+            Some(attention) => attention.forward(maps),
+            None => self.head.classifier.forward(features.clone()),
+        };
+        Logits { logits, features }
     }
 
     /// The same network with a new, freshly initialized classifier for `num_classes`
@@ -163,9 +296,12 @@ impl ReidModel {
         self.head.feature_dim()
     }
 
-    /// Number of identity classes of the classifier.
+    /// Number of classes of the classifier (or of the attention head).
     pub fn num_classes(&self) -> usize {
-        self.head.num_classes()
+        match &self.attention {
+            Some(a) => a.num_classes(),
+            None => self.head.num_classes(),
+        }
     }
 
     /// Parameters excluding the classifier (what torchreid's model table reports).
@@ -180,6 +316,10 @@ impl ReidModel {
         if let Some(fc) = &self.head.fc {
             m.linear(&fc.linear);
         }
+        if let Some(conv) = &self.head.conv_head {
+            m.set_hw((1, 1));
+            m.conv(conv);
+        }
         m.total()
     }
 
@@ -188,10 +328,11 @@ impl ReidModel {
         let mut m = Macs::new(height, width);
         self.backbone.macs(&mut m);
         let (h, w) = m.hw();
+        let (min_h, min_w) = self.arch.min_input();
         // The stride-32 families need at least 32 px, and every map must stay non-empty.
-        if height < 32 || width < 32 || h == 0 || w == 0 {
+        if height < min_h || width < min_w || h == 0 || w == 0 {
             return Err(Error::InvalidInput(format!(
-                "{height}x{width} is too small for {} (minimum 32x32)",
+                "{height}x{width} is too small for {} (minimum {min_h}x{min_w})",
                 self.arch
             )));
         }
@@ -200,10 +341,19 @@ impl ReidModel {
 
     /// torchreid's `state_dict` key for a parameter path of this model (enum variants omitted).
     pub fn torch_key(&self, path: &str) -> String {
+        if path.starts_with("attention.") {
+            return path.to_string();
+        }
         if let Some(rest) = path.strip_prefix("head.") {
-            return rest
-                .replace("fc.linear.", "fc.0.")
-                .replace("fc.bn.", "fc.1.");
+            return match self.arch.family() {
+                // MobileFaceNet's embedding layers are top-level `linear` and `bn`.
+                Family::MobileFaceNet => rest
+                    .replace("fc.linear.", "linear.")
+                    .replace("fc.bn.", "bn."),
+                _ => rest
+                    .replace("fc.linear.", "fc.0.")
+                    .replace("fc.bn.", "fc.1."),
+            };
         }
         let rest = path.strip_prefix("backbone.").unwrap_or(path);
         match self.arch.family() {
@@ -211,6 +361,9 @@ impl ReidModel {
             Family::OsNetAin => osnet_ain::torch_key(rest),
             Family::ResNet => resnet::torch_key(rest),
             Family::MobileNetV2 => mobilenetv2::torch_key(rest),
+            Family::MobileNetV3 | Family::EfficientNet => rest.to_string(),
+            Family::InceptionV4 => inceptionv4::torch_key(rest),
+            Family::MobileFaceNet => mobilefacenet::torch_key(rest),
         }
     }
 }

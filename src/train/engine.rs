@@ -13,21 +13,24 @@ use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
 use super::center::CenterLoss;
+use super::classify_eval::{ClassificationMetrics, Readout, evaluate_classifier};
 use super::evaluate::evaluate_dataset;
 use super::loader::training_batch;
+use super::multilabel_step::{MultilabelLoss, multilabel_step};
 use super::optim::OptimizerConfig;
 use super::parallel::data_parallel_step;
 use super::sam::SamConfig;
 use super::schedule::{LrSchedule, Schedule};
 use super::step::{Learner, LossConfig, StepExtras, StepStats, mutual_step, train_step_with};
 use super::tensorboard::write_events;
+use crate::data::classification::{ClassificationDataset, load_classification};
 use crate::data::rng::Rng;
 use crate::data::sampler::Sampler;
 use crate::data::transforms::Augment;
 use crate::data::{ReidDataset, Sample, combine_train, load_dataset_split};
 use crate::error::{Error, Result};
 use crate::eval::{Metric, RankMetrics};
-use crate::models::{Arch, ReidModel};
+use crate::models::{Arch, ReidModel, Task};
 use crate::preprocess::Preprocessing;
 use crate::weights::{load_checkpoint, save_checkpoint};
 
@@ -97,6 +100,32 @@ pub struct TrainConfig {
     /// Deep mutual learning with a second model (off when `None`).
     #[serde(default)]
     pub mutual_learning: Option<MutualConfig>,
+    /// What the model learns: re-id identities (the default) or image classes, one or
+    /// several per image. For classification, `sources` names one training set and
+    /// `targets` the evaluation sets (see [`crate::data::classification::load_classification`]).
+    #[serde(default)]
+    pub task: Task,
+    /// The loss of multi-label classification.
+    #[serde(default)]
+    pub multilabel_loss: MultilabelLoss,
+    /// Multi-label: score the classes with the attention head instead of a linear one.
+    #[serde(default)]
+    pub attention_head: Option<AttentionConfig>,
+}
+
+/// Size of the multi-label attention head.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AttentionConfig {
+    /// Decoder width.
+    pub dim: usize,
+    /// Attention heads.
+    pub heads: usize,
+}
+
+impl Default for AttentionConfig {
+    fn default() -> Self {
+        Self { dim: 256, heads: 4 }
+    }
 }
 
 /// Deep mutual learning's second model.
@@ -144,6 +173,9 @@ impl Default for TrainConfig {
             export_onnx: true,
             sam: None,
             mutual_learning: None,
+            task: Task::Reid,
+            multilabel_loss: MultilabelLoss::default(),
+            attention_head: None,
         }
     }
 }
@@ -163,6 +195,10 @@ pub struct EvalLog {
     /// Mean inverse negative penalty.
     #[serde(rename = "mINP")]
     pub minp: f64,
+    /// Classifiers: every metric (`mAP` is then the classes' mean AP, `rank1` / `rank5` the
+    /// top-1 / top-5 accuracy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<ClassificationMetrics>,
 }
 
 /// One epoch of the run's history (a line of `metrics.jsonl`).
@@ -339,7 +375,56 @@ fn eval_log(target: &str, m: &RankMetrics) -> EvalLog {
         rank1: m.rank(1),
         rank5: m.rank(5),
         minp: m.minp,
+        classification: None,
     }
+}
+
+fn classification_log(target: &str, m: ClassificationMetrics) -> EvalLog {
+    EvalLog {
+        target: target.to_string(),
+        map: m.map,
+        rank1: m.top1,
+        rank5: m.top5,
+        minp: 0.0,
+        classification: Some(m),
+    }
+}
+
+/// How a classifier's outputs are read in evaluation, as it was trained.
+fn readout(config: &TrainConfig) -> Readout {
+    match config.task {
+        Task::Multilabel => Readout::MultiLabel(config.multilabel_loss),
+        _ => Readout::SingleLabel {
+            cosine: config.losses.am_margin > 0.0,
+        },
+    }
+}
+
+/// The number a run keeps its best model by: top-1 for single-label classifiers, mAP else.
+fn selection_score(task: Task, log: &EvalLog) -> f64 {
+    match task {
+        Task::Classification => log.rank1,
+        _ => log.map,
+    }
+}
+
+/// `[B, C]` multi-hot targets of the training images `indices`.
+fn multi_hot_batch(
+    labels: &[Vec<usize>],
+    indices: &[usize],
+    classes: usize,
+    device: &crate::device::Device,
+) -> burn::tensor::Tensor<2> {
+    let mut hot = vec![0f32; indices.len() * classes];
+    for (row, &i) in indices.iter().enumerate() {
+        for &c in &labels[i] {
+            hot[row * classes + c] = 1.0;
+        }
+    }
+    burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new(hot, [indices.len(), classes]),
+        device,
+    )
 }
 
 /// What a run needs besides the model: devices, data, sampling and transforms.
@@ -356,6 +441,12 @@ pub(crate) struct Setup {
     pub train_set: Vec<Sample>,
     pub targets: Vec<ReidDataset>,
     pub classes: usize,
+    /// Classification: the evaluation sets.
+    pub class_targets: Vec<ClassificationDataset>,
+    /// Classification: each training image's labels (multi-label runs read these).
+    pub train_labels: Vec<Vec<usize>>,
+    /// Classification: the class names.
+    pub class_names: Vec<String>,
 }
 
 /// Checks `config` and reads its datasets.
@@ -411,6 +502,57 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
         ));
     }
     let preprocessing = Preprocessing::torchreid(config.height, config.width);
+    let data = if config.task == Task::Reid {
+        reid_data(config)?
+    } else {
+        if !replicas.is_empty()
+            || config.sam.is_some()
+            || config.mutual_learning.is_some()
+            || config.losses.center_weight > 0.0
+            || config.losses.triplet_weight > 0.0
+        {
+            return Err(Error::InvalidInput(
+                "classification trains on one device with softmax / AM-softmax (single-label) \
+                 or a multilabel loss; SAM, mutual learning, center and triplet losses are \
+                 re-id options"
+                    .into(),
+            ));
+        }
+        classification_data(config, sampler)?
+    };
+    if data.train_set.is_empty() {
+        return Err(Error::InvalidInput("the training set is empty".into()));
+    }
+    Ok(Setup {
+        arch,
+        device,
+        train_device,
+        replicas,
+        augment,
+        sampler,
+        metric,
+        preprocessing,
+        train_set: data.train_set,
+        targets: data.targets,
+        classes: data.classes,
+        class_targets: data.class_targets,
+        train_labels: data.train_labels,
+        class_names: data.class_names,
+    })
+}
+
+/// The training images and evaluation sets of a run.
+struct TrainData {
+    train_set: Vec<Sample>,
+    targets: Vec<ReidDataset>,
+    classes: usize,
+    class_targets: Vec<ClassificationDataset>,
+    train_labels: Vec<Vec<usize>>,
+    class_names: Vec<String>,
+}
+
+/// Re-id: the sources' training identities (kept apart) and the targets' query / gallery.
+fn reid_data(config: &TrainConfig) -> Result<TrainData> {
     let sources = config
         .sources
         .iter()
@@ -423,21 +565,72 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
         .map(|name| load_dataset_split(name, &config.root, config.split_id))
         .collect::<Result<_>>()?;
     let classes = train_set.iter().map(|s| s.pid + 1).max().unwrap_or(0) as usize;
-    if train_set.is_empty() {
-        return Err(Error::InvalidInput("the training set is empty".into()));
-    }
-    Ok(Setup {
-        arch,
-        device,
-        train_device,
-        replicas,
-        augment,
-        sampler,
-        metric,
-        preprocessing,
+    Ok(TrainData {
         train_set,
         targets,
         classes,
+        class_targets: Vec::new(),
+        train_labels: Vec::new(),
+        class_names: Vec::new(),
+    })
+}
+
+/// Classification: one source's training split and the targets' evaluation splits, which
+/// must name the same classes.
+fn classification_data(config: &TrainConfig, sampler: Sampler) -> Result<TrainData> {
+    let [source] = config.sources.as_slice() else {
+        return Err(Error::InvalidInput(
+            "classification trains on exactly one source".into(),
+        ));
+    };
+    let train = load_classification(source, &config.root, true, config.split_id)?;
+    if (config.task == Task::Multilabel) != train.multilabel {
+        return Err(Error::InvalidInput(format!(
+            "{source} is a {} dataset but model.type is {}",
+            if train.multilabel {
+                "multi-label"
+            } else {
+                "single-label"
+            },
+            config.task.name()
+        )));
+    }
+    if train.multilabel && matches!(sampler, Sampler::RandomIdentity { .. }) {
+        return Err(Error::InvalidInput(
+            "multi-label training samples images at random (RandomSampler)".into(),
+        ));
+    }
+    let class_targets = config
+        .targets
+        .iter()
+        .map(|name| {
+            let set = load_classification(name, &config.root, false, config.split_id)?;
+            if set.classes != train.classes {
+                return Err(Error::InvalidInput(format!(
+                    "{name} names other classes than the training set {source}"
+                )));
+            }
+            Ok(set)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let train_set: Vec<Sample> = train
+        .samples
+        .iter()
+        .enumerate()
+        .map(|(i, (path, labels))| Sample {
+            path: path.clone(),
+            // Single-label: the class; multi-label: the image's index into its labels.
+            pid: if train.multilabel { i } else { labels[0] } as i64,
+            camera: 0,
+        })
+        .collect();
+    Ok(TrainData {
+        train_set,
+        targets: Vec::new(),
+        classes: train.classes.len(),
+        class_targets,
+        train_labels: train.samples.into_iter().map(|(_, l)| l).collect(),
+        class_names: train.classes,
     })
 }
 
@@ -457,7 +650,11 @@ pub(crate) fn initial_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel
         None => ReidModel::new(s.arch, s.classes, &s.device),
     };
     model.check_input_size(config.height, config.width)?;
-    Ok(model)
+    let model = match config.attention_head {
+        Some(a) => model.with_attention_head(s.classes, a.dim, a.heads, &s.device),
+        None => model,
+    };
+    Ok(model.with_task(config.task, s.class_names.clone()))
 }
 
 /// Deep mutual learning's second model for a fresh run, seeded apart from the first.
@@ -593,6 +790,21 @@ pub fn train(
                 centers: centers.as_mut(),
             };
             let stats = match (peer.take(), &config.mutual_learning) {
+                _ if config.task == Task::Multilabel => {
+                    let targets =
+                        multi_hot_batch(&s.train_labels, indices, s.classes, &train_device);
+                    let (next, stats) = multilabel_step(
+                        model,
+                        &mut optimizer,
+                        lr,
+                        images,
+                        targets,
+                        &config.multilabel_loss,
+                        only.as_deref(),
+                    );
+                    model = next;
+                    stats
+                }
                 (Some(mut p), Some(mutual)) => {
                     let learners = (
                         Learner {
@@ -679,12 +891,23 @@ pub fn train(
         let evaluate = last || (config.eval_freq > 0 && (epoch + 1) % config.eval_freq == 0);
         let inference = model.valid();
         let mut eval = Vec::new();
-        if evaluate && !targets.is_empty() {
+        if evaluate && !(targets.is_empty() && s.class_targets.is_empty()) {
             for (name, dataset) in config.targets.iter().zip(targets) {
                 let m = evaluate_dataset(&inference, dataset, &preprocessing, metric, 64, &device)?;
                 eval.push(eval_log(name, &m));
             }
-            let map = eval[0].map;
+            for (name, dataset) in config.targets.iter().zip(&s.class_targets) {
+                let m = evaluate_classifier(
+                    &inference,
+                    dataset,
+                    readout(config),
+                    &preprocessing,
+                    64,
+                    &device,
+                )?;
+                eval.push(classification_log(name, m));
+            }
+            let map = selection_score(config.task, &eval[0]);
             state.schedule.observe(map);
             if state.best_map.is_none_or(|b| map > b) {
                 state.best_map = Some(map);

@@ -54,8 +54,22 @@ pub fn embed_samples(
     batch_size: usize,
     device: &Device,
 ) -> Result<Vec<f32>> {
+    forward_samples(samples, preprocessing, batch_size, device, |images| {
+        model.features(images)
+    })
+}
+
+/// Test-time outputs of `run` on `samples` (the extractor's preprocessing, no augmentation),
+/// `batch_size` images at a time, rows concatenated.
+pub fn forward_samples(
+    samples: &[Sample],
+    preprocessing: &Preprocessing,
+    batch_size: usize,
+    device: &Device,
+    run: impl Fn(Tensor<4>) -> Tensor<2>,
+) -> Result<Vec<f32>> {
     let per = preprocessing.input_len();
-    let mut out = Vec::with_capacity(samples.len() * model.feature_dim());
+    let mut out = Vec::new();
     for chunk in samples.chunks(batch_size.max(1)) {
         let mut pixels = vec![0f32; chunk.len() * per];
         pixels
@@ -67,7 +81,7 @@ pub fn embed_samples(
             })?;
         let shape = [chunk.len(), 3, preprocessing.height, preprocessing.width];
         let images = Tensor::<4>::from_data(TensorData::new(pixels, shape), device);
-        out.extend(crate::embed::tensor_to_vec(model.features(images)));
+        out.extend(crate::embed::tensor_to_vec(run(images)));
     }
     Ok(out)
 }

@@ -2,6 +2,7 @@
 //! training loop with checkpoints and resumption.
 
 pub mod center;
+pub mod classify_eval;
 pub mod engine;
 pub mod evaluate;
 pub mod finetune;
@@ -9,6 +10,7 @@ pub mod loader;
 pub mod loss;
 pub mod lr_find;
 pub mod multilabel_loss;
+pub mod multilabel_step;
 pub mod optim;
 pub mod parallel;
 pub mod radam;
@@ -17,6 +19,6 @@ pub mod schedule;
 pub mod step;
 pub mod tensorboard;
 
-pub use engine::{EpochLog, Event, MutualConfig, TrainConfig, TrainReport, train};
+pub use engine::{AttentionConfig, EpochLog, Event, MutualConfig, TrainConfig, TrainReport, train};
 pub use sam::SamConfig;
 pub use step::{LossConfig, StepStats, train_step};

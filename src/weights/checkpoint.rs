@@ -10,11 +10,14 @@ use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::models::{Arch, ReidModel};
+use crate::models::{Arch, ReidModel, Task};
 
 const META_ARCH: &str = "reid.arch";
 const META_CLASSES: &str = "reid.num_classes";
 const META_VERSION: &str = "reid.version";
+const META_TASK: &str = "reid.task";
+const META_CLASS_NAMES: &str = "reid.class_names";
+const META_HEAD: &str = "reid.head";
 
 fn checkpoint_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::WeightFormat {
@@ -37,7 +40,16 @@ pub fn save_checkpoint(model: &ReidModel, path: impl AsRef<Path>) -> Result<()> 
         .overwrite(true)
         .metadata(META_ARCH, model.arch.name())
         .metadata(META_CLASSES, model.num_classes().to_string())
-        .metadata(META_VERSION, crate::VERSION);
+        .metadata(META_VERSION, crate::VERSION)
+        .metadata(META_TASK, model.task.name())
+        .metadata(
+            META_CLASS_NAMES,
+            serde_json::to_string(&model.class_names).expect("strings serialize"),
+        )
+        .metadata(
+            META_HEAD,
+            model.head_spec().unwrap_or_else(|| "linear".into()),
+        );
     let saved = model
         .save_into(&mut store)
         .map_err(|e| checkpoint_err(path, e.to_string()))
@@ -61,8 +73,22 @@ pub fn load_checkpoint(path: impl AsRef<Path>, device: &Device) -> Result<ReidMo
         .get(META_CLASSES)
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| checkpoint_err(path, "no class count recorded"))?;
+    // Checkpoints of earlier versions hold re-id models and no class names.
+    let task: Task = meta.get(META_TASK).map_or(Ok(Task::Reid), |t| t.parse())?;
+    let class_names: Vec<String> = match meta.get(META_CLASS_NAMES) {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| checkpoint_err(path, format!("class names: {e}")))?,
+        None => Vec::new(),
+    };
+    let head = meta.get(META_HEAD).cloned();
     drop(reader);
-    let mut model = ReidModel::new(arch, num_classes, device);
+    let mut model = ReidModel::new(arch, num_classes, device).with_task(task, class_names);
+    if let Some(spec) = head.filter(|h| h != "linear") {
+        model = ReidModel::new(arch, 1, device)
+            .with_head_spec(&spec, num_classes, device)
+            .map_err(|e| checkpoint_err(path, e.to_string()))?
+            .with_task(model.task, model.class_names);
+    }
     let mut store = BurnpackStore::from_file(path).auto_extension(false);
     let result = model
         .load_from(&mut store)

@@ -7,6 +7,9 @@
 
 mod appearance;
 mod canvas;
+mod objects;
+
+pub use objects::{ClassSynthOptions, ClassSynthSummary, synthesize_classes};
 
 use std::path::{Path, PathBuf};
 
