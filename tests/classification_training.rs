@@ -94,16 +94,17 @@ fn single_label_training_learns_the_classes_and_exports_a_classifier() {
             files[0].clone()
         })
         .collect();
-    // The checkpoint does not record the input size it was trained at: give it.
+    // The checkpoint records the input size it was trained at, and runs at it.
+    assert_eq!(model.trained_input, Some((48, 48)));
     let burn = Classifier::new(
         &report.model,
         &ExtractorOptions {
             engine: Engine::Burn,
-            preprocessing: Some(reid::preprocess::Preprocessing::torchreid(48, 48)),
             ..Default::default()
         },
     )
     .unwrap();
+    assert_eq!(burn.preprocessing().height, 48);
     assert_eq!(burn.num_classes(), 4);
     let from_burn = burn.classify_files(&images, 4).unwrap();
     for row in &from_burn {

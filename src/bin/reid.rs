@@ -302,6 +302,28 @@ enum Command {
         #[arg(long)]
         width: Option<usize>,
     },
+    /// Classify image files (directories are walked in sorted order) with a classification
+    /// model: the top-k classes with their probabilities, one line per image.
+    Classify {
+        /// The model: .onnx export of a classifier (either engine) or a checkpoint (Burn).
+        #[arg(long)]
+        model: PathBuf,
+        /// onnxruntime or burn.
+        #[arg(long, default_value = "onnxruntime")]
+        engine: String,
+        /// Image files and directories.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Classes per image.
+        #[arg(short = 'k', long, default_value_t = 5)]
+        top_k: usize,
+        /// Input height (with --width) when the model does not record its input size.
+        #[arg(long, requires = "width")]
+        height: Option<usize>,
+        /// Input width.
+        #[arg(long, requires = "height")]
+        width: Option<usize>,
+    },
     /// Show what a weight file holds: format, keys, shapes, parameter count, architecture.
     Info {
         /// The weight file.
@@ -470,6 +492,40 @@ fn run(cli: Cli) -> reid::Result<()> {
                 ..Default::default()
             };
             extract(&model, &options, &inputs, &output)
+        }
+        Command::Classify {
+            model,
+            engine,
+            inputs,
+            top_k,
+            height,
+            width,
+        } => {
+            let options = reid::infer::ExtractorOptions {
+                engine: engine.parse()?,
+                preprocessing: height
+                    .zip(width)
+                    .map(|(h, w)| reid::preprocess::Preprocessing::torchreid(h, w)),
+                ..Default::default()
+            };
+            let classifier = reid::infer::Classifier::new(&model, &options)?;
+            let files = collect_images(&inputs)?;
+            let predictions = classifier.classify_files(&files, top_k.max(1))?;
+            let names = classifier.class_names();
+            for (file, row) in files.iter().zip(predictions) {
+                let shown: Vec<String> = row
+                    .iter()
+                    .map(|p| {
+                        let name = names
+                            .get(p.class)
+                            .cloned()
+                            .unwrap_or_else(|| p.class.to_string());
+                        format!("{name} {:.3}", p.score)
+                    })
+                    .collect();
+                println!("{}: {}", file.display(), shown.join(", "));
+            }
+            Ok(())
         }
         Command::Export {
             model,

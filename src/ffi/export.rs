@@ -57,7 +57,7 @@ pub unsafe extern "C" fn reid_export_onnx(
         let device = crate::device::default_device();
         let model = crate::weights::load_any(arch, &weights, &device)?;
         let (h, w) = if height == 0 {
-            model.arch.default_input()
+            model.input_size()
         } else {
             (height, width)
         };

@@ -132,7 +132,7 @@ impl Extractor {
             }
             let device = crate::device::parse_device(&options.device)?;
             let model = crate::weights::load_any(options.arch, path, &device)?;
-            let (h, w) = model.arch.default_input();
+            let (h, w) = model.input_size();
             let preprocessing = options.overrides.apply(
                 options
                     .preprocessing

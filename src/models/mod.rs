@@ -152,6 +152,9 @@ pub struct ReidModel {
     /// Names of the classifier's classes, when known (classification datasets).
     #[module(skip)]
     pub class_names: Vec<String>,
+    /// The input size (height, width) the model was trained at, when known.
+    #[module(skip)]
+    pub trained_input: Option<(usize, usize)>,
 }
 
 /// Builds the architecture called `name` (torchreid's name) with `num_classes` identities,
@@ -198,7 +201,15 @@ impl ReidModel {
             arch,
             task: Task::Reid,
             class_names: Vec::new(),
+            trained_input: None,
         }
+    }
+
+    /// The input size to run the model at: what it was trained at, else its architecture's
+    /// default.
+    pub fn input_size(&self) -> (usize, usize) {
+        self.trained_input
+            .unwrap_or_else(|| self.arch.default_input())
     }
 
     /// The same network with a freshly initialized attention head for `classes` classes

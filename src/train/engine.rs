@@ -654,7 +654,9 @@ pub(crate) fn initial_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel
         Some(a) => model.with_attention_head(s.classes, a.dim, a.heads, &s.device),
         None => model,
     };
-    Ok(model.with_task(config.task, s.class_names.clone()))
+    let mut model = model.with_task(config.task, s.class_names.clone());
+    model.trained_input = Some((config.height, config.width));
+    Ok(model)
 }
 
 /// Deep mutual learning's second model for a fresh run, seeded apart from the first.

@@ -18,6 +18,7 @@ const META_VERSION: &str = "reid.version";
 const META_TASK: &str = "reid.task";
 const META_CLASS_NAMES: &str = "reid.class_names";
 const META_HEAD: &str = "reid.head";
+const META_INPUT: &str = "reid.input";
 
 fn checkpoint_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::WeightFormat {
@@ -35,7 +36,7 @@ pub(crate) fn is_checkpoint(path: &Path) -> bool {
 pub fn save_checkpoint(model: &ReidModel, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let tmp = path.with_extension(format!("tmp-{}.bpk", std::process::id()));
-    let mut store = BurnpackStore::from_file(&tmp)
+    let store = BurnpackStore::from_file(&tmp)
         .auto_extension(false)
         .overwrite(true)
         .metadata(META_ARCH, model.arch.name())
@@ -50,6 +51,10 @@ pub fn save_checkpoint(model: &ReidModel, path: impl AsRef<Path>) -> Result<()> 
             META_HEAD,
             model.head_spec().unwrap_or_else(|| "linear".into()),
         );
+    let mut store = match model.trained_input {
+        Some((h, w)) => store.metadata(META_INPUT, format!("{h}x{w}")),
+        None => store,
+    };
     let saved = model
         .save_into(&mut store)
         .map_err(|e| checkpoint_err(path, e.to_string()))
@@ -81,6 +86,10 @@ pub fn load_checkpoint(path: impl AsRef<Path>, device: &Device) -> Result<ReidMo
         None => Vec::new(),
     };
     let head = meta.get(META_HEAD).cloned();
+    let trained_input = meta.get(META_INPUT).and_then(|v| {
+        let (h, w) = v.split_once('x')?;
+        Some((h.parse().ok()?, w.parse().ok()?))
+    });
     drop(reader);
     let mut model = ReidModel::new(arch, num_classes, device).with_task(task, class_names);
     if let Some(spec) = head.filter(|h| h != "linear") {
@@ -89,6 +98,7 @@ pub fn load_checkpoint(path: impl AsRef<Path>, device: &Device) -> Result<ReidMo
             .map_err(|e| checkpoint_err(path, e.to_string()))?
             .with_task(model.task, model.class_names);
     }
+    model.trained_input = trained_input;
     let mut store = BurnpackStore::from_file(path).auto_extension(false);
     let result = model
         .load_from(&mut store)
