@@ -215,3 +215,39 @@ fn cli_writes_a_class_dataset_and_trains_a_classifier_from_a_config() {
     );
     assert!(dir.path().join("log/model.onnx").is_file() || said.contains("best top-1"));
 }
+
+#[test]
+fn am_softmax_classifiers_are_read_on_scaled_cosines() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), false);
+    let mut config = config(
+        dir.path(),
+        "shapes",
+        &dir.path().join("run"),
+        Task::Classification,
+        1,
+    );
+    config.losses.am_margin = 0.35;
+    config.export_onnx = false;
+    let report = reid::train::train(&config, &mut |_| true).unwrap();
+    let device = reid::device::default_device();
+    let model = reid::weights::load_checkpoint(&report.model, &device).unwrap();
+    assert_eq!(model.cosine_scale, Some(config.losses.am_scale));
+    // Its logits are the scaled cosines of the embedding with the class weights.
+    let x = burn::tensor::Tensor::<4>::random(
+        [2, 3, 48, 48],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let out = model.logits(x);
+    let cosines = model.cosine_logits(out.features) * config.losses.am_scale;
+    let (a, b) = (
+        reid::embed::tensor_to_vec(out.logits),
+        reid::embed::tensor_to_vec(cosines),
+    );
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4),
+        "{a:?} vs {b:?}"
+    );
+    assert!(a.iter().all(|v| v.abs() <= config.losses.am_scale + 1e-3));
+}

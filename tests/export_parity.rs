@@ -165,6 +165,17 @@ fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
         &classifier,
         &options,
     );
+    // A classifier trained on cosines (AM-softmax) exports its scaled cosines.
+    let mut cosine = ReidModel::new(Arch::Mobilefacenet, 4, &device)
+        .map(&mut RandomizeVectors::new())
+        .with_task(Task::Classification, Vec::new());
+    cosine.cosine_scale = Some(30.0);
+    write_case(
+        &dir_path,
+        "mobilefacenet_cosine_classifier",
+        &cosine,
+        &options,
+    );
     let attention = ReidModel::new(Arch::OsnetX0_25, 1, &device)
         .with_attention_head(5, 64, 4, &device)
         .map(&mut RandomizeVectors::new())
@@ -184,7 +195,7 @@ fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
         "{report}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(report.lines().count(), Arch::ALL.len() + 4);
+    assert_eq!(report.lines().count(), Arch::ALL.len() + 5);
     assert!(report.contains("onnxruntime_logits_b2"), "{report}");
 }
 

@@ -98,7 +98,7 @@ pub fn export_onnx(model: &ReidModel, options: &ExportOptions) -> Result<Vec<u8>
     if classifies {
         let logits = match &model.attention {
             Some(head) => attention::attention_logits(&mut g, head, &maps),
-            None => zoo::logits(&mut g, model, &embedding),
+            None => zoo::logits(&mut g, model, &embedding, options.opset),
         };
         g.node_into("Identity", &[&logits], vec![], LOGITS_NAME);
     }
@@ -154,6 +154,9 @@ pub fn export_onnx(model: &ReidModel, options: &ExportOptions) -> Result<Vec<u8>
     ];
     if let Some(head) = model.head_spec() {
         meta.push(("head".into(), head));
+    }
+    if let Some(scale) = model.cosine_scale {
+        meta.push(("cosine_scale".into(), scale.to_string()));
     }
     if classifies {
         meta.push(("num_classes".into(), model.num_classes().to_string()));

@@ -370,9 +370,37 @@ fn head(g: &mut GraphBuilder, h: &Head, maps: &str) -> String {
     }
 }
 
-/// The classifier's logits for an embedding.
-pub fn logits(g: &mut GraphBuilder, model: &ReidModel, embedding: &str) -> String {
-    linear(g, &model.head.classifier, embedding)
+/// The classifier's logits for an embedding: the linear layer, or for a classifier trained on
+/// cosines the scaled cosines (the embedding L2-normalized in the graph, the class weights
+/// stored normalized).
+pub fn logits(g: &mut GraphBuilder, model: &ReidModel, embedding: &str, opset: i64) -> String {
+    let Some(scale) = model.cosine_scale else {
+        return linear(g, &model.head.classifier, embedding);
+    };
+    let weight = model.head.classifier.weight.val();
+    let norm = weight
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(0)
+        .sqrt()
+        .clamp_min(1e-12);
+    // Stored in torch's [classes, dim] layout under the classifier's name.
+    let unit = (weight / norm).transpose();
+    let dims = unit.dims();
+    let w = g.param(
+        model.head.classifier.weight.id,
+        "cos_w",
+        &dims,
+        &crate::embed::tensor_to_vec(unit),
+    );
+    let unit_features = super::l2_normalize(g, embedding, opset);
+    let cosines = g.node(
+        "Gemm",
+        &[&unit_features, &w],
+        vec![("transB", super::graph::Attr::Int(1))],
+    );
+    let s = g.tensor("cos_scale", &[], &[scale]);
+    g.node("Mul", &[&cosines, &s], vec![])
 }
 
 /// The eval-mode feature maps and embedding of `model` applied to `input`; returns their

@@ -215,7 +215,8 @@ impl Extractor {
                     }
                     None => ReidModel::new(arch, classes, &device),
                 };
-                let (model, _) = crate::weights::load_state_dict(model, &dict)?;
+                let (mut model, _) = crate::weights::load_state_dict(model, &dict)?;
+                model.cosine_scale = meta.get("cosine_scale").and_then(|v| v.parse().ok());
                 let (h, w) = arch.default_input();
                 let preprocessing = options.overrides.apply(
                     options

@@ -155,6 +155,10 @@ pub struct ReidModel {
     /// The input size (height, width) the model was trained at, when known.
     #[module(skip)]
     pub trained_input: Option<(usize, usize)>,
+    /// Classifiers trained on cosine scores (AM-softmax, AM-binary): their logits are the
+    /// cosines times this scale, as in training, not the linear layer's output.
+    #[module(skip)]
+    pub cosine_scale: Option<f32>,
 }
 
 /// Builds the architecture called `name` (torchreid's name) with `num_classes` identities,
@@ -202,6 +206,7 @@ impl ReidModel {
             task: Task::Reid,
             class_names: Vec::new(),
             trained_input: None,
+            cosine_scale: None,
         }
     }
 
@@ -282,9 +287,10 @@ impl ReidModel {
     pub fn logits(&self, images: Tensor<4>) -> Logits {
         let maps = self.featuremaps(images);
         let features = self.head.features(maps.clone());
-        let logits = match &self.attention {
-            Some(attention) => attention.forward(maps),
-            None => self.head.classifier.forward(features.clone()),
+        let logits = match (&self.attention, self.cosine_scale) {
+            (Some(attention), _) => attention.forward(maps),
+            (None, Some(scale)) => self.cosine_logits(features.clone()) * scale,
+            (None, None) => self.head.classifier.forward(features.clone()),
         };
         Logits { logits, features }
     }

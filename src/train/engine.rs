@@ -656,6 +656,13 @@ pub(crate) fn initial_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel
     };
     let mut model = model.with_task(config.task, s.class_names.clone());
     model.trained_input = Some((config.height, config.width));
+    // A classifier trained on cosines is read on cosines (scaled as in training).
+    model.cosine_scale = match (config.task, config.multilabel_loss) {
+        (Task::Reid, _) => None,
+        (Task::Multilabel, MultilabelLoss::AmBinary { scale, .. }) => Some(scale),
+        (Task::Classification, _) if config.losses.am_margin > 0.0 => Some(config.losses.am_scale),
+        _ => None,
+    };
     Ok(model)
 }
 

@@ -19,6 +19,7 @@ const META_TASK: &str = "reid.task";
 const META_CLASS_NAMES: &str = "reid.class_names";
 const META_HEAD: &str = "reid.head";
 const META_INPUT: &str = "reid.input";
+const META_COSINE_SCALE: &str = "reid.cosine_scale";
 
 fn checkpoint_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::WeightFormat {
@@ -51,8 +52,12 @@ pub fn save_checkpoint(model: &ReidModel, path: impl AsRef<Path>) -> Result<()> 
             META_HEAD,
             model.head_spec().unwrap_or_else(|| "linear".into()),
         );
-    let mut store = match model.trained_input {
+    let store = match model.trained_input {
         Some((h, w)) => store.metadata(META_INPUT, format!("{h}x{w}")),
+        None => store,
+    };
+    let mut store = match model.cosine_scale {
+        Some(scale) => store.metadata(META_COSINE_SCALE, scale.to_string()),
         None => store,
     };
     let saved = model
@@ -90,6 +95,13 @@ pub fn load_checkpoint(path: impl AsRef<Path>, device: &Device) -> Result<ReidMo
         let (h, w) = v.split_once('x')?;
         Some((h.parse().ok()?, w.parse().ok()?))
     });
+    let cosine_scale = match meta.get(META_COSINE_SCALE) {
+        Some(v) => Some(
+            v.parse::<f32>()
+                .map_err(|e| checkpoint_err(path, format!("cosine scale: {e}")))?,
+        ),
+        None => None,
+    };
     drop(reader);
     let mut model = ReidModel::new(arch, num_classes, device).with_task(task, class_names);
     if let Some(spec) = head.filter(|h| h != "linear") {
@@ -99,6 +111,7 @@ pub fn load_checkpoint(path: impl AsRef<Path>, device: &Device) -> Result<ReidMo
             .with_task(model.task, model.class_names);
     }
     model.trained_input = trained_input;
+    model.cosine_scale = cosine_scale;
     let mut store = BurnpackStore::from_file(path).auto_extension(false);
     let result = model
         .load_from(&mut store)
