@@ -251,3 +251,58 @@ fn am_softmax_classifiers_are_read_on_scaled_cosines() {
     );
     assert!(a.iter().all(|v| v.abs() <= config.losses.am_scale + 1e-3));
 }
+
+/// Every new family trains and evaluates through `reid train` on synthetic data (one short
+/// epoch each: this checks the path, not the accuracy).
+#[test]
+fn every_new_family_trains_and_evaluates_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let reid_bin = env!("CARGO_BIN_EXE_reid");
+    let out = Command::new(reid_bin)
+        .args(["synth-classes", "--classes", "2", "--train-per-class", "4"])
+        .args(["--val-per-class", "2", "--size", "112"])
+        .arg(dir.path().join("shapes"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/configs/mobilenetv3_small_classification.yaml");
+    for (arch, size) in [
+        ("mobilenetv3_large_075", 64),
+        ("efficientnet_b0", 64),
+        ("inceptionv4", 80),
+        ("mobilefacenet", 112),
+    ] {
+        let out = Command::new(reid_bin)
+            .arg("train")
+            .arg("--config")
+            .arg(&config)
+            .arg("--root")
+            .arg(dir.path())
+            .arg(format!("data.save_dir={}", dir.path().join(arch).display()))
+            .arg(format!("model.name={arch}"))
+            .arg(format!("data.height={size}"))
+            .arg(format!("data.width={size}"))
+            .args([
+                "train.max_epoch=1",
+                "train.batch_size=4",
+                "test.export_onnx=false",
+            ])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{arch}: {said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            said.contains("top-1") && said.contains("best top-1"),
+            "{arch}: {said}"
+        );
+    }
+}
