@@ -306,3 +306,97 @@ fn every_new_family_trains_and_evaluates_through_the_cli() {
         );
     }
 }
+
+/// `reid verify` on an LFW-style layout gives what embedding each pair's images and scoring
+/// them by cosine similarity gives (the metrics themselves are checked against scikit-learn in
+/// tests/classification_metrics.rs).
+#[test]
+fn cli_verifies_lfw_style_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = synth(dir.path(), false);
+    let root = dir.path().join("lfw");
+    let names = ["Ann_Lee", "Bo_Ma", "Cy_Oh", "Di_Xu"];
+    for (c, name) in names.iter().enumerate() {
+        let folder = source.join(format!("train/class_{c:02}"));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        std::fs::create_dir_all(root.join(name)).unwrap();
+        for (i, f) in files.iter().take(4).enumerate() {
+            std::fs::copy(f, root.join(name).join(format!("{name}_{:04}.jpg", i + 1))).unwrap();
+        }
+    }
+    let mut lines = vec!["2 6".to_string()];
+    for fold in 0..2 {
+        for (k, name) in names.iter().enumerate().take(3) {
+            lines.push(format!("{name} {} {}", 1 + fold, 3 + (k + fold) % 2));
+        }
+        for k in 0..3 {
+            let (a, b) = (names[k], names[(k + 1 + fold) % 4]);
+            lines.push(format!("{a} {} {b} {}", 1 + k % 4, 4 - fold));
+        }
+    }
+    let pairs_file = dir.path().join("pairs.txt");
+    std::fs::write(&pairs_file, lines.join("\n") + "\n").unwrap();
+
+    let device = reid::device::default_device();
+    let model = reid::models::ReidModel::new(reid::Arch::OsnetX0_25, 1, &device);
+    let onnx = dir.path().join("net.onnx");
+    reid::export::export_onnx_file(&model, &reid::export::ExportOptions::new(64, 64), &onnx)
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
+        .args(["verify", "--engine", "burn", "--folds", "2", "--model"])
+        .arg(&onnx)
+        .arg("--pairs")
+        .arg(&pairs_file)
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The same by hand: embed each pair's two files, cosine, verify.
+    let options = ExtractorOptions {
+        engine: Engine::Burn,
+        ..Default::default()
+    };
+    let extractor = reid::infer::Extractor::new(&onnx, &options).unwrap();
+    let pairs = reid::eval::verification::read_lfw_pairs(&pairs_file, &root).unwrap();
+    assert_eq!(pairs.len(), 12);
+    let (mut similarity, mut same) = (Vec::new(), Vec::new());
+    for p in &pairs {
+        let e = extractor.extract_files(&[&p.first, &p.second]).unwrap();
+        let d = e.len() / 2;
+        similarity.push(e[..d].iter().zip(&e[d..]).map(|(a, b)| a * b).sum::<f32>());
+        same.push(p.same);
+    }
+    let want = reid::eval::verification::verify(&similarity, &same, 2).unwrap();
+    let expected = format!(
+        "12 pairs, 2 folds: accuracy {:.2}% ± {:.2}, best threshold {:.4}, ROC AUC {:.4}",
+        want.accuracy * 100.0,
+        want.accuracy_std * 100.0,
+        want.best_threshold,
+        want.auc
+    );
+    assert_eq!(said.trim(), expected);
+    // A pair naming a missing image fails with its path.
+    std::fs::write(&pairs_file, "Ann_Lee 1 9\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
+        .args(["verify", "--engine", "burn", "--model"])
+        .arg(&onnx)
+        .arg("--pairs")
+        .arg(&pairs_file)
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Ann_Lee_0009.jpg"));
+}

@@ -324,6 +324,25 @@ enum Command {
         #[arg(long, requires = "height")]
         width: Option<usize>,
     },
+    /// Face verification on an LFW-style `pairs.txt`: embeds the pairs' images, scores each pair
+    /// by cosine similarity, and prints the k-fold accuracy, the best threshold and ROC AUC.
+    Verify {
+        /// The embedding model: .onnx (either engine) or a checkpoint (Burn engine).
+        #[arg(long)]
+        model: PathBuf,
+        /// onnxruntime or burn.
+        #[arg(long, default_value = "onnxruntime")]
+        engine: String,
+        /// LFW's `pairs.txt` (`name i j` / `name1 i name2 j` lines).
+        #[arg(long)]
+        pairs: PathBuf,
+        /// The image root (`ROOT/name/name_000i.jpg`).
+        #[arg(long)]
+        root: PathBuf,
+        /// Cross-validation folds.
+        #[arg(long, default_value_t = 10)]
+        folds: usize,
+    },
     /// Show what a weight file holds: format, keys, shapes, parameter count, architecture.
     Info {
         /// The weight file.
@@ -492,6 +511,30 @@ fn run(cli: Cli) -> reid::Result<()> {
                 ..Default::default()
             };
             extract(&model, &options, &inputs, &output)
+        }
+        Command::Verify {
+            model,
+            engine,
+            pairs,
+            root,
+            folds,
+        } => {
+            let pairs = reid::eval::verification::read_lfw_pairs(&pairs, &root)?;
+            let options = reid::infer::ExtractorOptions {
+                engine: engine.parse()?,
+                ..Default::default()
+            };
+            let extractor = reid::infer::Extractor::new(&model, &options)?;
+            let report = reid::eval::verification::verify_pairs(&extractor, &pairs, folds)?;
+            println!(
+                "{} pairs, {folds} folds: accuracy {:.2}% ± {:.2}, best threshold {:.4}, ROC AUC {:.4}",
+                pairs.len(),
+                report.accuracy * 100.0,
+                report.accuracy_std * 100.0,
+                report.best_threshold,
+                report.auc
+            );
+            Ok(())
         }
         Command::Classify {
             model,

@@ -152,3 +152,36 @@ pub fn read_lfw_pairs(path: &Path, root: &Path) -> Result<Vec<Pair>> {
     }
     Ok(pairs)
 }
+
+/// Verifies `pairs` with `extractor`'s L2-normalized embeddings: each distinct image is
+/// embedded once, each pair scored by cosine similarity, then [`verify`] with `folds` folds.
+pub fn verify_pairs(
+    extractor: &crate::infer::Extractor,
+    pairs: &[Pair],
+    folds: usize,
+) -> Result<Verification> {
+    let mut images: Vec<&PathBuf> = pairs.iter().flat_map(|p| [&p.first, &p.second]).collect();
+    images.sort();
+    images.dedup();
+    let dim = extractor.dim();
+    let mut embeddings = extractor.extract_files(&images)?;
+    crate::eval::distance::normalize_rows(&mut embeddings, dim);
+    let row = |path: &PathBuf| {
+        let i = images
+            .binary_search(&path)
+            .expect("every pair image was embedded");
+        &embeddings[i * dim..(i + 1) * dim]
+    };
+    let similarity: Vec<f32> = pairs
+        .iter()
+        .map(|p| {
+            row(&p.first)
+                .iter()
+                .zip(row(&p.second))
+                .map(|(a, b)| a * b)
+                .sum()
+        })
+        .collect();
+    let same: Vec<bool> = pairs.iter().map(|p| p.same).collect();
+    verify(&similarity, &same, folds)
+}
