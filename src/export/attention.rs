@@ -67,7 +67,6 @@ pub fn attention_logits(g: &mut GraphBuilder, a: &AttentionHead, maps: &str) -> 
     let tokens = conv(g, &a.proj, maps);
     let tokens = reshape(g, &tokens, &[0, d, -1]);
     let tokens = transpose(g, &tokens, &[0, 2, 1]);
-    let tokens = layer_norm(g, &a.token_norm, &tokens);
     let queries = param(g, &a.queries, "queries");
     // Queries are the same for every image: [1, heads, classes, dh], broadcast over the batch.
     let q = dense(g, &a.q, &queries);

@@ -21,9 +21,6 @@ pub const LAYER_NORM_EPS: f64 = 1e-5;
 pub struct AttentionHead {
     /// 1×1 projection of the feature maps to the decoder width (with bias).
     pub proj: Conv2d,
-    /// Normalization of the projected tokens: keeps the attention scores in softmax's range
-    /// whatever the backbone's activation scale.
-    pub token_norm: LayerNorm,
     /// One learned query per class, `[classes, dim]`.
     pub queries: Param<Tensor<2>>,
     /// Query projection.
@@ -72,9 +69,6 @@ impl AttentionHead {
         };
         Self {
             proj: ConvSpec::new(in_channels, dim, 1).init(true, device),
-            token_norm: LayerNormConfig::new(dim)
-                .with_epsilon(LAYER_NORM_EPS)
-                .init(device),
             queries: normal([classes, dim], 1.0),
             q: dense(dim, dim, device),
             k: dense(dim, dim, device),
@@ -112,7 +106,6 @@ impl AttentionHead {
         let tokens = conv_forward(&self.proj, maps)
             .reshape([n, d, h * w])
             .swap_dims(1, 2);
-        let tokens = self.token_norm.forward(tokens);
         let split = |t: Tensor<3>, len: usize| t.reshape([n, len, heads, dh]).swap_dims(1, 2);
         let queries = self.queries.val().unsqueeze_dim::<3>(0).repeat_dim(0, n);
         let q = split(self.q.forward(queries.clone()), classes);
