@@ -169,9 +169,12 @@ pub fn load_classification(
     split_id: usize,
 ) -> Result<ClassificationDataset> {
     let path = root.join(name);
-    let benchmark =
-        || super::classification_benchmarks::load_benchmark(name, root, train, split_id);
-    let set = if let (false, Some(set)) = (path.is_file(), benchmark()) {
+    let benchmark = if path.is_file() {
+        None
+    } else {
+        super::classification_benchmarks::load_benchmark(name, root, train, split_id)
+    };
+    let set = if let Some(set) = benchmark {
         set?
     } else if path.is_file() {
         read_annotation(&path)?

@@ -337,13 +337,7 @@ fn face_depth_wise(g: &mut GraphBuilder, b: &DepthWise, x: &str) -> String {
 fn mobilefacenet(g: &mut GraphBuilder, m: &MobileFaceNet, x: &str) -> String {
     let y = face_conv_block(g, &m.conv1, x);
     let y = face_conv_block(g, &m.conv2_dw, &y);
-    let blocks = std::iter::once(&m.conv_23)
-        .chain(&m.conv_3)
-        .chain(std::iter::once(&m.conv_34))
-        .chain(&m.conv_4)
-        .chain(std::iter::once(&m.conv_45))
-        .chain(&m.conv_5);
-    let y = blocks.fold(y, |y, b| face_depth_wise(g, b, &y));
+    let y = m.stages().fold(y, |y, b| face_depth_wise(g, b, &y));
     let y = face_conv_block(g, &m.conv_6_sep, &y);
     face_linear_block(g, &m.conv_6_dw, &y)
 }

@@ -5,10 +5,9 @@
 use std::ffi::c_char;
 
 use super::boundary::{
-    Failure, Outcome, guard, guard_value, input_slice, output_slice, path, reid_status,
-    write_optional,
+    Failure, Outcome, guard, guard_value, output_slice, path, reid_status, write_optional,
 };
-use super::extractor::{reid_image, view};
+use super::extractor::{encoded_inputs, image_inputs, path_inputs, reid_image};
 use super::extractor_options::reid_extractor_options;
 use super::handle::{Handle, borrow, free, into_raw};
 use crate::infer::{Classifier, ExtractorOptions, Prediction};
@@ -248,17 +247,7 @@ pub unsafe extern "C" fn reid_classifier_classify_encoded(
             out_predictions,
             out_cap,
             out_len,
-            |c, k| {
-                let pointers = input_slice(images, count, "images")?;
-                let sizes = input_slice(sizes, count, "sizes")?;
-                let encoded = pointers
-                    .iter()
-                    .zip(sizes)
-                    .enumerate()
-                    .map(|(i, (&p, &n))| input_slice(p, n, &format!("images[{i}]")))
-                    .collect::<Outcome<Vec<&[u8]>>>()?;
-                Ok(c.classify_encoded(&encoded, k)?)
-            },
+            |c, k| Ok(c.classify_encoded(&encoded_inputs(images, sizes, count)?, k)?),
         )
     }
 }
@@ -287,14 +276,7 @@ pub unsafe extern "C" fn reid_classifier_classify_files(
             out_predictions,
             out_cap,
             out_len,
-            |c, k| {
-                let files = input_slice(paths, count, "paths")?
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &p)| path(p, &format!("paths[{i}]")))
-                    .collect::<Outcome<Vec<_>>>()?;
-                Ok(c.classify_files(&files, k)?)
-            },
+            |c, k| Ok(c.classify_files(&path_inputs(paths, count)?, k)?),
         )
     }
 }
@@ -324,14 +306,7 @@ pub unsafe extern "C" fn reid_classifier_classify_images(
             out_predictions,
             out_cap,
             out_len,
-            |c, k| {
-                let views = input_slice(images, count, "images")?
-                    .iter()
-                    .enumerate()
-                    .map(|(i, image)| view(image, &format!("images[{i}]")))
-                    .collect::<Outcome<Vec<_>>>()?;
-                Ok(c.classify_images(&views, k)?)
-            },
+            |c, k| Ok(c.classify_images(&image_inputs(images, count)?, k)?),
         )
     }
 }

@@ -240,15 +240,7 @@ pub unsafe extern "C" fn reid_extractor_extract_encoded(
     // SAFETY: the caller's contract.
     unsafe {
         extract_into(extractor, count, out_embeddings, out_cap, out_len, |ex| {
-            let pointers = input_slice(images, count, "images")?;
-            let sizes = input_slice(sizes, count, "sizes")?;
-            let encoded = pointers
-                .iter()
-                .zip(sizes)
-                .enumerate()
-                .map(|(i, (&p, &n))| input_slice(p, n, &format!("images[{i}]")))
-                .collect::<Outcome<Vec<&[u8]>>>()?;
-            Ok(ex.extract_encoded(&encoded)?)
+            Ok(ex.extract_encoded(&encoded_inputs(images, sizes, count)?)?)
         })
     }
 }
@@ -273,13 +265,66 @@ pub unsafe extern "C" fn reid_extractor_extract_files(
     // SAFETY: the caller's contract.
     unsafe {
         extract_into(extractor, count, out_embeddings, out_cap, out_len, |ex| {
-            let files = input_slice(paths, count, "paths")?
-                .iter()
-                .enumerate()
-                .map(|(i, &p)| path(p, &format!("paths[{i}]")))
-                .collect::<Outcome<Vec<_>>>()?;
-            Ok(ex.extract_files(&files)?)
+            Ok(ex.extract_files(&path_inputs(paths, count)?)?)
         })
+    }
+}
+
+/// The caller's `count` encoded images: image `i` is `sizes[i]` bytes at `images[i]`.
+///
+/// # Safety
+/// `images` and `sizes` point to `count` items, each image to its `sizes[i]` bytes.
+pub(crate) unsafe fn encoded_inputs<'a>(
+    images: *const *const u8,
+    sizes: *const usize,
+    count: usize,
+) -> Outcome<Vec<&'a [u8]>> {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let pointers = input_slice(images, count, "images")?;
+        let sizes = input_slice(sizes, count, "sizes")?;
+        pointers
+            .iter()
+            .zip(sizes)
+            .enumerate()
+            .map(|(i, (&p, &n))| input_slice(p, n, &format!("images[{i}]")))
+            .collect()
+    }
+}
+
+/// The caller's `count` file paths.
+///
+/// # Safety
+/// `paths` points to `count` NUL-terminated strings.
+pub(crate) unsafe fn path_inputs(
+    paths: *const *const c_char,
+    count: usize,
+) -> Outcome<Vec<std::path::PathBuf>> {
+    // SAFETY: the caller's contract.
+    unsafe {
+        input_slice(paths, count, "paths")?
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| path(p, &format!("paths[{i}]")))
+            .collect()
+    }
+}
+
+/// Views of the caller's `count` `reid_image`s.
+///
+/// # Safety
+/// `images` points to `count` `reid_image`s whose data hold the bytes they describe.
+pub(crate) unsafe fn image_inputs<'a>(
+    images: *const reid_image,
+    count: usize,
+) -> Outcome<Vec<ImageView<'a>>> {
+    // SAFETY: the caller's contract.
+    unsafe {
+        input_slice(images, count, "images")?
+            .iter()
+            .enumerate()
+            .map(|(i, image)| view(image, &format!("images[{i}]")))
+            .collect()
     }
 }
 
@@ -354,12 +399,7 @@ pub unsafe extern "C" fn reid_extractor_extract_images(
     // SAFETY: the caller's contract.
     unsafe {
         extract_into(extractor, count, out_embeddings, out_cap, out_len, |ex| {
-            let views = input_slice(images, count, "images")?
-                .iter()
-                .enumerate()
-                .map(|(i, image)| view(image, &format!("images[{i}]")))
-                .collect::<Outcome<Vec<_>>>()?;
-            Ok(ex.extract_images(&views)?)
+            Ok(ex.extract_images(&image_inputs(images, count)?)?)
         })
     }
 }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{Engine, Extractor, ExtractorOptions};
+use super::{Extractor, ExtractorOptions};
 use crate::error::{Error, Result};
 use crate::models::Task;
 use crate::preprocess::{ImageView, Rect};
@@ -36,19 +36,16 @@ impl Classifier {
             normalize: false,
             ..options.clone()
         };
-        let (task, class_names) = describe(path, &options)?;
-        if task == Task::Reid {
-            return Err(Error::InvalidInput(format!(
-                "{} is a re-id model, not a classifier: use an Extractor",
-                path.display()
-            )));
-        }
+        // A model that declares itself re-id is refused by the extractor; one that says
+        // nothing (a foreign ONNX file with a `logits` output) is taken as single-label.
         let extractor = Extractor::new(path, &options).map_err(|e| match e {
             Error::ModelFormat(reason) if reason.contains("no output") => Error::ModelFormat(
                 format!("{}: not a classification model ({reason})", path.display()),
             ),
             other => other,
         })?;
+        let task = extractor.task().unwrap_or(Task::Classification);
+        let class_names = extractor.class_names().to_vec();
         if !class_names.is_empty() && class_names.len() != extractor.dim() {
             return Err(Error::ModelFormat(format!(
                 "{}: {} class names for {} classes",
@@ -156,33 +153,4 @@ impl Classifier {
     ) -> Result<Vec<Vec<Prediction>>> {
         Ok(self.top_k(self.extractor.extract_boxes(frame, boxes)?, k))
     }
-}
-
-/// The task and class names a model file records.
-fn describe(path: &Path, options: &ExtractorOptions) -> Result<(Task, Vec<String>)> {
-    let onnx = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
-    if !onnx {
-        if options.engine != Engine::Burn {
-            return Err(Error::InvalidInput(format!(
-                "{} is not an .onnx file: export it or use the Burn engine",
-                path.display()
-            )));
-        }
-        let device = crate::device::parse_device(&options.device)?;
-        let model = crate::weights::load_any(options.arch, path, &device)?;
-        return Ok((model.task, model.class_names));
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let meta = crate::export::read_metadata(&bytes)?;
-    let task = meta
-        .get("task")
-        .map_or(Ok(Task::Classification), |t| t.parse())?;
-    let names = match meta.get("class_names") {
-        Some(json) => serde_json::from_str(json)
-            .map_err(|e| Error::ModelFormat(format!("{}: class names: {e}", path.display())))?,
-        None => Vec::new(),
-    };
-    Ok((task, names))
 }

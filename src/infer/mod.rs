@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::models::{Arch, ReidModel};
+use crate::models::{Arch, ReidModel, Task};
 use crate::preprocess::{
     ImageView, PixelFormat, Preprocessing, PreprocessingOverrides, Rect, decode,
 };
@@ -108,6 +108,21 @@ pub struct Extractor {
     dim: usize,
     normalize: bool,
     max_batch: usize,
+    /// What the model says its classifier is for (`None`: an ONNX file that does not say).
+    task: Option<Task>,
+    /// The classes' names the model carries (empty when none).
+    class_names: Vec<String>,
+}
+
+/// Refuses to read logits from a model that declares itself a re-id model.
+fn check_logits_task(options: &ExtractorOptions, task: Option<Task>, path: &Path) -> Result<()> {
+    if options.logits && task == Some(Task::Reid) {
+        return Err(Error::InvalidInput(format!(
+            "{} is a re-id model, not a classifier: use an Extractor",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn is_onnx(path: &Path) -> bool {
@@ -132,6 +147,7 @@ impl Extractor {
             }
             let device = crate::device::parse_device(&options.device)?;
             let model = crate::weights::load_any(options.arch, path, &device)?;
+            check_logits_task(options, Some(model.task), path)?;
             let (h, w) = model.input_size();
             let preprocessing = options.overrides.apply(
                 options
@@ -149,6 +165,13 @@ impl Extractor {
             other => other,
         })?;
         let from_meta = Preprocessing::from_metadata(&meta).ok();
+        let task = meta.get("task").map(|t| t.parse()).transpose()?;
+        check_logits_task(options, task, path)?;
+        let class_names: Vec<String> = match meta.get("class_names") {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| Error::ModelFormat(format!("{}: class names: {e}", path.display())))?,
+            None => Vec::new(),
+        };
         match options.engine {
             Engine::OnnxRuntime => {
                 let (pool, dim) = OrtPool::new(
@@ -186,6 +209,8 @@ impl Extractor {
                     dim,
                     normalize: options.normalize,
                     max_batch: options.max_batch,
+                    task,
+                    class_names,
                 })
             }
             Engine::Burn => {
@@ -225,7 +250,11 @@ impl Extractor {
                         .or(from_meta)
                         .unwrap_or_else(|| Preprocessing::torchreid(h, w)),
                 );
-                Self::with_burn(model, device, preprocessing, options)
+                let mut extractor = Self::with_burn(model, device, preprocessing, options)?;
+                // The file's metadata, not the rebuilt model's defaults, says what it is for.
+                extractor.task = task;
+                extractor.class_names = class_names;
+                Ok(extractor)
             }
         }
     }
@@ -242,7 +271,10 @@ impl Extractor {
         } else {
             model.feature_dim()
         };
+        let (task, class_names) = (Some(model.task), model.class_names.clone());
         Ok(Self {
+            task,
+            class_names,
             dim,
             backend: Backend::Burn(Box::new(BurnEngine {
                 model,
@@ -255,7 +287,17 @@ impl Extractor {
         })
     }
 
-    /// Embedding dimension.
+    /// What the model says its classifier is for (`None`: an ONNX file that does not say).
+    pub fn task(&self) -> Option<Task> {
+        self.task
+    }
+
+    /// The classes' names the model carries (empty when none).
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// Embedding dimension (or number of classes, when reading logits).
     pub fn dim(&self) -> usize {
         self.dim
     }

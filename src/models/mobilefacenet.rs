@@ -150,7 +150,8 @@ impl MobileFaceNet {
         }
     }
 
-    fn stages(&self) -> impl Iterator<Item = &DepthWise> {
+    /// The bottleneck blocks between `conv2_dw` and `conv_6_sep`, in order.
+    pub(crate) fn stages(&self) -> impl Iterator<Item = &DepthWise> {
         std::iter::once(&self.conv_23)
             .chain(&self.conv_3)
             .chain(std::iter::once(&self.conv_34))
