@@ -1,26 +1,25 @@
 //! The classification benchmarks the seed names, read as their official archives unpack
 //! (the layouts torchvision's dataset classes read too): DTD, Caltech-101, Oxford
-//! Flowers-102, Oxford-IIIT Pets, Food-101, SUN397, Stanford Cars and Fashion-MNIST.
-//! Fashion-MNIST ships pixel arrays: on first use they are written out as PNG ImageFolders
-//! next to the archive files (the folder appears only when complete).
+//! Flowers-102, Oxford-IIIT Pets, Food-101, SUN397, Stanford Cars and Birdsnap here;
+//! Fashion-MNIST, CIFAR-100 and SVHN, which ship pixel arrays, in [`super::pixel_archives`].
 //!
 //! Splits: the official ones where a dataset has them (DTD's `split_id + 1`-th of ten,
 //! train + val for training; Flowers' trnid + valid / tstid; Pets' trainval / test; Food-101's
 //! train / test; SUN397's `Training_NN` / `Testing_NN` partitions when present; Cars' train /
-//! test annotations). Caltech-101 has none: the usual protocol, the first 30 images of each
+//! test annotations; Birdsnap's `test_images.txt`). Caltech-101 has none: the usual protocol, the first 30 images of each
 //! class (in file-name order) train and the rest test; its `BACKGROUND_Google` folder is not
 //! a class. SUN397 without its partition files uses every image for both.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::classification::ClassificationDataset;
 use super::mat::{MatValue, read_mat};
+use super::pixel_archives;
 use crate::error::{Error, Result};
 
 /// The names `data.sources` / `data.targets` accept for these datasets.
-pub const CLASSIFICATION_BENCHMARKS: [&str; 8] = [
+pub const CLASSIFICATION_BENCHMARKS: [&str; 11] = [
     "dtd",
     "caltech101",
     "flowers102",
@@ -29,6 +28,9 @@ pub const CLASSIFICATION_BENCHMARKS: [&str; 8] = [
     "sun397",
     "stanford_cars",
     "fashion_mnist",
+    "cifar100",
+    "svhn",
+    "birdsnap",
 ];
 
 fn format_err(path: &Path, reason: impl std::fmt::Display) -> Error {
@@ -97,7 +99,10 @@ pub fn load_benchmark(
         "food101" => food101(root, train),
         "sun397" => sun397(root, train, split_id),
         "stanford_cars" => stanford_cars(root, train),
-        "fashion_mnist" => fashion_mnist(root, train),
+        "birdsnap" => birdsnap(root, train),
+        "fashion_mnist" => pixel_archives::fashion_mnist(root, train),
+        "cifar100" => pixel_archives::cifar100(root, train),
+        "svhn" => pixel_archives::svhn(root, train),
         _ => return None,
     })
 }
@@ -394,111 +399,105 @@ fn stanford_cars(root: &Path, train: bool) -> Result<ClassificationDataset> {
     from_named(classes, items)
 }
 
-/// Fashion-MNIST's class names, in label order.
-const FASHION_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
-
-/// Reads an IDX file (`.gz` or not): its dimensions and bytes.
-fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| format_err(path, e))?;
-        out
-    } else {
-        raw
-    };
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 {
-        return Err(format_err(path, "not an unsigned-byte IDX file"));
-    }
-    let rank = bytes[3] as usize;
-    let header = 4 + 4 * rank;
-    if bytes.len() < header {
-        return Err(format_err(path, "truncated header"));
-    }
-    let dims: Vec<usize> = (0..rank)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+/// A tab-separated table with a header line: the header's columns and the rows.
+fn tsv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let text = read_text(path)?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines
+        .next()
+        .ok_or_else(|| format_err(path, "empty"))?
+        .split('\t')
+        .map(|c| c.trim().to_string())
         .collect();
-    let count: usize = dims.iter().product();
-    if bytes.len() != header + count {
-        return Err(format_err(
-            path,
-            format!("{} bytes for dimensions {dims:?}", bytes.len()),
-        ));
-    }
-    Ok((dims, bytes[header..].to_vec()))
+    let rows = lines
+        .map(|l| l.split('\t').map(|c| c.trim().to_string()).collect())
+        .collect();
+    Ok((header, rows))
 }
 
-fn fashion_mnist(root: &Path, train: bool) -> Result<ClassificationDataset> {
-    let base = locate(
-        root,
-        &["FashionMNIST/raw", "fashion_mnist", "fashion-mnist"],
-    )?;
-    let split = if train { "train" } else { "test" };
-    let folder = base.join(format!("images/{split}"));
-    if !folder.is_dir() {
-        unpack_fashion(&base, split, &folder)?;
-    }
-    Ok(super::folders::image_folder(&folder)?.into())
+/// Index of column `name` in a table's header.
+fn column(path: &Path, header: &[String], name: &str) -> Result<usize> {
+    header
+        .iter()
+        .position(|c| c == name)
+        .ok_or_else(|| format_err(path, format!("no `{name}` column")))
 }
 
-/// Writes the `split` arrays as PNGs in class folders under `folder`, built in a temporary
-/// folder and renamed into place when complete.
-fn unpack_fashion(base: &Path, split: &str, folder: &Path) -> Result<()> {
-    let prefix = if split == "train" { "train" } else { "t10k" };
-    let file = |kind: &str| {
-        let plain = base.join(format!("{prefix}-{kind}-ubyte"));
-        if plain.is_file() {
-            plain
-        } else {
-            base.join(format!("{prefix}-{kind}-ubyte.gz"))
+/// Birdsnap 1.1: `species.txt`, `images.txt` and `test_images.txt` from `birdsnap.tgz`, and
+/// the images its `get_birdsnap.py` downloaded into `download/images/<path>` (or, as the
+/// `continuum` package lays it out, `images/<path>` next to the `birdsnap` folder). Flickr
+/// has lost some of the images: listed images that were not downloaded are left out.
+/// Classes are the species' common names in id order; the test split is `test_images.txt`,
+/// training every other image.
+fn birdsnap(root: &Path, train: bool) -> Result<ClassificationDataset> {
+    let base = locate(root, &["birdsnap/images.txt", "images.txt"])?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let species_path = base.join("species.txt");
+    let (header, rows) = tsv(&species_path)?;
+    let (id_col, name_col) = (
+        column(&species_path, &header, "id")?,
+        column(&species_path, &header, "common")?,
+    );
+    let mut by_id = BTreeMap::new();
+    for row in &rows {
+        let id = row.get(id_col).and_then(|v| v.parse::<usize>().ok());
+        match (id, row.get(name_col)) {
+            (Some(id), Some(name)) if by_id.insert(id, name.clone()).is_none() => {}
+            _ => return Err(format_err(&species_path, format!("bad row {row:?}"))),
         }
-    };
-    let (image_dims, pixels) = read_idx(&file("images-idx3"))?;
-    let (label_dims, labels) = read_idx(&file("labels-idx1"))?;
-    let [n, h, w] = image_dims[..] else {
-        return Err(format_err(&file("images-idx3"), "images are not N×H×W"));
-    };
-    if label_dims != [n] || labels.iter().any(|&l| l as usize >= FASHION_CLASSES.len()) {
+    }
+    if by_id.keys().copied().ne(1..=by_id.len()) {
+        return Err(format_err(&species_path, "species ids are not 1 … N"));
+    }
+    let classes: Vec<String> = by_id.into_values().collect();
+    let test_path = base.join("test_images.txt");
+    let (_, test_rows) = tsv(&test_path)?;
+    let test: std::collections::BTreeSet<String> = test_rows
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .collect();
+    let images_path = base.join("images.txt");
+    let (header, rows) = tsv(&images_path)?;
+    let (path_col, species_col) = (
+        column(&images_path, &header, "path")?,
+        column(&images_path, &header, "species_id")?,
+    );
+    let image_dir = [base.join("download/images"), base.join("images")]
+        .into_iter()
+        .chain(base.parent().map(|p| p.join("images")))
+        .find(|d| d.is_dir())
+        .ok_or_else(|| {
+            format_err(
+                &base,
+                "no downloaded images (download/images): run get_birdsnap.py first",
+            )
+        })?;
+    let mut samples = Vec::new();
+    for row in &rows {
+        let (Some(rel), Some(species)) = (row.get(path_col), row.get(species_col)) else {
+            return Err(format_err(&images_path, format!("short row {row:?}")));
+        };
+        let label = species
+            .parse::<usize>()
+            .ok()
+            .filter(|&s| (1..=classes.len()).contains(&s))
+            .ok_or_else(|| format_err(&images_path, format!("species id {species:?}")))?;
+        let file = image_dir.join(rel);
+        if test.contains(rel) != train && file.is_file() {
+            samples.push((file, vec![label - 1]));
+        }
+    }
+    if samples.is_empty() {
         return Err(format_err(
-            &file("labels-idx1"),
-            "labels do not match the images",
+            &image_dir,
+            "none of the split's listed images is there",
         ));
     }
-    let partial = folder.with_extension(format!("partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&partial);
-    let written = (|| -> Result<()> {
-        for (c, name) in FASHION_CLASSES.iter().enumerate() {
-            let dir = partial.join(format!("{c}_{}", name.replace('/', "-").replace(' ', "_")));
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        }
-        for (i, (&label, image)) in labels.iter().zip(pixels.chunks_exact(h * w)).enumerate() {
-            let name = FASHION_CLASSES[label as usize];
-            let dir = partial.join(format!(
-                "{label}_{}",
-                name.replace('/', "-").replace(' ', "_")
-            ));
-            let rgb: Vec<u8> = image.iter().flat_map(|&v| [v, v, v]).collect();
-            let img = image::RgbImage::from_raw(w as u32, h as u32, rgb)
-                .ok_or_else(|| format_err(folder, "image size"))?;
-            crate::preprocess::write_png(&img, &dir.join(format!("{i:05}.png")))?;
-        }
-        std::fs::rename(&partial, folder).map_err(|e| Error::io(folder, e))
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_dir_all(&partial);
-    }
-    written
+    Ok(ClassificationDataset {
+        classes,
+        samples,
+        multilabel: false,
+    })
 }

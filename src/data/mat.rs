@@ -1,8 +1,9 @@
 //! A reader for MATLAB 5 `.mat` files (what `save` writes by default before 7.3, and what
 //! scipy's `savemat` writes): numeric, character, cell and struct arrays, compressed or not.
 //! Enough for the split files that re-id datasets ship (GRID's partitions, CUHK03's
-//! new-protocol configs); sparse and object arrays are refused.
+//! new-protocol configs, SVHN's pixel arrays); sparse and object arrays are refused.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -12,7 +13,14 @@ use crate::error::{Error, Result};
 /// A MATLAB array. Elements are in MATLAB's column-major order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MatValue {
-    /// Any numeric or logical class, widened to f64.
+    /// A `uint8` array stored as bytes (pixel arrays: widening them would take 8× the memory).
+    Bytes {
+        /// Extents.
+        dims: Vec<usize>,
+        /// Values.
+        data: Vec<u8>,
+    },
+    /// Any other numeric or logical class, widened to f64.
     Numeric {
         /// Extents.
         dims: Vec<usize>,
@@ -45,10 +53,11 @@ pub enum MatValue {
 }
 
 impl MatValue {
-    /// The values of a numeric array.
-    pub fn numbers(&self) -> Option<&[f64]> {
+    /// The values of a numeric array (`uint8` arrays widened).
+    pub fn numbers(&self) -> Option<Cow<'_, [f64]>> {
         match self {
-            MatValue::Numeric { data, .. } => Some(data),
+            MatValue::Numeric { data, .. } => Some(Cow::Borrowed(data)),
+            MatValue::Bytes { data, .. } => Some(data.iter().map(|&b| f64::from(b)).collect()),
             _ => None,
         }
     }
@@ -87,6 +96,7 @@ const MI_UTF8: u32 = 16;
 const MX_CELL: u32 = 1;
 const MX_STRUCT: u32 = 2;
 const MX_CHAR: u32 = 4;
+const MX_UINT8: u32 = 9;
 
 /// One data element: its type and payload.
 struct Element<'a> {
@@ -253,11 +263,26 @@ fn matrix(bytes: &[u8], depth: usize) -> std::result::Result<(String, MatValue),
             MatValue::Char { dims, rows }
         }
         6..=15 => {
-            let data = numbers(&parts.expect("real part")?)?;
-            if data.len() != count {
-                return Err(format!("{} values for dimensions {dims:?}", data.len()));
+            let real = parts.expect("real part")?;
+            let value = if class == MX_UINT8 && real.kind == MI_UINT8 {
+                MatValue::Bytes {
+                    dims,
+                    data: real.data.to_vec(),
+                }
+            } else {
+                MatValue::Numeric {
+                    dims,
+                    data: numbers(&real)?,
+                }
+            };
+            let stored = match &value {
+                MatValue::Bytes { data, .. } => data.len(),
+                _ => value.numbers().map_or(0, |v| v.len()),
+            };
+            if stored != count {
+                return Err(format!("{stored} values for {count} elements"));
             }
-            MatValue::Numeric { dims, data }
+            value
         }
         other => {
             return Err(format!(

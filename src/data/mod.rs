@@ -11,6 +11,8 @@ pub mod dataset;
 pub mod folders;
 pub mod market;
 pub mod mat;
+pub mod pickle;
+pub mod pixel_archives;
 pub mod rng;
 pub mod sampler;
 pub mod split_file;
