@@ -6,6 +6,8 @@
 //! `python3`); CI installs them and sets `REID_REQUIRE_ONNX_CHECK=1`, elsewhere the test says
 //! it skipped when they are missing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -73,20 +75,7 @@ impl ModuleMapper for RandomizeVectors {
 static RANDOM_WEIGHTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn python() -> Option<String> {
-    let python = std::env::var("REID_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import onnx, onnxruntime, openvino"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        std::env::var("REID_REQUIRE_ONNX_CHECK").is_err(),
-        "REID_REQUIRE_ONNX_CHECK is set but {python} lacks onnx / onnxruntime / openvino"
-    );
-    eprintln!("skipped: {python} lacks onnx / onnxruntime / openvino");
-    None
+    common::python_with(&["onnx", "onnxruntime", "openvino"])
 }
 
 fn fixtures() -> PathBuf {

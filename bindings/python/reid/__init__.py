@@ -1,0 +1,1034 @@
+"""Python binding of the reid SDK over its C ABI (``include/reid.h``), with ctypes and NumPy.
+
+The shared library is found from ``REID_LIBRARY`` (a path to ``libreid.so``), else the
+system's library path (``ctypes.util.find_library("reid")``, e.g. after
+``bindings/install.sh --prefix /usr/local``). Every failing call raises :class:`ReidError`
+carrying the C status name and the library's message; nothing is left half-done on failure.
+
+    import reid
+    ex = reid.Extractor("osnet_x0_25.onnx")
+    gallery = reid.Gallery(ex.dim)
+    gallery.add_batch(ex.extract_files(["a.jpg", "b.jpg"]), identities=[1, 2])
+    print(gallery.search(ex.extract_files(["query.jpg"])[0], k=5))
+
+Thread safety follows the C ABI: extractors, classifiers and galleries may be shared between
+threads (ctypes releases the GIL during each call); a finetuner belongs to one thread.
+"""
+
+import ctypes
+import ctypes.util
+import os
+from collections import namedtuple
+
+import numpy as np
+
+__all__ = [
+    "ReidError",
+    "Extractor",
+    "Classifier",
+    "Gallery",
+    "Finetuner",
+    "Match",
+    "Prediction",
+    "Progress",
+    "export_onnx",
+    "version",
+    "library",
+]
+
+_c_float_p = ctypes.POINTER(ctypes.c_float)
+_c_size_p = ctypes.POINTER(ctypes.c_size_t)
+_c_u64_p = ctypes.POINTER(ctypes.c_uint64)
+_c_i32_p = ctypes.POINTER(ctypes.c_int32)
+
+
+class _Image(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.POINTER(ctypes.c_uint8)),
+        ("width", ctypes.c_size_t),
+        ("height", ctypes.c_size_t),
+        ("stride", ctypes.c_size_t),
+        ("format", ctypes.c_int32),
+    ]
+
+
+class _Box(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_float) for n in ("x", "y", "width", "height")]
+
+
+class _SearchOptions(ctypes.Structure):
+    _fields_ = [
+        ("k", ctypes.c_size_t),
+        ("min_score", ctypes.c_float),
+        ("exclude_camera", ctypes.c_int32),
+        ("flags", ctypes.c_uint32),
+    ]
+
+
+class _Match(ctypes.Structure):
+    _fields_ = [
+        ("id", ctypes.c_uint64),
+        ("identity", ctypes.c_uint64),
+        ("camera", ctypes.c_int32),
+        ("score", ctypes.c_float),
+    ]
+
+
+class _Prediction(ctypes.Structure):
+    _fields_ = [("class_index", ctypes.c_int32), ("score", ctypes.c_float)]
+
+
+class _Progress(ctypes.Structure):
+    _fields_ = [
+        ("epoch", ctypes.c_uint32),
+        ("epochs", ctypes.c_uint32),
+        ("step", ctypes.c_uint32),
+        ("steps", ctypes.c_uint32),
+        ("loss", ctypes.c_float),
+        ("accuracy", ctypes.c_float),
+        ("learning_rate", ctypes.c_double),
+        ("map", ctypes.c_float),
+        ("rank1", ctypes.c_float),
+        ("end_of_epoch", ctypes.c_int32),
+    ]
+
+
+_ProgressCallback = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(_Progress))
+
+#: One search result: entry id, identity, camera and score (cosine similarity, higher is
+#: closer; or squared euclidean distance, lower is closer).
+Match = namedtuple("Match", "id identity camera score")
+#: One classification result: class index, class name and probability.
+Prediction = namedtuple("Prediction", "index name score")
+#: What a finetuning progress callback receives (``map`` / ``rank1`` NaN when not evaluated).
+Progress = namedtuple(
+    "Progress", "epoch epochs step steps loss accuracy learning_rate map rank1 end_of_epoch"
+)
+
+_ENGINES = {"onnxruntime": 0, "burn": 1}
+_CHANNEL_ORDERS = {"rgb": 0, "bgr": 1}
+_PIXEL_FORMATS = {"rgb": 0, "bgr": 1, "rgba": 2, "bgra": 3, "gray": 4}
+_METRICS = {"cosine": 0, "euclidean": 1}
+_SPLITS = {"train": 0, "query": 1, "gallery": 2}
+_SEARCH_MIN_SCORE, _SEARCH_GROUP_BY_IDENTITY, _SEARCH_EXCLUDE_CAMERA = 1, 2, 4
+_BUFFER_TOO_SMALL = 2
+
+# (name, result type, argument types) of every function used.
+_SIGNATURES = [
+    ("reid_version", ctypes.c_char_p, []),
+    ("reid_status_str", ctypes.c_char_p, [ctypes.c_int32]),
+    ("reid_last_error_message", ctypes.c_int32, [ctypes.c_char_p, ctypes.c_size_t, _c_size_p]),
+    ("reid_extractor_options_new", ctypes.c_int32, [ctypes.POINTER(ctypes.c_void_p)]),
+    ("reid_extractor_options_free", None, [ctypes.c_void_p]),
+    ("reid_extractor_options_set_engine", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_int32]),
+    ("reid_extractor_options_set_ort_library", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
+    (
+        "reid_extractor_options_set_threads",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t],
+    ),
+    ("reid_extractor_options_set_max_batch", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_size_t]),
+    (
+        "reid_extractor_options_set_input_size",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t],
+    ),
+    ("reid_extractor_options_set_channel_order", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_int32]),
+    (
+        "reid_extractor_options_set_normalization",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_float, _c_float_p, _c_float_p],
+    ),
+    ("reid_extractor_options_set_normalize", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_int32]),
+    ("reid_extractor_options_set_device", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
+    ("reid_extractor_options_set_architecture", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
+    (
+        "reid_extractor_new",
+        ctypes.c_int32,
+        [ctypes.c_char_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)],
+    ),
+    ("reid_extractor_free", None, [ctypes.c_void_p]),
+    ("reid_extractor_dim", ctypes.c_size_t, [ctypes.c_void_p]),
+    ("reid_extractor_input_size", ctypes.c_int32, [ctypes.c_void_p, _c_size_p, _c_size_p]),
+    (
+        "reid_extractor_extract_encoded",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_char_p),
+            _c_size_p,
+            ctypes.c_size_t,
+            _c_float_p,
+            ctypes.c_size_t,
+            _c_size_p,
+        ],
+    ),
+    (
+        "reid_extractor_extract_files",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.c_size_t,
+            _c_float_p,
+            ctypes.c_size_t,
+            _c_size_p,
+        ],
+    ),
+    (
+        "reid_extractor_extract_images",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            ctypes.POINTER(_Image),
+            ctypes.c_size_t,
+            _c_float_p,
+            ctypes.c_size_t,
+            _c_size_p,
+        ],
+    ),
+    (
+        "reid_extractor_extract_boxes",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            ctypes.POINTER(_Image),
+            ctypes.POINTER(_Box),
+            ctypes.c_size_t,
+            _c_float_p,
+            ctypes.c_size_t,
+            _c_size_p,
+        ],
+    ),
+    (
+        "reid_classifier_new",
+        ctypes.c_int32,
+        [ctypes.c_char_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)],
+    ),
+    ("reid_classifier_free", None, [ctypes.c_void_p]),
+    ("reid_classifier_num_classes", ctypes.c_size_t, [ctypes.c_void_p]),
+    ("reid_classifier_is_multilabel", ctypes.c_int32, [ctypes.c_void_p]),
+    (
+        "reid_classifier_class_name",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, _c_size_p],
+    ),
+    (
+        "reid_classifier_classify_encoded",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_char_p),
+            _c_size_p,
+            ctypes.c_size_t,
+            ctypes.c_size_t,
+            ctypes.POINTER(_Prediction),
+            ctypes.c_size_t,
+            _c_size_p,
+        ],
+    ),
+    (
+        "reid_classifier_classify_files",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.c_size_t,
+            ctypes.c_size_t,
+            ctypes.POINTER(_Prediction),
+            ctypes.c_size_t,
+            _c_size_p,
+        ],
+    ),
+    (
+        "reid_classifier_classify_images",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            ctypes.POINTER(_Image),
+            ctypes.c_size_t,
+            ctypes.c_size_t,
+            ctypes.POINTER(_Prediction),
+            ctypes.c_size_t,
+            _c_size_p,
+        ],
+    ),
+    (
+        "reid_export_onnx",
+        ctypes.c_int32,
+        [
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_size_t,
+            ctypes.c_uint32,
+        ],
+    ),
+    ("reid_search_options_default", _SearchOptions, []),
+    (
+        "reid_gallery_new",
+        ctypes.c_int32,
+        [ctypes.c_size_t, ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p)],
+    ),
+    (
+        "reid_gallery_create",
+        ctypes.c_int32,
+        [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p)],
+    ),
+    ("reid_gallery_open", ctypes.c_int32, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]),
+    ("reid_gallery_load", ctypes.c_int32, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]),
+    ("reid_gallery_save", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
+    ("reid_gallery_free", None, [ctypes.c_void_p]),
+    ("reid_gallery_len", ctypes.c_size_t, [ctypes.c_void_p]),
+    ("reid_gallery_dim", ctypes.c_size_t, [ctypes.c_void_p]),
+    (
+        "reid_gallery_add_batch",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            _c_float_p,
+            ctypes.c_size_t,
+            ctypes.c_size_t,
+            _c_u64_p,
+            _c_u64_p,
+            _c_i32_p,
+            _c_u64_p,
+        ],
+    ),
+    (
+        "reid_gallery_update",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            ctypes.c_uint64,
+            _c_float_p,
+            ctypes.c_size_t,
+            ctypes.c_uint64,
+            ctypes.c_int32,
+        ],
+    ),
+    ("reid_gallery_remove", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_uint64]),
+    (
+        "reid_gallery_remove_identity",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_uint64, _c_size_p],
+    ),
+    (
+        "reid_gallery_get",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_uint64, _c_float_p, ctypes.c_size_t, _c_u64_p, _c_i32_p],
+    ),
+    (
+        "reid_gallery_search_batch",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            _c_float_p,
+            ctypes.c_size_t,
+            ctypes.c_size_t,
+            ctypes.POINTER(_SearchOptions),
+            ctypes.POINTER(_Match),
+            ctypes.c_size_t,
+            _c_size_p,
+        ],
+    ),
+    ("reid_gallery_export_npz", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
+    ("reid_gallery_import_npz", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p, _c_size_p]),
+    (
+        "reid_finetuner_new",
+        ctypes.c_int32,
+        [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)],
+    ),
+    ("reid_finetuner_free", None, [ctypes.c_void_p]),
+    ("reid_finetuner_set_epochs", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_size_t]),
+    (
+        "reid_finetuner_set_training",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_double, ctypes.c_size_t, ctypes.c_size_t],
+    ),
+    (
+        "reid_finetuner_add_encoded",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint64,
+            ctypes.c_int32,
+            ctypes.c_int32,
+        ],
+    ),
+    (
+        "reid_finetuner_add_image",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.POINTER(_Image), ctypes.c_uint64, ctypes.c_int32, ctypes.c_int32],
+    ),
+    ("reid_finetuner_add_folder", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p, _c_size_p]),
+    ("reid_finetuner_len", ctypes.c_size_t, [ctypes.c_void_p]),
+    ("reid_finetuner_run", ctypes.c_int32, [ctypes.c_void_p, _ProgressCallback, ctypes.c_void_p]),
+    ("reid_finetuner_evaluate", ctypes.c_int32, [ctypes.c_void_p, _c_float_p, _c_float_p]),
+    ("reid_finetuner_save", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
+    ("reid_finetuner_export_onnx", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
+    (
+        "reid_finetuner_new_extractor",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)],
+    ),
+]
+
+_lib = None
+
+
+def library():
+    """The loaded C library (loaded on first use)."""
+    global _lib
+    if _lib is None:
+        path = os.environ.get("REID_LIBRARY") or ctypes.util.find_library("reid")
+        if not path:
+            raise OSError(
+                "libreid not found: set REID_LIBRARY to the path of libreid.so "
+                "or install it (bindings/install.sh)"
+            )
+        lib = ctypes.CDLL(path)
+        for name, restype, argtypes in _SIGNATURES:
+            fn = getattr(lib, name)
+            fn.restype = restype
+            fn.argtypes = argtypes
+        _lib = lib
+    return _lib
+
+
+class ReidError(Exception):
+    """A failed C call: ``status`` is the C status name (``"REID_BAD_IMAGE"``, …), ``code``
+    its number, and the message the library gave."""
+
+    def __init__(self, code, status, message):
+        super().__init__(f"{status}: {message}")
+        self.code = code
+        self.status = status
+        self.message = message
+
+
+def _last_error():
+    lib = library()
+    needed = ctypes.c_size_t(0)
+    lib.reid_last_error_message(None, 0, ctypes.byref(needed))
+    buf = ctypes.create_string_buffer(needed.value + 1)
+    lib.reid_last_error_message(buf, len(buf), None)
+    return buf.value.decode("utf-8", "replace")
+
+
+def _check(code):
+    if code != 0:
+        status = library().reid_status_str(code).decode()
+        raise ReidError(code, status, _last_error())
+
+
+def _path(p):
+    return os.fsencode(os.fspath(p))
+
+
+def _paths(paths):
+    encoded = [_path(p) for p in paths]
+    return (ctypes.c_char_p * len(encoded))(*encoded), encoded
+
+
+def _encoded(images):
+    blobs = [bytes(b) for b in images]
+    pointers = (ctypes.c_char_p * len(blobs))(*blobs)
+    sizes = (ctypes.c_size_t * len(blobs))(*[len(b) for b in blobs])
+    return pointers, sizes, blobs
+
+
+def _pixel_format(array, fmt):
+    if fmt is None:
+        fmt = "gray" if array.ndim == 2 else {3: "rgb", 4: "rgba"}.get(array.shape[2])
+    if fmt not in _PIXEL_FORMATS:
+        raise ValueError(f"pixel format {fmt!r}; one of {sorted(_PIXEL_FORMATS)}")
+    channels = 1 if fmt == "gray" else len(fmt)
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != channels) or (
+        array.ndim == 2 and channels != 1
+    ):
+        raise ValueError(f"an H x W x {channels} array is needed for {fmt}, got {array.shape}")
+    return _PIXEL_FORMATS[fmt]
+
+
+def _image(array, fmt=None, keep=None):
+    """A reid_image view of a uint8 array (H x W x C); `keep` collects what must stay alive."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        raise ValueError(f"images are uint8 arrays, got {array.dtype}")
+    code = _pixel_format(array, fmt)
+    # Rows may be strided; pixels within a row must be packed.
+    if array.ndim == 3 and array.strides[1:] != (array.shape[2], 1) or (
+        array.ndim == 2 and array.strides[1] != 1
+    ):
+        array = np.ascontiguousarray(array)
+    if keep is not None:
+        keep.append(array)
+    return _Image(
+        array.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)),
+        array.shape[1],
+        array.shape[0],
+        array.strides[0],
+        code,
+    )
+
+
+def version():
+    """The library's version string."""
+    return library().reid_version().decode()
+
+
+def export_onnx(architecture, weights, output, height=256, width=128, normalize=True):
+    """Exports a model (torchreid weights or a reid checkpoint) to ONNX, atomically."""
+    _check(
+        library().reid_export_onnx(
+            architecture.encode(),
+            _path(weights),
+            _path(output),
+            height,
+            width,
+            1 if normalize else 0,
+        )
+    )
+
+
+class _Options:
+    """reid_extractor_options built from keyword arguments."""
+
+    def __init__(
+        self,
+        engine=None,
+        ort_library=None,
+        threads=None,
+        sessions=1,
+        max_batch=None,
+        input_size=None,
+        channel_order=None,
+        scale=None,
+        mean=None,
+        std=None,
+        normalize=None,
+        device=None,
+        architecture=None,
+    ):
+        lib = library()
+        self.handle = ctypes.c_void_p()
+        _check(lib.reid_extractor_options_new(ctypes.byref(self.handle)))
+        try:
+            h = self.handle
+            if engine is not None:
+                if engine not in _ENGINES:
+                    raise ValueError(f"engine {engine!r}; one of {sorted(_ENGINES)}")
+                _check(lib.reid_extractor_options_set_engine(h, _ENGINES[engine]))
+            if ort_library is not None:
+                _check(lib.reid_extractor_options_set_ort_library(h, _path(ort_library)))
+            if threads is not None:
+                _check(lib.reid_extractor_options_set_threads(h, threads, sessions))
+            if max_batch is not None:
+                _check(lib.reid_extractor_options_set_max_batch(h, max_batch))
+            if input_size is not None:
+                _check(lib.reid_extractor_options_set_input_size(h, *input_size))
+            if channel_order is not None:
+                if channel_order not in _CHANNEL_ORDERS:
+                    raise ValueError(f"channel order {channel_order!r}: rgb or bgr")
+                order = _CHANNEL_ORDERS[channel_order]
+                _check(lib.reid_extractor_options_set_channel_order(h, order))
+            if scale is not None or mean is not None or std is not None:
+                m = (ctypes.c_float * 3)(*(mean if mean is not None else (0.485, 0.456, 0.406)))
+                s = (ctypes.c_float * 3)(*(std if std is not None else (0.229, 0.224, 0.225)))
+                value = 1.0 / 255.0 if scale is None else scale
+                _check(lib.reid_extractor_options_set_normalization(h, value, m, s))
+            if normalize is not None:
+                _check(lib.reid_extractor_options_set_normalize(h, 1 if normalize else 0))
+            if device is not None:
+                _check(lib.reid_extractor_options_set_device(h, device.encode()))
+            if architecture is not None:
+                _check(lib.reid_extractor_options_set_architecture(h, architecture.encode()))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self.handle:
+            library().reid_extractor_options_free(self.handle)
+            self.handle = ctypes.c_void_p()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _Handle:
+    """Owns one C handle; freed by ``close()``, ``with`` or garbage collection."""
+
+    _free = None
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    @property
+    def handle(self):
+        if not self._handle:
+            raise ValueError(f"{type(self).__name__} is closed")
+        return self._handle
+
+    def close(self):
+        """Frees the C object now (later calls raise ValueError)."""
+        if getattr(self, "_handle", None):
+            getattr(library(), self._free)(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Extractor(_Handle):
+    """Embeds images with an ONNX model (ONNX Runtime) or a reid checkpoint / ONNX file
+    (``engine="burn"``). Keyword options as the C options: ``engine``, ``ort_library``,
+    ``threads`` + ``sessions``, ``max_batch``, ``input_size=(h, w)``, ``channel_order``
+    (``"rgb"`` / ``"bgr"``), ``scale`` / ``mean`` / ``std``, ``normalize``, ``device``,
+    ``architecture``. Embeddings come back as float32 arrays ``[count, dim]``."""
+
+    _free = "reid_extractor_free"
+
+    def __init__(self, model_path, **options):
+        handle = ctypes.c_void_p()
+        with _Options(**options) as opts:
+            _check(library().reid_extractor_new(_path(model_path), opts.handle, ctypes.byref(handle)))
+        super().__init__(handle)
+
+    @classmethod
+    def _adopt(cls, handle):
+        self = cls.__new__(cls)
+        _Handle.__init__(self, handle)
+        return self
+
+    @property
+    def dim(self):
+        """Embedding dimension."""
+        return library().reid_extractor_dim(self.handle)
+
+    @property
+    def input_size(self):
+        """(height, width) the model takes."""
+        h, w = ctypes.c_size_t(), ctypes.c_size_t()
+        _check(library().reid_extractor_input_size(self.handle, ctypes.byref(h), ctypes.byref(w)))
+        return h.value, w.value
+
+    def _output(self, count):
+        out = np.empty((count, self.dim), dtype=np.float32)
+        return out, out.ctypes.data_as(_c_float_p), out.size
+
+    def extract_files(self, paths):
+        """Embeddings of image files (JPEG, PNG, BMP, WebP)."""
+        paths = list(paths)
+        array, _keep = _paths(paths)
+        out, ptr, cap = self._output(len(paths))
+        _check(library().reid_extractor_extract_files(self.handle, array, len(paths), ptr, cap, None))
+        return out
+
+    def extract_encoded(self, images):
+        """Embeddings of encoded images (``bytes`` of JPEG, PNG, BMP or WebP files)."""
+        pointers, sizes, _keep = _encoded(images)
+        out, ptr, cap = self._output(len(sizes))
+        _check(
+            library().reid_extractor_extract_encoded(
+                self.handle, pointers, sizes, len(sizes), ptr, cap, None
+            )
+        )
+        return out
+
+    def extract_images(self, images, pixel_format=None):
+        """Embeddings of uint8 pixel arrays (H x W x 3 RGB by default; ``pixel_format``
+        ``"bgr"`` for OpenCV frames, ``"rgba"``, ``"bgra"``, ``"gray"`` for H x W)."""
+        keep = []
+        views = [_image(a, pixel_format, keep) for a in images]
+        array = (_Image * len(views))(*views)
+        out, ptr, cap = self._output(len(views))
+        _check(library().reid_extractor_extract_images(self.handle, array, len(views), ptr, cap, None))
+        return out
+
+    def extract_boxes(self, frame, boxes, pixel_format=None):
+        """Embeddings of the crops of ``boxes`` (``(x, y, width, height)`` each, clipped to
+        the frame) of one frame."""
+        keep = []
+        view = _image(frame, pixel_format, keep)
+        boxes = [tuple(float(v) for v in b) for b in boxes]
+        array = (_Box * len(boxes))(*[_Box(*b) for b in boxes])
+        out, ptr, cap = self._output(len(boxes))
+        _check(
+            library().reid_extractor_extract_boxes(
+                self.handle, ctypes.byref(view), array, len(boxes), ptr, cap, None
+            )
+        )
+        return out
+
+
+class Classifier(_Handle):
+    """Top-k classes of images from a classification or multi-label model (options as
+    :class:`Extractor`). Results: for each image, a list of :data:`Prediction`, best first."""
+
+    _free = "reid_classifier_free"
+
+    def __init__(self, model_path, **options):
+        handle = ctypes.c_void_p()
+        with _Options(**options) as opts:
+            _check(library().reid_classifier_new(_path(model_path), opts.handle, ctypes.byref(handle)))
+        super().__init__(handle)
+        self.class_names = [self._class_name(i) for i in range(self.num_classes)]
+
+    @property
+    def num_classes(self):
+        """Number of classes."""
+        return library().reid_classifier_num_classes(self.handle)
+
+    @property
+    def is_multilabel(self):
+        """True when scores are independent per-class probabilities (sigmoid)."""
+        return library().reid_classifier_is_multilabel(self.handle) == 1
+
+    def _class_name(self, index):
+        lib = library()
+        needed = ctypes.c_size_t()
+        code = lib.reid_classifier_class_name(self.handle, index, None, 0, ctypes.byref(needed))
+        if code not in (0, _BUFFER_TOO_SMALL):
+            _check(code)
+        buf = ctypes.create_string_buffer(needed.value + 1)
+        _check(lib.reid_classifier_class_name(self.handle, index, buf, len(buf), None))
+        return buf.value.decode("utf-8", "replace")
+
+    def _results(self, count, k, call):
+        k = max(int(k), 1)
+        per_image = min(k, self.num_classes)
+        out = (_Prediction * (count * per_image))()
+        written = ctypes.c_size_t()
+        _check(call(k, out, len(out), ctypes.byref(written)))
+        rows = []
+        for i in range(count):
+            row = out[i * per_image : (i + 1) * per_image]
+            rows.append([Prediction(p.class_index, self.class_names[p.class_index], p.score) for p in row])
+        return rows
+
+    def classify_files(self, paths, k=5):
+        """Top-``k`` classes of each image file."""
+        paths = list(paths)
+        array, _keep = _paths(paths)
+        return self._results(
+            len(paths),
+            k,
+            lambda k, out, cap, n: library().reid_classifier_classify_files(
+                self.handle, array, len(paths), k, out, cap, n
+            ),
+        )
+
+    def classify_encoded(self, images, k=5):
+        """Top-``k`` classes of each encoded image (``bytes``)."""
+        pointers, sizes, _keep = _encoded(images)
+        return self._results(
+            len(sizes),
+            k,
+            lambda k, out, cap, n: library().reid_classifier_classify_encoded(
+                self.handle, pointers, sizes, len(sizes), k, out, cap, n
+            ),
+        )
+
+    def classify_images(self, images, k=5, pixel_format=None):
+        """Top-``k`` classes of each uint8 pixel array."""
+        keep = []
+        views = [_image(a, pixel_format, keep) for a in images]
+        array = (_Image * len(views))(*views)
+        return self._results(
+            len(views),
+            k,
+            lambda k, out, cap, n: library().reid_classifier_classify_images(
+                self.handle, array, len(views), k, out, cap, n
+            ),
+        )
+
+
+def _vectors(vectors):
+    """Embeddings as a C-ordered float32 ``[count, dim]`` array (the library checks ``dim``)."""
+    v = np.ascontiguousarray(vectors, dtype=np.float32)
+    if v.ndim == 1:
+        v = v[None, :]
+    if v.ndim != 2:
+        raise ValueError(f"embeddings are [count, dim] or [dim] arrays, got shape {v.shape}")
+    return v
+
+
+def _u64(values, count):
+    a = np.ascontiguousarray(np.broadcast_to(np.asarray(values, dtype=np.uint64), (count,)))
+    return a, a.ctypes.data_as(_c_u64_p)
+
+
+class Gallery(_Handle):
+    """Embeddings with identities and cameras, searched by cosine similarity or euclidean
+    distance. ``Gallery(dim)`` is in memory (``save`` writes it atomically);
+    ``Gallery.create(path, dim)`` / ``Gallery.open(path)`` give a durable gallery whose every
+    change is committed to its file before the call returns."""
+
+    _free = "reid_gallery_free"
+
+    def __init__(self, dim, metric="cosine"):
+        if metric not in _METRICS:
+            raise ValueError(f"metric {metric!r}: cosine or euclidean")
+        handle = ctypes.c_void_p()
+        _check(library().reid_gallery_new(dim, _METRICS[metric], ctypes.byref(handle)))
+        super().__init__(handle)
+
+    @classmethod
+    def _from(cls, fn, *args):
+        handle = ctypes.c_void_p()
+        _check(fn(*args, ctypes.byref(handle)))
+        self = cls.__new__(cls)
+        _Handle.__init__(self, handle)
+        return self
+
+    @classmethod
+    def create(cls, path, dim, metric="cosine"):
+        """A new durable gallery file at ``path`` (which must not exist)."""
+        if metric not in _METRICS:
+            raise ValueError(f"metric {metric!r}: cosine or euclidean")
+        return cls._from(library().reid_gallery_create, _path(path), dim, _METRICS[metric])
+
+    @classmethod
+    def open(cls, path):
+        """An existing durable gallery file; changes are committed to it."""
+        return cls._from(library().reid_gallery_open, _path(path))
+
+    @classmethod
+    def load(cls, path):
+        """A gallery file read into memory (changes are not written back)."""
+        return cls._from(library().reid_gallery_load, _path(path))
+
+    def save(self, path):
+        """Writes the whole gallery to ``path`` atomically."""
+        _check(library().reid_gallery_save(self.handle, _path(path)))
+
+    def __len__(self):
+        return library().reid_gallery_len(self.handle)
+
+    @property
+    def dim(self):
+        """Embedding dimension."""
+        return library().reid_gallery_dim(self.handle)
+
+    def add(self, vector, identity, camera=0):
+        """Adds one embedding; returns its entry id."""
+        return int(self.add_batch(vector, [identity], [camera])[0])
+
+    def add_batch(self, vectors, identities, cameras=0, ids=None):
+        """Adds ``[count, dim]`` embeddings, all or nothing; returns their entry ids.
+        ``cameras`` (one or per entry), ``ids`` (optional: chosen ids) as in the C ABI."""
+        v = _vectors(vectors)
+        count = v.shape[0]
+        ident, ident_p = _u64(identities, count)
+        cams = np.ascontiguousarray(np.broadcast_to(np.asarray(cameras, dtype=np.int32), (count,)))
+        chosen, chosen_p = _u64(ids, count) if ids is not None else (None, None)
+        out = np.empty(count, dtype=np.uint64)
+        _check(
+            library().reid_gallery_add_batch(
+                self.handle,
+                v.ctypes.data_as(_c_float_p),
+                count,
+                v.shape[1],
+                chosen_p,
+                ident_p,
+                cams.ctypes.data_as(_c_i32_p),
+                out.ctypes.data_as(_c_u64_p),
+            )
+        )
+        return out
+
+    def update(self, entry_id, vector, identity, camera=0):
+        """Replaces entry ``entry_id``'s embedding, identity and camera."""
+        v = _vectors(vector)
+        _check(
+            library().reid_gallery_update(
+                self.handle, entry_id, v.ctypes.data_as(_c_float_p), v.shape[1], identity, camera
+            )
+        )
+
+    def remove(self, entry_id):
+        """Removes one entry (``ReidError`` REID_NOT_FOUND when absent)."""
+        _check(library().reid_gallery_remove(self.handle, entry_id))
+
+    def remove_identity(self, identity):
+        """Removes every entry of ``identity``; returns how many."""
+        n = ctypes.c_size_t()
+        _check(library().reid_gallery_remove_identity(self.handle, identity, ctypes.byref(n)))
+        return n.value
+
+    def get(self, entry_id):
+        """(embedding as stored, identity, camera) of one entry."""
+        v = np.empty(self.dim, dtype=np.float32)
+        ident, cam = ctypes.c_uint64(), ctypes.c_int32()
+        _check(
+            library().reid_gallery_get(
+                self.handle,
+                entry_id,
+                v.ctypes.data_as(_c_float_p),
+                self.dim,
+                ctypes.byref(ident),
+                ctypes.byref(cam),
+            )
+        )
+        return v, ident.value, cam.value
+
+    def search(self, query, k=10, min_score=None, group_by_identity=False, exclude_camera=None):
+        """The best matches of one embedding, best first (a list of :data:`Match`)."""
+        return self.search_batch(query, k, min_score, group_by_identity, exclude_camera)[0]
+
+    def search_batch(self, queries, k=10, min_score=None, group_by_identity=False, exclude_camera=None):
+        """The best matches of each of ``[count, dim]`` embeddings."""
+        q = _vectors(queries)
+        count = q.shape[0]
+        opts = library().reid_search_options_default()
+        opts.k = k
+        if min_score is not None:
+            opts.flags |= _SEARCH_MIN_SCORE
+            opts.min_score = min_score
+        if group_by_identity:
+            opts.flags |= _SEARCH_GROUP_BY_IDENTITY
+        if exclude_camera is not None:
+            opts.flags |= _SEARCH_EXCLUDE_CAMERA
+            opts.exclude_camera = exclude_camera
+        out = (_Match * (count * max(k, 1)))()
+        counts = (ctypes.c_size_t * count)()
+        _check(
+            library().reid_gallery_search_batch(
+                self.handle,
+                q.ctypes.data_as(_c_float_p),
+                count,
+                q.shape[1],
+                ctypes.byref(opts),
+                out,
+                len(out),
+                counts,
+            )
+        )
+        return [
+            [Match(m.id, m.identity, m.camera, m.score) for m in out[i * k : i * k + counts[i]]]
+            for i in range(count)
+        ]
+
+    def export_npz(self, path):
+        """Writes ``vectors``, ``ids``, ``identities``, ``cameras`` as a NumPy ``.npz``."""
+        _check(library().reid_gallery_export_npz(self.handle, _path(path)))
+
+    def import_npz(self, path):
+        """Adds the entries of a ``.npz`` as ``export_npz`` writes it; returns how many."""
+        n = ctypes.c_size_t()
+        _check(library().reid_gallery_import_npz(self.handle, _path(path), ctypes.byref(n)))
+        return n.value
+
+
+class Finetuner(_Handle):
+    """Finetunes a re-id model on a site's own images (``architecture``, starting
+    ``weights`` or None for random ones, a working folder that makes runs resumable).
+    Single-owner: use it from one thread."""
+
+    _free = "reid_finetuner_free"
+
+    def __init__(self, architecture, weights, work_dir):
+        handle = ctypes.c_void_p()
+        weights = _path(weights) if weights is not None else None
+        _check(
+            library().reid_finetuner_new(
+                architecture.encode(), weights, _path(work_dir), ctypes.byref(handle)
+            )
+        )
+        super().__init__(handle)
+
+    def set_epochs(self, epochs):
+        _check(library().reid_finetuner_set_epochs(self.handle, epochs))
+
+    def set_training(self, batch_size, learning_rate, height, width):
+        _check(
+            library().reid_finetuner_set_training(self.handle, batch_size, learning_rate, height, width)
+        )
+
+    def add_encoded(self, data, identity, camera=0, split="train"):
+        """Adds an encoded image (``bytes``) to ``split`` (train, query or gallery)."""
+        data = bytes(data)
+        _check(
+            library().reid_finetuner_add_encoded(
+                self.handle, data, len(data), identity, camera, _SPLITS[split]
+            )
+        )
+
+    def add_image(self, array, identity, camera=0, split="train", pixel_format=None):
+        """Adds a uint8 pixel array to ``split``."""
+        keep = []
+        view = _image(array, pixel_format, keep)
+        _check(
+            library().reid_finetuner_add_image(
+                self.handle, ctypes.byref(view), identity, camera, _SPLITS[split]
+            )
+        )
+
+    def add_folder(self, root):
+        """Adds a folder-per-identity dataset; returns how many images."""
+        n = ctypes.c_size_t()
+        _check(library().reid_finetuner_add_folder(self.handle, _path(root), ctypes.byref(n)))
+        return n.value
+
+    def __len__(self):
+        return library().reid_finetuner_len(self.handle)
+
+    def run(self, progress=None):
+        """Trains; ``progress(Progress)`` is called after every step and epoch and may return
+        True to cancel (``ReidError`` REID_CANCELLED; completed epochs stay checkpointed).
+        An exception raised by ``progress`` cancels the run and is raised again here."""
+        raised = []
+
+        def trampoline(_user, p):
+            try:
+                c = p.contents
+                report = Progress(
+                    c.epoch, c.epochs, c.step, c.steps, c.loss, c.accuracy,
+                    c.learning_rate, c.map, c.rank1, bool(c.end_of_epoch),
+                )
+                return 1 if progress(report) else 0
+            except BaseException as e:  # noqa: BLE001 - re-raised after the C call
+                raised.append(e)
+                return 1
+
+        callback = _ProgressCallback(trampoline) if progress else _ProgressCallback()
+        code = library().reid_finetuner_run(self.handle, callback, None)
+        if raised:
+            raise raised[0]
+        _check(code)
+
+    def evaluate(self):
+        """(mAP, Rank-1) on the held-out query and gallery images."""
+        m, r = ctypes.c_float(), ctypes.c_float()
+        _check(library().reid_finetuner_evaluate(self.handle, ctypes.byref(m), ctypes.byref(r)))
+        return m.value, r.value
+
+    def save(self, checkpoint_path):
+        _check(library().reid_finetuner_save(self.handle, _path(checkpoint_path)))
+
+    def export_onnx(self, onnx_path):
+        _check(library().reid_finetuner_export_onnx(self.handle, _path(onnx_path)))
+
+    def new_extractor(self, **options):
+        """An :class:`Extractor` for the current model."""
+        handle = ctypes.c_void_p()
+        with _Options(**options) as opts:
+            _check(library().reid_finetuner_new_extractor(self.handle, opts.handle, ctypes.byref(handle)))
+        return Extractor._adopt(handle)

@@ -1,0 +1,212 @@
+"""Checks the Python binding against what the Rust API computed (tests/python_binding.rs
+writes SPEC.json and runs this with REID_LIBRARY and PYTHONPATH set).
+
+    python bindings/python/tests/test_binding.py SPEC.json
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+
+import reid
+
+checks = 0
+
+
+def check(condition, what):
+    global checks
+    if not condition:
+        raise AssertionError(what)
+    checks += 1
+
+
+def raises(status, fn, *args, **kwargs):
+    """`fn(...)` must raise ReidError with `status` and a message."""
+    try:
+        fn(*args, **kwargs)
+    except reid.ReidError as e:
+        check(e.status == status, f"{fn.__name__}: {e.status} instead of {status} ({e})")
+        check(len(e.message) > 0, f"{fn.__name__}: empty message")
+        return e
+    raise AssertionError(f"{fn.__name__} did not raise {status}")
+
+
+def close(a, b, tol, what):
+    diff = float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+    check(diff <= tol, f"{what}: max |diff| {diff}")
+
+
+def extractor_checks(spec):
+    ex = reid.Extractor(spec["model"])
+    expected = np.load(spec["embeddings"])
+    check(ex.dim == expected.shape[1], f"dim {ex.dim}")
+    check(ex.input_size == tuple(spec["input_size"]), f"input size {ex.input_size}")
+    got = ex.extract_files(spec["images"])
+    check(got.dtype == np.float32 and got.shape == expected.shape, f"shape {got.shape}")
+    close(got, expected, 1e-5, "extract_files vs Rust")
+    blobs = [open(p, "rb").read() for p in spec["images"]]
+    close(ex.extract_encoded(blobs), expected, 1e-5, "extract_encoded vs Rust")
+    rgb = np.load(spec["pixels"]).astype(np.uint8)
+    close(ex.extract_images([rgb]), expected[:1], 1e-5, "extract_images (RGB) vs file")
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    close(ex.extract_images([bgr], pixel_format="bgr"), expected[:1], 1e-5, "BGR pixels")
+    # A view of a bigger frame: strided rows; and the same crop as a box of that frame.
+    h, w, _ = rgb.shape
+    frame = np.zeros((h + 10, w + 20, 3), dtype=np.uint8)
+    frame[5 : 5 + h, 7 : 7 + w] = rgb
+    view = frame[5 : 5 + h, 7 : 7 + w]
+    close(ex.extract_images([view]), expected[:1], 1e-5, "strided view")
+    close(ex.extract_boxes(frame, [(7, 5, w, h)]), expected[:1], 1e-5, "box crop")
+    # Bad input: a clear error, nothing else.
+    missing = os.path.join(spec["work"], "missing.jpg")
+    e = raises("REID_BAD_IMAGE", ex.extract_files, [missing])
+    check("missing.jpg" in e.message, e.message)
+    raises("REID_BAD_IMAGE", ex.extract_encoded, [b"not an image"])
+    raises("REID_BAD_IMAGE", ex.extract_boxes, frame, [(1000, 1000, 5, 5)])
+    raises("REID_IO_ERROR", reid.Extractor, missing.replace(".jpg", ".onnx"))
+    try:
+        ex.extract_images([rgb.astype(np.float32)])
+        raise AssertionError("float pixels accepted")
+    except ValueError:
+        check(True, "")
+    ex.close()
+    try:
+        ex.dim
+        raise AssertionError("closed extractor used")
+    except ValueError:
+        check(True, "")
+    with reid.Extractor(spec["model"], engine="burn", architecture="osnet_x0_25") as burn:
+        close(burn.extract_files(spec["images"]), expected, 1e-4, "Burn engine vs ONNX Runtime")
+    # The same weights exported from Python: the same model.
+    exported = os.path.join(spec["work"], "from_python.onnx")
+    reid.export_onnx("osnet_x0_25", spec["weights"], exported, *spec["input_size"])
+    with reid.Extractor(exported) as again:
+        close(again.extract_files(spec["images"]), expected, 1e-5, "export_onnx")
+    raises("REID_UNKNOWN_ARCHITECTURE", reid.export_onnx, "no_such_net", spec["weights"], exported)
+    return expected
+
+
+def gallery_checks(spec, embeddings):
+    work = spec["work"]
+    n, dim = embeddings.shape
+    g = reid.Gallery(dim)
+    ids = g.add_batch(embeddings, identities=[10, 11, 12, 13], cameras=[1, 2, 1, 2])
+    check(len(g) == n and g.dim == dim and len(set(ids.tolist())) == n, "add_batch")
+    sims = embeddings @ embeddings.T
+    for i, matches in enumerate(g.search_batch(embeddings, k=3)):
+        order = np.argsort(-sims[i], kind="stable")[:3]
+        check([m.identity for m in matches] == [10 + j for j in order], f"search order {i}")
+        close([m.score for m in matches], sims[i][order], 1e-5, f"search scores {i}")
+    check(g.search(embeddings[0], k=2, exclude_camera=1)[0].camera == 2, "exclude_camera")
+    best = g.search(embeddings[0], k=4, min_score=0.999)
+    check([m.identity for m in best] == [10], f"min_score {best}")
+    vector, identity, camera = g.get(int(ids[2]))
+    check(identity == 12 and camera == 1, "get")
+    close(vector, embeddings[2], 1e-6, "get vector")
+    raises("REID_DIMENSION_MISMATCH", g.add, np.zeros(dim + 1, np.float32), 1)
+    raises("REID_INVALID_ARGUMENT", g.add, np.full(dim, np.nan, np.float32), 1)
+    check(len(g) == n, "failed adds change nothing")
+    g.update(int(ids[3]), embeddings[0], 99, 5)
+    check(g.get(int(ids[3]))[1:] == (99, 5), "update")
+    g.remove(int(ids[3]))
+    raises("REID_NOT_FOUND", g.remove, int(ids[3]))
+    check(g.remove_identity(12) == 1 and len(g) == n - 2, "remove_identity")
+
+    saved = os.path.join(work, "people.reidg")
+    g.save(saved)
+    loaded = reid.Gallery.load(saved)
+    check(len(loaded) == len(g), "save + load")
+    npz = os.path.join(work, "people.npz")
+    loaded.export_npz(npz)
+    arrays = np.load(npz)
+    check(sorted(arrays["identities"].tolist()) == [10, 11], "export_npz identities")
+    fresh = reid.Gallery(dim)
+    check(fresh.import_npz(npz) == 2 and len(fresh) == 2, "import_npz")
+
+    durable = os.path.join(work, "durable.reidg")
+    with reid.Gallery.create(durable, dim) as d:
+        d.add(embeddings[1], 7, 3)
+    with reid.Gallery.open(durable) as d:
+        check(len(d) == 1 and d.search(embeddings[1], k=1)[0].identity == 7, "durable file")
+    raises("REID_GALLERY_ERROR", reid.Gallery.create, durable, dim)
+    with open(os.path.join(work, "corrupt.reidg"), "wb") as f:
+        f.write(b"not a gallery")
+    raises("REID_GALLERY_ERROR", reid.Gallery.open, os.path.join(work, "corrupt.reidg"))
+
+
+def classifier_checks(spec):
+    c = reid.Classifier(spec["classifier"])
+    check(c.num_classes == len(spec["class_names"]), "num_classes")
+    check(c.class_names == spec["class_names"], f"class names {c.class_names}")
+    check(not c.is_multilabel, "single-label")
+    for rows in (
+        c.classify_files(spec["images"], k=3),
+        c.classify_encoded([open(p, "rb").read() for p in spec["images"]], k=3),
+    ):
+        for row, want in zip(rows, spec["top3"]):
+            check([p.index for p in row] == [w[0] for w in want], f"top-3 {row} vs {want}")
+            close([p.score for p in row], [w[1] for w in want], 1e-4, "top-3 scores")
+            check(row[0].name == spec["class_names"][want[0][0]], "prediction name")
+    all_classes = c.classify_files(spec["images"][:1], k=100)[0]
+    check(len(all_classes) == c.num_classes, "k above the class count")
+    close(sum(p.score for p in all_classes), 1.0, 1e-4, "softmax sums to 1")
+    raises("REID_INVALID_ARGUMENT", reid.Classifier, spec["model"])
+
+
+def finetuner_checks(spec, embeddings):
+    work = os.path.join(spec["work"], "finetune")
+    rng = np.random.default_rng(3)
+    f = reid.Finetuner("osnet_x0_25", spec["weights"], work)
+    # Eight identities, each a colour, four noisy images of it.
+    for identity in range(8):
+        colour = rng.integers(0, 256, size=3)
+        for k in range(4):
+            img = np.clip(colour + rng.normal(0, 20, size=(64, 32, 3)), 0, 255).astype(np.uint8)
+            f.add_image(img, identity, camera=k % 2)
+    check(len(f) == 32, f"{len(f)} images")
+    f.set_training(8, 0.0003, 64, 32)
+    f.set_epochs(1)
+    seen = []
+    raises("REID_CANCELLED", f.run, lambda p: seen.append(p) or True)
+    check(len(seen) == 1 and seen[0].step == 1 and seen[0].epochs == 1, f"progress {seen}")
+
+    class Stop(Exception):
+        pass
+
+    def fail(_progress):
+        raise Stop()
+
+    try:
+        f.run(fail)
+        raise AssertionError("the callback's exception was lost")
+    except Stop:
+        check(True, "")
+    reports = []
+    f.run(reports.append)
+    check(reports[-1].end_of_epoch and reports[-1].epoch == 1, f"last report {reports[-1]}")
+    check(all(np.isfinite(r.loss) for r in reports), "finite losses")
+    model = os.path.join(work, "model.onnx")
+    f.export_onnx(model)
+    with f.new_extractor() as ex, reid.Extractor(model) as exported:
+        a = ex.extract_files(spec["images"][:2])
+        b = exported.extract_files(spec["images"][:2])
+        close(a, b, 1e-5, "finetuned extractor vs its export")
+        check(ex.input_size == (64, 32), f"finetuned input {ex.input_size}")
+    raises("REID_INVALID_ARGUMENT", f.evaluate)
+
+
+def main():
+    with open(sys.argv[1]) as fh:
+        spec = json.load(fh)
+    check(reid.version() == spec["version"], f"version {reid.version()}")
+    embeddings = extractor_checks(spec)
+    gallery_checks(spec, embeddings)
+    classifier_checks(spec)
+    finetuner_checks(spec, embeddings)
+    print(f"python binding: all checks passed ({checks})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+//! Helpers shared by integration tests (each test file includes this module).
+
+use std::process::Command;
+
+/// The Python interpreter of `REID_PYTHON` (else `python3`) when it can import every module
+/// of `modules`; `None` (the caller skips) when it cannot, unless CI's
+/// `REID_REQUIRE_ONNX_CHECK` demands it, which fails instead.
+pub fn python_with(modules: &[&str]) -> Option<String> {
+    let python = std::env::var("REID_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {}", modules.join(", "))])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    let missing = modules.join(" / ");
+    assert!(
+        std::env::var("REID_REQUIRE_ONNX_CHECK").is_err(),
+        "REID_REQUIRE_ONNX_CHECK is set but {python} lacks {missing}"
+    );
+    eprintln!("skipped: {python} lacks {missing}");
+    None
+}
