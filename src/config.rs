@@ -278,6 +278,9 @@ struct Train {
     batch_size: usize,
     fixbase_epoch: usize,
     open_layers: Vec<String>,
+    staged_lr: bool,
+    new_layers: Vec<String>,
+    base_lr_mult: f64,
     lr_scheduler: String,
     stepsize: Vec<usize>,
     gamma: f64,
@@ -309,6 +312,9 @@ impl Default for Train {
             batch_size: 32,
             fixbase_epoch: 0,
             open_layers: vec!["classifier".into()],
+            staged_lr: false,
+            new_layers: vec!["classifier".into()],
+            base_lr_mult: 0.1,
             lr_scheduler: "single_step".into(),
             stepsize: vec![20],
             gamma: 0.1,
@@ -620,6 +626,10 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         eval_freq: f.test.eval_freq.max(0) as usize,
         fixbase_epoch: t.fixbase_epoch,
         open_layers: t.open_layers.clone(),
+        staged_lr: t.staged_lr.then(|| crate::train::engine::StagedLr {
+            new_layers: t.new_layers.clone(),
+            base_lr_mult: t.base_lr_mult,
+        }),
         early_stop_patience: t.early_stop_patience,
         dist_metric: f.test.dist_metric,
         seed: t.seed,
@@ -703,5 +713,29 @@ mod tests {
         let c = load_train_config(None, &["mutual_learning.weight=2".into()]).unwrap();
         let m = c.mutual_learning.unwrap();
         assert_eq!((m.arch.as_str(), m.weight), ("osnet_x0_25", 2.0));
+    }
+
+    #[test]
+    fn staged_lr_keys() {
+        assert!(load_train_config(None, &[]).unwrap().staged_lr.is_none());
+        let c = load_train_config(
+            None,
+            &[
+                "train.staged_lr=true".into(),
+                "train.new_layers=[classifier, attention]".into(),
+                "train.base_lr_mult=0.2".into(),
+            ],
+        )
+        .unwrap();
+        let staged = c.staged_lr.unwrap();
+        assert_eq!(staged.new_layers, ["classifier", "attention"]);
+        assert_eq!(staged.base_lr_mult, 0.2);
+        // torchreid's defaults: the classifier at the full rate, the rest at a tenth.
+        let c = load_train_config(None, &["train.staged_lr=true".into()]).unwrap();
+        let staged = c.staged_lr.unwrap();
+        assert_eq!(
+            (staged.new_layers, staged.base_lr_mult),
+            (vec!["classifier".to_string()], 0.1)
+        );
     }
 }

@@ -461,6 +461,74 @@ fn a_data_parallel_step_follows_the_mean_gradient_of_the_chunks() {
     assert!(moved > 10, "only {moved} parameters moved");
 }
 
+/// torchreid's `staged_lr`: with plain SGD (the update is linear in the rate) a staged step
+/// moves the new layers exactly as a plain step at the scheduled rate and every other
+/// parameter by `base_lr_mult` times as far.
+#[test]
+fn staged_learning_rates_scale_the_base_layers_only() {
+    use reid::train::engine::StagedLr;
+    let f = arrays("train/step.npz");
+    let device = default_device();
+    let (start, _) = load_torchreid(
+        Arch::OsnetX0_25,
+        fixture("osnet_x0_25/weights.safetensors"),
+        &device,
+    )
+    .unwrap();
+    let train_device = device.clone().autodiff();
+    let images: Tensor<4> = float(&f["images"], &train_device);
+    let targets = ints(&f["targets"], &train_device);
+    let losses = step_losses();
+    let fresh = || start.clone().fork(&train_device).train();
+    let staged = StagedLr {
+        new_layers: vec!["classifier".into(), "fc".into()],
+        base_lr_mult: 0.1,
+    };
+    let model = fresh();
+    let rates = staged.rates(&model, 0.05);
+    let step = |model, lr| {
+        train_step_with(
+            model,
+            &mut SgdConfig::new().init(),
+            lr,
+            images.clone(),
+            targets.clone(),
+            &losses,
+            StepExtras::default(),
+        )
+        .0
+    };
+    let (with_stages, plain) = (step(model, rates), step(fresh(), 0.05.into()));
+    let (before, got, full) = (
+        parameters(&start),
+        parameters(&with_stages),
+        parameters(&plain),
+    );
+    let (mut new, mut base) = (0, 0);
+    for (key, start) in &before {
+        let is_new = key.starts_with("classifier.") || key.starts_with("fc.");
+        let scale = if is_new { 1.0 } else { 0.1 };
+        let want: Vec<f32> = start
+            .iter()
+            .zip(&full[key])
+            .map(|(s, p)| s + scale * (p - s))
+            .collect();
+        let moved = worst(&full[key], start);
+        assert!(
+            worst(&got[key], &want) <= 1e-3 * moved.max(1e-6),
+            "{key}: off by {} (plain step moved it {moved})",
+            worst(&got[key], &want)
+        );
+        if moved > 1e-6 {
+            if is_new { new += 1 } else { base += 1 }
+        }
+    }
+    assert!(
+        new >= 3 && base > 10,
+        "{new} new and {base} base parameters moved"
+    );
+}
+
 /// Multilabel losses and their gradients against PyTorch: BCE (torch's own), the asymmetric
 /// loss and AM-binary (the papers' formulas in PyTorch autograd).
 #[test]

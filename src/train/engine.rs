@@ -8,8 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::{Module, ParamId};
+use burn::module::{Module, ParamGroup, ParamId};
 use burn::optim::ModuleOptimizer;
+use burn::optim::lr_scheduler::constant::ConstantLr;
+use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use serde::{Deserialize, Serialize};
 
 use super::center::CenterLoss;
@@ -81,6 +83,10 @@ pub struct TrainConfig {
     pub fixbase_epoch: usize,
     /// Top-level layers trained during `fixbase_epoch` (e.g. `classifier`, `fc`).
     pub open_layers: Vec<String>,
+    /// torchreid's `staged_lr`: layers other than the new ones learn at a fraction of the rate
+    /// (off when `None`).
+    #[serde(default)]
+    pub staged_lr: Option<StagedLr>,
     /// Stop after this many evaluations without a better mAP (0: never).
     pub early_stop_patience: usize,
     /// `cosine` or `euclidean`.
@@ -111,6 +117,27 @@ pub struct TrainConfig {
     /// Multi-label: score the classes with the attention head instead of a linear one.
     #[serde(default)]
     pub attention_head: Option<AttentionConfig>,
+}
+
+/// torchreid's staged learning rates: the `new_layers` (top-level layer names, e.g.
+/// `classifier`, `fc`, `attention`) learn at the scheduled rate, every other layer at
+/// `base_lr_mult` times it — for finetuning a pretrained backbone under a new head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagedLr {
+    /// Layers at the full rate.
+    pub new_layers: Vec<String>,
+    /// Factor of the other layers' rate.
+    pub base_lr_mult: f64,
+}
+
+impl StagedLr {
+    /// Per-parameter learning rates of `model` at the scheduled rate `lr`.
+    pub fn rates(&self, model: &ReidModel, lr: f64) -> ModuleLearningRate {
+        let new = ParamGroup::from_ids(open_layer_params(model, &self.new_layers));
+        ModuleLrScheduler::new(ConstantLr::new(lr * self.base_lr_mult))
+            .with_group(new, ConstantLr::new(lr))
+            .step()
+    }
 }
 
 /// Size of the multi-label attention head.
@@ -165,6 +192,7 @@ impl Default for TrainConfig {
             eval_freq: 0,
             fixbase_epoch: 0,
             open_layers: vec![],
+            staged_lr: None,
             early_stop_patience: 0,
             dist_metric: "euclidean".into(),
             seed: 1,
@@ -480,6 +508,21 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
             "SAM and mutual learning cannot be combined".into(),
         ));
     }
+    if let Some(staged) = &config.staged_lr {
+        if config.mutual_learning.is_some() {
+            return Err(Error::InvalidInput(
+                "staged_lr and mutual learning cannot be combined".into(),
+            ));
+        }
+        if !(staged.base_lr_mult >= 0.0 && staged.base_lr_mult.is_finite())
+            || staged.new_layers.is_empty()
+        {
+            return Err(Error::InvalidInput(format!(
+                "staged_lr needs new_layers and a base_lr_mult ≥ 0 (got {:?}, {})",
+                staged.new_layers, staged.base_lr_mult
+            )));
+        }
+    }
     if let Some(sam) = &config.sam
         && !(sam.rho > 0.0 && sam.rho.is_finite())
     {
@@ -782,6 +825,10 @@ pub fn train(
         }
         let only = (epoch < config.fixbase_epoch && !config.open_layers.is_empty())
             .then(|| open_layer_params(&model, &config.open_layers));
+        let rates: ModuleLearningRate = match &config.staged_lr {
+            Some(staged) => staged.rates(&model, lr),
+            None => lr.into(),
+        };
         let (mut loss_sum, mut acc_sum) = (0.0, 0.0);
         for (step, indices) in batches.iter().enumerate() {
             let (images, labels) = training_batch(
@@ -805,7 +852,7 @@ pub fn train(
                     let (next, stats) = multilabel_step(
                         model,
                         &mut optimizer,
-                        lr,
+                        rates.clone(),
                         images,
                         targets,
                         &config.multilabel_loss,
@@ -827,7 +874,7 @@ pub fn train(
                     );
                     let ((next, next_peer), (stats, _)) = mutual_step(
                         learners,
-                        lr,
+                        rates.clone(),
                         images,
                         labels,
                         &config.losses,
@@ -849,7 +896,7 @@ pub fn train(
                     let (next, stats) = data_parallel_step(
                         model,
                         &mut optimizer,
-                        lr,
+                        rates.clone(),
                         images,
                         labels,
                         &config.losses,
@@ -864,7 +911,7 @@ pub fn train(
                     let (next, stats) = train_step_with(
                         model,
                         &mut optimizer,
-                        lr,
+                        rates.clone(),
                         images,
                         labels,
                         &config.losses,
@@ -986,4 +1033,40 @@ pub fn train(
         model: final_model,
         onnx,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_rates_need_layers_and_exclude_mutual_learning() {
+        let staged = StagedLr {
+            new_layers: vec!["classifier".into()],
+            base_lr_mult: 0.1,
+        };
+        let config = |staged: StagedLr, mutual: bool| TrainConfig {
+            staged_lr: Some(staged),
+            mutual_learning: mutual.then(|| MutualConfig {
+                arch: "osnet_x0_25".into(),
+                weight: 1.0,
+            }),
+            ..Default::default()
+        };
+        let refused = |c: TrainConfig| match setup(&c) {
+            Err(Error::InvalidInput(message)) => message.contains("staged_lr"),
+            _ => false,
+        };
+        assert!(refused(config(staged.clone(), true)));
+        let no_layers = StagedLr {
+            new_layers: vec![],
+            ..staged.clone()
+        };
+        assert!(refused(config(no_layers, false)));
+        let negative = StagedLr {
+            base_lr_mult: -1.0,
+            ..staged
+        };
+        assert!(refused(config(negative, false)));
+    }
 }

@@ -3,6 +3,7 @@
 
 use burn::module::ParamId;
 use burn::optim::ModuleOptimizer;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -90,7 +91,7 @@ pub fn multilabel_scores(model: &ReidModel, images: Tensor<4>, loss: &Multilabel
 pub fn multilabel_step(
     model: ReidModel,
     optimizer: &mut ModuleOptimizer,
-    learning_rate: f64,
+    learning_rate: impl Into<ModuleLearningRate>,
     images: Tensor<4>,
     targets: Tensor<2>,
     loss: &MultilabelLoss,

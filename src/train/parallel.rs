@@ -7,6 +7,7 @@
 //! works on the model itself, so its running statistics are the ones kept.
 
 use burn::module::{Module, ParamId};
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor};
 
@@ -44,7 +45,7 @@ fn chunk_gradients(
 pub fn data_parallel_step(
     model: ReidModel,
     optimizer: &mut ModuleOptimizer,
-    learning_rate: f64,
+    learning_rate: impl Into<ModuleLearningRate>,
     images: Tensor<4>,
     targets: Tensor<1, Int>,
     losses: &LossConfig,

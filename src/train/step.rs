@@ -2,6 +2,7 @@
 //! optimizer's update.
 
 use burn::module::{Module, ParamId};
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor};
 
@@ -163,7 +164,7 @@ pub fn batch_loss(
 pub fn train_step(
     model: ReidModel,
     optimizer: &mut ModuleOptimizer,
-    learning_rate: f64,
+    learning_rate: impl Into<ModuleLearningRate>,
     images: Tensor<4>,
     targets: Tensor<1, Int>,
     losses: &LossConfig,
@@ -207,7 +208,7 @@ pub(crate) fn gradients(
 pub fn train_step_with(
     model: ReidModel,
     optimizer: &mut ModuleOptimizer,
-    learning_rate: f64,
+    learning_rate: impl Into<ModuleLearningRate>,
     images: Tensor<4>,
     targets: Tensor<1, Int>,
     losses: &LossConfig,
@@ -247,7 +248,7 @@ pub struct Learner<'a> {
 /// `extras` apply to the first model; SAM is not combined with mutual learning.
 pub fn mutual_step(
     (main, peer): (Learner, Learner),
-    learning_rate: f64,
+    learning_rate: impl Into<ModuleLearningRate>,
     images: Tensor<4>,
     targets: Tensor<1, Int>,
     losses: &LossConfig,
@@ -275,7 +276,10 @@ pub fn mutual_step(
     if let Some(centers) = centers {
         centers.update(a.features, targets);
     }
-    let main_model = main.optimizer.step(learning_rate, main.model, grads_a);
+    let learning_rate = learning_rate.into();
+    let main_model = main
+        .optimizer
+        .step(learning_rate.clone(), main.model, grads_a);
     let peer_model = peer.optimizer.step(learning_rate, peer.model, grads_b);
     ((main_model, peer_model), stats)
 }
