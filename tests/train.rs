@@ -386,6 +386,23 @@ fn schedules_match_torch() {
 }
 
 /// Every parameter of `model` by torchreid name.
+/// The fixture's osnet_x0_25 (eval-mode, on the CPU), the autodiff device, and step.npz's
+/// batch on it.
+fn fixture_batch() -> (ReidModel, burn::tensor::Device, Tensor<4>, Tensor<1, Int>) {
+    let f = arrays("train/step.npz");
+    let device = default_device();
+    let (start, _) = load_torchreid(
+        Arch::OsnetX0_25,
+        fixture("osnet_x0_25/weights.safetensors"),
+        &device,
+    )
+    .unwrap();
+    let train_device = device.autodiff();
+    let images = float(&f["images"], &train_device);
+    let targets = ints(&f["targets"], &train_device);
+    (start, train_device, images, targets)
+}
+
 fn parameters(model: &ReidModel) -> BTreeMap<String, Vec<f32>> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.safetensors");
@@ -405,17 +422,7 @@ fn parameters(model: &ReidModel) -> BTreeMap<String, Vec<f32>> {
 #[test]
 fn a_data_parallel_step_follows_the_mean_gradient_of_the_chunks() {
     use reid::train::parallel::data_parallel_step;
-    let f = arrays("train/step.npz");
-    let device = default_device();
-    let (start, _) = load_torchreid(
-        Arch::OsnetX0_25,
-        fixture("osnet_x0_25/weights.safetensors"),
-        &device,
-    )
-    .unwrap();
-    let train_device = device.clone().autodiff();
-    let images: Tensor<4> = float(&f["images"], &train_device);
-    let targets = ints(&f["targets"], &train_device);
+    let (start, train_device, images, targets) = fixture_batch();
     let losses = LossConfig::default();
     let fresh = || start.clone().fork(&train_device).train();
     let sgd = || SgdConfig::new().init();
@@ -467,17 +474,7 @@ fn a_data_parallel_step_follows_the_mean_gradient_of_the_chunks() {
 #[test]
 fn staged_learning_rates_scale_the_base_layers_only() {
     use reid::train::engine::StagedLr;
-    let f = arrays("train/step.npz");
-    let device = default_device();
-    let (start, _) = load_torchreid(
-        Arch::OsnetX0_25,
-        fixture("osnet_x0_25/weights.safetensors"),
-        &device,
-    )
-    .unwrap();
-    let train_device = device.clone().autodiff();
-    let images: Tensor<4> = float(&f["images"], &train_device);
-    let targets = ints(&f["targets"], &train_device);
+    let (start, train_device, images, targets) = fixture_batch();
     let losses = step_losses();
     let fresh = || start.clone().fork(&train_device).train();
     let staged = StagedLr {
