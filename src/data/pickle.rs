@@ -596,9 +596,12 @@ fn build(target: &mut PyValue, state: PyValue) -> Result<(), String> {
     match target {
         PyValue::Array(array) => {
             // (version, shape, dtype, is_fortran, raw data)
-            let s = state.items().ok_or("array state is not a tuple")?;
-            let [_, shape, dtype, fortran, raw] = s else {
-                return Err(format!("array state of {} items", s.len()));
+            let items = match state {
+                PyValue::Tuple(items) | PyValue::List(items) => items,
+                _ => return Err("array state is not a tuple".into()),
+            };
+            let Ok([_, shape, dtype, fortran, raw]) = <[PyValue; 5]>::try_from(items) else {
+                return Err("array state of the wrong length".into());
             };
             let PyValue::Dtype(kind) = dtype else {
                 return Err("array state without a dtype".into());
@@ -606,14 +609,15 @@ fn build(target: &mut PyValue, state: PyValue) -> Result<(), String> {
             let PyValue::Bytes(data) = raw else {
                 return Err("an array of Python objects is not data".into());
             };
-            array.shape = dims(shape)?;
+            array.shape = dims(&shape)?;
             array.dtype = if kind.starts_with(['<', '>', '|', '=']) {
-                kind.clone()
+                kind
             } else {
                 format!("|{kind}")
             };
             array.fortran_order = fortran.int() == Some(1);
-            array.data = data.clone();
+            // Moved, not copied: CIFAR's training array is 150 MB.
+            array.data = data;
             Ok(())
         }
         PyValue::Dtype(kind) => {
