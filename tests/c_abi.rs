@@ -448,7 +448,7 @@ fn readme_c_example_builds_and_runs() {
     let Some(model) = &sdk.model else { return };
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let chapter = &readme[readme
-        .find("## Using reid from C and C++")
+        .find("## Using reid from C, C++ and Python")
         .expect("C chapter")..];
     let start = chapter.find("```c\n").expect("a C code block") + 5;
     let code = &chapter[start..start + chapter[start..].find("```").unwrap()];
