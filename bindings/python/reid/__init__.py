@@ -955,9 +955,11 @@ class Finetuner(_Handle):
         super().__init__(handle)
 
     def set_epochs(self, epochs):
+        """Epochs of the next ``run``."""
         _check(library().reid_finetuner_set_epochs(self.handle, epochs))
 
     def set_training(self, batch_size, learning_rate, height, width):
+        """Batch size, learning rate and input size of the next ``run``."""
         _check(
             library().reid_finetuner_set_training(self.handle, batch_size, learning_rate, height, width)
         )
@@ -1021,9 +1023,11 @@ class Finetuner(_Handle):
         return m.value, r.value
 
     def save(self, checkpoint_path):
+        """Saves the current model as a reid checkpoint (atomically)."""
         _check(library().reid_finetuner_save(self.handle, _path(checkpoint_path)))
 
     def export_onnx(self, onnx_path):
+        """Exports the current model to ONNX at the finetuning input size (atomically)."""
         _check(library().reid_finetuner_export_onnx(self.handle, _path(onnx_path)))
 
     def new_extractor(self, **options):
