@@ -103,11 +103,13 @@ fn write_split(folder: &Path, arrays: Arrays) -> Result<()> {
         if let Some(parent) = folder.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        std::fs::rename(&partial, folder).map_err(|e| Error::io(folder, e))
+        match std::fs::rename(&partial, folder) {
+            // Another process unpacked the same split meanwhile: its copy serves.
+            Err(_) if folder.join("classes.txt").is_file() => Ok(()),
+            other => other.map_err(|e| Error::io(folder, e)),
+        }
     })();
-    if written.is_err() {
-        let _ = std::fs::remove_dir_all(&partial);
-    }
+    let _ = std::fs::remove_dir_all(&partial);
     written
 }
 

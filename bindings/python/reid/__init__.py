@@ -460,10 +460,11 @@ def _image(array, fmt=None, keep=None):
     if array.dtype != np.uint8:
         raise ValueError(f"images are uint8 arrays, got {array.dtype}")
     code = _pixel_format(array, fmt)
-    # Rows may be strided; pixels within a row must be packed.
-    if array.ndim == 3 and array.strides[1:] != (array.shape[2], 1) or (
-        array.ndim == 2 and array.strides[1] != 1
-    ):
+    # Rows may be strided (a crop of a frame); pixels within a row must be packed, and rows
+    # must run forwards in memory (a flipped view is copied).
+    packed = array.strides[1:] == ((array.shape[2], 1) if array.ndim == 3 else (1,))
+    row_bytes = array.shape[1] * (array.shape[2] if array.ndim == 3 else 1)
+    if not packed or array.strides[0] < row_bytes:
         array = np.ascontiguousarray(array)
     if keep is not None:
         keep.append(array)

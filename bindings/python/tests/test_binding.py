@@ -59,6 +59,11 @@ def extractor_checks(spec):
     view = frame[5 : 5 + h, 7 : 7 + w]
     close(ex.extract_images([view]), expected[:1], 1e-5, "strided view")
     close(ex.extract_boxes(frame, [(7, 5, w, h)]), expected[:1], 1e-5, "box crop")
+    # Views running backwards in memory are copied, not read out of bounds.
+    flipped = np.ascontiguousarray(rgb[::-1])[::-1]
+    close(ex.extract_images([flipped]), expected[:1], 1e-5, "a view with negative strides")
+    mirrored = np.ascontiguousarray(rgb[:, ::-1])[:, ::-1]
+    close(ex.extract_images([mirrored]), expected[:1], 1e-5, "a mirrored view")
     # Bad input: a clear error, nothing else.
     missing = os.path.join(spec["work"], "missing.jpg")
     e = raises("REID_BAD_IMAGE", ex.extract_files, [missing])
