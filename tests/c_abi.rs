@@ -7,6 +7,8 @@
 //! CI sets `REID_REQUIRE_ONNX_CHECK`, `REID_REQUIRE_VALGRIND` and `REID_REQUIRE_CMAKE`, so
 //! that a missing tool fails instead of skipping.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -272,27 +274,6 @@ fn example_images() -> Vec<PathBuf> {
         .collect()
 }
 
-/// Checks the output of the C and C++ examples: every image finds itself first, and the
-/// reopened gallery holds all of them.
-fn check_example_output(stdout: &str, count: usize) {
-    for i in 0..count {
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with(&format!("query {i}:")))
-            .unwrap_or_else(|| panic!("no results for query {i}:\n{stdout}"));
-        assert!(
-            line.starts_with(&format!("query {i}:  identity {i} (1.000)")),
-            "{line}"
-        );
-    }
-    assert!(
-        stdout.contains(&format!(
-            "{count} entries; best match of image 0: identity 0 (1.000)"
-        )),
-        "{stdout}"
-    );
-}
-
 /// Runs an example (`PROGRAM MODEL GALLERY_FILE IMAGE...`) on the fixture images and checks
 /// its output.
 fn run_example(sdk: &Sdk, exe: &Path, model: &Path, name: &str) {
@@ -305,7 +286,7 @@ fn run_example(sdk: &Sdk, exe: &Path, model: &Path, name: &str) {
     check(&out, name);
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
-    check_example_output(&stdout, images.len());
+    common::check_example_output(&stdout, images.len());
 }
 
 #[test]

@@ -131,4 +131,22 @@ fn python_binding_matches_the_rust_api() {
         stdout.contains("python binding: all checks passed"),
         "{stdout}"
     );
+
+    // The Python example, with the output the C and C++ examples must give.
+    let out = Command::new(&python)
+        .arg(root().join("examples/python/extract_and_search.py"))
+        .arg(&model)
+        .arg(dir.join("example.reidg"))
+        .args(&images)
+        .env("REID_LIBRARY", library())
+        .env("PYTHONPATH", root().join("bindings/python"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "examples/python/extract_and_search.py failed"
+    );
+    common::check_example_output(&stdout, images.len());
 }

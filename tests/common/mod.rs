@@ -1,5 +1,8 @@
 //! Helpers shared by integration tests (each test file includes this module).
 
+// Each test crate uses only some of these.
+#![allow(dead_code)]
+
 use std::process::Command;
 
 /// The Python interpreter of `REID_PYTHON` (else `python3`) when it can import every module
@@ -21,4 +24,25 @@ pub fn python_with(modules: &[&str]) -> Option<String> {
     );
     eprintln!("skipped: {python} lacks {missing}");
     None
+}
+
+/// Checks the output of the C, C++ and Python examples: every image finds itself first, and the
+/// reopened gallery holds all of them.
+pub fn check_example_output(stdout: &str, count: usize) {
+    for i in 0..count {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("query {i}:")))
+            .unwrap_or_else(|| panic!("no results for query {i}:\n{stdout}"));
+        assert!(
+            line.starts_with(&format!("query {i}:  identity {i} (1.000)")),
+            "{line}"
+        );
+    }
+    assert!(
+        stdout.contains(&format!(
+            "{count} entries; best match of image 0: identity 0 (1.000)"
+        )),
+        "{stdout}"
+    );
 }
