@@ -482,7 +482,20 @@ fn staged_learning_rates_scale_the_base_layers_only() {
         base_lr_mult: 0.1,
     };
     let model = fresh();
-    let rates = staged.rates(&model, 0.05);
+    let rates = staged.rates(&model, 0.05).unwrap();
+    // A misspelt layer is an error naming the model's layers, not a silently slower run.
+    let typo = StagedLr {
+        new_layers: vec!["classifer".into()],
+        base_lr_mult: 0.1,
+    };
+    let Err(err) = typo.rates(&model, 0.05) else {
+        panic!("a misspelt layer was accepted");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("classifer") && err.contains("classifier"),
+        "{err}"
+    );
     let step = |model, lr| {
         train_step_with(
             model,

@@ -131,12 +131,29 @@ pub struct StagedLr {
 }
 
 impl StagedLr {
-    /// Per-parameter learning rates of `model` at the scheduled rate `lr`.
-    pub fn rates(&self, model: &ReidModel, lr: f64) -> ModuleLearningRate {
+    /// Per-parameter learning rates of `model` at the scheduled rate `lr`; an error when one
+    /// of `new_layers` names no layer of the model (a typo would otherwise slow every layer).
+    pub fn rates(&self, model: &ReidModel, lr: f64) -> Result<ModuleLearningRate> {
+        for layer in &self.new_layers {
+            if open_layer_params(model, std::slice::from_ref(layer)).is_empty() {
+                let layers: std::collections::BTreeSet<String> =
+                    crate::weights::torch_keys_by_id(model)
+                        .into_values()
+                        .filter_map(|key| key.split('.').next().map(str::to_string))
+                        .collect();
+                let layers: Vec<String> = layers.into_iter().collect();
+                return Err(Error::InvalidInput(format!(
+                    "staged_lr: the model has no layer `{layer}`; its layers: {}",
+                    layers.join(", ")
+                )));
+            }
+        }
         let new = ParamGroup::from_ids(open_layer_params(model, &self.new_layers));
-        ModuleLrScheduler::new(ConstantLr::new(lr * self.base_lr_mult))
-            .with_group(new, ConstantLr::new(lr))
-            .step()
+        Ok(
+            ModuleLrScheduler::new(ConstantLr::new(lr * self.base_lr_mult))
+                .with_group(new, ConstantLr::new(lr))
+                .step(),
+        )
     }
 }
 
@@ -826,7 +843,7 @@ pub fn train(
         let only = (epoch < config.fixbase_epoch && !config.open_layers.is_empty())
             .then(|| open_layer_params(&model, &config.open_layers));
         let rates: ModuleLearningRate = match &config.staged_lr {
-            Some(staged) => staged.rates(&model, lr),
+            Some(staged) => staged.rates(&model, lr)?,
             None => lr.into(),
         };
         let (mut loss_sum, mut acc_sum) = (0.0, 0.0);
