@@ -134,20 +134,7 @@ impl StagedLr {
     /// Per-parameter learning rates of `model` at the scheduled rate `lr`; an error when one
     /// of `new_layers` names no layer of the model (a typo would otherwise slow every layer).
     pub fn rates(&self, model: &ReidModel, lr: f64) -> Result<ModuleLearningRate> {
-        for layer in &self.new_layers {
-            if open_layer_params(model, std::slice::from_ref(layer)).is_empty() {
-                let layers: std::collections::BTreeSet<String> =
-                    crate::weights::torch_keys_by_id(model)
-                        .into_values()
-                        .filter_map(|key| key.split('.').next().map(str::to_string))
-                        .collect();
-                let layers: Vec<String> = layers.into_iter().collect();
-                return Err(Error::InvalidInput(format!(
-                    "staged_lr: the model has no layer `{layer}`; its layers: {}",
-                    layers.join(", ")
-                )));
-            }
-        }
+        check_layers(model, &self.new_layers, "staged_lr: new_layers")?;
         let new = ParamGroup::from_ids(open_layer_params(model, &self.new_layers));
         Ok(
             ModuleLrScheduler::new(ConstantLr::new(lr * self.base_lr_mult))
@@ -402,6 +389,21 @@ fn write_history(save_dir: &Path, history: &[EpochLog]) -> Result<()> {
 }
 
 /// Parameters of the top-level layers named in `open` (torchreid names: `classifier`, `fc`, …).
+/// An error naming the model's top-level layers when one of `names` is none of them.
+fn check_layers(model: &ReidModel, names: &[String], what: &str) -> Result<()> {
+    let layers: std::collections::BTreeSet<String> = crate::weights::torch_keys_by_id(model)
+        .into_values()
+        .filter_map(|key| key.split('.').next().map(str::to_string))
+        .collect();
+    match names.iter().find(|n| !layers.contains(n.as_str())) {
+        Some(name) => Err(Error::InvalidInput(format!(
+            "{what}: the model has no layer `{name}`; its layers: {}",
+            layers.into_iter().collect::<Vec<_>>().join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn open_layer_params(model: &ReidModel, open: &[String]) -> Vec<ParamId> {
     crate::weights::torch_keys_by_id(model)
         .into_iter()
@@ -840,6 +842,10 @@ pub fn train(
                 config.batch_size
             )));
         }
+        if epoch < config.fixbase_epoch {
+            // A misspelt layer would otherwise freeze the whole model for these epochs.
+            check_layers(&model, &config.open_layers, "open_layers")?;
+        }
         let only = (epoch < config.fixbase_epoch && !config.open_layers.is_empty())
             .then(|| open_layer_params(&model, &config.open_layers));
         let rates: ModuleLearningRate = match &config.staged_lr {
@@ -1085,5 +1091,20 @@ mod tests {
             ..staged
         };
         assert!(refused(config(negative, false)));
+    }
+
+    #[test]
+    fn layer_names_are_checked_against_the_model() {
+        let device = crate::device::default_device();
+        let model = ReidModel::new(Arch::OsnetX0_25, 3, &device);
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_layers(&model, &names(&["classifier", "fc", "conv1"]), "x").is_ok());
+        let err = check_layers(&model, &names(&["classifier", "classifer"]), "open_layers")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("open_layers") && err.contains("`classifer`") && err.contains("conv5"),
+            "{err}"
+        );
     }
 }
