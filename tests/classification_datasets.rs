@@ -23,21 +23,11 @@ fn expected() -> Value {
 
 /// (file relative to the root, class name) pairs of torchvision's listing.
 fn reference(listing: &Value) -> (BTreeSet<(String, String)>, Vec<String>) {
-    let classes: Vec<String> = listing["classes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect();
-    let pairs = listing["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(listing["labels"].as_array().unwrap())
-        .map(|(f, l)| {
-            let class = classes[l.as_u64().unwrap() as usize].clone();
-            (f.as_str().unwrap().to_string(), class)
-        })
+    let classes = strings(&listing["classes"]);
+    let pairs = strings(&listing["files"])
+        .into_iter()
+        .zip(numbers(&listing["labels"]))
+        .map(|(f, l)| (f, classes[l as usize].clone()))
         .collect();
     (pairs, classes)
 }
@@ -240,13 +230,7 @@ fn birdsnap_matches_continuum_and_reads_the_official_download_folder() {
     let expected = expected();
     let data = fixture().join("root/birdsnap_continuum");
     for (split, train) in [("train", true), ("test", false)] {
-        let listing = &expected["birdsnap"][split];
-        let classes = strings(&listing["classes"]);
-        let want: BTreeSet<(String, String)> = strings(&listing["files"])
-            .into_iter()
-            .zip(numbers(&listing["labels"]))
-            .map(|(f, l)| (f, classes[l as usize].clone()))
-            .collect();
+        let (want, classes) = reference(&expected["birdsnap"][split]);
         // continuum's layout: images/ next to the birdsnap/ folder.
         let set = load_classification("birdsnap", &data, train, 0).unwrap();
         assert_eq!(set.classes, classes);

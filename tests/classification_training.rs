@@ -168,47 +168,70 @@ fn multilabel_training_with_asl_beats_the_label_prior() {
     assert!(reid::train::train(&wrong, &mut |_| true).is_err());
 }
 
+/// Runs the `reid` CLI; its standard output, after checking that it succeeded (`what` names
+/// the run in the failure message).
+fn reid_cli<S: AsRef<std::ffi::OsStr>>(args: &[S], what: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
+        .args(args)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what}: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    said
+}
+
+/// `reid synth-classes` of `classes` classes of `size`² images into `dir/shapes`.
+fn synth_cli(dir: &Path, classes: usize, train: usize, val: usize, size: usize) {
+    let counts = [classes, train, val, size].map(|n| n.to_string());
+    let shapes = dir.join("shapes").display().to_string();
+    reid_cli(
+        &[
+            "synth-classes",
+            "--classes",
+            &counts[0],
+            "--train-per-class",
+            &counts[1],
+            "--val-per-class",
+            &counts[2],
+            "--size",
+            &counts[3],
+            &shapes,
+        ],
+        "synth-classes",
+    );
+}
+
+/// `reid train` with the example classification config under `root`, plus `overrides`.
+fn train_cli(root: &Path, overrides: &[String], what: &str) -> String {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/configs/mobilenetv3_small_classification.yaml");
+    let mut args = vec![
+        "train".to_string(),
+        "--config".into(),
+        config.display().to_string(),
+        "--root".into(),
+        root.display().to_string(),
+    ];
+    args.extend(overrides.iter().cloned());
+    reid_cli(&args, what)
+}
+
 #[test]
 fn cli_writes_a_class_dataset_and_trains_a_classifier_from_a_config() {
     let dir = tempfile::tempdir().unwrap();
-    let reid_bin = env!("CARGO_BIN_EXE_reid");
-    let out = Command::new(reid_bin)
-        .args(["synth-classes", "--classes", "3", "--train-per-class", "8"])
-        .args(["--val-per-class", "4", "--size", "32"])
-        .arg(dir.path().join("shapes"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/configs/mobilenetv3_small_classification.yaml");
-    let out = Command::new(reid_bin)
-        .arg("train")
-        .arg("--config")
-        .arg(&config)
-        .arg("--root")
-        .arg(dir.path())
-        .arg(format!(
-            "data.save_dir={}",
-            dir.path().join("log").display()
-        ))
-        .args([
-            "train.max_epoch=1",
-            "data.height=32",
-            "data.width=32",
-            "train.batch_size=8",
-        ])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    synth_cli(dir.path(), 3, 8, 4, 32);
+    let overrides = [
+        format!("data.save_dir={}", dir.path().join("log").display()),
+        "train.max_epoch=1".into(),
+        "data.height=32".into(),
+        "data.width=32".into(),
+        "train.batch_size=8".into(),
+    ];
+    let said = train_cli(dir.path(), &overrides, "reid train");
     assert!(
         said.contains("top-1") && said.contains("mean class acc."),
         "{said}"
@@ -257,49 +280,23 @@ fn am_softmax_classifiers_are_read_on_scaled_cosines() {
 #[test]
 fn every_new_family_trains_and_evaluates_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let reid_bin = env!("CARGO_BIN_EXE_reid");
-    let out = Command::new(reid_bin)
-        .args(["synth-classes", "--classes", "2", "--train-per-class", "4"])
-        .args(["--val-per-class", "2", "--size", "112"])
-        .arg(dir.path().join("shapes"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/configs/mobilenetv3_small_classification.yaml");
+    synth_cli(dir.path(), 2, 4, 2, 112);
     for (arch, size) in [
         ("mobilenetv3_large_075", 64),
         ("efficientnet_b0", 64),
         ("inceptionv4", 80),
         ("mobilefacenet", 112),
     ] {
-        let out = Command::new(reid_bin)
-            .arg("train")
-            .arg("--config")
-            .arg(&config)
-            .arg("--root")
-            .arg(dir.path())
-            .arg(format!("data.save_dir={}", dir.path().join(arch).display()))
-            .arg(format!("model.name={arch}"))
-            .arg(format!("data.height={size}"))
-            .arg(format!("data.width={size}"))
-            .args([
-                "train.max_epoch=1",
-                "train.batch_size=4",
-                "test.export_onnx=false",
-            ])
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{arch}: {said}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let overrides = [
+            format!("data.save_dir={}", dir.path().join(arch).display()),
+            format!("model.name={arch}"),
+            format!("data.height={size}"),
+            format!("data.width={size}"),
+            "train.max_epoch=1".into(),
+            "train.batch_size=4".into(),
+            "test.export_onnx=false".into(),
+        ];
+        let said = train_cli(dir.path(), &overrides, arch);
         assert!(
             said.contains("top-1") && said.contains("best top-1"),
             "{arch}: {said}"
@@ -346,20 +343,14 @@ fn cli_verifies_lfw_style_pairs() {
     let onnx = dir.path().join("net.onnx");
     reid::export::export_onnx_file(&model, &reid::export::ExportOptions::new(64, 64), &onnx)
         .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
-        .args(["verify", "--engine", "burn", "--folds", "2", "--model"])
-        .arg(&onnx)
-        .arg("--pairs")
-        .arg(&pairs_file)
-        .arg("--root")
-        .arg(&root)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let [model_arg, pairs_arg, root_arg] =
+        [&onnx, &pairs_file, &root].map(|p| p.display().to_string());
+    let said = reid_cli(
+        &[
+            "verify", "--engine", "burn", "--folds", "2", "--model", &model_arg, "--pairs",
+            &pairs_arg, "--root", &root_arg,
+        ],
+        "reid verify",
     );
 
     // The same by hand: embed each pair's two files, cosine, verify.

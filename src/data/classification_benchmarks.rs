@@ -33,7 +33,7 @@ pub const CLASSIFICATION_BENCHMARKS: [&str; 11] = [
     "birdsnap",
 ];
 
-fn format_err(path: &Path, reason: impl std::fmt::Display) -> Error {
+pub(super) fn format_err(path: &Path, reason: impl std::fmt::Display) -> Error {
     Error::InvalidInput(format!("{}: {reason}", path.display()))
 }
 
@@ -54,6 +54,14 @@ fn locate(root: &Path, candidates: &[&str]) -> Result<PathBuf> {
                 root.display()
             ))
         })
+}
+
+/// The folder holding the first of `files` (relative to `root`) that exists.
+pub(super) fn folder_holding(root: &Path, files: &[&str]) -> Result<PathBuf> {
+    Ok(locate(root, files)?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default())
 }
 
 /// Builds a dataset from `(path, class name)` pairs, classes numbered in `classes` order.
@@ -430,10 +438,7 @@ fn column(path: &Path, header: &[String], name: &str) -> Result<usize> {
 /// Classes are the species' common names in id order; the test split is `test_images.txt`,
 /// training every other image.
 fn birdsnap(root: &Path, train: bool) -> Result<ClassificationDataset> {
-    let base = locate(root, &["birdsnap/images.txt", "images.txt"])?
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let base = folder_holding(root, &["birdsnap/images.txt", "images.txt"])?;
     let species_path = base.join("species.txt");
     let (header, rows) = tsv(&species_path)?;
     let (id_col, name_col) = (

@@ -78,6 +78,19 @@ impl PyValue {
         }
     }
 
+    /// Takes the value under text key `key` out of a dict.
+    pub fn remove(&mut self, key: &str) -> Option<PyValue> {
+        match self {
+            PyValue::Dict(items) => {
+                let at = items
+                    .iter()
+                    .position(|(k, _)| k.text().as_deref() == Some(key))?;
+                Some(items.remove(at).1)
+            }
+            _ => None,
+        }
+    }
+
     /// The items of a list or tuple.
     pub fn items(&self) -> Option<&[PyValue]> {
         match self {

@@ -12,13 +12,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::classification::ClassificationDataset;
+use super::classification_benchmarks::{folder_holding, format_err};
 use super::mat::{MatValue, read_mat};
 use super::pickle::{PyValue, unpickle};
 use crate::error::{Error, Result};
-
-fn format_err(path: &Path, reason: impl std::fmt::Display) -> Error {
-    Error::InvalidInput(format!("{}: {reason}", path.display()))
-}
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io(path, e))
@@ -119,20 +116,6 @@ fn check_labels(path: &Path, labels: &[usize], classes: usize) -> Result<()> {
         Some(l) => Err(format_err(path, format!("label {l} of {classes} classes"))),
         None => Ok(()),
     }
-}
-
-/// The first of `candidates` (relative to `root`, `""` for `root` itself) holding `marker`.
-fn base_with(root: &Path, candidates: &[&str], marker: &str) -> Result<PathBuf> {
-    candidates
-        .iter()
-        .map(|c| root.join(c))
-        .find(|p| p.join(marker).exists())
-        .ok_or_else(|| {
-            format_err(
-                root,
-                format!("no {marker} in any of {}", candidates.join(", ")),
-            )
-        })
 }
 
 fn split_name(train: bool) -> &'static str {
@@ -259,15 +242,18 @@ fn text_list(path: &Path, value: Option<&PyValue>, what: &str) -> Result<Vec<Str
 /// `cifar-100-binary/{train,test}.bin` + `fine_label_names.txt`; the 100 fine labels.
 pub fn cifar100(root: &Path, train: bool) -> Result<ClassificationDataset> {
     let split = split_name(train);
-    if let Ok(base) = base_with(root, &["cifar-100-python", ""], "meta") {
+    if let Ok(base) = folder_holding(root, &["cifar-100-python/meta", "meta"]) {
         return unpacked(&base.join("reid-images").join(split), || {
             cifar_python(&base, split)
         });
     }
-    let base = base_with(
+    let base = folder_holding(
         root,
-        &["cifar-100-binary", "cifar-100-python", ""],
-        "fine_label_names.txt",
+        &[
+            "cifar-100-binary/fine_label_names.txt",
+            "cifar-100-python/fine_label_names.txt",
+            "fine_label_names.txt",
+        ],
     )
     .map_err(|_| {
         format_err(
@@ -285,7 +271,7 @@ fn cifar_python(base: &Path, split: &str) -> Result<Arrays> {
     let meta = unpickle_file(&meta_path)?;
     let classes = text_list(&meta_path, meta.get("fine_label_names"), "fine_label_names")?;
     let path = base.join(split);
-    let batch = unpickle_file(&path)?;
+    let mut batch = unpickle_file(&path)?;
     let labels: Vec<usize> = batch
         .get("fine_labels")
         .and_then(PyValue::items)
@@ -297,14 +283,15 @@ fn cifar_python(base: &Path, split: &str) -> Result<Arrays> {
         })
         .ok_or_else(|| format_err(&path, "no list of integers `fine_labels`"))?;
     check_labels(&path, &labels, classes.len())?;
-    let data = match batch.get("data") {
+    // Taken out, not copied: the training array is 150 MB.
+    let data = match batch.remove("data") {
         Some(PyValue::Array(a))
             if a.dtype.ends_with("u1")
                 && !a.fortran_order
                 && a.shape == [labels.len(), CIFAR_IMAGE]
                 && a.data.len() == labels.len() * CIFAR_IMAGE =>
         {
-            a.data.clone()
+            a.data
         }
         _ => {
             return Err(format_err(
@@ -362,7 +349,8 @@ fn cifar_binary(base: &Path, split: &str) -> Result<Arrays> {
 pub fn svhn(root: &Path, train: bool) -> Result<ClassificationDataset> {
     let split = split_name(train);
     let file = format!("{split}_32x32.mat");
-    let base = base_with(root, &["", "svhn", "SVHN"], &file)?;
+    let candidates = [file.clone(), format!("svhn/{file}"), format!("SVHN/{file}")];
+    let base = folder_holding(root, &candidates.each_ref().map(String::as_str))?;
     unpacked(&base.join("reid-images").join(split), || {
         let path = base.join(&file);
         let mut vars = read_mat(&path)?;

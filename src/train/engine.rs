@@ -829,6 +829,10 @@ pub fn train(
     let best_path = config.save_dir.join("best.bpk");
     let mut stopped_early = false;
 
+    if state.epochs_done < config.fixbase_epoch {
+        // A misspelt layer would otherwise freeze the whole model for these epochs.
+        check_layers(&model, &config.open_layers, "open_layers")?;
+    }
     for epoch in state.epochs_done..config.max_epoch {
         let started = Instant::now();
         let lr = state.schedule.lr(epoch);
@@ -841,10 +845,6 @@ pub fn train(
                 train_set.len(),
                 config.batch_size
             )));
-        }
-        if epoch < config.fixbase_epoch {
-            // A misspelt layer would otherwise freeze the whole model for these epochs.
-            check_layers(&model, &config.open_layers, "open_layers")?;
         }
         let only = (epoch < config.fixbase_epoch && !config.open_layers.is_empty())
             .then(|| open_layer_params(&model, &config.open_layers));
