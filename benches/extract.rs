@@ -8,7 +8,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 
 use reid::device::default_device;
 use reid::export::{ExportOptions, export_onnx_file};
-use reid::infer::{Engine, Extractor, ExtractorOptions};
+use reid::extractor::{Engine, Extractor, ExtractorOptions};
 use reid::models::{Arch, ReidModel};
 
 fn jpegs(n: usize) -> Vec<Vec<u8>> {
@@ -71,7 +71,7 @@ fn stages(c: &mut Criterion) {
     let mut group = c.benchmark_group("preprocess_one_crop");
     group.bench_function("decode_jpeg", |b| b.iter(|| decode(&jpeg).unwrap()));
     group.bench_function("resize", |b| {
-        b.iter(|| reid::resample::resize_rgb(&rgb, w, h, 128, 256))
+        b.iter(|| reid::preprocess::resample::resize_rgb(&rgb, w, h, 128, 256))
     });
     group.bench_function("prepare", |b| {
         b.iter(|| {

@@ -22,7 +22,9 @@ fn forward(c: &mut Criterion) {
             group.bench_with_input(
                 BenchmarkId::new(arch.name(), format!("batch{batch}")),
                 &input,
-                |b, input| b.iter(|| reid::embed::tensor_to_vec(model.features(input.clone()))),
+                |b, input| {
+                    b.iter(|| reid::models::embed::tensor_to_vec(model.features(input.clone())))
+                },
             );
         }
     }

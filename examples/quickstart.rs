@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use reid::device::default_device;
+use reid::formats::npy::read_npy;
 use reid::models::Arch;
-use reid::npy::read_npy;
 use reid::weights::load_torchreid;
 
 fn main() -> reid::Result<()> {
@@ -28,7 +28,7 @@ fn main() -> reid::Result<()> {
 
     // Two images, already resized to 256x128 and normalized (float32 NCHW).
     let images = read_npy(fixtures.join("input_256x128.npy"))?;
-    let features = reid::embed::embed_array(&model, &images, 32, &device)?;
+    let features = reid::models::embed::embed_array(&model, &images, 32, &device)?;
     let dim = features.shape[1];
     let values = features.to_f32();
     let (a, b) = values.split_at(dim);
@@ -49,7 +49,7 @@ fn main() -> reid::Result<()> {
 
     // Image files through the Extractor (Burn engine: no ONNX Runtime needed).
     let options = reid::ExtractorOptions {
-        engine: reid::infer::Engine::Burn,
+        engine: reid::extractor::Engine::Burn,
         arch: Some(Arch::OsnetX0_25),
         ..Default::default()
     };

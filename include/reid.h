@@ -482,29 +482,6 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Copies the message of the last failed call on this thread into `buf` as a NUL-terminated
- * string. `*out_len` (optional) receives the message length without the NUL, also when the
- * buffer is too small, so `out_len + 1` bytes are what a retry needs. The message stays until
- * the next failure on this thread; before any failure it is empty.
- *
- * Returns `REID_OK`, `REID_INVALID_ARGUMENT` (`buf` NULL with `cap` > 0) or
- * `REID_BUFFER_TOO_SMALL` (nothing written to `buf`). Thread-safe: each thread has its own
- * message. This call does not change the stored message.
- *
- * # Safety
- * `buf` must be valid for writing `cap` bytes; `out_len` NULL or valid for writing.
- */
-reid_status reid_last_error_message(char *buf,
-                                    size_t cap,
-                                    size_t *out_len);
-
-/**
- * A static, human-readable name for `status` ("REID_OK", …; "REID_UNKNOWN_STATUS" for a
- * number that is not a status). Never NULL; the string lives as long as the library.
- */
-const char *reid_status_str(int32_t status);
-
-/**
  * Loads a classification model. `model_path`: an `.onnx` export of a classifier (ONNX Runtime
  * or Burn engine) or, for the Burn engine, a reid checkpoint of one. `options` (NULL for the
  * defaults) are the extractor's; normalization does not apply. On success
@@ -1089,11 +1066,6 @@ reid_status reid_finetuner_new_extractor(reid_finetuner *finetuner,
                                          reid_extractor **out_extractor);
 
 /**
- * The default search: the 10 best matches, no filters.
- */
-struct reid_search_options reid_search_options_default(void);
-
-/**
  * Creates an empty in-memory gallery of `dim`-dimensional embeddings compared by `metric`
  * (a `reid_metric`). Free with `reid_gallery_free`.
  *
@@ -1348,6 +1320,35 @@ reid_status reid_gallery_export_npz(const reid_gallery *gallery,
 reid_status reid_gallery_import_npz(const reid_gallery *gallery,
                                     const char *path,
                                     size_t *out_added);
+
+/**
+ * The default search (the library's `SearchOptions::default()`): the 10 best matches, no
+ * filters.
+ */
+struct reid_search_options reid_search_options_default(void);
+
+/**
+ * Copies the message of the last failed call on this thread into `buf` as a NUL-terminated
+ * string. `*out_len` (optional) receives the message length without the NUL, also when the
+ * buffer is too small, so `out_len + 1` bytes are what a retry needs. The message stays until
+ * the next failure on this thread; before any failure it is empty.
+ *
+ * Returns `REID_OK`, `REID_INVALID_ARGUMENT` (`buf` NULL with `cap` > 0) or
+ * `REID_BUFFER_TOO_SMALL` (nothing written to `buf`). Thread-safe: each thread has its own
+ * message. This call does not change the stored message.
+ *
+ * # Safety
+ * `buf` must be valid for writing `cap` bytes; `out_len` NULL or valid for writing.
+ */
+reid_status reid_last_error_message(char *buf,
+                                    size_t cap,
+                                    size_t *out_len);
+
+/**
+ * A static, human-readable name for `status` ("REID_OK", …; "REID_UNKNOWN_STATUS" for a
+ * number that is not a status). Never NULL; the string lives as long as the library.
+ */
+const char *reid_status_str(int32_t status);
 
 /**
  * The library version, "MAJOR.MINOR.PATCH", as a static NUL-terminated string (never NULL,

@@ -11,8 +11,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Error, Result};
 use crate::models::ReidModel;
+use crate::preprocess::resample::resize_rgb;
 use crate::preprocess::{ImageView, PixelFormat, Preprocessing, decode, write_png};
-use crate::resample::resize_rgb;
 
 /// White space between the three panels of a picture.
 pub const SPACING: usize = 10;

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::models::Task;
+use crate::train::config::StagedLr;
 use crate::train::multilabel_step::MultilabelLoss;
 use crate::train::schedule::Schedule;
 use crate::train::{LossConfig, TrainConfig};
@@ -57,7 +58,7 @@ impl Default for AttentionSection {
 impl Default for Model {
     fn default() -> Self {
         Self {
-            name: "osnet_x0_25".into(),
+            name: TrainConfig::default().arch,
             load_weights: String::new(),
             pretrained: false,
             kind: "reid".into(),
@@ -88,16 +89,17 @@ struct Data {
 
 impl Default for Data {
     fn default() -> Self {
+        let d = TrainConfig::default();
         Self {
             kind: "image".into(),
-            root: "reid-data".into(),
-            sources: vec!["market1501".into()],
-            targets: vec!["market1501".into()],
-            split_id: 0,
-            height: 256,
-            width: 128,
-            transforms: vec!["random_flip".into()],
-            save_dir: "log".into(),
+            root: d.root,
+            sources: d.sources,
+            targets: d.targets,
+            split_id: d.split_id,
+            height: d.height,
+            width: d.width,
+            transforms: d.transforms,
+            save_dir: d.save_dir,
             workers: 4,
             combineall: false,
             norm_mean: None,
@@ -115,9 +117,10 @@ struct SamplerSection {
 
 impl Default for SamplerSection {
     fn default() -> Self {
+        let d = TrainConfig::default();
         Self {
-            train_sampler: "RandomSampler".into(),
-            num_instances: 4,
+            train_sampler: d.sampler,
+            num_instances: d.num_instances,
         }
     }
 }
@@ -133,10 +136,12 @@ struct Softmax {
 
 impl Default for Softmax {
     fn default() -> Self {
+        let d = LossConfig::default();
         Self {
-            label_smooth: true,
+            label_smooth: d.label_smooth > 0.0,
+            // deep-object-reid's AM-softmax margin (the plain softmax loss has none).
             m: 0.35,
-            s: 30.0,
+            s: d.am_scale,
         }
     }
 }
@@ -152,7 +157,8 @@ struct Triplet {
 impl Default for Triplet {
     fn default() -> Self {
         Self {
-            margin: 0.3,
+            margin: LossConfig::default().margin,
+            // torchreid's weights of the triplet and softmax terms when `loss.name: triplet`.
             weight_t: 1.0,
             weight_x: 0.0,
         }
@@ -169,9 +175,10 @@ struct Center {
 
 impl Default for Center {
     fn default() -> Self {
+        let d = LossConfig::default();
         Self {
-            weight: 0.0,
-            alpha: 0.5,
+            weight: d.center_weight,
+            alpha: d.center_alpha,
         }
     }
 }
@@ -301,29 +308,35 @@ struct Train {
 
 impl Default for Train {
     fn default() -> Self {
-        let o = crate::train::optim::OptimizerConfig::default();
+        let d = TrainConfig::default();
+        let o = d.optimizer;
+        let staged = StagedLr::default();
+        let (stepsize, gamma) = match d.schedule {
+            Schedule::SingleStep { step, gamma } => (vec![step], gamma),
+            _ => unreachable!("the default schedule is single_step"),
+        };
         Self {
             optim: o.name.clone(),
             base_optim: o.name,
-            lr: 3e-4,
+            lr: d.lr,
             weight_decay: o.weight_decay,
-            max_epoch: 60,
+            max_epoch: d.max_epoch,
             start_epoch: 0,
-            batch_size: 32,
-            fixbase_epoch: 0,
-            open_layers: vec!["classifier".into()],
-            staged_lr: false,
-            new_layers: vec!["classifier".into()],
-            base_lr_mult: 0.1,
+            batch_size: d.batch_size,
+            fixbase_epoch: d.fixbase_epoch,
+            open_layers: d.open_layers,
+            staged_lr: d.staged_lr.is_some(),
+            new_layers: staged.new_layers,
+            base_lr_mult: staged.base_lr_mult,
             lr_scheduler: "single_step".into(),
-            stepsize: vec![20],
-            gamma: 0.1,
-            warmup: 0,
+            stepsize,
+            gamma,
+            warmup: d.warmup,
             pct_start: 0.3,
             patience: 5,
             min_lr: 0.0,
-            early_stop_patience: 0,
-            seed: 1,
+            early_stop_patience: d.early_stop_patience,
+            seed: d.seed,
             momentum: o.momentum,
             sgd_dampening: o.sgd_dampening,
             sgd_nesterov: o.sgd_nesterov,
@@ -351,16 +364,17 @@ struct Test {
 
 impl Default for Test {
     fn default() -> Self {
+        let d = TrainConfig::default();
         Self {
             batch_size: 100,
-            dist_metric: "euclidean".into(),
+            dist_metric: d.dist_metric,
             normalize_feature: false,
             evaluate: false,
             eval_freq: -1,
             start_eval: 0,
             rerank: false,
             ranks: vec![1, 5, 10, 20],
-            export_onnx: true,
+            export_onnx: d.export_onnx,
         }
     }
 }
@@ -626,7 +640,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         eval_freq: f.test.eval_freq.max(0) as usize,
         fixbase_epoch: t.fixbase_epoch,
         open_layers: t.open_layers.clone(),
-        staged_lr: t.staged_lr.then(|| crate::train::engine::StagedLr {
+        staged_lr: t.staged_lr.then(|| StagedLr {
             new_layers: t.new_layers.clone(),
             base_lr_mult: t.base_lr_mult,
         }),

@@ -2,7 +2,7 @@
 //!
 //! Object re-identification SDK: torchreid's model zoo in [Burn](https://burn.dev) with
 //! torchreid-compatible weights ([`models`], [`weights`]), ONNX export ([`export`]), embedding
-//! extraction on ONNX Runtime or Burn ([`infer::Extractor`]), gallery matching with durable
+//! extraction on ONNX Runtime or Burn ([`extractor::Extractor`]), gallery matching with durable
 //! files ([`gallery::Gallery`]) and the re-id evaluation protocol ([`eval`]). The C ABI
 //! ([`ffi`], `include/reid.h`) exposes extraction, galleries and export to C and C++.
 //!
@@ -15,27 +15,29 @@
 
 #![warn(missing_docs)]
 
+// The layers, lowest first (ARCHITECTURE.md; tests/architecture.rs keeps imports downward).
 pub mod actmap;
+pub mod classifier;
 pub mod config;
 pub mod data;
 pub mod device;
-pub mod embed;
+pub mod distance;
 pub mod error;
 pub mod eval;
 pub mod export;
+pub mod extractor;
 pub mod ffi;
+pub mod finetuner;
+pub mod formats;
 pub mod gallery;
-pub mod infer;
 pub mod models;
-pub mod npy;
 pub mod preprocess;
-pub mod resample;
 pub mod train;
 pub mod weights;
 
 pub use error::{Error, Result};
+pub use extractor::{Extractor, ExtractorOptions};
 pub use gallery::Gallery;
-pub use infer::{Extractor, ExtractorOptions};
 pub use models::{Arch, ReidModel};
 
 /// The SDK's version (the crate version).

@@ -7,8 +7,8 @@ use std::process::Command;
 use burn::tensor::{Tensor, TensorData};
 use reid::actmap::{activation_maps, heatmap};
 use reid::device::default_device;
+use reid::formats::npy::{read_npy, read_npz};
 use reid::models::Arch;
-use reid::npy::{read_npy, read_npz};
 use reid::weights::load_torchreid;
 
 fn fixture(name: &str) -> PathBuf {

@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use reid::export::{ExportOptions, export_onnx_file};
-use reid::infer::{Extractor, ExtractorOptions};
+use reid::extractor::{Extractor, ExtractorOptions};
 use reid::models::Arch;
 
 fn root() -> &'static Path {
@@ -523,7 +523,7 @@ fn c_program_finetunes_evaluates_exports_and_extracts() {
 /// Rust Classifier's, and its error paths must hold, natively and under valgrind.
 #[test]
 fn c_classifier_gives_the_rust_top_k_and_refuses_bad_input() {
-    use reid::infer::Classifier;
+    use reid::classifier::Classifier;
     use reid::models::{ReidModel, Task};
     let sdk = sdk();
     let Some(reid_model) = &sdk.model else { return };

@@ -251,7 +251,7 @@ fn birdsnap_matches_continuum_and_reads_the_official_download_folder() {
 
 #[test]
 fn python_pickles_of_every_protocol_read_as_python_wrote_them() {
-    use reid::data::pickle::{PyValue, unpickle};
+    use reid::formats::pickle::{PyValue, unpickle};
     let want = &expected()["pickles"]["value"];
     for protocol in 0..=5 {
         let path = fixture().join(format!("pickles/protocol{protocol}.pkl"));

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use reid::eval::verification::{read_lfw_pairs, roc_auc, verify};
 use reid::eval::{confusion_matrix, mean_class_accuracy, multilabel_scores};
-use reid::npy::read_npz;
+use reid::formats::npy::read_npz;
 
-fn fixture() -> std::collections::BTreeMap<String, reid::npy::NpyArray> {
+fn fixture() -> std::collections::BTreeMap<String, reid::formats::npy::NpyArray> {
     read_npz(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/classification/metrics.npz"),
     )

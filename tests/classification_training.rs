@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use reid::classifier::Classifier;
 use reid::data::synth::{ClassSynthOptions, synthesize_classes};
-use reid::infer::{Classifier, Engine, ExtractorOptions};
+use reid::extractor::{Engine, ExtractorOptions};
 use reid::models::Task;
 use reid::train::TrainConfig;
 
@@ -265,8 +266,8 @@ fn am_softmax_classifiers_are_read_on_scaled_cosines() {
     let out = model.logits(x);
     let cosines = model.cosine_logits(out.features) * config.losses.am_scale;
     let (a, b) = (
-        reid::embed::tensor_to_vec(out.logits),
-        reid::embed::tensor_to_vec(cosines),
+        reid::models::embed::tensor_to_vec(out.logits),
+        reid::models::embed::tensor_to_vec(cosines),
     );
     assert!(
         a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4),
@@ -358,7 +359,7 @@ fn cli_verifies_lfw_style_pairs() {
         engine: Engine::Burn,
         ..Default::default()
     };
-    let extractor = reid::infer::Extractor::new(&onnx, &options).unwrap();
+    let extractor = reid::extractor::Extractor::new(&onnx, &options).unwrap();
     let pairs = reid::eval::verification::read_lfw_pairs(&pairs_file, &root).unwrap();
     assert_eq!(pairs.len(), 12);
     let (mut similarity, mut same) = (Vec::new(), Vec::new());

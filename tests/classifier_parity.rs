@@ -4,36 +4,25 @@
 //!
 //! The fixtures were written by `tests/fixtures/make_classifier_fixtures.py`: random weights
 //! with randomized normalization statistics and PReLU slopes, stored in half precision, one
-//! input batch, and the reference's eval-mode embedding (timm's pre-logits) and logits. The
-//! committed set is checked always; the rest when `--large` has generated it.
+//! input batch, and the reference's eval-mode embedding (timm's pre-logits) and logits: weight
+//! files under timm's names load and give the reference's outputs. Every architecture's parity
+//! (without weight files) is in `tests/zoo_parity.rs`.
+
+mod common;
+
+use common::assert_close;
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
 use reid::device::default_device;
-use reid::embed::tensor_to_vec;
+use reid::formats::npy::read_npy;
 use reid::models::Arch;
-use reid::npy::read_npy;
+use reid::models::embed::tensor_to_vec;
 use reid::weights::load_torchreid;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// max |Δ| ≤ 1e-4 × max(1, max |ref|), the zoo's tolerance.
-fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
-    let worst = got
-        .iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    assert!(
-        worst <= 1e-4 * scale,
-        "{what}: max |Δ| = {worst:e} > 1e-4 × {scale}"
-    );
-    eprintln!("{what}: max |Δ| = {worst:.3e} (scale {scale:.3})");
 }
 
 fn check(arch: Arch, dir: &Path) {
@@ -76,22 +65,6 @@ parity! {
     mobilenetv3_large => Arch::Mobilenetv3Large,
     efficientnet_b0 => Arch::EfficientnetB0,
     mobilefacenet => Arch::Mobilefacenet,
-}
-
-/// The other widths and Inception-V4, whose weights are too large to commit: checked when
-/// `python tests/fixtures/make_classifier_fixtures.py --large` has written them.
-#[test]
-fn large_classifiers_when_generated() {
-    let large = fixtures().join("large");
-    let mut checked = Vec::new();
-    for arch in Arch::ALL {
-        let dir = large.join(arch.name());
-        if dir.join("embedding.npy").exists() {
-            check(arch, &dir);
-            checked.push(arch.name());
-        }
-    }
-    eprintln!("large classifier fixtures checked: {checked:?}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use reid::npy::read_npy;
+use reid::formats::npy::read_npy;
 
 fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -130,7 +130,7 @@ fn eval_prints_torchreid_metrics_as_json() {
         String::from_utf8_lossy(&out.stderr)
     );
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let arrays = reid::npy::read_npz(&npz).unwrap();
+    let arrays = reid::formats::npy::read_npz(&npz).unwrap();
     let map = arrays["map_cosine"].to_f64()[0];
     let rank1 = arrays["cmc_cosine"].to_f64()[0];
     assert!(
@@ -168,7 +168,7 @@ fn eval_prints_torchreid_metrics_as_json() {
 
 #[test]
 fn gallery_commands_create_fill_search_and_export() {
-    use reid::npy::{NpyArray, write_npy};
+    use reid::formats::npy::{NpyArray, write_npy};
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     let dim = 8;
@@ -248,7 +248,7 @@ fn gallery_commands_create_fill_search_and_export() {
     );
     ok(&["gallery", "export", &p("g.db"), "-o", &p("g.npz")]);
     assert_eq!(
-        reid::npy::read_npz(p("g.npz")).unwrap()["vectors"].shape,
+        reid::formats::npy::read_npz(p("g.npz")).unwrap()["vectors"].shape,
         vec![4, dim]
     );
     // A dimension mismatch is refused and adds nothing.

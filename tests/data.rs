@@ -239,7 +239,7 @@ fn market_and_msmt_layouts_follow_torchreid() {
 fn augmix_operations_match_pillow() {
     use reid::data::augmix::{Op, apply};
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/augmix/ops.npz");
-    let f = reid::npy::read_npz(path).unwrap();
+    let f = reid::formats::npy::read_npz(path).unwrap();
     let as_u8 =
         |name: &str| -> Vec<u8> { f[name].to_i64().unwrap().iter().map(|&v| v as u8).collect() };
     let image = as_u8("image");

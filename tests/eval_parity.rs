@@ -9,7 +9,7 @@ use reid::eval::{
     EvalOptions, Labels, Matrix, Metric, RankMetrics, RerankParams, distance_matrix, evaluate,
     evaluate_market1501, rerank,
 };
-use reid::npy::{NpyArray, read_npz};
+use reid::formats::npy::{NpyArray, read_npz};
 
 struct Fixture(BTreeMap<String, NpyArray>);
 

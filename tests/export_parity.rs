@@ -14,10 +14,10 @@ use std::process::Command;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Tensor, TensorData};
 use reid::device::default_device;
-use reid::embed::embed_array;
 use reid::export::{ExportOptions, export_onnx, export_onnx_file, read_metadata};
+use reid::formats::npy::{NpyArray, read_npy, write_npy};
+use reid::models::embed::embed_array;
 use reid::models::{Arch, ReidModel, Task};
-use reid::npy::{NpyArray, read_npy, write_npy};
 
 /// Replaces every 1-D parameter with seeded values that keep activations at a sane scale:
 /// norm scales and running variances in [0.5, 1.5], shifts, running means and biases in
@@ -108,7 +108,7 @@ fn write_case(dir: &Path, name: &str, model: &ReidModel, options: &ExportOptions
             let images = Tensor::<4>::from_data(TensorData::new(x.to_f32(), shape), &device);
             let logits = model.logits(images).logits;
             let dims = logits.dims().to_vec();
-            let values = reid::embed::tensor_to_vec(logits);
+            let values = reid::models::embed::tensor_to_vec(logits);
             let logits = NpyArray::f32(dims, values);
             write_npy(dir.join(format!("{name}.logits{tag}.npy")), &logits).unwrap();
         }

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use reid::Error;
 use reid::export::{ExportOptions, export_onnx_file};
-use reid::infer::{Engine, Extractor, ExtractorOptions};
+use reid::extractor::{Engine, Extractor, ExtractorOptions};
+use reid::formats::npy::read_npy;
 use reid::models::Arch;
-use reid::npy::read_npy;
 use reid::preprocess::{ImageView, PixelFormat, Rect, decode};
 
 fn fixture(path: &str) -> PathBuf {
@@ -78,7 +78,7 @@ fn ort_available() -> bool {
 #[test]
 fn resize_equals_pillow() {
     let (rgb, w, h) = decode(&std::fs::read(fixture("images/person2.png")).unwrap()).unwrap();
-    let ours = reid::resample::resize_rgb(&rgb, w, h, 128, 256);
+    let ours = reid::preprocess::resample::resize_rgb(&rgb, w, h, 128, 256);
     let pil = read_npy(fixture("images/person2_pil_256x128.npy")).unwrap();
     let pil: Vec<u8> = pil.to_i64().unwrap().iter().map(|&v| v as u8).collect();
     assert_eq!(ours, pil);

@@ -10,13 +10,16 @@
 
 mod common;
 
+use common::bad_options::BadOption;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use reid::classifier::Classifier;
 use reid::export::{ExportOptions, export_onnx_file};
-use reid::infer::{Classifier, Extractor, ExtractorOptions};
+use reid::extractor::{Extractor, ExtractorOptions};
+use reid::formats::npy::{NpyArray, write_npy};
 use reid::models::{Arch, ReidModel, Task};
-use reid::npy::{NpyArray, write_npy};
 use serde_json::json;
 
 fn root() -> &'static Path {
@@ -139,8 +142,14 @@ fn python_binding_matches_the_rust_api() {
         .map(|row| row.into_iter().map(|p| (p.class, p.score)).collect())
         .collect();
 
+    // The library's messages for the shared table of bad options.
+    let bad_options: Vec<serde_json::Value> = BadOption::ALL
+        .iter()
+        .map(|case| json!({"case": case.name(), "message": case.rust_error().to_string()}))
+        .collect();
     let spec = json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "bad_options": bad_options,
         "model": model,
         "input_size": [128, 64],
         "images": images,

@@ -11,10 +11,10 @@ use burn::module::Module;
 use burn::optim::SgdConfig;
 use burn::tensor::{Int, Tensor, TensorData};
 use reid::device::default_device;
-use reid::embed::tensor_to_vec;
+use reid::formats::npy::{NpyArray, read_npz};
 use reid::models::Arch;
 use reid::models::ReidModel;
-use reid::npy::{NpyArray, read_npz};
+use reid::models::embed::tensor_to_vec;
 use reid::train::center::CenterLoss;
 use reid::train::loss::{cross_entropy, mutual_kl, triplet_hard};
 use reid::train::step::{StepExtras, train_step_with};
@@ -473,7 +473,7 @@ fn a_data_parallel_step_follows_the_mean_gradient_of_the_chunks() {
 /// parameter by `base_lr_mult` times as far.
 #[test]
 fn staged_learning_rates_scale_the_base_layers_only() {
-    use reid::train::engine::StagedLr;
+    use reid::train::StagedLr;
     let (start, train_device, images, targets) = fixture_batch();
     let losses = step_losses();
     let fresh = || start.clone().fork(&train_device).train();

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reid::data::{SynthOptions, synthesize};
-use reid::infer::{Engine, Extractor, ExtractorOptions};
+use reid::extractor::{Engine, Extractor, ExtractorOptions};
 use reid::train::{EpochLog, Event, MutualConfig, SamConfig, TrainConfig, train};
 
 fn dataset(dir: &Path) -> PathBuf {

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use reid::Error;
 use reid::device::default_device;
-use reid::embed::embed_array;
+use reid::formats::npy::{NpyArray, read_npy};
+use reid::models::embed::embed_array;
 use reid::models::{Arch, ReidModel};
-use reid::npy::{NpyArray, read_npy};
 use reid::weights::{
     RawTensor, StateDict, load_checkpoint, load_state_dict, load_torchreid, matching_architectures,
     save_checkpoint, save_torchreid_safetensors,
@@ -210,7 +210,7 @@ fn training_mode_returns_logits_and_uses_batch_statistics() {
     let out = train_model.logits(batch);
     assert_eq!(out.logits.dims(), [3, 10]);
     assert_eq!(out.features.dims(), [3, 512]);
-    let train_features = reid::embed::tensor_to_vec(out.features);
+    let train_features = reid::models::embed::tensor_to_vec(out.features);
     let worst = train_features
         .iter()
         .zip(eval.to_f32())

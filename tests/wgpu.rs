@@ -12,9 +12,9 @@ use burn::optim::SgdConfig;
 use burn::tensor::{Int, Tensor, TensorData};
 use reid::data::{SynthOptions, synthesize};
 use reid::device::{default_device, parse_device};
-use reid::embed::tensor_to_vec;
+use reid::formats::npy::read_npz;
+use reid::models::embed::tensor_to_vec;
 use reid::models::{Arch, ReidModel};
-use reid::npy::read_npz;
 use reid::train::{LossConfig, TrainConfig, train, train_step};
 use reid::weights::load_torchreid;
 

@@ -7,7 +7,7 @@ use crate::data::augmix::augmix;
 use crate::data::rng::Rng;
 use crate::error::{Error, Result};
 use crate::preprocess::Preprocessing;
-use crate::resample::resize_rgb;
+use crate::preprocess::resample::resize_rgb;
 
 /// Which augmentations run (torchreid's `data.transforms` list).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

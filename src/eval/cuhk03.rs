@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use super::distance::Matrix;
 use super::rank::{Labels, RankMetrics, evaluate_market1501};
+use crate::distance::Matrix;
 use crate::error::Result;
 
 /// Expected CMC under single-gallery-shot sampling, and mAP / mINP as in

@@ -4,18 +4,20 @@
 
 pub mod classification;
 pub mod cuhk03;
-pub mod distance;
+pub mod features;
+
 pub mod rank;
 pub mod rerank;
 pub mod verification;
 pub mod visualize;
 
+pub use crate::distance::{Matrix, Metric, distance_matrix};
 pub use classification::{
     MultilabelScores, confusion_matrix, mean_class_accuracy, multilabel_map, multilabel_scores,
     top_k_accuracy,
 };
 pub use cuhk03::evaluate_cuhk03;
-pub use distance::{Matrix, Metric, distance_matrix};
+pub use features::Features;
 pub use rank::{Labels, RankMetrics, evaluate_market1501};
 pub use rerank::{RerankParams, rerank};
 

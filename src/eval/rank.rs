@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::distance::Matrix;
+use crate::distance::Matrix;
 use crate::error::{Error, Result};
 
 /// Identity and camera labels of the queries and the gallery.

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::distance::Matrix;
+use crate::distance::Matrix;
 use crate::error::{Error, Result};
 
 /// Parameters of the re-ranking; the paper's (and torchreid's) defaults.

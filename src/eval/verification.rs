@@ -156,7 +156,7 @@ pub fn read_lfw_pairs(path: &Path, root: &Path) -> Result<Vec<Pair>> {
 /// Verifies `pairs` with `extractor`'s L2-normalized embeddings: each distinct image is
 /// embedded once, each pair scored by cosine similarity, then [`verify`] with `folds` folds.
 pub fn verify_pairs(
-    extractor: &crate::infer::Extractor,
+    extractor: &crate::extractor::Extractor,
     pairs: &[Pair],
     folds: usize,
 ) -> Result<Verification> {
@@ -165,7 +165,7 @@ pub fn verify_pairs(
     images.dedup();
     let dim = extractor.dim();
     let mut embeddings = extractor.extract_files(&images)?;
-    crate::eval::distance::normalize_rows(&mut embeddings, dim);
+    crate::distance::normalize_rows(&mut embeddings, dim);
     let row = |path: &PathBuf| {
         let i = images
             .binary_search(&path)

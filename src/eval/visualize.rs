@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::distance::Matrix;
 use crate::data::Sample;
+use crate::distance::Matrix;
 use crate::error::{Error, Result};
-use crate::resample::resize_rgb;
+use crate::preprocess::resample::resize_rgb;
 
 /// Size of the pictures in a ranked-results grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

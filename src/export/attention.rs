@@ -7,8 +7,8 @@ use burn::tensor::Tensor;
 
 use super::graph::{Attr, GraphBuilder};
 use super::layers::{conv, relu};
-use crate::embed::tensor_to_vec;
 use crate::models::attention_head::{AttentionHead, LAYER_NORM_EPS};
+use crate::models::embed::tensor_to_vec;
 
 fn param<const D: usize>(g: &mut GraphBuilder, p: &Param<Tensor<D>>, hint: &str) -> String {
     let value = p.val();

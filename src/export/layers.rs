@@ -5,7 +5,7 @@ use burn::nn::pool::{AvgPool2d, MaxPool2d};
 use burn::nn::{BatchNorm, InstanceNorm, Linear, PRelu, PaddingConfig2d};
 
 use super::graph::{Attr, GraphBuilder};
-use crate::embed::tensor_to_vec;
+use crate::models::embed::tensor_to_vec;
 use crate::models::layers::{ConvNorm, Norm};
 
 /// A list of sizes as an ONNX integer-list attribute.

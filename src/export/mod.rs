@@ -33,6 +33,9 @@ pub const OUTPUT_NAME: &str = "output";
 /// (softmax or sigmoid them as the `task` metadata says).
 pub const LOGITS_NAME: &str = "logits";
 
+/// The ONNX opset the SDK writes unless told otherwise (13–21 use the same operators here).
+pub const DEFAULT_OPSET: i64 = 17;
+
 /// Options of [`export_onnx`].
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
@@ -45,11 +48,16 @@ pub struct ExportOptions {
 }
 
 impl ExportOptions {
-    /// torchreid's preprocessing at `height`×`width`, opset 17, no normalization.
+    /// torchreid's preprocessing at `height`×`width`, [`DEFAULT_OPSET`], no normalization.
     pub fn new(height: usize, width: usize) -> Self {
+        Self::with_preprocessing(Preprocessing::torchreid(height, width))
+    }
+
+    /// `preprocessing`, [`DEFAULT_OPSET`], no normalization.
+    pub fn with_preprocessing(preprocessing: Preprocessing) -> Self {
         Self {
-            preprocessing: Preprocessing::torchreid(height, width),
-            opset: 17,
+            preprocessing,
+            opset: DEFAULT_OPSET,
             normalize: false,
         }
     }
@@ -187,7 +195,7 @@ pub fn export_onnx_file(
     path: impl AsRef<Path>,
 ) -> Result<()> {
     let bytes = export_onnx(model, options)?;
-    crate::npy::write_atomically(path.as_ref(), &bytes)
+    crate::formats::npy::write_atomically(path.as_ref(), &bytes)
 }
 
 /// `x / max(‖x‖₂, 1e-12)` along the feature axis.

@@ -385,7 +385,7 @@ pub fn logits(g: &mut GraphBuilder, model: &ReidModel, embedding: &str, opset: i
         model.head.classifier.weight.id,
         "cos_w",
         &dims,
-        &crate::embed::tensor_to_vec(unit),
+        &crate::models::embed::tensor_to_vec(unit),
     );
     let unit_features = super::l2_normalize(g, embedding, opset);
     let cosines = g.node(

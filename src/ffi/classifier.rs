@@ -4,13 +4,13 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{
-    Failure, Outcome, guard, guard_value, output_slice, path, reid_status, write_optional,
-};
-use super::extractor::{encoded_inputs, image_inputs, path_inputs, reid_image};
+use super::boundary::{guard, guard_value, output_slice, path, write_optional};
 use super::extractor_options::reid_extractor_options;
 use super::handle::{Handle, borrow, free, into_raw};
-use crate::infer::{Classifier, ExtractorOptions, Prediction};
+use super::images::{encoded_inputs, image_inputs, path_inputs, reid_image};
+use super::status::{Failure, Outcome, reid_status};
+use crate::classifier::{Classifier, Prediction};
+use crate::extractor::ExtractorOptions;
 
 /// One predicted class: its index and probability (softmax for single-label models, sigmoid
 /// for multi-label ones).
@@ -181,9 +181,7 @@ unsafe fn classify_into(
     guard(|| {
         // SAFETY: the caller's contract.
         let classifier = &unsafe { borrow(classifier, "classifier") }?.inner;
-        if k == 0 {
-            return Err(Failure::invalid("k must be at least 1"));
-        }
+        Classifier::check_top_k(k)?;
         let per = k.min(classifier.num_classes());
         let needed = count
             .checked_mul(per)

@@ -2,9 +2,9 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{Failure, guard, path, reid_status, text};
+use super::boundary::{guard, path, text};
+use super::status::{Failure, reid_status};
 use crate::export::{ExportOptions, export_onnx_file};
-use crate::preprocess::Preprocessing;
 
 /// `reid_export_onnx` flag: L2-normalize the embedding inside the graph.
 pub const REID_EXPORT_NORMALIZE: u32 = 1;
@@ -63,9 +63,8 @@ pub unsafe extern "C" fn reid_export_onnx(
         };
         model.check_input_size(h, w)?;
         let options = ExportOptions {
-            preprocessing: Preprocessing::torchreid(h, w),
-            opset: 17,
             normalize: flags & REID_EXPORT_NORMALIZE != 0,
+            ..ExportOptions::new(h, w)
         };
         export_onnx_file(&model, &options, &output)?;
         Ok(())

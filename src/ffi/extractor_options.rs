@@ -3,9 +3,10 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{Failure, Outcome, guard, input_slice, path, reid_status, require_out, text};
+use super::boundary::{guard, input_slice, path, require_out, text};
 use super::handle::{Handle, borrow_mut, free, into_raw};
-use crate::infer::{Engine, ExtractorOptions};
+use super::status::{Failure, Outcome, reid_status};
+use crate::extractor::{Engine, ExtractorOptions};
 use crate::preprocess::ChannelOrder;
 
 /// Runtimes that execute a model (`reid_extractor_options_set_engine`).
@@ -37,6 +38,13 @@ pub enum reid_channel_order {
 pub struct reid_extractor_options {
     tag: u64,
     pub(crate) inner: ExtractorOptions,
+}
+
+impl reid_extractor_options {
+    /// The options as the library sees them.
+    pub fn options(&self) -> &ExtractorOptions {
+        &self.inner
+    }
 }
 
 // SAFETY: repr(C), tag first.
@@ -77,7 +85,9 @@ pub unsafe extern "C" fn reid_extractor_options_free(options: *mut reid_extracto
     unsafe { free(options) };
 }
 
-/// Runs `change` on the options behind `options`.
+/// Runs `change` on a copy of the options behind `options` and keeps the copy only when the
+/// library's [`ExtractorOptions::validate`] accepts it, so a refused value changes nothing and
+/// gets the same message as from Rust.
 ///
 /// # Safety
 /// `options` NULL or a handle, used by this thread only.
@@ -88,7 +98,11 @@ unsafe fn modify(
     guard(|| {
         // SAFETY: forwarded contract.
         let options = unsafe { borrow_mut(options, "options") }?;
-        change(&mut options.inner)
+        let mut changed = options.inner.clone();
+        change(&mut changed)?;
+        changed.validate()?;
+        options.inner = changed;
+        Ok(())
     })
 }
 
@@ -155,9 +169,6 @@ pub unsafe extern "C" fn reid_extractor_options_set_threads(
     // SAFETY: forwarded contract.
     unsafe {
         modify(options, |o| {
-            if sessions == 0 {
-                return Err(Failure::invalid("sessions must be at least 1"));
-            }
             o.threads = threads_per_session;
             o.sessions = sessions;
             Ok(())
@@ -179,9 +190,6 @@ pub unsafe extern "C" fn reid_extractor_options_set_max_batch(
     // SAFETY: forwarded contract.
     unsafe {
         modify(options, |o| {
-            if max_batch == 0 {
-                return Err(Failure::invalid("max_batch must be at least 1"));
-            }
             o.max_batch = max_batch;
             Ok(())
         })
@@ -203,10 +211,7 @@ pub unsafe extern "C" fn reid_extractor_options_set_input_size(
     // SAFETY: forwarded contract.
     unsafe {
         modify(options, |o| {
-            let mut overrides = o.overrides.clone();
-            overrides.size = Some((height, width));
-            overrides.check()?;
-            o.overrides = overrides;
+            o.overrides.size = Some((height, width));
             Ok(())
         })
     }
@@ -261,10 +266,7 @@ pub unsafe extern "C" fn reid_extractor_options_set_normalization(
         modify(options, |o| {
             let mean: [f32; 3] = input_slice(mean, 3, "mean")?.try_into().expect("3 values");
             let std: [f32; 3] = input_slice(std, 3, "std")?.try_into().expect("3 values");
-            let mut overrides = o.overrides.clone();
-            overrides.normalization = Some((scale, mean, std));
-            overrides.check()?;
-            o.overrides = overrides;
+            o.overrides.normalization = Some((scale, mean, std));
             Ok(())
         })
     }
@@ -306,9 +308,7 @@ pub unsafe extern "C" fn reid_extractor_options_set_device(
     // SAFETY: forwarded contract.
     unsafe {
         modify(options, |o| {
-            let name = text(device, "device")?;
-            crate::device::parse_device(name)?;
-            o.device = name.to_string();
+            o.device = text(device, "device")?.to_string();
             Ok(())
         })
     }

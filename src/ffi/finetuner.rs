@@ -3,15 +3,14 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::boundary::{
-    Failure, Outcome, guard, guard_value, input_slice, path, reid_status, require_out, text,
-    write_optional,
-};
-use super::extractor::{reid_extractor, reid_image, view};
+use super::boundary::{guard, guard_value, input_slice, path, require_out, text, write_optional};
+use super::extractor::reid_extractor;
 use super::extractor_options::reid_extractor_options;
 use super::handle::{Handle, borrow, borrow_mut, free, into_raw};
-use crate::infer::ExtractorOptions;
-use crate::train::finetune::{Finetuner, Split};
+use super::images::{reid_image, view};
+use super::status::{Failure, Outcome, reid_status};
+use crate::extractor::ExtractorOptions;
+use crate::finetuner::{Finetuner, Split};
 use crate::train::{Event, StepStats};
 
 /// Where an added image goes (`reid_finetuner_add_*`).
@@ -155,15 +154,7 @@ pub unsafe extern "C" fn reid_finetuner_set_epochs(
     guard(|| {
         // SAFETY: the caller's contract.
         let job = unsafe { job(finetuner) }?;
-        if epochs == 0 {
-            return Err(Failure::invalid("epochs must be at least 1"));
-        }
-        let config = job.config_mut();
-        config.max_epoch = epochs;
-        if let crate::train::schedule::Schedule::Cosine { max_epoch } = &mut config.schedule {
-            *max_epoch = epochs;
-        }
-        Ok(())
+        Ok(job.set_epochs(epochs)?)
     })
 }
 
@@ -185,26 +176,7 @@ pub unsafe extern "C" fn reid_finetuner_set_training(
     guard(|| {
         // SAFETY: the caller's contract.
         let job = unsafe { job(finetuner) }?;
-        if !(learning_rate.is_finite() && learning_rate >= 0.0) {
-            return Err(Failure::invalid(
-                "learning_rate must be finite and positive (or 0)",
-            ));
-        }
-        if (height == 0) != (width == 0) {
-            return Err(Failure::invalid("give both height and width, or neither"));
-        }
-        let config = job.config_mut();
-        if batch_size > 0 {
-            config.batch_size = batch_size;
-        }
-        if learning_rate > 0.0 {
-            config.lr = learning_rate;
-        }
-        if height > 0 {
-            config.height = height;
-            config.width = width;
-        }
-        Ok(())
+        Ok(job.set_training(batch_size, learning_rate, height, width)?)
     })
 }
 

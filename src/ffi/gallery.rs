@@ -5,12 +5,13 @@
 use std::ffi::c_char;
 
 use super::boundary::{
-    Failure, Outcome, guard, guard_value, input_slice, output_slice, path, reid_status,
-    require_out, write_optional,
+    guard, guard_value, input_slice, output_slice, path, require_out, write_optional,
 };
 use super::handle::{Handle, borrow, free, into_raw};
+use super::search_options::{reid_search_options, search_options};
+use super::status::{Failure, Outcome, reid_status};
 use crate::eval::Metric;
-use crate::gallery::{Gallery, NewEntry, SearchOptions};
+use crate::gallery::{Gallery, NewEntry};
 
 /// How a gallery compares embeddings.
 #[repr(i32)]
@@ -20,29 +21,6 @@ pub enum reid_metric {
     REID_METRIC_COSINE = 0,
     /// Squared euclidean distance; scores are distances (lower is closer).
     REID_METRIC_EUCLIDEAN = 1,
-}
-
-/// `reid_search_options.flags`: apply `min_score` (a minimum similarity, or for euclidean
-/// galleries a maximum distance).
-pub const REID_SEARCH_MIN_SCORE: u32 = 1;
-/// `reid_search_options.flags`: at most one match (the best) per identity.
-pub const REID_SEARCH_GROUP_BY_IDENTITY: u32 = 2;
-/// `reid_search_options.flags`: no matches from camera `exclude_camera`.
-pub const REID_SEARCH_EXCLUDE_CAMERA: u32 = 4;
-
-/// What a search returns. Start from `reid_search_options_default()`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct reid_search_options {
-    /// Matches per query (at least 1).
-    pub k: usize,
-    /// With `REID_SEARCH_MIN_SCORE`: the lowest similarity kept (cosine), or the largest
-    /// distance kept (euclidean).
-    pub min_score: f32,
-    /// Camera left out, with `REID_SEARCH_EXCLUDE_CAMERA`.
-    pub exclude_camera: i32,
-    /// `REID_SEARCH_*` flags, or-ed.
-    pub flags: u32,
 }
 
 /// One search result: the entry, its labels and its score.
@@ -70,17 +48,6 @@ pub struct reid_gallery {
 unsafe impl Handle for reid_gallery {
     const TAG: u64 = 0x5245_4944_4741_4c4c; // "REIDGALL"
     const NAME: &'static str = "reid_gallery";
-}
-
-/// The default search: the 10 best matches, no filters.
-#[unsafe(no_mangle)]
-pub extern "C" fn reid_search_options_default() -> reid_search_options {
-    reid_search_options {
-        k: 10,
-        min_score: 0.0,
-        exclude_camera: 0,
-        flags: 0,
-    }
 }
 
 fn metric(value: i32) -> Outcome<Metric> {
@@ -477,34 +444,6 @@ pub unsafe extern "C" fn reid_gallery_get(
             write_optional(out_camera, entry.camera);
         }
         Ok(())
-    })
-}
-
-fn search_options(options: *const reid_search_options) -> Outcome<SearchOptions> {
-    let o = if options.is_null() {
-        reid_search_options_default()
-    } else {
-        // SAFETY: non-NULL; the caller's contract.
-        unsafe { options.read() }
-    };
-    let known = REID_SEARCH_MIN_SCORE | REID_SEARCH_GROUP_BY_IDENTITY | REID_SEARCH_EXCLUDE_CAMERA;
-    if o.flags & !known != 0 {
-        return Err(Failure::invalid(format!(
-            "unknown search flags {:#x}",
-            o.flags
-        )));
-    }
-    if o.k == 0 {
-        return Err(Failure::invalid("k must be at least 1"));
-    }
-    if o.flags & REID_SEARCH_MIN_SCORE != 0 && o.min_score.is_nan() {
-        return Err(Failure::invalid("min_score is NaN"));
-    }
-    Ok(SearchOptions {
-        k: o.k,
-        min_score: (o.flags & REID_SEARCH_MIN_SCORE != 0).then_some(o.min_score),
-        group_by_identity: o.flags & REID_SEARCH_GROUP_BY_IDENTITY != 0,
-        exclude_camera: (o.flags & REID_SEARCH_EXCLUDE_CAMERA != 0).then_some(o.exclude_camera),
     })
 }
 

@@ -4,7 +4,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::boundary::{Failure, Outcome, reid_status};
+use super::status::{Failure, Outcome, reid_status};
 
 /// Tag written into a handle when it is freed.
 const FREED: u64 = 0x4652_4545_4445_4144; // "FREEDEAD"

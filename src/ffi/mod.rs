@@ -1,6 +1,6 @@
 //! The C ABI (`include/reid.h`): opaque handles for the extractor, its options and the
 //! gallery, plus model export, following the conventions in the header's preamble: every
-//! fallible call returns a [`reid_status`](boundary::reid_status) and keeps a thread-local
+//! fallible call returns a [`reid_status`](status::reid_status) and keeps a thread-local
 //! message, catches panics, checks pointers and sizes before touching memory, and writes its
 //! outputs only on success. This module calls the public Rust API only.
 
@@ -14,4 +14,7 @@ pub mod extractor_options;
 pub mod finetuner;
 pub mod gallery;
 mod handle;
+pub mod images;
+pub mod search_options;
+pub mod status;
 pub mod version;

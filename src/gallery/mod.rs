@@ -16,9 +16,9 @@ use std::sync::{Mutex, RwLock};
 
 use persist::Db;
 
+use crate::distance::Metric;
 use crate::error::{Error, Result};
-use crate::eval::Metric;
-use crate::npy::NpyArray;
+use crate::formats::npy::NpyArray;
 
 /// One stored embedding and its labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +76,26 @@ pub struct SearchOptions {
     pub exclude_camera: Option<i32>,
 }
 
+impl Default for SearchOptions {
+    /// The 10 best matches, no filters.
+    fn default() -> Self {
+        Self::top(10)
+    }
+}
+
 impl SearchOptions {
+    /// Checks the options: `k` at least 1, a `min_score` that is a number. Every search (Rust,
+    /// C, CLI, Python) goes through this.
+    pub fn validate(&self) -> Result<()> {
+        if self.k == 0 {
+            return Err(Error::InvalidInput("k must be at least 1".into()));
+        }
+        if self.min_score.is_some_and(f32::is_nan) {
+            return Err(Error::InvalidInput("min_score is NaN".into()));
+        }
+        Ok(())
+    }
+
     /// Plain top-`k`.
     pub fn top(k: usize) -> Self {
         Self {
@@ -393,7 +412,7 @@ impl Gallery {
         let ids = column(&|e| e.id as i64);
         let identities = column(&|e| e.identity as i64);
         let cameras = column(&|e| e.camera as i64);
-        crate::npy::write_npz(
+        crate::formats::npy::write_npz(
             path,
             [
                 ("vectors", &vectors),
@@ -409,7 +428,7 @@ impl Gallery {
     /// all or nothing. Returns the ids of the new entries.
     pub fn import_npz(&self, path: impl AsRef<Path>) -> Result<Vec<u64>> {
         let path = path.as_ref();
-        let mut arrays = crate::npy::read_npz(path)?;
+        let mut arrays = crate::formats::npy::read_npz(path)?;
         let mut column = |name: &str, required: bool| -> Result<Option<NpyArray>> {
             match arrays.remove(name) {
                 Some(a) => Ok(Some(a)),
@@ -489,9 +508,7 @@ impl Gallery {
     /// The best matches of each query (`queries.len()` a multiple of `dim`), sorted best
     /// first with ties broken by id. An empty gallery gives empty results.
     pub fn search(&self, queries: &[f32], options: &SearchOptions) -> Result<Vec<Vec<Match>>> {
-        if options.k == 0 {
-            return Err(Error::InvalidInput("k must be at least 1".into()));
-        }
+        options.validate()?;
         if !queries.len().is_multiple_of(self.dim) {
             return Err(Error::InvalidInput(format!(
                 "{} query values are not a whole number of {}-d embeddings",

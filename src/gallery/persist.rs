@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::Entry;
+use crate::distance::Metric;
 use crate::error::{Error, Result};
-use crate::eval::Metric;
 
 /// Written in the `meta` table: what identifies a file as ours.
 const FORMAT: &str = "reid-gallery";

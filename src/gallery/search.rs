@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use super::{Match, SearchOptions};
-use crate::eval::Metric;
+use crate::distance::Metric;
 
 /// Gallery rows scored per matrix product, and queries per block: large query blocks keep the
 /// AVX-512 matrix kernels efficient (measured: 64 → 1024 queries made 100k-entry search 2×
@@ -154,7 +154,7 @@ pub(crate) fn search(cols: &Columns, queries: &[f32], options: &SearchOptions) -
 fn score_block(cols: &Columns, queries: &[f32], start: usize, len: usize) -> Vec<f32> {
     let dim = cols.dim;
     let rows = &cols.vectors[start * dim..(start + len) * dim];
-    let mut out = crate::eval::distance::dot_products(queries, rows, dim, false);
+    let mut out = crate::distance::dot_products(queries, rows, dim, false);
     if cols.metric == Metric::Euclidean {
         let qn: Vec<f32> = queries
             .chunks(dim)

@@ -7,6 +7,7 @@
 pub mod attention_head;
 pub mod complexity;
 pub mod efficientnet;
+pub mod embed;
 pub mod inceptionv4;
 pub mod layers;
 pub mod mobilefacenet;
@@ -342,6 +343,7 @@ impl ReidModel {
 
     /// Checks that `height`×`width` images can pass through the network.
     pub fn check_input_size(&self, height: usize, width: usize) -> Result<()> {
+        crate::preprocess::check_input_size(height, width)?;
         let mut m = Macs::new(height, width);
         self.backbone.macs(&mut m);
         let (h, w) = m.hw();

@@ -10,7 +10,7 @@ use std::path::Path;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::error::{Error, Result};
-use crate::npy::{NpyArray, read_npy, write_atomically};
+use crate::formats::npy::{NpyArray, read_npy, write_atomically};
 
 /// The identity centers of a run.
 #[derive(Debug, Clone)]

@@ -81,7 +81,7 @@ pub fn forward_samples(
             })?;
         let shape = [chunk.len(), 3, preprocessing.height, preprocessing.width];
         let images = Tensor::<4>::from_data(TensorData::new(pixels, shape), device);
-        out.extend(crate::embed::tensor_to_vec(run(images)));
+        out.extend(crate::models::embed::tensor_to_vec(run(images)));
     }
     Ok(out)
 }

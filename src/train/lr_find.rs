@@ -6,8 +6,9 @@
 use burn::module::Module;
 use serde::Serialize;
 
-use super::engine::{TrainConfig, initial_model, setup};
+use super::config::TrainConfig;
 use super::loader::training_batch;
+use super::setup::{initial_model, setup};
 use super::step::train_step;
 use crate::data::rng::Rng;
 use crate::error::{Error, Result};
@@ -44,6 +45,21 @@ pub struct LrFindReport {
     pub suggestion: f64,
     /// Whether the loss exploded (more than 4× its best) before the last step.
     pub diverged: bool,
+}
+
+impl LrFindReport {
+    /// Writes the curve as CSV (`lr,loss` rows), atomically.
+    pub fn write_csv(&self, path: &std::path::Path) -> Result<()> {
+        let csv: String = std::iter::once("lr,loss\n".to_string())
+            .chain(
+                self.lrs
+                    .iter()
+                    .zip(&self.losses)
+                    .map(|(l, v)| format!("{l},{v}\n")),
+            )
+            .collect();
+        crate::formats::npy::write_atomically(path, csv.as_bytes())
+    }
 }
 
 /// Runs the range test with `config`'s model, data, optimizer and losses.

@@ -2,10 +2,13 @@
 //! training loop with checkpoints and resumption.
 
 pub mod center;
+mod checkpoint;
 pub mod classify_eval;
+pub mod config;
 pub mod engine;
 pub mod evaluate;
-pub mod finetune;
+pub mod history;
+mod layer_groups;
 pub mod loader;
 pub mod loss;
 pub mod lr_find;
@@ -16,9 +19,13 @@ pub mod parallel;
 pub mod radam;
 pub mod sam;
 pub mod schedule;
+pub(crate) mod setup;
 pub mod step;
+mod stepper;
 pub mod tensorboard;
 
-pub use engine::{AttentionConfig, EpochLog, Event, MutualConfig, TrainConfig, TrainReport, train};
+pub use config::{AttentionConfig, MutualConfig, StagedLr, TrainConfig};
+pub use engine::{Event, TrainReport, train};
+pub use history::{EpochLog, EvalLog};
 pub use sam::SamConfig;
 pub use step::{LossConfig, StepStats, train_step};

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::engine::EpochLog;
+use super::history::EpochLog;
 use crate::error::Result;
 
 /// The event file's name inside the run's folder (`tfevents` is what TensorBoard looks for).
@@ -115,7 +115,7 @@ pub fn events(history: &[EpochLog], started: f64) -> Vec<u8> {
 
 /// Rewrites the run's event file from its history.
 pub fn write_events(save_dir: &Path, history: &[EpochLog], started: f64) -> Result<()> {
-    crate::npy::write_atomically(&save_dir.join(EVENTS_FILE), &events(history, started))
+    crate::formats::npy::write_atomically(&save_dir.join(EVENTS_FILE), &events(history, started))
 }
 
 #[cfg(test)]

@@ -187,5 +187,5 @@ pub fn save_torchreid_safetensors(model: &ReidModel, path: impl AsRef<Path>) -> 
     );
     let bytes =
         safetensors::serialize(views, metadata).map_err(|e| checkpoint_err(path, e.to_string()))?;
-    crate::npy::write_atomically(path, &bytes)
+    crate::formats::npy::write_atomically(path, &bytes)
 }

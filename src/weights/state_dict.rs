@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use burn::store::pytorch_reader::{self, PytorchReader};
 
 use crate::error::{Error, Result};
-use crate::npy::half_to_f32;
+use crate::formats::npy::half_to_f32;
 
 /// One floating-point tensor of a checkpoint, widened to `f32`.
 #[derive(Debug, Clone, PartialEq)]

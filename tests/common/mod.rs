@@ -3,6 +3,9 @@
 // Each test crate uses only some of these.
 #![allow(dead_code)]
 
+pub mod bad_options;
+pub mod hashed_weights;
+
 use std::process::Command;
 
 /// The Python interpreter of `REID_PYTHON` (else `python3`) when it can import every module
@@ -45,4 +48,25 @@ pub fn check_example_output(stdout: &str, count: usize) {
         )),
         "{stdout}"
     );
+}
+
+/// Model outputs agree: max |Δ| ≤ 1e-4 × max(1, max |ref|), the zoo's tolerance; and the
+/// reference is not ~0 (which would make the comparison meaningless).
+pub fn assert_close(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let worst = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        worst <= 1e-4 * scale,
+        "{what}: max |Δ| = {worst:e} > 1e-4 × {scale}"
+    );
+    assert!(
+        want.iter().any(|v| v.abs() > 1e-3),
+        "{what}: the reference output is ~0"
+    );
+    eprintln!("{what}: max |Δ| = {worst:.3e} (scale {scale:.3})");
 }

@@ -202,6 +202,34 @@ def finetuner_checks(spec, embeddings):
     raises("REID_INVALID_ARGUMENT", f.evaluate)
 
 
+def bad_option_checks(spec):
+    """The shared table of bad options: the library's own message for each, as in Rust and C."""
+    model = spec["model"]
+    huge = 2**64 - 1
+    gallery = reid.Gallery(4)
+    query = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+    cases = {
+        "sessions0": lambda: reid.Extractor(model, threads=1, sessions=0),
+        "max_batch0": lambda: reid.Extractor(model, max_batch=0),
+        "input_size_zero": lambda: reid.Extractor(model, input_size=(0, 128)),
+        "input_size_huge": lambda: reid.Extractor(model, input_size=(huge, huge)),
+        "std_zero": lambda: reid.Extractor(
+            model, scale=1.0 / 255.0, mean=(0.5, 0.5, 0.5), std=(0.0, 0.2, 0.2)
+        ),
+        "unknown_device": lambda: reid.Extractor(model, device="abacus:3"),
+        "search_k0": lambda: gallery.search(query, k=0),
+        "search_nan_min_score": lambda: gallery.search(query, k=5, min_score=float("nan")),
+    }
+    check(sorted(cases) == sorted(c["case"] for c in spec["bad_options"]), "bad-option table")
+    for case in spec["bad_options"]:
+        try:
+            cases[case["case"]]()
+        except reid.ReidError as e:
+            check(e.message == case["message"], f"{case['case']}: {e.message!r} != {case['message']!r}")
+            continue
+        raise AssertionError(f"{case['case']} was accepted")
+
+
 def main():
     with open(sys.argv[1]) as fh:
         spec = json.load(fh)
@@ -210,6 +238,7 @@ def main():
     gallery_checks(spec, embeddings)
     classifier_checks(spec)
     finetuner_checks(spec, embeddings)
+    bad_option_checks(spec)
     print(f"python binding: all checks passed ({checks})")
 
 

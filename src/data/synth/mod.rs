@@ -216,7 +216,7 @@ pub fn synthesize(out: &Path, options: &SynthOptions) -> Result<SynthSummary> {
         shots.par_iter().try_for_each(|shot| {
             let rgb = options.render(shot, &cameras);
             let jpeg = encode_jpeg(&rgb, options.width, options.height)?;
-            crate::npy::write_atomically(&shot.path, &jpeg)
+            crate::formats::npy::write_atomically(&shot.path, &jpeg)
         })?;
     }
     let record = serde_json::json!({
@@ -230,7 +230,7 @@ pub fn synthesize(out: &Path, options: &SynthOptions) -> Result<SynthSummary> {
         "width": options.width,
         "seed": options.seed,
     });
-    crate::npy::write_atomically(
+    crate::formats::npy::write_atomically(
         &out.join("synth.json"),
         serde_json::to_string_pretty(&record)
             .expect("JSON of plain values")

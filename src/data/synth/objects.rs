@@ -204,7 +204,7 @@ pub fn synthesize_classes(out: &Path, options: &ClassSynthOptions) -> Result<Cla
                     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
                 }
                 let jpeg = encode_jpeg(&rgb, options.size, options.size)?;
-                crate::npy::write_atomically(&path, &jpeg)
+                crate::formats::npy::write_atomically(&path, &jpeg)
             })?;
         if options.multilabel {
             let images: Vec<serde_json::Value> = items
@@ -216,7 +216,7 @@ pub fn synthesize_classes(out: &Path, options: &ClassSynthOptions) -> Result<Cla
                 .collect();
             let classes: Vec<String> = (0..options.classes).map(class_name).collect();
             let json = serde_json::json!({"classes": classes, "images": images});
-            crate::npy::write_atomically(
+            crate::formats::npy::write_atomically(
                 &out.join(format!("{split}.json")),
                 json.to_string().as_bytes(),
             )?;

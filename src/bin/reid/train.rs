@@ -1,0 +1,208 @@
+//! Training: `train`, `lr-find`.
+
+use std::path::{Path, PathBuf};
+
+use reid::train::{Event, TrainConfig};
+
+use crate::progress::draw_progress;
+
+/// The training configuration of a YAML file (or the defaults), with `--root` and the
+/// `key=value` overrides applied.
+pub fn load_config(
+    config: Option<&Path>,
+    root: Option<&Path>,
+    mut overrides: Vec<String>,
+) -> reid::Result<TrainConfig> {
+    if let Some(root) = root {
+        overrides.push(format!("data.root={}", root.display()));
+    }
+    reid::config::load_train_config(config, &overrides)
+}
+
+/// Arguments of `train`.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// YAML config (torchreid / deep-object-reid key names); defaults when absent.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Dataset root (overrides `data.root`).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// Overrides: `section.key=value`.
+    pub overrides: Vec<String>,
+}
+
+impl TrainArgs {
+    /// Runs the command.
+    pub fn run(self) -> reid::Result<()> {
+        let Self {
+            config,
+            root,
+            overrides,
+        } = self;
+        let config = load_config(config.as_deref(), root.as_deref(), overrides)?;
+        run_training(&config)
+    }
+}
+
+/// Arguments of `lr-find`.
+#[derive(clap::Args)]
+pub struct LrFindArgs {
+    /// YAML config (as for `train`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Dataset root (overrides `data.root`).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// First rate.
+    #[arg(long, default_value_t = 1e-6)]
+    pub min_lr: f64,
+    /// Last rate.
+    #[arg(long, default_value_t = 1.0)]
+    pub max_lr: f64,
+    /// Steps.
+    #[arg(long, default_value_t = 100)]
+    pub steps: usize,
+    /// Overrides: `section.key=value`.
+    pub overrides: Vec<String>,
+}
+
+impl LrFindArgs {
+    /// Runs the command.
+    pub fn run(self) -> reid::Result<()> {
+        let Self {
+            config,
+            root,
+            min_lr,
+            max_lr,
+            steps,
+            overrides,
+        } = self;
+        let config = load_config(config.as_deref(), root.as_deref(), overrides)?;
+        let options = reid::train::lr_find::LrFindOptions {
+            min_lr,
+            max_lr,
+            steps,
+        };
+        let report = reid::train::lr_find::lr_find(&config, &options, &mut |step, lr, loss| {
+            if step % 10 == 0 {
+                println!("step {step}/{steps}: lr {lr:.2e}, loss {loss:.4}");
+            }
+            true
+        })?;
+        std::fs::create_dir_all(&config.save_dir)
+            .map_err(|e| reid::Error::io(&config.save_dir, e))?;
+        let path = config.save_dir.join("lr_find.csv");
+        report.write_csv(&path)?;
+        if report.diverged {
+            println!("the loss diverged after {} steps", report.lrs.len());
+        }
+        println!(
+            "suggested learning rate: {:.2e} (curve: {})",
+            report.suggestion,
+            path.display()
+        );
+        Ok(())
+    }
+}
+
+/// Runs `reid train`, printing a progress bar (on a terminal; else a line every 20 steps) and
+/// the epoch summaries.
+fn run_training(config: &TrainConfig) -> reid::Result<()> {
+    use std::io::IsTerminal;
+    let bar = std::io::stderr().is_terminal();
+    println!(
+        "training {} on {} ({}x{}, batch {}, {} epochs) -> {}",
+        config.arch,
+        config.sources.join("+"),
+        config.height,
+        config.width,
+        config.batch_size,
+        config.max_epoch,
+        config.save_dir.display()
+    );
+    let mut report = |event: &Event| {
+        match event {
+            Event::Resumed { epochs_done } => {
+                println!(
+                    "resumed after epoch {epochs_done} from {}",
+                    config.save_dir.display()
+                )
+            }
+            Event::Step {
+                epoch,
+                step,
+                steps,
+                lr,
+                stats,
+            } => {
+                let epochs = config.max_epoch;
+                let numbers = format!(
+                    "loss {:.4}  acc {:.3}  lr {lr:.2e}",
+                    stats.loss, stats.accuracy
+                );
+                if bar {
+                    draw_progress(*step, *steps, &format!("epoch {epoch}/{epochs}  {numbers}"));
+                    if step == steps {
+                        eprintln!();
+                    }
+                } else if step % 20 == 0 || step == steps {
+                    println!("epoch {epoch}/{epochs} step {step}/{steps}  {numbers}");
+                }
+            }
+            Event::Epoch(log) => {
+                print!(
+                    "epoch {} done in {:.1} s: loss {:.4}, acc {:.3}",
+                    log.epoch, log.seconds, log.loss, log.accuracy
+                );
+                for e in &log.eval {
+                    match (&e.classification, config.task) {
+                        (Some(c), reid::models::Task::Multilabel) => print!(
+                            "; {}: mAP {:.1}%, CF1 {:.1}%, OF1 {:.1}%",
+                            e.target,
+                            c.map * 100.0,
+                            c.cf1 * 100.0,
+                            c.of1 * 100.0
+                        ),
+                        (Some(c), _) => print!(
+                            "; {}: top-1 {:.1}%, top-5 {:.1}%, mean class acc. {:.1}%, mAP {:.1}%",
+                            e.target,
+                            c.top1 * 100.0,
+                            c.top5 * 100.0,
+                            c.mean_class_accuracy * 100.0,
+                            c.map * 100.0
+                        ),
+                        (None, _) => print!(
+                            "; {}: mAP {:.1}%, Rank-1 {:.1}%, Rank-5 {:.1}%",
+                            e.target,
+                            e.map * 100.0,
+                            e.rank1 * 100.0,
+                            e.rank5 * 100.0
+                        ),
+                    }
+                }
+                println!();
+            }
+        }
+        true
+    };
+    let result = reid::train::train(config, &mut report)?;
+    if let Some((map, epoch)) = result.best {
+        let what = match config.task {
+            reid::models::Task::Classification => "top-1",
+            _ => "mAP",
+        };
+        println!("best {what} {:.1}% at epoch {epoch}", map * 100.0);
+    }
+    if result.stopped_early {
+        println!(
+            "stopped early: no better mAP for {} evaluations",
+            config.early_stop_patience
+        );
+    }
+    println!("model: {}", result.model.display());
+    if let Some(onnx) = result.onnx {
+        println!("onnx: {}", onnx.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,415 @@
+//! The Extractor: images in, re-id embeddings out.
+//!
+//! It loads an ONNX re-id model (the SDK's exports, or any float32 NCHW model such as
+//! torchreid's own exports) and runs it on ONNX Runtime, or runs a zoo model with Burn, which
+//! needs no native library. Inputs are image files, encoded bytes, pixel buffers, or a frame
+//! with detection boxes; they are decoded and resized in parallel, batched, and each gives one
+//! embedding, L2-normalized unless asked otherwise. An `Extractor` is `Send + Sync`: threads
+//! may extract at once (ONNX Runtime sessions are pooled behind locks).
+
+mod engine;
+pub mod runtime;
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::models::{Arch, ReidModel, Task};
+use crate::preprocess::{
+    ImageView, PixelFormat, Preprocessing, PreprocessingOverrides, Rect, decode,
+};
+use engine::{BurnEngine, OrtPool};
+
+/// Which runtime executes the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// ONNX Runtime, loaded dynamically (ONNX models).
+    #[default]
+    OnnxRuntime,
+    /// Burn on the CPU (`flex`) or a GPU device (zoo models only).
+    Burn,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "onnxruntime" | "ort" => Ok(Engine::OnnxRuntime),
+            "burn" => Ok(Engine::Burn),
+            other => Err(Error::InvalidInput(format!(
+                "unknown engine `{other}`; expected onnxruntime or burn"
+            ))),
+        }
+    }
+}
+
+/// Options of [`Extractor::new`].
+#[derive(Debug, Clone)]
+pub struct ExtractorOptions {
+    /// The runtime.
+    pub engine: Engine,
+    /// Path of the ONNX Runtime library (otherwise found: `ORT_DYLIB_PATH`, the `onnxruntime`
+    /// Python package, the system library path).
+    pub ort_library: Option<PathBuf>,
+    /// Threads per ONNX Runtime session (0: ONNX Runtime's default).
+    pub threads: usize,
+    /// ONNX Runtime sessions in the pool (concurrent extractions).
+    pub sessions: usize,
+    /// Images per forward pass.
+    pub max_batch: usize,
+    /// Preprocessing; otherwise from the model's metadata, else torchreid's at the model's size.
+    pub preprocessing: Option<Preprocessing>,
+    /// Parts of the preprocessing to change, applied after it is resolved.
+    pub overrides: PreprocessingOverrides,
+    /// L2-normalize the embeddings.
+    pub normalize: bool,
+    /// Architecture of a torchreid weight file (Burn engine).
+    pub arch: Option<Arch>,
+    /// Burn device name (`flex`, `wgpu:0`, `cuda:0`).
+    pub device: String,
+    /// Read the classifier's logits (classification models) instead of the embedding;
+    /// [`Classifier`] sets this.
+    pub logits: bool,
+}
+
+impl Default for ExtractorOptions {
+    fn default() -> Self {
+        Self {
+            engine: Engine::OnnxRuntime,
+            ort_library: None,
+            threads: 0,
+            sessions: 1,
+            max_batch: 32,
+            preprocessing: None,
+            overrides: PreprocessingOverrides::default(),
+            normalize: true,
+            arch: None,
+            device: "flex".into(),
+            logits: false,
+        }
+    }
+}
+
+impl ExtractorOptions {
+    /// Checks every option: at least one session and one image per batch, a sane input size
+    /// override and normalization, a device this build knows. [`Extractor::new`], the C ABI's
+    /// setters, the CLI and the Python binding all go through this one check.
+    pub fn validate(&self) -> Result<()> {
+        if self.sessions == 0 {
+            return Err(Error::InvalidInput("sessions must be at least 1".into()));
+        }
+        if self.max_batch == 0 {
+            return Err(Error::InvalidInput("max_batch must be at least 1".into()));
+        }
+        self.overrides.check()?;
+        crate::device::parse_device(&self.device)?;
+        Ok(())
+    }
+}
+
+enum Backend {
+    Ort(OrtPool),
+    // Boxed: the model's module tree is large and an extractor holds one backend.
+    Burn(Box<BurnEngine>),
+}
+
+/// Turns images into embeddings with one model.
+pub struct Extractor {
+    backend: Backend,
+    preprocessing: Preprocessing,
+    dim: usize,
+    normalize: bool,
+    max_batch: usize,
+    /// What the model says its classifier is for (`None`: an ONNX file that does not say).
+    task: Option<Task>,
+    /// The classes' names the model carries (empty when none).
+    class_names: Vec<String>,
+}
+
+/// Refuses to read logits from a model that declares itself a re-id model.
+fn check_logits_task(options: &ExtractorOptions, task: Option<Task>, path: &Path) -> Result<()> {
+    if options.logits && task == Some(Task::Reid) {
+        return Err(Error::InvalidInput(format!(
+            "{} is a re-id model, not a classifier: use an Extractor",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn is_onnx(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+}
+
+impl Extractor {
+    /// Loads `model` (an `.onnx` file, or for the Burn engine also a checkpoint).
+    pub fn new(model: impl AsRef<Path>, options: &ExtractorOptions) -> Result<Self> {
+        let path = model.as_ref();
+        options.validate()?;
+        if !is_onnx(path) {
+            if options.engine == Engine::OnnxRuntime {
+                return Err(Error::InvalidInput(format!(
+                    "{} is not an .onnx file: export it (`reid export`) or use the Burn engine",
+                    path.display()
+                )));
+            }
+            let device = crate::device::parse_device(&options.device)?;
+            let model = crate::weights::load_any(options.arch, path, &device)?;
+            check_logits_task(options, Some(model.task), path)?;
+            let (h, w) = model.input_size();
+            let preprocessing = options.overrides.apply(
+                options
+                    .preprocessing
+                    .clone()
+                    .unwrap_or_else(|| Preprocessing::torchreid(h, w)),
+            );
+            return Self::with_burn(model, device, preprocessing, options);
+        }
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let meta = crate::export::read_metadata(&bytes).map_err(|e| match e {
+            Error::ModelFormat(reason) => {
+                Error::ModelFormat(format!("{}: {reason}", path.display()))
+            }
+            other => other,
+        })?;
+        let from_meta = Preprocessing::from_metadata(&meta).ok();
+        let task = meta.get("task").map(|t| t.parse()).transpose()?;
+        check_logits_task(options, task, path)?;
+        let class_names: Vec<String> = match meta.get("class_names") {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| Error::ModelFormat(format!("{}: class names: {e}", path.display())))?,
+            None => Vec::new(),
+        };
+        match options.engine {
+            Engine::OnnxRuntime => {
+                let (pool, dim) = OrtPool::new(
+                    &bytes,
+                    options.ort_library.as_deref(),
+                    options.threads,
+                    options.sessions,
+                    options.logits.then_some(crate::export::LOGITS_NAME),
+                )?;
+                let input_hw = pool.input_hw.or(options.overrides.size);
+                let preprocessing = match (&options.preprocessing, from_meta, input_hw) {
+                    (Some(p), _, _) => p.clone(),
+                    (None, Some(p), _) => p,
+                    (None, None, Some((h, w))) => Preprocessing::torchreid(h, w),
+                    (None, None, None) => {
+                        return Err(Error::InvalidInput(format!(
+                            "{} has a dynamic input size and no reid metadata: give the \
+                             preprocessing (input size) explicitly",
+                            path.display()
+                        )));
+                    }
+                };
+                let preprocessing = options.overrides.apply(preprocessing);
+                let dim = match dim {
+                    Some(d) => d,
+                    // A dynamic output size: find it by running one image.
+                    None => {
+                        let shape = [1, 3, preprocessing.height, preprocessing.width];
+                        pool.run(vec![0.0; preprocessing.input_len()], shape)?.1
+                    }
+                };
+                Ok(Self {
+                    backend: Backend::Ort(pool),
+                    preprocessing,
+                    dim,
+                    normalize: options.normalize,
+                    max_batch: options.max_batch,
+                    task,
+                    class_names,
+                })
+            }
+            Engine::Burn => {
+                let arch: Arch = meta
+                    .get("architecture")
+                    .ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "{} names no architecture (not exported by reid): the Burn engine \
+                             runs zoo models only; use ONNX Runtime",
+                            path.display()
+                        ))
+                    })?
+                    .parse()?;
+                let device = crate::device::parse_device(&options.device)?;
+                let dict = crate::export::read_initializers(&bytes)?;
+                let classes = dict
+                    .tensors
+                    .get("classifier.weight")
+                    .map_or(1, |t| t.shape[0]);
+                let model = match meta.get("head") {
+                    Some(spec) => {
+                        let classes = meta
+                            .get("num_classes")
+                            .and_then(|c| c.parse().ok())
+                            .unwrap_or(1);
+                        ReidModel::new(arch, 1, &device).with_head_spec(spec, classes, &device)?
+                    }
+                    None => ReidModel::new(arch, classes, &device),
+                };
+                let (mut model, _) = crate::weights::load_state_dict(model, &dict)?;
+                model.cosine_scale = meta.get("cosine_scale").and_then(|v| v.parse().ok());
+                let (h, w) = arch.default_input();
+                let preprocessing = options.overrides.apply(
+                    options
+                        .preprocessing
+                        .clone()
+                        .or(from_meta)
+                        .unwrap_or_else(|| Preprocessing::torchreid(h, w)),
+                );
+                let mut extractor = Self::with_burn(model, device, preprocessing, options)?;
+                // The file's metadata, not the rebuilt model's defaults, says what it is for.
+                extractor.task = task;
+                extractor.class_names = class_names;
+                Ok(extractor)
+            }
+        }
+    }
+
+    fn with_burn(
+        model: ReidModel,
+        device: crate::device::Device,
+        preprocessing: Preprocessing,
+        options: &ExtractorOptions,
+    ) -> Result<Self> {
+        model.check_input_size(preprocessing.height, preprocessing.width)?;
+        let dim = if options.logits {
+            model.num_classes()
+        } else {
+            model.feature_dim()
+        };
+        let (task, class_names) = (Some(model.task), model.class_names.clone());
+        Ok(Self {
+            task,
+            class_names,
+            dim,
+            backend: Backend::Burn(Box::new(BurnEngine {
+                model,
+                device,
+                logits: options.logits,
+            })),
+            preprocessing,
+            normalize: options.normalize,
+            max_batch: options.max_batch,
+        })
+    }
+
+    /// What the model says its classifier is for (`None`: an ONNX file that does not say).
+    pub fn task(&self) -> Option<Task> {
+        self.task
+    }
+
+    /// The classes' names the model carries (empty when none).
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// Embedding dimension (or number of classes, when reading logits).
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The preprocessing applied to every image.
+    pub fn preprocessing(&self) -> &Preprocessing {
+        &self.preprocessing
+    }
+
+    /// Runs `n` prepared images (`n × 3 × H × W` floats) and returns `n × dim` floats.
+    pub fn extract_prepared(&self, data: &[f32], n: usize) -> Result<Vec<f32>> {
+        let per = self.preprocessing.input_len();
+        if data.len() != n * per {
+            return Err(Error::InvalidInput(format!(
+                "{} floats for {n} images of {per}",
+                data.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(n * self.dim);
+        for chunk in data.chunks(self.max_batch * per) {
+            let b = chunk.len() / per;
+            let shape = [b, 3, self.preprocessing.height, self.preprocessing.width];
+            let (values, d) = match &self.backend {
+                Backend::Ort(pool) => pool.run(chunk.to_vec(), shape)?,
+                Backend::Burn(engine) => engine.run(chunk.to_vec(), shape)?,
+            };
+            if d != self.dim {
+                return Err(Error::Runtime(format!(
+                    "model gave {d}-d embeddings, expected {}",
+                    self.dim
+                )));
+            }
+            out.extend(values);
+        }
+        if self.normalize {
+            crate::distance::normalize_rows(&mut out, self.dim);
+        }
+        Ok(out)
+    }
+
+    /// Prepares `n` inputs in parallel (`prepare(i, out)` fills input `i`), batch by batch,
+    /// and embeds them. The first failing input is reported by its index.
+    fn extract_with<F>(&self, n: usize, prepare: F) -> Result<Vec<f32>>
+    where
+        F: Fn(usize, &mut [f32]) -> Result<()> + Sync,
+    {
+        let per = self.preprocessing.input_len();
+        let mut out = Vec::with_capacity(n * self.dim);
+        for start in (0..n).step_by(self.max_batch) {
+            let b = (n - start).min(self.max_batch);
+            let mut batch = vec![0f32; b * per];
+            batch
+                .par_chunks_mut(per)
+                .enumerate()
+                .try_for_each(|(i, slot)| {
+                    prepare(start + i, slot).map_err(|e| Error::BadInput {
+                        index: start + i,
+                        reason: e.to_string(),
+                    })
+                })?;
+            out.extend(self.extract_prepared(&batch, b)?);
+        }
+        Ok(out)
+    }
+
+    /// Embeds encoded images (JPEG, PNG, BMP, WebP).
+    pub fn extract_encoded(&self, images: &[&[u8]]) -> Result<Vec<f32>> {
+        self.extract_with(images.len(), |i, out| {
+            let (rgb, w, h) = decode(images[i])?;
+            self.preprocessing
+                .prepare(&ImageView::packed(&rgb, w, h, PixelFormat::Rgb8), out)
+        })
+    }
+
+    /// Embeds image files, in order.
+    pub fn extract_files<P: AsRef<Path> + Sync>(&self, paths: &[P]) -> Result<Vec<f32>> {
+        self.extract_with(paths.len(), |i, out| {
+            let path = paths[i].as_ref();
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let (rgb, w, h) = decode(&bytes)
+                .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
+            self.preprocessing
+                .prepare(&ImageView::packed(&rgb, w, h, PixelFormat::Rgb8), out)
+        })
+    }
+
+    /// Embeds images already in memory.
+    pub fn extract_images(&self, images: &[ImageView]) -> Result<Vec<f32>> {
+        self.extract_with(images.len(), |i, out| {
+            self.preprocessing.prepare(&images[i], out)
+        })
+    }
+
+    /// Embeds the crops of `boxes` in `frame` (boxes are clipped to the frame; a box with
+    /// nothing inside it is an error naming it).
+    pub fn extract_boxes(&self, frame: &ImageView, boxes: &[Rect]) -> Result<Vec<f32>> {
+        frame.check()?;
+        self.extract_with(boxes.len(), |i, out| {
+            let region = boxes[i].clip(frame.width, frame.height)?;
+            self.preprocessing.prepare_region(frame, region, out);
+            Ok(())
+        })
+    }
+}

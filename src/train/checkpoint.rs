@@ -1,0 +1,191 @@
+//! What a run leaves behind after every epoch and resumes from: the run state, the model, the
+//! optimizer (and the peer's, the centers), written into `last.new/` and swapped for `last/`.
+
+use std::path::{Path, PathBuf};
+
+use burn::optim::ModuleOptimizer;
+use serde::{Deserialize, Serialize};
+
+use super::center::CenterLoss;
+use super::config::TrainConfig;
+use super::history::EpochLog;
+use super::schedule::LrSchedule;
+use super::setup::{Setup, initial_model, initial_peer};
+use super::stepper::Peer;
+use crate::error::{Error, Result};
+use crate::models::ReidModel;
+use crate::weights::{load_checkpoint, save_checkpoint};
+
+/// What a run leaves to resume from (`last/state.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RunState {
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// The learning-rate schedule, with what it has observed.
+    pub schedule: LrSchedule,
+    /// Best selection score so far.
+    pub best_map: Option<f64>,
+    /// Epoch of the best score.
+    pub best_epoch: usize,
+    /// Evaluations since the best one (early stopping).
+    pub evals_since_best: usize,
+    /// One entry per epoch.
+    pub history: Vec<EpochLog>,
+    /// The configuration the run started with.
+    pub config: TrainConfig,
+    /// When the run began (Unix seconds), for the TensorBoard time axis.
+    #[serde(default)]
+    pub started: f64,
+}
+
+/// What a checkpoint holds besides the run state.
+pub(crate) struct Trained<'a> {
+    pub model: &'a ReidModel,
+    pub optimizer: &'a ModuleOptimizer,
+    pub peer: Option<(&'a ReidModel, &'a ModuleOptimizer)>,
+    pub centers: Option<&'a CenterLoss>,
+}
+
+/// Reads a JSON file into `T`.
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))
+}
+
+/// The checkpoint folder to resume from: `last/`, or `last.old/` when a crash came between
+/// the two renames of a checkpoint swap.
+pub(crate) fn resumable(save_dir: &Path) -> Option<PathBuf> {
+    ["last", "last.old"]
+        .iter()
+        .map(|d| save_dir.join(d))
+        .find(|d| d.join("state.json").is_file())
+}
+
+/// Writes the optimizer's state, atomically.
+pub(crate) fn save_optimizer(optimizer: &ModuleOptimizer, path: &Path) -> Result<()> {
+    let bytes = optimizer
+        .into_bytes()
+        .map_err(|e| Error::InvalidInput(format!("cannot serialize the optimizer: {e:?}")))?;
+    crate::formats::npy::write_atomically(path, &bytes)
+}
+
+/// The optimizer `config` builds, with the state saved at `path`.
+pub(crate) fn load_optimizer(config: &TrainConfig, path: &Path) -> Result<ModuleOptimizer> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    config
+        .optimizer
+        .build()?
+        .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .map_err(|e| Error::InvalidInput(format!("{}: optimizer state: {e:?}", path.display())))
+}
+
+/// Writes the checkpoint into `last.new/`, then swaps it for `last/`.
+pub(crate) fn write_checkpoint(save_dir: &Path, trained: &Trained, state: &RunState) -> Result<()> {
+    let fresh = save_dir.join("last.new");
+    let _ = std::fs::remove_dir_all(&fresh);
+    std::fs::create_dir_all(&fresh).map_err(|e| Error::io(&fresh, e))?;
+    save_checkpoint(trained.model, fresh.join("model.bpk"))?;
+    save_optimizer(trained.optimizer, &fresh.join("optimizer.bpk"))?;
+    if let Some((peer, optimizer)) = trained.peer {
+        save_checkpoint(peer, fresh.join("peer.bpk"))?;
+        save_optimizer(optimizer, &fresh.join("peer_optimizer.bpk"))?;
+    }
+    if let Some(centers) = trained.centers {
+        centers.save(&fresh.join("centers.npy"))?;
+    }
+    let json = serde_json::to_vec_pretty(state).expect("serializable state");
+    crate::formats::npy::write_atomically(&fresh.join("state.json"), &json)?;
+    let (last, old) = (save_dir.join("last"), save_dir.join("last.old"));
+    let _ = std::fs::remove_dir_all(&old);
+    if last.exists() {
+        std::fs::rename(&last, &old).map_err(|e| Error::io(&last, e))?;
+    }
+    std::fs::rename(&fresh, &last).map_err(|e| Error::io(&last, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// Now, in seconds since the Unix epoch.
+pub(crate) fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Where a run starts: the model, its optimizer, the run state, the peer and the centers,
+/// either read back from the last checkpoint in `save_dir` or made fresh.
+pub(crate) struct Start {
+    /// The model (on the evaluation device).
+    pub model: ReidModel,
+    /// Its optimizer.
+    pub optimizer: ModuleOptimizer,
+    /// The run state.
+    pub state: RunState,
+    /// Deep mutual learning's second model.
+    pub peer: Option<Peer>,
+    /// The center loss's class centers.
+    pub centers: Option<CenterLoss>,
+    /// Whether this resumes an earlier run.
+    pub resumed: bool,
+}
+
+/// Reads the last checkpoint of `config.save_dir`, or starts afresh when there is none.
+pub(crate) fn start_or_resume(config: &TrainConfig, s: &Setup) -> Result<Start> {
+    let device = &s.device;
+    let center_alpha = config.losses.center_alpha;
+    let Some(dir) = resumable(&config.save_dir) else {
+        let model = initial_model(config, s)?;
+        let peer = match &config.mutual_learning {
+            Some(mutual) => Some(Peer {
+                model: initial_peer(config, s, mutual)?,
+                optimizer: config.optimizer.build()?,
+            }),
+            None => None,
+        };
+        let centers = (config.losses.center_weight > 0.0)
+            .then(|| CenterLoss::new(s.classes, model.feature_dim(), center_alpha, device));
+        let state = RunState {
+            epochs_done: 0,
+            schedule: LrSchedule::new(config.schedule.clone(), config.lr, config.warmup)?,
+            best_map: None,
+            best_epoch: 0,
+            evals_since_best: 0,
+            history: vec![],
+            config: config.clone(),
+            started: unix_now(),
+        };
+        return Ok(Start {
+            model,
+            optimizer: config.optimizer.build()?,
+            state,
+            peer,
+            centers,
+            resumed: false,
+        });
+    };
+    let state: RunState = read_json(&dir.join("state.json"))?;
+    let model = load_checkpoint(dir.join("model.bpk"), device)?;
+    let optimizer = load_optimizer(config, &dir.join("optimizer.bpk"))?;
+    let peer = match &config.mutual_learning {
+        Some(_) => Some(Peer {
+            model: load_checkpoint(dir.join("peer.bpk"), device)?,
+            optimizer: load_optimizer(config, &dir.join("peer_optimizer.bpk"))?,
+        }),
+        None => None,
+    };
+    let centers = if config.losses.center_weight > 0.0 {
+        let (classes, dim) = (model.num_classes(), model.feature_dim());
+        let path = dir.join("centers.npy");
+        Some(CenterLoss::load(&path, classes, dim, center_alpha, device)?)
+    } else {
+        None
+    };
+    Ok(Start {
+        model,
+        optimizer,
+        state,
+        peer,
+        centers,
+        resumed: true,
+    })
+}

@@ -1,0 +1,327 @@
+//! A run's setup before its first step: the options checked, the devices, the datasets, the
+//! sampler and transforms, and the model a fresh run starts from.
+
+use super::config::{MutualConfig, TrainConfig};
+use super::multilabel_step::MultilabelLoss;
+use crate::data::classification::{ClassificationDataset, load_classification};
+use crate::data::sampler::Sampler;
+use crate::data::transforms::Augment;
+use crate::data::{ReidDataset, Sample, combine_train, load_dataset_split};
+use crate::error::{Error, Result};
+use crate::eval::Metric;
+use crate::models::{Arch, ReidModel, Task};
+use crate::preprocess::Preprocessing;
+
+/// The seed offset of deep mutual learning's second model.
+const PEER_SEED: u64 = 0x5045_4552;
+
+/// What a run needs besides the model: devices, data, sampling and transforms.
+pub(crate) struct Setup {
+    pub arch: Arch,
+    pub device: crate::device::Device,
+    pub train_device: crate::device::Device,
+    /// Autodiff devices of the other data-parallel replicas (none: one device).
+    pub replicas: Vec<crate::device::Device>,
+    pub augment: Augment,
+    pub sampler: Sampler,
+    pub metric: Metric,
+    pub preprocessing: Preprocessing,
+    pub train_set: Vec<Sample>,
+    pub targets: Vec<ReidDataset>,
+    pub classes: usize,
+    /// Classification: the evaluation sets.
+    pub class_targets: Vec<ClassificationDataset>,
+    /// Classification: each training image's labels (multi-label runs read these).
+    pub train_labels: Vec<Vec<usize>>,
+    /// Classification: the class names.
+    pub class_names: Vec<String>,
+}
+
+/// Checks `config` and reads its datasets.
+pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
+    let arch: Arch = config.arch.parse()?;
+    let devices = crate::device::parse_devices(&config.device)?;
+    let device = devices[0].clone();
+    let train_device = device.clone().autodiff();
+    let replicas: Vec<_> = devices[1..].iter().map(|d| d.clone().autodiff()).collect();
+    if !replicas.is_empty()
+        && (config.sam.is_some()
+            || config.mutual_learning.is_some()
+            || config.losses.center_weight > 0.0)
+    {
+        return Err(Error::InvalidInput(
+            "SAM, mutual learning and the center loss run on one device; \
+             several devices train with the other losses"
+                .into(),
+        ));
+    }
+    let augment = Augment::from_names(&config.transforms)?;
+    let sampler = match config.sampler.parse()? {
+        Sampler::RandomIdentity { .. } => Sampler::RandomIdentity {
+            instances: config.num_instances,
+        },
+        other => other,
+    };
+    let metric: Metric = config.dist_metric.parse()?;
+    if config.sam.is_some() && config.mutual_learning.is_some() {
+        return Err(Error::InvalidInput(
+            "SAM and mutual learning cannot be combined".into(),
+        ));
+    }
+    if let Some(staged) = &config.staged_lr {
+        if config.mutual_learning.is_some() {
+            return Err(Error::InvalidInput(
+                "staged_lr and mutual learning cannot be combined".into(),
+            ));
+        }
+        if !(staged.base_lr_mult >= 0.0 && staged.base_lr_mult.is_finite())
+            || staged.new_layers.is_empty()
+        {
+            return Err(Error::InvalidInput(format!(
+                "staged_lr needs new_layers and a base_lr_mult ≥ 0 (got {:?}, {})",
+                staged.new_layers, staged.base_lr_mult
+            )));
+        }
+    }
+    if let Some(sam) = &config.sam
+        && !(sam.rho > 0.0 && sam.rho.is_finite())
+    {
+        return Err(Error::InvalidInput(format!(
+            "sam.rho {} must be positive",
+            sam.rho
+        )));
+    }
+    if let Some(mutual) = &config.mutual_learning {
+        mutual.arch.parse::<Arch>()?;
+    }
+    if config.losses.center_weight < 0.0 || !(0.0..=1.0).contains(&config.losses.center_alpha) {
+        return Err(Error::InvalidInput(
+            "the center loss weight must be ≥ 0 and its alpha within [0, 1]".into(),
+        ));
+    }
+    if config.batch_size == 0 || config.max_epoch == 0 {
+        return Err(Error::InvalidInput(
+            "batch_size and max_epoch must be at least 1".into(),
+        ));
+    }
+    let preprocessing = Preprocessing::torchreid(config.height, config.width);
+    let data = if config.task == Task::Reid {
+        reid_data(config)?
+    } else {
+        if !replicas.is_empty()
+            || config.sam.is_some()
+            || config.mutual_learning.is_some()
+            || config.losses.center_weight > 0.0
+            || config.losses.triplet_weight > 0.0
+        {
+            return Err(Error::InvalidInput(
+                "classification trains on one device with softmax / AM-softmax (single-label) \
+                 or a multilabel loss; SAM, mutual learning, center and triplet losses are \
+                 re-id options"
+                    .into(),
+            ));
+        }
+        classification_data(config, sampler)?
+    };
+    if data.train_set.is_empty() {
+        return Err(Error::InvalidInput("the training set is empty".into()));
+    }
+    Ok(Setup {
+        arch,
+        device,
+        train_device,
+        replicas,
+        augment,
+        sampler,
+        metric,
+        preprocessing,
+        train_set: data.train_set,
+        targets: data.targets,
+        classes: data.classes,
+        class_targets: data.class_targets,
+        train_labels: data.train_labels,
+        class_names: data.class_names,
+    })
+}
+
+/// The training images and evaluation sets of a run.
+struct TrainData {
+    train_set: Vec<Sample>,
+    targets: Vec<ReidDataset>,
+    classes: usize,
+    class_targets: Vec<ClassificationDataset>,
+    train_labels: Vec<Vec<usize>>,
+    class_names: Vec<String>,
+}
+
+/// Re-id: the sources' training identities (kept apart) and the targets' query / gallery.
+fn reid_data(config: &TrainConfig) -> Result<TrainData> {
+    let sources = config
+        .sources
+        .iter()
+        .map(|name| load_dataset_split(name, &config.root, config.split_id))
+        .collect::<Result<Vec<_>>>()?;
+    let train_set: Vec<Sample> = combine_train(&sources);
+    let targets: Vec<ReidDataset> = config
+        .targets
+        .iter()
+        .map(|name| load_dataset_split(name, &config.root, config.split_id))
+        .collect::<Result<_>>()?;
+    let classes = train_set.iter().map(|s| s.pid + 1).max().unwrap_or(0) as usize;
+    Ok(TrainData {
+        train_set,
+        targets,
+        classes,
+        class_targets: Vec::new(),
+        train_labels: Vec::new(),
+        class_names: Vec::new(),
+    })
+}
+
+/// Classification: one source's training split and the targets' evaluation splits, which
+/// must name the same classes.
+fn classification_data(config: &TrainConfig, sampler: Sampler) -> Result<TrainData> {
+    let [source] = config.sources.as_slice() else {
+        return Err(Error::InvalidInput(
+            "classification trains on exactly one source".into(),
+        ));
+    };
+    let train = load_classification(source, &config.root, true, config.split_id)?;
+    if (config.task == Task::Multilabel) != train.multilabel {
+        return Err(Error::InvalidInput(format!(
+            "{source} is a {} dataset but model.type is {}",
+            if train.multilabel {
+                "multi-label"
+            } else {
+                "single-label"
+            },
+            config.task.name()
+        )));
+    }
+    if train.multilabel && matches!(sampler, Sampler::RandomIdentity { .. }) {
+        return Err(Error::InvalidInput(
+            "multi-label training samples images at random (RandomSampler)".into(),
+        ));
+    }
+    let class_targets = config
+        .targets
+        .iter()
+        .map(|name| {
+            let set = load_classification(name, &config.root, false, config.split_id)?;
+            if set.classes != train.classes {
+                return Err(Error::InvalidInput(format!(
+                    "{name} names other classes than the training set {source}"
+                )));
+            }
+            Ok(set)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let train_set: Vec<Sample> = train
+        .samples
+        .iter()
+        .enumerate()
+        .map(|(i, (path, labels))| Sample {
+            path: path.clone(),
+            // Single-label: the class; multi-label: the image's index into its labels.
+            pid: if train.multilabel { i } else { labels[0] } as i64,
+            camera: 0,
+        })
+        .collect();
+    Ok(TrainData {
+        train_set,
+        targets: Vec::new(),
+        classes: train.classes.len(),
+        class_targets,
+        train_labels: train.samples.into_iter().map(|(_, l)| l).collect(),
+        class_names: train.classes,
+    })
+}
+
+/// The model a fresh run starts from: the configured weights (with a new classifier when the
+/// number of identities differs) or a seeded random initialization.
+pub(crate) fn initial_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel> {
+    s.device.seed(config.seed);
+    let model = match &config.weights {
+        Some(path) => {
+            let start = crate::weights::load_any(Some(s.arch), path, &s.device)?;
+            if start.num_classes() == s.classes {
+                start
+            } else {
+                start.with_classifier(s.classes, &s.device)
+            }
+        }
+        None => ReidModel::new(s.arch, s.classes, &s.device),
+    };
+    model.check_input_size(config.height, config.width)?;
+    let model = match config.attention_head {
+        Some(a) => model.with_attention_head(s.classes, a.dim, a.heads, &s.device),
+        None => model,
+    };
+    let mut model = model.with_task(config.task, s.class_names.clone());
+    model.trained_input = Some((config.height, config.width));
+    // A classifier trained on cosines is read on cosines (scaled as in training).
+    model.cosine_scale = match (config.task, config.multilabel_loss) {
+        (Task::Reid, _) => None,
+        (Task::Multilabel, MultilabelLoss::AmBinary { scale, .. }) => Some(scale),
+        (Task::Classification, _) if config.losses.am_margin > 0.0 => Some(config.losses.am_scale),
+        _ => None,
+    };
+    Ok(model)
+}
+
+/// Deep mutual learning's second model for a fresh run, seeded apart from the first.
+pub(crate) fn initial_peer(
+    config: &TrainConfig,
+    s: &Setup,
+    mutual: &MutualConfig,
+) -> Result<ReidModel> {
+    let arch: Arch = mutual.arch.parse()?;
+    if arch == s.arch {
+        let peer_config = TrainConfig {
+            seed: config.seed ^ PEER_SEED,
+            ..config.clone()
+        };
+        return initial_model(&peer_config, s);
+    }
+    s.device.seed(config.seed ^ PEER_SEED);
+    let model = ReidModel::new(arch, s.classes, &s.device);
+    model.check_input_size(config.height, config.width)?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::config::StagedLr;
+
+    #[test]
+    fn staged_rates_need_layers_and_exclude_mutual_learning() {
+        let staged = StagedLr {
+            new_layers: vec!["classifier".into()],
+            base_lr_mult: 0.1,
+        };
+        let config = |staged: StagedLr, mutual: bool| TrainConfig {
+            staged_lr: Some(staged),
+            mutual_learning: mutual.then(|| MutualConfig {
+                arch: "osnet_x0_25".into(),
+                weight: 1.0,
+            }),
+            ..Default::default()
+        };
+        let refused = |c: TrainConfig| match setup(&c) {
+            Err(Error::InvalidInput(message)) => message.contains("staged_lr"),
+            _ => false,
+        };
+        assert!(refused(config(staged.clone(), true)));
+        let no_layers = StagedLr {
+            new_layers: vec![],
+            ..staged.clone()
+        };
+        assert!(refused(config(no_layers, false)));
+        let negative = StagedLr {
+            base_lr_mult: -1.0,
+            ..staged
+        };
+        assert!(refused(config(negative, false)));
+    }
+}

@@ -1,0 +1,227 @@
+//! The `Stepper`: the model under training with everything one step updates (its optimizer,
+//! deep mutual learning's peer, the center loss's centers), and the recipe that decides how a
+//! step trains — one model on one device, two models learning from each other, one model over
+//! several devices, or a multi-label classifier. The training loop calls `step` only.
+
+use burn::module::ParamId;
+use burn::optim::ModuleOptimizer;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use super::center::CenterLoss;
+use super::config::TrainConfig;
+use super::multilabel_step::multilabel_step;
+use super::parallel::data_parallel_step;
+use super::setup::Setup;
+use super::step::{Learner, StepExtras, StepStats, mutual_step, train_step_with};
+use crate::data::sampler::Sampler;
+use crate::device::Device;
+use crate::models::{ReidModel, Task};
+
+/// The second model of deep mutual learning, with its optimizer.
+pub(crate) struct Peer {
+    /// The peer model.
+    pub model: ReidModel,
+    /// Its optimizer.
+    pub optimizer: ModuleOptimizer,
+}
+
+/// How each step trains.
+enum Recipe {
+    /// One model on one device (with SAM and the center loss when configured).
+    Single,
+    /// Deep mutual learning: the model and its peer learn from each other.
+    Mutual {
+        /// Weight of the mutual KL terms.
+        weight: f32,
+    },
+    /// One model, the batch split over the training device and these replicas.
+    Parallel {
+        /// Autodiff devices of the other replicas.
+        replicas: Vec<Device>,
+        /// Images kept together in one chunk (an identity's instances).
+        group: usize,
+    },
+    /// Multi-label classification: multi-hot targets from each image's labels.
+    Multilabel {
+        /// Each training image's labels.
+        labels: Vec<Vec<usize>>,
+        /// Number of classes.
+        classes: usize,
+    },
+}
+
+/// One batch and how to learn from it.
+pub(crate) struct Lesson<'a> {
+    /// Images `[B, 3, H, W]` on the training device.
+    pub images: Tensor<4>,
+    /// Class (identity) of each image.
+    pub labels: Tensor<1, Int>,
+    /// The images' positions in the training set.
+    pub indices: &'a [usize],
+    /// Learning rates of this step.
+    pub rates: ModuleLearningRate,
+    /// Only these parameters learn (the open layers of `fixbase_epoch`); `None`: all.
+    pub only: Option<&'a [ParamId]>,
+}
+
+/// The model under training and all that one step updates.
+pub(crate) struct Stepper {
+    /// The model (on the training device).
+    pub model: ReidModel,
+    /// Its optimizer.
+    pub optimizer: ModuleOptimizer,
+    /// Deep mutual learning's second model.
+    pub peer: Option<Peer>,
+    /// The center loss's class centers.
+    pub centers: Option<CenterLoss>,
+    recipe: Recipe,
+}
+
+impl Stepper {
+    /// The stepper of `config`'s recipe.
+    pub fn new(
+        model: ReidModel,
+        optimizer: ModuleOptimizer,
+        peer: Option<Peer>,
+        centers: Option<CenterLoss>,
+        config: &TrainConfig,
+        s: &Setup,
+    ) -> Self {
+        let recipe = if config.task == Task::Multilabel {
+            Recipe::Multilabel {
+                labels: s.train_labels.clone(),
+                classes: s.classes,
+            }
+        } else if let (Some(mutual), Some(_)) = (&config.mutual_learning, &peer) {
+            Recipe::Mutual {
+                weight: mutual.weight,
+            }
+        } else if !s.replicas.is_empty() {
+            Recipe::Parallel {
+                replicas: s.replicas.clone(),
+                group: match s.sampler {
+                    Sampler::RandomIdentity { instances } => instances,
+                    _ => 1,
+                },
+            }
+        } else {
+            Recipe::Single
+        };
+        Self {
+            model,
+            optimizer,
+            peer,
+            centers,
+            recipe,
+        }
+    }
+
+    /// One optimization step on `lesson`.
+    pub fn step(self, lesson: Lesson, config: &TrainConfig) -> (Self, StepStats) {
+        let Self {
+            model,
+            mut optimizer,
+            mut peer,
+            mut centers,
+            recipe,
+        } = self;
+        let Lesson {
+            images,
+            labels,
+            indices,
+            rates,
+            only,
+        } = lesson;
+        let extras = StepExtras {
+            only,
+            sam: config.sam.as_ref(),
+            centers: centers.as_mut(),
+        };
+        let (model, stats) = match &recipe {
+            Recipe::Multilabel { labels, classes } => {
+                let targets = multi_hot(labels, indices, *classes, &images.device());
+                multilabel_step(
+                    model,
+                    &mut optimizer,
+                    rates,
+                    images,
+                    targets,
+                    &config.multilabel_loss,
+                    only,
+                )
+            }
+            Recipe::Mutual { weight } => {
+                let mut p = peer.take().expect("mutual learning has a peer");
+                let learners = (
+                    Learner {
+                        model,
+                        optimizer: &mut optimizer,
+                    },
+                    Learner {
+                        model: p.model,
+                        optimizer: &mut p.optimizer,
+                    },
+                );
+                let ((next, next_peer), (stats, _)) = mutual_step(
+                    learners,
+                    rates,
+                    images,
+                    labels,
+                    &config.losses,
+                    *weight,
+                    extras,
+                );
+                peer = Some(Peer {
+                    model: next_peer,
+                    optimizer: p.optimizer,
+                });
+                (next, stats)
+            }
+            Recipe::Parallel { replicas, group } => data_parallel_step(
+                model,
+                &mut optimizer,
+                rates,
+                images,
+                labels,
+                &config.losses,
+                only,
+                replicas,
+                *group,
+            ),
+            Recipe::Single => train_step_with(
+                model,
+                &mut optimizer,
+                rates,
+                images,
+                labels,
+                &config.losses,
+                extras,
+            ),
+        };
+        let next = Self {
+            model,
+            optimizer,
+            peer,
+            centers,
+            recipe,
+        };
+        (next, stats)
+    }
+}
+
+/// `[B, C]` multi-hot targets of the training images `indices`.
+fn multi_hot(
+    labels: &[Vec<usize>],
+    indices: &[usize],
+    classes: usize,
+    device: &Device,
+) -> Tensor<2> {
+    let mut hot = vec![0f32; indices.len() * classes];
+    for (row, &i) in indices.iter().enumerate() {
+        for &c in &labels[i] {
+            hot[row * classes + c] = 1.0;
+        }
+    }
+    Tensor::from_data(TensorData::new(hot, [indices.len(), classes]), device)
+}

@@ -1,0 +1,474 @@
+//! One table of user scenarios — extract, search, export, and their error cases — run through
+//! the Rust API and through the C ABI (the `extern "C"` functions of reid.h, called as a C
+//! program calls them), which must give the same results: the same embeddings and matches bit
+//! for bit, the same exported bytes, the same status and message for each error.
+
+mod common;
+
+use std::ffi::{CStr, CString, c_char};
+use std::path::{Path, PathBuf};
+
+use reid::extractor::{Engine, Extractor, ExtractorOptions};
+use reid::ffi::export::reid_export_onnx;
+use reid::ffi::extractor::{
+    reid_extractor, reid_extractor_extract_files, reid_extractor_free, reid_extractor_new,
+};
+use reid::ffi::extractor_options::*;
+use reid::ffi::gallery::{
+    reid_gallery, reid_gallery_add_batch, reid_gallery_free, reid_gallery_new, reid_gallery_search,
+    reid_match,
+};
+use reid::ffi::search_options::reid_search_options_default;
+use reid::ffi::status::{reid_last_error_message, reid_status};
+use reid::gallery::{Gallery, NewEntry, SearchOptions};
+use reid::models::Arch;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn checkpoint() -> PathBuf {
+    root().join("tests/fixtures/osnet_x0_25/checkpoint.pth.tar")
+}
+
+fn images() -> Vec<PathBuf> {
+    [
+        "person0.jpg",
+        "person1.jpg",
+        "person2.png",
+        "person3.jpg",
+        "person4.bmp",
+        "person5.webp",
+    ]
+    .iter()
+    .map(|n| root().join("tests/fixtures/images").join(n))
+    .collect()
+}
+
+fn c_path(p: &Path) -> CString {
+    CString::new(p.to_str().unwrap()).unwrap()
+}
+
+fn last_error() -> String {
+    let mut buf = vec![0 as c_char; 2048];
+    // SAFETY: buf holds 2048 bytes.
+    let status =
+        unsafe { reid_last_error_message(buf.as_mut_ptr(), buf.len(), std::ptr::null_mut()) };
+    assert_eq!(status, reid_status::REID_OK);
+    // SAFETY: NUL-terminated by the call.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// What a scenario gives: values, or a status with its message.
+#[derive(Debug, PartialEq)]
+enum Outcome<T> {
+    Ok(T),
+    Failed(reid_status, String),
+}
+
+fn rust<T>(result: reid::Result<T>) -> Outcome<T> {
+    match result {
+        Ok(v) => Outcome::Ok(v),
+        Err(e) => Outcome::Failed(status_of(&e), e.to_string()),
+    }
+}
+
+fn status_of(e: &reid::Error) -> reid_status {
+    use reid::Error::*;
+    match e {
+        InvalidInput(_) => reid_status::REID_INVALID_ARGUMENT,
+        Io { .. } => reid_status::REID_IO_ERROR,
+        BadInput { .. } => reid_status::REID_BAD_IMAGE,
+        UnknownArchitecture { .. } => reid_status::REID_UNKNOWN_ARCHITECTURE,
+        WeightFormat { .. } | WeightMismatch { .. } => reid_status::REID_MODEL_ERROR,
+        ModelFormat(_) => reid_status::REID_MODEL_ERROR,
+        other => panic!("no status mapped in this test for {other:?}"),
+    }
+}
+
+fn c<T>(status: reid_status, value: impl FnOnce() -> T) -> Outcome<T> {
+    if status == reid_status::REID_OK {
+        Outcome::Ok(value())
+    } else {
+        Outcome::Failed(status, last_error())
+    }
+}
+
+/// An extraction scenario: the images (by path) to embed with the Burn engine.
+struct Extract {
+    name: &'static str,
+    paths: Vec<PathBuf>,
+}
+
+fn extract_cases() -> Vec<Extract> {
+    let mut with_missing = images();
+    with_missing.insert(2, root().join("tests/fixtures/images/absent.jpg"));
+    let not_an_image = root().join("tests/fixtures/images/files.txt");
+    vec![
+        Extract {
+            name: "all formats",
+            paths: images(),
+        },
+        Extract {
+            name: "one image",
+            paths: images()[3..4].to_vec(),
+        },
+        Extract {
+            name: "a missing file",
+            paths: with_missing,
+        },
+        Extract {
+            name: "not an image",
+            paths: vec![not_an_image],
+        },
+        Extract {
+            name: "no images",
+            paths: vec![],
+        },
+    ]
+}
+
+fn burn_options() -> ExtractorOptions {
+    ExtractorOptions {
+        engine: Engine::Burn,
+        arch: Some(Arch::OsnetX0_25),
+        max_batch: 4,
+        ..Default::default()
+    }
+}
+
+/// The C side's extractor with the same options as [`burn_options`].
+fn c_extractor() -> *mut reid_extractor {
+    let mut options = std::ptr::null_mut();
+    let mut extractor = std::ptr::null_mut();
+    let arch = CString::new("osnet_x0_25").unwrap();
+    let model = c_path(&checkpoint());
+    // SAFETY: valid pointers; the options are freed after use.
+    unsafe {
+        assert_eq!(
+            reid_extractor_options_new(&mut options),
+            reid_status::REID_OK
+        );
+        assert_eq!(
+            reid_extractor_options_set_engine(options, 1),
+            reid_status::REID_OK
+        );
+        assert_eq!(
+            reid_extractor_options_set_architecture(options, arch.as_ptr()),
+            reid_status::REID_OK
+        );
+        assert_eq!(
+            reid_extractor_options_set_max_batch(options, 4),
+            reid_status::REID_OK
+        );
+        let status = reid_extractor_new(model.as_ptr(), options, &mut extractor);
+        reid_extractor_options_free(options);
+        assert_eq!(status, reid_status::REID_OK, "{}", last_error());
+    }
+    extractor
+}
+
+fn c_extract(extractor: *const reid_extractor, paths: &[PathBuf], dim: usize) -> Outcome<Vec<f32>> {
+    let owned: Vec<CString> = paths.iter().map(|p| c_path(p)).collect();
+    let pointers: Vec<*const c_char> = owned.iter().map(|p| p.as_ptr()).collect();
+    let mut out = vec![0f32; paths.len() * dim];
+    let mut len = 0;
+    // SAFETY: `pointers` holds `paths.len()` strings; `out` holds what they need.
+    let status = unsafe {
+        reid_extractor_extract_files(
+            extractor,
+            pointers.as_ptr(),
+            paths.len(),
+            out.as_mut_ptr(),
+            out.len(),
+            &mut len,
+        )
+    };
+    c(status, || {
+        out.truncate(len);
+        out
+    })
+}
+
+#[test]
+fn extraction_through_rust_and_c_agree() {
+    let rust_extractor = Extractor::new(checkpoint(), &burn_options()).unwrap();
+    let dim = rust_extractor.dim();
+    let c_side = c_extractor();
+    let mut failures = 0;
+    for case in extract_cases() {
+        let want = rust(rust_extractor.extract_files(&case.paths));
+        let got = c_extract(c_side, &case.paths, dim);
+        if let Outcome::Failed(..) = want {
+            failures += 1;
+        }
+        assert_eq!(got, want, "{}", case.name);
+    }
+    // SAFETY: created above, not used afterwards.
+    unsafe { reid_extractor_free(c_side) };
+    assert_eq!(
+        failures, 2,
+        "the error cases of the table failed on both sides"
+    );
+}
+
+/// A search scenario over a gallery of the fixture images' embeddings.
+struct Search {
+    name: &'static str,
+    options: SearchOptions,
+    /// Values per query (the gallery's dimension unless a case breaks it).
+    query_dim: Option<usize>,
+}
+
+fn search_cases() -> Vec<Search> {
+    vec![
+        Search {
+            name: "top 3",
+            options: SearchOptions::top(3),
+            query_dim: None,
+        },
+        Search {
+            name: "more than the gallery holds",
+            options: SearchOptions::top(50),
+            query_dim: None,
+        },
+        Search {
+            name: "one per identity, another camera, a threshold",
+            options: SearchOptions {
+                k: 5,
+                min_score: Some(0.2),
+                group_by_identity: true,
+                exclude_camera: Some(1),
+            },
+            query_dim: None,
+        },
+        Search {
+            name: "k = 0",
+            options: SearchOptions::top(0),
+            query_dim: None,
+        },
+        Search {
+            name: "a query of the wrong size",
+            options: SearchOptions::top(3),
+            query_dim: Some(100),
+        },
+    ]
+}
+
+#[test]
+fn search_through_rust_and_c_agree() {
+    let extractor = Extractor::new(checkpoint(), &burn_options()).unwrap();
+    let dim = extractor.dim();
+    let vectors = extractor.extract_files(&images()).unwrap();
+    let identities: Vec<u64> = (0..images().len() as u64).map(|i| i % 3).collect();
+    let cameras: Vec<i32> = (0..images().len() as i32).map(|i| i % 2).collect();
+    let rust_gallery = Gallery::new(dim, reid::distance::Metric::Cosine).unwrap();
+    let entries = vectors
+        .chunks(dim)
+        .zip(identities.iter().zip(&cameras))
+        .map(|(v, (&identity, &camera))| NewEntry {
+            id: None,
+            identity,
+            camera,
+            tag: None,
+            vector: v.to_vec(),
+        })
+        .collect();
+    rust_gallery.add_batch(entries).unwrap();
+    let mut c_gallery: *mut reid_gallery = std::ptr::null_mut();
+    // SAFETY: valid pointers and sizes.
+    unsafe {
+        assert_eq!(
+            reid_gallery_new(dim, 0, &mut c_gallery),
+            reid_status::REID_OK
+        );
+        let status = reid_gallery_add_batch(
+            c_gallery,
+            vectors.as_ptr(),
+            identities.len(),
+            dim,
+            std::ptr::null(),
+            identities.as_ptr(),
+            cameras.as_ptr(),
+            std::ptr::null_mut(),
+        );
+        assert_eq!(status, reid_status::REID_OK, "{}", last_error());
+    }
+    for case in search_cases() {
+        for query in vectors.chunks(dim) {
+            let query: Vec<f32> = match case.query_dim {
+                Some(n) => query.iter().cycle().take(n).copied().collect(),
+                None => query.to_vec(),
+            };
+            let want = rust(rust_gallery.search(&query, &case.options)).map(|rows| {
+                rows[0]
+                    .iter()
+                    .map(|m| (m.id, m.identity, m.camera, m.score.to_bits()))
+                    .collect::<Vec<_>>()
+            });
+            let mut options = reid_search_options_default();
+            options.k = case.options.k;
+            if let Some(min) = case.options.min_score {
+                options.min_score = min;
+                options.flags |= reid::ffi::search_options::REID_SEARCH_MIN_SCORE;
+            }
+            if case.options.group_by_identity {
+                options.flags |= reid::ffi::search_options::REID_SEARCH_GROUP_BY_IDENTITY;
+            }
+            if let Some(camera) = case.options.exclude_camera {
+                options.exclude_camera = camera;
+                options.flags |= reid::ffi::search_options::REID_SEARCH_EXCLUDE_CAMERA;
+            }
+            let mut out = vec![reid_match::default(); case.options.k.max(1)];
+            let mut len = 0;
+            // SAFETY: `out` holds `out.len()` matches.
+            let status = unsafe {
+                reid_gallery_search(
+                    c_gallery,
+                    query.as_ptr(),
+                    query.len(),
+                    &options,
+                    out.as_mut_ptr(),
+                    out.len(),
+                    &mut len,
+                )
+            };
+            let got = c(status, || {
+                out[..len]
+                    .iter()
+                    .map(|m| (m.id, m.identity, m.camera, m.score.to_bits()))
+                    .collect::<Vec<_>>()
+            });
+            if case.query_dim.is_some() {
+                // C declares the query's dimension and gets REID_DIMENSION_MISMATCH; Rust
+                // takes a flat slice and finds it is no whole number of embeddings. Both refuse.
+                assert!(
+                    matches!((&got, &want), (Outcome::Failed(..), Outcome::Failed(..))),
+                    "{}: {got:?} / {want:?}",
+                    case.name
+                );
+            } else {
+                assert_eq!(got, want, "{}", case.name);
+            }
+        }
+    }
+    // SAFETY: created above, not used afterwards.
+    unsafe { reid_gallery_free(c_gallery) };
+}
+
+impl<T> Outcome<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        match self {
+            Outcome::Ok(v) => Outcome::Ok(f(v)),
+            Outcome::Failed(s, m) => Outcome::Failed(s, m),
+        }
+    }
+}
+
+/// An export scenario: the architecture, weights and input size given.
+struct Export {
+    name: &'static str,
+    arch: Option<&'static str>,
+    weights: PathBuf,
+    size: (usize, usize),
+}
+
+fn export_cases() -> Vec<Export> {
+    vec![
+        Export {
+            name: "torchreid checkpoint at its default size",
+            arch: Some("osnet_x0_25"),
+            weights: checkpoint(),
+            size: (0, 0),
+        },
+        Export {
+            name: "another input size",
+            arch: Some("osnet_x0_25"),
+            weights: checkpoint(),
+            size: (128, 64),
+        },
+        Export {
+            name: "an input size beyond any model",
+            arch: Some("osnet_x0_25"),
+            weights: checkpoint(),
+            size: (usize::MAX, usize::MAX),
+        },
+        Export {
+            name: "too small for the network",
+            arch: Some("osnet_x0_25"),
+            weights: checkpoint(),
+            size: (8, 8),
+        },
+        Export {
+            name: "missing weights",
+            arch: Some("osnet_x0_25"),
+            weights: root().join("tests/fixtures/absent.pth"),
+            size: (0, 0),
+        },
+    ]
+}
+
+#[test]
+fn export_through_rust_and_c_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = reid::device::default_device();
+    let mut failures = 0;
+    for (i, case) in export_cases().into_iter().enumerate() {
+        let rust_out = dir.path().join(format!("rust{i}.onnx"));
+        let c_out = dir.path().join(format!("c{i}.onnx"));
+        let want = rust((|| {
+            let arch = case.arch.map(str::parse::<Arch>).transpose()?;
+            let model = reid::weights::load_any(arch, &case.weights, &device)?;
+            let (h, w) = match case.size {
+                (0, 0) => model.input_size(),
+                size => size,
+            };
+            model.check_input_size(h, w)?;
+            let options = reid::export::ExportOptions::new(h, w);
+            reid::export::export_onnx_file(&model, &options, &rust_out)?;
+            Ok(std::fs::read(&rust_out).unwrap())
+        })());
+        let arch = case.arch.map(|a| CString::new(a).unwrap());
+        let (weights, out) = (c_path(&case.weights), c_path(&c_out));
+        // SAFETY: NUL-terminated strings or NULL.
+        let status = unsafe {
+            reid_export_onnx(
+                arch.as_ref().map_or(std::ptr::null(), |a| a.as_ptr()),
+                weights.as_ptr(),
+                out.as_ptr(),
+                case.size.0,
+                case.size.1,
+                0,
+            )
+        };
+        let got = c(status, || std::fs::read(&c_out).unwrap());
+        if let Outcome::Failed(..) = want {
+            failures += 1;
+            assert!(
+                !c_out.exists(),
+                "{}: a failed export left a file",
+                case.name
+            );
+        }
+        assert!(
+            got == want,
+            "{}: {:?} vs {:?}",
+            case.name,
+            summary(&got),
+            summary(&want)
+        );
+    }
+    assert_eq!(
+        failures, 3,
+        "the error cases of the table failed on both sides"
+    );
+}
+
+fn summary(o: &Outcome<Vec<u8>>) -> String {
+    match o {
+        Outcome::Ok(bytes) => format!("{} bytes", bytes.len()),
+        Outcome::Failed(s, m) => format!("{s:?}: {m}"),
+    }
+}
