@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CString, c_char};
 use std::path::{Path, PathBuf};
 
 use reid::extractor::{Engine, Extractor, ExtractorOptions};
@@ -19,7 +19,7 @@ use reid::ffi::gallery::{
     reid_match,
 };
 use reid::ffi::search_options::reid_search_options_default;
-use reid::ffi::status::{reid_last_error_message, reid_status};
+use reid::ffi::status::reid_status;
 use reid::gallery::{Gallery, NewEntry, SearchOptions};
 use reid::models::Arch;
 
@@ -47,18 +47,6 @@ fn images() -> Vec<PathBuf> {
 
 fn c_path(p: &Path) -> CString {
     CString::new(p.to_str().unwrap()).unwrap()
-}
-
-fn last_error() -> String {
-    let mut buf = vec![0 as c_char; 2048];
-    // SAFETY: buf holds 2048 bytes.
-    let status =
-        unsafe { reid_last_error_message(buf.as_mut_ptr(), buf.len(), std::ptr::null_mut()) };
-    assert_eq!(status, reid_status::REID_OK);
-    // SAFETY: NUL-terminated by the call.
-    unsafe { CStr::from_ptr(buf.as_ptr()) }
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// What a scenario gives: values, or a status with its message.
@@ -92,7 +80,7 @@ fn c<T>(status: reid_status, value: impl FnOnce() -> T) -> Outcome<T> {
     if status == reid_status::REID_OK {
         Outcome::Ok(value())
     } else {
-        Outcome::Failed(status, last_error())
+        Outcome::Failed(status, common::c_last_error())
     }
 }
 
@@ -165,7 +153,7 @@ fn c_extractor() -> *mut reid_extractor {
         );
         let status = reid_extractor_new(model.as_ptr(), options, &mut extractor);
         reid_extractor_options_free(options);
-        assert_eq!(status, reid_status::REID_OK, "{}", last_error());
+        assert_eq!(status, reid_status::REID_OK, "{}", common::c_last_error());
     }
     extractor
 }
@@ -294,7 +282,7 @@ fn search_through_rust_and_c_agree() {
             cameras.as_ptr(),
             std::ptr::null_mut(),
         );
-        assert_eq!(status, reid_status::REID_OK, "{}", last_error());
+        assert_eq!(status, reid_status::REID_OK, "{}", common::c_last_error());
     }
     for case in search_cases() {
         for query in vectors.chunks(dim) {

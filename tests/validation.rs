@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::CString;
 
 use common::bad_options::BadOption;
 use reid::ffi::extractor_options::*;
@@ -12,19 +12,7 @@ use reid::ffi::gallery::{reid_gallery, reid_gallery_free, reid_gallery_new, reid
 use reid::ffi::search_options::{
     REID_SEARCH_MIN_SCORE, reid_search_options, reid_search_options_default,
 };
-use reid::ffi::status::{reid_last_error_message, reid_status};
-
-fn last_error() -> String {
-    let mut buf = vec![0 as c_char; 1024];
-    // SAFETY: buf holds 1024 bytes.
-    let status =
-        unsafe { reid_last_error_message(buf.as_mut_ptr(), buf.len(), std::ptr::null_mut()) };
-    assert_eq!(status, reid_status::REID_OK);
-    // SAFETY: NUL-terminated by the call.
-    unsafe { CStr::from_ptr(buf.as_ptr()) }
-        .to_string_lossy()
-        .into_owned()
-}
+use reid::ffi::status::reid_status;
 
 /// The status and message the C ABI gives for the case.
 fn c_error(case: BadOption) -> (reid_status, String) {
@@ -71,7 +59,7 @@ fn c_error(case: BadOption) -> (reid_status, String) {
                 search_status(&search)
             }
         };
-        let message = last_error();
+        let message = common::c_last_error();
         reid_extractor_options_free(options);
         (status, message)
     }

@@ -70,3 +70,21 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     );
     eprintln!("{what}: max |Δ| = {worst:.3e} (scale {scale:.3})");
 }
+
+/// The message of the last failed C call on this thread (`reid_last_error_message`).
+pub fn c_last_error() -> String {
+    let mut buf = vec![0 as std::ffi::c_char; 2048];
+    // SAFETY: buf holds 2048 bytes.
+    let status = unsafe {
+        reid::ffi::status::reid_last_error_message(
+            buf.as_mut_ptr(),
+            buf.len(),
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, reid::ffi::status::reid_status::REID_OK);
+    // SAFETY: NUL-terminated by the call.
+    unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
