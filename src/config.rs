@@ -18,10 +18,13 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::models::Task;
-use crate::train::config::StagedLr;
 use crate::train::multilabel_step::MultilabelLoss;
+use crate::train::optim::OptimizerConfig;
 use crate::train::schedule::Schedule;
-use crate::train::{LossConfig, TrainConfig};
+use crate::train::{
+    DataSection, EvalSection, LossConfig, LossSection, ModelSection, OptimizerSection,
+    SamplerSection, ScheduleSection, StagedLr, TrainConfig,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -58,7 +61,7 @@ impl Default for AttentionSection {
 impl Default for Model {
     fn default() -> Self {
         Self {
-            name: TrainConfig::default().arch,
+            name: ModelSection::default().arch,
             load_weights: String::new(),
             pretrained: false,
             kind: "reid".into(),
@@ -89,7 +92,7 @@ struct Data {
 
 impl Default for Data {
     fn default() -> Self {
-        let d = TrainConfig::default();
+        let d = DataSection::default();
         Self {
             kind: "image".into(),
             root: d.root,
@@ -99,7 +102,7 @@ impl Default for Data {
             height: d.height,
             width: d.width,
             transforms: d.transforms,
-            save_dir: d.save_dir,
+            save_dir: TrainConfig::default().save_dir,
             workers: 4,
             combineall: false,
             norm_mean: None,
@@ -110,16 +113,16 @@ impl Default for Data {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct SamplerSection {
+struct Sampler {
     train_sampler: String,
     num_instances: usize,
 }
 
-impl Default for SamplerSection {
+impl Default for Sampler {
     fn default() -> Self {
-        let d = TrainConfig::default();
+        let d = SamplerSection::default();
         Self {
-            train_sampler: d.sampler,
+            train_sampler: d.name,
             num_instances: d.num_instances,
         }
     }
@@ -309,33 +312,33 @@ struct Train {
 impl Default for Train {
     fn default() -> Self {
         let d = TrainConfig::default();
-        let o = d.optimizer;
+        let o = d.optimizer.algorithm;
         let staged = StagedLr::default();
-        let (stepsize, gamma) = match d.schedule {
+        let (stepsize, gamma) = match d.schedule.policy {
             Schedule::SingleStep { step, gamma } => (vec![step], gamma),
             _ => unreachable!("the default schedule is single_step"),
         };
         Self {
             optim: o.name.clone(),
             base_optim: o.name,
-            lr: d.lr,
+            lr: d.schedule.lr,
             weight_decay: o.weight_decay,
-            max_epoch: d.max_epoch,
+            max_epoch: d.schedule.max_epoch,
             start_epoch: 0,
-            batch_size: d.batch_size,
-            fixbase_epoch: d.fixbase_epoch,
-            open_layers: d.open_layers,
-            staged_lr: d.staged_lr.is_some(),
+            batch_size: d.sampler.batch_size,
+            fixbase_epoch: d.schedule.fixbase_epoch,
+            open_layers: d.schedule.open_layers,
+            staged_lr: d.optimizer.staged_lr.is_some(),
             new_layers: staged.new_layers,
             base_lr_mult: staged.base_lr_mult,
             lr_scheduler: "single_step".into(),
             stepsize,
             gamma,
-            warmup: d.warmup,
+            warmup: d.schedule.warmup,
             pct_start: 0.3,
             patience: 5,
             min_lr: 0.0,
-            early_stop_patience: d.early_stop_patience,
+            early_stop_patience: d.eval.early_stop_patience,
             seed: d.seed,
             momentum: o.momentum,
             sgd_dampening: o.sgd_dampening,
@@ -367,7 +370,7 @@ impl Default for Test {
         let d = TrainConfig::default();
         Self {
             batch_size: 100,
-            dist_metric: d.dist_metric,
+            dist_metric: d.eval.dist_metric,
             normalize_feature: false,
             evaluate: false,
             eval_freq: -1,
@@ -384,7 +387,7 @@ impl Default for Test {
 struct File {
     model: Model,
     data: Data,
-    sampler: SamplerSection,
+    sampler: Sampler,
     loss: Loss,
     train: Train,
     test: Test,
@@ -424,8 +427,10 @@ fn apply_override(root: &mut serde_yaml::Value, assignment: &str) -> Result<()> 
     Err(invalid(format!("override `{assignment}` has an empty key")))
 }
 
-/// Reads a YAML config (`None`: all defaults), applies `key=value` overrides, and gives the
-/// training configuration. Relative paths stay relative to the working directory.
+/// Reads a YAML config with torchreid's key names (`None`: all defaults), or a `.json` file
+/// in [`TrainConfig`]'s own sections (the `config.json` every run saves, to run it again),
+/// applies `key=value` overrides in that file's key names, and gives the training
+/// configuration. Relative paths stay relative to the working directory.
 pub fn load_train_config(path: Option<&Path>, overrides: &[String]) -> Result<TrainConfig> {
     let mut value = match path {
         Some(path) => {
@@ -441,6 +446,12 @@ pub fn load_train_config(path: Option<&Path>, overrides: &[String]) -> Result<Tr
         apply_override(&mut value, o)?;
     }
     let where_ = path.map_or("config".to_string(), |p| p.display().to_string());
+    if path.is_some_and(|p| p.extension().is_some_and(|e| e == "json")) {
+        // JSON is YAML: the same reader and overrides, then serde_json for the enums that
+        // serde_yaml only reads from YAML tags.
+        let json = serde_json::to_value(value).map_err(|e| invalid(format!("{where_}: {e}")))?;
+        return serde_json::from_value(json).map_err(|e| invalid(format!("{where_}: {e}")));
+    }
     let file: File =
         serde_yaml::from_value(value).map_err(|e| invalid(format!("{where_}: {e}")))?;
     to_train_config(file)
@@ -610,51 +621,65 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         .device
         .unwrap_or_else(|| if f.use_gpu { "wgpu" } else { "flex" }.into());
     Ok(TrainConfig {
-        arch: f.model.name,
-        weights: (!f.model.load_weights.is_empty()).then(|| f.model.load_weights.into()),
-        root: f.data.root,
-        sources: f.data.sources,
-        targets: f.data.targets,
-        split_id: f.data.split_id,
-        height: f.data.height,
-        width: f.data.width,
-        transforms: f.data.transforms,
-        batch_size: t.batch_size,
-        sampler: f.sampler.train_sampler,
-        num_instances: f.sampler.num_instances,
-        losses,
-        optimizer: crate::train::optim::OptimizerConfig {
-            name: optim,
-            weight_decay: t.weight_decay,
-            momentum: t.momentum,
-            sgd_dampening: t.sgd_dampening,
-            sgd_nesterov: t.sgd_nesterov,
-            adam_beta1: t.adam_beta1,
-            adam_beta2: t.adam_beta2,
-            rmsprop_alpha: t.rmsprop_alpha,
+        model: ModelSection {
+            arch: f.model.name,
+            weights: (!f.model.load_weights.is_empty()).then(|| f.model.load_weights.into()),
+            task,
+            attention_head,
         },
-        lr: t.lr,
-        schedule,
-        warmup: t.warmup,
-        max_epoch: t.max_epoch,
-        eval_freq: f.test.eval_freq.max(0) as usize,
-        fixbase_epoch: t.fixbase_epoch,
-        open_layers: t.open_layers.clone(),
-        staged_lr: t.staged_lr.then(|| StagedLr {
-            new_layers: t.new_layers.clone(),
-            base_lr_mult: t.base_lr_mult,
-        }),
-        early_stop_patience: t.early_stop_patience,
-        dist_metric: f.test.dist_metric,
+        data: DataSection {
+            root: f.data.root,
+            sources: f.data.sources,
+            targets: f.data.targets,
+            split_id: f.data.split_id,
+            height: f.data.height,
+            width: f.data.width,
+            transforms: f.data.transforms,
+        },
+        sampler: SamplerSection {
+            name: f.sampler.train_sampler,
+            batch_size: t.batch_size,
+            num_instances: f.sampler.num_instances,
+        },
+        loss: LossSection {
+            reid: losses,
+            multilabel,
+            mutual_learning,
+        },
+        optimizer: OptimizerSection {
+            algorithm: OptimizerConfig {
+                name: optim,
+                weight_decay: t.weight_decay,
+                momentum: t.momentum,
+                sgd_dampening: t.sgd_dampening,
+                sgd_nesterov: t.sgd_nesterov,
+                adam_beta1: t.adam_beta1,
+                adam_beta2: t.adam_beta2,
+                rmsprop_alpha: t.rmsprop_alpha,
+            },
+            staged_lr: t.staged_lr.then(|| StagedLr {
+                new_layers: t.new_layers.clone(),
+                base_lr_mult: t.base_lr_mult,
+            }),
+            sam,
+        },
+        schedule: ScheduleSection {
+            lr: t.lr,
+            policy: schedule,
+            warmup: t.warmup,
+            max_epoch: t.max_epoch,
+            fixbase_epoch: t.fixbase_epoch,
+            open_layers: t.open_layers.clone(),
+        },
+        eval: EvalSection {
+            eval_freq: f.test.eval_freq.max(0) as usize,
+            dist_metric: f.test.dist_metric,
+            early_stop_patience: t.early_stop_patience,
+        },
         seed: t.seed,
         device,
         save_dir: f.data.save_dir,
         export_onnx: f.test.export_onnx,
-        sam,
-        mutual_learning,
-        task,
-        multilabel_loss: multilabel,
-        attention_head,
     })
 }
 
@@ -679,16 +704,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (c.arch.as_str(), c.height, c.width, c.max_epoch),
+            (
+                c.model.arch.as_str(),
+                c.data.height,
+                c.data.width,
+                c.schedule.max_epoch
+            ),
             ("osnet_x1_0", 128, 64, 3)
         );
-        assert_eq!(c.optimizer.name, "sgd");
+        assert_eq!(c.optimizer.algorithm.name, "sgd");
         assert_eq!(
-            (c.losses.softmax_weight, c.losses.triplet_weight),
+            (c.loss.reid.softmax_weight, c.loss.reid.triplet_weight),
             (1.0, 1.0)
         );
         assert_eq!(
-            c.schedule,
+            c.schedule.policy,
             Schedule::MultiStep {
                 milestones: vec![5, 9],
                 gamma: 0.1
@@ -699,7 +729,10 @@ mod tests {
         assert!(load_train_config(None, &["loss.name=arcface".into()]).is_err());
         assert!(load_train_config(None, &["train.lr_scheduler=warm".into()]).is_err());
         assert!(load_train_config(None, &["nonsense".into()]).is_err());
-        assert_eq!(load_train_config(None, &[]).unwrap().arch, "osnet_x0_25");
+        assert_eq!(
+            load_train_config(None, &[]).unwrap().model.arch,
+            "osnet_x0_25"
+        );
     }
 
     #[test]
@@ -714,24 +747,33 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.optimizer.name, "sgd");
-        let sam = c.sam.unwrap();
+        assert_eq!(c.optimizer.algorithm.name, "sgd");
+        let sam = c.optimizer.sam.unwrap();
         assert_eq!((sam.rho, sam.adaptive), (0.1, true));
-        assert_eq!((c.losses.center_weight, c.losses.center_alpha), (0.01, 0.5));
-        assert!(c.mutual_learning.is_none());
+        assert_eq!(
+            (c.loss.reid.center_weight, c.loss.reid.center_alpha),
+            (0.01, 0.5)
+        );
+        assert!(c.loss.mutual_learning.is_none());
         // A sam section without the sam optimizer is a mistake, not silently ignored.
         assert!(load_train_config(None, &["sam.rho=0.1".into()]).is_err());
         assert!(
             load_train_config(None, &["sam.radius=0.1".into(), "train.optim=sam".into()]).is_err()
         );
         let c = load_train_config(None, &["mutual_learning.weight=2".into()]).unwrap();
-        let m = c.mutual_learning.unwrap();
+        let m = c.loss.mutual_learning.unwrap();
         assert_eq!((m.arch.as_str(), m.weight), ("osnet_x0_25", 2.0));
     }
 
     #[test]
     fn staged_lr_keys() {
-        assert!(load_train_config(None, &[]).unwrap().staged_lr.is_none());
+        assert!(
+            load_train_config(None, &[])
+                .unwrap()
+                .optimizer
+                .staged_lr
+                .is_none()
+        );
         let c = load_train_config(
             None,
             &[
@@ -741,15 +783,56 @@ mod tests {
             ],
         )
         .unwrap();
-        let staged = c.staged_lr.unwrap();
+        let staged = c.optimizer.staged_lr.unwrap();
         assert_eq!(staged.new_layers, ["classifier", "attention"]);
         assert_eq!(staged.base_lr_mult, 0.2);
         // torchreid's defaults: the classifier at the full rate, the rest at a tenth.
         let c = load_train_config(None, &["train.staged_lr=true".into()]).unwrap();
-        let staged = c.staged_lr.unwrap();
+        let staged = c.optimizer.staged_lr.unwrap();
         assert_eq!(
             (staged.new_layers, staged.base_lr_mult),
             (vec!["classifier".to_string()], 0.1)
+        );
+    }
+
+    #[test]
+    fn a_saved_config_json_reads_back_with_overrides() {
+        let c = load_train_config(
+            None,
+            &["train.max_epoch=7".into(), "loss.name=triplet".into()],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+        assert_eq!(load_train_config(Some(&path), &[]).unwrap(), c);
+        let c2 = load_train_config(Some(&path), &["schedule.max_epoch=3".into()]).unwrap();
+        assert_eq!(c2.schedule.max_epoch, 3);
+        assert_eq!(c2.loss.reid.triplet_weight, 1.0);
+        // A partial file takes every missing field from the sections' defaults.
+        std::fs::write(&path, r#"{"sampler": {"batch_size": 12}}"#).unwrap();
+        let partial = load_train_config(Some(&path), &[]).unwrap();
+        assert_eq!(partial.sampler.batch_size, 12);
+        assert_eq!(
+            TrainConfig {
+                sampler: SamplerSection {
+                    batch_size: 12,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            partial
+        );
+        // torchreid's key names belong to YAML files; here they are typos.
+        let err = load_train_config(Some(&path), &["train.max_epoch=3".into()]).unwrap_err();
+        assert!(err.to_string().contains("train"), "{err}");
+    }
+
+    #[test]
+    fn yaml_defaults_are_the_sections_defaults() {
+        assert_eq!(
+            load_train_config(None, &[]).unwrap(),
+            TrainConfig::default()
         );
     }
 }

@@ -15,7 +15,12 @@ use crate::extractor::{Extractor, ExtractorOptions};
 use crate::models::{Arch, ReidModel};
 use crate::preprocess::{ImageView, PixelFormat, Preprocessing, decode};
 use crate::train::evaluate::evaluate_dataset;
-use crate::train::{Event, TrainConfig, TrainReport, train};
+use crate::train::optim::OptimizerConfig;
+use crate::train::schedule::Schedule;
+use crate::train::{
+    DataSection, EvalSection, Event, ModelSection, OptimizerSection, ScheduleSection, TrainConfig,
+    TrainReport, train,
+};
 
 /// Where an added image goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,21 +86,36 @@ impl Finetuner {
             ));
         }
         let config = TrainConfig {
-            arch: arch.to_string(),
-            weights: weights.map(Path::to_path_buf),
-            root: work_dir.to_path_buf(),
-            sources: vec!["folders".into()],
-            targets: vec![],
-            height,
-            width,
-            transforms: vec!["random_flip".into(), "random_crop".into()],
-            optimizer: crate::train::optim::OptimizerConfig {
-                name: "amsgrad".into(),
+            model: ModelSection {
+                arch: arch.to_string(),
+                weights: weights.map(Path::to_path_buf),
                 ..Default::default()
             },
-            schedule: crate::train::schedule::Schedule::Cosine { max_epoch: 10 },
-            max_epoch: 10,
-            eval_freq: 0,
+            data: DataSection {
+                root: work_dir.to_path_buf(),
+                sources: vec!["folders".into()],
+                targets: vec![],
+                height,
+                width,
+                transforms: vec!["random_flip".into(), "random_crop".into()],
+                ..Default::default()
+            },
+            optimizer: OptimizerSection {
+                algorithm: OptimizerConfig {
+                    name: "amsgrad".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            schedule: ScheduleSection {
+                policy: Schedule::Cosine { max_epoch: 10 },
+                max_epoch: 10,
+                ..Default::default()
+            },
+            eval: EvalSection {
+                eval_freq: 0,
+                ..Default::default()
+            },
             save_dir: work_dir.join("run"),
             ..Default::default()
         };
@@ -119,8 +139,8 @@ impl Finetuner {
         if epochs == 0 {
             return Err(Error::InvalidInput("epochs must be at least 1".into()));
         }
-        self.config.max_epoch = epochs;
-        if let crate::train::schedule::Schedule::Cosine { max_epoch } = &mut self.config.schedule {
+        self.config.schedule.max_epoch = epochs;
+        if let Schedule::Cosine { max_epoch } = &mut self.config.schedule.policy {
             *max_epoch = epochs;
         }
         Ok(())
@@ -150,14 +170,14 @@ impl Finetuner {
             crate::preprocess::check_input_size(height, width)?;
         }
         if batch_size > 0 {
-            self.config.batch_size = batch_size;
+            self.config.sampler.batch_size = batch_size;
         }
         if learning_rate > 0.0 {
-            self.config.lr = learning_rate;
+            self.config.schedule.lr = learning_rate;
         }
         if height > 0 {
-            self.config.height = height;
-            self.config.width = width;
+            self.config.data.height = height;
+            self.config.data.width = width;
         }
         Ok(())
     }
@@ -270,7 +290,7 @@ impl Finetuner {
     pub fn run(&mut self, progress: &mut dyn FnMut(&Event) -> bool) -> Result<TrainReport> {
         let mut config = self.config.clone();
         if self.held_out()?.is_some() {
-            config.targets = vec!["folders".into()];
+            config.data.targets = vec!["folders".into()];
         }
         let report = train(&config, progress)?;
         self.report = Some(report.clone());
@@ -280,8 +300,8 @@ impl Finetuner {
     /// The model now: the trained one after [`Finetuner::run`], else the starting one.
     pub fn model(&self) -> Result<ReidModel> {
         let device = crate::device::parse_device(&self.config.device)?;
-        let arch: Arch = self.config.arch.parse()?;
-        match (&self.report, &self.config.weights) {
+        let arch: Arch = self.config.model.arch.parse()?;
+        match (&self.report, &self.config.model.weights) {
             (Some(r), _) => crate::weights::load_checkpoint(&r.model, &device),
             (None, Some(w)) => crate::weights::load_any(Some(arch), w, &device),
             (None, None) => Ok(ReidModel::new(arch, 1, &device)),
@@ -294,8 +314,8 @@ impl Finetuner {
             Error::InvalidInput("no held-out images: add query and gallery images".into())
         })?;
         let device = crate::device::parse_device(&self.config.device)?;
-        let pre = Preprocessing::torchreid(self.config.height, self.config.width);
-        let metric: Metric = self.config.dist_metric.parse()?;
+        let pre = Preprocessing::torchreid(self.config.data.height, self.config.data.width);
+        let metric: Metric = self.config.eval.dist_metric.parse()?;
         evaluate_dataset(&self.model()?, &data, &pre, metric, 64, &device)
     }
 
@@ -306,7 +326,8 @@ impl Finetuner {
 
     /// Exports the current model to ONNX (atomically), with the finetuning input size.
     pub fn export_onnx(&self, path: &Path) -> Result<()> {
-        let options = crate::export::ExportOptions::new(self.config.height, self.config.width);
+        let options =
+            crate::export::ExportOptions::new(self.config.data.height, self.config.data.width);
         crate::export::export_onnx_file(&self.model()?, &options, path)
     }
 

@@ -10,7 +10,10 @@ use reid::classifier::Classifier;
 use reid::data::synth::{ClassSynthOptions, synthesize_classes};
 use reid::extractor::{Engine, ExtractorOptions};
 use reid::models::Task;
-use reid::train::TrainConfig;
+use reid::train::{
+    DataSection, EvalSection, ModelSection, OptimizerSection, SamplerSection, ScheduleSection,
+    TrainConfig,
+};
 
 fn synth(dir: &Path, multilabel: bool) -> PathBuf {
     let out = dir.join(if multilabel { "shapes_ml" } else { "shapes" });
@@ -29,24 +32,42 @@ fn synth(dir: &Path, multilabel: bool) -> PathBuf {
 
 fn config(root: &Path, name: &str, save_dir: &Path, task: Task, epochs: usize) -> TrainConfig {
     TrainConfig {
-        arch: "mobilenetv3_small".into(),
-        root: root.to_path_buf(),
-        sources: vec![name.into()],
-        targets: vec![name.into()],
-        height: 48,
-        width: 48,
-        transforms: vec![],
-        batch_size: 16,
-        optimizer: reid::train::optim::OptimizerConfig {
-            name: "adam".into(),
+        model: ModelSection {
+            arch: "mobilenetv3_small".into(),
+            task,
             ..Default::default()
         },
-        lr: 0.003,
-        schedule: reid::train::schedule::Schedule::Cosine { max_epoch: epochs },
-        max_epoch: epochs,
-        eval_freq: 1,
+        data: DataSection {
+            root: root.to_path_buf(),
+            sources: vec![name.into()],
+            targets: vec![name.into()],
+            height: 48,
+            width: 48,
+            transforms: vec![],
+            ..Default::default()
+        },
+        sampler: SamplerSection {
+            batch_size: 16,
+            ..Default::default()
+        },
+        optimizer: OptimizerSection {
+            algorithm: reid::train::optim::OptimizerConfig {
+                name: "adam".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        schedule: ScheduleSection {
+            lr: 0.003,
+            policy: reid::train::schedule::Schedule::Cosine { max_epoch: epochs },
+            max_epoch: epochs,
+            ..Default::default()
+        },
+        eval: EvalSection {
+            eval_freq: 1,
+            ..Default::default()
+        },
         save_dir: save_dir.to_path_buf(),
-        task,
         ..TrainConfig::default()
     }
 }
@@ -162,7 +183,10 @@ fn multilabel_training_with_asl_beats_the_label_prior() {
     assert!(metrics.of1 > 0.0 && metrics.cf1 > 0.0, "{metrics:?}");
     // Single-label data for a multi-label run (and the reverse) is refused.
     let wrong = TrainConfig {
-        task: Task::Classification,
+        model: ModelSection {
+            task: Task::Classification,
+            ..config.model.clone()
+        },
         save_dir: dir.path().join("wrong"),
         ..config.clone()
     };
@@ -251,12 +275,12 @@ fn am_softmax_classifiers_are_read_on_scaled_cosines() {
         Task::Classification,
         1,
     );
-    config.losses.am_margin = 0.35;
+    config.loss.reid.am_margin = 0.35;
     config.export_onnx = false;
     let report = reid::train::train(&config, &mut |_| true).unwrap();
     let device = reid::device::default_device();
     let model = reid::weights::load_checkpoint(&report.model, &device).unwrap();
-    assert_eq!(model.cosine_scale, Some(config.losses.am_scale));
+    assert_eq!(model.cosine_scale, Some(config.loss.reid.am_scale));
     // Its logits are the scaled cosines of the embedding with the class weights.
     let x = burn::tensor::Tensor::<4>::random(
         [2, 3, 48, 48],
@@ -264,7 +288,7 @@ fn am_softmax_classifiers_are_read_on_scaled_cosines() {
         &device,
     );
     let out = model.logits(x);
-    let cosines = model.cosine_logits(out.features) * config.losses.am_scale;
+    let cosines = model.cosine_logits(out.features) * config.loss.reid.am_scale;
     let (a, b) = (
         reid::models::embed::tensor_to_vec(out.logits),
         reid::models::embed::tensor_to_vec(cosines),
@@ -273,7 +297,10 @@ fn am_softmax_classifiers_are_read_on_scaled_cosines() {
         a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-4),
         "{a:?} vs {b:?}"
     );
-    assert!(a.iter().all(|v| v.abs() <= config.losses.am_scale + 1e-3));
+    assert!(
+        a.iter()
+            .all(|v| v.abs() <= config.loss.reid.am_scale + 1e-3)
+    );
 }
 
 /// Every new family trains and evaluates through `reid train` on synthetic data (one short

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use reid::data::{SynthOptions, synthesize};
 use reid::extractor::{Engine, Extractor, ExtractorOptions};
-use reid::train::{EpochLog, Event, MutualConfig, SamConfig, TrainConfig, train};
+use reid::train::{
+    DataSection, EpochLog, EvalSection, Event, MutualConfig, SamConfig, SamplerSection,
+    ScheduleSection, TrainConfig, train,
+};
 
 fn dataset(dir: &Path) -> PathBuf {
     let root = dir.join("data");
@@ -27,13 +30,25 @@ fn dataset(dir: &Path) -> PathBuf {
 
 fn config(root: &Path, save_dir: &Path, epochs: usize) -> TrainConfig {
     TrainConfig {
-        root: root.to_path_buf(),
-        height: 64,
-        width: 32,
-        batch_size: 8,
-        max_epoch: epochs,
-        eval_freq: 1,
-        transforms: vec!["random_flip".into(), "random_crop".into()],
+        data: DataSection {
+            root: root.to_path_buf(),
+            height: 64,
+            width: 32,
+            transforms: vec!["random_flip".into(), "random_crop".into()],
+            ..Default::default()
+        },
+        sampler: SamplerSection {
+            batch_size: 8,
+            ..Default::default()
+        },
+        schedule: ScheduleSection {
+            max_epoch: epochs,
+            ..Default::default()
+        },
+        eval: EvalSection {
+            eval_freq: 1,
+            ..Default::default()
+        },
         save_dir: save_dir.to_path_buf(),
         ..Default::default()
     }
@@ -76,7 +91,11 @@ fn training_learns_evaluates_checkpoints_and_exports() {
     assert_eq!(best_map, maps.iter().cloned().fold(f64::MIN, f64::max));
     assert_eq!(maps[best_epoch - 1], best_map);
     assert!(save.join("last/state.json").is_file() && report.model.is_file());
-    // `reid eval --weights` on the best model gives the mAP the run recorded for it.
+    // The run's configuration is saved beside it and reads back as the same one.
+    let saved = reid::config::load_train_config(Some(&save.join("config.json")), &[]).unwrap();
+    assert_eq!(saved, config(&root, &save, 4));
+    // `reid eval --weights` on the best model, with the run's saved config, gives the mAP the
+    // run recorded for it.
     let out = Command::new(env!("CARGO_BIN_EXE_reid"))
         .args([
             "eval",
@@ -84,12 +103,8 @@ fn training_learns_evaluates_checkpoints_and_exports() {
             "--weights",
             report.model.to_str().unwrap(),
         ])
-        .args([
-            "--root",
-            root.to_str().unwrap(),
-            "data.height=64",
-            "data.width=32",
-        ])
+        .arg("--config")
+        .arg(save.join("config.json"))
         .output()
         .unwrap();
     assert!(
@@ -199,7 +214,7 @@ fn a_cancelled_run_resumes_to_the_same_result() {
     // RAdam: its optimizer state (our own record format) must survive the checkpoint too.
     let config = |save: &Path, epochs| {
         let mut c = config(&root, save, epochs);
-        c.optimizer.name = "radam".into();
+        c.optimizer.algorithm.name = "radam".into();
         c
     };
     assert_resumes_exactly(dir.path(), config, 3);
@@ -213,9 +228,9 @@ fn center_loss_sam_and_mutual_learning_train_and_resume_exactly() {
     let root = dataset(dir.path());
     let center_sam = |save: &Path, epochs| {
         let mut c = config(&root, save, epochs);
-        c.losses.center_weight = 0.005;
-        c.sam = Some(SamConfig::default());
-        c.transforms.push("augmix".into());
+        c.loss.reid.center_weight = 0.005;
+        c.optimizer.sam = Some(SamConfig::default());
+        c.data.transforms.push("augmix".into());
         c.export_onnx = false;
         c
     };
@@ -223,7 +238,7 @@ fn center_loss_sam_and_mutual_learning_train_and_resume_exactly() {
     assert!(run.join("last/centers.npy").is_file());
     let mutual = |save: &Path, epochs| {
         let mut c = config(&root, save, epochs);
-        c.mutual_learning = Some(MutualConfig {
+        c.loss.mutual_learning = Some(MutualConfig {
             arch: "osnet_x0_25".into(),
             weight: 1.0,
         });
@@ -390,8 +405,8 @@ fn example_configs_are_valid() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let config = reid::config::load_train_config(Some(&path), &[]).unwrap();
-        config.arch.parse::<reid::Arch>().unwrap();
-        reid::train::optim::OptimizerConfig::build(&config.optimizer).unwrap();
+        config.model.arch.parse::<reid::Arch>().unwrap();
+        reid::train::optim::OptimizerConfig::build(&config.optimizer.algorithm).unwrap();
         n += 1;
     }
     assert!(n >= 4);
@@ -478,8 +493,8 @@ fn am_softmax_and_triplet_runs_train() {
         ),
     ] {
         let mut c = config(&root, &dir.path().join(name), 1);
-        c.losses = losses;
-        c.sampler = "RandomIdentitySampler".into();
+        c.loss.reid = losses;
+        c.sampler.name = "RandomIdentitySampler".into();
         c.export_onnx = false;
         let report = train(&c, &mut |_| true).unwrap();
         assert!(report.history[0].loss.is_finite(), "{name}");
@@ -495,15 +510,15 @@ fn several_devices_train_data_parallel() {
     let root = dataset(dir.path());
     let mut c = config(&root, &dir.path().join("two"), 1);
     c.device = "flex,cpu".into();
-    c.sampler = "RandomIdentitySampler".into();
-    c.losses.triplet_weight = 1.0;
+    c.sampler.name = "RandomIdentitySampler".into();
+    c.loss.reid.triplet_weight = 1.0;
     c.export_onnx = false;
     let report = train(&c, &mut |_| true).unwrap();
     assert!(report.history[0].loss.is_finite() && report.history[0].eval[0].map > 0.0);
-    c.sam = Some(SamConfig::default());
+    c.optimizer.sam = Some(SamConfig::default());
     let err = train(&c, &mut |_| true).unwrap_err().to_string();
     assert!(err.contains("one device"), "{err}");
-    c.sam = None;
+    c.optimizer.sam = None;
     c.device = "flex,tpu:1".into();
     assert!(train(&c, &mut |_| true).is_err());
 }

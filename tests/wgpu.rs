@@ -145,12 +145,24 @@ fn a_short_run_on_wgpu_trains_evaluates_and_exports() {
     };
     synthesize(&root.join("market1501"), &options).unwrap();
     let config = TrainConfig {
-        root,
-        height: 64,
-        width: 32,
-        batch_size: 8,
-        max_epoch: 2,
-        eval_freq: 1,
+        data: reid::train::DataSection {
+            root,
+            height: 64,
+            width: 32,
+            ..Default::default()
+        },
+        sampler: reid::train::SamplerSection {
+            batch_size: 8,
+            ..Default::default()
+        },
+        schedule: reid::train::ScheduleSection {
+            max_epoch: 2,
+            ..Default::default()
+        },
+        eval: reid::train::EvalSection {
+            eval_freq: 1,
+            ..Default::default()
+        },
         device: "wgpu:0".into(),
         save_dir: dir.path().join("run"),
         ..Default::default()
@@ -159,8 +171,11 @@ fn a_short_run_on_wgpu_trains_evaluates_and_exports() {
     assert_eq!(report.epochs_done, 2);
     // Data-parallel over the GPU and the CPU: gradients cross devices every step.
     let both = TrainConfig {
+        schedule: reid::train::ScheduleSection {
+            max_epoch: 1,
+            ..config.schedule.clone()
+        },
         device: "wgpu:0,flex".into(),
-        max_epoch: 1,
         export_onnx: false,
         save_dir: dir.path().join("both"),
         ..config.clone()

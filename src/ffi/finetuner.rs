@@ -317,7 +317,7 @@ pub unsafe extern "C" fn reid_finetuner_run(
     guard(|| {
         // SAFETY: the caller's contract.
         let job = unsafe { job(finetuner) }?;
-        let epochs = job.config().max_epoch;
+        let epochs = job.config().schedule.max_epoch;
         let mut progress = |event: &Event| -> bool {
             let Some(callback) = callback else {
                 return true;

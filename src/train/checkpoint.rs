@@ -74,6 +74,7 @@ pub(crate) fn load_optimizer(config: &TrainConfig, path: &Path) -> Result<Module
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     config
         .optimizer
+        .algorithm
         .build()?
         .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
         .map_err(|e| Error::InvalidInput(format!("{}: optimizer state: {e:?}", path.display())))
@@ -132,21 +133,25 @@ pub(crate) struct Start {
 /// Reads the last checkpoint of `config.save_dir`, or starts afresh when there is none.
 pub(crate) fn start_or_resume(config: &TrainConfig, s: &Setup) -> Result<Start> {
     let device = &s.device;
-    let center_alpha = config.losses.center_alpha;
+    let center_alpha = config.loss.reid.center_alpha;
     let Some(dir) = resumable(&config.save_dir) else {
         let model = initial_model(config, s)?;
-        let peer = match &config.mutual_learning {
+        let peer = match &config.loss.mutual_learning {
             Some(mutual) => Some(Peer {
                 model: initial_peer(config, s, mutual)?,
-                optimizer: config.optimizer.build()?,
+                optimizer: config.optimizer.algorithm.build()?,
             }),
             None => None,
         };
-        let centers = (config.losses.center_weight > 0.0)
+        let centers = (config.loss.reid.center_weight > 0.0)
             .then(|| CenterLoss::new(s.classes, model.feature_dim(), center_alpha, device));
         let state = RunState {
             epochs_done: 0,
-            schedule: LrSchedule::new(config.schedule.clone(), config.lr, config.warmup)?,
+            schedule: LrSchedule::new(
+                config.schedule.policy.clone(),
+                config.schedule.lr,
+                config.schedule.warmup,
+            )?,
             best_map: None,
             best_epoch: 0,
             evals_since_best: 0,
@@ -156,7 +161,7 @@ pub(crate) fn start_or_resume(config: &TrainConfig, s: &Setup) -> Result<Start> 
         };
         return Ok(Start {
             model,
-            optimizer: config.optimizer.build()?,
+            optimizer: config.optimizer.algorithm.build()?,
             state,
             peer,
             centers,
@@ -166,14 +171,14 @@ pub(crate) fn start_or_resume(config: &TrainConfig, s: &Setup) -> Result<Start> 
     let state: RunState = read_json(&dir.join("state.json"))?;
     let model = load_checkpoint(dir.join("model.bpk"), device)?;
     let optimizer = load_optimizer(config, &dir.join("optimizer.bpk"))?;
-    let peer = match &config.mutual_learning {
+    let peer = match &config.loss.mutual_learning {
         Some(_) => Some(Peer {
             model: load_checkpoint(dir.join("peer.bpk"), device)?,
             optimizer: load_optimizer(config, &dir.join("peer_optimizer.bpk"))?,
         }),
         None => None,
     };
-    let centers = if config.losses.center_weight > 0.0 {
+    let centers = if config.loss.reid.center_weight > 0.0 {
         let (classes, dim) = (model.num_classes(), model.feature_dim());
         let path = dir.join("centers.npy");
         Some(CenterLoss::load(&path, classes, dim, center_alpha, device)?)

@@ -1,5 +1,6 @@
-//! `TrainConfig`: everything a training run needs, with the one set of training defaults
-//! (the YAML reader in `crate::config` takes its defaults from here). Saved with every run
+//! `TrainConfig`: everything a training run needs, in sections (model, data, sampler, loss,
+//! optimizer, schedule, eval) that each hold the one set of their defaults (the YAML reader in
+//! `crate::config` translates torchreid's key names into these sections). Saved with every run
 //! (`config.json` beside the checkpoints, and in `last/state.json`).
 
 use std::path::PathBuf;
@@ -18,61 +19,35 @@ use super::step::LossConfig;
 use crate::error::Result;
 use crate::models::{ReidModel, Task};
 
-/// Everything a training run needs (what the YAML config sets).
+/// Everything a training run needs, in the sections of torchreid's configs (what the YAML
+/// config sets). Every section has its defaults in its own `Default`; change one field with
+/// struct-update syntax:
+///
+/// ```
+/// use reid::train::{ModelSection, TrainConfig};
+/// let config = TrainConfig {
+///     model: ModelSection { arch: "osnet_x1_0".into(), ..Default::default() },
+///     ..Default::default()
+/// };
+/// assert_eq!(config.schedule.max_epoch, 60);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Architecture (torchreid name).
-    pub arch: String,
-    /// Weights to start from (torchreid's or a reid checkpoint); the classifier is replaced
-    /// when the number of identities differs.
-    pub weights: Option<PathBuf>,
-    /// Dataset root.
-    pub root: PathBuf,
-    /// Training datasets (identities kept apart when several).
-    pub sources: Vec<String>,
-    /// Evaluation datasets, each evaluated on its own.
-    pub targets: Vec<String>,
-    /// Which split of datasets with several (VIPeR, GRID, CUHK01, PRID, iLIDS, CUHK03 classic).
-    #[serde(default)]
-    pub split_id: usize,
-    /// Input height.
-    pub height: usize,
-    /// Input width.
-    pub width: usize,
-    /// Training augmentations (torchreid names).
-    pub transforms: Vec<String>,
-    /// Images per step.
-    pub batch_size: usize,
-    /// `RandomSampler`, `SequentialSampler` or `RandomIdentitySampler`.
-    pub sampler: String,
-    /// Images per identity in a batch (`RandomIdentitySampler`).
-    pub num_instances: usize,
-    /// Losses and weights.
-    pub losses: LossConfig,
-    /// Optimizer.
-    pub optimizer: OptimizerConfig,
-    /// Base learning rate.
-    pub lr: f64,
-    /// Learning-rate schedule.
-    pub schedule: Schedule,
-    /// Warm-up epochs.
-    pub warmup: usize,
-    /// Epochs.
-    pub max_epoch: usize,
-    /// Evaluate every this many epochs (0: only after the last).
-    pub eval_freq: usize,
-    /// Epochs during which only `open_layers` train.
-    pub fixbase_epoch: usize,
-    /// Top-level layers trained during `fixbase_epoch` (e.g. `classifier`, `fc`).
-    pub open_layers: Vec<String>,
-    /// torchreid's `staged_lr`: layers other than the new ones learn at a fraction of the rate
-    /// (off when `None`).
-    #[serde(default)]
-    pub staged_lr: Option<StagedLr>,
-    /// Stop after this many evaluations without a better mAP (0: never).
-    pub early_stop_patience: usize,
-    /// `cosine` or `euclidean`.
-    pub dist_metric: String,
+    /// The network and what it learns.
+    pub model: ModelSection,
+    /// Where the images come from and how they are prepared.
+    pub data: DataSection,
+    /// How batches are drawn.
+    pub sampler: SamplerSection,
+    /// What is minimized.
+    pub loss: LossSection,
+    /// How the weights move.
+    pub optimizer: OptimizerSection,
+    /// The learning rate and the layers that train over the epochs.
+    pub schedule: ScheduleSection,
+    /// When and how the run is evaluated.
+    pub eval: EvalSection,
     /// Seed of initialization, sampling and augmentation.
     pub seed: u64,
     /// Burn device (`flex`, `wgpu:0`, `cuda:0`), or several separated by commas
@@ -82,23 +57,172 @@ pub struct TrainConfig {
     pub save_dir: PathBuf,
     /// Export the best model to ONNX at the end.
     pub export_onnx: bool,
-    /// Sharpness-aware minimization around the optimizer (off when `None`).
-    #[serde(default)]
-    pub sam: Option<SamConfig>,
-    /// Deep mutual learning with a second model (off when `None`).
-    #[serde(default)]
-    pub mutual_learning: Option<MutualConfig>,
+}
+
+/// The network and what it learns (`model:`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    /// Architecture (torchreid name).
+    pub arch: String,
+    /// Weights to start from (torchreid's or a reid checkpoint); the classifier is replaced
+    /// when the number of identities differs.
+    pub weights: Option<PathBuf>,
     /// What the model learns: re-id identities (the default) or image classes, one or
-    /// several per image. For classification, `sources` names one training set and
-    /// `targets` the evaluation sets (see [`crate::data::classification::load_classification`]).
-    #[serde(default)]
+    /// several per image. For classification, `data.sources` names one training set and
+    /// `data.targets` the evaluation sets (see
+    /// [`crate::data::classification::load_classification`]).
     pub task: Task,
-    /// The loss of multi-label classification.
-    #[serde(default)]
-    pub multilabel_loss: MultilabelLoss,
     /// Multi-label: score the classes with the attention head instead of a linear one.
-    #[serde(default)]
     pub attention_head: Option<AttentionConfig>,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        Self {
+            arch: "osnet_x0_25".into(),
+            weights: None,
+            task: Task::Reid,
+            attention_head: None,
+        }
+    }
+}
+
+/// Where the images come from and how they are prepared (`data:`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// Dataset root.
+    pub root: PathBuf,
+    /// Training datasets (identities kept apart when several).
+    pub sources: Vec<String>,
+    /// Evaluation datasets, each evaluated on its own.
+    pub targets: Vec<String>,
+    /// Which split of datasets with several (VIPeR, GRID, CUHK01, PRID, iLIDS, CUHK03 classic).
+    pub split_id: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Training augmentations (torchreid names).
+    pub transforms: Vec<String>,
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        Self {
+            root: PathBuf::from("reid-data"),
+            sources: vec!["market1501".into()],
+            targets: vec!["market1501".into()],
+            split_id: 0,
+            height: 256,
+            width: 128,
+            transforms: vec!["random_flip".into()],
+        }
+    }
+}
+
+/// How batches are drawn (`sampler:`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplerSection {
+    /// `RandomSampler`, `SequentialSampler` or `RandomIdentitySampler`.
+    pub name: String,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Images per identity in a batch (`RandomIdentitySampler`).
+    pub num_instances: usize,
+}
+
+impl Default for SamplerSection {
+    fn default() -> Self {
+        Self {
+            name: "RandomSampler".into(),
+            batch_size: 32,
+            num_instances: 4,
+        }
+    }
+}
+
+/// What is minimized (`loss:`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossSection {
+    /// The identity losses of re-id and single-label classification, and their weights.
+    pub reid: LossConfig,
+    /// The loss of multi-label classification.
+    pub multilabel: MultilabelLoss,
+    /// Deep mutual learning with a second model (off when `None`).
+    pub mutual_learning: Option<MutualConfig>,
+}
+
+/// How the weights move (`optimizer:`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerSection {
+    /// The optimizer and its hyper-parameters.
+    pub algorithm: OptimizerConfig,
+    /// torchreid's `staged_lr`: layers other than the new ones learn at a fraction of the rate
+    /// (off when `None`).
+    pub staged_lr: Option<StagedLr>,
+    /// Sharpness-aware minimization around the optimizer (off when `None`).
+    pub sam: Option<SamConfig>,
+}
+
+/// The learning rate and the layers that train over the epochs (`schedule:`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleSection {
+    /// Base learning rate.
+    pub lr: f64,
+    /// How the rate changes from epoch to epoch.
+    pub policy: Schedule,
+    /// Warm-up epochs.
+    pub warmup: usize,
+    /// Epochs.
+    pub max_epoch: usize,
+    /// Epochs during which only `open_layers` train.
+    pub fixbase_epoch: usize,
+    /// Top-level layers trained during `fixbase_epoch` (e.g. `classifier`, `fc`).
+    pub open_layers: Vec<String>,
+}
+
+impl Default for ScheduleSection {
+    fn default() -> Self {
+        Self {
+            lr: 3e-4,
+            policy: Schedule::SingleStep {
+                step: 20,
+                gamma: 0.1,
+            },
+            warmup: 0,
+            max_epoch: 60,
+            fixbase_epoch: 0,
+            open_layers: vec!["classifier".into()],
+        }
+    }
+}
+
+/// When and how the run is evaluated (`eval:`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// Evaluate every this many epochs (0: only after the last).
+    pub eval_freq: usize,
+    /// `cosine` or `euclidean`.
+    pub dist_metric: String,
+    /// Stop after this many evaluations without a better mAP (0: never).
+    pub early_stop_patience: usize,
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        Self {
+            eval_freq: 0,
+            dist_metric: "euclidean".into(),
+            early_stop_patience: 0,
+        }
+    }
 }
 
 /// torchreid's staged learning rates: the `new_layers` (top-level layer names, e.g.
@@ -164,42 +288,17 @@ pub struct MutualConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            arch: "osnet_x0_25".into(),
-            weights: None,
-            root: PathBuf::from("reid-data"),
-            sources: vec!["market1501".into()],
-            targets: vec!["market1501".into()],
-            split_id: 0,
-            height: 256,
-            width: 128,
-            transforms: vec!["random_flip".into()],
-            batch_size: 32,
-            sampler: "RandomSampler".into(),
-            num_instances: 4,
-            losses: LossConfig::default(),
-            optimizer: OptimizerConfig::default(),
-            lr: 3e-4,
-            schedule: Schedule::SingleStep {
-                step: 20,
-                gamma: 0.1,
-            },
-            warmup: 0,
-            max_epoch: 60,
-            eval_freq: 0,
-            fixbase_epoch: 0,
-            open_layers: vec!["classifier".into()],
-            staged_lr: None,
-            early_stop_patience: 0,
-            dist_metric: "euclidean".into(),
+            model: ModelSection::default(),
+            data: DataSection::default(),
+            sampler: SamplerSection::default(),
+            loss: LossSection::default(),
+            optimizer: OptimizerSection::default(),
+            schedule: ScheduleSection::default(),
+            eval: EvalSection::default(),
             seed: 1,
             device: "flex".into(),
             save_dir: PathBuf::from("log"),
             export_onnx: true,
-            sam: None,
-            mutual_learning: None,
-            task: Task::Reid,
-            multilabel_loss: MultilabelLoss::default(),
-            attention_head: None,
         }
     }
 }

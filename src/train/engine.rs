@@ -98,7 +98,7 @@ pub fn train(
     {
         return Err(Error::Cancelled);
     }
-    model.check_input_size(config.height, config.width)?;
+    model.check_input_size(config.data.height, config.data.width)?;
     let peer = peer.map(|p| Peer {
         model: p.model.fork(&s.train_device).train(),
         optimizer: p.optimizer,
@@ -108,26 +108,29 @@ pub fn train(
     let best_path = config.save_dir.join("best.bpk");
     let mut stopped_early = false;
 
-    if state.epochs_done < config.fixbase_epoch {
+    if state.epochs_done < config.schedule.fixbase_epoch {
         // A misspelt layer would otherwise freeze the whole model for these epochs.
-        check_layers(&stepper.model, &config.open_layers, "open_layers")?;
+        check_layers(&stepper.model, &config.schedule.open_layers, "open_layers")?;
     }
-    for epoch in state.epochs_done..config.max_epoch {
+    for epoch in state.epochs_done..config.schedule.max_epoch {
         let started = Instant::now();
         let lr = state.schedule.lr(epoch);
         let mut rng = Rng::derive(config.seed, &[SAMPLER_STREAM, epoch as u64]);
-        let order = s.sampler.epoch(&s.train_set, config.batch_size, &mut rng)?;
-        let batches: Vec<&[usize]> = order.chunks_exact(config.batch_size).collect();
+        let order = s
+            .sampler
+            .epoch(&s.train_set, config.sampler.batch_size, &mut rng)?;
+        let batches: Vec<&[usize]> = order.chunks_exact(config.sampler.batch_size).collect();
         if batches.is_empty() {
             return Err(Error::InvalidInput(format!(
                 "{} training images make no full batch of {}",
                 s.train_set.len(),
-                config.batch_size
+                config.sampler.batch_size
             )));
         }
-        let only = (epoch < config.fixbase_epoch && !config.open_layers.is_empty())
-            .then(|| open_layer_params(&stepper.model, &config.open_layers));
-        let rates: ModuleLearningRate = match &config.staged_lr {
+        let only = (epoch < config.schedule.fixbase_epoch
+            && !config.schedule.open_layers.is_empty())
+        .then(|| open_layer_params(&stepper.model, &config.schedule.open_layers));
+        let rates: ModuleLearningRate = match &config.optimizer.staged_lr {
             Some(staged) => staged.rates(&stepper.model, lr)?,
             None => lr.into(),
         };
@@ -173,8 +176,8 @@ pub fn train(
             }
         }
         let seconds = started.elapsed().as_secs_f64();
-        let last = epoch + 1 == config.max_epoch;
-        let due = last || (config.eval_freq > 0 && (epoch + 1) % config.eval_freq == 0);
+        let last = epoch + 1 == config.schedule.max_epoch;
+        let due = last || (config.eval.eval_freq > 0 && (epoch + 1) % config.eval.eval_freq == 0);
         let inference = stepper.model.valid();
         let eval = if due {
             evaluate_targets(config, &s, &inference)?
@@ -182,7 +185,7 @@ pub fn train(
             Vec::new()
         };
         if let Some(first) = eval.first() {
-            let score = selection_score(config.task, first);
+            let score = selection_score(config.model.task, first);
             state.schedule.observe(score);
             if state.best_map.is_none_or(|b| score > b) {
                 state.best_map = Some(score);
@@ -209,7 +212,9 @@ pub fn train(
         if !progress(&Event::Epoch(&log)) {
             return Err(Error::Cancelled);
         }
-        if config.early_stop_patience > 0 && state.evals_since_best >= config.early_stop_patience {
+        if config.eval.early_stop_patience > 0
+            && state.evals_since_best >= config.eval.early_stop_patience
+        {
             stopped_early = true;
             break;
         }
@@ -220,11 +225,11 @@ pub fn train(
 /// The evaluation of the model on each target dataset.
 fn evaluate_targets(config: &TrainConfig, s: &Setup, model: &ReidModel) -> Result<Vec<EvalLog>> {
     let mut eval = Vec::new();
-    for (name, dataset) in config.targets.iter().zip(&s.targets) {
+    for (name, dataset) in config.data.targets.iter().zip(&s.targets) {
         let m = evaluate_dataset(model, dataset, &s.preprocessing, s.metric, 64, &s.device)?;
         eval.push(eval_log(name, &m));
     }
-    for (name, dataset) in config.targets.iter().zip(&s.class_targets) {
+    for (name, dataset) in config.data.targets.iter().zip(&s.class_targets) {
         let m = evaluate_classifier(
             model,
             dataset,
@@ -315,10 +320,10 @@ fn classification_log(target: &str, m: ClassificationMetrics) -> EvalLog {
 
 /// How a classifier's outputs are read in evaluation, as it was trained.
 fn readout(config: &TrainConfig) -> Readout {
-    match config.task {
-        Task::Multilabel => Readout::MultiLabel(config.multilabel_loss),
+    match config.model.task {
+        Task::Multilabel => Readout::MultiLabel(config.loss.multilabel),
         _ => Readout::SingleLabel {
-            cosine: config.losses.am_margin > 0.0,
+            cosine: config.loss.reid.am_margin > 0.0,
         },
     }
 }

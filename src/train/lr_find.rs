@@ -76,7 +76,7 @@ pub fn lr_find(
     }
     let s = setup(config)?;
     let mut model = initial_model(config, &s)?.fork(&s.train_device).train();
-    let mut optimizer = config.optimizer.build()?;
+    let mut optimizer = config.optimizer.algorithm.build()?;
     let ratio = (options.max_lr / options.min_lr).powf(1.0 / (options.steps - 1) as f64);
     let (mut lrs, mut losses) = (Vec::new(), Vec::new());
     let (mut average, mut best) = (0.0, f64::MAX);
@@ -84,20 +84,24 @@ pub fn lr_find(
     let mut order: Vec<usize> = Vec::new();
     let mut epoch = 0usize;
     for step in 0..options.steps {
-        if order.len() < config.batch_size {
+        if order.len() < config.sampler.batch_size {
             let mut rng = Rng::derive(config.seed, &[0x4c52, epoch as u64]);
-            order = s.sampler.epoch(&s.train_set, config.batch_size, &mut rng)?;
+            order = s
+                .sampler
+                .epoch(&s.train_set, config.sampler.batch_size, &mut rng)?;
             order.reverse();
             epoch += 1;
-            if order.len() < config.batch_size {
+            if order.len() < config.sampler.batch_size {
                 return Err(Error::InvalidInput(format!(
                     "{} training images make no full batch of {}",
                     s.train_set.len(),
-                    config.batch_size
+                    config.sampler.batch_size
                 )));
             }
         }
-        let indices: Vec<usize> = (0..config.batch_size).filter_map(|_| order.pop()).collect();
+        let indices: Vec<usize> = (0..config.sampler.batch_size)
+            .filter_map(|_| order.pop())
+            .collect();
         let lr = options.min_lr * ratio.powi(step as i32);
         let (images, labels) = training_batch(
             &s.train_set,
@@ -108,7 +112,8 @@ pub fn lr_find(
             epoch,
             &s.train_device,
         )?;
-        let (next, stats) = train_step(model, &mut optimizer, lr, images, labels, &config.losses);
+        let (next, stats) =
+            train_step(model, &mut optimizer, lr, images, labels, &config.loss.reid);
         model = next;
         let loss = stats.loss as f64;
         average = 0.98 * average + 0.02 * loss;

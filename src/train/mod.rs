@@ -24,7 +24,10 @@ pub mod step;
 mod stepper;
 pub mod tensorboard;
 
-pub use config::{AttentionConfig, MutualConfig, StagedLr, TrainConfig};
+pub use config::{
+    AttentionConfig, DataSection, EvalSection, LossSection, ModelSection, MutualConfig,
+    OptimizerSection, SamplerSection, ScheduleSection, StagedLr, TrainConfig,
+};
 pub use engine::{Event, TrainReport, train};
 pub use history::{EpochLog, EvalLog};
 pub use sam::SamConfig;

@@ -39,15 +39,15 @@ pub(crate) struct Setup {
 
 /// Checks `config` and reads its datasets.
 pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
-    let arch: Arch = config.arch.parse()?;
+    let arch: Arch = config.model.arch.parse()?;
     let devices = crate::device::parse_devices(&config.device)?;
     let device = devices[0].clone();
     let train_device = device.clone().autodiff();
     let replicas: Vec<_> = devices[1..].iter().map(|d| d.clone().autodiff()).collect();
     if !replicas.is_empty()
-        && (config.sam.is_some()
-            || config.mutual_learning.is_some()
-            || config.losses.center_weight > 0.0)
+        && (config.optimizer.sam.is_some()
+            || config.loss.mutual_learning.is_some()
+            || config.loss.reid.center_weight > 0.0)
     {
         return Err(Error::InvalidInput(
             "SAM, mutual learning and the center loss run on one device; \
@@ -55,21 +55,21 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
                 .into(),
         ));
     }
-    let augment = Augment::from_names(&config.transforms)?;
-    let sampler = match config.sampler.parse()? {
+    let augment = Augment::from_names(&config.data.transforms)?;
+    let sampler = match config.sampler.name.parse()? {
         Sampler::RandomIdentity { .. } => Sampler::RandomIdentity {
-            instances: config.num_instances,
+            instances: config.sampler.num_instances,
         },
         other => other,
     };
-    let metric: Metric = config.dist_metric.parse()?;
-    if config.sam.is_some() && config.mutual_learning.is_some() {
+    let metric: Metric = config.eval.dist_metric.parse()?;
+    if config.optimizer.sam.is_some() && config.loss.mutual_learning.is_some() {
         return Err(Error::InvalidInput(
             "SAM and mutual learning cannot be combined".into(),
         ));
     }
-    if let Some(staged) = &config.staged_lr {
-        if config.mutual_learning.is_some() {
+    if let Some(staged) = &config.optimizer.staged_lr {
+        if config.loss.mutual_learning.is_some() {
             return Err(Error::InvalidInput(
                 "staged_lr and mutual learning cannot be combined".into(),
             ));
@@ -83,7 +83,7 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
             )));
         }
     }
-    if let Some(sam) = &config.sam
+    if let Some(sam) = &config.optimizer.sam
         && !(sam.rho > 0.0 && sam.rho.is_finite())
     {
         return Err(Error::InvalidInput(format!(
@@ -91,28 +91,29 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
             sam.rho
         )));
     }
-    if let Some(mutual) = &config.mutual_learning {
+    if let Some(mutual) = &config.loss.mutual_learning {
         mutual.arch.parse::<Arch>()?;
     }
-    if config.losses.center_weight < 0.0 || !(0.0..=1.0).contains(&config.losses.center_alpha) {
+    if config.loss.reid.center_weight < 0.0 || !(0.0..=1.0).contains(&config.loss.reid.center_alpha)
+    {
         return Err(Error::InvalidInput(
             "the center loss weight must be ≥ 0 and its alpha within [0, 1]".into(),
         ));
     }
-    if config.batch_size == 0 || config.max_epoch == 0 {
+    if config.sampler.batch_size == 0 || config.schedule.max_epoch == 0 {
         return Err(Error::InvalidInput(
             "batch_size and max_epoch must be at least 1".into(),
         ));
     }
-    let preprocessing = Preprocessing::torchreid(config.height, config.width);
-    let data = if config.task == Task::Reid {
+    let preprocessing = Preprocessing::torchreid(config.data.height, config.data.width);
+    let data = if config.model.task == Task::Reid {
         reid_data(config)?
     } else {
         if !replicas.is_empty()
-            || config.sam.is_some()
-            || config.mutual_learning.is_some()
-            || config.losses.center_weight > 0.0
-            || config.losses.triplet_weight > 0.0
+            || config.optimizer.sam.is_some()
+            || config.loss.mutual_learning.is_some()
+            || config.loss.reid.center_weight > 0.0
+            || config.loss.reid.triplet_weight > 0.0
         {
             return Err(Error::InvalidInput(
                 "classification trains on one device with softmax / AM-softmax (single-label) \
@@ -157,15 +158,17 @@ struct TrainData {
 /// Re-id: the sources' training identities (kept apart) and the targets' query / gallery.
 fn reid_data(config: &TrainConfig) -> Result<TrainData> {
     let sources = config
+        .data
         .sources
         .iter()
-        .map(|name| load_dataset_split(name, &config.root, config.split_id))
+        .map(|name| load_dataset_split(name, &config.data.root, config.data.split_id))
         .collect::<Result<Vec<_>>>()?;
     let train_set: Vec<Sample> = combine_train(&sources);
     let targets: Vec<ReidDataset> = config
+        .data
         .targets
         .iter()
-        .map(|name| load_dataset_split(name, &config.root, config.split_id))
+        .map(|name| load_dataset_split(name, &config.data.root, config.data.split_id))
         .collect::<Result<_>>()?;
     let classes = train_set.iter().map(|s| s.pid + 1).max().unwrap_or(0) as usize;
     Ok(TrainData {
@@ -181,13 +184,13 @@ fn reid_data(config: &TrainConfig) -> Result<TrainData> {
 /// Classification: one source's training split and the targets' evaluation splits, which
 /// must name the same classes.
 fn classification_data(config: &TrainConfig, sampler: Sampler) -> Result<TrainData> {
-    let [source] = config.sources.as_slice() else {
+    let [source] = config.data.sources.as_slice() else {
         return Err(Error::InvalidInput(
             "classification trains on exactly one source".into(),
         ));
     };
-    let train = load_classification(source, &config.root, true, config.split_id)?;
-    if (config.task == Task::Multilabel) != train.multilabel {
+    let train = load_classification(source, &config.data.root, true, config.data.split_id)?;
+    if (config.model.task == Task::Multilabel) != train.multilabel {
         return Err(Error::InvalidInput(format!(
             "{source} is a {} dataset but model.type is {}",
             if train.multilabel {
@@ -195,7 +198,7 @@ fn classification_data(config: &TrainConfig, sampler: Sampler) -> Result<TrainDa
             } else {
                 "single-label"
             },
-            config.task.name()
+            config.model.task.name()
         )));
     }
     if train.multilabel && matches!(sampler, Sampler::RandomIdentity { .. }) {
@@ -204,10 +207,11 @@ fn classification_data(config: &TrainConfig, sampler: Sampler) -> Result<TrainDa
         ));
     }
     let class_targets = config
+        .data
         .targets
         .iter()
         .map(|name| {
-            let set = load_classification(name, &config.root, false, config.split_id)?;
+            let set = load_classification(name, &config.data.root, false, config.data.split_id)?;
             if set.classes != train.classes {
                 return Err(Error::InvalidInput(format!(
                     "{name} names other classes than the training set {source}"
@@ -241,7 +245,7 @@ fn classification_data(config: &TrainConfig, sampler: Sampler) -> Result<TrainDa
 /// number of identities differs) or a seeded random initialization.
 pub(crate) fn initial_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel> {
     s.device.seed(config.seed);
-    let model = match &config.weights {
+    let model = match &config.model.weights {
         Some(path) => {
             let start = crate::weights::load_any(Some(s.arch), path, &s.device)?;
             if start.num_classes() == s.classes {
@@ -252,18 +256,20 @@ pub(crate) fn initial_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel
         }
         None => ReidModel::new(s.arch, s.classes, &s.device),
     };
-    model.check_input_size(config.height, config.width)?;
-    let model = match config.attention_head {
+    model.check_input_size(config.data.height, config.data.width)?;
+    let model = match config.model.attention_head {
         Some(a) => model.with_attention_head(s.classes, a.dim, a.heads, &s.device),
         None => model,
     };
-    let mut model = model.with_task(config.task, s.class_names.clone());
-    model.trained_input = Some((config.height, config.width));
+    let mut model = model.with_task(config.model.task, s.class_names.clone());
+    model.trained_input = Some((config.data.height, config.data.width));
     // A classifier trained on cosines is read on cosines (scaled as in training).
-    model.cosine_scale = match (config.task, config.multilabel_loss) {
+    model.cosine_scale = match (config.model.task, config.loss.multilabel) {
         (Task::Reid, _) => None,
         (Task::Multilabel, MultilabelLoss::AmBinary { scale, .. }) => Some(scale),
-        (Task::Classification, _) if config.losses.am_margin > 0.0 => Some(config.losses.am_scale),
+        (Task::Classification, _) if config.loss.reid.am_margin > 0.0 => {
+            Some(config.loss.reid.am_scale)
+        }
         _ => None,
     };
     Ok(model)
@@ -285,7 +291,7 @@ pub(crate) fn initial_peer(
     }
     s.device.seed(config.seed ^ PEER_SEED);
     let model = ReidModel::new(arch, s.classes, &s.device);
-    model.check_input_size(config.height, config.width)?;
+    model.check_input_size(config.data.height, config.data.width)?;
     Ok(model)
 }
 
@@ -301,11 +307,17 @@ mod tests {
             base_lr_mult: 0.1,
         };
         let config = |staged: StagedLr, mutual: bool| TrainConfig {
-            staged_lr: Some(staged),
-            mutual_learning: mutual.then(|| MutualConfig {
-                arch: "osnet_x0_25".into(),
-                weight: 1.0,
-            }),
+            loss: crate::train::LossSection {
+                mutual_learning: mutual.then(|| MutualConfig {
+                    arch: "osnet_x0_25".into(),
+                    weight: 1.0,
+                }),
+                ..Default::default()
+            },
+            optimizer: crate::train::OptimizerSection {
+                staged_lr: Some(staged),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let refused = |c: TrainConfig| match setup(&c) {

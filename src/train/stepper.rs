@@ -88,12 +88,12 @@ impl Stepper {
         config: &TrainConfig,
         s: &Setup,
     ) -> Self {
-        let recipe = if config.task == Task::Multilabel {
+        let recipe = if config.model.task == Task::Multilabel {
             Recipe::Multilabel {
                 labels: s.train_labels.clone(),
                 classes: s.classes,
             }
-        } else if let (Some(mutual), Some(_)) = (&config.mutual_learning, &peer) {
+        } else if let (Some(mutual), Some(_)) = (&config.loss.mutual_learning, &peer) {
             Recipe::Mutual {
                 weight: mutual.weight,
             }
@@ -135,7 +135,7 @@ impl Stepper {
         } = lesson;
         let extras = StepExtras {
             only,
-            sam: config.sam.as_ref(),
+            sam: config.optimizer.sam.as_ref(),
             centers: centers.as_mut(),
         };
         let (model, stats) = match &recipe {
@@ -147,7 +147,7 @@ impl Stepper {
                     rates,
                     images,
                     targets,
-                    &config.multilabel_loss,
+                    &config.loss.multilabel,
                     only,
                 )
             }
@@ -168,7 +168,7 @@ impl Stepper {
                     rates,
                     images,
                     labels,
-                    &config.losses,
+                    &config.loss.reid,
                     *weight,
                     extras,
                 );
@@ -184,7 +184,7 @@ impl Stepper {
                 rates,
                 images,
                 labels,
-                &config.losses,
+                &config.loss.reid,
                 only,
                 replicas,
                 *group,
@@ -195,7 +195,7 @@ impl Stepper {
                 rates,
                 images,
                 labels,
-                &config.losses,
+                &config.loss.reid,
                 extras,
             ),
         };

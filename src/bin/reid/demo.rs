@@ -83,21 +83,36 @@ impl DemoArgs {
 
         // 3. Finetune on the CPU.
         let config = TrainConfig {
-            arch: "osnet_x0_25".into(),
-            weights: Some(checkpoint),
-            root: root.clone(),
-            height: 128,
-            width: 64,
-            transforms: vec![
-                "random_flip".into(),
-                "random_crop".into(),
-                "color_jitter".into(),
-            ],
-            batch_size: 32,
-            lr: 0.003,
-            schedule: Schedule::Cosine { max_epoch: epochs },
-            max_epoch: epochs,
-            eval_freq: 4,
+            model: reid::train::ModelSection {
+                arch: "osnet_x0_25".into(),
+                weights: Some(checkpoint),
+                ..Default::default()
+            },
+            data: reid::train::DataSection {
+                root: root.clone(),
+                height: 128,
+                width: 64,
+                transforms: vec![
+                    "random_flip".into(),
+                    "random_crop".into(),
+                    "color_jitter".into(),
+                ],
+                ..Default::default()
+            },
+            sampler: reid::train::SamplerSection {
+                batch_size: 32,
+                ..Default::default()
+            },
+            schedule: reid::train::ScheduleSection {
+                lr: 0.003,
+                policy: Schedule::Cosine { max_epoch: epochs },
+                max_epoch: epochs,
+                ..Default::default()
+            },
+            eval: reid::train::EvalSection {
+                eval_freq: 4,
+                ..Default::default()
+            },
             save_dir: work.join("run"),
             ..Default::default()
         };

@@ -18,7 +18,8 @@ pub struct EvalArgs {
     /// datasets instead of a features file.
     #[arg(long, conflicts_with = "features")]
     pub weights: Option<PathBuf>,
-    /// YAML config for `--weights` (model, input size, targets, metric).
+    /// YAML config or a run's `config.json` for `--weights` (model, input size, targets,
+    /// metric).
     #[arg(long, requires = "weights")]
     pub config: Option<PathBuf>,
     /// Dataset root for `--weights` (overrides `data.root`).
@@ -179,16 +180,18 @@ fn eval_weights(
     options: &WeightsEval,
 ) -> reid::Result<()> {
     let device = reid::device::parse_devices(&config.device)?.remove(0);
-    let arch: Arch = config.arch.parse()?;
+    let arch: Arch = config.model.arch.parse()?;
     let model = load_any(Some(arch), weights, &device)?;
-    let preprocessing = reid::preprocess::Preprocessing::torchreid(config.height, config.width);
+    let preprocessing =
+        reid::preprocess::Preprocessing::torchreid(config.data.height, config.data.width);
     let scoring = reid::eval::EvalOptions {
-        metric: options.metric.unwrap_or(&config.dist_metric).parse()?,
+        metric: options.metric.unwrap_or(&config.eval.dist_metric).parse()?,
         rerank: options.rerank.then(Default::default),
         cuhk03: options.cuhk03,
     };
-    for name in &config.targets {
-        let dataset = reid::data::load_dataset_split(name, &config.root, config.split_id)?;
+    for name in &config.data.targets {
+        let dataset =
+            reid::data::load_dataset_split(name, &config.data.root, config.data.split_id)?;
         let (queries, gallery) =
             reid::train::evaluate::embed_dataset(&model, &dataset, &preprocessing, 64, &device)?;
         let (m, distances) =
@@ -209,8 +212,8 @@ fn eval_weights(
         }
         if let Some(dir) = options.visualize {
             let layout = reid::eval::visualize::GridLayout {
-                width: config.width,
-                height: config.height,
+                width: config.data.width,
+                height: config.data.height,
                 topk: options.topk,
             };
             let dir = dir.join(name);

@@ -22,7 +22,8 @@ pub fn load_config(
 /// Arguments of `train`.
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// YAML config (torchreid / deep-object-reid key names); defaults when absent.
+    /// YAML config (torchreid / deep-object-reid key names), or a run's `config.json` to run
+    /// it again; defaults when absent.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Dataset root (overrides `data.root`).
@@ -113,12 +114,12 @@ fn run_training(config: &TrainConfig) -> reid::Result<()> {
     let bar = std::io::stderr().is_terminal();
     println!(
         "training {} on {} ({}x{}, batch {}, {} epochs) -> {}",
-        config.arch,
-        config.sources.join("+"),
-        config.height,
-        config.width,
-        config.batch_size,
-        config.max_epoch,
+        config.model.arch,
+        config.data.sources.join("+"),
+        config.data.height,
+        config.data.width,
+        config.sampler.batch_size,
+        config.schedule.max_epoch,
         config.save_dir.display()
     );
     let mut report = |event: &Event| {
@@ -136,7 +137,7 @@ fn run_training(config: &TrainConfig) -> reid::Result<()> {
                 lr,
                 stats,
             } => {
-                let epochs = config.max_epoch;
+                let epochs = config.schedule.max_epoch;
                 let numbers = format!(
                     "loss {:.4}  acc {:.3}  lr {lr:.2e}",
                     stats.loss, stats.accuracy
@@ -156,7 +157,7 @@ fn run_training(config: &TrainConfig) -> reid::Result<()> {
                     log.epoch, log.seconds, log.loss, log.accuracy
                 );
                 for e in &log.eval {
-                    match (&e.classification, config.task) {
+                    match (&e.classification, config.model.task) {
                         (Some(c), reid::models::Task::Multilabel) => print!(
                             "; {}: mAP {:.1}%, CF1 {:.1}%, OF1 {:.1}%",
                             e.target,
@@ -188,7 +189,7 @@ fn run_training(config: &TrainConfig) -> reid::Result<()> {
     };
     let result = reid::train::train(config, &mut report)?;
     if let Some((map, epoch)) = result.best {
-        let what = match config.task {
+        let what = match config.model.task {
             reid::models::Task::Classification => "top-1",
             _ => "mAP",
         };
@@ -197,7 +198,7 @@ fn run_training(config: &TrainConfig) -> reid::Result<()> {
     if result.stopped_early {
         println!(
             "stopped early: no better mAP for {} evaluations",
-            config.early_stop_patience
+            config.eval.early_stop_patience
         );
     }
     println!("model: {}", result.model.display());
