@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks exported ONNX models against the Burn model's outputs (called by tests/export_parity.rs).
+"""Checks exported ONNX models against the Burn model's outputs (called by tests/export/onnx_parity.rs).
 
 For every `NAME.onnx` in DIR with inputs `NAME.in*.npy` and expected outputs `NAME.out*.npy`:
 onnx.checker (full check), ONNX Runtime (CPU) and OpenVINO (CPU, f32 inference precision)

@@ -3,7 +3,7 @@
  * small capacities, wrong dimensions, handles of the wrong type, corrupt model, gallery and
  * data files, truncated images. Each must return its documented status with a message and
  * leave outputs and files untouched; the good paths are checked for the right results.
- * Run by tests/c_abi.rs, natively and under valgrind.
+ * Run by tests/ffi/installed_sdk.rs, natively and under valgrind.
  *
  *   abi_errors WEIGHTS.pth.tar IMAGES_DIR WORK_DIR
  */

@@ -1,6 +1,6 @@
 /* Classification through the C ABI: `classify CLASSIFIER.onnx REID_MODEL.onnx IMAGE...`.
  * Prints the classifier's classes and each image's top-3 predictions (compared with the Rust
- * API by tests/c_abi.rs), and checks the error paths: NULL arguments, k = 0, a buffer too
+ * API by tests/ffi/installed_sdk.rs), and checks the error paths: NULL arguments, k = 0, a buffer too
  * small (which reports the size needed and writes nothing), a re-id model refused. */
 #include <math.h>
 #include <stdio.h>

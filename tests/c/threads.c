@@ -2,7 +2,7 @@
  * One extractor and one gallery shared by 10 threads for a bounded time: 8 threads extract
  * (encoded images, round robin) and search, 2 threads add and remove entries. Every
  * extraction must equal the single-threaded reference, every search must find the image's
- * permanent anchor entry first, and every mutation must succeed. Run by tests/c_abi.rs,
+ * permanent anchor entry first, and every mutation must succeed. Run by tests/ffi/installed_sdk.rs,
  * natively and under valgrind.
  *
  *   threads MODEL.onnx IMAGES_DIR SECONDS

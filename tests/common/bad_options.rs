@@ -1,5 +1,5 @@
-//! One table of bad options, fed through the Rust API, the C ABI (tests/validation.rs) and the
-//! Python binding (tests/python_binding.rs): each must be refused with the same message,
+//! One table of bad options, fed through the Rust API, the C ABI (tests/ffi/validation.rs) and the
+//! Python binding (tests/python/binding.rs): each must be refused with the same message,
 //! because each path goes through the library's one validation.
 
 use reid::extractor::ExtractorOptions;

@@ -1,6 +1,6 @@
 // Tests of reid.hpp against the installed SDK: RAII and move semantics, exceptions carrying
 // status and message, outputs as values. Built with CMake's find_package(reid) by
-// tests/c_abi.rs, which runs it natively and under valgrind.
+// tests/ffi/installed_sdk.rs, which runs it natively and under valgrind.
 //
 //   test_reid WEIGHTS.pth.tar IMAGES_DIR WORK_DIR
 #include <reid.hpp>

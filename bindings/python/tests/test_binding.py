@@ -1,4 +1,4 @@
-"""Checks the Python binding against what the Rust API computed (tests/python_binding.rs
+"""Checks the Python binding against what the Rust API computed (tests/python/binding.rs
 writes SPEC.json and runs this with REID_LIBRARY and PYTHONPATH set).
 
     python bindings/python/tests/test_binding.py SPEC.json

@@ -6,9 +6,9 @@
 //! with randomized normalization statistics and PReLU slopes, stored in half precision, one
 //! input batch, and the reference's eval-mode embedding (timm's pre-logits) and logits: weight
 //! files under timm's names load and give the reference's outputs. Every architecture's parity
-//! (without weight files) is in `tests/zoo_parity.rs`.
+//! (without weight files) is in `tests/models/zoo_parity.rs`.
 
-mod common;
+use crate::common;
 
 use common::assert_close;
 

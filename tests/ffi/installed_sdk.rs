@@ -7,7 +7,7 @@
 //! CI sets `REID_REQUIRE_ONNX_CHECK`, `REID_REQUIRE_VALGRIND` and `REID_REQUIRE_CMAKE`, so
 //! that a missing tool fails instead of skipping.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -57,7 +57,7 @@ fn committed_header_is_current() {
     assert!(
         committed == fresh,
         "include/reid.h differs from src/ffi/: regenerate it with \
-         `REID_BLESS=1 cargo test --test header` and commit it"
+         `REID_BLESS=1 cargo test --test ffi header` and commit it"
     );
 }
 

@@ -334,7 +334,7 @@ fn every_new_family_trains_and_evaluates_through_the_cli() {
 
 /// `reid verify` on an LFW-style layout gives what embedding each pair's images and scoring
 /// them by cosine similarity gives (the metrics themselves are checked against scikit-learn in
-/// tests/classification_metrics.rs).
+/// tests/eval/classification_metrics.rs).
 #[test]
 fn cli_verifies_lfw_style_pairs() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 //! program calls them), which must give the same results: the same embeddings and matches bit
 //! for bit, the same exported bytes, the same status and message for each error.
 
-mod common;
+use crate::common;
 
 use std::ffi::{CString, c_char};
 use std::path::{Path, PathBuf};

@@ -254,11 +254,14 @@ fn a_killed_writer_loses_nothing_it_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.db");
     drop(Gallery::create(&path, DIM, Metric::Cosine).unwrap());
+    // The child's test name inside this binary (its module path without the crate).
+    let (_, module) = module_path!().split_once("::").unwrap();
+    let child_test = format!("{module}::crash_test_child_writer");
     for round in 0..3 {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "crash_test_child_writer",
+                &child_test,
                 "--ignored",
                 "--nocapture",
                 "--test-threads=1",

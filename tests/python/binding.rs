@@ -8,7 +8,7 @@
 //! Needs a Python with NumPy and the `onnxruntime` package (`REID_PYTHON`); CI sets
 //! `REID_REQUIRE_ONNX_CHECK`, which turns a missing one into a failure instead of a skip.
 
-mod common;
+use crate::common;
 
 use common::bad_options::BadOption;
 

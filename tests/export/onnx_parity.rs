@@ -6,7 +6,7 @@
 //! `python3`); CI installs them and sets `REID_REQUIRE_ONNX_CHECK=1`, elsewhere the test says
 //! it skipped when they are missing.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

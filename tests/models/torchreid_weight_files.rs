@@ -4,9 +4,9 @@
 //! with random weights (randomized normalization statistics; one in half precision) as
 //! safetensors, with torchreid's eval-mode outputs of two fixed batches. Loading those files
 //! must give the same outputs. Every architecture's parity (without weight files) is in
-//! `tests/zoo_parity.rs`.
+//! `tests/models/zoo_parity.rs`.
 
-mod common;
+use crate::common;
 
 use common::assert_close;
 

@@ -1,8 +1,8 @@
 //! Validation lives in the library, once: the same bad option gives the same status and the
-//! same message through the Rust API and the C ABI (and, in tests/python_binding.rs, through
+//! same message through the Rust API and the C ABI (and, in tests/python/binding.rs, through
 //! the Python binding), and a refused setter leaves the options as they were.
 
-mod common;
+use crate::common;
 
 use std::ffi::CString;
 

@@ -7,7 +7,7 @@
 //! the same weights (`common::hashed_weights`), loads them under torchreid's / timm's names and
 //! compares. Tolerance: max |Δ| ≤ 1e-4 × max(1, max |ref|).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,6 @@
+//! The `reid` binary end to end.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod commands;

@@ -1,0 +1,7 @@
+//! Datasets (layer `data`): the synthetic generator and the readers of the re-id and classification layouts.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod classification_datasets;
+mod reid_datasets;

@@ -1,0 +1,7 @@
+//! Extraction (layer `extractor`, with `actmap`): embeddings from image files as torchreid computes them, and activation maps.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod actmap;
+mod torchreid_extraction;

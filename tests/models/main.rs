@@ -1,0 +1,9 @@
+//! The model zoo and weight import (layers `models`, `weights`): parity of every architecture with its reference, torchreid / timm weight files, our checkpoints.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod classifier_weight_files;
+mod torchreid_weight_files;
+mod weight_import;
+mod zoo_parity;

@@ -1,0 +1,6 @@
+//! The Python binding against the Rust API.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod binding;
