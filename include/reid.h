@@ -777,7 +777,9 @@ reid_status reid_extractor_options_set_engine(reid_extractor_options *options,
 /**
  * Sets the path of the ONNX Runtime shared library (`libonnxruntime.so.1.xx`). Without it
  * the library is found from `ORT_DYLIB_PATH`, the `onnxruntime` Python package, or the
- * system library path. The first library loaded serves the whole process.
+ * system library path. The first library loaded serves the whole process: a failed load is
+ * not remembered (a later extractor may name a good library), but once one has loaded,
+ * `reid_extractor_new` with options naming another file fails with `REID_RUNTIME_ERROR`.
  *
  * Errors: `REID_INVALID_ARGUMENT` (NULL or empty path), `REID_INVALID_HANDLE`.
  *

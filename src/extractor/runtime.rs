@@ -2,7 +2,7 @@
 //! in the places users have it and says what it tried when it finds none.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use crate::error::{Error, Result};
 
@@ -12,7 +12,11 @@ struct Runtime {
     library: PathBuf,
 }
 
-static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
+/// Only a successful load is kept: a failed one (a wrong path, a missing library) is tried
+/// afresh by the next call, which may name a good library.
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+/// One load attempt at a time.
+static LOADING: Mutex<()> = Mutex::new(());
 
 /// File names the library goes by: the plain name and the wheel's versioned one.
 fn is_library_name(name: &str) -> bool {
@@ -59,17 +63,31 @@ fn site_packages(prefix: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-/// Where the library is looked for, in order.
-fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
-    let mut out = Vec::new();
+/// Where the library is looked for: the files found, in order, and every folder searched.
+#[derive(Default)]
+struct Search {
+    files: Vec<PathBuf>,
+    folders: Vec<PathBuf>,
+}
+
+impl Search {
+    fn look_in(&mut self, dir: PathBuf) {
+        self.files.extend(libraries_in(&dir));
+        self.folders.push(dir);
+    }
+}
+
+/// The places the library is looked for, in order.
+fn candidates(explicit: Option<&Path>) -> Search {
+    let mut out = Search::default();
     if let Some(p) = explicit {
-        out.push(p.to_path_buf());
+        out.files.push(p.to_path_buf());
         return out;
     }
     if let Ok(p) = std::env::var("ORT_DYLIB_PATH")
         && !p.is_empty()
     {
-        out.push(PathBuf::from(p));
+        out.files.push(PathBuf::from(p));
     }
     // The `onnxruntime` Python package keeps the library in its `capi/` folder.
     let mut prefixes: Vec<PathBuf> = ["VIRTUAL_ENV", "CONDA_PREFIX"]
@@ -80,9 +98,10 @@ fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
         prefixes.push(Path::new(&home).join(".local"));
     }
     prefixes.extend(["/usr/local", "/usr"].map(PathBuf::from));
-    let site: Vec<PathBuf> = prefixes.iter().flat_map(|p| site_packages(p)).collect();
-    for dir in site {
-        out.extend(libraries_in(&dir.join("onnxruntime").join("capi")));
+    for site in prefixes.iter().flat_map(|p| site_packages(p)) {
+        if site.is_dir() {
+            out.look_in(site.join("onnxruntime").join("capi"));
+        }
     }
     // The system's library path.
     let mut system: Vec<PathBuf> = std::env::var("LD_LIBRARY_PATH")
@@ -101,7 +120,7 @@ fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
         .map(PathBuf::from),
     );
     for dir in system {
-        out.extend(libraries_in(&dir));
+        out.look_in(dir);
     }
     out
 }
@@ -122,23 +141,23 @@ fn python_site_packages() -> Option<PathBuf> {
         .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
-fn load(explicit: Option<&Path>) -> std::result::Result<Runtime, String> {
-    let mut tried = Vec::new();
-    // Asking Python where its packages are starts a process: only when nothing else was found.
-    let python = || {
-        python_site_packages()
-            .map(|dir| libraries_in(&dir.join("onnxruntime").join("capi")))
-            .unwrap_or_default()
-    };
-    let fallback = std::iter::once_with(|| {
-        if explicit.is_none() {
-            python()
-        } else {
-            Vec::new()
+fn load(explicit: Option<&Path>) -> Result<Runtime> {
+    let mut search = candidates(explicit);
+    if explicit.is_none() && search.files.is_empty() {
+        // Asking Python where its packages are starts a process: only when nothing else was
+        // found.
+        if let Some(site) = python_site_packages() {
+            search.look_in(site.join("onnxruntime").join("capi"));
         }
-    })
-    .flatten();
-    for path in candidates(explicit).into_iter().chain(fallback) {
+    }
+    load_first(search)
+}
+
+/// Loads the first of the files found that loads; else an error naming every file tried and
+/// every folder searched.
+fn load_first(search: Search) -> Result<Runtime> {
+    let mut tried = Vec::new();
+    for path in search.files {
         if !path.exists() {
             tried.push(format!("{} (absent)", path.display()));
             continue;
@@ -148,7 +167,7 @@ fn load(explicit: Option<&Path>) -> std::result::Result<Runtime, String> {
                 let environment = builder
                     .with_name("reid")
                     .build()
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                    .map_err(|e| Error::Runtime(format!("{}: {e}", path.display())))?;
                 return Ok(Runtime {
                     environment,
                     library: path,
@@ -157,29 +176,100 @@ fn load(explicit: Option<&Path>) -> std::result::Result<Runtime, String> {
             Err(e) => tried.push(format!("{} ({e})", path.display())),
         }
     }
-    Err(format!(
+    let folders: Vec<String> = search
+        .folders
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    Err(Error::Runtime(format!(
         "ONNX Runtime (>= 1.31) was not found. Set ORT_DYLIB_PATH or the extractor's library \
          option to libonnxruntime, or `pip install onnxruntime`. Tried: {}",
-        if tried.is_empty() {
-            "nothing (no candidate paths)".to_string()
-        } else {
-            tried.join("; ")
+        match (tried.is_empty(), folders.is_empty()) {
+            (false, true) => tried.join("; "),
+            (true, _) => format!("no libonnxruntime in {}", folders.join(", ")),
+            (false, false) => format!(
+                "{}; no other libonnxruntime in {}",
+                tried.join("; "),
+                folders.join(", ")
+            ),
         }
-    ))
+    )))
 }
 
-/// Loads ONNX Runtime once per process and returns its environment. The first successful
-/// load wins: a later call with another `explicit` path reuses the loaded library.
+/// Whether `a` and `b` name the same file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Loads ONNX Runtime once per process and returns its environment. A failed load is not
+/// remembered; once one has succeeded, a call naming another library is an error (a process
+/// holds one ONNX Runtime).
 pub(crate) fn environment(
     explicit: Option<&Path>,
 ) -> Result<&'static ort::environment::Environment> {
-    match RUNTIME.get_or_init(|| load(explicit)) {
-        Ok(rt) => Ok(&rt.environment),
-        Err(message) => Err(Error::Runtime(message.clone())),
+    let _one_at_a_time = LOADING.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = match RUNTIME.get() {
+        Some(rt) => rt,
+        None => {
+            let rt = load(explicit)?;
+            RUNTIME.get_or_init(|| rt)
+        }
+    };
+    match explicit {
+        Some(path) if !same_file(path, &runtime.library) => Err(Error::Runtime(format!(
+            "ONNX Runtime is already loaded from {} in this process; {} cannot be loaded too \
+             (leave the library option empty, or give the same file)",
+            runtime.library.display(),
+            path.display()
+        ))),
+        _ => Ok(&runtime.environment),
     }
 }
 
 /// The library ONNX Runtime was loaded from, once it has been.
 pub fn loaded_library() -> Option<&'static Path> {
-    RUNTIME.get()?.as_ref().ok().map(|rt| rt.library.as_path())
+    RUNTIME.get().map(|rt| rt.library.as_path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_search_names_what_it_tried_and_where_it_looked() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = |search| match load_first(search) {
+            Err(Error::Runtime(m)) => m,
+            _ => panic!("nothing here is a library"),
+        };
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let nothing = message(Search {
+            files: vec![],
+            folders: vec![a.clone(), b.clone()],
+        });
+        assert!(
+            nothing.ends_with(&format!(
+                "Tried: no libonnxruntime in {}, {}",
+                a.display(),
+                b.display()
+            )),
+            "{nothing}"
+        );
+        let absent = a.join("libonnxruntime.so");
+        let some = message(Search {
+            files: vec![absent.clone()],
+            folders: vec![b.clone()],
+        });
+        assert!(
+            some.ends_with(&format!(
+                "Tried: {} (absent); no other libonnxruntime in {}",
+                absent.display(),
+                b.display()
+            )),
+            "{some}"
+        );
+    }
 }

@@ -337,8 +337,8 @@ pub unsafe extern "C" fn reid_finetuner_run(
                     ..step_report(
                         log.epoch,
                         epochs,
-                        0,
-                        0,
+                        log.steps,
+                        log.steps,
                         log.lr,
                         &StepStats {
                             loss: log.loss as f32,

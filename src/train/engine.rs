@@ -201,6 +201,7 @@ pub fn train(
             lr,
             loss: loss_sum / batches.len() as f64,
             accuracy: acc_sum / batches.len() as f64,
+            steps: batches.len(),
             seconds,
             eval,
         };

@@ -40,6 +40,9 @@ pub struct EpochLog {
     pub loss: f64,
     /// Mean training accuracy of the identity classifier.
     pub accuracy: f64,
+    /// Steps (batches) the epoch trained.
+    #[serde(default)]
+    pub steps: usize,
     /// Wall time of the epoch's training.
     pub seconds: f64,
     /// Evaluations after the epoch, if any.

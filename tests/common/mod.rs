@@ -6,6 +6,7 @@
 pub mod bad_options;
 pub mod hashed_weights;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The Python interpreter of `REID_PYTHON` (else `python3`) when it can import every module
@@ -87,4 +88,57 @@ pub fn c_last_error() -> String {
     unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
         .to_string_lossy()
         .into_owned()
+}
+
+/// A small synthetic dataset in the folder-per-identity layout the finetuner reads.
+pub fn identity_folder_dataset(dir: &Path) -> PathBuf {
+    let market = dir.join("market1501");
+    let options = reid::data::SynthOptions {
+        ids: 16,
+        cameras: 3,
+        distractors: 4,
+        height: 64,
+        width: 32,
+        seed: 4,
+        ..Default::default()
+    };
+    reid::data::synthesize(&market, &options).unwrap();
+    let data = reid::data::load_dataset("market1501", &market).unwrap();
+    let root = dir.join("people");
+    for (split, samples) in [
+        ("train", &data.train),
+        ("query", &data.query),
+        ("gallery", &data.gallery),
+    ] {
+        for s in samples.iter() {
+            let folder = root.join(split).join(s.pid.to_string());
+            std::fs::create_dir_all(&folder).unwrap();
+            let name = s.path.file_name().unwrap().to_string_lossy();
+            std::fs::copy(&s.path, folder.join(format!("{}_{name}", s.camera))).unwrap();
+        }
+    }
+    root
+}
+
+/// ONNX Runtime, when its library can be found (CI installs it, and `REID_REQUIRE_ONNX_CHECK`
+/// makes its absence a failure).
+pub fn ort_available() -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe.onnx");
+    let model =
+        reid::models::ReidModel::new(reid::Arch::OsnetX0_25, 1, &reid::device::default_device());
+    reid::export::export_onnx_file(&model, &reid::export::ExportOptions::new(64, 32), &path)
+        .unwrap();
+    match reid::Extractor::new(&path, &reid::ExtractorOptions::default()) {
+        Ok(_) => true,
+        Err(reid::Error::Runtime(message)) => {
+            assert!(
+                std::env::var("REID_REQUIRE_ONNX_CHECK").is_err(),
+                "ONNX Runtime required but not found: {message}"
+            );
+            eprintln!("skipped the ONNX Runtime part: {message}");
+            false
+        }
+        Err(other) => panic!("{other}"),
+    }
 }

@@ -4,4 +4,5 @@
 mod common;
 
 mod actmap;
+mod runtime_loading;
 mod torchreid_extraction;

@@ -2,6 +2,8 @@
 //! exactly), embeddings equal to torchreid's `FeatureExtractor` on the same files and weights
 //! (cosine ≥ 0.999), both engines agreeing, every pixel format and the box path, bad input.
 
+use crate::common;
+
 use std::path::{Path, PathBuf};
 
 use reid::Error;
@@ -55,26 +57,6 @@ fn assert_matches_torchreid(what: &str, got: &[f32], dim: usize) {
     }
 }
 
-/// ONNX Runtime, when its library can be found (CI installs it).
-fn ort_available() -> bool {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("probe.onnx");
-    let model = reid::models::ReidModel::new(Arch::OsnetX0_25, 1, &reid::device::default_device());
-    export_onnx_file(&model, &ExportOptions::new(64, 32), &path).unwrap();
-    match Extractor::new(&path, &ExtractorOptions::default()) {
-        Ok(_) => true,
-        Err(Error::Runtime(message)) => {
-            assert!(
-                std::env::var("REID_REQUIRE_ONNX_CHECK").is_err(),
-                "ONNX Runtime required but not found: {message}"
-            );
-            eprintln!("skipped the ONNX Runtime part: {message}");
-            false
-        }
-        Err(other) => panic!("{other}"),
-    }
-}
-
 #[test]
 fn resize_equals_pillow() {
     let (rgb, w, h) = decode(&std::fs::read(fixture("images/person2.png")).unwrap()).unwrap();
@@ -94,7 +76,7 @@ fn burn_engine_matches_torchreid_feature_extractor() {
 
 #[test]
 fn onnxruntime_engine_matches_torchreid_and_burn() {
-    if !ort_available() {
+    if !common::ort_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -337,7 +319,7 @@ fn non_image_model() -> Vec<u8> {
 
 #[test]
 fn models_that_do_not_take_images_are_refused() {
-    if !ort_available() {
+    if !common::ort_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

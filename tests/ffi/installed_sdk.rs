@@ -448,36 +448,6 @@ fn readme_c_example_builds_and_runs() {
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
 }
 
-/// A small synthetic dataset in the folder-per-identity layout the finetuner reads.
-fn identity_folder_dataset(dir: &Path) -> PathBuf {
-    let market = dir.join("market1501");
-    let options = reid::data::SynthOptions {
-        ids: 16,
-        cameras: 3,
-        distractors: 4,
-        height: 64,
-        width: 32,
-        seed: 4,
-        ..Default::default()
-    };
-    reid::data::synthesize(&market, &options).unwrap();
-    let data = reid::data::load_dataset("market1501", &market).unwrap();
-    let root = dir.join("people");
-    for (split, samples) in [
-        ("train", &data.train),
-        ("query", &data.query),
-        ("gallery", &data.gallery),
-    ] {
-        for s in samples.iter() {
-            let folder = root.join(split).join(s.pid.to_string());
-            std::fs::create_dir_all(&folder).unwrap();
-            let name = s.path.file_name().unwrap().to_string_lossy();
-            std::fs::copy(&s.path, folder.join(format!("{}_{name}", s.camera))).unwrap();
-        }
-    }
-    root
-}
-
 #[test]
 fn c_program_finetunes_evaluates_exports_and_extracts() {
     let sdk = sdk();
@@ -485,7 +455,7 @@ fn c_program_finetunes_evaluates_exports_and_extracts() {
     link.push("-lm".into());
     let exe = build_c(&root().join("examples/c/finetune.c"), "finetune", &link);
     let dir = tempfile::tempdir().unwrap();
-    let dataset = identity_folder_dataset(dir.path());
+    let dataset = common::identity_folder_dataset(dir.path());
     let work = dir.path().join("job");
     let weights = fixture("osnet_x0_25/checkpoint.pth.tar");
     let image = std::fs::read_dir(dataset.join("query/13"))

@@ -1,7 +1,8 @@
-//! One table of user scenarios — extract, search, export, and their error cases — run through
-//! the Rust API and through the C ABI (the `extern "C"` functions of reid.h, called as a C
-//! program calls them), which must give the same results: the same embeddings and matches bit
-//! for bit, the same exported bytes, the same status and message for each error.
+//! One table of user scenarios — extract, search, export, finetune, and their error cases — run
+//! through the Rust API and through the C ABI (the `extern "C"` functions of reid.h, called as
+//! a C program calls them), which must give the same results: the same embeddings and matches
+//! bit for bit, the same exported bytes, the same progress reports and trained weights, the
+//! same status and message for each error.
 
 use crate::common;
 
@@ -459,4 +460,268 @@ fn summary(o: &Outcome<Vec<u8>>) -> String {
         Outcome::Ok(bytes) => format!("{} bytes", bytes.len()),
         Outcome::Failed(s, m) => format!("{s:?}: {m}"),
     }
+}
+
+/// One progress report, as `reid_progress` carries it (loss and mAP as bits: compared exactly).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Report {
+    epoch: u32,
+    epochs: u32,
+    step: u32,
+    steps: u32,
+    loss: u32,
+    map: u32,
+    end_of_epoch: bool,
+}
+
+/// A finetuning scenario: the architecture, a folder of identities and single encoded images
+/// (path, identity, camera) added before one epoch.
+struct Finetune {
+    name: &'static str,
+    arch: &'static str,
+    folder: bool,
+    encoded: Vec<(PathBuf, u64, i32)>,
+}
+
+fn finetune_cases() -> Vec<Finetune> {
+    vec![
+        Finetune {
+            name: "one epoch on a folder of identities, evaluated on its held-out images",
+            arch: "osnet_x0_25",
+            folder: true,
+            encoded: vec![],
+        },
+        Finetune {
+            name: "no images",
+            arch: "osnet_x0_25",
+            folder: false,
+            encoded: vec![],
+        },
+        Finetune {
+            name: "a negative camera",
+            arch: "osnet_x0_25",
+            folder: false,
+            encoded: vec![(images()[0].clone(), 3, -1)],
+        },
+        Finetune {
+            name: "an unknown architecture",
+            arch: "osnet_x9",
+            folder: true,
+            encoded: vec![],
+        },
+    ]
+}
+
+/// Epochs, batch size and input size of every finetuning scenario.
+const FINETUNE_TRAINING: (usize, usize, usize, usize) = (1, 16, 64, 32);
+
+fn rust_finetune(case: &Finetune, folder: &Path, work: &Path) -> Outcome<(Vec<Report>, Vec<u8>)> {
+    use reid::finetuner::{Finetuner, Split};
+    use reid::train::Event;
+    let (epochs, batch, height, width) = FINETUNE_TRAINING;
+    rust((|| {
+        let mut job = Finetuner::new(case.arch, Some(&checkpoint()), work)?;
+        if case.folder {
+            job.add_folder(folder)?;
+        }
+        for (path, identity, camera) in &case.encoded {
+            let bytes = std::fs::read(path).unwrap();
+            job.add_encoded(&bytes, *identity, *camera, Split::Train)?;
+        }
+        job.set_epochs(epochs)?;
+        job.set_training(batch, 0.0, height, width)?;
+        let mut reports = Vec::new();
+        job.run(&mut |event| {
+            let report = match event {
+                Event::Step {
+                    epoch,
+                    step,
+                    steps,
+                    stats,
+                    ..
+                } => Report {
+                    epoch: *epoch as u32,
+                    epochs: epochs as u32,
+                    step: *step as u32,
+                    steps: *steps as u32,
+                    loss: stats.loss.to_bits(),
+                    map: f32::NAN.to_bits(),
+                    end_of_epoch: false,
+                },
+                Event::Epoch(log) => Report {
+                    epoch: log.epoch as u32,
+                    epochs: epochs as u32,
+                    step: log.steps as u32,
+                    steps: log.steps as u32,
+                    loss: (log.loss as f32).to_bits(),
+                    map: log
+                        .eval
+                        .first()
+                        .map_or(f32::NAN, |e| e.map as f32)
+                        .to_bits(),
+                    end_of_epoch: true,
+                },
+                Event::Resumed { .. } => return true,
+            };
+            reports.push(report);
+            true
+        })?;
+        let saved = work.join("model.bpk");
+        job.save_checkpoint(&saved)?;
+        Ok((reports, std::fs::read(saved).unwrap()))
+    })())
+}
+
+/// The embeddings (as bits) of a fixed batch through a saved checkpoint: the same for two
+/// checkpoints of the same weights (the files differ in Burn's random parameter ids).
+fn trained_features(checkpoint: &[u8]) -> Vec<u32> {
+    use burn::tensor::{Tensor, TensorData};
+    let (_, _, height, width) = FINETUNE_TRAINING;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.bpk");
+    std::fs::write(&path, checkpoint).unwrap();
+    let device = reid::device::default_device();
+    let model = reid::weights::load_checkpoint(&path, &device).unwrap();
+    let n = 2 * 3 * height * width;
+    let pixels: Vec<f32> = (0..n)
+        .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+        .collect();
+    let images = Tensor::<4>::from_data(TensorData::new(pixels, [2, 3, height, width]), &device);
+    let features = reid::models::embed::tensor_to_vec(model.features(images));
+    features.iter().map(|v| v.to_bits()).collect()
+}
+
+unsafe extern "C" fn collect_report(
+    user_data: *mut std::ffi::c_void,
+    p: *const reid::ffi::finetuner::reid_progress,
+) -> i32 {
+    // SAFETY: `user_data` is the Vec given to reid_finetuner_run; `p` is valid for this call.
+    let (reports, p) = unsafe { (&mut *(user_data as *mut Vec<Report>), &*p) };
+    reports.push(Report {
+        epoch: p.epoch,
+        epochs: p.epochs,
+        step: p.step,
+        steps: p.steps,
+        loss: p.loss.to_bits(),
+        map: p.map.to_bits(),
+        end_of_epoch: p.end_of_epoch != 0,
+    });
+    0
+}
+
+fn c_finetune(case: &Finetune, folder: &Path, work: &Path) -> Outcome<(Vec<Report>, Vec<u8>)> {
+    use reid::ffi::finetuner::*;
+    let (epochs, batch, height, width) = FINETUNE_TRAINING;
+    let (arch, weights, work_c) = (
+        CString::new(case.arch).unwrap(),
+        c_path(&checkpoint()),
+        c_path(work),
+    );
+    let mut job: *mut reid_finetuner = std::ptr::null_mut();
+    // SAFETY: NUL-terminated strings and a writable out pointer.
+    let status =
+        unsafe { reid_finetuner_new(arch.as_ptr(), weights.as_ptr(), work_c.as_ptr(), &mut job) };
+    if status != reid_status::REID_OK {
+        return c(status, || unreachable!());
+    }
+    let mut reports: Vec<Report> = Vec::new();
+    let saved = work.join("model.bpk");
+    let saved_c = c_path(&saved);
+    // SAFETY: `job` is live until freed below; every pointer is valid for its call.
+    let status = unsafe {
+        let mut status = reid_status::REID_OK;
+        if case.folder {
+            let folder = c_path(folder);
+            status = reid_finetuner_add_folder(job, folder.as_ptr(), std::ptr::null_mut());
+        }
+        for (path, identity, camera) in &case.encoded {
+            if status == reid_status::REID_OK {
+                let bytes = std::fs::read(path).unwrap();
+                status = reid_finetuner_add_encoded(
+                    job,
+                    bytes.as_ptr(),
+                    bytes.len(),
+                    *identity,
+                    *camera,
+                    0,
+                );
+            }
+        }
+        if status == reid_status::REID_OK {
+            status = reid_finetuner_set_epochs(job, epochs);
+        }
+        if status == reid_status::REID_OK {
+            status = reid_finetuner_set_training(job, batch, 0.0, height, width);
+        }
+        if status == reid_status::REID_OK {
+            let user_data = &mut reports as *mut Vec<Report> as *mut std::ffi::c_void;
+            status = reid_finetuner_run(job, Some(collect_report), user_data);
+        }
+        if status == reid_status::REID_OK {
+            status = reid_finetuner_save(job, saved_c.as_ptr());
+        }
+        status
+    };
+    let outcome = c(status, || (reports.clone(), std::fs::read(&saved).unwrap()));
+    // SAFETY: created above, not used afterwards.
+    unsafe { reid_finetuner_free(job) };
+    outcome
+}
+
+/// The outcome with the job's own working folder, which messages name, written `WORK`.
+fn in_work<T>(outcome: Outcome<T>, work: &Path) -> Outcome<T> {
+    match outcome {
+        Outcome::Failed(status, message) => {
+            Outcome::Failed(status, message.replace(work.to_str().unwrap(), "WORK"))
+        }
+        ok => ok,
+    }
+}
+
+#[test]
+fn finetuning_through_rust_and_c_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = common::identity_folder_dataset(dir.path());
+    let mut failures = 0;
+    for (i, case) in finetune_cases().iter().enumerate() {
+        let (rust_work, c_work) = (
+            dir.path().join(format!("rust{i}")),
+            dir.path().join(format!("c{i}")),
+        );
+        let want = in_work(rust_finetune(case, &folder, &rust_work), &rust_work);
+        let got = in_work(c_finetune(case, &folder, &c_work), &c_work);
+        match (&got, &want) {
+            (Outcome::Ok((c_reports, c_model)), Outcome::Ok((reports, model))) => {
+                assert_eq!(c_reports, reports, "{}", case.name);
+                assert_eq!(
+                    trained_features(c_model),
+                    trained_features(model),
+                    "{}: the trained models differ",
+                    case.name
+                );
+                // reid.h's contract: steps count from 1 to `steps` (the steps per epoch), and
+                // the end-of-epoch report has `step` = `steps`.
+                let steps: Vec<&Report> = c_reports.iter().filter(|r| !r.end_of_epoch).collect();
+                let end = c_reports.last().unwrap();
+                assert!(end.end_of_epoch && end.steps > 0, "{}: {end:?}", case.name);
+                assert_eq!((end.step, end.steps as usize), (end.steps, steps.len()));
+                for (n, r) in steps.iter().enumerate() {
+                    assert_eq!((r.step, r.steps), (n as u32 + 1, end.steps), "{r:?}");
+                }
+                assert!(
+                    f32::from_bits(end.map) > 0.0,
+                    "{}: no evaluation",
+                    case.name
+                );
+            }
+            _ => {
+                failures += 1;
+                assert_eq!(got, want, "{}", case.name);
+            }
+        }
+    }
+    assert_eq!(
+        failures, 3,
+        "the error cases of the table failed on both sides"
+    );
 }

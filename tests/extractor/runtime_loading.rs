@@ -1,0 +1,84 @@
+//! Loading ONNX Runtime: a failed load is not remembered (a later extractor with a good
+//! library works), and a second, different library after a successful load is a clear error.
+//! The sequence needs a process in which ONNX Runtime was never loaded, so it runs in a child
+//! of its test. (The message of a failed search is checked in `src/extractor/runtime.rs`.)
+
+use crate::common;
+
+use std::path::Path;
+use std::process::Command;
+
+use reid::export::{ExportOptions, export_onnx_file};
+use reid::extractor::{Extractor, ExtractorOptions};
+use reid::models::{Arch, ReidModel};
+
+/// Runs `child` (an ignored test of this module) alone in a fresh process and checks it passed.
+fn run_child(child: &str) {
+    let (_, module) = module_path!().split_once("::").unwrap();
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args([
+        "--exact",
+        &format!("{module}::{child}"),
+        "--ignored",
+        "--test-threads=1",
+    ]);
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "{child}:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn small_model(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("model.onnx");
+    let model = ReidModel::new(Arch::OsnetX0_25, 1, &reid::device::default_device());
+    export_onnx_file(&model, &ExportOptions::new(64, 32), &path).unwrap();
+    path
+}
+
+fn with_library(library: &Path) -> ExtractorOptions {
+    ExtractorOptions {
+        ort_library: Some(library.to_path_buf()),
+        ..Default::default()
+    }
+}
+
+#[test]
+#[ignore = "child process of a_failed_load_is_retried_and_a_second_library_refused"]
+fn child_failed_load_then_good_then_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model(dir.path());
+    let wrong = dir.path().join("nowhere/libonnxruntime.so");
+    let err = Extractor::new(&model, &with_library(&wrong))
+        .err()
+        .expect("no library there");
+    assert!(err.to_string().contains("(absent)"), "{err}");
+    // The failure is not kept: the library found in the usual places loads now.
+    let extractor = Extractor::new(&model, &ExtractorOptions::default()).unwrap();
+    assert_eq!(extractor.dim(), 512);
+    let loaded = reid::extractor::runtime::loaded_library()
+        .unwrap()
+        .to_path_buf();
+    // The same file again is fine; another copy of it is not (one ONNX Runtime per process).
+    Extractor::new(&model, &with_library(&loaded)).unwrap();
+    let copy = dir.path().join("libonnxruntime.so");
+    std::fs::copy(&loaded, &copy).unwrap();
+    let err = Extractor::new(&model, &with_library(&copy))
+        .err()
+        .expect("a second library");
+    let message = err.to_string();
+    assert!(
+        message.contains("already loaded from") && message.contains(copy.to_str().unwrap()),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_failed_load_is_retried_and_a_second_library_refused() {
+    if !common::ort_available() {
+        return;
+    }
+    run_child("child_failed_load_then_good_then_another");
+}
