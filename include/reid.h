@@ -26,7 +26,8 @@
  *
  * Safety
  *   NULL pointers and wrong sizes are reported, not dereferenced; a handle of the wrong type
- *   is reported as REID_INVALID_HANDLE; no panic or exception crosses this interface.
+ *   is reported as REID_INVALID_HANDLE; no panic or exception crosses this interface, and a
+ *   caught one prints nothing on stderr (it is REID_INTERNAL_ERROR with its message).
  *
  * Versions
  *   REID_VERSION_* give the header's version, reid_version() the library's. Before 1.0 a

@@ -1,9 +1,12 @@
 //! The boundary every C call crosses: panic catching and checked conversion of the caller's
 //! pointers. Statuses and the last error message are in [`super::status`].
 
+use std::cell::Cell;
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::status::reid_status::{REID_INTERNAL_ERROR, REID_OK};
 use super::status::{Failure, Outcome, reid_status, remember};
@@ -16,10 +19,51 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
+thread_local! {
+    /// Entry points running on this thread (nested when a callback calls back in).
+    static CALLS_HERE: Cell<usize> = const { Cell::new(0) };
+}
+/// Entry points running on any thread.
+static CALLS: AtomicUsize = AtomicUsize::new(0);
+static QUIET_HOOK: Once = Once::new();
+
+/// Whether a panic here is caught by an entry point and reported through its status: the
+/// panicking thread runs one, or is a worker of the pool the entry points compute on while one
+/// runs (rayon hands a worker's panic to the calling thread).
+fn caught_by_an_entry_point() -> bool {
+    CALLS_HERE.with(Cell::get) > 0
+        || (rayon::current_thread_index().is_some() && CALLS.load(Ordering::SeqCst) > 0)
+}
+
+/// Replaces the panic hook, once, by one that is silent for panics an entry point catches: the
+/// host gets them as `REID_INTERNAL_ERROR` and the last error message, and nothing on its
+/// stderr. Other panics go to the hook that was there before.
+fn install_quiet_hook() {
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !caught_by_an_entry_point() {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs `body` counted as an entry point, catching its panics quietly.
+fn catch<T>(body: impl FnOnce() -> T) -> std::thread::Result<T> {
+    install_quiet_hook();
+    CALLS_HERE.with(|c| c.set(c.get() + 1));
+    CALLS.fetch_add(1, Ordering::SeqCst);
+    let result = catch_unwind(AssertUnwindSafe(body));
+    CALLS.fetch_sub(1, Ordering::SeqCst);
+    CALLS_HERE.with(|c| c.set(c.get() - 1));
+    result
+}
+
 /// Runs the body of a fallible entry point: a failure or a panic becomes a status and the
 /// thread's last error message.
 pub(crate) fn guard(body: impl FnOnce() -> Outcome) -> reid_status {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match catch(body) {
         Ok(Ok(())) => REID_OK,
         Ok(Err(failure)) => {
             remember(&failure.message);
@@ -37,7 +81,7 @@ pub(crate) fn guard(body: impl FnOnce() -> Outcome) -> reid_status {
 
 /// Runs the body of an infallible getter: any failure or panic gives `neutral`.
 pub(crate) fn guard_value<T>(neutral: T, body: impl FnOnce() -> Outcome<T>) -> T {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match catch(body) {
         Ok(Ok(value)) => value,
         _ => neutral,
     }
@@ -174,6 +218,49 @@ mod tests {
         assert_eq!(status, REID_INTERNAL_ERROR);
         assert!(message().contains("deliberate test panic"), "{}", message());
         assert_eq!(guard_value(7usize, || panic!("in a getter")), 7);
+    }
+
+    /// Panics inside entry points, on the calling thread and on a pool worker, then one
+    /// outside any: run alone by the test below, which reads what reached stderr.
+    #[test]
+    #[ignore = "child process of caught_panics_print_nothing"]
+    fn child_panics_inside_and_outside_entry_points() {
+        use rayon::prelude::*;
+        assert_eq!(
+            guard(|| panic!("caught on the caller")),
+            REID_INTERNAL_ERROR
+        );
+        let status = guard(|| {
+            (0..64).into_par_iter().for_each(|i| {
+                if i == 37 {
+                    panic!("caught on a worker")
+                }
+            });
+            Ok(())
+        });
+        assert_eq!(status, REID_INTERNAL_ERROR);
+        assert!(message().contains("caught on a worker"), "{}", message());
+        let outside = std::thread::spawn(|| panic!("not caught by reid")).join();
+        assert!(outside.is_err());
+    }
+
+    #[test]
+    fn caught_panics_print_nothing() {
+        let (_, module) = module_path!().split_once("::").unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                &format!("{module}::child_panics_inside_and_outside_entry_points"),
+            ])
+            .args(["--ignored", "--nocapture", "--test-threads=1"])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("caught on"), "{stderr}");
+        // A panic of the host's own (outside any entry point) still reaches the old hook.
+        assert!(stderr.contains("not caught by reid"), "{stderr}");
     }
 
     #[test]
