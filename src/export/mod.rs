@@ -257,6 +257,12 @@ pub fn read_initializers(bytes: &[u8]) -> Result<crate::weights::StateDict> {
 pub fn read_metadata(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, String>> {
     let proto = ModelProto::parse_from_bytes(bytes)
         .map_err(|e| Error::ModelFormat(format!("not an ONNX model: {e}")))?;
+    // Protobuf reads an empty file (and some garbage) as an empty message.
+    if proto.graph.is_none() {
+        return Err(Error::ModelFormat(
+            "not an ONNX model: it has no graph".into(),
+        ));
+    }
     Ok(proto
         .metadata_props
         .into_iter()

@@ -265,6 +265,10 @@ impl Extractor {
                 // The file's metadata, not the rebuilt model's defaults, says what it is for.
                 extractor.task = task;
                 extractor.class_names = class_names;
+                // An embedding the graph L2-normalizes is normalized here too, so that both
+                // engines give the same output for the same file.
+                let normalized_in_graph = meta.get("normalized").is_some_and(|v| v == "true");
+                extractor.normalize |= normalized_in_graph && !options.logits;
                 Ok(extractor)
             }
         }

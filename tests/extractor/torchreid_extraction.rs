@@ -125,6 +125,87 @@ fn onnxruntime_engine_matches_torchreid_and_burn() {
     });
 }
 
+/// An export that L2-normalizes in its graph gives unit embeddings on both engines, with
+/// normalization off in the options, and the same ones.
+#[test]
+fn in_graph_normalization_holds_on_both_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = reid::device::default_device();
+    let (model, _) = reid::weights::load_torchreid(
+        Arch::OsnetX0_25,
+        fixture("osnet_x0_25/checkpoint.pth.tar"),
+        &device,
+    )
+    .unwrap();
+    let onnx = dir.path().join("normalized.onnx");
+    let export = ExportOptions {
+        normalize: true,
+        ..ExportOptions::new(256, 128)
+    };
+    export_onnx_file(&model, &export, &onnx).unwrap();
+    let files = image_files();
+    let unnormalized = ExtractorOptions {
+        normalize: false,
+        ..Default::default()
+    };
+    let burn = Extractor::new(
+        &onnx,
+        &ExtractorOptions {
+            engine: Engine::Burn,
+            ..unnormalized.clone()
+        },
+    )
+    .unwrap()
+    .extract_files(&files)
+    .unwrap();
+    for v in burn.chunks(512) {
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "Burn norm {norm}");
+    }
+    assert_matches_torchreid("burn, normalized in the graph", &burn, 512);
+    if common::ort_available() {
+        let ort = Extractor::new(&onnx, &unnormalized)
+            .unwrap()
+            .extract_files(&files)
+            .unwrap();
+        let worst = ort
+            .iter()
+            .zip(&burn)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(worst <= 1e-5, "engines differ by {worst}");
+    }
+}
+
+/// An empty or garbage `.onnx` is a model error with the same message on both engines.
+#[test]
+fn a_file_that_is_no_onnx_model_is_a_model_error_on_both_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("empty", &b""[..]),
+        ("garbage", &b"\x08\x07 this is not a model at all"[..]),
+    ] {
+        let path = dir.path().join(format!("{name}.onnx"));
+        std::fs::write(&path, bytes).unwrap();
+        let messages: Vec<String> = [Engine::OnnxRuntime, Engine::Burn]
+            .into_iter()
+            .map(|engine| {
+                let options = ExtractorOptions {
+                    engine,
+                    ..Default::default()
+                };
+                match Extractor::new(&path, &options) {
+                    Err(Error::ModelFormat(message)) => message,
+                    Err(other) => panic!("{name} on {engine:?}: {other:?}"),
+                    Ok(_) => panic!("{name} on {engine:?} was accepted"),
+                }
+            })
+            .collect();
+        assert_eq!(messages[0], messages[1], "{name}");
+        assert!(messages[0].contains("not an ONNX model"), "{}", messages[0]);
+    }
+}
+
 #[test]
 fn every_pixel_format_and_stride_gives_the_same_embedding() {
     let extractor = burn_extractor();
