@@ -252,7 +252,7 @@ struct SearchOptions {
     SearchOptions(std::size_t k_ = 10) : k(k_) {}  // NOLINT(google-explicit-constructor)
 
     std::size_t k;
-    /// Minimum similarity (cosine) or maximum distance (euclidean).
+    /// Minimum similarity (cosine) or maximum squared distance (euclidean).
     std::optional<float> min_score;
     bool group_by_identity = false;
     std::optional<std::int32_t> exclude_camera;

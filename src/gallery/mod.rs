@@ -1,5 +1,5 @@
 //! A gallery of embeddings with identity and camera labels, searched exactly by cosine
-//! similarity or euclidean distance.
+//! similarity or squared euclidean distance (as torchreid's distance matrix).
 //!
 //! The gallery is internally synchronized: many threads may search at once while writers
 //! take turns. Vectors live in one contiguous row-major buffer (N × D × 4 bytes); a removal
@@ -59,7 +59,8 @@ pub struct Match {
     pub identity: u64,
     /// Its camera.
     pub camera: i32,
-    /// Cosine similarity (higher is closer) or euclidean distance (lower is closer).
+    /// Cosine similarity (higher is closer) or squared euclidean distance (lower is closer),
+    /// exact to f32 rounding: the same whether the query was searched alone or in a batch.
     pub score: f32,
 }
 
@@ -68,7 +69,7 @@ pub struct Match {
 pub struct SearchOptions {
     /// Number of results per query (at least 1; fewer when the gallery is smaller).
     pub k: usize,
-    /// Minimum similarity (cosine) or maximum distance (euclidean) of a result.
+    /// Minimum similarity (cosine) or maximum squared distance (euclidean) of a result.
     pub min_score: Option<f32>,
     /// Return only the best entry of each identity.
     pub group_by_identity: bool,

@@ -1,6 +1,7 @@
 //! Exact top-k search over contiguous storage: the gallery is scanned in chunks, each chunk
-//! scored against a block of queries by one SIMD matrix product, chunks in parallel, and only
-//! each query's best k candidates per chunk are kept (partial selection) before merging.
+//! scored against a block of queries by one SIMD matrix product, chunks in parallel; each
+//! query's candidates per chunk are shortlisted from those scores, scored again exactly, and
+//! only the best k kept before merging.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -35,12 +36,13 @@ pub(crate) fn better(metric: Metric, a: &Match, b: &Match) -> Ordering {
     by_score.then(a.id.cmp(&b.id))
 }
 
-fn passes(metric: Metric, score: f32, options: &SearchOptions) -> bool {
+/// Whether `score` meets the options' threshold, give or take `slack`.
+fn passes(metric: Metric, score: f32, options: &SearchOptions, slack: f32) -> bool {
     match (options.min_score, metric) {
         (None, _) => true,
-        (Some(min), Metric::Cosine) => score >= min,
+        (Some(min), Metric::Cosine) => score >= min - slack,
         // For a distance the threshold is a maximum.
-        (Some(max), Metric::Euclidean) => score <= max,
+        (Some(max), Metric::Euclidean) => score <= max + slack,
     }
 }
 
@@ -68,6 +70,12 @@ fn select(metric: Metric, mut candidates: Vec<Match>, k: usize, group: bool) -> 
 }
 
 /// Top-k matches for each row of `queries` (already normalized for cosine).
+///
+/// The matrix product ranks fast but its rounding depends on the SIMD kernel and on how many
+/// queries share it; so it only shortlists each chunk's candidates (everything that could be
+/// in the top k given a bound on that rounding), and the shortlist is scored again exactly
+/// (f64 sums in a fixed order). Scores are therefore the same whether a query is searched
+/// alone or in a batch, on every machine, and an identical vector is at distance 0.
 pub(crate) fn search(cols: &Columns, queries: &[f32], options: &SearchOptions) -> Vec<Vec<Match>> {
     let (dim, n) = (cols.dim, cols.ids.len());
     let nq = queries.len() / dim.max(1);
@@ -75,62 +83,37 @@ pub(crate) fn search(cols: &Columns, queries: &[f32], options: &SearchOptions) -
     for q0 in (0..nq).step_by(QUERY_BLOCK) {
         let qb = (nq - q0).min(QUERY_BLOCK);
         let block = &queries[q0 * dim..(q0 + qb) * dim];
-        // Per chunk, per query: the chunk's best candidates.
+        // Per chunk, per query: the chunk's best candidates, exactly scored.
         let per_chunk: Vec<Vec<Vec<Match>>> = (0..n.div_ceil(CHUNK))
             .into_par_iter()
             .map(|c| {
                 let start = c * CHUNK;
                 let len = (n - start).min(CHUNK);
-                let scores = score_block(cols, block, start, len);
+                let scored = score_block(cols, block, start, len);
                 (0..qb)
                     .map(|q| {
-                        let row = &scores[q * len..(q + 1) * len];
-                        let keep = |j: usize, s: f32| {
-                            options.exclude_camera != Some(cols.cameras[start + j])
-                                && passes(cols.metric, s, options)
-                        };
-                        let to_match = |j: usize, s: f32| Match {
-                            id: cols.ids[start + j],
-                            identity: cols.identities[start + j],
-                            camera: cols.cameras[start + j],
-                            score: s,
-                        };
-                        if options.group_by_identity || options.k >= len {
-                            let candidates = row
-                                .iter()
-                                .enumerate()
-                                .filter(|&(j, &s)| keep(j, s))
-                                .map(|(j, &s)| to_match(j, s))
-                                .collect();
-                            return select(
-                                cols.metric,
-                                candidates,
-                                options.k,
-                                options.group_by_identity,
-                            );
-                        }
-                        // Bounded top-k: most entries are rejected by one comparison with
-                        // the current k-th best.
-                        let mut best: Vec<Match> = Vec::with_capacity(options.k + 1);
-                        for (j, &s) in row.iter().enumerate() {
-                            if !keep(j, s) {
-                                continue;
-                            }
-                            let candidate = to_match(j, s);
-                            if best.len() == options.k
-                                && better(cols.metric, &candidate, &best[options.k - 1])
-                                    != Ordering::Less
-                            {
-                                continue;
-                            }
-                            let at = best.partition_point(|b| {
-                                better(cols.metric, b, &candidate) == Ordering::Less
-                            });
-                            best.insert(at, candidate);
-                            best.truncate(options.k);
-                        }
-                        best
+                        let query = &block[q * dim..(q + 1) * dim];
+                        let row = &scored.scores[q * len..(q + 1) * len];
+                        let slack = 2.0 * scored.max_error(q);
+                        shortlist(cols, start, row, slack, options)
+                            .into_iter()
+                            .filter_map(|j| {
+                                let g = start + j;
+                                let score = exact_score(
+                                    cols.metric,
+                                    query,
+                                    &cols.vectors[g * dim..(g + 1) * dim],
+                                );
+                                passes(cols.metric, score, options, 0.0).then(|| Match {
+                                    id: cols.ids[g],
+                                    identity: cols.identities[g],
+                                    camera: cols.cameras[g],
+                                    score,
+                                })
+                            })
+                            .collect::<Vec<Match>>()
                     })
+                    .map(|exact| select(cols.metric, exact, options.k, options.group_by_identity))
                     .collect()
             })
             .collect();
@@ -150,25 +133,189 @@ pub(crate) fn search(cols: &Columns, queries: &[f32], options: &SearchOptions) -
     results
 }
 
-/// Scores of `qb` queries against gallery rows `start .. start + len`, row-major `qb × len`.
-fn score_block(cols: &Columns, queries: &[f32], start: usize, len: usize) -> Vec<f32> {
-    let dim = cols.dim;
-    let rows = &cols.vectors[start * dim..(start + len) * dim];
-    let mut out = crate::distance::dot_products(queries, rows, dim, false);
-    if cols.metric == Metric::Euclidean {
-        let qn: Vec<f32> = queries
-            .chunks(dim)
-            .map(|q| q.iter().map(|v| v * v).sum())
-            .collect();
-        let gn: Vec<f32> = rows
-            .chunks(dim)
-            .map(|g| g.iter().map(|v| v * v).sum())
-            .collect();
-        for (q, row) in out.chunks_mut(len).enumerate() {
-            for (j, s) in row.iter_mut().enumerate() {
-                *s = (qn[q] + gn[j] - 2.0 * *s).max(0.0).sqrt();
+/// The rows of a chunk (indices into `row`, its approximate scores) that may be among the best
+/// `k` (or, grouping, hold their identity's best among the best `k` identities) once scored
+/// exactly: every eligible row whose approximate score is within `slack` of the k-th best.
+fn shortlist(
+    cols: &Columns,
+    start: usize,
+    row: &[f32],
+    slack: f32,
+    options: &SearchOptions,
+) -> Vec<usize> {
+    let metric = cols.metric;
+    let eligible = |j: usize| {
+        options.exclude_camera != Some(cols.cameras[start + j])
+            && passes(metric, row[j], options, slack)
+    };
+    if !options.group_by_identity && options.k <= 64 {
+        return shortlist_top_k(metric, row, slack, options.k, eligible);
+    }
+    let kth = if options.group_by_identity {
+        let mut by_identity: HashMap<u64, f32> = HashMap::new();
+        for j in (0..row.len()).filter(|&j| eligible(j)) {
+            let best = by_identity
+                .entry(cols.identities[start + j])
+                .or_insert(row[j]);
+            if closer(metric, row[j], *best) {
+                *best = row[j];
             }
         }
+        kth_best(metric, by_identity.into_values(), options.k)
+    } else {
+        kth_best(
+            metric,
+            (0..row.len()).filter(|&j| eligible(j)).map(|j| row[j]),
+            options.k,
+        )
+    };
+    let within = |j: usize| match (kth, metric) {
+        (None, _) => true,
+        (Some(t), Metric::Cosine) => row[j] >= t - slack,
+        (Some(t), Metric::Euclidean) => row[j] <= t + slack,
+    };
+    (0..row.len())
+        .filter(|&j| within(j) && eligible(j))
+        .collect()
+}
+
+/// [`shortlist`] without grouping, for a small `k`, in one pass: a sorted run of the best `k`
+/// scores so far, and every eligible row within `slack` of the k-th of them when it was seen
+/// (a superset of those within `slack` of the final k-th, which is no worse), trimmed at the
+/// end.
+fn shortlist_top_k(
+    metric: Metric,
+    row: &[f32],
+    slack: f32,
+    k: usize,
+    eligible: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    let within = |s: f32, t: f32| match metric {
+        Metric::Cosine => s >= t - slack,
+        Metric::Euclidean => s <= t + slack,
+    };
+    let mut best: Vec<f32> = Vec::with_capacity(k + 1);
+    let mut picked = Vec::new();
+    for (j, &s) in row.iter().enumerate() {
+        let full = best.len() == k;
+        if (full && !within(s, best[k - 1])) || !eligible(j) {
+            continue;
+        }
+        picked.push(j);
+        if !full || closer(metric, s, best[k - 1]) {
+            let at = best.partition_point(|&b| !closer(metric, s, b));
+            best.insert(at, s);
+            best.truncate(k);
+        }
     }
-    out
+    if best.len() == k {
+        let kth = best[k - 1];
+        picked.retain(|&j| within(row[j], kth));
+    }
+    picked
+}
+
+/// The k-th closest of `scores`; `None` when there are no more than `k`.
+fn kth_best(metric: Metric, scores: impl Iterator<Item = f32>, k: usize) -> Option<f32> {
+    let order = |a: &f32, b: &f32| match metric {
+        Metric::Cosine => b.total_cmp(a),
+        Metric::Euclidean => a.total_cmp(b),
+    };
+    if k > 64 {
+        let mut all: Vec<f32> = scores.collect();
+        if all.len() <= k {
+            return None;
+        }
+        return Some(*all.select_nth_unstable_by(k - 1, order).1);
+    }
+    // Small k: a sorted run of the best k so far; most scores fail the first comparison.
+    let mut best: Vec<f32> = Vec::with_capacity(k + 1);
+    let mut seen = 0;
+    for s in scores {
+        seen += 1;
+        if best.len() == k && !closer(metric, s, best[k - 1]) {
+            continue;
+        }
+        let at = best.partition_point(|b| order(b, &s) != Ordering::Greater);
+        best.insert(at, s);
+        best.truncate(k);
+    }
+    (seen > k).then(|| best[k - 1])
+}
+
+/// Whether score `a` is closer than `b`.
+fn closer(metric: Metric, a: f32, b: f32) -> bool {
+    match metric {
+        Metric::Cosine => a > b,
+        Metric::Euclidean => a < b,
+    }
+}
+
+/// The exact score of a query and a gallery row: the dot product (cosine; both are unit
+/// vectors) or the squared euclidean distance, summed in f64 in index order.
+fn exact_score(metric: Metric, query: &[f32], row: &[f32]) -> f32 {
+    let pairs = query.iter().zip(row).map(|(&a, &b)| (a as f64, b as f64));
+    match metric {
+        Metric::Cosine => pairs.map(|(a, b)| a * b).sum::<f64>() as f32,
+        Metric::Euclidean => pairs.map(|(a, b)| (a - b) * (a - b)).sum::<f64>() as f32,
+    }
+}
+
+/// Approximate scores of a block of queries against a chunk of rows, with what bounds their
+/// rounding error.
+struct Scored {
+    /// `qb × len`, row-major.
+    scores: Vec<f32>,
+    /// Each query's squared norm.
+    query_norms: Vec<f32>,
+    /// The largest squared norm of the chunk's rows.
+    max_row_norm: f32,
+    dim: usize,
+}
+
+impl Scored {
+    /// A bound on |approximate − exact| of query `q`'s scores: a sum of `dim` f32 products is
+    /// within γ = dim·u of the sum of their magnitudes, which Cauchy–Schwarz bounds by the
+    /// norms (for euclidean, |q|² + |g|² + 2|q·g| ≤ (|q| + |g|)²); 4× for safety and the
+    /// final subtraction.
+    fn max_error(&self, q: usize) -> f32 {
+        let gamma = 4.0 * (self.dim as f32 + 2.0) * f32::EPSILON;
+        let (qn, gn) = (self.query_norms[q].sqrt(), self.max_row_norm.sqrt());
+        gamma * (qn + gn) * (qn + gn)
+    }
+}
+
+/// Scores of `qb` queries against gallery rows `start .. start + len`: similarities (cosine)
+/// or squared distances (euclidean) from one matrix product.
+fn score_block(cols: &Columns, queries: &[f32], start: usize, len: usize) -> Scored {
+    let dim = cols.dim;
+    let rows = &cols.vectors[start * dim..(start + len) * dim];
+    let mut scores = crate::distance::dot_products(queries, rows, dim, false);
+    let query_norms: Vec<f32> = queries
+        .chunks(dim)
+        .map(|q| q.iter().map(|v| v * v).sum())
+        .collect();
+    let max_row_norm = match cols.metric {
+        // Cosine rows are stored as unit vectors: their squared norms are 1 up to rounding
+        // (computing them would double the cost of a single query).
+        Metric::Cosine => 1.0 + 1e-3,
+        Metric::Euclidean => {
+            let row_norms: Vec<f32> = rows
+                .chunks(dim)
+                .map(|g| g.iter().map(|v| v * v).sum())
+                .collect();
+            for (q, row) in scores.chunks_mut(len).enumerate() {
+                for (j, s) in row.iter_mut().enumerate() {
+                    *s = query_norms[q] + row_norms[j] - 2.0 * *s;
+                }
+            }
+            row_norms.iter().fold(0f32, |m, &v| m.max(v))
+        }
+    };
+    Scored {
+        scores,
+        query_norms,
+        max_row_norm,
+        dim,
+    }
 }
