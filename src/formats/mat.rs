@@ -149,6 +149,11 @@ impl<'a> Elements<'a> {
         Ok(Some(Element { kind: tag, data }))
     }
 
+    /// Bytes not read yet.
+    fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.at)
+    }
+
     fn expect(&mut self, what: &str) -> std::result::Result<Element<'a>, String> {
         self.next()?.ok_or_else(|| format!("missing {what}"))
     }
@@ -203,9 +208,21 @@ fn matrix(bytes: &[u8], depth: usize) -> std::result::Result<(String, MatValue),
     let class = u32_at(flags.data, 0).ok_or("short array flags")? & 0xff;
     let dims = as_usize(numbers(&parts.expect("dimensions")?)?);
     let name = String::from_utf8_lossy(parts.expect("array name")?.data).into_owned();
-    let count: usize = dims.iter().product();
+    let count = dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| format!("dimensions {dims:?} overflow"))?;
+    // Every cell or struct field is an element of at least an 8-byte tag: a count the rest of
+    // the array cannot hold is corrupt, and nothing is allocated for it.
+    let fits = |elements: usize, parts: &Elements| elements <= parts.remaining() / 8;
     let value = match class {
         MX_CELL => {
+            if !fits(count, &parts) {
+                return Err(format!(
+                    "{count} cells cannot fit in {} bytes",
+                    parts.remaining()
+                ));
+            }
             let mut items = Vec::with_capacity(count);
             for _ in 0..count {
                 let e = parts.expect("cell")?;
@@ -229,6 +246,16 @@ fn matrix(bytes: &[u8], depth: usize) -> std::result::Result<(String, MatValue),
                     })
                     .collect()
             };
+            // A struct array without fields holds nothing per element; more elements than
+            // bytes is no file MATLAB writes.
+            let elements = count.checked_mul(fields.len().max(1));
+            if !elements.is_some_and(|n| fits(n, &parts)) {
+                return Err(format!(
+                    "{count} structs of {} fields cannot fit in {} bytes",
+                    fields.len(),
+                    parts.remaining()
+                ));
+            }
             let mut items = Vec::with_capacity(count);
             for _ in 0..count {
                 let mut values = Vec::with_capacity(fields.len());
@@ -253,10 +280,14 @@ fn matrix(bytes: &[u8], depth: usize) -> std::result::Result<(String, MatValue),
                     .map(|c| char::from_u32(c as u32).unwrap_or('\u{fffd}'))
                     .collect()
             };
-            let (rows, cols) = (
-                dims.first().copied().unwrap_or(0),
-                chars.len() / dims[0].max(1),
-            );
+            if chars.len() != count {
+                return Err(format!(
+                    "{} characters for a {dims:?} character array",
+                    chars.len()
+                ));
+            }
+            let rows = dims.first().copied().unwrap_or(0);
+            let cols = if rows == 0 { 0 } else { count / rows };
             let rows = (0..rows)
                 .map(|r| (0..cols).filter_map(|c| chars.get(c * rows + r)).collect())
                 .collect();
@@ -313,10 +344,19 @@ fn parse(bytes: &[u8]) -> std::result::Result<BTreeMap<String, MatValue>, String
         let (name, value) = match e.kind {
             MI_MATRIX => matrix(e.data, 0)?,
             MI_COMPRESSED => {
+                // Deflate expands at most 1032:1: more is a corrupt stream, not a file.
+                let limit = (e.data.len() as u64).saturating_mul(1032) + 1024;
                 let mut inflated = Vec::new();
                 flate2::read::ZlibDecoder::new(e.data)
+                    .take(limit + 1)
                     .read_to_end(&mut inflated)
                     .map_err(|err| format!("compressed variable: {err}"))?;
+                if inflated.len() as u64 > limit {
+                    return Err(format!(
+                        "a compressed variable of {} bytes inflates past {limit}",
+                        e.data.len()
+                    ));
+                }
                 let mut inner = Elements::new(&inflated);
                 match inner.next()? {
                     Some(m) if m.kind == MI_MATRIX => matrix(m.data, 0)?,
@@ -357,5 +397,72 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let err = read_mat(&path).unwrap_err().to_string();
         assert!(err.contains("past the end"), "{err}");
+    }
+
+    /// A file holding one miMATRIX of `class` with `dims`, the name "x" and `rest` after them.
+    fn mat_file(class: u32, dims: &[u32], rest: &[u8]) -> Vec<u8> {
+        let element = |kind: u32, data: &[u8]| {
+            let mut out = kind.to_le_bytes().to_vec();
+            out.extend((data.len() as u32).to_le_bytes());
+            out.extend(data);
+            out.resize(out.len().div_ceil(8) * 8, 0);
+            out
+        };
+        let mut payload = element(MI_UINT32, &[class as u8, 0, 0, 0, 0, 0, 0, 0]);
+        let dims: Vec<u8> = dims.iter().flat_map(|d| d.to_le_bytes()).collect();
+        payload.extend(element(MI_UINT32, &dims));
+        payload.extend(element(MI_INT8, b"x"));
+        payload.extend(rest);
+        let mut bytes = vec![b' '; 128];
+        bytes[126..128].copy_from_slice(b"IM");
+        bytes.extend(element(MI_MATRIX, &payload));
+        bytes
+    }
+
+    /// Sizes a file claims but cannot hold are errors, found before anything is allocated for
+    /// them (these files aborted the process, panicked or took gigabytes).
+    #[test]
+    fn claimed_sizes_beyond_the_file_are_errors() {
+        let big = u32::MAX;
+        let cases: [(&str, Vec<u8>, &str); 6] = [
+            (
+                "huge cell",
+                mat_file(MX_CELL, &[big, big], &[]),
+                "cannot fit",
+            ),
+            (
+                "overflowing dims",
+                mat_file(MX_CELL, &[big, big, big], &[]),
+                "overflow",
+            ),
+            (
+                "fieldless structs",
+                mat_file(
+                    MX_STRUCT,
+                    &[big, 2],
+                    &[4, 0, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0],
+                ),
+                "cannot fit",
+            ),
+            (
+                "chars for no dims",
+                mat_file(MX_CHAR, &[], &[16, 0, 2, 0, b'a', b'b', 0, 0]),
+                "characters",
+            ),
+            (
+                "chars for a huge array",
+                mat_file(MX_CHAR, &[big, 1], &[16, 0, 2, 0, b'a', b'b', 0, 0]),
+                "characters",
+            ),
+            (
+                "numbers for a huge array",
+                mat_file(6, &[big, 3], &[9, 0, 0, 0, 0, 0, 0, 0]),
+                "values for",
+            ),
+        ];
+        for (name, bytes, expected) in cases {
+            let err = parse(&bytes).map(|_| ()).unwrap_err();
+            assert!(err.contains(expected), "{name}: {err}");
+        }
     }
 }
