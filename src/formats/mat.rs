@@ -287,7 +287,7 @@ fn matrix(bytes: &[u8], depth: usize) -> std::result::Result<(String, MatValue),
                 ));
             }
             let rows = dims.first().copied().unwrap_or(0);
-            let cols = if rows == 0 { 0 } else { count / rows };
+            let cols = count.checked_div(rows).unwrap_or(0);
             let rows = (0..rows)
                 .map(|r| (0..cols).filter_map(|c| chars.get(c * rows + r)).collect())
                 .collect();
