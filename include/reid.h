@@ -1072,7 +1072,7 @@ reid_status reid_finetuner_new_extractor(reid_finetuner *finetuner,
  * Creates an empty in-memory gallery of `dim`-dimensional embeddings compared by `metric`
  * (a `reid_metric`). Free with `reid_gallery_free`.
  *
- * Errors: `REID_INVALID_ARGUMENT` (`dim` 0, unknown metric, NULL output).
+ * Errors: `REID_INVALID_ARGUMENT` (`dim` 0 or above 65,536, unknown metric, NULL output).
  *
  * # Safety
  * `out_gallery` valid for writing a pointer.
@@ -1160,9 +1160,11 @@ size_t reid_gallery_dim(const reid_gallery *gallery);
 
 /**
  * Adds one embedding of `dim` floats with its identity and camera; `*out_id` (optional)
- * receives the new entry's id. Thread-safe (exclusive with other mutations and searches).
+ * receives the new entry's id. Identities and ids are below 2^63 (files store int64).
+ * Thread-safe (exclusive with other mutations and searches).
  *
- * Errors: `REID_INVALID_ARGUMENT` (NULL, non-finite values), `REID_INVALID_HANDLE`,
+ * Errors: `REID_INVALID_ARGUMENT` (NULL, non-finite values, a zero vector under cosine, an
+ * identity or id of 2^63 or more), `REID_INVALID_HANDLE`,
  * `REID_DIMENSION_MISMATCH`, `REID_GALLERY_ERROR` (durable file cannot be written; the
  * gallery is unchanged).
  *

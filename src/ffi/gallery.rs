@@ -96,7 +96,7 @@ fn same_dim(gallery: &Gallery, dim: usize) -> Outcome {
 /// Creates an empty in-memory gallery of `dim`-dimensional embeddings compared by `metric`
 /// (a `reid_metric`). Free with `reid_gallery_free`.
 ///
-/// Errors: `REID_INVALID_ARGUMENT` (`dim` 0, unknown metric, NULL output).
+/// Errors: `REID_INVALID_ARGUMENT` (`dim` 0 or above 65,536, unknown metric, NULL output).
 ///
 /// # Safety
 /// `out_gallery` valid for writing a pointer.
@@ -239,9 +239,11 @@ pub unsafe extern "C" fn reid_gallery_dim(gallery: *const reid_gallery) -> usize
 }
 
 /// Adds one embedding of `dim` floats with its identity and camera; `*out_id` (optional)
-/// receives the new entry's id. Thread-safe (exclusive with other mutations and searches).
+/// receives the new entry's id. Identities and ids are below 2^63 (files store int64).
+/// Thread-safe (exclusive with other mutations and searches).
 ///
-/// Errors: `REID_INVALID_ARGUMENT` (NULL, non-finite values), `REID_INVALID_HANDLE`,
+/// Errors: `REID_INVALID_ARGUMENT` (NULL, non-finite values, a zero vector under cosine, an
+/// identity or id of 2^63 or more), `REID_INVALID_HANDLE`,
 /// `REID_DIMENSION_MISMATCH`, `REID_GALLERY_ERROR` (durable file cannot be written; the
 /// gallery is unchanged).
 ///

@@ -111,6 +111,13 @@ impl SearchOptions {
 /// Longest tag accepted, in bytes.
 pub const MAX_TAG_LEN: usize = 255;
 
+/// The largest embedding dimension a gallery accepts (re-id and classification embeddings
+/// have at most a few thousand).
+pub const MAX_DIM: usize = 65_536;
+
+/// Ids and identities are below 2^63: gallery files and npz exports store them as int64.
+pub const MAX_LABEL: u64 = i64::MAX as u64;
+
 #[derive(Debug, Default)]
 struct Store {
     ids: Vec<u64>,
@@ -135,8 +142,10 @@ pub struct Gallery {
 impl Gallery {
     /// An empty gallery of `dim`-dimensional embeddings compared by `metric`.
     pub fn new(dim: usize, metric: Metric) -> Result<Self> {
-        if dim == 0 {
-            return Err(Error::InvalidInput("dimension must be at least 1".into()));
+        if dim == 0 || dim > MAX_DIM {
+            return Err(Error::InvalidInput(format!(
+                "dimension {dim}: it must be between 1 and {MAX_DIM}"
+            )));
         }
         Ok(Self {
             dim,
@@ -256,13 +265,18 @@ impl Gallery {
             ));
         }
         if self.metric == Metric::Cosine {
-            let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
-            if norm == 0.0 || !norm.is_finite() {
+            // In f64: the squared norm of large f32 values (3e38) overflows f32.
+            let norm = vector
+                .iter()
+                .map(|&v| v as f64 * v as f64)
+                .sum::<f64>()
+                .sqrt();
+            if norm == 0.0 {
                 return Err(Error::InvalidInput(
                     "a zero embedding has no direction (cosine metric)".into(),
                 ));
             }
-            return Ok(vector.iter().map(|v| v / norm).collect());
+            return Ok(vector.iter().map(|&v| (v as f64 / norm) as f32).collect());
         }
         Ok(vector.to_vec())
     }
@@ -280,6 +294,10 @@ impl Gallery {
             .collect::<Result<Vec<_>>>()?;
         for e in &entries {
             check_tag(&e.tag)?;
+            check_label("identity", e.identity)?;
+            if let Some(id) = e.id {
+                check_label("id", id)?;
+            }
         }
         let mut store = self.write();
         let mut next = store.next_id;
@@ -335,6 +353,7 @@ impl Gallery {
     ) -> Result<()> {
         let vector = self.prepare(vector)?;
         check_tag(&tag)?;
+        check_label("identity", identity)?;
         let mut store = self.write();
         let row = *store.position.get(&id).ok_or_else(|| not_found(id))?;
         let entry = Entry {
@@ -533,6 +552,15 @@ impl Gallery {
         };
         Ok(search::search(&cols, &prepared, options))
     }
+}
+
+fn check_label(what: &str, value: u64) -> Result<()> {
+    if value > MAX_LABEL {
+        return Err(Error::InvalidInput(format!(
+            "{what} {value} is not below 2^63 (gallery files store int64)"
+        )));
+    }
+    Ok(())
 }
 
 fn check_tag(tag: &Option<String>) -> Result<()> {

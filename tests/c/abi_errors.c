@@ -131,6 +131,7 @@ int main(int argc, char **argv) {
     CHECK(strcmp(reid_status_str(9999), "REID_UNKNOWN_STATUS") == 0);
     CHECK(strcmp(reid_status_str(-1), "REID_UNKNOWN_STATUS") == 0);
     EXPECT(reid_gallery_new(0, REID_METRIC_COSINE, &g), REID_INVALID_ARGUMENT);
+    EXPECT(reid_gallery_new(SIZE_MAX, REID_METRIC_COSINE, &g), REID_INVALID_ARGUMENT);
     /* The message survives being read, and a too-small buffer is refused with the size. */
     EXPECT(reid_last_error_message(NULL, 0, &len), REID_BUFFER_TOO_SMALL);
     CHECK(len > 0);

@@ -374,3 +374,47 @@ fn alone_or_in_a_batch_the_same_scores_and_a_stored_vector_at_zero() {
         }
     }
 }
+
+/// Values at the edges: a dimension beyond any model, ids and identities the files cannot
+/// store (refused when added, not when read back), and a vector whose squared norm overflows
+/// f32 (a direction, not "a zero embedding").
+#[test]
+fn dimensions_labels_and_huge_values_at_their_bounds() {
+    use reid::gallery::{MAX_DIM, MAX_LABEL};
+    for dim in [0, MAX_DIM + 1, usize::MAX] {
+        let err = Gallery::new(dim, Metric::Cosine).unwrap_err().to_string();
+        assert!(err.contains(&format!("dimension {dim}")), "{err}");
+    }
+    let gallery = Gallery::new(4, Metric::Cosine).unwrap();
+    let entry = |id: Option<u64>, identity: u64| NewEntry {
+        id,
+        identity,
+        camera: 0,
+        tag: None,
+        vector: vec![3e38, 3e38, 0.0, 0.0],
+    };
+    for (id, identity) in [
+        (None, MAX_LABEL + 1),
+        (Some(MAX_LABEL + 1), 0),
+        (None, u64::MAX),
+    ] {
+        let err = gallery.add(entry(id, identity)).unwrap_err().to_string();
+        assert!(err.contains("2^63"), "{err}");
+    }
+    assert!(gallery.is_empty());
+    let id = gallery.add(entry(Some(MAX_LABEL), MAX_LABEL)).unwrap();
+    let stored = gallery.get(id).unwrap();
+    let half = std::f32::consts::FRAC_1_SQRT_2;
+    assert_eq!(stored.vector, [half, half, 0.0, 0.0]);
+    let err = gallery
+        .update(id, u64::MAX, 0, None, &[1.0; 4])
+        .unwrap_err();
+    assert!(err.to_string().contains("2^63"), "{err}");
+    // The largest labels survive the npz round trip.
+    let dir = tempfile::tempdir().unwrap();
+    let npz = dir.path().join("g.npz");
+    gallery.export_npz(&npz).unwrap();
+    let back = Gallery::new(4, Metric::Cosine).unwrap();
+    assert_eq!(back.import_npz(&npz).unwrap(), [MAX_LABEL]);
+    assert_eq!(back.get(MAX_LABEL).unwrap().identity, MAX_LABEL);
+}
