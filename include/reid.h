@@ -18,11 +18,11 @@
  *
  * Threads
  *   reid_extractor, reid_classifier and reid_gallery are internally synchronized: any number
- *   of threads may
- *   use one at the same time (gallery mutations are exclusive with each other and with
- *   searches). reid_extractor_options and reid_finetuner are single-owner. A handle may not
- *   be freed while another thread uses it. Callbacks take user_data first and return
- *   non-zero to cancel.
+ *   of threads may use one at the same time (gallery mutations are exclusive with each other
+ *   and with searches; a function that changes a gallery takes `reid_gallery *`, one that
+ *   only reads it `const reid_gallery *`). reid_extractor_options and reid_finetuner are
+ *   single-owner. A handle may not be freed while another thread uses it. Callbacks take
+ *   user_data first and return non-zero to cancel.
  *
  * Safety
  *   NULL pointers and wrong sizes are reported, not dereferenced; a handle of the wrong type
@@ -45,9 +45,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #define REID_VERSION_MAJOR 0
-#define REID_VERSION_MINOR 1
+#define REID_VERSION_MINOR 2
 #define REID_VERSION_PATCH 0
-#define REID_VERSION_STRING "0.1.0"
+#define REID_VERSION_STRING "0.2.0"
 
 /** Opaque handle; see the functions named reid_classifier_*. */
 typedef struct reid_classifier reid_classifier;
@@ -315,6 +315,32 @@ typedef int32_t reid_split;
 #endif // __cplusplus
 
 /**
+ * How severe a log line is (`reid_logging_set_callback`'s `min_level`).
+ */
+typedef enum reid_log_level {
+    /**
+     * Detailed tracing.
+     */
+    REID_LOG_VERBOSE = 0,
+    /**
+     * Information.
+     */
+    REID_LOG_INFO = 1,
+    /**
+     * Something may be wrong.
+     */
+    REID_LOG_WARNING = 2,
+    /**
+     * Something failed.
+     */
+    REID_LOG_ERROR = 3,
+    /**
+     * The source cannot continue.
+     */
+    REID_LOG_FATAL = 4,
+} reid_log_level;
+
+/**
  * One predicted class: its index and probability (softmax for single-label models, sigmoid
  * for multi-label ones).
  */
@@ -477,6 +503,15 @@ typedef struct reid_match {
      */
     float score;
 } reid_match;
+
+/**
+ * Receives one log line: `user_data`, its `reid_log_level` and its NUL-terminated text
+ * (valid during the call only). It may be called from any thread, also during other calls
+ * of the library, and must not call back into it.
+ */
+typedef void (*reid_log_callback)(void *user_data,
+                                  int32_t level,
+                                  const char *message);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1171,7 +1206,7 @@ size_t reid_gallery_dim(const reid_gallery *gallery);
  * # Safety
  * `gallery` NULL or live; `vector` points to `dim` floats; `out_id` NULL or writable.
  */
-reid_status reid_gallery_add(const reid_gallery *gallery,
+reid_status reid_gallery_add(reid_gallery *gallery,
                              const float *vector,
                              size_t dim,
                              uint64_t identity,
@@ -1190,7 +1225,7 @@ reid_status reid_gallery_add(const reid_gallery *gallery,
  * `vectors` points to `count × dim` floats, `identities` and `cameras` to `count` items,
  * `ids` and `out_ids` NULL or `count` items.
  */
-reid_status reid_gallery_add_batch(const reid_gallery *gallery,
+reid_status reid_gallery_add_batch(reid_gallery *gallery,
                                    const float *vectors,
                                    size_t count,
                                    size_t dim,
@@ -1207,7 +1242,7 @@ reid_status reid_gallery_add_batch(const reid_gallery *gallery,
  * # Safety
  * `gallery` NULL or live; `vector` points to `dim` floats.
  */
-reid_status reid_gallery_update(const reid_gallery *gallery,
+reid_status reid_gallery_update(reid_gallery *gallery,
                                 uint64_t id,
                                 const float *vector,
                                 size_t dim,
@@ -1223,7 +1258,7 @@ reid_status reid_gallery_update(const reid_gallery *gallery,
  * # Safety
  * `gallery` NULL or live.
  */
-reid_status reid_gallery_remove(const reid_gallery *gallery,
+reid_status reid_gallery_remove(reid_gallery *gallery,
                                 uint64_t id);
 
 /**
@@ -1235,7 +1270,7 @@ reid_status reid_gallery_remove(const reid_gallery *gallery,
  * # Safety
  * `gallery` NULL or live; `out_removed` NULL or writable.
  */
-reid_status reid_gallery_remove_identity(const reid_gallery *gallery,
+reid_status reid_gallery_remove_identity(reid_gallery *gallery,
                                          uint64_t identity,
                                          size_t *out_removed);
 
@@ -1322,9 +1357,25 @@ reid_status reid_gallery_export_npz(const reid_gallery *gallery,
  * # Safety
  * `gallery` NULL or live; `path` a NUL-terminated string; `out_added` NULL or writable.
  */
-reid_status reid_gallery_import_npz(const reid_gallery *gallery,
+reid_status reid_gallery_import_npz(reid_gallery *gallery,
                                     const char *path,
                                     size_t *out_added);
+
+/**
+ * Sends the library's log lines at `min_level` (a `reid_log_level`) or above to `callback`
+ * with `user_data`; NULL stops them (the default: nothing is written anywhere). Lines come
+ * from ONNX Runtime (model warnings, for example) and from the library. Thread-safe; takes
+ * effect for every line logged after it returns.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (unknown level).
+ *
+ * # Safety
+ * `callback` NULL or a function that may be called with `user_data` from any thread until
+ * this function is called again.
+ */
+reid_status reid_logging_set_callback(reid_log_callback callback,
+                                      void *user_data,
+                                      int32_t min_level);
 
 /**
  * The default search (the library's `SearchOptions::default()`): the 10 best matches, no

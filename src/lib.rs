@@ -30,6 +30,7 @@ pub mod ffi;
 pub mod finetuner;
 pub mod formats;
 pub mod gallery;
+pub mod logging;
 pub mod models;
 pub mod preprocess;
 pub mod train;

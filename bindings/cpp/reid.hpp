@@ -51,6 +51,15 @@ inline void check(reid_status status) {
     if (status != REID_OK) throw Error(status, last_message());
 }
 
+/// The handle of a wrapper object, or reid::Error for one that was moved from (the C API
+/// would only say "NULL").
+template <typename T>
+T *live(T *handle, const char *type) {
+    if (handle == nullptr)
+        throw Error(REID_INVALID_HANDLE, std::string("this ") + type + " was moved from");
+    return handle;
+}
+
 struct OptionsDeleter {
     void operator()(reid_extractor_options *p) const noexcept { reid_extractor_options_free(p); }
 };
@@ -120,50 +129,51 @@ public:
         handle_.reset(raw);
     }
     ExtractorOptions &engine(Engine e) {
-        detail::check(reid_extractor_options_set_engine(get(), static_cast<std::int32_t>(e)));
+        detail::check(reid_extractor_options_set_engine(handle(), static_cast<std::int32_t>(e)));
         return *this;
     }
     ExtractorOptions &ort_library(const std::string &path) {
-        detail::check(reid_extractor_options_set_ort_library(get(), path.c_str()));
+        detail::check(reid_extractor_options_set_ort_library(handle(), path.c_str()));
         return *this;
     }
     ExtractorOptions &threads(std::size_t per_session, std::size_t sessions) {
-        detail::check(reid_extractor_options_set_threads(get(), per_session, sessions));
+        detail::check(reid_extractor_options_set_threads(handle(), per_session, sessions));
         return *this;
     }
     ExtractorOptions &max_batch(std::size_t n) {
-        detail::check(reid_extractor_options_set_max_batch(get(), n));
+        detail::check(reid_extractor_options_set_max_batch(handle(), n));
         return *this;
     }
     ExtractorOptions &input_size(std::size_t height, std::size_t width) {
-        detail::check(reid_extractor_options_set_input_size(get(), height, width));
+        detail::check(reid_extractor_options_set_input_size(handle(), height, width));
         return *this;
     }
     ExtractorOptions &channel_order(ChannelOrder order) {
         detail::check(
-            reid_extractor_options_set_channel_order(get(), static_cast<std::int32_t>(order)));
+            reid_extractor_options_set_channel_order(handle(), static_cast<std::int32_t>(order)));
         return *this;
     }
     ExtractorOptions &normalization(float scale, const float (&mean)[3], const float (&stddev)[3]) {
-        detail::check(reid_extractor_options_set_normalization(get(), scale, mean, stddev));
+        detail::check(reid_extractor_options_set_normalization(handle(), scale, mean, stddev));
         return *this;
     }
     ExtractorOptions &normalize(bool on) {
-        detail::check(reid_extractor_options_set_normalize(get(), on ? 1 : 0));
+        detail::check(reid_extractor_options_set_normalize(handle(), on ? 1 : 0));
         return *this;
     }
     ExtractorOptions &device(const std::string &name) {
-        detail::check(reid_extractor_options_set_device(get(), name.c_str()));
+        detail::check(reid_extractor_options_set_device(handle(), name.c_str()));
         return *this;
     }
     ExtractorOptions &architecture(const std::string &name) {
-        detail::check(reid_extractor_options_set_architecture(get(), name.c_str()));
+        detail::check(reid_extractor_options_set_architecture(handle(), name.c_str()));
         return *this;
     }
     /// The C handle (owned by this object).
     reid_extractor_options *get() const noexcept { return handle_.get(); }
 
 private:
+    reid_extractor_options *handle() const { return detail::live(handle_.get(), "reid::ExtractorOptions"); }
     std::unique_ptr<reid_extractor_options, detail::OptionsDeleter> handle_;
 };
 
@@ -180,7 +190,7 @@ public:
     /// (height, width) of the model input.
     std::pair<std::size_t, std::size_t> input_size() const {
         std::size_t h = 0, w = 0;
-        detail::check(reid_extractor_input_size(get(), &h, &w));
+        detail::check(reid_extractor_input_size(handle(), &h, &w));
         return {h, w};
     }
 
@@ -189,7 +199,7 @@ public:
         raw.reserve(paths.size());
         for (const auto &p : paths) raw.push_back(p.c_str());
         return run(paths.size(), [&](float *out, std::size_t cap, std::size_t *len) {
-            return reid_extractor_extract_files(get(), raw.data(), raw.size(), out, cap, len);
+            return reid_extractor_extract_files(handle(), raw.data(), raw.size(), out, cap, len);
         });
     }
 
@@ -201,14 +211,14 @@ public:
             sizes.push_back(image.size());
         }
         return run(images.size(), [&](float *out, std::size_t cap, std::size_t *len) {
-            return reid_extractor_extract_encoded(get(), data.data(), sizes.data(), data.size(),
+            return reid_extractor_extract_encoded(handle(), data.data(), sizes.data(), data.size(),
                                                   out, cap, len);
         });
     }
 
     Embeddings extract_images(const std::vector<reid_image> &images) const {
         return run(images.size(), [&](float *out, std::size_t cap, std::size_t *len) {
-            return reid_extractor_extract_images(get(), images.data(), images.size(), out, cap,
+            return reid_extractor_extract_images(handle(), images.data(), images.size(), out, cap,
                                                  len);
         });
     }
@@ -216,7 +226,7 @@ public:
     /// One embedding per box of `frame`, in order.
     Embeddings extract_boxes(const reid_image &frame, const std::vector<reid_box> &boxes) const {
         return run(boxes.size(), [&](float *out, std::size_t cap, std::size_t *len) {
-            return reid_extractor_extract_boxes(get(), &frame, boxes.data(), boxes.size(), out,
+            return reid_extractor_extract_boxes(handle(), &frame, boxes.data(), boxes.size(), out,
                                                 cap, len);
         });
     }
@@ -240,6 +250,9 @@ private:
         return Embeddings(std::move(values), d);
     }
 
+    friend class Finetuner;
+    explicit Extractor(reid_extractor *raw) : handle_(raw) {}
+    reid_extractor *handle() const { return detail::live(handle_.get(), "reid::Extractor"); }
     std::unique_ptr<reid_extractor, detail::ExtractorDeleter> handle_;
 };
 
@@ -271,6 +284,13 @@ struct SearchOptions {
         }
         return o;
     }
+};
+
+/// One entry of a gallery (see Gallery::get).
+struct GalleryEntry {
+    std::vector<float> vector;
+    std::uint64_t identity;
+    std::int32_t camera;
 };
 
 /// Labelled embeddings and their search; in memory or a durable file. Thread-safe.
@@ -309,7 +329,7 @@ public:
     std::uint64_t add(FloatView vector, std::uint64_t identity, std::int32_t camera) {
         std::uint64_t id = 0;
         detail::check(
-            reid_gallery_add(get(), vector.data(), vector.size(), identity, camera, &id));
+            reid_gallery_add(handle(), vector.data(), vector.size(), identity, camera, &id));
         return id;
     }
     std::uint64_t add(const std::vector<float> &vector, std::uint64_t identity,
@@ -325,7 +345,7 @@ public:
         if (identities.size() != n || cameras.size() != n)
             throw Error(REID_INVALID_ARGUMENT, "one identity and one camera per embedding");
         std::vector<std::uint64_t> ids(n);
-        detail::check(reid_gallery_add_batch(get(), embeddings.values().data(), n,
+        detail::check(reid_gallery_add_batch(handle(), embeddings.values().data(), n,
                                              embeddings.dim(), nullptr, identities.data(),
                                              cameras.data(), ids.data()));
         return ids;
@@ -333,13 +353,26 @@ public:
 
     void update(std::uint64_t id, FloatView vector, std::uint64_t identity, std::int32_t camera) {
         detail::check(
-            reid_gallery_update(get(), id, vector.data(), vector.size(), identity, camera));
+            reid_gallery_update(handle(), id, vector.data(), vector.size(), identity, camera));
     }
-    void remove(std::uint64_t id) { detail::check(reid_gallery_remove(get(), id)); }
+    void update(std::uint64_t id, const std::vector<float> &vector, std::uint64_t identity,
+                std::int32_t camera) {
+        update(id, FloatView(vector.data(), vector.size()), identity, camera);
+    }
+
+    /// Entry `id`: its embedding (as stored: unit length in a cosine gallery), identity and
+    /// camera; reid::Error with REID_NOT_FOUND when there is none.
+    GalleryEntry get(std::uint64_t id) const {
+        GalleryEntry entry{std::vector<float>(dim()), 0, 0};
+        detail::check(reid_gallery_get(handle(), id, entry.vector.data(), entry.vector.size(),
+                                       &entry.identity, &entry.camera));
+        return entry;
+    }
+    void remove(std::uint64_t id) { detail::check(reid_gallery_remove(handle(), id)); }
     /// Removes every entry of `identity`; returns how many.
     std::size_t remove_identity(std::uint64_t identity) {
         std::size_t removed = 0;
-        detail::check(reid_gallery_remove_identity(get(), identity, &removed));
+        detail::check(reid_gallery_remove_identity(handle(), identity, &removed));
         return removed;
     }
 
@@ -348,7 +381,7 @@ public:
         const reid_search_options o = options.to_c();
         std::vector<Match> matches(o.k);
         std::size_t len = 0;
-        detail::check(reid_gallery_search(get(), query.data(), query.size(), &o, matches.data(),
+        detail::check(reid_gallery_search(handle(), query.data(), query.size(), &o, matches.data(),
                                           matches.size(), &len));
         matches.resize(len);
         return matches;
@@ -361,7 +394,7 @@ public:
         const std::size_t n = queries.count();
         std::vector<Match> flat(n * o.k);
         std::vector<std::size_t> counts(n);
-        detail::check(reid_gallery_search_batch(get(), queries.values().data(), n, queries.dim(),
+        detail::check(reid_gallery_search_batch(handle(), queries.values().data(), n, queries.dim(),
                                                 &o, flat.data(), flat.size(), counts.data()));
         std::vector<std::vector<Match>> results(n);
         for (std::size_t q = 0; q < n; q++)
@@ -372,15 +405,15 @@ public:
 
     /// Writes the gallery to `path` atomically.
     void save(const std::string &path) const {
-        detail::check(reid_gallery_save(get(), path.c_str()));
+        detail::check(reid_gallery_save(handle(), path.c_str()));
     }
     void export_npz(const std::string &path) const {
-        detail::check(reid_gallery_export_npz(get(), path.c_str()));
+        detail::check(reid_gallery_export_npz(handle(), path.c_str()));
     }
     /// Adds the entries of a .npz; returns how many.
     std::size_t import_npz(const std::string &path) {
         std::size_t added = 0;
-        detail::check(reid_gallery_import_npz(get(), path.c_str(), &added));
+        detail::check(reid_gallery_import_npz(handle(), path.c_str(), &added));
         return added;
     }
 
@@ -389,6 +422,7 @@ public:
 
 private:
     explicit Gallery(reid_gallery *raw) : handle_(raw) {}
+    reid_gallery *handle() const { return detail::live(handle_.get(), "reid::Gallery"); }
     std::unique_ptr<reid_gallery, detail::GalleryDeleter> handle_;
 };
 
@@ -414,30 +448,30 @@ public:
     }
 
     Finetuner &epochs(std::size_t n) {
-        detail::check(reid_finetuner_set_epochs(get(), n));
+        detail::check(reid_finetuner_set_epochs(handle(), n));
         return *this;
     }
     /// Batch size, learning rate and input size; 0 keeps a value.
     Finetuner &training(std::size_t batch_size, double learning_rate, std::size_t height = 0,
                         std::size_t width = 0) {
         detail::check(
-            reid_finetuner_set_training(get(), batch_size, learning_rate, height, width));
+            reid_finetuner_set_training(handle(), batch_size, learning_rate, height, width));
         return *this;
     }
     void add_image(const reid_image &image, std::uint64_t identity, std::int32_t camera,
                    Split split = Split::Train) {
-        detail::check(reid_finetuner_add_image(get(), &image, identity, camera,
+        detail::check(reid_finetuner_add_image(handle(), &image, identity, camera,
                                                static_cast<std::int32_t>(split)));
     }
     void add_encoded(const std::vector<std::uint8_t> &bytes, std::uint64_t identity,
                      std::int32_t camera, Split split = Split::Train) {
-        detail::check(reid_finetuner_add_encoded(get(), bytes.data(), bytes.size(), identity,
+        detail::check(reid_finetuner_add_encoded(handle(), bytes.data(), bytes.size(), identity,
                                                  camera, static_cast<std::int32_t>(split)));
     }
     /// Adds a folder-per-identity dataset; returns how many images.
     std::size_t add_folder(const std::string &root) {
         std::size_t added = 0;
-        detail::check(reid_finetuner_add_folder(get(), root.c_str(), &added));
+        detail::check(reid_finetuner_add_folder(handle(), root.c_str(), &added));
         return added;
     }
     std::size_t size() const noexcept { return reid_finetuner_len(get()); }
@@ -460,7 +494,7 @@ public:
             }
         };
         const reid_status status =
-            reid_finetuner_run(get(), progress ? +trampoline : nullptr, &context);
+            reid_finetuner_run(handle(), progress ? +trampoline : nullptr, &context);
         if (context.error) std::rethrow_exception(context.error);
         detail::check(status);
     }
@@ -468,18 +502,29 @@ public:
     /// (mAP, Rank-1) on the held-out images.
     std::pair<float, float> evaluate() {
         float map = 0, rank1 = 0;
-        detail::check(reid_finetuner_evaluate(get(), &map, &rank1));
+        detail::check(reid_finetuner_evaluate(handle(), &map, &rank1));
         return {map, rank1};
     }
     void save(const std::string &checkpoint) {
-        detail::check(reid_finetuner_save(get(), checkpoint.c_str()));
+        detail::check(reid_finetuner_save(handle(), checkpoint.c_str()));
     }
     void export_onnx(const std::string &path) {
-        detail::check(reid_finetuner_export_onnx(get(), path.c_str()));
+        detail::check(reid_finetuner_export_onnx(handle(), path.c_str()));
     }
+    /// An extractor of the current model (trained, else the starting one), independent of
+    /// the job.
+    Extractor new_extractor() { return new_extractor(nullptr); }
+    Extractor new_extractor(const ExtractorOptions &options) { return new_extractor(&options); }
     reid_finetuner *get() const noexcept { return handle_.get(); }
 
 private:
+    Extractor new_extractor(const ExtractorOptions *options) {
+        reid_extractor *raw = nullptr;
+        detail::check(reid_finetuner_new_extractor(handle(), options ? options->get() : nullptr,
+                                                   &raw));
+        return Extractor(raw);
+    }
+    reid_finetuner *handle() const { return detail::live(handle_.get(), "reid::Finetuner"); }
     std::unique_ptr<reid_finetuner, detail::FinetunerDeleter> handle_;
 };
 
@@ -500,9 +545,9 @@ public:
     /// The name of class `index` (empty when the model names none).
     std::string class_name(std::size_t index) const {
         std::size_t len = 0;
-        reid_classifier_class_name(get(), index, nullptr, 0, &len);
+        reid_classifier_class_name(handle(), index, nullptr, 0, &len);
         std::string name(len + 1, '\0');
-        detail::check(reid_classifier_class_name(get(), index, &name[0], name.size(), &len));
+        detail::check(reid_classifier_class_name(handle(), index, &name[0], name.size(), &len));
         name.resize(len);
         return name;
     }
@@ -514,7 +559,7 @@ public:
         raw.reserve(paths.size());
         for (const auto &p : paths) raw.push_back(p.c_str());
         return run(paths.size(), k, [&](Prediction *out, std::size_t cap, std::size_t *len) {
-            return reid_classifier_classify_files(get(), raw.data(), raw.size(), k, out, cap, len);
+            return reid_classifier_classify_files(handle(), raw.data(), raw.size(), k, out, cap, len);
         });
     }
 
@@ -528,7 +573,7 @@ public:
             sizes.push_back(image.size());
         }
         return run(images.size(), k, [&](Prediction *out, std::size_t cap, std::size_t *len) {
-            return reid_classifier_classify_encoded(get(), data.data(), sizes.data(),
+            return reid_classifier_classify_encoded(handle(), data.data(), sizes.data(),
                                                     images.size(), k, out, cap, len);
         });
     }
@@ -555,6 +600,7 @@ private:
         return rows;
     }
 
+    reid_classifier *handle() const { return detail::live(handle_.get(), "reid::Classifier"); }
     std::unique_ptr<reid_classifier, detail::ClassifierDeleter> handle_;
 };
 

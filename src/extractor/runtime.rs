@@ -2,9 +2,12 @@
 //! in the places users have it and says what it tried when it finds none.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ort::logging::LogLevel;
 
 use crate::error::{Error, Result};
+use crate::logging::Level;
 
 /// The process-wide ONNX Runtime environment, with the library it was loaded from.
 struct Runtime {
@@ -164,8 +167,19 @@ fn load_first(search: Search) -> Result<Runtime> {
         }
         match ort::init_from(&path) {
             Ok(builder) => {
+                // ONNX Runtime's own log lines go where the host said, not to its stderr.
                 let environment = builder
                     .with_name("reid")
+                    .with_logger(Arc::new(|level, category, _id, _location, message| {
+                        let level = match level {
+                            LogLevel::Verbose => Level::Verbose,
+                            LogLevel::Info => Level::Info,
+                            LogLevel::Warning => Level::Warning,
+                            LogLevel::Error => Level::Error,
+                            LogLevel::Fatal => Level::Fatal,
+                        };
+                        crate::logging::emit(level, &format!("onnxruntime {category}"), message);
+                    }))
                     .build()
                     .map_err(|e| Error::Runtime(format!("{}: {e}", path.display())))?;
                 return Ok(Runtime {

@@ -251,7 +251,7 @@ pub unsafe extern "C" fn reid_gallery_dim(gallery: *const reid_gallery) -> usize
 /// `gallery` NULL or live; `vector` points to `dim` floats; `out_id` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reid_gallery_add(
-    gallery: *const reid_gallery,
+    gallery: *mut reid_gallery,
     vector: *const f32,
     dim: usize,
     identity: u64,
@@ -289,7 +289,7 @@ pub unsafe extern "C" fn reid_gallery_add(
 /// `ids` and `out_ids` NULL or `count` items.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reid_gallery_add_batch(
-    gallery: *const reid_gallery,
+    gallery: *mut reid_gallery,
     vectors: *const f32,
     count: usize,
     dim: usize,
@@ -350,7 +350,7 @@ pub unsafe extern "C" fn reid_gallery_add_batch(
 /// `gallery` NULL or live; `vector` points to `dim` floats.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reid_gallery_update(
-    gallery: *const reid_gallery,
+    gallery: *mut reid_gallery,
     id: u64,
     vector: *const f32,
     dim: usize,
@@ -375,7 +375,7 @@ pub unsafe extern "C" fn reid_gallery_update(
 /// # Safety
 /// `gallery` NULL or live.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn reid_gallery_remove(gallery: *const reid_gallery, id: u64) -> reid_status {
+pub unsafe extern "C" fn reid_gallery_remove(gallery: *mut reid_gallery, id: u64) -> reid_status {
     guard(|| {
         // SAFETY: the caller's contract.
         Ok(unsafe { live(gallery) }?.remove(id)?)
@@ -391,7 +391,7 @@ pub unsafe extern "C" fn reid_gallery_remove(gallery: *const reid_gallery, id: u
 /// `gallery` NULL or live; `out_removed` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reid_gallery_remove_identity(
-    gallery: *const reid_gallery,
+    gallery: *mut reid_gallery,
     identity: u64,
     out_removed: *mut usize,
 ) -> reid_status {
@@ -608,7 +608,7 @@ pub unsafe extern "C" fn reid_gallery_export_npz(
 /// `gallery` NULL or live; `path` a NUL-terminated string; `out_added` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reid_gallery_import_npz(
-    gallery: *const reid_gallery,
+    gallery: *mut reid_gallery,
     path: *const c_char,
     out_added: *mut usize,
 ) -> reid_status {

@@ -15,6 +15,7 @@ pub mod finetuner;
 pub mod gallery;
 mod handle;
 pub mod images;
+pub mod logging;
 pub mod search_options;
 pub mod status;
 pub mod version;

@@ -141,6 +141,10 @@ int main(int argc, char **argv) {
     EXPECT(reid_last_error_message(message, len + 1, NULL), REID_OK);
     CHECK(strlen(message) == len && strstr(message, "dimension"));
 
+    /* Logging: a callback or none, at a known level. */
+    EXPECT(reid_logging_set_callback(NULL, NULL, 99), REID_INVALID_ARGUMENT);
+    EXPECT(reid_logging_set_callback(NULL, NULL, REID_LOG_WARNING), REID_OK);
+
     /* ---- export ---- */
     snprintf(model, sizeof model, "%s/model.onnx", work);
     EXPECT_MSG(reid_export_onnx("osnet_x0_25", NULL, model, 0, 0, 0), REID_INVALID_ARGUMENT,
@@ -428,7 +432,7 @@ int main(int argc, char **argv) {
         for (i = 0; i < 4 * dim; i++) v[i] = (float)((i * 7919) % 101) - 50.0f;
 
         EXPECT(reid_gallery_add(NULL, v, dim, 1, 1, &id), REID_INVALID_ARGUMENT);
-        EXPECT_MSG(reid_gallery_add((const reid_gallery *)ex, v, dim, 1, 1, &id),
+        EXPECT_MSG(reid_gallery_add((reid_gallery *)ex, v, dim, 1, 1, &id),
                    REID_INVALID_HANDLE, "reid_gallery");
         EXPECT(reid_gallery_add(g, v, dim - 1, 1, 1, &id), REID_DIMENSION_MISMATCH);
         EXPECT(reid_gallery_add(g, NULL, dim, 1, 1, &id), REID_INVALID_ARGUMENT);
@@ -595,7 +599,7 @@ int main(int argc, char **argv) {
     /* ---- every entry point: a NULL handle and a handle of another type ---- */
     {
         const reid_extractor *not_ex = (const reid_extractor *)g;
-        const reid_gallery *not_g = (const reid_gallery *)ex;
+        reid_gallery *not_g = (reid_gallery *)ex;
         reid_extractor_options *not_opts = (reid_extractor_options *)g;
         reid_extractor *none = NULL;
         const char *file = "person.jpg";

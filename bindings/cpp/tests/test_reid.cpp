@@ -90,6 +90,8 @@ int main(int argc, char **argv) {
     CHECK(extractor.dim() == 512);
     CHECK(first.get() == nullptr);  // NOLINT(bugprone-use-after-move): checked on purpose
     CHECK(first.dim() == 0);
+    EXPECT_ERROR(REID_INVALID_HANDLE, "this reid::Extractor was moved from",
+                 first.input_size());
 
     const std::vector<std::string> files = {images + "/person0.jpg", images + "/person1.jpg",
                                             images + "/person2.png"};
@@ -133,10 +135,21 @@ int main(int argc, char **argv) {
     EXPECT_ERROR(REID_INVALID_ARGUMENT, "one identity",
                  gallery.add_batch(embeddings, {1}, {0}));
     gallery.update(ids[0], embeddings[2], 12, 3);
+    const reid::GalleryEntry entry = gallery.get(ids[0]);
+    CHECK(entry.identity == 12 && entry.camera == 3 && entry.vector.size() == 512);
+    CHECK(std::equal(entry.vector.begin(), entry.vector.end(), embeddings[2].begin(),
+                     [](float a, float b) { return std::fabs(a - b) < 1e-6f; }));
+    const std::vector<float> as_vector(embeddings[1].begin(), embeddings[1].end());
+    gallery.update(ids[0], as_vector, 12, 4);
+    CHECK(gallery.get(ids[0]).camera == 4 &&
+          std::fabs(gallery.get(ids[0]).vector[7] - as_vector[7]) < 1e-6f);
+    EXPECT_ERROR(REID_NOT_FOUND, "999", gallery.get(999));
     CHECK(gallery.remove_identity(12) == 2 && gallery.size() == 1);
 
     reid::Gallery moved = std::move(gallery);
     CHECK(moved.size() == 1 && gallery.get() == nullptr && gallery.size() == 0);
+    EXPECT_ERROR(REID_INVALID_HANDLE, "this reid::Gallery was moved from",
+                 gallery.search(embeddings[0]));
 
     const std::string saved = work + "/saved.reidg";
     moved.save(saved);
@@ -168,8 +181,12 @@ int main(int argc, char **argv) {
         EXPECT_ERROR(REID_BAD_IMAGE, "input 0", job.add_encoded({1, 2, 3}, 5, 0));
         EXPECT_ERROR(REID_INVALID_ARGUMENT, "held-out", job.evaluate());
         EXPECT_ERROR(REID_INVALID_ARGUMENT, "batch", job.run([](const reid_progress &) { return true; }));
+        // An extractor of the job's (here still the starting) model, independent of the job.
+        reid::Extractor from_job = job.new_extractor();
+        CHECK(from_job.dim() == 512 && from_job.extract_files(files).count() == 3);
         reid::Finetuner moved = std::move(job);
         CHECK(moved.size() == 2 && job.get() == nullptr);
+        EXPECT_ERROR(REID_INVALID_HANDLE, "this reid::Finetuner was moved from", job.epochs(1));
     }
 
     std::printf("%d checks, %d failures\n", checks, failures);
