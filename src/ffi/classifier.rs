@@ -5,12 +5,11 @@
 use std::ffi::c_char;
 
 use super::boundary::{guard, guard_value, output_slice, path, write_optional};
-use super::extractor_options::reid_extractor_options;
+use super::extractor_options::{options_or_default, reid_extractor_options};
 use super::handle::{Handle, borrow, free, into_raw};
 use super::images::{encoded_inputs, image_inputs, path_inputs, reid_image};
 use super::status::{Failure, Outcome, reid_status};
 use crate::classifier::{Classifier, Prediction};
-use crate::extractor::ExtractorOptions;
 
 /// One predicted class: its index and probability (softmax for single-label models, sigmoid
 /// for multi-label ones).
@@ -57,12 +56,8 @@ pub unsafe extern "C" fn reid_classifier_new(
     guard(|| {
         // SAFETY: the caller's contract.
         let model = unsafe { path(model_path, "model_path") }?;
-        let options = if options.is_null() {
-            ExtractorOptions::default()
-        } else {
-            // SAFETY: the caller's contract.
-            unsafe { borrow(options, "options") }?.inner.clone()
-        };
+        // SAFETY: the caller's contract.
+        let options = unsafe { options_or_default(options) }?;
         super::boundary::require_out(out_classifier, "out_classifier")?;
         let handle = into_raw(reid_classifier {
             tag: reid_classifier::TAG,

@@ -6,11 +6,11 @@ use std::ffi::c_char;
 use super::boundary::{
     guard, guard_value, input_slice, output_slice, path, require_out, write_optional,
 };
-use super::extractor_options::reid_extractor_options;
+use super::extractor_options::{options_or_default, reid_extractor_options};
 use super::handle::{Handle, borrow, free, into_raw};
 use super::images::{encoded_inputs, image_inputs, path_inputs, reid_box, reid_image, view};
 use super::status::{Failure, Outcome, reid_status};
-use crate::extractor::{Extractor, ExtractorOptions};
+use crate::extractor::Extractor;
 use crate::preprocess::Rect;
 
 /// A loaded re-id model that turns images into embeddings.
@@ -58,12 +58,8 @@ pub unsafe extern "C" fn reid_extractor_new(
     guard(|| {
         // SAFETY: the caller's contract.
         let model = unsafe { path(model_path, "model_path") }?;
-        let options = if options.is_null() {
-            ExtractorOptions::default()
-        } else {
-            // SAFETY: the caller's contract.
-            unsafe { borrow(options, "options") }?.inner.clone()
-        };
+        // SAFETY: the caller's contract.
+        let options = unsafe { options_or_default(options) }?;
         require_out(out_extractor, "out_extractor")?;
         let handle = reid_extractor::into_handle(Extractor::new(&model, &options)?);
         // SAFETY: checked non-NULL above.

@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 
 use super::boundary::{guard, input_slice, path, require_out, text};
-use super::handle::{Handle, borrow_mut, free, into_raw};
+use super::handle::{Handle, borrow, borrow_mut, free, into_raw};
 use super::status::{Failure, Outcome, reid_status};
 use crate::extractor::{Engine, ExtractorOptions};
 use crate::preprocess::ChannelOrder;
@@ -38,6 +38,20 @@ pub enum reid_channel_order {
 pub struct reid_extractor_options {
     tag: u64,
     pub(crate) inner: ExtractorOptions,
+}
+
+/// The options a handle holds (copied), or the defaults for NULL.
+///
+/// # Safety
+/// `options` NULL or a pointer the caller vouches for (checked as a handle).
+pub(crate) unsafe fn options_or_default(
+    options: *const reid_extractor_options,
+) -> Outcome<ExtractorOptions> {
+    if options.is_null() {
+        return Ok(ExtractorOptions::default());
+    }
+    // SAFETY: forwarded contract.
+    Ok(unsafe { borrow(options, "options") }?.inner.clone())
 }
 
 impl reid_extractor_options {

@@ -5,11 +5,10 @@ use std::ffi::{c_char, c_void};
 
 use super::boundary::{guard, guard_value, input_slice, path, require_out, text, write_optional};
 use super::extractor::reid_extractor;
-use super::extractor_options::reid_extractor_options;
+use super::extractor_options::{options_or_default, reid_extractor_options};
 use super::handle::{Handle, borrow, borrow_mut, free, into_raw};
 use super::images::{reid_image, view};
 use super::status::{Failure, Outcome, reid_status};
-use crate::extractor::ExtractorOptions;
 use crate::finetuner::{Finetuner, Split};
 use crate::train::{Event, StepStats};
 
@@ -438,12 +437,8 @@ pub unsafe extern "C" fn reid_finetuner_new_extractor(
     guard(|| {
         // SAFETY: the caller's contract.
         let job = unsafe { job(finetuner) }?;
-        let options = if options.is_null() {
-            ExtractorOptions::default()
-        } else {
-            // SAFETY: the caller's contract.
-            unsafe { borrow(options, "options") }?.inner.clone()
-        };
+        // SAFETY: the caller's contract.
+        let options = unsafe { options_or_default(options) }?;
         require_out(out_extractor, "out_extractor")?;
         let extractor = job.extractor(&options)?;
         // SAFETY: checked non-NULL.

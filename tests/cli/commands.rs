@@ -11,6 +11,21 @@ fn fixture(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// `reid export --arch osnet_x0_25 --weights WEIGHTS -o OUT EXTRA…`.
+fn export_osnet(weights: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "export",
+        "--arch",
+        "osnet_x0_25",
+        "--weights",
+        weights.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    reid(&args)
+}
+
 fn reid(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_reid"))
         .args(args)
@@ -270,20 +285,11 @@ fn gallery_commands_create_fill_search_and_export() {
 fn export_writes_an_onnx_model_with_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("model.onnx");
-    let out = reid(&[
-        "export",
-        "--arch",
-        "osnet_x0_25",
-        "--weights",
-        fixture("osnet_x0_25/checkpoint.pth.tar").to_str().unwrap(),
-        "-o",
-        out_path.to_str().unwrap(),
-        "--height",
-        "160",
-        "--width",
-        "64",
-        "--normalize",
-    ]);
+    let out = export_osnet(
+        &fixture("osnet_x0_25/checkpoint.pth.tar"),
+        &out_path,
+        &["--height", "160", "--width", "64", "--normalize"],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -296,17 +302,11 @@ fn export_writes_an_onnx_model_with_metadata() {
         ("160", "64")
     );
     assert_eq!(meta["normalized"], "true");
-    let out = reid(&[
-        "export",
-        "--arch",
-        "osnet_x0_25",
-        "--weights",
-        fixture("osnet_x0_25/checkpoint.pth.tar").to_str().unwrap(),
-        "-o",
-        out_path.to_str().unwrap(),
-        "--preprocessing",
-        "yuv",
-    ]);
+    let out = export_osnet(
+        &fixture("osnet_x0_25/checkpoint.pth.tar"),
+        &out_path,
+        &["--preprocessing", "yuv"],
+    );
     assert!(!out.status.success());
 }
 
@@ -374,15 +374,7 @@ fn extract_embeds_a_directory_in_sorted_order() {
 fn a_missing_onnx_runtime_is_explained() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.onnx");
-    let out = reid(&[
-        "export",
-        "--arch",
-        "osnet_x0_25",
-        "--weights",
-        fixture("osnet_x0_25/weights.safetensors").to_str().unwrap(),
-        "-o",
-        model.to_str().unwrap(),
-    ]);
+    let out = export_osnet(&fixture("osnet_x0_25/weights.safetensors"), &model, &[]);
     assert!(out.status.success());
     let out = reid(&[
         "extract",
