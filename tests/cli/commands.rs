@@ -1,15 +1,12 @@
 //! The `reid` binary end to end: model table, checkpoint inspection, reference embedding.
 
-use std::path::{Path, PathBuf};
+use crate::common;
+use crate::common::fixture;
+
+use std::path::Path;
 use std::process::Command;
 
 use reid::formats::npy::read_npy;
-
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path)
-}
 
 /// `reid export --arch osnet_x0_25 --weights WEIGHTS -o OUT EXTRA…`.
 fn export_osnet(weights: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
@@ -72,11 +69,7 @@ fn embed_reproduces_torchreid_on_an_unseen_checkpoint() {
         "-o",
         out_path.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let got = read_npy(&out_path).unwrap();
     let want = read_npy(fixture("osnet_x0_25/out_256x128.npy")).unwrap();
     assert_eq!(got.shape, want.shape);
@@ -139,11 +132,7 @@ fn bad_arguments_fail_with_a_message() {
 fn eval_prints_torchreid_metrics_as_json() {
     let npz = fixture("eval/market_small.npz");
     let out = reid(&["eval", "--features", npz.to_str().unwrap(), "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let arrays = reid::formats::npy::read_npz(&npz).unwrap();
     let map = arrays["map_cosine"].to_f64()[0];
@@ -290,11 +279,7 @@ fn export_writes_an_onnx_model_with_metadata() {
         &out_path,
         &["--height", "160", "--width", "64", "--normalize"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let meta = reid::export::read_metadata(&std::fs::read(&out_path).unwrap()).unwrap();
     assert_eq!(meta["architecture"], "osnet_x0_25");
     assert_eq!(
@@ -327,11 +312,7 @@ fn extract_embeds_a_directory_in_sorted_order() {
         "-o",
         out_path.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let feats = read_npy(&out_path).unwrap();
     assert_eq!(feats.shape, vec![6, 512]);
     let list = std::fs::read_to_string(dir.path().join("feats.txt")).unwrap();
@@ -414,11 +395,7 @@ fn extract_accepts_a_preprocessing_override() {
         args.extend_from_slice(extra);
         args.extend([image.to_str().unwrap(), "-o", out_path.to_str().unwrap()]);
         let result = reid(&args);
-        assert!(
-            result.status.success(),
-            "{}",
-            String::from_utf8_lossy(&result.stderr)
-        );
+        common::assert_success(&result);
         read_npy(&out_path).unwrap()
     };
     let default = run(&[], "a.npy");
@@ -475,11 +452,7 @@ fn synth_writes_a_dataset_that_dataset_summarizes() {
         "--seed",
         "5",
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::assert_success(&run);
     let said = String::from_utf8(run.stdout).unwrap();
     assert!(said.contains("10 identities, 3 cameras, seed 5"), "{said}");
     let summary = reid(&[
@@ -523,11 +496,7 @@ fn convert_writes_torchreid_names_and_values() {
         "-o",
         out_path.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let ours = reid::weights::StateDict::read(&out_path).unwrap();
     let torch = reid::weights::StateDict::read(fixture("osnet_x0_25/weights.safetensors")).unwrap();
     let mut compared = 0;

@@ -7,7 +7,7 @@ pub mod bad_options;
 pub mod hashed_weights;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// The Python interpreter of `REID_PYTHON` (else `python3`) when it can import every module
 /// of `modules`; `None` (the caller skips) when it cannot, unless CI's
@@ -141,4 +141,20 @@ pub fn ort_available() -> bool {
         }
         Err(other) => panic!("{other}"),
     }
+}
+
+/// A file under `tests/fixtures`.
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+/// Asserts that a finished command succeeded (showing its stderr when not).
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -1,7 +1,9 @@
 //! Activation maps against torchreid's algorithm and OpenCV's heat maps
 //! (tests/fixtures/make_actmap_fixtures.py), and `reid actmap` end to end.
 
-use std::path::{Path, PathBuf};
+use crate::common;
+use crate::common::fixture;
+
 use std::process::Command;
 
 use burn::tensor::{Tensor, TensorData};
@@ -10,12 +12,6 @@ use reid::device::default_device;
 use reid::formats::npy::{read_npy, read_npz};
 use reid::models::Arch;
 use reid::weights::load_torchreid;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 #[test]
 fn maps_and_heatmaps_match_torchreid_and_opencv() {
@@ -87,11 +83,7 @@ fn actmap_command_writes_one_picture_per_image() {
         .arg(fixture("images/person2.png"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let mut written: Vec<_> = std::fs::read_dir(dir.path().join("maps"))
         .unwrap()
         .map(|e| e.unwrap().path())

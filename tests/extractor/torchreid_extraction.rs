@@ -2,9 +2,11 @@
 //! exactly), embeddings equal to torchreid's `FeatureExtractor` on the same files and weights
 //! (cosine ≥ 0.999), both engines agreeing, every pixel format and the box path, bad input.
 
+use crate::common::fixture;
+
 use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use reid::Error;
 use reid::export::{ExportOptions, export_onnx_file};
@@ -12,12 +14,6 @@ use reid::extractor::{Engine, Extractor, ExtractorOptions};
 use reid::formats::npy::read_npy;
 use reid::models::Arch;
 use reid::preprocess::{ImageView, PixelFormat, Rect, decode};
-
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path)
-}
 
 fn image_files() -> Vec<PathBuf> {
     std::fs::read_to_string(fixture("images/files.txt"))

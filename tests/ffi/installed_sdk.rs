@@ -8,6 +8,7 @@
 //! that a missing tool fails instead of skipping.
 
 use crate::common;
+use crate::common::fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -19,10 +20,6 @@ use reid::models::Arch;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(name: &str) -> PathBuf {
-    root().join("tests/fixtures").join(name)
 }
 
 fn required(var: &str) -> bool {

@@ -1,7 +1,7 @@
 //! Weight import and checkpoints: torchreid files in every container, the classifier rule,
 //! errors that name the offending keys, and our own checkpoints round-tripping exactly.
 
-use std::path::{Path, PathBuf};
+use crate::common::fixture;
 
 use burn::module::Module;
 use reid::Error;
@@ -13,12 +13,6 @@ use reid::weights::{
     RawTensor, StateDict, load_checkpoint, load_state_dict, load_torchreid, matching_architectures,
     save_checkpoint, save_torchreid_safetensors,
 };
-
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path)
-}
 
 fn small_input() -> NpyArray {
     read_npy(fixture("input_160x64.npy")).unwrap()

@@ -2,6 +2,8 @@
 //! checkpoints, exports; a cancelled or killed run resumes from its last checkpoint and ends
 //! exactly where an uninterrupted run ends.
 
+use crate::common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -107,11 +109,7 @@ fn training_learns_evaluates_checkpoints_and_exports() {
         .arg(save.join("config.json"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let cli_map = line["mAP"].as_f64().unwrap();
     assert!(
@@ -128,11 +126,7 @@ fn training_learns_evaluates_checkpoints_and_exports() {
         .args(["data.height=64", "data.width=32"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let reranked = line["mAP"].as_f64().unwrap();
     assert!(
@@ -289,11 +283,7 @@ print(json.dumps({tag: [[e.step, e.value] for e in acc.Scalars(tag)] for tag in 
         .arg(&save)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     if text.trim() == "NO_TENSORBOARD" {
         assert!(
@@ -357,11 +347,7 @@ fn a_killed_training_process_resumes_from_its_checkpoint() {
     let reid = env!("CARGO_BIN_EXE_reid");
     let whole = dir.path().join("whole");
     let out = Command::new(reid).args(args(&whole)).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
 
     let killed = dir.path().join("killed");
     let mut child = Command::new(reid)
@@ -388,11 +374,7 @@ fn a_killed_training_process_resumes_from_its_checkpoint() {
     );
 
     let out = Command::new(reid).args(args(&killed)).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("resumed after epoch"), "{said}");
     same_history(&history(&whole), &history(&killed));
@@ -460,11 +442,7 @@ fn lr_find_command_writes_the_curve_and_a_suggestion() {
         .arg(format!("data.save_dir={}", save.display()))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("suggested learning rate"), "{said}");
     let csv = std::fs::read_to_string(save.join("lr_find.csv")).unwrap();
