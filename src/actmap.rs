@@ -35,7 +35,7 @@ pub fn activation_maps(
     let values = (energy / norm)
         .into_data()
         .try_to_vec::<f32>()
-        .map_err(|e| Error::InvalidInput(format!("activation maps: {e:?}")))?;
+        .map_err(|e| Error::InvalidInput(format!("activation maps: {e}")))?;
     Ok((values.chunks(h * w).map(<[f32]>::to_vec).collect(), h, w))
 }
 

@@ -216,6 +216,27 @@ mod tests {
         }
         assert!(Preprocessing::from_metadata(&BTreeMap::new()).is_err());
     }
+
+    #[test]
+    fn box_errors_read_as_a_c_developer_wrote_the_box() {
+        let outside = Rect {
+            x: 500.0,
+            y: 10.0,
+            width: 20.0,
+            height: 30.0,
+        };
+        let message = outside.clip(64, 128).unwrap_err().to_string();
+        assert!(
+            message.contains("box (x 500, y 10, 20 × 30) lies outside the 64x128 frame"),
+            "{message}"
+        );
+        let empty = Rect {
+            width: 0.0,
+            ..outside
+        };
+        let message = empty.clip(64, 128).unwrap_err().to_string();
+        assert!(!message.contains("Rect"), "{message}");
+    }
 }
 
 /// Layout of the pixels of an [`ImageView`].
@@ -325,6 +346,17 @@ pub struct Rect {
     pub height: f32,
 }
 
+/// As a C or Python user wrote it: `(x, y, width × height)`.
+impl std::fmt::Display for Rect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "(x {}, y {}, {} × {})",
+            self.x, self.y, self.width, self.height
+        )
+    }
+}
+
 impl Rect {
     /// The integer pixel region of the box clipped to a `width`×`height` frame:
     /// (x0, y0, w, h), or an error if nothing of it lies inside the frame.
@@ -334,7 +366,7 @@ impl Rect {
             .all(|v| v.is_finite());
         if !finite || self.width <= 0.0 || self.height <= 0.0 {
             return Err(Error::InvalidInput(format!(
-                "box {self:?} is empty or not finite"
+                "box {self} is empty or not finite"
             )));
         }
         let x0 = self.x.round().clamp(0.0, width as f32) as usize;
@@ -343,7 +375,7 @@ impl Rect {
         let y1 = (self.y + self.height).round().clamp(0.0, height as f32) as usize;
         if x1 <= x0 || y1 <= y0 {
             return Err(Error::InvalidInput(format!(
-                "box {self:?} lies outside the {width}x{height} frame"
+                "box {self} lies outside the {width}x{height} frame"
             )));
         }
         Ok((x0, y0, x1 - x0, y1 - y0))

@@ -50,7 +50,7 @@ pub fn load_any(arch: Option<Arch>, path: impl AsRef<Path>, device: &Device) -> 
     }
     let arch = arch.ok_or_else(|| {
         crate::Error::InvalidInput(format!(
-            "{} is a torchreid weight file: name its architecture (--arch)",
+            "{} is a torchreid weight file: name its architecture (the `arch` option)",
             path.display()
         ))
     })?;
