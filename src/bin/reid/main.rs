@@ -42,8 +42,22 @@ impl ModelArgs {
             .as_deref()
             .map(str::parse::<reid::models::Arch>)
             .transpose()?;
-        reid::weights::load_any(arch, &self.weights, device)
+        load_model(arch, &self.weights, device)
     }
+}
+
+/// The library's `load_any`, with its advice put in the CLI's terms (`--arch`).
+pub fn load_model(
+    arch: Option<reid::models::Arch>,
+    weights: &std::path::Path,
+    device: &reid::device::Device,
+) -> reid::Result<reid::models::ReidModel> {
+    reid::weights::load_any(arch, weights, device).map_err(|e| match e {
+        reid::Error::InvalidInput(message) if arch.is_none() => {
+            reid::Error::InvalidInput(message.replace("the `arch` option", "--arch NAME"))
+        }
+        other => other,
+    })
 }
 
 #[derive(Subcommand)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use reid::device::parse_device;
 use reid::formats::npy::{read_npy, write_npy};
 use reid::models::{Arch, ReidModel};
-use reid::weights::{StateDict, load_any, matching_architectures};
+use reid::weights::{StateDict, matching_architectures};
 
 use crate::ModelArgs;
 
@@ -112,7 +112,7 @@ impl EmbedArgs {
         } = self;
         let device = parse_device(&device)?;
         let arch = arch.map(|a| a.parse::<Arch>()).transpose()?;
-        let model = load_any(arch, &weights, &device)?;
+        let model = crate::load_model(arch, &weights, &device)?;
         let array = read_npy(&input)?;
         if let Some(h) = height {
             check_dim(&array.shape, 2, h, "height")?;
