@@ -1186,6 +1186,24 @@ void reid_gallery_free(reid_gallery *gallery);
 size_t reid_gallery_len(const reid_gallery *gallery);
 
 /**
+ * The gallery's `reid_metric`; -1 for NULL or an invalid handle. Thread-safe.
+ *
+ * # Safety
+ * `gallery` NULL or a live gallery handle.
+ */
+int32_t reid_gallery_metric(const reid_gallery *gallery);
+
+/**
+ * 1 when entry `id` is in the gallery; 0 when it is not, or for NULL or an invalid handle.
+ * Thread-safe.
+ *
+ * # Safety
+ * `gallery` NULL or a live gallery handle.
+ */
+int32_t reid_gallery_contains(const reid_gallery *gallery,
+                              uint64_t id);
+
+/**
  * Embedding dimension; 0 for NULL or an invalid handle. Thread-safe.
  *
  * # Safety

@@ -324,6 +324,9 @@ public:
 
     std::size_t size() const noexcept { return reid_gallery_len(get()); }
     std::size_t dim() const noexcept { return reid_gallery_dim(get()); }
+    Metric metric() const { return static_cast<Metric>(reid_gallery_metric(handle())); }
+    /// Whether entry `id` is in the gallery.
+    bool contains(std::uint64_t id) const { return reid_gallery_contains(handle(), id) == 1; }
 
     /// Adds one embedding; returns its id.
     std::uint64_t add(FloatView vector, std::uint64_t identity, std::int32_t camera) {

@@ -228,6 +228,32 @@ pub unsafe extern "C" fn reid_gallery_len(gallery: *const reid_gallery) -> usize
     guard_value(0, || Ok(unsafe { live(gallery) }?.len()))
 }
 
+/// The gallery's `reid_metric`; -1 for NULL or an invalid handle. Thread-safe.
+///
+/// # Safety
+/// `gallery` NULL or a live gallery handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_metric(gallery: *const reid_gallery) -> i32 {
+    // SAFETY: the caller's contract.
+    guard_value(-1, || {
+        Ok(match unsafe { live(gallery) }?.metric() {
+            Metric::Cosine => reid_metric::REID_METRIC_COSINE as i32,
+            Metric::Euclidean => reid_metric::REID_METRIC_EUCLIDEAN as i32,
+        })
+    })
+}
+
+/// 1 when entry `id` is in the gallery; 0 when it is not, or for NULL or an invalid handle.
+/// Thread-safe.
+///
+/// # Safety
+/// `gallery` NULL or a live gallery handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_contains(gallery: *const reid_gallery, id: u64) -> i32 {
+    // SAFETY: the caller's contract.
+    guard_value(0, || Ok(i32::from(unsafe { live(gallery) }?.contains(id))))
+}
+
 /// Embedding dimension; 0 for NULL or an invalid handle. Thread-safe.
 ///
 /// # Safety

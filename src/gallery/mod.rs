@@ -397,6 +397,11 @@ impl Gallery {
         Ok(removed)
     }
 
+    /// Whether entry `id` is present.
+    pub fn contains(&self, id: u64) -> bool {
+        self.read().position.contains_key(&id)
+    }
+
     /// The entry `id`, if present.
     pub fn get(&self, id: u64) -> Option<Entry> {
         let store = self.read();

@@ -514,6 +514,9 @@ int main(int argc, char **argv) {
         CHECK(removed == 0);
         EXPECT(reid_gallery_add(g, v, dim, 7, 1, &id), REID_OK);
         CHECK(reid_gallery_len(g) == 2);
+        CHECK(reid_gallery_contains(g, id) == 1 && reid_gallery_contains(g, id + 1000) == 0);
+        CHECK(reid_gallery_contains(NULL, id) == 0);
+        CHECK(reid_gallery_metric(g) == REID_METRIC_COSINE && reid_gallery_metric(NULL) == -1);
 
         /* ---- files: save / load / open, corrupt and truncated ones untouched ---- */
         snprintf(gallery_path, sizeof gallery_path, "%s/saved.reidg", work);

@@ -144,6 +144,8 @@ int main(int argc, char **argv) {
     CHECK(gallery.get(ids[0]).camera == 4 &&
           std::fabs(gallery.get(ids[0]).vector[7] - as_vector[7]) < 1e-6f);
     EXPECT_ERROR(REID_NOT_FOUND, "999", gallery.get(999));
+    CHECK(gallery.contains(ids[0]) && !gallery.contains(999));
+    CHECK(gallery.metric() == reid::Metric::Cosine);
     CHECK(gallery.remove_identity(12) == 2 && gallery.size() == 1);
 
     reid::Gallery moved = std::move(gallery);
