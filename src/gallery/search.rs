@@ -217,30 +217,15 @@ fn shortlist_top_k(
 
 /// The k-th closest of `scores`; `None` when there are no more than `k`.
 fn kth_best(metric: Metric, scores: impl Iterator<Item = f32>, k: usize) -> Option<f32> {
-    let order = |a: &f32, b: &f32| match metric {
+    let mut all: Vec<f32> = scores.collect();
+    if all.len() <= k {
+        return None;
+    }
+    let (_, kth, _) = all.select_nth_unstable_by(k - 1, |a, b| match metric {
         Metric::Cosine => b.total_cmp(a),
         Metric::Euclidean => a.total_cmp(b),
-    };
-    if k > 64 {
-        let mut all: Vec<f32> = scores.collect();
-        if all.len() <= k {
-            return None;
-        }
-        return Some(*all.select_nth_unstable_by(k - 1, order).1);
-    }
-    // Small k: a sorted run of the best k so far; most scores fail the first comparison.
-    let mut best: Vec<f32> = Vec::with_capacity(k + 1);
-    let mut seen = 0;
-    for s in scores {
-        seen += 1;
-        if best.len() == k && !closer(metric, s, best[k - 1]) {
-            continue;
-        }
-        let at = best.partition_point(|b| order(b, &s) != Ordering::Greater);
-        best.insert(at, s);
-        best.truncate(k);
-    }
-    (seen > k).then(|| best[k - 1])
+    });
+    Some(*kth)
 }
 
 /// Whether score `a` is closer than `b`.
