@@ -1,7 +1,8 @@
-//! Seconds per training step on the CPU, label-smoothed cross-entropy, AMSGrad: osnet_x0_25,
-//! batch 32, 256×128 (the configuration of PyTorch's figure in PEERS.md), and the
-//! classification issue's efficientnet_b0, batch 32, 224×224, 1000 classes (PyTorch's figure:
-//! `tests/compare/train_step_pytorch.py`).
+//! Seconds per training step on the CPU, label-smoothed cross-entropy, AMSGrad: osnet_x0_25 and
+//! osnet_x1_0, batch 32, 256×128 (the configuration of PyTorch's figure in PEERS.md), and the
+//! classification issue's efficientnet_b0, batch 32, 224×224, 1000 classes. PyTorch's figures
+//! for the same three: `tests/compare/train_step_pytorch.py`. `REID_KERNELS=burn` times Burn's
+//! own convolutions instead of reid's.
 
 use burn::module::Module;
 use burn::optim::AdamConfig;
@@ -21,6 +22,14 @@ fn bench(c: &mut Criterion) {
         751,
         "train_step_256x128",
         "osnet_x0_25_b32_amsgrad",
+    );
+    step(
+        c,
+        Arch::OsnetX1_0,
+        (256, 128),
+        751,
+        "train_step_256x128",
+        "osnet_x1_0_b32_amsgrad",
     );
     step(
         c,

@@ -580,3 +580,65 @@ fn every_c_function_is_in_the_ffi_file_of_its_object() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// Lines (1-based) that call `NAME.forward(` on a field NAME declared as a `Conv2d` in the same
+/// file. A name also declared with another type in the file (a `ConvNorm` called `conv` beside
+/// a `Conv2d` called `conv`) is ambiguous to a text scan and left out.
+fn direct_conv_calls(src: &str) -> Vec<usize> {
+    let fields: Vec<(&str, bool)> = src
+        .lines()
+        .filter_map(|line| {
+            let (name, ty) = line.trim().strip_prefix("pub ")?.split_once(':')?;
+            let ty = ty.trim().trim_end_matches(',');
+            Some((name.trim(), ty == "Conv2d" || ty == "Option<Conv2d>"))
+        })
+        .collect();
+    let convs: BTreeSet<&str> = fields
+        .iter()
+        .filter(|(name, _)| {
+            fields
+                .iter()
+                .filter(|(n, _)| n == name)
+                .all(|(_, conv)| *conv)
+        })
+        .map(|(name, _)| *name)
+        .collect();
+    let calls = |line: &str, name: &str| {
+        line.match_indices(&format!("{name}.forward("))
+            .any(|(at, _)| !line[..at].ends_with(|c: char| c == '_' || c.is_alphanumeric()))
+    };
+    src.lines()
+        .enumerate()
+        .filter(|(_, line)| convs.iter().any(|name| calls(line, name)))
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+#[test]
+fn every_zoo_convolution_goes_through_conv_forward() {
+    // `layers::conv_forward` is where reid's CPU kernels take over; a direct `Conv2d::forward`
+    // silently runs Burn's slower convolution instead.
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(root().join("src/models")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n == "layers.rs") {
+            continue; // conv_forward itself
+        }
+        let src = std::fs::read_to_string(&path).unwrap();
+        found.extend(
+            direct_conv_calls(&src)
+                .into_iter()
+                .map(|line| format!("{}:{line}", rel(&path))),
+        );
+    }
+    assert!(
+        found.is_empty(),
+        "call layers::conv_forward instead: {found:?}"
+    );
+    let sample = "pub struct A {\n    pub conv2: Conv2d,\n}\nfn f() { self.conv2.forward(x) }\n";
+    assert_eq!(
+        direct_conv_calls(sample),
+        vec![4],
+        "the scan finds a direct call"
+    );
+}

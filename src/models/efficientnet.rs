@@ -178,7 +178,7 @@ impl Block {
             Block::DepthwiseSeparable(b) => {
                 let y = b
                     .act
-                    .apply(bn_forward(&b.bn1, b.conv_dw.forward(x.clone())));
+                    .apply(bn_forward(&b.bn1, conv_forward(&b.conv_dw, x.clone())));
                 let y = se_forward(&b.se, y);
                 let y = bn_forward(&b.bn2, conv_forward(&b.conv_pw, y));
                 if b.has_skip { y + x } else { y }
@@ -187,7 +187,7 @@ impl Block {
                 let y = b
                     .act
                     .apply(bn_forward(&b.bn1, conv_forward(&b.conv_pw, x.clone())));
-                let y = b.act.apply(bn_forward(&b.bn2, b.conv_dw.forward(y)));
+                let y = b.act.apply(bn_forward(&b.bn2, conv_forward(&b.conv_dw, y)));
                 let y = se_forward(&b.se, y);
                 let y = bn_forward(&b.bn3, conv_forward(&b.conv_pwl, y));
                 if b.has_skip { y + x } else { y }
@@ -370,7 +370,7 @@ impl EfficientNet {
     pub fn featuremaps(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self
             .act
-            .apply(bn_forward(&self.bn1, self.conv_stem.forward(x)));
+            .apply(bn_forward(&self.bn1, conv_forward(&self.conv_stem, x)));
         let x = self.blocks.iter().flatten().fold(x, |x, b| b.forward(x));
         match (&self.conv_head, &self.bn2) {
             (Some(conv), Some(bn)) => self.act.apply(bn_forward(bn, conv_forward(conv, x))),

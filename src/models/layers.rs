@@ -82,9 +82,13 @@ impl ConvSpec {
     }
 }
 
-/// Runs `conv`; a 1×1, stride-1, ungrouped convolution as one batched matrix product
-/// (Burn's CPU convolution is slower for it: a training step of osnet_x0_25 took 10 % less).
+/// Runs `conv`: on the CPU with reid's kernels ([`super::conv`]); otherwise a 1×1, stride-1,
+/// ungrouped convolution as one batched matrix product (Burn's CPU convolution is slower for
+/// it: a training step of osnet_x0_25 took 10 % less) and the rest with Burn's convolution.
 pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if let Some(y) = super::conv::reid_conv(conv, &x) {
+        return y;
+    }
     let pointwise = conv.kernel_size == [1, 1]
         && conv.stride == [1, 1]
         && conv.groups == 1

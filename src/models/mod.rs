@@ -6,6 +6,7 @@
 
 pub mod attention_head;
 pub mod complexity;
+pub mod conv;
 pub mod efficientnet;
 pub mod embed;
 pub mod inceptionv4;

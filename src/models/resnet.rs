@@ -50,7 +50,7 @@ impl Bottleneck {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let out = relu(bn_forward(&self.bn1, conv_forward(&self.conv1, x.clone())));
-        let out = relu(bn_forward(&self.bn2, self.conv2.forward(out)));
+        let out = relu(bn_forward(&self.bn2, conv_forward(&self.conv2, out)));
         let out = bn_forward(&self.bn3, conv_forward(&self.conv3, out));
         let identity = match &self.downsample {
             Some(down) => down.forward(x),
@@ -125,7 +125,7 @@ impl ResNet {
     pub fn featuremaps(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self
             .maxpool
-            .forward(relu(bn_forward(&self.bn1, self.conv1.forward(x))));
+            .forward(relu(bn_forward(&self.bn1, conv_forward(&self.conv1, x))));
         [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
             .into_iter()
             .flatten()

@@ -1,0 +1,84 @@
+//! The kernels on Burn's Autodiff backend: the forward runs on the inner backend and records a
+//! backward that calls the two gradient kernels.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, TensorMetadata};
+
+use crate::{ConvKernels, ConvParams};
+
+fn dims<B: Backend>(t: &FloatTensor<B>) -> [usize; 4] {
+    let shape = t.shape();
+    [shape[0], shape[1], shape[2], shape[3]]
+}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+impl<B: Backend + ConvKernels> Backward<B, 2> for ConvBackward {
+    /// The input, the weight and the parameters.
+    type State = (FloatTensor<B>, FloatTensor<B>, ConvParams);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight, params) = ops.state;
+        if let Some(node) = node_x {
+            let dx = B::reid_conv2d_input_grad(grad.clone(), weight.clone(), dims::<B>(&x), params);
+            grads.register::<B>(node.id, dx);
+        }
+        if let Some(node) = node_weight {
+            let dw = B::reid_conv2d_weight_grad(x, grad, dims::<B>(&weight), params);
+            grads.register::<B>(node.id, dw);
+        }
+    }
+}
+
+impl<B: Backend + ConvKernels, C: CheckpointStrategy> ConvKernels for Autodiff<B, C> {
+    fn reid_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        params: ConvParams,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node(), weight.node()];
+        let (x, weight) = (x.into_primitive(), weight.into_primitive());
+        let out = B::reid_conv2d(x.clone(), weight.clone(), params);
+        match ConvBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((x, weight, params), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    // The gradient kernels themselves are not differentiated again: no model of ours takes a
+    // second derivative through a convolution.
+    fn reid_conv2d_input_grad(
+        grad: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        input_shape: [usize; 4],
+        params: ConvParams,
+    ) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::reid_conv2d_input_grad(
+            grad.into_primitive(),
+            weight.into_primitive(),
+            input_shape,
+            params,
+        ))
+    }
+
+    fn reid_conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        weight_shape: [usize; 4],
+        params: ConvParams,
+    ) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::reid_conv2d_weight_grad(
+            x.into_primitive(),
+            grad.into_primitive(),
+            weight_shape,
+            params,
+        ))
+    }
+}

@@ -1,0 +1,195 @@
+//! Dense and grouped convolutions as unfolding (im2col) and one matrix product per image and
+//! group; 1×1 stride-1 convolutions use the input as it is.
+
+use rayon::prelude::*;
+
+use crate::gemm::{View, matmul};
+use crate::scratch::with_scratch;
+use crate::shape::ConvShape;
+
+/// Unfolds group `g` of one image `[c, h, w]` into `col` `[k, p]`: row `(ci, ki, kj)` holds the
+/// input under tap `(ki, kj)` for every output pixel, zero where it falls in the padding.
+fn unfold(s: &ConvShape, image: &[f32], g: usize, col: &mut [f32]) {
+    let (p, ow) = (s.p(), s.ow);
+    for ci in 0..s.cg() {
+        let plane = &image[(g * s.cg() + ci) * s.hw()..][..s.hw()];
+        for ki in 0..s.kh {
+            let rows = s.rows(ki);
+            for kj in 0..s.kw {
+                let cols = s.cols(kj);
+                let row = &mut col[((ci * s.kh + ki) * s.kw + kj) * p..][..p];
+                for oy in 0..s.oh {
+                    let out = &mut row[oy * ow..][..ow];
+                    if !rows.contains(&oy) || cols.is_empty() {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[(oy * s.sh + ki - s.ph) * s.w..][..s.w];
+                    out[..cols.start].fill(0.0);
+                    out[cols.end..].fill(0.0);
+                    let first = cols.start * s.sw + kj - s.pw;
+                    if s.sw == 1 {
+                        out[cols.clone()].copy_from_slice(&src[first..first + cols.len()]);
+                    } else {
+                        for (o, x) in out[cols.clone()]
+                            .iter_mut()
+                            .zip(src[first..].iter().step_by(s.sw))
+                        {
+                            *o = *x;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`unfold`]: adds every entry of `col` `[k, p]` to the input pixel it was read
+/// from, in group `g` of one image `[c, h, w]`.
+fn fold_add(s: &ConvShape, col: &[f32], g: usize, image: &mut [f32]) {
+    let (p, ow) = (s.p(), s.ow);
+    for ci in 0..s.cg() {
+        let plane = &mut image[(g * s.cg() + ci) * s.hw()..][..s.hw()];
+        for ki in 0..s.kh {
+            let rows = s.rows(ki);
+            for kj in 0..s.kw {
+                let cols = s.cols(kj);
+                if cols.is_empty() {
+                    continue;
+                }
+                let row = &col[((ci * s.kh + ki) * s.kw + kj) * p..][..p];
+                for oy in rows.clone() {
+                    let src = &row[oy * ow..][cols.clone()];
+                    let dst = &mut plane[(oy * s.sh + ki - s.ph) * s.w..][..s.w];
+                    let first = cols.start * s.sw + kj - s.pw;
+                    if s.sw == 1 {
+                        for (d, x) in dst[first..first + cols.len()].iter_mut().zip(src) {
+                            *d += *x;
+                        }
+                    } else {
+                        for (d, x) in dst[first..].iter_mut().step_by(s.sw).zip(src) {
+                            *d += *x;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether to spread images over the thread pool (each product on one thread) rather than run
+/// each product on the whole pool.
+fn per_image(s: &ConvShape) -> bool {
+    s.n > 1 && rayon::current_num_threads() > 1
+}
+
+/// Runs `f(image index, output image)` over the `n` images of `out`, in parallel when that pays.
+fn for_each_image(
+    s: &ConvShape,
+    out: &mut [f32],
+    image_len: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync,
+) {
+    if per_image(s) {
+        out.par_chunks_mut(image_len)
+            .enumerate()
+            .for_each(|(i, o)| f(i, o));
+    } else {
+        out.chunks_mut(image_len)
+            .enumerate()
+            .for_each(|(i, o)| f(i, o));
+    }
+}
+
+/// Forward: `x` `[n, c, h, w]`, `weight` `[o, cg, kh, kw]` → `[n, o, oh, ow]`.
+pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    let (k, p, og) = (s.k(), s.p(), s.og());
+    let whole_pool = !per_image(s);
+    let mut out = vec![0.0; s.n * s.o * p];
+    for_each_image(s, &mut out, s.o * p, |i, out| {
+        let image = &x[i * s.c * s.hw()..][..s.c * s.hw()];
+        for g in 0..s.groups {
+            let a = View::rows(&weight[g * og * k..][..og * k], og, k);
+            let dst = &mut out[g * og * p..][..og * p];
+            if s.pointwise() {
+                let b = View::rows(&image[g * k * p..][..k * p], k, p);
+                matmul(dst, a, b, false, whole_pool);
+            } else {
+                with_scratch(k * p, |col| {
+                    unfold(s, image, g, col);
+                    matmul(dst, a, View::rows(col, k, p), false, whole_pool);
+                });
+            }
+        }
+    });
+    out
+}
+
+/// Gradient of the input: `weightᵀ · grad` per group, folded back onto the image.
+pub(crate) fn input_grad(s: &ConvShape, grad: &[f32], weight: &[f32]) -> Vec<f32> {
+    let (k, p, og) = (s.k(), s.p(), s.og());
+    let whole_pool = !per_image(s);
+    let mut dx = vec![0.0; s.n * s.c * s.hw()];
+    for_each_image(s, &mut dx, s.c * s.hw(), |i, dx| {
+        let dy = &grad[i * s.o * p..][..s.o * p];
+        for g in 0..s.groups {
+            let a = View::transposed(&weight[g * og * k..][..og * k], k, og);
+            let b = View::rows(&dy[g * og * p..][..og * p], og, p);
+            if s.pointwise() {
+                matmul(&mut dx[g * k * p..][..k * p], a, b, false, whole_pool);
+            } else {
+                with_scratch(k * p, |col| {
+                    matmul(col, a, b, false, whole_pool);
+                    fold_add(s, col, g, dx);
+                });
+            }
+        }
+    });
+    dx
+}
+
+/// Gradient of the weight: `Σ_images grad · unfold(x)ᵀ` per group, the images split into one
+/// run per thread whose partial sums are added at the end.
+pub(crate) fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
+    let (k, p, og) = (s.k(), s.p(), s.og());
+    let runs = if per_image(s) {
+        rayon::current_num_threads().min(s.n)
+    } else {
+        1
+    };
+    let whole_pool = runs == 1;
+    let accumulate_run = |run: usize| {
+        let mut dw = vec![0.0; s.o * k];
+        for i in (run * s.n / runs)..((run + 1) * s.n / runs) {
+            let image = &x[i * s.c * s.hw()..][..s.c * s.hw()];
+            let dy = &grad[i * s.o * p..][..s.o * p];
+            for g in 0..s.groups {
+                let a = View::rows(&dy[g * og * p..][..og * p], og, p);
+                let dst = &mut dw[g * og * k..][..og * k];
+                if s.pointwise() {
+                    let b = View::transposed(&image[g * k * p..][..k * p], p, k);
+                    matmul(dst, a, b, true, whole_pool);
+                } else {
+                    with_scratch(k * p, |col| {
+                        unfold(s, image, g, col);
+                        matmul(dst, a, View::transposed(col, p, k), true, whole_pool);
+                    });
+                }
+            }
+        }
+        dw
+    };
+    let partials: Vec<Vec<f32>> = if runs > 1 {
+        (0..runs).into_par_iter().map(accumulate_run).collect()
+    } else {
+        vec![accumulate_run(0)]
+    };
+    let mut partials = partials.into_iter();
+    let mut dw = partials.next().unwrap_or_else(|| vec![0.0; s.o * k]);
+    for partial in partials {
+        for (d, x) in dw.iter_mut().zip(&partial) {
+            *d += *x;
+        }
+    }
+    dw
+}

@@ -1,0 +1,107 @@
+//! The kernels on Burn's Flex backend: `f32` tensors go through [`crate::dense`] or
+//! [`crate::depthwise`]; other float types through Flex's own convolution.
+
+use burn::backend::Flex;
+use burn::backend::ops::{ConvOptions, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::tensor::{DType, TensorData};
+
+use crate::shape::{ConvParams, ConvShape};
+use crate::{ConvKernels, dense, depthwise};
+
+fn dims(t: &FloatTensor<Flex>) -> [usize; 4] {
+    let shape = t.layout().shape();
+    assert_eq!(shape.num_dims(), 4, "convolution tensors are 4-D");
+    [shape[0], shape[1], shape[2], shape[3]]
+}
+
+/// The tensor's elements in row-major order, copied only when its layout is not already that.
+fn values(t: &FloatTensor<Flex>) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(slice) => slice.into(),
+        None => t
+            .to_contiguous()
+            .as_slice::<f32>()
+            .expect("contiguous")
+            .to_vec()
+            .into(),
+    }
+}
+
+fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
+    FloatTensor::<Flex>::from_data(TensorData::new(values, shape))
+}
+
+fn options(params: ConvParams) -> ConvOptions<2> {
+    ConvOptions::new(params.stride, params.padding, [1, 1], params.groups)
+}
+
+fn shape_of(input: [usize; 4], weight: [usize; 4], params: ConvParams) -> ConvShape {
+    ConvShape::new(input, weight, params).unwrap_or_else(|| {
+        panic!("convolution of {input:?} with weight {weight:?} and {params:?} does not fit")
+    })
+}
+
+fn is_f32(tensors: &[&FloatTensor<Flex>]) -> bool {
+    tensors.iter().all(|t| t.dtype() == DType::F32)
+}
+
+impl ConvKernels for Flex {
+    fn reid_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        params: ConvParams,
+    ) -> FloatTensor<Self> {
+        if !is_f32(&[&x, &weight]) {
+            return Flex::conv2d(x, weight, None, options(params));
+        }
+        let s = shape_of(dims(&x), dims(&weight), params);
+        let (x, w) = (values(&x), values(&weight));
+        let out = if s.depthwise() {
+            depthwise::forward(&s, &x, &w)
+        } else {
+            dense::forward(&s, &x, &w)
+        };
+        tensor(out, [s.n, s.o, s.oh, s.ow])
+    }
+
+    fn reid_conv2d_input_grad(
+        grad: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        input_shape: [usize; 4],
+        params: ConvParams,
+    ) -> FloatTensor<Self> {
+        if !is_f32(&[&grad, &weight]) {
+            let x = FloatTensor::<Flex>::zeros(input_shape.into(), grad.dtype());
+            return Flex::conv2d_x_backward(x, weight, grad, options(params));
+        }
+        let s = shape_of(input_shape, dims(&weight), params);
+        let (dy, w) = (values(&grad), values(&weight));
+        let dx = if s.depthwise() {
+            depthwise::input_grad(&s, &dy, &w)
+        } else {
+            dense::input_grad(&s, &dy, &w)
+        };
+        tensor(dx, input_shape)
+    }
+
+    fn reid_conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        weight_shape: [usize; 4],
+        params: ConvParams,
+    ) -> FloatTensor<Self> {
+        if !is_f32(&[&x, &grad]) {
+            let w = FloatTensor::<Flex>::zeros(weight_shape.into(), grad.dtype());
+            return Flex::conv2d_weight_backward(x, w, grad, options(params));
+        }
+        let s = shape_of(dims(&x), weight_shape, params);
+        let (x, dy) = (values(&x), values(&grad));
+        let dw = if s.depthwise() {
+            depthwise::weight_grad(&s, &x, &dy)
+        } else {
+            dense::weight_grad(&s, &x, &dy)
+        };
+        tensor(dw, weight_shape)
+    }
+}

@@ -1,0 +1,77 @@
+//! Which kernels run a model's convolutions: on the CPU (Burn's Flex device) reid's own
+//! (`reid-kernels`, forward and both gradients), elsewhere Burn's. `REID_KERNELS=burn` runs
+//! Burn's on the CPU too, so that both paths stay testable.
+
+use std::sync::OnceLock;
+
+use burn::backend::DispatchDevice;
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::Tensor;
+use reid_kernels::ConvParams;
+
+use crate::logging::{self, Level};
+
+/// The environment variable choosing the CPU convolution kernels: `reid` (the default) or
+/// `burn`.
+pub const KERNELS_VAR: &str = "REID_KERNELS";
+
+/// Convolution kernels for the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuKernels {
+    /// reid's kernels (`reid-kernels`).
+    Reid,
+    /// Burn Flex's own convolution.
+    Burn,
+}
+
+/// The CPU kernels chosen by [`KERNELS_VAR`], read once per process; an unknown value is
+/// reported through [`crate::logging`] and the default kept.
+pub fn cpu_kernels() -> CpuKernels {
+    static CHOICE: OnceLock<CpuKernels> = OnceLock::new();
+    *CHOICE.get_or_init(|| match std::env::var(KERNELS_VAR).as_deref() {
+        Err(_) | Ok("" | "reid") => CpuKernels::Reid,
+        Ok("burn") => CpuKernels::Burn,
+        Ok(other) => {
+            let message = format!("{KERNELS_VAR}={other:?} is not reid or burn; using reid");
+            logging::emit(Level::Warning, "reid::models", &message);
+            CpuKernels::Reid
+        }
+    })
+}
+
+/// reid's kernel parameters for `conv` applied to `x`, when reid's kernels run it: a CPU
+/// tensor, no dilation, symmetric padding.
+pub fn reid_kernel_params(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvParams> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [0, 0],
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            [top, left]
+        }
+        _ => return None,
+    };
+    let on_cpu = matches!(
+        x.device().as_dispatch().clone().inner(),
+        DispatchDevice::Flex(_)
+    );
+    let usable = on_cpu && conv.dilation == [1, 1] && cpu_kernels() == CpuKernels::Reid;
+    usable.then_some(ConvParams {
+        stride: conv.stride,
+        padding,
+        groups: conv.groups,
+    })
+}
+
+/// `conv` applied to `x` by reid's kernels, with its bias; `None` where they do not apply
+/// ([`reid_kernel_params`]).
+pub fn reid_conv(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+    let params = reid_kernel_params(conv, x)?;
+    let y = reid_kernels::conv2d(x.clone(), conv.weight.val(), params);
+    Some(match &conv.bias {
+        Some(bias) => {
+            let channels = bias.dims()[0];
+            y + bias.val().reshape([1, channels, 1, 1])
+        }
+        None => y,
+    })
+}

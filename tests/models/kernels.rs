@@ -1,0 +1,99 @@
+//! reid's CPU convolution kernels (`reid-kernels`) against PyTorch: the output and both
+//! gradients of every convolution kind of the zoo (tests/fixtures/make_conv_fixtures.py).
+
+use std::collections::BTreeMap;
+
+use burn::nn::conv::Conv2dConfig;
+use burn::tensor::{Device, Tensor, TensorData};
+use reid::formats::npy::{NpyArray, read_npz};
+use reid::models::conv::{CpuKernels, cpu_kernels, reid_kernel_params};
+use reid_kernels::{ConvParams, conv2d};
+
+use crate::common::{assert_close, fixture};
+
+fn cases() -> (BTreeMap<String, NpyArray>, Vec<String>) {
+    let arrays = read_npz(fixture("kernels/conv.npz")).expect("conv.npz");
+    let names = arrays
+        .keys()
+        .filter_map(|k| k.strip_suffix(".params"))
+        .map(str::to_owned)
+        .collect();
+    (arrays, names)
+}
+
+fn tensor(a: &NpyArray, device: &Device) -> Tensor<4> {
+    let shape: [usize; 4] = a.shape.clone().try_into().expect("4-D");
+    Tensor::from_data(TensorData::new(a.to_f32(), shape), device)
+}
+
+fn params(a: &NpyArray) -> ConvParams {
+    let p = a.to_i64().expect("params");
+    let u = |i: usize| p[i] as usize;
+    ConvParams {
+        stride: [u(0), u(1)],
+        padding: [u(2), u(3)],
+        groups: u(4),
+    }
+}
+
+fn values(t: Tensor<4>) -> Vec<f32> {
+    t.into_data().try_into_vec().expect("f32")
+}
+
+#[test]
+fn forward_and_gradients_match_pytorch_for_every_convolution_kind() {
+    let (arrays, names) = cases();
+    assert!(names.len() >= 14, "{names:?}");
+    let device = Device::flex().autodiff();
+    for name in &names {
+        let get = |key: &str| &arrays[&format!("{name}.{key}")];
+        let x = tensor(get("x"), &device).require_grad();
+        let w = tensor(get("w"), &device).require_grad();
+        let dy = tensor(get("dy"), &device);
+        let y = conv2d(x.clone(), w.clone(), params(get("params")));
+        assert_close(&format!("{name} y"), &values(y.clone()), &get("y").to_f32());
+        let grads = (y * dy).sum().backward();
+        let dx = x.grad(&grads).expect("dx");
+        let dw = w.grad(&grads).expect("dw");
+        assert_close(
+            &format!("{name} dx"),
+            &dx.into_data().try_into_vec::<f32>().unwrap(),
+            &get("dx").to_f32(),
+        );
+        assert_close(
+            &format!("{name} dw"),
+            &dw.into_data().try_into_vec::<f32>().unwrap(),
+            &get("dw").to_f32(),
+        );
+    }
+}
+
+#[test]
+fn without_autodiff_and_on_a_strided_view_the_same_output() {
+    let (arrays, _) = cases();
+    let device = Device::flex();
+    for name in ["stem_7x7_s2", "depthwise_3x3_s2", "dense_3x3"] {
+        let get = |key: &str| &arrays[&format!("{name}.{key}")];
+        // The input as the transpose of its transpose: a non-contiguous view of the same values.
+        let x = tensor(get("x"), &device).swap_dims(2, 3);
+        let x = Tensor::<4>::from_data(x.into_data(), &device).swap_dims(2, 3);
+        let y = conv2d(x, tensor(get("w"), &device), params(get("params")));
+        assert_close(&format!("{name} y"), &values(y), &get("y").to_f32());
+    }
+}
+
+#[test]
+fn the_zoo_runs_on_reid_kernels_on_the_cpu_unless_burn_is_asked_for() {
+    let device = Device::flex();
+    let conv = Conv2dConfig::new([3, 8], [3, 3]).init(&device);
+    let x = Tensor::<4>::zeros([1, 3, 8, 8], &device);
+    let expected = match std::env::var("REID_KERNELS").as_deref() {
+        Ok("burn") => CpuKernels::Burn,
+        _ => CpuKernels::Reid,
+    };
+    assert_eq!(cpu_kernels(), expected);
+    assert_eq!(
+        reid_kernel_params(&conv, &x).is_some(),
+        expected == CpuKernels::Reid
+    );
+}
