@@ -5,6 +5,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, TensorMetadata};
 
@@ -50,6 +51,19 @@ impl<B: Backend + ConvKernels, C: CheckpointStrategy> ConvKernels for Autodiff<B
             OpsKind::Tracked(prep) => prep.finish((x, weight, params), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
+    }
+
+    fn reid_conv2d_inference(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        params: ConvParams,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        let y = Self::reid_conv2d(x, weight, params);
+        let channels = bias.shape()[0];
+        let y = Self::float_add(y, Self::float_reshape(bias, [1, channels, 1, 1].into()));
+        if relu { Self::relu(y) } else { y }
     }
 
     // The gradient kernels themselves are not differentiated again: no model of ours takes a

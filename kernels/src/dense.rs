@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use crate::gemm::{View, matmul};
 use crate::scratch::with_scratch;
-use crate::shape::ConvShape;
+use crate::shape::{ConvShape, Epilogue};
 
 /// Unfolds group `g` of one image `[c, h, w]` into `col` `[k, p]`: row `(ci, ki, kj)` holds the
 /// input under tap `(ki, kj)` for every output pixel, zero where it falls in the padding.
@@ -101,8 +101,9 @@ fn for_each_image(
     }
 }
 
-/// Forward: `x` `[n, c, h, w]`, `weight` `[o, cg, kh, kw]` → `[n, o, oh, ow]`.
-pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+/// Forward: `x` `[n, c, h, w]`, `weight` `[o, cg, kh, kw]` → `[n, o, oh, ow]`, with the epilogue
+/// applied to each image's output while it is still in cache.
+pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
     let (k, p, og) = (s.k(), s.p(), s.og());
     let whole_pool = !per_image(s);
     let mut out = vec![0.0; s.n * s.o * p];
@@ -120,6 +121,9 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
                     matmul(dst, a, View::rows(col, k, p), false, whole_pool);
                 });
             }
+        }
+        for (channel, plane) in out.chunks_mut(p).enumerate() {
+            epilogue.apply(plane, channel);
         }
     });
     out

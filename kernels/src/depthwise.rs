@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::shape::ConvShape;
+use crate::shape::{ConvShape, Epilogue};
 
 /// Smallest number of planes per rayon task: late OSNet planes are 16×8 pixels.
 const MIN_PLANES_PER_TASK: usize = 4;
@@ -55,8 +55,9 @@ fn dot_strided(a: &[f32], b: &[f32], stride: usize) -> f32 {
     lanes.iter().sum()
 }
 
-/// Forward: each output plane is the sum over taps of a shifted, scaled input plane.
-pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+/// Forward: each output plane is the sum over taps of a shifted, scaled input plane, then the
+/// epilogue.
+pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
     let (hw, p, taps) = (s.hw(), s.p(), s.kh * s.kw);
     let mut out = vec![0.0; s.n * s.o * p];
     out.par_chunks_mut(p)
@@ -78,6 +79,7 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
                     }
                 }
             }
+            epilogue.apply(out, plane % s.c);
         });
     out
 }

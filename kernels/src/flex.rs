@@ -2,11 +2,11 @@
 //! [`crate::depthwise`]; other float types through Flex's own convolution.
 
 use burn::backend::Flex;
-use burn::backend::ops::{ConvOptions, ModuleOps};
+use burn::backend::ops::{ActivationOps, ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{DType, TensorData};
 
-use crate::shape::{ConvParams, ConvShape};
+use crate::shape::{ConvParams, ConvShape, Epilogue};
 use crate::{ConvKernels, dense, depthwise};
 
 fn dims(t: &FloatTensor<Flex>) -> [usize; 4] {
@@ -46,6 +46,26 @@ fn is_f32(tensors: &[&FloatTensor<Flex>]) -> bool {
     tensors.iter().all(|t| t.dtype() == DType::F32)
 }
 
+/// The forward of `f32` tensors with `epilogue`.
+fn forward(
+    x: FloatTensor<Flex>,
+    weight: FloatTensor<Flex>,
+    params: ConvParams,
+    epilogue: Epilogue,
+) -> FloatTensor<Flex> {
+    let s = shape_of(dims(&x), dims(&weight), params);
+    if let Some(bias) = epilogue.bias {
+        assert_eq!(bias.len(), s.o, "one bias per output channel");
+    }
+    let (x, w) = (values(&x), values(&weight));
+    let out = if s.depthwise() {
+        depthwise::forward(&s, &x, &w, epilogue)
+    } else {
+        dense::forward(&s, &x, &w, epilogue)
+    };
+    tensor(out, [s.n, s.o, s.oh, s.ow])
+}
+
 impl ConvKernels for Flex {
     fn reid_conv2d(
         x: FloatTensor<Self>,
@@ -55,14 +75,30 @@ impl ConvKernels for Flex {
         if !is_f32(&[&x, &weight]) {
             return Flex::conv2d(x, weight, None, options(params));
         }
-        let s = shape_of(dims(&x), dims(&weight), params);
-        let (x, w) = (values(&x), values(&weight));
-        let out = if s.depthwise() {
-            depthwise::forward(&s, &x, &w)
-        } else {
-            dense::forward(&s, &x, &w)
-        };
-        tensor(out, [s.n, s.o, s.oh, s.ow])
+        forward(x, weight, params, Epilogue::default())
+    }
+
+    fn reid_conv2d_inference(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        params: ConvParams,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        if !is_f32(&[&x, &weight, &bias]) {
+            let y = Flex::conv2d(x, weight, Some(bias), options(params));
+            return if relu { Flex::relu(y) } else { y };
+        }
+        let bias = values(&bias);
+        forward(
+            x,
+            weight,
+            params,
+            Epilogue {
+                bias: Some(&bias),
+                relu,
+            },
+        )
     }
 
     fn reid_conv2d_input_grad(

@@ -34,6 +34,17 @@ pub trait ConvKernels: Backend {
         params: ConvParams,
     ) -> FloatTensor<Self>;
 
+    /// [`reid_conv2d`](Self::reid_conv2d) followed by adding `bias` (`[o]`) and, when `relu`,
+    /// ReLU, all in the pass that writes the output: the inference form of a convolution with
+    /// its BatchNorm folded in. Differentiable as the same three operations.
+    fn reid_conv2d_inference(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        params: ConvParams,
+        relu: bool,
+    ) -> FloatTensor<Self>;
+
     /// The gradient of [`reid_conv2d`](Self::reid_conv2d) with respect to its input, of shape
     /// `input_shape`, from the output's gradient `grad`.
     fn reid_conv2d_input_grad(
@@ -51,6 +62,24 @@ pub trait ConvKernels: Backend {
         weight_shape: [usize; 4],
         params: ConvParams,
     ) -> FloatTensor<Self>;
+}
+
+/// Convolves `x` with `weight`, adds `bias` (`[o]`) and applies ReLU when `relu`, in one pass
+/// over the output (see [`ConvKernels::reid_conv2d_inference`]). Flex tensors only.
+pub fn conv2d_inference(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    params: ConvParams,
+    relu: bool,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as ConvKernels>::reid_conv2d_inference(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        params,
+        relu,
+    ))
 }
 
 /// Convolves `x` with `weight` through these kernels, differentiable when the tensors are on an

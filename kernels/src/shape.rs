@@ -11,6 +11,27 @@ pub struct ConvParams {
     pub groups: usize,
 }
 
+/// What the forward applies to each output channel as it writes it: a bias, then optionally
+/// ReLU. Inference folds BatchNorm into the weights and this bias, so a convolution, its
+/// normalization and its activation are one pass over the output.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    /// Applies the epilogue to `plane`, the output of channel `channel`.
+    pub fn apply(&self, plane: &mut [f32], channel: usize) {
+        let bias = self.bias.map_or(0.0, |b| b[channel]);
+        match (bias != 0.0, self.relu) {
+            (false, false) => {}
+            (true, false) => plane.iter_mut().for_each(|v| *v += bias),
+            (_, true) => plane.iter_mut().for_each(|v| *v = (*v + bias).max(0.0)),
+        }
+    }
+}
+
 /// Every size of one convolution: input `[n, c, h, w]`, weight `[o, c / groups, kh, kw]`,
 /// output `[n, o, oh, ow]`.
 #[derive(Clone, Copy, Debug)]

@@ -1,12 +1,13 @@
 //! Which kernels run a model's convolutions: on the CPU (Burn's Flex device) reid's own
-//! (`reid-kernels`, forward and both gradients), elsewhere Burn's. `REID_KERNELS=burn` runs
-//! Burn's on the CPU too, so that both paths stay testable.
+//! (`reid-kernels`, forward and both gradients; in inference with the following BatchNorm
+//! folded in and the ReLU applied as the output is written), elsewhere Burn's.
+//! `REID_KERNELS=burn` runs Burn's on the CPU too, so that both paths stay testable.
 
 use std::sync::OnceLock;
 
 use burn::backend::DispatchDevice;
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::Tensor;
 use reid_kernels::ConvParams;
 
@@ -74,4 +75,37 @@ pub fn reid_conv(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
         }
         None => y,
     })
+}
+
+/// `bn(conv(x))`, then ReLU when `relu`, as one convolution: outside training, on the CPU, the
+/// BatchNorm's running statistics scale the weights and become the bias, and the kernel adds
+/// the bias and applies the ReLU while writing its output. `None` where this does not apply
+/// (training-mode BatchNorm, or [`reid_kernel_params`] says no).
+pub fn reid_conv_batch_norm(
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    x: &Tensor<4>,
+    relu: bool,
+) -> Option<Tensor<4>> {
+    if x.device().is_autodiff() && bn.training.is_enabled() {
+        return None;
+    }
+    let params = reid_kernel_params(conv, x)?;
+    let device = x.device();
+    let var = bn.running_var.value().to_device(&device);
+    let mean = bn.running_mean.value().to_device(&device);
+    let scale = bn.gamma.val() / (var + bn.epsilon).sqrt();
+    let mut bias = bn.beta.val() - mean * scale.clone();
+    if let Some(conv_bias) = &conv.bias {
+        bias = bias + conv_bias.val() * scale.clone();
+    }
+    let channels = scale.dims()[0];
+    let weight = conv.weight.val() * scale.reshape([channels, 1, 1, 1]);
+    Some(reid_kernels::conv2d_inference(
+        x.clone(),
+        weight,
+        bias,
+        params,
+        relu,
+    ))
 }

@@ -9,7 +9,7 @@ use burn::tensor::activation::{hard_sigmoid, hard_swish, relu, sigmoid, silu};
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
-use super::layers::{ConvSpec, batch_norm, bn_forward, conv_forward};
+use super::layers::{ConvSpec, batch_norm, bn_forward, conv_batch_norm, conv_forward};
 
 /// A block's non-linearity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,21 +178,21 @@ impl Block {
             Block::DepthwiseSeparable(b) => {
                 let y = b
                     .act
-                    .apply(bn_forward(&b.bn1, conv_forward(&b.conv_dw, x.clone())));
+                    .apply(conv_batch_norm(&b.conv_dw, &b.bn1, x.clone(), false));
                 let y = se_forward(&b.se, y);
-                let y = bn_forward(&b.bn2, conv_forward(&b.conv_pw, y));
+                let y = conv_batch_norm(&b.conv_pw, &b.bn2, y, false);
                 if b.has_skip { y + x } else { y }
             }
             Block::InvertedResidual(b) => {
                 let y = b
                     .act
-                    .apply(bn_forward(&b.bn1, conv_forward(&b.conv_pw, x.clone())));
-                let y = b.act.apply(bn_forward(&b.bn2, conv_forward(&b.conv_dw, y)));
+                    .apply(conv_batch_norm(&b.conv_pw, &b.bn1, x.clone(), false));
+                let y = b.act.apply(conv_batch_norm(&b.conv_dw, &b.bn2, y, false));
                 let y = se_forward(&b.se, y);
-                let y = bn_forward(&b.bn3, conv_forward(&b.conv_pwl, y));
+                let y = conv_batch_norm(&b.conv_pwl, &b.bn3, y, false);
                 if b.has_skip { y + x } else { y }
             }
-            Block::ConvBnAct(b) => b.act.apply(bn_forward(&b.bn1, conv_forward(&b.conv, x))),
+            Block::ConvBnAct(b) => b.act.apply(conv_batch_norm(&b.conv, &b.bn1, x, false)),
         }
     }
 
@@ -370,7 +370,7 @@ impl EfficientNet {
     pub fn featuremaps(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self
             .act
-            .apply(bn_forward(&self.bn1, conv_forward(&self.conv_stem, x)));
+            .apply(conv_batch_norm(&self.conv_stem, &self.bn1, x, false));
         let x = self.blocks.iter().flatten().fold(x, |x, b| b.forward(x));
         match (&self.conv_head, &self.bn2) {
             (Some(conv), Some(bn)) => self.act.apply(bn_forward(bn, conv_forward(conv, x))),

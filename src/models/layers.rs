@@ -113,6 +113,16 @@ pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     y.reshape([n, out_channels, h, w])
 }
 
+/// `bn(conv(x))`, then ReLU when `relu`; in inference on the CPU as one folded convolution
+/// ([`super::conv::reid_conv_batch_norm`]).
+pub fn conv_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, relu_after: bool) -> Tensor<4> {
+    if let Some(y) = super::conv::reid_conv_batch_norm(conv, bn, &x, relu_after) {
+        return y;
+    }
+    let y = bn_forward(bn, conv_forward(conv, x));
+    if relu_after { relu(y) } else { y }
+}
+
 /// Cosine similarities `[N, K]` of rows of `features` `[N, D]` with the columns of `weight`
 /// `[D, K]` (a Linear layer's weight in Burn's layout), both L2-normalized.
 pub fn cosine_scores(features: Tensor<2>, weight: Tensor<2>) -> Tensor<2> {
@@ -237,12 +247,18 @@ impl ConvNorm {
 
     /// Convolution and normalization, no activation.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(conv_forward(&self.conv, x))
+        match &self.bn {
+            Norm::Batch(bn) => conv_batch_norm(&self.conv, bn, x, false),
+            Norm::Instance(_) => self.bn.forward(conv_forward(&self.conv, x)),
+        }
     }
 
     /// Convolution, normalization and ReLU.
     pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.forward(x))
+        match &self.bn {
+            Norm::Batch(bn) => conv_batch_norm(&self.conv, bn, x, true),
+            Norm::Instance(_) => relu(self.forward(x)),
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use burn::nn::{BatchNorm, PRelu, PReluConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
-use super::layers::{ConvSpec, batch_norm, bn_forward, conv_forward};
+use super::layers::{ConvSpec, batch_norm, conv_batch_norm};
 
 /// Convolution, batch norm, PReLU (`Conv_block`).
 #[derive(Module, Debug)]
@@ -35,7 +35,7 @@ impl ConvBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.prelu
-            .forward(bn_forward(&self.bn, conv_forward(&self.conv, x)))
+            .forward(conv_batch_norm(&self.conv, &self.bn, x, false))
     }
 }
 
@@ -57,7 +57,7 @@ impl LinearBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        bn_forward(&self.bn, conv_forward(&self.conv, x))
+        conv_batch_norm(&self.conv, &self.bn, x, false)
     }
 }
 

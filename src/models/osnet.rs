@@ -10,7 +10,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
-use super::layers::{ConvNorm, ConvSpec, batch_norm, bn_forward, conv_forward, instance_norm};
+use super::layers::{ConvNorm, ConvSpec, batch_norm, conv_batch_norm, conv_forward, instance_norm};
 
 /// 1×1 linear convolution then a depthwise 3×3 convolution, batch norm and ReLU.
 #[derive(Module, Debug)]
@@ -38,7 +38,7 @@ impl LightConv3x3 {
     /// Forward pass.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = super::layers::conv_forward(&self.conv1, x);
-        relu(bn_forward(&self.bn, conv_forward(&self.conv2, y)))
+        conv_batch_norm(&self.conv2, &self.bn, y, true)
     }
 
     pub(crate) fn macs(&self, m: &mut Macs) {

@@ -9,7 +9,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
-use super::layers::{ConvNorm, ConvSpec, batch_norm, bn_forward, conv_forward};
+use super::layers::{ConvNorm, ConvSpec, batch_norm, conv_batch_norm};
 use super::osnet::osnet_maxpool;
 
 /// Bottleneck residual block (1×1, 3×3, 1×1, expansion 4).
@@ -49,9 +49,9 @@ impl Bottleneck {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(bn_forward(&self.bn1, conv_forward(&self.conv1, x.clone())));
-        let out = relu(bn_forward(&self.bn2, conv_forward(&self.conv2, out)));
-        let out = bn_forward(&self.bn3, conv_forward(&self.conv3, out));
+        let out = conv_batch_norm(&self.conv1, &self.bn1, x.clone(), true);
+        let out = conv_batch_norm(&self.conv2, &self.bn2, out, true);
+        let out = conv_batch_norm(&self.conv3, &self.bn3, out, false);
         let identity = match &self.downsample {
             Some(down) => down.forward(x),
             None => x,
@@ -125,7 +125,7 @@ impl ResNet {
     pub fn featuremaps(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self
             .maxpool
-            .forward(relu(bn_forward(&self.bn1, conv_forward(&self.conv1, x))));
+            .forward(conv_batch_norm(&self.conv1, &self.bn1, x, true));
         [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
             .into_iter()
             .flatten()

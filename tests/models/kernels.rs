@@ -97,3 +97,64 @@ fn the_zoo_runs_on_reid_kernels_on_the_cpu_unless_burn_is_asked_for() {
         expected == CpuKernels::Reid
     );
 }
+
+/// Random values for a tensor of `shape`, from a fixed seed.
+fn random<const D: usize>(shape: [usize; D], seed: u64, device: &Device) -> Tensor<D> {
+    let mut rng = reid::data::rng::Rng::new(seed);
+    let values: Vec<f32> = (0..shape.iter().product()).map(|_| rng.normal()).collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+#[test]
+fn inference_folds_batch_norm_and_relu_into_the_convolution_without_changing_the_numbers() {
+    use burn::module::{Param, RunningState};
+    use burn::tensor::module::conv2d as burn_conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use reid::models::layers::{ConvNorm, ConvSpec};
+
+    let device = Device::flex();
+    let specs = [
+        ("dense 3×3", ConvSpec::new(6, 10, 3)),
+        (
+            "depthwise 3×3 stride 2",
+            ConvSpec::new(8, 8, 3).groups(8).stride(2),
+        ),
+        ("pointwise", ConvSpec::new(8, 12, 1)),
+    ];
+    for (seed, (name, spec)) in specs.into_iter().enumerate() {
+        let seed = seed as u64 * 10;
+        let mut unit = ConvNorm::batch(spec, &device);
+        let c = spec.out_channels;
+        let reid::models::layers::Norm::Batch(bn) = &mut unit.bn else {
+            unreachable!()
+        };
+        bn.gamma = Param::from_tensor(random([c], seed + 1, &device));
+        bn.beta = Param::from_tensor(random([c], seed + 2, &device));
+        bn.running_mean = RunningState::new(random([c], seed + 3, &device));
+        bn.running_var = RunningState::new(random([c], seed + 4, &device).abs() + 0.5);
+        let x = random([2, spec.in_channels, 11, 9], seed + 5, &device);
+        // Burn's own convolution, BatchNorm and ReLU, one after the other.
+        let options = ConvOptions::new([spec.stride; 2], spec.padding, [1, 1], spec.groups);
+        let conv = burn_conv2d(x.clone(), unit.conv.weight.val(), None, options);
+        let want = burn::tensor::activation::relu(bn.forward(conv));
+        let folded = reid::models::conv::reid_conv_batch_norm(&unit.conv, bn, &x, true);
+        assert!(folded.is_some(), "{name}: the folded path applies");
+        let got = unit.forward_relu(x.clone());
+        let (got, want) = (values(got), values(want));
+        let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst <= 1e-5 * scale,
+            "{name}: max |Δ| {worst:e} (scale {scale})"
+        );
+        assert!(
+            want.iter().filter(|v| **v == 0.0).count() > want.len() / 5,
+            "{name}: ReLU"
+        );
+        eprintln!("{name}: folded vs unfolded max |Δ| = {worst:.2e} (scale {scale:.2})");
+    }
+}
