@@ -49,6 +49,8 @@ fn run(reid: bool, x: Tensor<4>, w: Tensor<4>, params: ConvParams) -> Tensor<4> 
 }
 
 fn convolutions(c: &mut Criterion) {
+    // As the `reid` command line does (see `retain_freed_memory`).
+    reid::device::retain_freed_memory();
     let mut rng = Rng::new(0);
     let mut group = c.benchmark_group("conv_b32");
     group.sample_size(10);

@@ -15,6 +15,8 @@ use reid::models::{Arch, ReidModel};
 use reid::train::{LossConfig, train_step};
 
 fn bench(c: &mut Criterion) {
+    // As the `reid` command line does (see `retain_freed_memory`).
+    reid::device::retain_freed_memory();
     step(
         c,
         Arch::OsnetX0_25,

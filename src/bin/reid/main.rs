@@ -111,6 +111,8 @@ enum Command {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // Training frees activation-sized blocks every step; keep them in the process.
+    reid::device::retain_freed_memory();
     let result = match Cli::parse().command {
         Command::Demo(args) => args.run(),
         Command::Models(args) => args.run(),
