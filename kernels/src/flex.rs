@@ -6,8 +6,9 @@ use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{DType, TensorData};
 
+use crate::batch_norm::{self, NormShape};
 use crate::shape::{ConvParams, ConvShape};
-use crate::{ConvKernels, dense, depthwise};
+use crate::{ConvKernels, NormKernels, dense, depthwise};
 
 fn dims(t: &FloatTensor<Flex>) -> [usize; 4] {
     let shape = t.layout().shape();
@@ -16,7 +17,7 @@ fn dims(t: &FloatTensor<Flex>) -> [usize; 4] {
 }
 
 /// The tensor's elements in row-major order, copied only when its layout is not already that.
-fn values(t: &FloatTensor<Flex>) -> std::borrow::Cow<'_, [f32]> {
+fn values_any(t: &FloatTensor<Flex>) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(slice) => slice.into(),
         None => t
@@ -28,7 +29,7 @@ fn values(t: &FloatTensor<Flex>) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
+fn tensor(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FloatTensor<Flex> {
     FloatTensor::<Flex>::from_data(TensorData::new(values, shape))
 }
 
@@ -56,7 +57,7 @@ impl ConvKernels for Flex {
             return Flex::conv2d(x, weight, None, options(params));
         }
         let s = shape_of(dims(&x), dims(&weight), params);
-        let (x, w) = (values(&x), values(&weight));
+        let (x, w) = (values_any(&x), values_any(&weight));
         let out = if s.depthwise() {
             depthwise::forward(&s, &x, &w)
         } else {
@@ -76,7 +77,7 @@ impl ConvKernels for Flex {
             return Flex::conv2d_x_backward(x, weight, grad, options(params));
         }
         let s = shape_of(input_shape, dims(&weight), params);
-        let (dy, w) = (values(&grad), values(&weight));
+        let (dy, w) = (values_any(&grad), values_any(&weight));
         let dx = if s.depthwise() {
             depthwise::input_grad(&s, &dy, &w)
         } else {
@@ -96,12 +97,84 @@ impl ConvKernels for Flex {
             return Flex::conv2d_weight_backward(x, w, grad, options(params));
         }
         let s = shape_of(dims(&x), weight_shape, params);
-        let (x, dy) = (values(&x), values(&grad));
+        let (x, dy) = (values_any(&x), values_any(&grad));
         let dw = if s.depthwise() {
             depthwise::weight_grad(&s, &x, &dy)
         } else {
             dense::weight_grad(&s, &x, &dy)
         };
         tensor(dw, weight_shape)
+    }
+}
+
+/// `[n, c, rest]` of an activation `[n, c, …]`.
+fn norm_shape(x: &FloatTensor<Flex>) -> NormShape {
+    let shape = x.layout().shape();
+    assert!(shape.num_dims() >= 2, "batch normalization needs [n, c, …]");
+    NormShape {
+        n: shape[0],
+        c: shape[1],
+        rest: (2..shape.num_dims()).map(|d| shape[d]).product(),
+    }
+}
+
+fn f32_only(tensors: &[&FloatTensor<Flex>]) {
+    assert!(
+        is_f32(tensors),
+        "reid's batch normalization kernel is f32 only"
+    );
+}
+
+impl NormKernels for Flex {
+    fn reid_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        f32_only(&[&x, &gamma, &beta]);
+        let s = norm_shape(&x);
+        let values_x = values_any(&x);
+        let (mean, var) = batch_norm::statistics(s, &values_x);
+        let inv_std = batch_norm::inverse_std(&var, epsilon);
+        let y = batch_norm::normalize(
+            s,
+            &values_x,
+            &mean,
+            &inv_std,
+            &values_any(&gamma),
+            &values_any(&beta),
+        );
+        (
+            tensor(y, x.layout().shape().clone()),
+            tensor(mean, [s.c]),
+            tensor(var, [s.c]),
+        )
+    }
+
+    fn reid_batch_norm_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        f32_only(&[&x, &grad, &mean, &var, &gamma]);
+        let s = norm_shape(&x);
+        let inv_std = batch_norm::inverse_std(&values_any(&var), epsilon);
+        let (dx, dgamma, dbeta) = batch_norm::backward(
+            s,
+            &values_any(&x),
+            &values_any(&grad),
+            &values_any(&mean),
+            &inv_std,
+            &values_any(&gamma),
+        );
+        (
+            tensor(dx, x.layout().shape().clone()),
+            tensor(dgamma, [s.c]),
+            tensor(dbeta, [s.c]),
+        )
     }
 }
