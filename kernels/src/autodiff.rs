@@ -9,7 +9,7 @@ use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, TensorMetadata};
 
-use crate::{ConvKernels, ConvParams};
+use crate::{ConvKernels, ConvParams, NormKernels};
 
 fn dims<B: Backend>(t: &FloatTensor<B>) -> [usize; 4] {
     let shape = t.shape();
@@ -94,5 +94,86 @@ impl<B: Backend + ConvKernels, C: CheckpointStrategy> ConvKernels for Autodiff<B
             weight_shape,
             params,
         ))
+    }
+}
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl<B: Backend + NormKernels> Backward<B, 3> for BatchNormBackward {
+    /// The input, gamma, the batch mean and variance, epsilon.
+    type State = (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        f64,
+    );
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, gamma, mean, var, epsilon) = ops.state;
+        let (dx, dgamma, dbeta) = B::reid_batch_norm_backward(x, grad, mean, var, gamma, epsilon);
+        for (node, grad) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
+impl<B: Backend + NormKernels, C: CheckpointStrategy> NormKernels for Autodiff<B, C> {
+    fn reid_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        let (x, gamma, beta) = (
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+        );
+        let (y, mean, var) = B::reid_batch_norm_train(x.clone(), gamma.clone(), beta, epsilon);
+        let y = match BatchNormBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                prep.finish((x, gamma, mean.clone(), var.clone(), epsilon), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        (
+            y,
+            FloatTensor::<Self>::new(mean),
+            FloatTensor::<Self>::new(var),
+        )
+    }
+
+    fn reid_batch_norm_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (dx, dgamma, dbeta) = B::reid_batch_norm_backward(
+            x.into_primitive(),
+            grad.into_primitive(),
+            mean.into_primitive(),
+            var.into_primitive(),
+            gamma.into_primitive(),
+            epsilon,
+        );
+        (
+            FloatTensor::<Self>::new(dx),
+            FloatTensor::<Self>::new(dgamma),
+            FloatTensor::<Self>::new(dbeta),
+        )
     }
 }

@@ -6,8 +6,9 @@ use burn::backend::ops::{ActivationOps, ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{DType, TensorData};
 
+use crate::batch_norm::{self, NormShape};
 use crate::shape::{ConvParams, ConvShape, Epilogue};
-use crate::{ConvKernels, dense, depthwise};
+use crate::{ConvKernels, NormKernels, dense, depthwise};
 
 fn dims(t: &FloatTensor<Flex>) -> [usize; 4] {
     let shape = t.layout().shape();
@@ -28,7 +29,7 @@ fn values(t: &FloatTensor<Flex>) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
+fn tensor(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FloatTensor<Flex> {
     FloatTensor::<Flex>::from_data(TensorData::new(values, shape))
 }
 
@@ -139,5 +140,77 @@ impl ConvKernels for Flex {
             dense::weight_grad(&s, &x, &dy)
         };
         tensor(dw, weight_shape)
+    }
+}
+
+/// `[n, c, rest]` of an activation `[n, c, …]`.
+fn norm_shape(x: &FloatTensor<Flex>) -> NormShape {
+    let shape = x.layout().shape();
+    assert!(shape.num_dims() >= 2, "batch normalization needs [n, c, …]");
+    NormShape {
+        n: shape[0],
+        c: shape[1],
+        rest: (2..shape.num_dims()).map(|d| shape[d]).product(),
+    }
+}
+
+fn f32_only(tensors: &[&FloatTensor<Flex>]) {
+    assert!(
+        is_f32(tensors),
+        "reid's batch normalization kernel is f32 only"
+    );
+}
+
+impl NormKernels for Flex {
+    fn reid_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        f32_only(&[&x, &gamma, &beta]);
+        let s = norm_shape(&x);
+        let values_x = values(&x);
+        let (mean, var) = batch_norm::statistics(s, &values_x);
+        let inv_std = batch_norm::inverse_std(&var, epsilon);
+        let y = batch_norm::normalize(
+            s,
+            &values_x,
+            &mean,
+            &inv_std,
+            &values(&gamma),
+            &values(&beta),
+        );
+        (
+            tensor(y, x.layout().shape().clone()),
+            tensor(mean, [s.c]),
+            tensor(var, [s.c]),
+        )
+    }
+
+    fn reid_batch_norm_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        f32_only(&[&x, &grad, &mean, &var, &gamma]);
+        let s = norm_shape(&x);
+        let inv_std = batch_norm::inverse_std(&values(&var), epsilon);
+        let (dx, dgamma, dbeta) = batch_norm::backward(
+            s,
+            &values(&x),
+            &values(&grad),
+            &values(&mean),
+            &inv_std,
+            &values(&gamma),
+        );
+        (
+            tensor(dx, x.layout().shape().clone()),
+            tensor(dgamma, [s.c]),
+            tensor(dbeta, [s.c]),
+        )
     }
 }

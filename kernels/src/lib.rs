@@ -6,15 +6,18 @@
 //! the raw `f32` buffers, and one on `Autodiff` whose backward calls the two gradient kernels.
 //! Other backends (wgpu, cuda) keep Burn's own convolution: [`conv2d`] is only for Flex tensors.
 //!
-//! - [`dense`]: unfolding (im2col) + one matrix product per image and group, for dense and
+//! - `dense`: unfolding (im2col) + one matrix product per image and group, for dense and
 //!   grouped convolutions of any kernel and stride; 1×1 stride-1 ones use the input directly.
-//! - [`depthwise`]: direct per-plane loops for one channel per group.
+//! - `depthwise`: direct per-plane loops for one channel per group.
+//! - `batch_norm`: training-mode batch normalization fused into a few passes
+//!   ([`NormKernels`], [`batch_norm_train`]).
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
 use burn::tensor::Tensor;
 
 mod autodiff;
+mod batch_norm;
 mod dense;
 mod depthwise;
 mod flex;
@@ -90,4 +93,52 @@ pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, params: ConvParams) -> Tensor<4> 
         weight.into_dispatch(),
         params,
     ))
+}
+
+/// Training-mode batch normalization and its backward, as a Burn backend extension.
+#[backend_extension(Flex, Autodiff)]
+pub trait NormKernels: Backend {
+    /// Normalizes `x` `[n, c, …]` with its own per-channel statistics, then scales by `gamma`
+    /// and shifts by `beta` (`[c]`); returns the output, the batch mean and the biased batch
+    /// variance (`[c]`; constants to autodiff).
+    fn reid_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Gradients of [`reid_batch_norm_train`](Self::reid_batch_norm_train)'s output with
+    /// respect to `x`, `gamma` and `beta`, from the output gradient and the forward's batch
+    /// mean and variance.
+    fn reid_batch_norm_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// Training-mode batch normalization of `x` `[n, c, …]` through these kernels: the output,
+/// differentiable with respect to `x`, `gamma` and `beta`, and the batch mean and biased
+/// variance per channel. The tensors must live on the Flex (CPU) device.
+pub fn batch_norm_train<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
+    let (y, mean, var) = <Dispatch as NormKernels>::reid_batch_norm_train(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        epsilon,
+    );
+    (
+        Tensor::from_dispatch(y),
+        Tensor::from_dispatch(mean),
+        Tensor::from_dispatch(var),
+    )
 }

@@ -82,11 +82,11 @@ impl ConvSpec {
     }
 }
 
-/// Runs `conv`: on the CPU with reid's kernels ([`super::conv`]); otherwise a 1×1, stride-1,
+/// Runs `conv`: on the CPU with reid's kernels ([`super::kernels`]); otherwise a 1×1, stride-1,
 /// ungrouped convolution as one batched matrix product (Burn's CPU convolution is slower for
 /// it: a training step of osnet_x0_25 took 10 % less) and the rest with Burn's convolution.
 pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    if let Some(y) = super::conv::reid_conv(conv, &x) {
+    if let Some(y) = super::kernels::reid_conv(conv, &x) {
         return y;
     }
     let pointwise = conv.kernel_size == [1, 1]
@@ -114,9 +114,9 @@ pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// `bn(conv(x))`, then ReLU when `relu`; in inference on the CPU as one folded convolution
-/// ([`super::conv::reid_conv_batch_norm`]).
+/// ([`super::kernels::reid_conv_batch_norm`]).
 pub fn conv_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, relu_after: bool) -> Tensor<4> {
-    if let Some(y) = super::conv::reid_conv_batch_norm(conv, bn, &x, relu_after) {
+    if let Some(y) = super::kernels::reid_conv_batch_norm(conv, bn, &x, relu_after) {
         return y;
     }
     let y = bn_forward(bn, conv_forward(conv, x));
@@ -150,17 +150,45 @@ pub fn batch_norm_eps(channels: usize, epsilon: f64, device: &Device) -> BatchNo
         .init(device)
 }
 
-/// `bn`'s forward pass. In training mode the batch statistics come from contiguous
-/// reductions over the `[N, C, rest]` view of the activation — Burn's generic training
-/// BatchNorm transposes the whole activation to `[C, …]` first, which on the CPU backend took a
-/// fifth of a training step — with the variance in two passes; the running statistics follow
-/// PyTorch's update (momentum, and the unbiased batch variance for the running variance).
+/// `bn`'s forward pass. In training mode on the CPU reid's fused kernel computes it
+/// ([`super::kernels`]); elsewhere the batch statistics come from contiguous reductions over the
+/// `[N, C, rest]` view of the activation — Burn's generic training BatchNorm transposes the
+/// whole activation to `[C, …]` first, which on the CPU backend took a fifth of a training
+/// step — with the variance in two passes. The running statistics follow PyTorch's update
+/// (momentum, and the unbiased batch variance for the running variance).
 pub fn bn_forward<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     if !(x.device().is_autodiff() && bn.training.is_enabled()) {
         return bn.forward(x);
     }
     let dims = x.dims();
     let device = x.device();
+    let count = (dims[0] * dims[2..].iter().product::<usize>()) as f64;
+    let (out, mean, variance) = match super::kernels::reid_batch_norm(bn, &x) {
+        Some(result) => result,
+        None => composed_batch_norm(bn, x),
+    };
+    let momentum = bn.momentum;
+    let update = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+        let running = state.value_sync().to_device(&device);
+        state.update((running * (1.0 - momentum) + batch.detach() * momentum).detach());
+    };
+    update(&bn.running_mean, mean);
+    let unbiased = if count > 1.0 {
+        count / (count - 1.0)
+    } else {
+        1.0
+    };
+    update(&bn.running_var, variance * unbiased);
+    out
+}
+
+/// Training-mode batch normalization composed of Burn's operations: the output, the batch mean
+/// and the biased batch variance per channel.
+fn composed_batch_norm<const D: usize>(
+    bn: &BatchNorm,
+    x: Tensor<D>,
+) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
+    let dims = x.dims();
     let (n, c) = (dims[0], dims[1]);
     let rest: usize = dims[2..].iter().product();
     let count = (n * rest) as f64;
@@ -171,20 +199,7 @@ pub fn bn_forward<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     let variance = per_channel(centered.clone() * centered.clone());
     let scale = (variance.clone() + bn.epsilon).sqrt().recip() * bn.gamma.val().reshape([1, c, 1]);
     let out = centered * scale + bn.beta.val().reshape([1, c, 1]);
-    let momentum = bn.momentum;
-    let update = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<3>| {
-        let running = state.value_sync().to_device(&device);
-        let batch = batch.detach().reshape([c]);
-        state.update((running * (1.0 - momentum) + batch * momentum).detach());
-    };
-    update(&bn.running_mean, mean);
-    let unbiased = if count > 1.0 {
-        count / (count - 1.0)
-    } else {
-        1.0
-    };
-    update(&bn.running_var, variance * unbiased);
-    out.reshape(dims)
+    (out.reshape(dims), mean.reshape([c]), variance.reshape([c]))
 }
 
 /// Affine instance normalization (`nn.InstanceNorm2d(c, affine=True)`).

@@ -6,10 +6,10 @@
 
 pub mod attention_head;
 pub mod complexity;
-pub mod conv;
 pub mod efficientnet;
 pub mod embed;
 pub mod inceptionv4;
+pub mod kernels;
 pub mod layers;
 pub mod mobilefacenet;
 pub mod mobilenetv2;

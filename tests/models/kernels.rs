@@ -1,13 +1,14 @@
-//! reid's CPU convolution kernels (`reid-kernels`) against PyTorch: the output and both
-//! gradients of every convolution kind of the zoo (tests/fixtures/make_conv_fixtures.py).
+//! reid's CPU kernels (`reid-kernels`) against PyTorch (tests/fixtures/make_kernel_fixtures.py):
+//! the output and both gradients of every convolution kind of the zoo, and training-mode batch
+//! normalization with its three gradients.
 
 use std::collections::BTreeMap;
 
 use burn::nn::conv::Conv2dConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use reid::formats::npy::{NpyArray, read_npz};
-use reid::models::conv::{CpuKernels, cpu_kernels, reid_kernel_params};
-use reid_kernels::{ConvParams, conv2d};
+use reid::models::kernels::{CpuKernels, cpu_kernels, reid_kernel_params};
+use reid_kernels::{ConvParams, batch_norm_train, conv2d};
 
 use crate::common::{assert_close, fixture};
 
@@ -137,7 +138,7 @@ fn inference_folds_batch_norm_and_relu_into_the_convolution_without_changing_the
         let options = ConvOptions::new([spec.stride; 2], spec.padding, [1, 1], spec.groups);
         let conv = burn_conv2d(x.clone(), unit.conv.weight.val(), None, options);
         let want = burn::tensor::activation::relu(bn.forward(conv));
-        let folded = reid::models::conv::reid_conv_batch_norm(&unit.conv, bn, &x, true);
+        let folded = reid::models::kernels::reid_conv_batch_norm(&unit.conv, bn, &x, true);
         assert!(folded.is_some(), "{name}: the folded path applies");
         let got = unit.forward_relu(x.clone());
         let (got, want) = (values(got), values(want));
@@ -156,5 +157,58 @@ fn inference_folds_batch_norm_and_relu_into_the_convolution_without_changing_the
             "{name}: ReLU"
         );
         eprintln!("{name}: folded vs unfolded max |Δ| = {worst:.2e} (scale {scale:.2})");
+    }
+}
+
+fn vector(a: &NpyArray, device: &Device) -> Tensor<1> {
+    Tensor::from_data(TensorData::new(a.to_f32(), [a.len()]), device)
+}
+
+fn flat<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec().expect("f32")
+}
+
+#[test]
+fn training_batch_norm_and_its_gradients_match_pytorch() {
+    let arrays = read_npz(fixture("kernels/batch_norm.npz")).expect("batch_norm.npz");
+    let device = Device::flex().autodiff();
+    let names: Vec<&str> = arrays
+        .keys()
+        .filter_map(|k| k.strip_suffix(".eps"))
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    for name in names {
+        let get = |key: &str| &arrays[&format!("{name}.{key}")];
+        let eps = get("eps").to_f64()[0];
+        let gamma = vector(get("gamma"), &device).require_grad();
+        let beta = vector(get("beta"), &device).require_grad();
+        let check = |y_dx: (Vec<f32>, Vec<f32>), mean: Tensor<1>, var: Tensor<1>, grads| {
+            let grads: &burn::tensor::Gradients = grads;
+            assert_close(&format!("{name} y"), &y_dx.0, &get("y").to_f32());
+            assert_close(&format!("{name} mean"), &flat(mean), &get("mean").to_f32());
+            assert_close(&format!("{name} var"), &flat(var), &get("var").to_f32());
+            assert_close(&format!("{name} dx"), &y_dx.1, &get("dx").to_f32());
+            let dgamma = flat(gamma.grad(grads).expect("dgamma"));
+            assert_close(&format!("{name} dgamma"), &dgamma, &get("dgamma").to_f32());
+            let dbeta = flat(beta.grad(grads).expect("dbeta"));
+            assert_close(&format!("{name} dbeta"), &dbeta, &get("dbeta").to_f32());
+        };
+        let (x, dy) = (get("x"), get("dy"));
+        if x.shape.len() == 4 {
+            let x = tensor(x, &device).require_grad();
+            let (y, mean, var) = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), eps);
+            let grads = (y.clone() * tensor(dy, &device)).sum().backward();
+            let dx = flat(x.grad(&grads).expect("dx"));
+            check((flat(y), dx), mean, var, &grads);
+        } else {
+            let shape = [x.shape[0], x.shape[1]];
+            let matrix =
+                |a: &NpyArray| Tensor::<2>::from_data(TensorData::new(a.to_f32(), shape), &device);
+            let x = matrix(x).require_grad();
+            let (y, mean, var) = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), eps);
+            let grads = (y.clone() * matrix(dy)).sum().backward();
+            let dx = flat(x.grad(&grads).expect("dx"));
+            check((flat(y), dx), mean, var, &grads);
+        }
     }
 }

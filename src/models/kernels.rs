@@ -1,6 +1,6 @@
-//! Which kernels run a model's convolutions: on the CPU (Burn's Flex device) reid's own
-//! (`reid-kernels`, forward and both gradients; in inference with the following BatchNorm
-//! folded in and the ReLU applied as the output is written), elsewhere Burn's.
+//! Which kernels run a model's convolutions and training-mode batch normalizations: on the CPU
+//! (Burn's Flex device) reid's own (`reid-kernels`, with their backward; in inference with the
+//! following BatchNorm folded in and the ReLU applied as the output is written), elsewhere Burn's.
 //! `REID_KERNELS=burn` runs Burn's on the CPU too, so that both paths stay testable.
 
 use std::sync::OnceLock;
@@ -41,6 +41,16 @@ pub fn cpu_kernels() -> CpuKernels {
     })
 }
 
+/// Whether reid's kernels run operations on `x`: a tensor on the CPU, and not
+/// `REID_KERNELS=burn`.
+pub fn reid_kernels_for<const D: usize>(x: &Tensor<D>) -> bool {
+    let on_cpu = matches!(
+        x.device().as_dispatch().clone().inner(),
+        DispatchDevice::Flex(_)
+    );
+    on_cpu && cpu_kernels() == CpuKernels::Reid
+}
+
 /// reid's kernel parameters for `conv` applied to `x`, when reid's kernels run it: a CPU
 /// tensor, no dilation, symmetric padding.
 pub fn reid_kernel_params(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvParams> {
@@ -51,11 +61,7 @@ pub fn reid_kernel_params(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvParams> {
         }
         _ => return None,
     };
-    let on_cpu = matches!(
-        x.device().as_dispatch().clone().inner(),
-        DispatchDevice::Flex(_)
-    );
-    let usable = on_cpu && conv.dilation == [1, 1] && cpu_kernels() == CpuKernels::Reid;
+    let usable = conv.dilation == [1, 1] && reid_kernels_for(x);
     usable.then_some(ConvParams {
         stride: conv.stride,
         padding,
@@ -108,4 +114,16 @@ pub fn reid_conv_batch_norm(
         params,
         relu,
     ))
+}
+
+/// Training-mode batch normalization of `x` by reid's fused kernel: the output and the batch
+/// mean and biased variance per channel; `None` where reid's kernels do not run
+/// ([`reid_kernels_for`]).
+pub fn reid_batch_norm<const D: usize>(
+    bn: &BatchNorm,
+    x: &Tensor<D>,
+) -> Option<(Tensor<D>, Tensor<1>, Tensor<1>)> {
+    reid_kernels_for(x).then(|| {
+        reid_kernels::batch_norm_train(x.clone(), bn.gamma.val(), bn.beta.val(), bn.epsilon)
+    })
 }
