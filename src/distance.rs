@@ -2,6 +2,8 @@
 
 use std::str::FromStr;
 
+use reid_kernels::matrix::{View, matmul};
+
 use crate::error::{Error, Result};
 
 /// How embeddings are compared. Both follow torchreid's `compute_distance_matrix`.
@@ -75,39 +77,8 @@ pub fn matmul_transposed(a: &Matrix, b: &Matrix) -> Result<Matrix> {
 pub(crate) fn dot_products(a: &[f32], b: &[f32], k: usize, parallel: bool) -> Vec<f32> {
     let (m, n) = (a.len() / k.max(1), b.len() / k.max(1));
     let mut out = vec![0f32; m * n];
-    if m == 0 || n == 0 || k == 0 {
-        return out;
-    }
-    let parallelism = if parallel {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: `a` is m×k and `b` n×k, row-major; `b` is read as its k×n transpose (column
-    // stride k, row stride 1); `out` is m×n row-major, owned here, aliasing neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            k as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
+    let (a, b) = (View::rows(a, m, k), View::transposed(b, k, n));
+    matmul(&mut out, a, b, false, parallel);
     out
 }
 

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::gemm::{View, matmul};
+use crate::matrix::{View, matmul};
 use crate::scratch::with_scratch;
 use crate::shape::{ConvShape, Epilogue};
 

@@ -9,6 +9,7 @@
 //! - `dense`: unfolding (im2col) + one matrix product per image and group, for dense and
 //!   grouped convolutions of any kernel and stride; 1×1 stride-1 ones use the input directly.
 //! - `depthwise`: direct per-plane loops for one channel per group.
+//! - [`matrix`]: the row-major matrix product everything above (and reid's distances) runs on.
 //! - `batch_norm`: training-mode batch normalization fused into a few passes
 //!   ([`NormKernels`], [`batch_norm_train`]).
 
@@ -21,7 +22,7 @@ mod batch_norm;
 mod dense;
 mod depthwise;
 mod flex;
-mod gemm;
+pub mod matrix;
 mod scratch;
 mod shape;
 

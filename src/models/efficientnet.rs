@@ -9,7 +9,7 @@ use burn::tensor::activation::{hard_sigmoid, hard_swish, relu, sigmoid, silu};
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
-use super::layers::{ConvSpec, batch_norm, bn_forward, conv_batch_norm, conv_forward};
+use super::layers::{ConvSpec, batch_norm, conv_batch_norm, conv_forward};
 
 /// A block's non-linearity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,7 +373,7 @@ impl EfficientNet {
             .apply(conv_batch_norm(&self.conv_stem, &self.bn1, x, false));
         let x = self.blocks.iter().flatten().fold(x, |x, b| b.forward(x));
         match (&self.conv_head, &self.bn2) {
-            (Some(conv), Some(bn)) => self.act.apply(bn_forward(bn, conv_forward(conv, x))),
+            (Some(conv), Some(bn)) => self.act.apply(conv_batch_norm(conv, bn, x, false)),
             _ => x,
         }
     }

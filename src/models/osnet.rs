@@ -37,7 +37,7 @@ impl LightConv3x3 {
 
     /// Forward pass.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = super::layers::conv_forward(&self.conv1, x);
+        let y = conv_forward(&self.conv1, x);
         conv_batch_norm(&self.conv2, &self.bn, y, true)
     }
 

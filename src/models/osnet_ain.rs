@@ -9,7 +9,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
-use super::layers::{ConvNorm, ConvSpec, batch_norm, bn_forward, conv_forward, instance_norm};
+use super::layers::{ConvNorm, ConvSpec, batch_norm, conv_batch_norm, conv_forward, instance_norm};
 use super::osnet::{ChannelGate, LightConv3x3, light_chain, osnet_maxpool};
 
 /// A stream of `depth` light convolutions (`LightConvStream`).
@@ -30,10 +30,9 @@ pub struct Conv1x1Linear {
 
 impl Conv1x1Linear {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = conv_forward(&self.conv, x);
         match &self.bn {
-            Some(bn) => bn_forward(bn, x),
-            None => x,
+            Some(bn) => conv_batch_norm(&self.conv, bn, x, false),
+            None => conv_forward(&self.conv, x),
         }
     }
 }

@@ -3,11 +3,16 @@
 
 /// A read-only `rows × cols` matrix view: element `(i, j)` is `data[i·row_stride + j·col_stride]`.
 #[derive(Clone, Copy)]
-pub(crate) struct View<'a> {
+pub struct View<'a> {
+    /// The elements.
     pub data: &'a [f32],
+    /// Rows.
     pub rows: usize,
+    /// Columns.
     pub cols: usize,
+    /// Distance between rows in `data`.
     pub row_stride: usize,
+    /// Distance between columns in `data`.
     pub col_stride: usize,
 }
 
@@ -44,7 +49,7 @@ impl<'a> View<'a> {
 
 /// `out = a·b` (or `out += a·b` when `accumulate`), `out` contiguous row-major; on the rayon
 /// pool when `parallel`.
-pub(crate) fn matmul(out: &mut [f32], a: View, b: View, accumulate: bool, parallel: bool) {
+pub fn matmul(out: &mut [f32], a: View, b: View, accumulate: bool, parallel: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(b.rows == k && out.len() >= m * n && a.fits() && b.fits());
     if m == 0 || n == 0 {
