@@ -3,12 +3,15 @@
 
 use rayon::prelude::*;
 
+use crate::scratch::with_scratch;
 use crate::shape::{ConvShape, Epilogue};
+use crate::simd::vectorized;
 
 /// Smallest number of planes per rayon task: late OSNet planes are 16×8 pixels.
 const MIN_PLANES_PER_TASK: usize = 4;
 
 /// `dst[i] += a · src[i·stride]` over `dst`.
+#[inline(always)]
 fn axpy_strided(dst: &mut [f32], a: f32, src: &[f32], stride: usize) {
     if stride == 1 {
         for (d, x) in dst.iter_mut().zip(src) {
@@ -22,6 +25,7 @@ fn axpy_strided(dst: &mut [f32], a: f32, src: &[f32], stride: usize) {
 }
 
 /// `dst[i·stride] += a · src[i]` over `src`.
+#[inline(always)]
 fn scatter_axpy(dst: &mut [f32], a: f32, src: &[f32], stride: usize) {
     if stride == 1 {
         for (d, x) in dst.iter_mut().zip(src) {
@@ -35,6 +39,7 @@ fn scatter_axpy(dst: &mut [f32], a: f32, src: &[f32], stride: usize) {
 }
 
 /// `Σ a[i] · b[i·stride]`, with eight partial sums so the compiler can vectorize it.
+#[inline(always)]
 fn dot_strided(a: &[f32], b: &[f32], stride: usize) -> f32 {
     let mut lanes = [0.0f32; 8];
     if stride == 1 {
@@ -59,57 +64,137 @@ fn dot_strided(a: &[f32], b: &[f32], stride: usize) -> f32 {
 /// epilogue.
 pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
     let (hw, p, taps) = (s.hw(), s.p(), s.kh * s.kw);
-    let mut out = vec![0.0; s.n * s.o * p];
+    let mut out = zeroed_output(s.n * s.o * p);
     out.par_chunks_mut(p)
         .with_min_len(MIN_PLANES_PER_TASK)
         .enumerate()
         .for_each(|(plane, out)| {
             let input = &x[plane * hw..][..hw];
             let w = &weight[(plane % s.c) * taps..][..taps];
-            for ki in 0..s.kh {
-                for oy in s.rows(ki) {
-                    let src = &input[(oy * s.sh + ki - s.ph) * s.w..][..s.w];
-                    let dst = &mut out[oy * s.ow..][..s.ow];
-                    for kj in 0..s.kw {
-                        let cols = s.cols(kj);
-                        if !cols.is_empty() {
-                            let first = cols.start * s.sw + kj - s.pw;
-                            axpy_strided(&mut dst[cols], w[ki * s.kw + kj], &src[first..], s.sw);
-                        }
-                    }
-                }
-            }
-            epilogue.apply(out, plane % s.c);
+            vectorized(
+                #[inline(always)]
+                || {
+                    forward_plane(s, input, w, out);
+                    epilogue.apply(out, plane % s.c);
+                },
+            );
         });
     out
+}
+
+/// A buffer for an output whose tasks each zero their own part before accumulating into it.
+/// That zeroing is what first touches a fresh page, and it writes: a fresh page read first is
+/// mapped to the shared zero page, and the write after it then costs a copy-on-write fault with
+/// a TLB flush on every CPU of the process (measured: a third of the Burn engine's time went to
+/// those flushes while `+=` was the first touch).
+fn zeroed_output(len: usize) -> Vec<f32> {
+    vec![0.0; len]
+}
+
+#[inline(always)]
+fn forward_plane(s: &ConvShape, input: &[f32], w: &[f32], out: &mut [f32]) {
+    match (s.kh, s.kw) {
+        (3, 3) => forward_plane_square::<3>(s, input, w, out),
+        (5, 5) => forward_plane_square::<5>(s, input, w, out),
+        _ => forward_plane_any(s, input, w, out),
+    }
+}
+
+/// Forward of a square `K×K` kernel (the zoo's 3×3 and 5×5) on a zero-padded copy of the
+/// plane: each output value is summed whole in registers and written once, instead of a load,
+/// an add and a store of the output row per tap. The taps are summed in the same order as
+/// [`forward_plane_any`] does, so both give the same bits.
+#[inline(always)]
+fn forward_plane_square<const K: usize>(s: &ConvShape, input: &[f32], w: &[f32], out: &mut [f32]) {
+    let wp = s.w + 2 * s.pw;
+    let taps: [[f32; K]; K] = std::array::from_fn(|ki| std::array::from_fn(|kj| w[ki * K + kj]));
+    with_scratch((s.h + 2 * s.ph) * wp, |padded| {
+        padded.fill(0.0);
+        for y in 0..s.h {
+            padded[(y + s.ph) * wp + s.pw..][..s.w].copy_from_slice(&input[y * s.w..][..s.w]);
+        }
+        let span = (s.ow - 1) * s.sw + K;
+        for (oy, dst) in out.chunks_exact_mut(s.ow).enumerate() {
+            let rows: [&[f32]; K] =
+                std::array::from_fn(|ki| &padded[(oy * s.sh + ki) * wp..][..span]);
+            if s.sw == 1 {
+                for (x, d) in dst.iter_mut().enumerate() {
+                    let mut acc = 0.0;
+                    for ki in 0..K {
+                        for kj in 0..K {
+                            acc += taps[ki][kj] * rows[ki][x + kj];
+                        }
+                    }
+                    *d = acc;
+                }
+            } else {
+                for (x, d) in dst.iter_mut().enumerate() {
+                    let mut acc = 0.0;
+                    for ki in 0..K {
+                        for kj in 0..K {
+                            acc += taps[ki][kj] * rows[ki][x * s.sw + kj];
+                        }
+                    }
+                    *d = acc;
+                }
+            }
+        }
+    });
+}
+
+/// Forward of any kernel: per tap, the shifted input row scaled into the output row.
+#[inline(always)]
+fn forward_plane_any(s: &ConvShape, input: &[f32], w: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    for ki in 0..s.kh {
+        for oy in s.rows(ki) {
+            let src = &input[(oy * s.sh + ki - s.ph) * s.w..][..s.w];
+            let dst = &mut out[oy * s.ow..][..s.ow];
+            for kj in 0..s.kw {
+                let cols = s.cols(kj);
+                if !cols.is_empty() {
+                    let first = cols.start * s.sw + kj - s.pw;
+                    axpy_strided(&mut dst[cols], w[ki * s.kw + kj], &src[first..], s.sw);
+                }
+            }
+        }
+    }
 }
 
 /// Gradient of the input: each output gradient scattered back through every tap.
 pub(crate) fn input_grad(s: &ConvShape, grad: &[f32], weight: &[f32]) -> Vec<f32> {
     let (hw, p, taps) = (s.hw(), s.p(), s.kh * s.kw);
-    let mut dx = vec![0.0; s.n * s.c * hw];
+    let mut dx = zeroed_output(s.n * s.c * hw);
     dx.par_chunks_mut(hw)
         .with_min_len(MIN_PLANES_PER_TASK)
         .enumerate()
         .for_each(|(plane, dx)| {
             let dy = &grad[plane * p..][..p];
             let w = &weight[(plane % s.c) * taps..][..taps];
-            for ki in 0..s.kh {
-                for oy in s.rows(ki) {
-                    let dst = &mut dx[(oy * s.sh + ki - s.ph) * s.w..][..s.w];
-                    let src = &dy[oy * s.ow..][..s.ow];
-                    for kj in 0..s.kw {
-                        let cols = s.cols(kj);
-                        if !cols.is_empty() {
-                            let first = cols.start * s.sw + kj - s.pw;
-                            let a = w[ki * s.kw + kj];
-                            scatter_axpy(&mut dst[first..], a, &src[cols], s.sw);
-                        }
-                    }
-                }
-            }
+            vectorized(
+                #[inline(always)]
+                || input_grad_plane(s, dy, w, dx),
+            );
         });
     dx
+}
+
+#[inline(always)]
+fn input_grad_plane(s: &ConvShape, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    dx.fill(0.0);
+    for ki in 0..s.kh {
+        for oy in s.rows(ki) {
+            let dst = &mut dx[(oy * s.sh + ki - s.ph) * s.w..][..s.w];
+            let src = &dy[oy * s.ow..][..s.ow];
+            for kj in 0..s.kw {
+                let cols = s.cols(kj);
+                if !cols.is_empty() {
+                    let first = cols.start * s.sw + kj - s.pw;
+                    scatter_axpy(&mut dst[first..], w[ki * s.kw + kj], &src[cols], s.sw);
+                }
+            }
+        }
+    }
 }
 
 /// Gradient of the weight: per channel and tap, the dot product of the output gradient with
@@ -121,22 +206,30 @@ pub(crate) fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
         for i in 0..s.n {
             let input = &x[(i * s.c + c) * hw..][..hw];
             let dy = &grad[(i * s.c + c) * p..][..p];
-            for ki in 0..s.kh {
-                for kj in 0..s.kw {
-                    let cols = s.cols(kj);
-                    if cols.is_empty() {
-                        continue;
-                    }
-                    let first = cols.start * s.sw + kj - s.pw;
-                    let mut sum = 0.0;
-                    for oy in s.rows(ki) {
-                        let src = &input[(oy * s.sh + ki - s.ph) * s.w..][first..];
-                        sum += dot_strided(&dy[oy * s.ow..][cols.clone()], src, s.sw);
-                    }
-                    dw[ki * s.kw + kj] += sum;
-                }
-            }
+            vectorized(
+                #[inline(always)]
+                || weight_grad_plane(s, input, dy, dw),
+            );
         }
     });
     dw
+}
+
+#[inline(always)]
+fn weight_grad_plane(s: &ConvShape, input: &[f32], dy: &[f32], dw: &mut [f32]) {
+    for ki in 0..s.kh {
+        for kj in 0..s.kw {
+            let cols = s.cols(kj);
+            if cols.is_empty() {
+                continue;
+            }
+            let first = cols.start * s.sw + kj - s.pw;
+            let mut sum = 0.0;
+            for oy in s.rows(ki) {
+                let src = &input[(oy * s.sh + ki - s.ph) * s.w..][first..];
+                sum += dot_strided(&dy[oy * s.ow..][cols.clone()], src, s.sw);
+            }
+            dw[ki * s.kw + kj] += sum;
+        }
+    }
 }

@@ -25,6 +25,7 @@ mod flex;
 pub mod matrix;
 mod scratch;
 mod shape;
+mod simd;
 
 pub use shape::ConvParams;
 
