@@ -32,6 +32,11 @@ const OPS: [Op; 4] = [
 ];
 const BATCH: usize = 32;
 
+// As the `reid` command line does.
+#[global_allocator]
+static ALLOCATOR: reid::allocator::ReusingAllocator =
+    reid::allocator::ReusingAllocator::new(reid::allocator::DEFAULT_CAPACITY);
+
 fn random(shape: [usize; 4], rng: &mut Rng, device: &Device) -> Tensor<4> {
     let values = (0..shape.iter().product())
         .map(|_| rng.normal())
@@ -49,8 +54,6 @@ fn run(reid: bool, x: Tensor<4>, w: Tensor<4>, params: ConvParams) -> Tensor<4> 
 }
 
 fn convolutions(c: &mut Criterion) {
-    // As the `reid` command line does (see `retain_freed_memory`).
-    reid::device::retain_freed_memory();
     let mut rng = Rng::new(0);
     let mut group = c.benchmark_group("conv_b32");
     group.sample_size(10);

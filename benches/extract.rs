@@ -11,6 +11,11 @@ use reid::export::{ExportOptions, export_onnx_file};
 use reid::extractor::{Engine, Extractor, ExtractorOptions};
 use reid::models::{Arch, ReidModel};
 
+// As the `reid` command line does.
+#[global_allocator]
+static ALLOCATOR: reid::allocator::ReusingAllocator =
+    reid::allocator::ReusingAllocator::new(reid::allocator::DEFAULT_CAPACITY);
+
 fn jpegs(n: usize) -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
     let files: Vec<Vec<u8>> = ["person0.jpg", "person1.jpg", "person3.jpg"]

@@ -6,6 +6,11 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use reid::device::default_device;
 use reid::models::{Arch, ReidModel};
 
+// As the `reid` command line does.
+#[global_allocator]
+static ALLOCATOR: reid::allocator::ReusingAllocator =
+    reid::allocator::ReusingAllocator::new(reid::allocator::DEFAULT_CAPACITY);
+
 fn forward(c: &mut Criterion) {
     let device = default_device();
     let mut group = c.benchmark_group("forward_flex_256x128");

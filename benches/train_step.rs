@@ -14,9 +14,12 @@ use reid::device::default_device;
 use reid::models::{Arch, ReidModel};
 use reid::train::{LossConfig, train_step};
 
+// As the `reid` command line does.
+#[global_allocator]
+static ALLOCATOR: reid::allocator::ReusingAllocator =
+    reid::allocator::ReusingAllocator::new(reid::allocator::DEFAULT_CAPACITY);
+
 fn bench(c: &mut Criterion) {
-    // As the `reid` command line does (see `retain_freed_memory`).
-    reid::device::retain_freed_memory();
     step(
         c,
         Arch::OsnetX0_25,

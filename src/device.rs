@@ -13,30 +13,6 @@ pub fn default_device() -> Device {
     Device::flex()
 }
 
-/// Keeps memory the process frees for its own reuse instead of returning it to the system at
-/// once: glibc gives blocks above its mmap threshold back with `munmap`, and on a virtual machine
-/// each return flushes the TLB of every core. A training step frees hundreds of activation-sized
-/// blocks; measured on 2 cores, the depthwise convolution bench's forward + backward took 102 ms
-/// before and 25 ms after. The setting is process-wide, so the library never makes it on its own:
-/// the `reid` command line calls this at start; a host application decides for itself. Returns
-/// whether the allocator accepted it (only glibc on Linux has these settings).
-pub fn retain_freed_memory() -> bool {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // Blocks up to 32 MiB (glibc's largest mmap threshold) come from the heap, and the heap
-        // keeps up to 1 GiB free at its top rather than shrinking.
-        // SAFETY: mallopt only changes allocator parameters; both values are in glibc's range.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
-                && libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) == 1
-        }
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        false
-    }
-}
-
 /// Parses a device name: `flex` / `cpu`, `wgpu[:N]`, `cuda[:N]`.
 ///
 /// A GPU name whose backend was not compiled in is an error that says which cargo feature
@@ -110,12 +86,6 @@ fn cuda_device(name: &str, _index: usize) -> Result<Device> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn freed_memory_settings_are_accepted_by_glibc() {
-        let accepted = retain_freed_memory();
-        assert_eq!(accepted, cfg!(all(target_os = "linux", target_env = "gnu")));
-    }
 
     #[test]
     fn names_parse_or_explain() {

@@ -109,10 +109,13 @@ enum Command {
     Actmap(extract::ActmapArgs),
 }
 
+// Training and the Burn engine free activation-sized blocks on every step: keep them for reuse.
+#[global_allocator]
+static ALLOCATOR: reid::allocator::ReusingAllocator =
+    reid::allocator::ReusingAllocator::new(reid::allocator::DEFAULT_CAPACITY);
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    // Training frees activation-sized blocks every step; keep them in the process.
-    reid::device::retain_freed_memory();
     let result = match Cli::parse().command {
         Command::Demo(args) => args.run(),
         Command::Models(args) => args.run(),
