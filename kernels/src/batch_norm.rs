@@ -4,6 +4,9 @@
 
 use rayon::prelude::*;
 
+use crate::output::filled_in_parts;
+use crate::simd::vectorized;
+
 /// Sizes of a `[n, c, rest]` activation.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct NormShape {
@@ -60,19 +63,20 @@ pub(crate) fn normalize(
     gamma: &[f32],
     beta: &[f32],
 ) -> Vec<f32> {
-    let mut y = vec![0.0; x.len()];
-    y.par_chunks_mut(s.rest)
-        .zip(x.par_chunks(s.rest))
-        .enumerate()
-        .for_each(|(plane, (y, x))| {
-            let c = plane % s.c;
-            let scale = inv_std[c] * gamma[c];
-            let shift = beta[c] - mean[c] * scale;
-            for (y, x) in y.iter_mut().zip(x) {
-                *y = x * scale + shift;
-            }
-        });
-    y
+    filled_in_parts(x.len(), s.rest, true, 1, |plane, y| {
+        let c = plane % s.c;
+        let scale = inv_std[c] * gamma[c];
+        let shift = beta[c] - mean[c] * scale;
+        let x = &x[plane * s.rest..][..s.rest];
+        vectorized(
+            #[inline(always)]
+            || {
+                for (y, x) in y.iter_mut().zip(x) {
+                    *y = x * scale + shift;
+                }
+            },
+        );
+    })
 }
 
 /// Gradients `(dx, dgamma, dbeta)` from the output gradient `dy`.
@@ -100,19 +104,36 @@ pub(crate) fn backward(
     let (dbeta, dgamma): (Vec<f32>, Vec<f32>) =
         sums.iter().map(|&(a, b)| (a as f32, b as f32)).unzip();
     let m = s.count();
-    let mut dx = vec![0.0; x.len()];
-    dx.par_chunks_mut(s.rest)
-        .zip(x.par_chunks(s.rest).zip(dy.par_chunks(s.rest)))
-        .enumerate()
-        .for_each(|(plane, (dx, (x, dy)))| {
-            let c = plane % s.c;
-            let k = gamma[c] as f64 * inv_std[c] as f64;
+    // dx = k · (dy − mean(dy) − x̂ · mean(dy · x̂)) with k = γ · inv_std, written per channel as
+    // a · dy + b · (x − mean) + c, the coefficients in f64.
+    let coefficients: Vec<[f32; 3]> = (0..s.c)
+        .map(|c| {
+            let (inv_std, k) = (inv_std[c] as f64, gamma[c] as f64 * inv_std[c] as f64);
             let (mean_dy, mean_dy_xhat) = (sums[c].0 / m, sums[c].1 / m);
-            for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
-                let xhat = (x as f64 - mean[c] as f64) * inv_std[c] as f64;
-                *dx = (k * (dy as f64 - mean_dy - xhat * mean_dy_xhat)) as f32;
-            }
-        });
+            [
+                k as f32,
+                (-k * inv_std * mean_dy_xhat) as f32,
+                (-k * mean_dy) as f32,
+            ]
+        })
+        .collect();
+    let dx = filled_in_parts(x.len(), s.rest, true, 1, |plane, dx| {
+        let c = plane % s.c;
+        let [a, b, shift] = coefficients[c];
+        let (x, dy) = (
+            &x[plane * s.rest..][..s.rest],
+            &dy[plane * s.rest..][..s.rest],
+        );
+        let mean = mean[c];
+        vectorized(
+            #[inline(always)]
+            || {
+                for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+                    *dx = a * dy + b * (x - mean) + shift;
+                }
+            },
+        );
+    });
     (dx, dgamma, dbeta)
 }
 

@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use crate::matrix::{View, matmul};
+use crate::output::filled_in_parts;
 use crate::scratch::with_scratch;
 use crate::shape::{ConvShape, Epilogue};
 
@@ -83,22 +84,14 @@ fn per_image(s: &ConvShape) -> bool {
     s.n > 1 && rayon::current_num_threads() > 1
 }
 
-/// Runs `f(image index, output image)` over the `n` images of `out`, in parallel when that pays.
-fn for_each_image(
+/// A `[n, …]` output of `image_len` floats per image, each image zeroed and then written by
+/// `f(image index, output image)`, in parallel when that pays.
+fn per_image_output(
     s: &ConvShape,
-    out: &mut [f32],
     image_len: usize,
     f: impl Fn(usize, &mut [f32]) + Sync,
-) {
-    if per_image(s) {
-        out.par_chunks_mut(image_len)
-            .enumerate()
-            .for_each(|(i, o)| f(i, o));
-    } else {
-        out.chunks_mut(image_len)
-            .enumerate()
-            .for_each(|(i, o)| f(i, o));
-    }
+) -> Vec<f32> {
+    filled_in_parts(s.n * image_len, image_len, per_image(s), 1, f)
 }
 
 /// Forward: `x` `[n, c, h, w]`, `weight` `[o, cg, kh, kw]` → `[n, o, oh, ow]`, with the epilogue
@@ -106,8 +99,7 @@ fn for_each_image(
 pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
     let (k, p, og) = (s.k(), s.p(), s.og());
     let whole_pool = !per_image(s);
-    let mut out = vec![0.0; s.n * s.o * p];
-    for_each_image(s, &mut out, s.o * p, |i, out| {
+    per_image_output(s, s.o * p, |i, out| {
         let image = &x[i * s.c * s.hw()..][..s.c * s.hw()];
         for g in 0..s.groups {
             let a = View::rows(&weight[g * og * k..][..og * k], og, k);
@@ -125,16 +117,14 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: Epilog
         for (channel, plane) in out.chunks_mut(p).enumerate() {
             epilogue.apply(plane, channel);
         }
-    });
-    out
+    })
 }
 
 /// Gradient of the input: `weightᵀ · grad` per group, folded back onto the image.
 pub(crate) fn input_grad(s: &ConvShape, grad: &[f32], weight: &[f32]) -> Vec<f32> {
     let (k, p, og) = (s.k(), s.p(), s.og());
     let whole_pool = !per_image(s);
-    let mut dx = vec![0.0; s.n * s.c * s.hw()];
-    for_each_image(s, &mut dx, s.c * s.hw(), |i, dx| {
+    per_image_output(s, s.c * s.hw(), |i, dx| {
         let dy = &grad[i * s.o * p..][..s.o * p];
         for g in 0..s.groups {
             let a = View::transposed(&weight[g * og * k..][..og * k], k, og);
@@ -148,8 +138,7 @@ pub(crate) fn input_grad(s: &ConvShape, grad: &[f32], weight: &[f32]) -> Vec<f32
                 });
             }
         }
-    });
-    dx
+    })
 }
 
 /// Gradient of the weight: `Σ_images grad · unfold(x)ᵀ` per group, the images split into one

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use crate::output::filled_in_parts;
 use crate::scratch::with_scratch;
 use crate::shape::{ConvShape, Epilogue};
 use crate::simd::vectorized;
@@ -64,31 +65,17 @@ fn dot_strided(a: &[f32], b: &[f32], stride: usize) -> f32 {
 /// epilogue.
 pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
     let (hw, p, taps) = (s.hw(), s.p(), s.kh * s.kw);
-    let mut out = zeroed_output(s.n * s.o * p);
-    out.par_chunks_mut(p)
-        .with_min_len(MIN_PLANES_PER_TASK)
-        .enumerate()
-        .for_each(|(plane, out)| {
-            let input = &x[plane * hw..][..hw];
-            let w = &weight[(plane % s.c) * taps..][..taps];
-            vectorized(
-                #[inline(always)]
-                || {
-                    forward_plane(s, input, w, out);
-                    epilogue.apply(out, plane % s.c);
-                },
-            );
-        });
-    out
-}
-
-/// A buffer for an output whose tasks each zero their own part before accumulating into it.
-/// That zeroing is what first touches a fresh page, and it writes: a fresh page read first is
-/// mapped to the shared zero page, and the write after it then costs a copy-on-write fault with
-/// a TLB flush on every CPU of the process (measured: a third of the Burn engine's time went to
-/// those flushes while `+=` was the first touch).
-fn zeroed_output(len: usize) -> Vec<f32> {
-    vec![0.0; len]
+    filled_in_parts(s.n * s.o * p, p, true, MIN_PLANES_PER_TASK, |plane, out| {
+        let input = &x[plane * hw..][..hw];
+        let w = &weight[(plane % s.c) * taps..][..taps];
+        vectorized(
+            #[inline(always)]
+            || {
+                forward_plane(s, input, w, out);
+                epilogue.apply(out, plane % s.c);
+            },
+        );
+    })
 }
 
 #[inline(always)]
@@ -142,10 +129,10 @@ fn forward_plane_square<const K: usize>(s: &ConvShape, input: &[f32], w: &[f32],
     });
 }
 
-/// Forward of any kernel: per tap, the shifted input row scaled into the output row.
+/// Forward of any kernel: per tap, the shifted input row scaled into the output row (`out`
+/// arrives zeroed).
 #[inline(always)]
 fn forward_plane_any(s: &ConvShape, input: &[f32], w: &[f32], out: &mut [f32]) {
-    out.fill(0.0);
     for ki in 0..s.kh {
         for oy in s.rows(ki) {
             let src = &input[(oy * s.sh + ki - s.ph) * s.w..][..s.w];
@@ -164,24 +151,24 @@ fn forward_plane_any(s: &ConvShape, input: &[f32], w: &[f32], out: &mut [f32]) {
 /// Gradient of the input: each output gradient scattered back through every tap.
 pub(crate) fn input_grad(s: &ConvShape, grad: &[f32], weight: &[f32]) -> Vec<f32> {
     let (hw, p, taps) = (s.hw(), s.p(), s.kh * s.kw);
-    let mut dx = zeroed_output(s.n * s.c * hw);
-    dx.par_chunks_mut(hw)
-        .with_min_len(MIN_PLANES_PER_TASK)
-        .enumerate()
-        .for_each(|(plane, dx)| {
+    filled_in_parts(
+        s.n * s.c * hw,
+        hw,
+        true,
+        MIN_PLANES_PER_TASK,
+        |plane, dx| {
             let dy = &grad[plane * p..][..p];
             let w = &weight[(plane % s.c) * taps..][..taps];
             vectorized(
                 #[inline(always)]
                 || input_grad_plane(s, dy, w, dx),
             );
-        });
-    dx
+        },
+    )
 }
 
 #[inline(always)]
 fn input_grad_plane(s: &ConvShape, dy: &[f32], w: &[f32], dx: &mut [f32]) {
-    dx.fill(0.0);
     for ki in 0..s.kh {
         for oy in s.rows(ki) {
             let dst = &mut dx[(oy * s.sh + ki - s.ph) * s.w..][..s.w];

@@ -23,6 +23,7 @@ mod dense;
 mod depthwise;
 mod flex;
 pub mod matrix;
+mod output;
 mod scratch;
 mod shape;
 mod simd;
