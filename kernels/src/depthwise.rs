@@ -169,6 +169,42 @@ pub(crate) fn input_grad(s: &ConvShape, grad: &[f32], weight: &[f32]) -> Vec<f32
 
 #[inline(always)]
 fn input_grad_plane(s: &ConvShape, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    match (s.kh, s.kw) {
+        (3, 3) if square_stride_1::<3>(s) => input_grad_plane_square::<3>(s, dy, w, dx),
+        (5, 5) if square_stride_1::<5>(s) => input_grad_plane_square::<5>(s, dy, w, dx),
+        _ => input_grad_plane_any(s, dy, w, dx),
+    }
+}
+
+/// A `K×K` kernel at stride 1 with less than `K` padding: its input gradient is the forward of
+/// the flipped kernel over the output gradient, and its weight gradient a set of long
+/// contiguous dot products.
+fn square_stride_1<const K: usize>(s: &ConvShape) -> bool {
+    s.sh == 1 && s.sw == 1 && s.ph < K && s.pw < K
+}
+
+/// The input gradient at stride 1: the output gradient convolved with the flipped kernel,
+/// padded by `K − 1 − padding`, which gives back the input's size.
+#[inline(always)]
+fn input_grad_plane_square<const K: usize>(s: &ConvShape, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    let transposed = ConvShape {
+        h: s.oh,
+        w: s.ow,
+        ph: K - 1 - s.ph,
+        pw: K - 1 - s.pw,
+        oh: s.h,
+        ow: s.w,
+        ..*s
+    };
+    let flipped: [f32; 25] =
+        std::array::from_fn(|t| if t < K * K { w[K * K - 1 - t] } else { 0.0 });
+    forward_plane_square::<K>(&transposed, dy, &flipped, dx);
+}
+
+/// The input gradient of any kernel: each output gradient row scattered back through every tap
+/// (`dx` arrives zeroed).
+#[inline(always)]
+fn input_grad_plane_any(s: &ConvShape, dy: &[f32], w: &[f32], dx: &mut [f32]) {
     for ki in 0..s.kh {
         for oy in s.rows(ki) {
             let dst = &mut dx[(oy * s.sh + ki - s.ph) * s.w..][..s.w];
@@ -204,6 +240,64 @@ pub(crate) fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
 
 #[inline(always)]
 fn weight_grad_plane(s: &ConvShape, input: &[f32], dy: &[f32], dw: &mut [f32]) {
+    match (s.kh, s.kw) {
+        (3, 3) if square_stride_1::<3>(s) => weight_grad_plane_square::<3>(s, input, dy, dw),
+        (5, 5) if square_stride_1::<5>(s) => weight_grad_plane_square::<5>(s, input, dy, dw),
+        _ => weight_grad_plane_any(s, input, dy, dw),
+    }
+}
+
+/// The weight gradient at stride 1. With the input zero-padded to rows of `wp` and the output
+/// gradient laid out on rows of the same length (zeros past its width), tap `(ki, kj)` is one
+/// contiguous dot product of the gradient with the padded input from `ki·wp + kj`: the zeros
+/// cancel the wrapped-around terms.
+#[inline(always)]
+fn weight_grad_plane_square<const K: usize>(
+    s: &ConvShape,
+    input: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+) {
+    let wp = s.w + 2 * s.pw;
+    let padded_len = (s.h + 2 * s.ph) * wp + K;
+    with_scratch(padded_len + s.oh * wp, |buffer| {
+        buffer.fill(0.0);
+        let (padded, spread) = buffer.split_at_mut(padded_len);
+        for y in 0..s.h {
+            padded[(y + s.ph) * wp + s.pw..][..s.w].copy_from_slice(&input[y * s.w..][..s.w]);
+        }
+        for oy in 0..s.oh {
+            spread[oy * wp..][..s.ow].copy_from_slice(&dy[oy * s.ow..][..s.ow]);
+        }
+        for ki in 0..K {
+            for kj in 0..K {
+                dw[ki * K + kj] += dot(spread, &padded[ki * wp + kj..][..spread.len()]);
+            }
+        }
+    });
+}
+
+/// `Σ a[i] · b[i]` in sixteen partial sums (one AVX-512 register).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let (a16, b16) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = a16
+        .remainder()
+        .iter()
+        .zip(b16.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (ca, cb) in a16.zip(b16) {
+        for l in 0..16 {
+            lanes[l] += ca[l] * cb[l];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
+fn weight_grad_plane_any(s: &ConvShape, input: &[f32], dy: &[f32], dw: &mut [f32]) {
     for ki in 0..s.kh {
         for kj in 0..s.kw {
             let cols = s.cols(kj);
