@@ -33,18 +33,57 @@ impl NormShape {
 /// operation.
 pub(crate) fn statistics(s: NormShape, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let count = s.count() as f32;
-    let stats: Vec<(f32, f32)> = (0..s.c)
+    let groups: Vec<Vec<(f32, f32)>> = (0..s.c.div_ceil(INTERLEAVED))
         .into_par_iter()
-        .map(|c| {
-            let mean = s.runs(x, c).map(|run| run.iter().sum::<f32>()).sum::<f32>() / count;
-            let squares: f32 = s
-                .runs(x, c)
-                .map(|run| run.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>())
-                .sum();
-            (mean, squares / count)
+        .map(|group| {
+            let first = group * INTERLEAVED;
+            let k = INTERLEAVED.min(s.c - first);
+            let means = interleaved_sums(s, x, first, k, |_, v| v).map(|sum| sum / count);
+            let squares = interleaved_sums(s, x, first, k, |j, v| (v - means[j]) * (v - means[j]));
+            (0..k).map(|j| (means[j], squares[j] / count)).collect()
         })
         .collect();
-    stats.into_iter().unzip()
+    groups.into_iter().flatten().unzip()
+}
+
+/// Channels whose sequential sums run side by side: one `f32` sum waits for the previous
+/// addition, so a single channel runs at the adder's latency; eight independent ones keep it
+/// busy without changing any channel's order of additions.
+const INTERLEAVED: usize = 8;
+
+/// For channels `first..first + k` (`k ≤ INTERLEAVED`): the sum over images of the sequential
+/// sum of `term(j, value)` over each image's run, the order [`statistics`] documents.
+#[inline(always)]
+fn interleaved_sums(
+    s: NormShape,
+    x: &[f32],
+    first: usize,
+    k: usize,
+    term: impl Fn(usize, f32) -> f32,
+) -> [f32; INTERLEAVED] {
+    let mut totals = [0.0f32; INTERLEAVED];
+    for i in 0..s.n {
+        let run = |j: usize| &x[(i * s.c + first + j) * s.rest..][..s.rest];
+        let mut partial = [0.0f32; INTERLEAVED];
+        if k == INTERLEAVED {
+            let runs: [&[f32]; INTERLEAVED] = std::array::from_fn(run);
+            for t in 0..s.rest {
+                for j in 0..INTERLEAVED {
+                    partial[j] += term(j, runs[j][t]);
+                }
+            }
+        } else {
+            for (j, partial) in partial.iter_mut().enumerate().take(k) {
+                for &v in run(j) {
+                    *partial += term(j, v);
+                }
+            }
+        }
+        for (total, partial) in totals.iter_mut().zip(partial) {
+            *total += partial;
+        }
+    }
+    totals
 }
 
 /// `1 / sqrt(var + epsilon)` per channel.
@@ -94,7 +133,10 @@ pub(crate) fn backward(
         .map(|c| {
             let (mut sum_dy, mut sum_dy_xhat) = (0.0f64, 0.0f64);
             for (x, dy) in s.runs(x, c).zip(s.runs(dy, c)) {
-                let (a, b) = dot_pair(x, dy, mean[c]);
+                let (a, b) = vectorized(
+                    #[inline(always)]
+                    || dot_pair(x, dy, mean[c]),
+                );
                 sum_dy += a;
                 sum_dy_xhat += b * inv_std[c] as f64;
             }
@@ -138,6 +180,7 @@ pub(crate) fn backward(
 }
 
 /// `(Σ dy, Σ dy · (x − mean))` over one run: eight `f32` partial sums, added in `f64`.
+#[inline(always)]
 fn dot_pair(x: &[f32], dy: &[f32], mean: f32) -> (f64, f64) {
     let (mut a, mut b) = ([0.0f32; 8], [0.0f32; 8]);
     let (xs, dys) = (x.chunks_exact(8), dy.chunks_exact(8));
