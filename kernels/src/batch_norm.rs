@@ -67,6 +67,8 @@ fn interleaved_sums(
         let mut partial = [0.0f32; INTERLEAVED];
         if k == INTERLEAVED {
             let runs: [&[f32]; INTERLEAVED] = std::array::from_fn(run);
+            // `t` indexes eight runs at once.
+            #[allow(clippy::needless_range_loop)]
             for t in 0..s.rest {
                 for j in 0..INTERLEAVED {
                     partial[j] += term(j, runs[j][t]);
