@@ -9,7 +9,7 @@ use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, TensorMetadata};
 
-use crate::{ConvKernels, ConvParams, NormKernels};
+use crate::{ConvKernels, ConvParams, NormKernels, PoolKernels, PoolParams};
 
 fn dims<B: Backend>(t: &FloatTensor<B>) -> [usize; 4] {
     let shape = t.shape();
@@ -175,5 +175,96 @@ impl<B: Backend + NormKernels, C: CheckpointStrategy> NormKernels for Autodiff<B
             FloatTensor::<Self>::new(dgamma),
             FloatTensor::<Self>::new(dbeta),
         )
+    }
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl<B: Backend + PoolKernels> Backward<B, 1> for MaxPoolBackward {
+    /// The input (its maxima are found again rather than kept as an index tensor) and the
+    /// parameters.
+    type State = (FloatTensor<B>, PoolParams);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, params) = ops.state;
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::reid_max_pool2d_backward(x, grad, params));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct AvgPoolBackward;
+
+impl<B: Backend + PoolKernels> Backward<B, 1> for AvgPoolBackward {
+    /// The input's shape and the parameters.
+    type State = ([usize; 4], PoolParams);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (shape, params) = ops.state;
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::reid_avg_pool2d_backward(grad, shape, params));
+        }
+    }
+}
+
+impl<B: Backend + PoolKernels, C: CheckpointStrategy> PoolKernels for Autodiff<B, C> {
+    fn reid_max_pool2d(x: FloatTensor<Self>, params: PoolParams) -> FloatTensor<Self> {
+        let nodes = [x.node()];
+        let x = x.into_primitive();
+        let out = B::reid_max_pool2d(x.clone(), params);
+        match MaxPoolBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((x, params), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn reid_avg_pool2d(x: FloatTensor<Self>, params: PoolParams) -> FloatTensor<Self> {
+        let nodes = [x.node()];
+        let x = x.into_primitive();
+        let shape = dims::<B>(&x);
+        let out = B::reid_avg_pool2d(x, params);
+        match AvgPoolBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((shape, params), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    // As for the convolutions, the gradients are not differentiated again.
+    fn reid_max_pool2d_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        params: PoolParams,
+    ) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::reid_max_pool2d_backward(
+            x.into_primitive(),
+            grad.into_primitive(),
+            params,
+        ))
+    }
+
+    fn reid_avg_pool2d_backward(
+        grad: FloatTensor<Self>,
+        input_shape: [usize; 4],
+        params: PoolParams,
+    ) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::reid_avg_pool2d_backward(
+            grad.into_primitive(),
+            input_shape,
+            params,
+        ))
     }
 }

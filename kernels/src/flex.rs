@@ -1,5 +1,6 @@
-//! The kernels on Burn's Flex backend: `f32` tensors go through [`crate::dense`] or
-//! [`crate::depthwise`]; other float types through Flex's own convolution.
+//! The kernels on Burn's Flex backend: `f32` convolutions go through [`crate::dense`] or
+//! [`crate::depthwise`], other float types through Flex's own convolution; batch normalization
+//! and pooling take `f32` only.
 
 use burn::backend::Flex;
 use burn::backend::ops::{ActivationOps, ConvOptions, ModuleOps};
@@ -7,8 +8,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::tensor::{DType, TensorData};
 
 use crate::batch_norm::{self, NormShape};
+use crate::pool::{self, PoolParams, PoolShape};
 use crate::shape::{ConvParams, ConvShape, Epilogue};
-use crate::{ConvKernels, NormKernels, dense, depthwise};
+use crate::{ConvKernels, NormKernels, PoolKernels, dense, depthwise};
 
 fn dims(t: &FloatTensor<Flex>) -> [usize; 4] {
     let shape = t.layout().shape();
@@ -157,7 +159,7 @@ fn norm_shape(x: &FloatTensor<Flex>) -> NormShape {
 fn f32_only(tensors: &[&FloatTensor<Flex>]) {
     assert!(
         is_f32(tensors),
-        "reid's batch normalization kernel is f32 only"
+        "reid's batch normalization and pooling kernels are f32 only"
     );
 }
 
@@ -212,5 +214,49 @@ impl NormKernels for Flex {
             tensor(dgamma, [s.c]),
             tensor(dbeta, [s.c]),
         )
+    }
+}
+
+fn pool_shape(input: [usize; 4], params: PoolParams) -> PoolShape {
+    PoolShape::new(input, params)
+        .unwrap_or_else(|| panic!("pooling window {params:?} does not fit an input {input:?}"))
+}
+
+impl PoolKernels for Flex {
+    fn reid_max_pool2d(x: FloatTensor<Self>, params: PoolParams) -> FloatTensor<Self> {
+        f32_only(&[&x]);
+        let s = pool_shape(dims(&x), params);
+        let [n, c, ..] = dims(&x);
+        tensor(pool::max_forward(&s, &values(&x)), [n, c, s.oh, s.ow])
+    }
+
+    fn reid_max_pool2d_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        params: PoolParams,
+    ) -> FloatTensor<Self> {
+        f32_only(&[&x, &grad]);
+        let s = pool_shape(dims(&x), params);
+        tensor(
+            pool::max_backward(&s, &values(&x), &values(&grad)),
+            dims(&x),
+        )
+    }
+
+    fn reid_avg_pool2d(x: FloatTensor<Self>, params: PoolParams) -> FloatTensor<Self> {
+        f32_only(&[&x]);
+        let s = pool_shape(dims(&x), params);
+        let [n, c, ..] = dims(&x);
+        tensor(pool::avg_forward(&s, &values(&x)), [n, c, s.oh, s.ow])
+    }
+
+    fn reid_avg_pool2d_backward(
+        grad: FloatTensor<Self>,
+        input_shape: [usize; 4],
+        params: PoolParams,
+    ) -> FloatTensor<Self> {
+        f32_only(&[&grad]);
+        let s = pool_shape(input_shape, params);
+        tensor(pool::avg_backward(&s, &values(&grad)), input_shape)
     }
 }

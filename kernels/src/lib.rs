@@ -12,6 +12,8 @@
 //! - [`matrix`]: the row-major matrix product everything above (and reid's distances) runs on.
 //! - `batch_norm`: training-mode batch normalization fused into a few passes
 //!   ([`NormKernels`], [`batch_norm_train`]).
+//! - `pool`: max and average pooling per plane ([`PoolKernels`], [`max_pool2d`],
+//!   [`avg_pool2d`]).
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
@@ -24,10 +26,12 @@ mod depthwise;
 mod flex;
 pub mod matrix;
 mod output;
+mod pool;
 mod scratch;
 mod shape;
 mod simd;
 
+pub use pool::PoolParams;
 pub use shape::ConvParams;
 
 /// Convolution without bias and its two gradients, as a Burn backend extension.
@@ -144,4 +148,47 @@ pub fn batch_norm_train<const D: usize>(
         Tensor::from_dispatch(mean),
         Tensor::from_dispatch(var),
     )
+}
+
+/// Max and average pooling with their backward, as a Burn backend extension.
+#[backend_extension(Flex, Autodiff)]
+pub trait PoolKernels: Backend {
+    /// Max pooling of `x` `[n, c, h, w]` (floor mode, padding never chosen).
+    fn reid_max_pool2d(x: FloatTensor<Self>, params: PoolParams) -> FloatTensor<Self>;
+
+    /// The gradient of [`reid_max_pool2d`](Self::reid_max_pool2d) with respect to `x`: each
+    /// output gradient goes to the first maximum of its window in `x`.
+    fn reid_max_pool2d_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        params: PoolParams,
+    ) -> FloatTensor<Self>;
+
+    /// Average pooling of `x` `[n, c, h, w]` (floor mode).
+    fn reid_avg_pool2d(x: FloatTensor<Self>, params: PoolParams) -> FloatTensor<Self>;
+
+    /// The gradient of [`reid_avg_pool2d`](Self::reid_avg_pool2d) with respect to its input of
+    /// shape `input_shape`.
+    fn reid_avg_pool2d_backward(
+        grad: FloatTensor<Self>,
+        input_shape: [usize; 4],
+        params: PoolParams,
+    ) -> FloatTensor<Self>;
+}
+
+/// Max pooling through these kernels, differentiable on an autodiff device. Flex tensors only.
+pub fn max_pool2d(x: Tensor<4>, params: PoolParams) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as PoolKernels>::reid_max_pool2d(
+        x.into_dispatch(),
+        params,
+    ))
+}
+
+/// Average pooling through these kernels, differentiable on an autodiff device. Flex tensors
+/// only.
+pub fn avg_pool2d(x: Tensor<4>, params: PoolParams) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as PoolKernels>::reid_avg_pool2d(
+        x.into_dispatch(),
+        params,
+    ))
 }

@@ -42,20 +42,18 @@ fn chain(convs: &[ConvNorm], x: Tensor<4>) -> Tensor<4> {
 
 /// 3×3 max pooling with stride 2, no padding.
 pub fn max_pool(x: Tensor<4>) -> Tensor<4> {
-    MaxPool2dConfig::new([3, 3])
-        .with_strides([2, 2])
-        .init()
-        .forward(x)
+    let pool = MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).init();
+    super::layers::max_pool(&pool, x)
 }
 
 /// 3×3 average pooling, stride 1, padding 1, padded cells not counted.
 pub fn avg_pool(x: Tensor<4>) -> Tensor<4> {
-    AvgPool2dConfig::new([3, 3])
+    let pool = AvgPool2dConfig::new([3, 3])
         .with_strides([1, 1])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
         .with_count_include_pad(false)
-        .init()
-        .forward(x)
+        .init();
+    super::layers::avg_pool(&pool, x)
 }
 
 /// `Mixed_3a`: max pooling beside a stride-2 convolution.

@@ -7,9 +7,10 @@ use std::sync::OnceLock;
 
 use burn::backend::DispatchDevice;
 use burn::nn::conv::Conv2d;
+use burn::nn::pool::{AvgPool2d, MaxPool2d};
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::Tensor;
-use reid_kernels::ConvParams;
+use reid_kernels::{ConvParams, PoolParams};
 
 use crate::logging::{self, Level};
 
@@ -54,13 +55,7 @@ pub fn reid_kernels_for<const D: usize>(x: &Tensor<D>) -> bool {
 /// reid's kernel parameters for `conv` applied to `x`, when reid's kernels run it: a CPU
 /// tensor, no dilation, symmetric padding.
 pub fn reid_kernel_params(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvParams> {
-    let padding = match conv.padding {
-        PaddingConfig2d::Valid => [0, 0],
-        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
-            [top, left]
-        }
-        _ => return None,
-    };
+    let padding = symmetric(&conv.padding)?;
     let usable = conv.dilation == [1, 1] && reid_kernels_for(x);
     usable.then_some(ConvParams {
         stride: conv.stride,
@@ -126,4 +121,44 @@ pub fn reid_batch_norm<const D: usize>(
     reid_kernels_for(x).then(|| {
         reid_kernels::batch_norm_train(x.clone(), bn.gamma.val(), bn.beta.val(), bn.epsilon)
     })
+}
+
+/// Symmetric padding as `[rows, columns]`; `None` for asymmetric or "same" padding, which the
+/// kernels do not take.
+fn symmetric(padding: &PaddingConfig2d) -> Option<[usize; 2]> {
+    match *padding {
+        PaddingConfig2d::Valid => Some([0, 0]),
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            Some([top, left])
+        }
+        _ => None,
+    }
+}
+
+/// `pool(x)` through reid's kernel when `x` is on the CPU and the pooling is one it covers
+/// (floor mode, no dilation, symmetric padding).
+pub fn reid_max_pool(pool: &MaxPool2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+    let padding = symmetric(&pool.padding)?;
+    let usable = pool.dilation == [1, 1] && !pool.ceil_mode && reid_kernels_for(x);
+    let params = PoolParams {
+        kernel: pool.kernel_size,
+        stride: pool.stride,
+        padding,
+        count_include_pad: true,
+    };
+    usable.then(|| reid_kernels::max_pool2d(x.clone(), params))
+}
+
+/// `pool(x)` through reid's kernel when `x` is on the CPU and the pooling is one it covers
+/// (floor mode, symmetric padding).
+pub fn reid_avg_pool(pool: &AvgPool2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+    let padding = symmetric(&pool.padding)?;
+    let usable = !pool.ceil_mode && reid_kernels_for(x);
+    let params = PoolParams {
+        kernel: pool.kernel_size,
+        stride: pool.stride,
+        padding,
+        count_include_pad: pool.count_include_pad,
+    };
+    usable.then(|| reid_kernels::avg_pool2d(x.clone(), params))
 }

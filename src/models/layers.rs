@@ -3,6 +3,7 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AvgPool2d, MaxPool2d};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Initializer, InstanceNorm, InstanceNormConfig, Linear,
     LinearConfig, PaddingConfig2d,
@@ -111,6 +112,18 @@ pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         None => y,
     };
     y.reshape([n, out_channels, h, w])
+}
+
+/// Max pooling, through reid's CPU kernel where it applies
+/// ([`super::kernels::reid_max_pool`]).
+pub fn max_pool(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    super::kernels::reid_max_pool(pool, &x).unwrap_or_else(|| pool.forward(x))
+}
+
+/// Average pooling, through reid's CPU kernel where it applies
+/// ([`super::kernels::reid_avg_pool`]).
+pub fn avg_pool(pool: &AvgPool2d, x: Tensor<4>) -> Tensor<4> {
+    super::kernels::reid_avg_pool(pool, &x).unwrap_or_else(|| pool.forward(x))
 }
 
 /// `bn(conv(x))`, then ReLU when `relu`; in inference on the CPU as one folded convolution

@@ -10,7 +10,10 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
-use super::layers::{ConvNorm, ConvSpec, batch_norm, conv_batch_norm, conv_forward, instance_norm};
+use super::layers::{
+    ConvNorm, ConvSpec, avg_pool, batch_norm, conv_batch_norm, conv_forward, instance_norm,
+    max_pool,
+};
 
 /// 1×1 linear convolution then a depthwise 3×3 convolution, batch norm and ReLU.
 #[derive(Module, Debug)]
@@ -198,7 +201,7 @@ impl OsStage {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         match &self.transition {
-            Some(t) => self.pool.forward(t.forward_relu(x)),
+            Some(t) => avg_pool(&self.pool, t.forward_relu(x)),
             None => x,
         }
     }
@@ -252,7 +255,7 @@ impl OsNet {
 
     /// Feature maps before global pooling.
     pub fn featuremaps(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.maxpool.forward(self.conv1.forward_relu(x));
+        let x = max_pool(&self.maxpool, self.conv1.forward_relu(x));
         let x = self
             .conv4
             .forward(self.conv3.forward(self.conv2.forward(x)));

@@ -9,7 +9,10 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
-use super::layers::{ConvNorm, ConvSpec, batch_norm, conv_batch_norm, conv_forward, instance_norm};
+use super::layers::{
+    ConvNorm, ConvSpec, avg_pool, batch_norm, conv_batch_norm, conv_forward, instance_norm,
+    max_pool,
+};
 use super::osnet::{ChannelGate, LightConv3x3, light_chain, osnet_maxpool};
 
 /// A stream of `depth` light convolutions (`LightConvStream`).
@@ -163,11 +166,11 @@ impl OsNetAin {
     /// Feature maps before global pooling.
     pub fn featuremaps(&self, x: Tensor<4>) -> Tensor<4> {
         let run = |blocks: &[AinBlock], x| blocks.iter().fold(x, |x, b: &AinBlock| b.forward(x));
-        let x = self.maxpool.forward(self.conv1.forward_relu(x));
+        let x = max_pool(&self.maxpool, self.conv1.forward_relu(x));
         let x = run(&self.conv2, x);
-        let x = self.avgpool.forward(self.pool2.forward_relu(x));
+        let x = avg_pool(&self.avgpool, self.pool2.forward_relu(x));
         let x = run(&self.conv3, x);
-        let x = self.avgpool.forward(self.pool3.forward_relu(x));
+        let x = avg_pool(&self.avgpool, self.pool3.forward_relu(x));
         let x = run(&self.conv4, x);
         self.conv5.forward_relu(x)
     }

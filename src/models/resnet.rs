@@ -9,7 +9,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
-use super::layers::{ConvNorm, ConvSpec, batch_norm, conv_batch_norm};
+use super::layers::{ConvNorm, ConvSpec, batch_norm, conv_batch_norm, max_pool};
 use super::osnet::osnet_maxpool;
 
 /// Bottleneck residual block (1×1, 3×3, 1×1, expansion 4).
@@ -123,9 +123,10 @@ impl ResNet {
 
     /// Feature maps before global pooling.
     pub fn featuremaps(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self
-            .maxpool
-            .forward(conv_batch_norm(&self.conv1, &self.bn1, x, true));
+        let x = max_pool(
+            &self.maxpool,
+            conv_batch_norm(&self.conv1, &self.bn1, x, true),
+        );
         [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
             .into_iter()
             .flatten()

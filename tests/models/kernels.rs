@@ -1,6 +1,6 @@
 //! reid's CPU kernels (`reid-kernels`) against PyTorch (tests/fixtures/make_kernel_fixtures.py):
 //! the output and both gradients of every convolution kind of the zoo, and training-mode batch
-//! normalization with its three gradients.
+//! normalization with its three gradients, and max / average pooling with their gradients.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +8,7 @@ use burn::nn::conv::Conv2dConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use reid::formats::npy::{NpyArray, read_npz};
 use reid::models::kernels::{CpuKernels, cpu_kernels, reid_kernel_params};
-use reid_kernels::{ConvParams, batch_norm_train, conv2d};
+use reid_kernels::{ConvParams, PoolParams, avg_pool2d, batch_norm_train, conv2d, max_pool2d};
 
 use crate::common::{assert_close, fixture};
 
@@ -210,5 +210,42 @@ fn training_batch_norm_and_its_gradients_match_pytorch() {
             let dx = flat(x.grad(&grads).expect("dx"));
             check((flat(y), dx), mean, var, &grads);
         }
+    }
+}
+
+#[test]
+fn pooling_and_its_gradient_match_pytorch_ties_included() {
+    let arrays = read_npz(fixture("kernels/pool.npz")).expect("pool.npz");
+    let names: Vec<&str> = arrays
+        .keys()
+        .filter_map(|k| k.strip_suffix(".params"))
+        .collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+    let device = Device::flex().autodiff();
+    for name in names {
+        let get = |key: &str| &arrays[&format!("{name}.{key}")];
+        let p = get("params").to_i64().expect("params");
+        let params = PoolParams {
+            kernel: [p[0] as usize; 2],
+            stride: [p[1] as usize; 2],
+            padding: [p[2] as usize; 2],
+            count_include_pad: p[3] == 1,
+        };
+        let x = tensor(get("x"), &device).require_grad();
+        let y = if p[4] == 1 {
+            max_pool2d(x.clone(), params)
+        } else {
+            avg_pool2d(x.clone(), params)
+        };
+        assert_close(&format!("{name} y"), &values(y.clone()), &get("y").to_f32());
+        let grads = (y * tensor(get("dy"), &device)).sum().backward();
+        let dx = x.grad(&grads).expect("dx");
+        // Max pooling's gradient goes to one position per window: a different choice among
+        // tied maxima would move whole values, far past the tolerance.
+        assert_close(
+            &format!("{name} dx"),
+            &dx.into_data().try_into_vec::<f32>().unwrap(),
+            &get("dx").to_f32(),
+        );
     }
 }

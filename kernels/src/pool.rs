@@ -1,0 +1,171 @@
+//! Max and average pooling over `[n, c, h, w]`, per plane, and their gradients. Burn's Flex
+//! backend pools through its 3-D path with an index tensor even in inference.
+
+use crate::output::filled_in_parts;
+
+/// Pooling geometry: window, stride, symmetric zero padding (`[rows, columns]` each), and for
+/// average pooling whether padded positions count in the divisor (PyTorch's
+/// `count_include_pad`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolParams {
+    /// Window height and width.
+    pub kernel: [usize; 2],
+    /// Step between windows.
+    pub stride: [usize; 2],
+    /// Padding on each side.
+    pub padding: [usize; 2],
+    /// Average pooling: divide by the whole window, padding included (else by its inside).
+    pub count_include_pad: bool,
+}
+
+/// Every size of one pooling: input `[n, c, h, w]`, output `[n, c, oh, ow]` (floor mode).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PoolShape {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub p: PoolParams,
+}
+
+impl PoolShape {
+    /// `None` when the window does not fit the padded input or a size is zero.
+    pub fn new(input: [usize; 4], p: PoolParams) -> Option<Self> {
+        let [n, c, h, w] = input;
+        let [kh, kw] = p.kernel;
+        let [sh, sw] = p.stride;
+        let [ph, pw] = p.padding;
+        let fits = kh > 0 && kw > 0 && sh > 0 && sw > 0 && h + 2 * ph >= kh && w + 2 * pw >= kw;
+        fits.then(|| Self {
+            planes: n * c,
+            h,
+            w,
+            oh: (h + 2 * ph - kh) / sh + 1,
+            ow: (w + 2 * pw - kw) / sw + 1,
+            p,
+        })
+    }
+
+    /// The input rows (or columns) under output position `o` along one axis, clipped to the
+    /// image.
+    fn window(o: usize, stride: usize, pad: usize, kernel: usize, size: usize) -> (usize, usize) {
+        let start = (o * stride).saturating_sub(pad);
+        let end = (o * stride + kernel).saturating_sub(pad).min(size);
+        (start, end)
+    }
+
+    fn rows(&self, oy: usize) -> (usize, usize) {
+        Self::window(
+            oy,
+            self.p.stride[0],
+            self.p.padding[0],
+            self.p.kernel[0],
+            self.h,
+        )
+    }
+
+    fn cols(&self, ox: usize) -> (usize, usize) {
+        Self::window(
+            ox,
+            self.p.stride[1],
+            self.p.padding[1],
+            self.p.kernel[1],
+            self.w,
+        )
+    }
+
+    /// Where the maximum of output `(oy, ox)`'s window lies in its plane: the first in row-major
+    /// order, as PyTorch picks among ties (a NaN wins).
+    fn argmax(&self, plane: &[f32], oy: usize, ox: usize) -> usize {
+        let ((y0, y1), (x0, x1)) = (self.rows(oy), self.cols(ox));
+        let (mut best, mut at) = (f32::NEG_INFINITY, y0 * self.w + x0);
+        for y in y0..y1 {
+            for (x, &v) in plane[y * self.w..][x0..x1].iter().enumerate() {
+                if v > best || v.is_nan() {
+                    (best, at) = (v, y * self.w + x0 + x);
+                    if v.is_nan() {
+                        return at;
+                    }
+                }
+            }
+        }
+        at
+    }
+
+    fn divisor(&self, oy: usize, ox: usize) -> f32 {
+        if self.p.count_include_pad {
+            (self.p.kernel[0] * self.p.kernel[1]) as f32
+        } else {
+            let ((y0, y1), (x0, x1)) = (self.rows(oy), self.cols(ox));
+            ((y1 - y0) * (x1 - x0)) as f32
+        }
+    }
+}
+
+/// Max pooling forward.
+pub(crate) fn max_forward(s: &PoolShape, x: &[f32]) -> Vec<f32> {
+    let (hw, p) = (s.h * s.w, s.oh * s.ow);
+    filled_in_parts(s.planes * p, p, true, 4, |plane, out| {
+        let input = &x[plane * hw..][..hw];
+        for oy in 0..s.oh {
+            for ox in 0..s.ow {
+                out[oy * s.ow + ox] = input[s.argmax(input, oy, ox)];
+            }
+        }
+    })
+}
+
+/// Max pooling backward: each output gradient goes to its window's maximum in `x`.
+pub(crate) fn max_backward(s: &PoolShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
+    let (hw, p) = (s.h * s.w, s.oh * s.ow);
+    filled_in_parts(s.planes * hw, hw, true, 4, |plane, dx| {
+        let input = &x[plane * hw..][..hw];
+        let dy = &grad[plane * p..][..p];
+        for oy in 0..s.oh {
+            for ox in 0..s.ow {
+                dx[s.argmax(input, oy, ox)] += dy[oy * s.ow + ox];
+            }
+        }
+    })
+}
+
+/// Average pooling forward.
+pub(crate) fn avg_forward(s: &PoolShape, x: &[f32]) -> Vec<f32> {
+    let (hw, p) = (s.h * s.w, s.oh * s.ow);
+    filled_in_parts(s.planes * p, p, true, 4, |plane, out| {
+        let input = &x[plane * hw..][..hw];
+        for oy in 0..s.oh {
+            let (y0, y1) = s.rows(oy);
+            for ox in 0..s.ow {
+                let (x0, x1) = s.cols(ox);
+                // One sequential sum in row-major order, as PyTorch's kernel adds.
+                let mut sum = 0.0f32;
+                for y in y0..y1 {
+                    for &v in &input[y * s.w..][x0..x1] {
+                        sum += v;
+                    }
+                }
+                out[oy * s.ow + ox] = sum / s.divisor(oy, ox);
+            }
+        }
+    })
+}
+
+/// Average pooling backward: each output gradient spread evenly over its window.
+pub(crate) fn avg_backward(s: &PoolShape, grad: &[f32]) -> Vec<f32> {
+    let (hw, p) = (s.h * s.w, s.oh * s.ow);
+    filled_in_parts(s.planes * hw, hw, true, 4, |plane, dx| {
+        let dy = &grad[plane * p..][..p];
+        for oy in 0..s.oh {
+            let (y0, y1) = s.rows(oy);
+            for ox in 0..s.ow {
+                let (x0, x1) = s.cols(ox);
+                let share = dy[oy * s.ow + ox] / s.divisor(oy, ox);
+                for y in y0..y1 {
+                    dx[y * s.w..][x0..x1].iter_mut().for_each(|d| *d += share);
+                }
+            }
+        }
+    })
+}
