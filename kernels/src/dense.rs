@@ -3,10 +3,13 @@
 
 use rayon::prelude::*;
 
-use crate::matrix::{View, matmul};
-use crate::output::filled_in_parts;
+use std::mem::MaybeUninit;
+
+use crate::matrix::{View, matmul, matmul_uninit};
+use crate::output::{filled_in_parts, written_in_parts, zeroed};
 use crate::scratch::with_scratch;
 use crate::shape::{ConvShape, Epilogue};
+use crate::simd::vectorized;
 
 /// Unfolds group `g` of one image `[c, h, w]` into `col` `[k, p]`: row `(ci, ki, kj)` holds the
 /// input under tap `(ki, kj)` for every output pixel, zero where it falls in the padding.
@@ -97,27 +100,60 @@ fn per_image_output(
 /// Forward: `x` `[n, c, h, w]`, `weight` `[o, cg, kh, kw]` → `[n, o, oh, ow]`, with the epilogue
 /// applied to each image's output while it is still in cache.
 pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
-    let (k, p, og) = (s.k(), s.p(), s.og());
+    let (p, og) = (s.p(), s.og());
     let whole_pool = !per_image(s);
-    per_image_output(s, s.o * p, |i, out| {
+    let image_len = s.o * p;
+    written_in_parts(s.n * image_len, image_len, per_image(s), 1, |i, out| {
         let image = &x[i * s.c * s.hw()..][..s.c * s.hw()];
-        for g in 0..s.groups {
-            let a = View::rows(&weight[g * og * k..][..og * k], og, k);
-            let dst = &mut out[g * og * p..][..og * p];
-            if s.pointwise() {
-                let b = View::rows(&image[g * k * p..][..k * p], k, p);
-                matmul(dst, a, b, false, whole_pool);
-            } else {
-                with_scratch(k * p, |col| {
-                    unfold(s, image, g, col);
-                    matmul(dst, a, View::rows(col, k, p), false, whole_pool);
-                });
+        let out = if s.groups == 1 {
+            group_product(s, image, weight, 0, out, whole_pool)
+        } else {
+            let out = zeroed(out);
+            for g in 0..s.groups {
+                let dst = &mut out[g * og * p..][..og * p];
+                group_product(s, image, weight, g, as_uninit(dst), whole_pool);
             }
-        }
-        for (channel, plane) in out.chunks_mut(p).enumerate() {
-            epilogue.apply(plane, channel);
-        }
+            out
+        };
+        vectorized(
+            #[inline(always)]
+            || {
+                for (channel, plane) in out.chunks_mut(p).enumerate() {
+                    epilogue.apply(plane, channel);
+                }
+            },
+        );
+        out
     })
+}
+
+/// Group `g`'s output of one image, written whole (no zeroing pass before it).
+fn group_product<'a>(
+    s: &ConvShape,
+    image: &[f32],
+    weight: &[f32],
+    g: usize,
+    dst: &'a mut [MaybeUninit<f32>],
+    whole_pool: bool,
+) -> &'a mut [f32] {
+    let (k, p, og) = (s.k(), s.p(), s.og());
+    let a = View::rows(&weight[g * og * k..][..og * k], og, k);
+    if s.pointwise() {
+        let b = View::rows(&image[g * k * p..][..k * p], k, p);
+        matmul_uninit(dst, a, b, whole_pool)
+    } else {
+        with_scratch(k * p, |col| {
+            unfold(s, image, g, col);
+            matmul_uninit(dst, a, View::rows(col, k, p), whole_pool)
+        })
+    }
+}
+
+/// An initialized slice seen as one that may be overwritten without being read.
+fn as_uninit(slice: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, and every `f32` is a valid
+    // `MaybeUninit<f32>`; whatever is written through the result is an initialized `f32`.
+    unsafe { &mut *(slice as *mut [f32] as *mut [MaybeUninit<f32>]) }
 }
 
 /// Gradient of the input: `weightᵀ · grad` per group, folded back onto the image.

@@ -1,6 +1,8 @@
 //! Row-major matrix products on slices, over the `gemm` crate (AVX2 / AVX-512 chosen at run
 //! time).
 
+use std::mem::MaybeUninit;
+
 /// A read-only `rows × cols` matrix view: element `(i, j)` is `data[i·row_stride + j·col_stride]`.
 #[derive(Clone, Copy)]
 pub struct View<'a> {
@@ -47,33 +49,78 @@ impl<'a> View<'a> {
     }
 }
 
+/// `out = a·b` into an uninitialized `out` of exactly `a.rows × b.cols` elements, returned
+/// initialized (`gemm` writes without reading when it does not accumulate).
+pub fn matmul_uninit<'a>(
+    out: &'a mut [MaybeUninit<f32>],
+    a: View,
+    b: View,
+    parallel: bool,
+) -> &'a mut [f32] {
+    assert_eq!(
+        out.len(),
+        a.rows * b.cols,
+        "the output is the product's size"
+    );
+    if a.cols == 0 || out.is_empty() {
+        return crate::output::zeroed(out);
+    }
+    let len = out.len();
+    // SAFETY: `out` is valid for `len` writes and `product` does not read it (no
+    // accumulation); with `a.cols > 0` and a non-empty output it writes all `len` elements,
+    // which makes the slice initialized.
+    unsafe {
+        product(out.as_mut_ptr().cast::<f32>(), len, a, b, false, parallel);
+        std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), len)
+    }
+}
+
 /// `out = a·b` (or `out += a·b` when `accumulate`), `out` contiguous row-major; on the rayon
 /// pool when `parallel`.
 pub fn matmul(out: &mut [f32], a: View, b: View, accumulate: bool, parallel: bool) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(b.rows == k && out.len() >= m * n && a.fits() && b.fits());
+    let (m, n) = (a.rows, b.cols);
     if m == 0 || n == 0 {
         return;
     }
-    if k == 0 {
+    if a.cols == 0 {
         if !accumulate {
             out[..m * n].fill(0.0);
         }
         return;
     }
+    // SAFETY: `out` is an initialized slice of `out.len()` elements.
+    unsafe { product(out.as_mut_ptr(), out.len(), a, b, accumulate, parallel) }
+}
+
+/// The product through `gemm`, writing `out` (row-major `a.rows × b.cols`) without reading it
+/// unless `accumulate`.
+///
+/// # Safety
+/// `out` must be valid for writes of `out_len` elements, and initialized when `accumulate`.
+unsafe fn product(
+    out: *mut f32,
+    out_len: usize,
+    a: View,
+    b: View,
+    accumulate: bool,
+    parallel: bool,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert!(b.rows == k && out_len >= m * n && a.fits() && b.fits());
     let parallelism = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the assertion above keeps every element the views and `out` address inside their
-    // slices; `out` is borrowed mutably, so it aliases neither input.
+    // SAFETY: the assertion above keeps every element the views address inside their slices
+    // and the product inside `out`'s `out_len` elements, which the caller lends mutably, so it
+    // aliases neither input.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            out,
             1,
             n as isize,
             accumulate,

@@ -19,10 +19,39 @@ pub(crate) fn filled_in_parts(
     min_parts: usize,
     fill: impl Fn(usize, &mut [f32]) + Sync,
 ) -> Vec<f32> {
+    written_in_parts(len, part, parallel, min_parts, |index, part| {
+        let part = zeroed(part);
+        fill(index, part);
+        part
+    })
+}
+
+/// As [`filled_in_parts`] for kernels that write every element: `write` gets each part
+/// uninitialized and returns it initialized, the same memory (checked), as [`zeroed`] or
+/// [`crate::matrix::matmul_uninit`] return it; no zeroing pass.
+pub(crate) fn written_in_parts<F>(
+    len: usize,
+    part: usize,
+    parallel: bool,
+    min_parts: usize,
+    write: F,
+) -> Vec<f32>
+where
+    F: for<'a> Fn(usize, &'a mut [MaybeUninit<f32>]) -> &'a mut [f32] + Sync,
+{
     let mut out: Vec<MaybeUninit<f32>> = Vec::with_capacity(len);
     // SAFETY: `MaybeUninit` elements need no initialization.
     unsafe { out.set_len(len) };
-    let run = |(index, part): (usize, &mut [MaybeUninit<f32>])| fill(index, zeroed(part));
+    let run = |(index, part): (usize, &mut [MaybeUninit<f32>])| {
+        let (start, count) = (part.as_ptr() as usize, part.len());
+        let written = write(index, part);
+        // Only initialized memory can be had as `&mut [f32]` without unsafe code: the same
+        // address and length are the proof that the whole part was written.
+        assert!(
+            written.as_ptr() as usize == start && written.len() == count,
+            "a kernel returned other memory than its output part"
+        );
+    };
     let part = part.max(1);
     if parallel {
         out.par_chunks_mut(part)
@@ -33,13 +62,14 @@ pub(crate) fn filled_in_parts(
         out.chunks_mut(part).enumerate().for_each(run);
     }
     let mut out = ManuallyDrop::new(out);
-    // SAFETY: the parts cover the buffer and `zeroed` wrote every element of each, so all `len`
-    // elements are initialized `f32`s; pointer, length and capacity come from a `Vec` of the
+    // SAFETY: the parts cover the buffer and each came back initialized (checked above), so all
+    // `len` elements are initialized `f32`s; pointer, length and capacity come from a `Vec` of the
     // same element size and alignment, which is not dropped.
     unsafe { Vec::from_raw_parts(out.as_mut_ptr().cast::<f32>(), out.len(), out.capacity()) }
 }
 
-fn zeroed(part: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+/// `part`, every element set to zero.
+pub(crate) fn zeroed(part: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     part.fill(MaybeUninit::new(0.0));
     // SAFETY: every element was just written; `MaybeUninit<f32>` has `f32`'s layout.
     unsafe { &mut *(part as *mut [MaybeUninit<f32>] as *mut [f32]) }
@@ -61,5 +91,12 @@ mod tests {
             assert_eq!(out, (0..10).map(|v| v as f32).collect::<Vec<_>>());
         }
         assert!(filled_in_parts(0, 4, true, 1, |_, _| unreachable!()).is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "other memory")]
+    fn a_part_returned_unwritten_is_refused() {
+        // Initialized memory of the right length, but not the part.
+        written_in_parts(4, 4, false, 1, |_, _| vec![0.0f32; 4].leak());
     }
 }

@@ -103,14 +103,24 @@ impl PoolShape {
     }
 }
 
-/// Max pooling forward.
+/// Max pooling forward: the largest value of each window, NaN if the window holds one (the
+/// value at [`PoolShape::argmax`], found without tracking where it is).
 pub(crate) fn max_forward(s: &PoolShape, x: &[f32]) -> Vec<f32> {
     let (hw, p) = (s.h * s.w, s.oh * s.ow);
     filled_in_parts(s.planes * p, p, true, 4, |plane, out| {
         let input = &x[plane * hw..][..hw];
         for oy in 0..s.oh {
+            let (y0, y1) = s.rows(oy);
             for ox in 0..s.ow {
-                out[oy * s.ow + ox] = input[s.argmax(input, oy, ox)];
+                let (x0, x1) = s.cols(ox);
+                let (mut best, mut nan) = (f32::NEG_INFINITY, false);
+                for y in y0..y1 {
+                    for &v in &input[y * s.w..][x0..x1] {
+                        best = best.max(v);
+                        nan |= v.is_nan();
+                    }
+                }
+                out[oy * s.ow + ox] = if nan { f32::NAN } else { best };
             }
         }
     })
@@ -168,4 +178,27 @@ pub(crate) fn avg_backward(s: &PoolShape, grad: &[f32]) -> Vec<f32> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nan_in_a_window_wins_forward_and_backward() {
+        let params = PoolParams {
+            kernel: [2, 2],
+            stride: [2, 2],
+            padding: [0, 0],
+            count_include_pad: true,
+        };
+        let s = PoolShape::new([1, 1, 2, 4], params).unwrap();
+        let x = [1.0, 5.0, 2.0, 2.0, f32::NAN, 3.0, 2.0, 0.0];
+        let y = max_forward(&s, &x);
+        assert!(y[0].is_nan());
+        // The second window's maximum is tied (2.0 three times): the first one gets the gradient.
+        assert_eq!(y[1], 2.0);
+        let dx = max_backward(&s, &x, &[1.0, 10.0]);
+        assert_eq!(dx, [0.0, 0.0, 10.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
+    }
 }

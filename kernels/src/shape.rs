@@ -22,6 +22,7 @@ pub(crate) struct Epilogue<'a> {
 
 impl Epilogue<'_> {
     /// Applies the epilogue to `plane`, the output of channel `channel`.
+    #[inline(always)]
     pub fn apply(&self, plane: &mut [f32], channel: usize) {
         let bias = self.bias.map_or(0.0, |b| b[channel]);
         match (bias != 0.0, self.relu) {
