@@ -9,7 +9,7 @@ use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, TensorMetadata};
 
-use crate::{ConvKernels, ConvParams, NormKernels, PoolKernels, PoolParams};
+use crate::{ActivationKernels, ConvKernels, ConvParams, NormKernels, PoolKernels, PoolParams};
 
 fn dims<B: Backend>(t: &FloatTensor<B>) -> [usize; 4] {
     let shape = t.shape();
@@ -265,6 +265,42 @@ impl<B: Backend + PoolKernels, C: CheckpointStrategy> PoolKernels for Autodiff<B
             grad.into_primitive(),
             input_shape,
             params,
+        ))
+    }
+}
+
+#[derive(Debug)]
+struct SiluBackward;
+
+impl<B: Backend + ActivationKernels> Backward<B, 1> for SiluBackward {
+    /// The input.
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::reid_silu_backward(ops.state, grad));
+        }
+    }
+}
+
+impl<B: Backend + ActivationKernels, C: CheckpointStrategy> ActivationKernels for Autodiff<B, C> {
+    fn reid_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let nodes = [x.node()];
+        let x = x.into_primitive();
+        let out = B::reid_silu(x.clone());
+        match SiluBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(x, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    // Not differentiated again, as the other gradients.
+    fn reid_silu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::reid_silu_backward(
+            x.into_primitive(),
+            grad.into_primitive(),
         ))
     }
 }

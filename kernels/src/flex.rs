@@ -10,7 +10,9 @@ use burn::tensor::{DType, TensorData};
 use crate::batch_norm::{self, NormShape};
 use crate::pool::{self, PoolParams, PoolShape};
 use crate::shape::{ConvParams, ConvShape, Epilogue};
-use crate::{ConvKernels, NormKernels, PoolKernels, dense, depthwise};
+use crate::{
+    ActivationKernels, ConvKernels, NormKernels, PoolKernels, activation, dense, depthwise,
+};
 
 fn dims(t: &FloatTensor<Flex>) -> [usize; 4] {
     let shape = t.layout().shape();
@@ -159,7 +161,7 @@ fn norm_shape(x: &FloatTensor<Flex>) -> NormShape {
 fn f32_only(tensors: &[&FloatTensor<Flex>]) {
     assert!(
         is_f32(tensors),
-        "reid's batch normalization and pooling kernels are f32 only"
+        "reid's batch normalization, pooling and activation kernels are f32 only"
     );
 }
 
@@ -258,5 +260,18 @@ impl PoolKernels for Flex {
         f32_only(&[&grad]);
         let s = pool_shape(input_shape, params);
         tensor(pool::avg_backward(&s, &values(&grad)), input_shape)
+    }
+}
+
+impl ActivationKernels for Flex {
+    fn reid_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        f32_only(&[&x]);
+        tensor(activation::silu(&values(&x)), x.layout().shape().clone())
+    }
+
+    fn reid_silu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        f32_only(&[&x, &grad]);
+        let dx = activation::silu_backward(&values(&x), &values(&grad));
+        tensor(dx, x.layout().shape().clone())
     }
 }

@@ -12,6 +12,7 @@
 //! - [`matrix`]: the row-major matrix product everything above (and reid's distances) runs on.
 //! - `batch_norm`: training-mode batch normalization fused into a few passes
 //!   ([`NormKernels`], [`batch_norm_train`]).
+//! - `activation`: SiLU and its gradient in one pass each ([`ActivationKernels`], [`silu`]).
 //! - `pool`: max and average pooling per plane ([`PoolKernels`], [`max_pool2d`],
 //!   [`avg_pool2d`]).
 
@@ -19,6 +20,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
 use burn::tensor::Tensor;
 
+mod activation;
 mod autodiff;
 mod batch_norm;
 mod dense;
@@ -190,5 +192,22 @@ pub fn avg_pool2d(x: Tensor<4>, params: PoolParams) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as PoolKernels>::reid_avg_pool2d(
         x.into_dispatch(),
         params,
+    ))
+}
+
+/// SiLU with its backward, as a Burn backend extension.
+#[backend_extension(Flex, Autodiff)]
+pub trait ActivationKernels: Backend {
+    /// `x · sigmoid(x)` of every element of `x` (any shape).
+    fn reid_silu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// The gradient of [`reid_silu`](Self::reid_silu) at `x`, times the output gradient `grad`.
+    fn reid_silu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// SiLU (swish) through these kernels, differentiable on an autodiff device. Flex tensors only.
+pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as ActivationKernels>::reid_silu(
+        x.into_dispatch(),
     ))
 }

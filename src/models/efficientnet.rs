@@ -5,7 +5,7 @@
 use burn::module::Module;
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::{hard_sigmoid, hard_swish, relu, sigmoid, silu};
+use burn::tensor::activation::{hard_sigmoid, hard_swish, relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
@@ -28,7 +28,7 @@ impl Act {
         match self {
             Act::Relu => relu(x),
             Act::HardSwish => hard_swish(x),
-            Act::Silu => silu(x),
+            Act::Silu => super::layers::silu(x),
         }
     }
 }

@@ -162,3 +162,8 @@ pub fn reid_avg_pool(pool: &AvgPool2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     };
     usable.then(|| reid_kernels::avg_pool2d(x.clone(), params))
 }
+
+/// SiLU through reid's kernel when `x` is on the CPU.
+pub fn reid_silu<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
+    reid_kernels_for(x).then(|| reid_kernels::silu(x.clone()))
+}

@@ -114,6 +114,12 @@ pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     y.reshape([n, out_channels, h, w])
 }
 
+/// SiLU (swish), through reid's one-pass CPU kernel where it applies
+/// ([`super::kernels::reid_silu`]).
+pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    super::kernels::reid_silu(&x).unwrap_or_else(|| burn::tensor::activation::silu(x))
+}
+
 /// Max pooling, through reid's CPU kernel where it applies
 /// ([`super::kernels::reid_max_pool`]).
 pub fn max_pool(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {

@@ -1,6 +1,6 @@
 //! reid's CPU kernels (`reid-kernels`) against PyTorch (tests/fixtures/make_kernel_fixtures.py):
 //! the output and both gradients of every convolution kind of the zoo, and training-mode batch
-//! normalization with its three gradients, and max / average pooling with their gradients.
+//! normalization with its three gradients, max / average pooling and SiLU with their gradients.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +8,9 @@ use burn::nn::conv::Conv2dConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use reid::formats::npy::{NpyArray, read_npz};
 use reid::models::kernels::{CpuKernels, cpu_kernels, reid_kernel_params};
-use reid_kernels::{ConvParams, PoolParams, avg_pool2d, batch_norm_train, conv2d, max_pool2d};
+use reid_kernels::{
+    ConvParams, PoolParams, avg_pool2d, batch_norm_train, conv2d, max_pool2d, silu,
+};
 
 use crate::common::{assert_close, fixture};
 
@@ -248,4 +250,20 @@ fn pooling_and_its_gradient_match_pytorch_ties_included() {
             &get("dx").to_f32(),
         );
     }
+}
+
+#[test]
+fn silu_and_its_gradient_match_pytorch() {
+    let f = read_npz(fixture("kernels/silu.npz")).expect("silu.npz");
+    let device = Device::flex().autodiff();
+    let x = tensor(&f["x"], &device).require_grad();
+    let y = silu(x.clone());
+    assert_close("silu y", &values(y.clone()), &f["y"].to_f32());
+    let grads = (y * tensor(&f["dy"], &device)).sum().backward();
+    let dx = x.grad(&grads).expect("dx");
+    assert_close(
+        "silu dx",
+        &dx.into_data().try_into_vec::<f32>().unwrap(),
+        &f["dx"].to_f32(),
+    );
 }
