@@ -25,7 +25,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
-        + 5.000_000_1e-1;
+        + 0.5;
     let e_r = p * r * r + r + 1.0;
     // 2^n from n's bits in `t` (the low 9 bits of the mantissa hold n mod 512).
     let two_n = f32::from_bits(t.to_bits().wrapping_add(127) << 23);
