@@ -93,36 +93,46 @@ impl PoolShape {
         at
     }
 
-    fn divisor(&self, oy: usize, ox: usize) -> f32 {
+    /// What a window's sum is divided by: the whole window, or only its part inside the image.
+    fn divisor(&self, (y0, y1): (usize, usize), (x0, x1): (usize, usize)) -> f32 {
         if self.p.count_include_pad {
             (self.p.kernel[0] * self.p.kernel[1]) as f32
         } else {
-            let ((y0, y1), (x0, x1)) = (self.rows(oy), self.cols(ox));
             ((y1 - y0) * (x1 - x0)) as f32
         }
     }
 }
 
-/// Max pooling forward: the largest value of each window, NaN if the window holds one (the
-/// value at [`PoolShape::argmax`], found without tracking where it is).
-pub(crate) fn max_forward(s: &PoolShape, x: &[f32]) -> Vec<f32> {
+/// A pooling forward: each output is `window(plane, rows, columns)` over its window, clipped to
+/// the image.
+fn forward_with(
+    s: &PoolShape,
+    x: &[f32],
+    window: impl Fn(&[f32], (usize, usize), (usize, usize)) -> f32 + Sync,
+) -> Vec<f32> {
     let (hw, p) = (s.h * s.w, s.oh * s.ow);
     filled_in_parts(s.planes * p, p, true, 4, |plane, out| {
         let input = &x[plane * hw..][..hw];
         for oy in 0..s.oh {
-            let (y0, y1) = s.rows(oy);
             for ox in 0..s.ow {
-                let (x0, x1) = s.cols(ox);
-                let (mut best, mut nan) = (f32::NEG_INFINITY, false);
-                for y in y0..y1 {
-                    for &v in &input[y * s.w..][x0..x1] {
-                        best = best.max(v);
-                        nan |= v.is_nan();
-                    }
-                }
-                out[oy * s.ow + ox] = if nan { f32::NAN } else { best };
+                out[oy * s.ow + ox] = window(input, s.rows(oy), s.cols(ox));
             }
         }
+    })
+}
+
+/// Max pooling forward: the largest value of each window, NaN if the window holds one (the
+/// value at [`PoolShape::argmax`], found without tracking where it is).
+pub(crate) fn max_forward(s: &PoolShape, x: &[f32]) -> Vec<f32> {
+    forward_with(s, x, |input, (y0, y1), (x0, x1)| {
+        let (mut best, mut nan) = (f32::NEG_INFINITY, false);
+        for y in y0..y1 {
+            for &v in &input[y * s.w..][x0..x1] {
+                best = best.max(v);
+                nan |= v.is_nan();
+            }
+        }
+        if nan { f32::NAN } else { best }
     })
 }
 
@@ -140,25 +150,17 @@ pub(crate) fn max_backward(s: &PoolShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
     })
 }
 
-/// Average pooling forward.
+/// Average pooling forward: one sequential sum per window in row-major order, as PyTorch's
+/// kernel adds, over the divisor the parameters ask for.
 pub(crate) fn avg_forward(s: &PoolShape, x: &[f32]) -> Vec<f32> {
-    let (hw, p) = (s.h * s.w, s.oh * s.ow);
-    filled_in_parts(s.planes * p, p, true, 4, |plane, out| {
-        let input = &x[plane * hw..][..hw];
-        for oy in 0..s.oh {
-            let (y0, y1) = s.rows(oy);
-            for ox in 0..s.ow {
-                let (x0, x1) = s.cols(ox);
-                // One sequential sum in row-major order, as PyTorch's kernel adds.
-                let mut sum = 0.0f32;
-                for y in y0..y1 {
-                    for &v in &input[y * s.w..][x0..x1] {
-                        sum += v;
-                    }
-                }
-                out[oy * s.ow + ox] = sum / s.divisor(oy, ox);
+    forward_with(s, x, |input, (y0, y1), (x0, x1)| {
+        let mut sum = 0.0f32;
+        for y in y0..y1 {
+            for &v in &input[y * s.w..][x0..x1] {
+                sum += v;
             }
         }
+        sum / s.divisor((y0, y1), (x0, x1))
     })
 }
 
@@ -171,7 +173,7 @@ pub(crate) fn avg_backward(s: &PoolShape, grad: &[f32]) -> Vec<f32> {
             let (y0, y1) = s.rows(oy);
             for ox in 0..s.ow {
                 let (x0, x1) = s.cols(ox);
-                let share = dy[oy * s.ow + ox] / s.divisor(oy, ox);
+                let share = dy[oy * s.ow + ox] / s.divisor((y0, y1), (x0, x1));
                 for y in y0..y1 {
                     dx[y * s.w..][x0..x1].iter_mut().for_each(|d| *d += share);
                 }
