@@ -100,21 +100,28 @@ impl<B: Backend + ConvKernels, C: CheckpointStrategy> ConvKernels for Autodiff<B
 #[derive(Debug)]
 struct BatchNormBackward;
 
+/// What the BatchNorm backward keeps of its forward.
+#[derive(Clone, Debug)]
+struct BatchNormSaved<B: Backend> {
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    var: FloatTensor<B>,
+    epsilon: f64,
+    relu: bool,
+}
+
 impl<B: Backend + NormKernels> Backward<B, 3> for BatchNormBackward {
-    /// The input, gamma, the batch mean and variance, epsilon.
-    type State = (
-        FloatTensor<B>,
-        FloatTensor<B>,
-        FloatTensor<B>,
-        FloatTensor<B>,
-        f64,
-    );
+    type State = BatchNormSaved<B>;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x, gamma, mean, var, epsilon) = ops.state;
-        let (dx, dgamma, dbeta) = B::reid_batch_norm_backward(x, grad, mean, var, gamma, epsilon);
+        let s = ops.state;
+        let (dx, dgamma, dbeta) = B::reid_batch_norm_backward(
+            s.x, grad, s.mean, s.var, s.gamma, s.beta, s.epsilon, s.relu,
+        );
         for (node, grad) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
             if let Some(node) = node {
                 grads.register::<B>(node.id, grad);
@@ -129,6 +136,7 @@ impl<B: Backend + NormKernels, C: CheckpointStrategy> NormKernels for Autodiff<B
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let nodes = [x.node(), gamma.node(), beta.node()];
         let (x, gamma, beta) = (
@@ -136,14 +144,24 @@ impl<B: Backend + NormKernels, C: CheckpointStrategy> NormKernels for Autodiff<B
             gamma.into_primitive(),
             beta.into_primitive(),
         );
-        let (y, mean, var) = B::reid_batch_norm_train(x.clone(), gamma.clone(), beta, epsilon);
+        let (y, mean, var) =
+            B::reid_batch_norm_train(x.clone(), gamma.clone(), beta.clone(), epsilon, relu);
         let y = match BatchNormBackward
             .prepare::<C>(nodes)
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                prep.finish((x, gamma, mean.clone(), var.clone(), epsilon), y)
+                let saved = BatchNormSaved {
+                    x,
+                    gamma,
+                    beta,
+                    mean: mean.clone(),
+                    var: var.clone(),
+                    epsilon,
+                    relu,
+                };
+                prep.finish(saved, y)
             }
             OpsKind::UnTracked(prep) => prep.finish(y),
         };
@@ -160,7 +178,9 @@ impl<B: Backend + NormKernels, C: CheckpointStrategy> NormKernels for Autodiff<B
         mean: FloatTensor<Self>,
         var: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let (dx, dgamma, dbeta) = B::reid_batch_norm_backward(
             x.into_primitive(),
@@ -168,7 +188,9 @@ impl<B: Backend + NormKernels, C: CheckpointStrategy> NormKernels for Autodiff<B
             mean.into_primitive(),
             var.into_primitive(),
             gamma.into_primitive(),
+            beta.into_primitive(),
             epsilon,
+            relu,
         );
         (
             FloatTensor::<Self>::new(dx),

@@ -95,19 +95,22 @@ pub(crate) fn inverse_std(var: &[f32], epsilon: f64) -> Vec<f32> {
         .collect()
 }
 
-/// `y = (x − mean) · inv_std · gamma + beta`.
-pub(crate) fn normalize(
-    s: NormShape,
-    x: &[f32],
-    mean: &[f32],
-    inv_std: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-) -> Vec<f32> {
+/// Per channel `(scale, shift)` with `y = x · scale + shift`: `scale = inv_std · gamma`,
+/// `shift = beta − mean · scale`. The forward and, with a ReLU after, the backward's mask both
+/// compute `y` from these, so they agree on every element.
+pub(crate) fn affine(mean: &[f32], inv_std: &[f32], gamma: &[f32], beta: &[f32]) -> Vec<[f32; 2]> {
+    (0..mean.len())
+        .map(|c| {
+            let scale = inv_std[c] * gamma[c];
+            [scale, beta[c] - mean[c] * scale]
+        })
+        .collect()
+}
+
+/// `y = x · scale + shift` per channel (see [`affine`]), then `max(y, 0)` when `relu`.
+pub(crate) fn normalize(s: NormShape, x: &[f32], affine: &[[f32; 2]], relu: bool) -> Vec<f32> {
     filled_in_parts(x.len(), s.rest, true, 1, |plane, y| {
-        let c = plane % s.c;
-        let scale = inv_std[c] * gamma[c];
-        let shift = beta[c] - mean[c] * scale;
+        let [scale, shift] = affine[plane % s.c];
         let x = &x[plane * s.rest..][..s.rest];
         vectorized(
             #[inline(always)]
@@ -115,12 +118,26 @@ pub(crate) fn normalize(
                 for (y, x) in y.iter_mut().zip(x) {
                     *y = x * scale + shift;
                 }
+                if relu {
+                    y.iter_mut().for_each(|y| *y = y.max(0.0));
+                }
             },
         );
     })
 }
 
-/// Gradients `(dx, dgamma, dbeta)` from the output gradient `dy`.
+/// `dy` where the forward's output `x · scale + shift` was positive, else 0: the gradient through
+/// the ReLU after the normalization (`gate` is `None` without one).
+#[inline(always)]
+fn through_relu(dy: f32, x: f32, gate: Option<[f32; 2]>) -> f32 {
+    match gate {
+        Some([scale, shift]) if x * scale + shift <= 0.0 => 0.0,
+        _ => dy,
+    }
+}
+
+/// Gradients `(dx, dgamma, dbeta)` from the output gradient `dy`; with `relu_after` (the
+/// forward's [`affine`]) through the ReLU that followed the normalization.
 pub(crate) fn backward(
     s: NormShape,
     x: &[f32],
@@ -128,7 +145,9 @@ pub(crate) fn backward(
     mean: &[f32],
     inv_std: &[f32],
     gamma: &[f32],
+    relu_after: Option<&[[f32; 2]]>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let gate = |c: usize| relu_after.map(|affine| affine[c]);
     // Per channel: Σ dy and Σ dy · x̂.
     let sums: Vec<(f64, f64)> = (0..s.c)
         .into_par_iter()
@@ -137,7 +156,7 @@ pub(crate) fn backward(
             for (x, dy) in s.runs(x, c).zip(s.runs(dy, c)) {
                 let (a, b) = vectorized(
                     #[inline(always)]
-                    || dot_pair(x, dy, mean[c]),
+                    || dot_pair(x, dy, mean[c], gate(c)),
                 );
                 sum_dy += a;
                 sum_dy_xhat += b * inv_std[c] as f64;
@@ -168,12 +187,12 @@ pub(crate) fn backward(
             &x[plane * s.rest..][..s.rest],
             &dy[plane * s.rest..][..s.rest],
         );
-        let mean = mean[c];
+        let (mean, gate) = (mean[c], gate(c));
         vectorized(
             #[inline(always)]
             || {
                 for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
-                    *dx = a * dy + b * (x - mean) + shift;
+                    *dx = a * through_relu(dy, x, gate) + b * (x - mean) + shift;
                 }
             },
         );
@@ -181,21 +200,24 @@ pub(crate) fn backward(
     (dx, dgamma, dbeta)
 }
 
-/// `(Σ dy, Σ dy · (x − mean))` over one run: eight `f32` partial sums, added in `f64`.
+/// `(Σ dy, Σ dy · (x − mean))` over one run, `dy` taken [`through_relu`]: eight `f32` partial
+/// sums, added in `f64`.
 #[inline(always)]
-fn dot_pair(x: &[f32], dy: &[f32], mean: f32) -> (f64, f64) {
+fn dot_pair(x: &[f32], dy: &[f32], mean: f32, gate: Option<[f32; 2]>) -> (f64, f64) {
     let (mut a, mut b) = ([0.0f32; 8], [0.0f32; 8]);
     let (xs, dys) = (x.chunks_exact(8), dy.chunks_exact(8));
     let (x_tail, dy_tail) = (xs.remainder(), dys.remainder());
     for (x, dy) in xs.zip(dys) {
         for l in 0..8 {
-            a[l] += dy[l];
-            b[l] += dy[l] * (x[l] - mean);
+            let dy = through_relu(dy[l], x[l], gate);
+            a[l] += dy;
+            b[l] += dy * (x[l] - mean);
         }
     }
     let mut sum_a: f64 = a.iter().map(|&v| v as f64).sum();
     let mut sum_b: f64 = b.iter().map(|&v| v as f64).sum();
     for (&x, &dy) in x_tail.iter().zip(dy_tail) {
+        let dy = through_relu(dy, x, gate);
         sum_a += dy as f64;
         sum_b += (dy * (x - mean)) as f64;
     }

@@ -171,20 +171,15 @@ impl NormKernels for Flex {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         f32_only(&[&x, &gamma, &beta]);
         let s = norm_shape(&x);
         let values_x = values(&x);
         let (mean, var) = batch_norm::statistics(s, &values_x);
         let inv_std = batch_norm::inverse_std(&var, epsilon);
-        let y = batch_norm::normalize(
-            s,
-            &values_x,
-            &mean,
-            &inv_std,
-            &values(&gamma),
-            &values(&beta),
-        );
+        let affine = batch_norm::affine(&mean, &inv_std, &values(&gamma), &values(&beta));
+        let y = batch_norm::normalize(s, &values_x, &affine, relu);
         (
             tensor(y, x.layout().shape().clone()),
             tensor(mean, [s.c]),
@@ -198,18 +193,23 @@ impl NormKernels for Flex {
         mean: FloatTensor<Self>,
         var: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        f32_only(&[&x, &grad, &mean, &var, &gamma]);
+        f32_only(&[&x, &grad, &mean, &var, &gamma, &beta]);
         let s = norm_shape(&x);
+        let (mean, gamma) = (values(&mean), values(&gamma));
         let inv_std = batch_norm::inverse_std(&values(&var), epsilon);
+        let affine = relu.then(|| batch_norm::affine(&mean, &inv_std, &gamma, &values(&beta)));
         let (dx, dgamma, dbeta) = batch_norm::backward(
             s,
             &values(&x),
             &values(&grad),
-            &values(&mean),
+            &mean,
             &inv_std,
-            &values(&gamma),
+            &gamma,
+            affine.as_deref(),
         );
         (
             tensor(dx, x.layout().shape().clone()),

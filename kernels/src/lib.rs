@@ -108,42 +108,48 @@ pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, params: ConvParams) -> Tensor<4> 
 #[backend_extension(Flex, Autodiff)]
 pub trait NormKernels: Backend {
     /// Normalizes `x` `[n, c, …]` with its own per-channel statistics, then scales by `gamma`
-    /// and shifts by `beta` (`[c]`); returns the output, the batch mean and the biased batch
-    /// variance (`[c]`; constants to autodiff).
+    /// and shifts by `beta` (`[c]`), then applies ReLU when `relu`; returns the output, the
+    /// batch mean and the biased batch variance (`[c]`; constants to autodiff).
     fn reid_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// Gradients of [`reid_batch_norm_train`](Self::reid_batch_norm_train)'s output with
     /// respect to `x`, `gamma` and `beta`, from the output gradient and the forward's batch
-    /// mean and variance.
+    /// mean and variance (and `beta`, with which the ReLU's mask is found again when `relu`).
+    #[allow(clippy::too_many_arguments)]
     fn reid_batch_norm_backward(
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         var: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
-/// Training-mode batch normalization of `x` `[n, c, …]` through these kernels: the output,
-/// differentiable with respect to `x`, `gamma` and `beta`, and the batch mean and biased
-/// variance per channel. The tensors must live on the Flex (CPU) device.
+/// Training-mode batch normalization of `x` `[n, c, …]` through these kernels, followed by ReLU
+/// when `relu`: the output, differentiable with respect to `x`, `gamma` and `beta`, and the
+/// batch mean and biased variance per channel. The tensors must live on the Flex (CPU) device.
 pub fn batch_norm_train<const D: usize>(
     x: Tensor<D>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
     epsilon: f64,
+    relu: bool,
 ) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
     let (y, mean, var) = <Dispatch as NormKernels>::reid_batch_norm_train(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
         epsilon,
+        relu,
     );
     (
         Tensor::from_dispatch(y),

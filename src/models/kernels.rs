@@ -111,15 +111,16 @@ pub fn reid_conv_batch_norm(
     ))
 }
 
-/// Training-mode batch normalization of `x` by reid's fused kernel: the output and the batch
-/// mean and biased variance per channel; `None` where reid's kernels do not run
-/// ([`reid_kernels_for`]).
+/// Training-mode `bn(x)`, then ReLU when `relu`, through reid's fused kernel when `x` is on the
+/// CPU: the output, the batch mean and the biased batch variance.
 pub fn reid_batch_norm<const D: usize>(
     bn: &BatchNorm,
     x: &Tensor<D>,
+    relu: bool,
 ) -> Option<(Tensor<D>, Tensor<1>, Tensor<1>)> {
     reid_kernels_for(x).then(|| {
-        reid_kernels::batch_norm_train(x.clone(), bn.gamma.val(), bn.beta.val(), bn.epsilon)
+        let (gamma, beta) = (bn.gamma.val(), bn.beta.val());
+        reid_kernels::batch_norm_train(x.clone(), gamma, beta, bn.epsilon, relu)
     })
 }
 

@@ -138,8 +138,7 @@ pub fn conv_batch_norm(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, relu_after: 
     if let Some(y) = super::kernels::reid_conv_batch_norm(conv, bn, &x, relu_after) {
         return y;
     }
-    let y = bn_forward(bn, conv_forward(conv, x));
-    if relu_after { relu(y) } else { y }
+    bn_forward_then(bn, conv_forward(conv, x), relu_after)
 }
 
 /// Cosine similarities `[N, K]` of rows of `features` `[N, D]` with the columns of `weight`
@@ -176,15 +175,24 @@ pub fn batch_norm_eps(channels: usize, epsilon: f64, device: &Device) -> BatchNo
 /// step — with the variance in two passes. The running statistics follow PyTorch's update
 /// (momentum, and the unbiased batch variance for the running variance).
 pub fn bn_forward<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    bn_forward_then(bn, x, false)
+}
+
+/// [`bn_forward`], then ReLU when `relu_after`: in training on the CPU both in one kernel.
+fn bn_forward_then<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu_after: bool) -> Tensor<D> {
+    let then = |y: Tensor<D>| if relu_after { relu(y) } else { y };
     if !(x.device().is_autodiff() && bn.training.is_enabled()) {
-        return bn.forward(x);
+        return then(bn.forward(x));
     }
     let dims = x.dims();
     let device = x.device();
     let count = (dims[0] * dims[2..].iter().product::<usize>()) as f64;
-    let (out, mean, variance) = match super::kernels::reid_batch_norm(bn, &x) {
+    let (out, mean, variance) = match super::kernels::reid_batch_norm(bn, &x, relu_after) {
         Some(result) => result,
-        None => composed_batch_norm(bn, x),
+        None => {
+            let (out, mean, variance) = composed_batch_norm(bn, x);
+            (then(out), mean, variance)
+        }
     };
     let momentum = bn.momentum;
     let update = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {

@@ -1,6 +1,7 @@
 //! reid's CPU kernels (`reid-kernels`) against PyTorch (tests/fixtures/make_kernel_fixtures.py):
-//! the output and both gradients of every convolution kind of the zoo, and training-mode batch
-//! normalization with its three gradients, max / average pooling and SiLU with their gradients.
+//! the output and both gradients of every convolution kind of the zoo, training-mode batch
+//! normalization (alone and followed by ReLU) with its three gradients, max / average pooling
+//! and SiLU with their gradients.
 
 use std::collections::BTreeMap;
 
@@ -178,10 +179,11 @@ fn training_batch_norm_and_its_gradients_match_pytorch() {
         .keys()
         .filter_map(|k| k.strip_suffix(".eps"))
         .collect();
-    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(names.len(), 6, "{names:?}");
     for name in names {
         let get = |key: &str| &arrays[&format!("{name}.{key}")];
         let eps = get("eps").to_f64()[0];
+        let relu = get("relu").to_i64().expect("relu")[0] == 1;
         let gamma = vector(get("gamma"), &device).require_grad();
         let beta = vector(get("beta"), &device).require_grad();
         let check = |y_dx: (Vec<f32>, Vec<f32>), mean: Tensor<1>, var: Tensor<1>, grads| {
@@ -198,7 +200,8 @@ fn training_batch_norm_and_its_gradients_match_pytorch() {
         let (x, dy) = (get("x"), get("dy"));
         if x.shape.len() == 4 {
             let x = tensor(x, &device).require_grad();
-            let (y, mean, var) = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), eps);
+            let (y, mean, var) =
+                batch_norm_train(x.clone(), gamma.clone(), beta.clone(), eps, relu);
             let grads = (y.clone() * tensor(dy, &device)).sum().backward();
             let dx = flat(x.grad(&grads).expect("dx"));
             check((flat(y), dx), mean, var, &grads);
@@ -207,7 +210,8 @@ fn training_batch_norm_and_its_gradients_match_pytorch() {
             let matrix =
                 |a: &NpyArray| Tensor::<2>::from_data(TensorData::new(a.to_f32(), shape), &device);
             let x = matrix(x).require_grad();
-            let (y, mean, var) = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), eps);
+            let (y, mean, var) =
+                batch_norm_train(x.clone(), gamma.clone(), beta.clone(), eps, relu);
             let grads = (y.clone() * matrix(dy)).sum().backward();
             let dx = flat(x.grad(&grads).expect("dx"));
             check((flat(y), dx), mean, var, &grads);
