@@ -9,7 +9,9 @@ use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, TensorMetadata};
 
-use crate::{ActivationKernels, ConvKernels, ConvParams, NormKernels, PoolKernels, PoolParams};
+use crate::{
+    ActivationKernels, ConvKernels, ConvParams, GateKernels, NormKernels, PoolKernels, PoolParams,
+};
 
 fn dims<B: Backend>(t: &FloatTensor<B>) -> [usize; 4] {
     let shape = t.shape();
@@ -324,5 +326,73 @@ impl<B: Backend + ActivationKernels, C: CheckpointStrategy> ActivationKernels fo
             x.into_primitive(),
             grad.into_primitive(),
         ))
+    }
+}
+
+#[derive(Debug)]
+struct GatedSumBackward;
+
+impl<B: Backend + GateKernels> Backward<B, 8> for GatedSumBackward {
+    /// The streams and their gates, in the parents' order `x1, g1, …, x4, g4`.
+    type State = [FloatTensor<B>; 8];
+
+    fn backward(self, ops: Ops<Self::State, 8>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let [x1, g1, x2, g2, x3, g3, x4, g4] = ops.state;
+        let [n1, m1, n2, m2, n3, m3, n4, m4] = ops.parents;
+        for ((x, g), (node_x, node_g)) in [(x1, g1), (x2, g2), (x3, g3), (x4, g4)]
+            .into_iter()
+            .zip([(n1, m1), (n2, m2), (n3, m3), (n4, m4)])
+        {
+            if node_x.is_none() && node_g.is_none() {
+                continue;
+            }
+            let (dx, dg) = B::reid_gated_sum_backward(x, g, grad.clone());
+            for (node, grad) in [(node_x, dx), (node_g, dg)] {
+                if let Some(node) = node {
+                    grads.register::<B>(node.id, grad);
+                }
+            }
+        }
+    }
+}
+
+impl<B: Backend + GateKernels, C: CheckpointStrategy> GateKernels for Autodiff<B, C> {
+    fn reid_gated_sum(
+        x1: FloatTensor<Self>,
+        g1: FloatTensor<Self>,
+        x2: FloatTensor<Self>,
+        g2: FloatTensor<Self>,
+        x3: FloatTensor<Self>,
+        g3: FloatTensor<Self>,
+        x4: FloatTensor<Self>,
+        g4: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let all = [x1, g1, x2, g2, x3, g3, x4, g4];
+        let nodes = all.each_ref().map(|t| t.node());
+        let inner = all.map(|t| t.into_primitive());
+        let [x1, g1, x2, g2, x3, g3, x4, g4] = inner.clone();
+        let out = B::reid_gated_sum(x1, g1, x2, g2, x3, g3, x4, g4);
+        match GatedSumBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(inner, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn reid_gated_sum_backward(
+        x: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (dx, dg) = B::reid_gated_sum_backward(
+            x.into_primitive(),
+            g.into_primitive(),
+            grad.into_primitive(),
+        );
+        (FloatTensor::<Self>::new(dx), FloatTensor::<Self>::new(dg))
     }
 }

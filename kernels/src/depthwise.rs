@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use crate::output::filled_in_parts;
 use crate::scratch::with_scratch;
 use crate::shape::{ConvShape, Epilogue};
-use crate::simd::vectorized;
+use crate::simd::{dot, vectorized};
 
 /// Smallest number of planes per rayon task: late OSNet planes are 16×8 pixels.
 const MIN_PLANES_PER_TASK: usize = 4;
@@ -275,25 +275,6 @@ fn weight_grad_plane_square<const K: usize>(
             }
         }
     });
-}
-
-/// `Σ a[i] · b[i]` in sixteen partial sums (one AVX-512 register).
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 16];
-    let (a16, b16) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = a16
-        .remainder()
-        .iter()
-        .zip(b16.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (ca, cb) in a16.zip(b16) {
-        for l in 0..16 {
-            lanes[l] += ca[l] * cb[l];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 #[inline(always)]

@@ -11,7 +11,8 @@ use crate::batch_norm::{self, NormShape};
 use crate::pool::{self, PoolParams, PoolShape};
 use crate::shape::{ConvParams, ConvShape, Epilogue};
 use crate::{
-    ActivationKernels, ConvKernels, NormKernels, PoolKernels, activation, dense, depthwise,
+    ActivationKernels, ConvKernels, GateKernels, NormKernels, PoolKernels, activation, dense,
+    depthwise, gate,
 };
 
 fn dims(t: &FloatTensor<Flex>) -> [usize; 4] {
@@ -273,5 +274,43 @@ impl ActivationKernels for Flex {
         f32_only(&[&x, &grad]);
         let dx = activation::silu_backward(&values(&x), &values(&grad));
         tensor(dx, x.layout().shape().clone())
+    }
+}
+
+impl GateKernels for Flex {
+    fn reid_gated_sum(
+        x1: FloatTensor<Self>,
+        g1: FloatTensor<Self>,
+        x2: FloatTensor<Self>,
+        g2: FloatTensor<Self>,
+        x3: FloatTensor<Self>,
+        g3: FloatTensor<Self>,
+        x4: FloatTensor<Self>,
+        g4: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let tensors = [&x1, &g1, &x2, &g2, &x3, &g3, &x4, &g4];
+        f32_only(&tensors);
+        let [n, c, h, w] = dims(&x1);
+        for (x, g) in [(&x1, &g1), (&x2, &g2), (&x3, &g3), (&x4, &g4)] {
+            assert!(
+                dims(x) == [n, c, h, w] && dims(g) == [n, c, 1, 1],
+                "gated sum: streams [n, c, h, w] and gates [n, c, 1, 1] of one size"
+            );
+        }
+        let values: Vec<_> = tensors.iter().map(|t| values(t)).collect();
+        let streams: Vec<&[f32]> = values.iter().step_by(2).map(|v| &v[..]).collect();
+        let gates: Vec<&[f32]> = values.iter().skip(1).step_by(2).map(|v| &v[..]).collect();
+        tensor(gate::forward(h * w, &streams, &gates), [n, c, h, w])
+    }
+
+    fn reid_gated_sum_backward(
+        x: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        f32_only(&[&x, &g, &grad]);
+        let [n, c, h, w] = dims(&x);
+        let (dx, dg) = gate::backward(h * w, &values(&x), &values(&g), &values(&grad));
+        (tensor(dx, [n, c, h, w]), tensor(dg, [n, c, 1, 1]))
     }
 }

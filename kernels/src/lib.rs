@@ -12,6 +12,7 @@
 //! - [`matrix`]: the row-major matrix product everything above (and reid's distances) runs on.
 //! - `batch_norm`: training-mode batch normalization fused into a few passes
 //!   ([`NormKernels`], [`batch_norm_train`]).
+//! - `gate`: OSNet's gated sum of four streams ([`GateKernels`], [`gated_sum`]).
 //! - `activation`: SiLU and its gradient in one pass each ([`ActivationKernels`], [`silu`]).
 //! - `pool`: max and average pooling per plane ([`PoolKernels`], [`max_pool2d`],
 //!   [`avg_pool2d`]).
@@ -26,6 +27,7 @@ mod batch_norm;
 mod dense;
 mod depthwise;
 mod flex;
+mod gate;
 pub mod matrix;
 mod output;
 mod pool;
@@ -215,5 +217,46 @@ pub trait ActivationKernels: Backend {
 pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as ActivationKernels>::reid_silu(
         x.into_dispatch(),
+    ))
+}
+
+/// OSNet's gated sum of its four streams with its backward, as a Burn backend extension.
+#[backend_extension(Flex, Autodiff)]
+pub trait GateKernels: Backend {
+    /// `x1·g1 + x2·g2 + x3·g3 + x4·g4` for activations `x_t` `[n, c, h, w]` and gates `g_t`
+    /// `[n, c, 1, 1]`, the products added in that order.
+    #[allow(clippy::too_many_arguments)]
+    fn reid_gated_sum(
+        x1: FloatTensor<Self>,
+        g1: FloatTensor<Self>,
+        x2: FloatTensor<Self>,
+        g2: FloatTensor<Self>,
+        x3: FloatTensor<Self>,
+        g3: FloatTensor<Self>,
+        x4: FloatTensor<Self>,
+        g4: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// The gradients of one stream's product `x·g` from the sum's gradient `grad`: `(dx, dg)`.
+    fn reid_gated_sum_backward(
+        x: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// `Σ_t x_t · g_t` over four streams `[n, c, h, w]` with gates `[n, c, 1, 1]` through these
+/// kernels, differentiable on an autodiff device. Flex tensors only.
+pub fn gated_sum(streams: [(Tensor<4>, Tensor<4>); 4]) -> Tensor<4> {
+    let [(x1, g1), (x2, g2), (x3, g3), (x4, g4)] = streams;
+    Tensor::from_dispatch(<Dispatch as GateKernels>::reid_gated_sum(
+        x1.into_dispatch(),
+        g1.into_dispatch(),
+        x2.into_dispatch(),
+        g2.into_dispatch(),
+        x3.into_dispatch(),
+        g3.into_dispatch(),
+        x4.into_dispatch(),
+        g4.into_dispatch(),
     ))
 }

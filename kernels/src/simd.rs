@@ -8,3 +8,22 @@
 pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(f)
 }
+
+/// `Σ a[i] · b[i]` in sixteen partial sums (one AVX-512 register).
+#[inline(always)]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let (a16, b16) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = a16
+        .remainder()
+        .iter()
+        .zip(b16.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (ca, cb) in a16.zip(b16) {
+        for l in 0..16 {
+            lanes[l] += ca[l] * cb[l];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}

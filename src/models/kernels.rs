@@ -168,3 +168,9 @@ pub fn reid_avg_pool(pool: &AvgPool2d, x: &Tensor<4>) -> Option<Tensor<4>> {
 pub fn reid_silu<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
     reid_kernels_for(x).then(|| reid_kernels::silu(x.clone()))
 }
+
+/// `Σ_t x_t · g_t` of OSNet's four gated streams through reid's one-pass kernel when they are on
+/// the CPU.
+pub fn reid_gated_sum(streams: &[(Tensor<4>, Tensor<4>); 4]) -> Option<Tensor<4>> {
+    reid_kernels_for(&streams[0].0).then(|| reid_kernels::gated_sum(streams.clone()))
+}

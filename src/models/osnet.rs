@@ -76,12 +76,27 @@ impl ChannelGate {
 
     /// Scales each channel of `x` by its gate.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let squeezed = x.clone().mean_dims(&[2, 3]);
-        let gate = sigmoid(conv_forward(
+        let gate = self.values(x.clone());
+        x * gate
+    }
+
+    /// The gate of each image and channel of `x`, `[n, c, 1, 1]`.
+    fn values(&self, x: Tensor<4>) -> Tensor<4> {
+        let squeezed = x.mean_dims(&[2, 3]);
+        sigmoid(conv_forward(
             &self.fc2,
             relu(conv_forward(&self.fc1, squeezed)),
-        ));
-        x * gate
+        ))
+    }
+
+    /// The sum of the four streams, each scaled by its own gate: on the CPU in one pass
+    /// ([`super::kernels::reid_gated_sum`]), elsewhere as products and sums in stream order.
+    pub fn gated_sum(&self, streams: [Tensor<4>; 4]) -> Tensor<4> {
+        let gated = streams.map(|x| (x.clone(), self.values(x)));
+        super::kernels::reid_gated_sum(&gated).unwrap_or_else(|| {
+            let [a, b, c, d] = gated.map(|(x, gate)| x * gate);
+            a + b + c + d
+        })
     }
 }
 
@@ -134,10 +149,12 @@ impl OsBlock {
     /// Forward pass.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x1 = self.conv1.forward_relu(x.clone());
-        let x2 = self.gate.forward(self.conv2a.forward(x1.clone()))
-            + self.gate.forward(light_chain(&self.conv2b, x1.clone()))
-            + self.gate.forward(light_chain(&self.conv2c, x1.clone()))
-            + self.gate.forward(light_chain(&self.conv2d, x1));
+        let x2 = self.gate.gated_sum([
+            self.conv2a.forward(x1.clone()),
+            light_chain(&self.conv2b, x1.clone()),
+            light_chain(&self.conv2c, x1.clone()),
+            light_chain(&self.conv2d, x1),
+        ]);
         let x3 = self.conv3.forward(x2);
         let identity = match &self.downsample {
             Some(down) => down.forward(x),

@@ -84,12 +84,9 @@ impl AinBlock {
     /// Forward pass.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x1 = self.conv1.forward_relu(x.clone());
-        let x2 = self
-            .conv2
-            .iter()
-            .map(|stream| self.gate.forward(light_chain(&stream.layers, x1.clone())))
-            .reduce(|a, b| a + b)
-            .expect("four streams");
+        let streams: [Tensor<4>; 4] =
+            std::array::from_fn(|t| light_chain(&self.conv2[t].layers, x1.clone()));
+        let x2 = self.gate.gated_sum(streams);
         let mut x3 = self.conv3.forward(x2);
         if let Some(inorm) = &self.instance_norm {
             x3 = inorm.forward(x3);

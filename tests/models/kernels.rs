@@ -1,7 +1,7 @@
 //! reid's CPU kernels (`reid-kernels`) against PyTorch (tests/fixtures/make_kernel_fixtures.py):
 //! the output and both gradients of every convolution kind of the zoo, training-mode batch
 //! normalization (alone and followed by ReLU) with its three gradients, max / average pooling
-//! and SiLU with their gradients.
+//! SiLU and OSNet's gated sum of four streams with their gradients.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use reid::formats::npy::{NpyArray, read_npz};
 use reid::models::kernels::{CpuKernels, cpu_kernels, reid_kernel_params};
 use reid_kernels::{
-    ConvParams, PoolParams, avg_pool2d, batch_norm_train, conv2d, max_pool2d, silu,
+    ConvParams, PoolParams, avg_pool2d, batch_norm_train, conv2d, gated_sum, max_pool2d, silu,
 };
 
 use crate::common::{assert_close, fixture};
@@ -270,4 +270,29 @@ fn silu_and_its_gradient_match_pytorch() {
         &dx.into_data().try_into_vec::<f32>().unwrap(),
         &f["dx"].to_f32(),
     );
+}
+
+#[test]
+fn the_gated_sum_of_four_streams_and_its_gradients_match_pytorch() {
+    let f = read_npz(fixture("kernels/gated_sum.npz")).expect("gated_sum.npz");
+    let device = Device::flex().autodiff();
+    let inputs: [(Tensor<4>, Tensor<4>); 4] = std::array::from_fn(|t| {
+        (
+            tensor(&f[&format!("x{t}")], &device).require_grad(),
+            tensor(&f[&format!("g{t}")], &device).require_grad(),
+        )
+    });
+    let y = gated_sum(inputs.clone());
+    assert_close("gated sum y", &values(y.clone()), &f["y"].to_f32());
+    let grads = (y * tensor(&f["dy"], &device)).sum().backward();
+    for (t, (x, g)) in inputs.iter().enumerate() {
+        for (name, tensor) in [("dx", x), ("dg", g)] {
+            let grad = tensor.grad(&grads).expect("gradient");
+            assert_close(
+                &format!("gated sum {name}{t}"),
+                &grad.into_data().try_into_vec::<f32>().unwrap(),
+                &f[&format!("{name}{t}")].to_f32(),
+            );
+        }
+    }
 }
