@@ -87,6 +87,23 @@ fn forward_plane(s: &ConvShape, input: &[f32], w: &[f32], out: &mut [f32]) {
     }
 }
 
+/// Writes `input` (`h × w`) into `padded` as rows of `w + 2·pw` with `ph` rows and `pw`
+/// columns of zeros around it, and zeros in whatever of `padded` lies past that. Only the
+/// border is zeroed: the plane is copied once.
+#[inline(always)]
+fn pad_into(padded: &mut [f32], input: &[f32], s: &ConvShape) {
+    let wp = s.w + 2 * s.pw;
+    let (top, rest) = padded.split_at_mut(s.ph * wp);
+    top.fill(0.0);
+    let (middle, bottom) = rest.split_at_mut(s.h * wp);
+    for (row, input) in middle.chunks_exact_mut(wp).zip(input.chunks_exact(s.w)) {
+        row[..s.pw].fill(0.0);
+        row[s.pw..s.pw + s.w].copy_from_slice(input);
+        row[s.pw + s.w..].fill(0.0);
+    }
+    bottom.fill(0.0);
+}
+
 /// Forward of a square `K×K` kernel (the zoo's 3×3 and 5×5) on a zero-padded copy of the
 /// plane: each output value is summed whole in registers and written once, instead of a load,
 /// an add and a store of the output row per tap. The taps are summed in the same order as
@@ -96,10 +113,7 @@ fn forward_plane_square<const K: usize>(s: &ConvShape, input: &[f32], w: &[f32],
     let wp = s.w + 2 * s.pw;
     let taps: [[f32; K]; K] = std::array::from_fn(|ki| std::array::from_fn(|kj| w[ki * K + kj]));
     with_scratch((s.h + 2 * s.ph) * wp, |padded| {
-        padded.fill(0.0);
-        for y in 0..s.h {
-            padded[(y + s.ph) * wp + s.pw..][..s.w].copy_from_slice(&input[y * s.w..][..s.w]);
-        }
+        pad_into(padded, input, s);
         let span = (s.ow - 1) * s.sw + K;
         for (oy, dst) in out.chunks_exact_mut(s.ow).enumerate() {
             let rows: [&[f32]; K] =
@@ -261,13 +275,12 @@ fn weight_grad_plane_square<const K: usize>(
     let wp = s.w + 2 * s.pw;
     let padded_len = (s.h + 2 * s.ph) * wp + K;
     with_scratch(padded_len + s.oh * wp, |buffer| {
-        buffer.fill(0.0);
         let (padded, spread) = buffer.split_at_mut(padded_len);
-        for y in 0..s.h {
-            padded[(y + s.ph) * wp + s.pw..][..s.w].copy_from_slice(&input[y * s.w..][..s.w]);
-        }
-        for oy in 0..s.oh {
-            spread[oy * wp..][..s.ow].copy_from_slice(&dy[oy * s.ow..][..s.ow]);
+        pad_into(padded, input, s);
+        for (row, dy) in spread.chunks_exact_mut(wp).zip(dy.chunks_exact(s.ow)) {
+            let (values, zeros) = row.split_at_mut(s.ow);
+            values.copy_from_slice(dy);
+            zeros.fill(0.0);
         }
         for ki in 0..K {
             for kj in 0..K {
