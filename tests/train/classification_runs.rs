@@ -381,7 +381,10 @@ fn cli_verifies_lfw_style_pairs() {
         "reid verify",
     );
 
-    // The same by hand: embed each pair's two files, cosine, verify.
+    // The same by hand, as `reid verify` documents it: every distinct image embedded once (one
+    // call, so the same batches and the same bits), rows L2-normalized, each pair's cosine.
+    // Embedding each pair on its own would differ in the last bits, and a printed threshold can
+    // hang on them.
     let options = ExtractorOptions {
         engine: Engine::Burn,
         ..Default::default()
@@ -389,11 +392,32 @@ fn cli_verifies_lfw_style_pairs() {
     let extractor = reid::extractor::Extractor::new(&onnx, &options).unwrap();
     let pairs = reid::eval::verification::read_lfw_pairs(&pairs_file, &root).unwrap();
     assert_eq!(pairs.len(), 12);
+    let mut images: Vec<&std::path::PathBuf> =
+        pairs.iter().flat_map(|p| [&p.first, &p.second]).collect();
+    images.sort();
+    images.dedup();
+    let mut embeddings = extractor.extract_files(&images).unwrap();
+    let d = embeddings.len() / images.len();
+    for row in embeddings.chunks(d) {
+        let norm = row
+            .iter()
+            .map(|v| (*v as f64) * (*v as f64))
+            .sum::<f64>()
+            .sqrt();
+        assert!(
+            (norm - 1.0).abs() < 1e-5,
+            "the extractor's rows are unit vectors"
+        );
+    }
+    reid::distance::normalize_rows(&mut embeddings, d);
+    let embedding = |path: &std::path::PathBuf| {
+        let i = images.iter().position(|p| *p == path).unwrap();
+        &embeddings[i * d..(i + 1) * d]
+    };
     let (mut similarity, mut same) = (Vec::new(), Vec::new());
     for p in &pairs {
-        let e = extractor.extract_files(&[&p.first, &p.second]).unwrap();
-        let d = e.len() / 2;
-        similarity.push(e[..d].iter().zip(&e[d..]).map(|(a, b)| a * b).sum::<f32>());
+        let (a, b) = (embedding(&p.first), embedding(&p.second));
+        similarity.push(a.iter().zip(b).map(|(a, b)| a * b).sum::<f32>());
         same.push(p.same);
     }
     let want = reid::eval::verification::verify(&similarity, &same, 2).unwrap();
