@@ -39,24 +39,15 @@ fn scatter_axpy(dst: &mut [f32], a: f32, src: &[f32], stride: usize) {
     }
 }
 
-/// `Σ a[i] · b[i·stride]`, with eight partial sums so the compiler can vectorize it.
+/// `Σ a[i] · b[i·stride]`: [`dot`] at stride 1, else eight partial sums.
 #[inline(always)]
 fn dot_strided(a: &[f32], b: &[f32], stride: usize) -> f32 {
-    let mut lanes = [0.0f32; 8];
     if stride == 1 {
-        let b = &b[..a.len()];
-        let (a8, a_rest) = a.split_at(a.len() / 8 * 8);
-        let (b8, b_rest) = b.split_at(a8.len());
-        for (ca, cb) in a8.chunks_exact(8).zip(b8.chunks_exact(8)) {
-            for l in 0..8 {
-                lanes[l] += ca[l] * cb[l];
-            }
-        }
-        lanes[0] += a_rest.iter().zip(b_rest).map(|(x, y)| x * y).sum::<f32>();
-    } else {
-        for (i, (x, y)) in a.iter().zip(b.iter().step_by(stride)).enumerate() {
-            lanes[i % 8] += x * y;
-        }
+        return dot(a, &b[..a.len()]);
+    }
+    let mut lanes = [0.0f32; 8];
+    for (i, (x, y)) in a.iter().zip(b.iter().step_by(stride)).enumerate() {
+        lanes[i % 8] += x * y;
     }
     lanes.iter().sum()
 }
@@ -210,6 +201,7 @@ fn input_grad_plane_square<const K: usize>(s: &ConvShape, dy: &[f32], w: &[f32],
         ow: s.w,
         ..*s
     };
+    // Room for the largest square kernel the zoo has, 5×5.
     let flipped: [f32; 25] =
         std::array::from_fn(|t| if t < K * K { w[K * K - 1 - t] } else { 0.0 });
     forward_plane_square::<K>(&transposed, dy, &flipped, dx);

@@ -5,21 +5,21 @@
 use crate::output::filled_in_parts;
 use crate::simd::{dot, vectorized};
 
+/// Gate values per rayon task in the backward's per-plane dot products.
+const GATES_PER_TASK: usize = 64;
+
 /// `Σ_t x_t · g_t` over `[n·c]` planes of `rest` values: `streams[t]` is `x_t`, `gates[t]` its
-/// `n·c` gate values. The products are added in stream order, as `x_1·g_1 + x_2·g_2 + …`.
+/// `n·c` gate values. The products are added in stream order, as `x_1·g_1 + x_2·g_2 + …`, onto
+/// the zeroed part.
 pub(crate) fn forward(rest: usize, streams: &[&[f32]], gates: &[&[f32]]) -> Vec<f32> {
     let len = streams[0].len();
     filled_in_parts(len, rest, true, 4, |plane, out| {
         vectorized(
             #[inline(always)]
             || {
-                for (t, (x, g)) in streams.iter().zip(gates).enumerate() {
+                for (x, g) in streams.iter().zip(gates) {
                     let (x, g) = (&x[plane * rest..][..rest], g[plane]);
-                    if t == 0 {
-                        out.iter_mut().zip(x).for_each(|(o, &x)| *o = x * g);
-                    } else {
-                        out.iter_mut().zip(x).for_each(|(o, &x)| *o += x * g);
-                    }
+                    out.iter_mut().zip(x).for_each(|(o, &x)| *o += x * g);
                 }
             },
         );
@@ -36,9 +36,9 @@ pub(crate) fn backward(rest: usize, x: &[f32], gate: &[f32], dy: &[f32]) -> (Vec
             || dx.iter_mut().zip(dy).for_each(|(d, &dy)| *d = dy * g),
         );
     });
-    let dg = filled_in_parts(gate.len(), 64, true, 1, |block, dg| {
+    let dg = filled_in_parts(gate.len(), GATES_PER_TASK, true, 1, |block, dg| {
         for (i, dg) in dg.iter_mut().enumerate() {
-            let plane = block * 64 + i;
+            let plane = block * GATES_PER_TASK + i;
             let (x, dy) = (&x[plane * rest..][..rest], &dy[plane * rest..][..rest]);
             *dg = vectorized(
                 #[inline(always)]

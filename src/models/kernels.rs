@@ -1,7 +1,8 @@
-//! Which kernels run a model's convolutions and training-mode batch normalizations: on the CPU
-//! (Burn's Flex device) reid's own (`reid-kernels`, with their backward; in inference with the
-//! following BatchNorm folded in and the ReLU applied as the output is written), elsewhere Burn's.
-//! `REID_KERNELS=burn` runs Burn's on the CPU too, so that both paths stay testable.
+//! Which kernels run a model's convolutions, training-mode batch normalizations, poolings, SiLU
+//! and OSNet's gated sums: on the CPU (Burn's Flex device) reid's own (`reid-kernels`, with
+//! their backward; in inference a convolution has the following BatchNorm folded in and its ReLU
+//! applied as the output is written), elsewhere Burn's. `REID_KERNELS=burn` runs Burn's on the
+//! CPU too, so that both paths stay testable.
 
 use std::sync::OnceLock;
 
@@ -14,16 +15,15 @@ use reid_kernels::{ConvParams, PoolParams};
 
 use crate::logging::{self, Level};
 
-/// The environment variable choosing the CPU convolution kernels: `reid` (the default) or
-/// `burn`.
+/// The environment variable choosing the CPU kernels: `reid` (the default) or `burn`.
 pub const KERNELS_VAR: &str = "REID_KERNELS";
 
-/// Convolution kernels for the CPU.
+/// Kernels for the CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CpuKernels {
     /// reid's kernels (`reid-kernels`).
     Reid,
-    /// Burn Flex's own convolution.
+    /// Burn Flex's own operations.
     Burn,
 }
 
