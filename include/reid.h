@@ -45,9 +45,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #define REID_VERSION_MAJOR 0
-#define REID_VERSION_MINOR 2
+#define REID_VERSION_MINOR 3
 #define REID_VERSION_PATCH 0
-#define REID_VERSION_STRING "0.2.0"
+#define REID_VERSION_STRING "0.3.0"
 
 /** Opaque handle; see the functions named reid_classifier_*. */
 typedef struct reid_classifier reid_classifier;
@@ -1213,11 +1213,11 @@ size_t reid_gallery_dim(const reid_gallery *gallery);
 
 /**
  * Adds one embedding of `dim` floats with its identity and camera; `*out_id` (optional)
- * receives the new entry's id. Identities and ids are below 2^63 (files store int64).
- * Thread-safe (exclusive with other mutations and searches).
+ * receives the new entry's id. Identities and ids are below 2^63 (files store int64);
+ * cameras are numbered from 0. Thread-safe (exclusive with other mutations and searches).
  *
  * Errors: `REID_INVALID_ARGUMENT` (NULL, non-finite values, a zero vector under cosine, an
- * identity or id of 2^63 or more), `REID_INVALID_HANDLE`,
+ * identity or id of 2^63 or more, a negative camera), `REID_INVALID_HANDLE`,
  * `REID_DIMENSION_MISMATCH`, `REID_GALLERY_ERROR` (durable file cannot be written; the
  * gallery is unchanged).
  *
@@ -1295,10 +1295,10 @@ reid_status reid_gallery_remove_identity(reid_gallery *gallery,
 /**
  * Reads entry `id`: its embedding (as stored: unit length in a cosine gallery) into
  * `out_vector` (`cap` ≥ dim floats), its identity and camera into the optional outputs.
- * Thread-safe.
+ * `*out_len` (optional) gets the dimension, also when the buffer is too small. Thread-safe.
  *
- * Errors: `REID_INVALID_ARGUMENT`, `REID_INVALID_HANDLE`, `REID_BUFFER_TOO_SMALL`,
- * `REID_NOT_FOUND`.
+ * Errors: `REID_INVALID_ARGUMENT`, `REID_INVALID_HANDLE`, `REID_BUFFER_TOO_SMALL` (`cap` <
+ * dim), `REID_NOT_FOUND`.
  *
  * # Safety
  * `gallery` NULL or live; `out_vector` valid for `cap` floats; the others NULL or writable.
@@ -1307,8 +1307,26 @@ reid_status reid_gallery_get(const reid_gallery *gallery,
                              uint64_t id,
                              float *out_vector,
                              size_t cap,
+                             size_t *out_len,
                              uint64_t *out_identity,
                              int32_t *out_camera);
+
+/**
+ * Lists the ids of every entry, ascending, into `out_ids` (`cap` items) and their number into
+ * `*out_len`. With a buffer too small, `*out_len` gets the number needed and nothing else is
+ * written. A snapshot: ids added or removed by other threads afterwards are not reflected.
+ * Thread-safe.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (`out_len` NULL, `out_ids` NULL with entries to write),
+ * `REID_INVALID_HANDLE`, `REID_BUFFER_TOO_SMALL`.
+ *
+ * # Safety
+ * `gallery` NULL or live; `out_ids` valid for `cap` items; `out_len` writable.
+ */
+reid_status reid_gallery_ids(const reid_gallery *gallery,
+                             uint64_t *out_ids,
+                             size_t cap,
+                             size_t *out_len);
 
 /**
  * Finds the best matches of one query embedding (`dim` floats), best first, ties broken by

@@ -206,9 +206,7 @@ impl Finetuner {
         camera: i32,
         split: Split,
     ) -> Result<()> {
-        if camera < 0 {
-            return Err(Error::InvalidInput(format!("camera {camera} is negative")));
-        }
+        crate::gallery::check_camera(camera)?;
         let png = encode_png(rgb, width, height)?;
         let dir = self.work.join(split.folder()).join(identity.to_string());
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;

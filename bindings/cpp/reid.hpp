@@ -368,8 +368,23 @@ public:
     GalleryEntry get(std::uint64_t id) const {
         GalleryEntry entry{std::vector<float>(dim()), 0, 0};
         detail::check(reid_gallery_get(handle(), id, entry.vector.data(), entry.vector.size(),
-                                       &entry.identity, &entry.camera));
+                                       nullptr, &entry.identity, &entry.camera));
         return entry;
+    }
+    /// The ids of every entry, ascending (a snapshot).
+    std::vector<std::uint64_t> ids() const {
+        std::vector<std::uint64_t> out;
+        std::size_t len = 0;
+        for (;;) {
+            const reid_status status = reid_gallery_ids(handle(), out.data(), out.size(), &len);
+            // Another thread may add entries between the two calls: ask again.
+            if (status != REID_BUFFER_TOO_SMALL) {
+                detail::check(status);
+                out.resize(len);
+                return out;
+            }
+            out.resize(len);
+        }
     }
     void remove(std::uint64_t id) { detail::check(reid_gallery_remove(handle(), id)); }
     /// Removes every entry of `identity`; returns how many.

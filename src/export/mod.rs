@@ -237,7 +237,8 @@ pub fn read_initializers(bytes: &[u8]) -> Result<crate::weights::StateDict> {
                 .collect()
         };
         let shape: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
-        if shape.iter().product::<usize>() != data.len() {
+        let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if count != Some(data.len()) {
             return Err(Error::ModelFormat(format!(
                 "initializer {} holds {} values for shape {shape:?}",
                 t.name,
@@ -268,4 +269,26 @@ pub fn read_metadata(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, 
         .into_iter()
         .map(|e| (e.key, e.value))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onnx_protobuf::{GraphProto, TensorProto};
+
+    #[test]
+    fn an_initializer_whose_dims_overflow_is_an_error() {
+        // Found by the `onnx` fuzz target: the product of the dims overflowed (a panic).
+        let mut tensor = TensorProto::new();
+        tensor.name = "fc.weight".into();
+        tensor.data_type = onnx_protobuf::tensor_proto::DataType::FLOAT as i32;
+        tensor.dims = vec![1 << 40, 1 << 40];
+        tensor.float_data = vec![1.0];
+        let mut graph = GraphProto::new();
+        graph.initializer = vec![tensor];
+        let mut model = ModelProto::new();
+        model.graph = Some(graph).into();
+        let err = read_initializers(&model.write_to_bytes().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("holds 1 values"), "{err}");
+    }
 }

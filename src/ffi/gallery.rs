@@ -265,11 +265,11 @@ pub unsafe extern "C" fn reid_gallery_dim(gallery: *const reid_gallery) -> usize
 }
 
 /// Adds one embedding of `dim` floats with its identity and camera; `*out_id` (optional)
-/// receives the new entry's id. Identities and ids are below 2^63 (files store int64).
-/// Thread-safe (exclusive with other mutations and searches).
+/// receives the new entry's id. Identities and ids are below 2^63 (files store int64);
+/// cameras are numbered from 0. Thread-safe (exclusive with other mutations and searches).
 ///
 /// Errors: `REID_INVALID_ARGUMENT` (NULL, non-finite values, a zero vector under cosine, an
-/// identity or id of 2^63 or more), `REID_INVALID_HANDLE`,
+/// identity or id of 2^63 or more, a negative camera), `REID_INVALID_HANDLE`,
 /// `REID_DIMENSION_MISMATCH`, `REID_GALLERY_ERROR` (durable file cannot be written; the
 /// gallery is unchanged).
 ///
@@ -432,10 +432,10 @@ pub unsafe extern "C" fn reid_gallery_remove_identity(
 
 /// Reads entry `id`: its embedding (as stored: unit length in a cosine gallery) into
 /// `out_vector` (`cap` ≥ dim floats), its identity and camera into the optional outputs.
-/// Thread-safe.
+/// `*out_len` (optional) gets the dimension, also when the buffer is too small. Thread-safe.
 ///
-/// Errors: `REID_INVALID_ARGUMENT`, `REID_INVALID_HANDLE`, `REID_BUFFER_TOO_SMALL`,
-/// `REID_NOT_FOUND`.
+/// Errors: `REID_INVALID_ARGUMENT`, `REID_INVALID_HANDLE`, `REID_BUFFER_TOO_SMALL` (`cap` <
+/// dim), `REID_NOT_FOUND`.
 ///
 /// # Safety
 /// `gallery` NULL or live; `out_vector` valid for `cap` floats; the others NULL or writable.
@@ -445,12 +445,15 @@ pub unsafe extern "C" fn reid_gallery_get(
     id: u64,
     out_vector: *mut f32,
     cap: usize,
+    out_len: *mut usize,
     out_identity: *mut u64,
     out_camera: *mut i32,
 ) -> reid_status {
     guard(|| {
         // SAFETY: the caller's contract.
         let gallery = unsafe { live(gallery) }?;
+        // SAFETY: the caller's contract.
+        unsafe { write_optional(out_len, gallery.dim()) };
         if cap < gallery.dim() {
             return Err(Failure::new(
                 reid_status::REID_BUFFER_TOO_SMALL,
@@ -471,6 +474,47 @@ pub unsafe extern "C" fn reid_gallery_get(
             write_optional(out_identity, entry.identity);
             write_optional(out_camera, entry.camera);
         }
+        Ok(())
+    })
+}
+
+/// Lists the ids of every entry, ascending, into `out_ids` (`cap` items) and their number into
+/// `*out_len`. With a buffer too small, `*out_len` gets the number needed and nothing else is
+/// written. A snapshot: ids added or removed by other threads afterwards are not reflected.
+/// Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (`out_len` NULL, `out_ids` NULL with entries to write),
+/// `REID_INVALID_HANDLE`, `REID_BUFFER_TOO_SMALL`.
+///
+/// # Safety
+/// `gallery` NULL or live; `out_ids` valid for `cap` items; `out_len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_ids(
+    gallery: *const reid_gallery,
+    out_ids: *mut u64,
+    cap: usize,
+    out_len: *mut usize,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let gallery = unsafe { live(gallery) }?;
+        require_out(out_len, "out_len")?;
+        let ids = gallery.ids();
+        // SAFETY: checked non-NULL.
+        unsafe { out_len.write(ids.len()) };
+        if cap < ids.len() {
+            return Err(Failure::new(
+                reid_status::REID_BUFFER_TOO_SMALL,
+                format!(
+                    "{} ids need {} slots, the buffer holds {cap}",
+                    ids.len(),
+                    ids.len()
+                ),
+            ));
+        }
+        // SAFETY: the caller's contract.
+        let out = unsafe { output_slice(out_ids, ids.len(), "out_ids") }?;
+        out.copy_from_slice(&ids);
         Ok(())
     })
 }

@@ -286,7 +286,12 @@ fn matrix(bytes: &[u8], depth: usize) -> std::result::Result<(String, MatValue),
                     chars.len()
                 ));
             }
-            let rows = dims.first().copied().unwrap_or(0);
+            // An empty array keeps no rows: its first extent alone (0 characters for
+            // [10^18 × 0]) would size them. Otherwise rows ≤ characters, which the file holds.
+            let rows = match dims.first() {
+                Some(&rows) if count > 0 => rows,
+                _ => 0,
+            };
             let cols = count.checked_div(rows).unwrap_or(0);
             let rows = (0..rows)
                 .map(|r| (0..cols).filter_map(|c| chars.get(c * rows + r)).collect())
@@ -324,7 +329,8 @@ fn matrix(bytes: &[u8], depth: usize) -> std::result::Result<(String, MatValue),
     Ok((name, value))
 }
 
-fn parse(bytes: &[u8]) -> std::result::Result<BTreeMap<String, MatValue>, String> {
+/// Reads the variables of a MATLAB 5 file held in memory; the error says what is wrong with it.
+pub fn from_bytes(bytes: &[u8]) -> std::result::Result<BTreeMap<String, MatValue>, String> {
     if bytes.len() < 128 {
         return Err("shorter than the 128-byte header".into());
     }
@@ -373,7 +379,8 @@ fn parse(bytes: &[u8]) -> std::result::Result<BTreeMap<String, MatValue>, String
 /// Reads the variables of a MATLAB 5 `.mat` file.
 pub fn read_mat(path: &Path) -> Result<BTreeMap<String, MatValue>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse(&bytes).map_err(|reason| Error::InvalidInput(format!("{}: {reason}", path.display())))
+    from_bytes(&bytes)
+        .map_err(|reason| Error::InvalidInput(format!("{}: {reason}", path.display())))
 }
 
 #[cfg(test)]
@@ -461,8 +468,18 @@ mod tests {
             ),
         ];
         for (name, bytes, expected) in cases {
-            let err = parse(&bytes).map(|_| ()).unwrap_err();
+            let err = from_bytes(&bytes).map(|_| ()).unwrap_err();
             assert!(err.contains(expected), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn an_empty_character_array_allocates_no_rows() {
+        // [2^32 − 1 × 0] characters: found by the `mat` fuzz target, which took 2 GB and more
+        // for 440 bytes before rows were bounded by the characters held.
+        let bytes = mat_file(MX_CHAR, &[u32::MAX, 0], &[16, 0, 0, 0, 0, 0, 0, 0]);
+        let variables = from_bytes(&bytes).unwrap();
+        let (_, value) = variables.iter().next().unwrap();
+        assert!(matches!(value, MatValue::Char { rows, .. } if rows.is_empty()));
     }
 }

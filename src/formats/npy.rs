@@ -250,13 +250,16 @@ fn parse_npy(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or("shape overflows")?;
     let payload = &bytes[data_start..];
-    let (endian, kind) = descr.split_at(1.min(descr.len()));
+    let (endian, kind) = descr
+        .split_at_checked(1)
+        .ok_or_else(|| format!("unsupported dtype {descr}"))?;
     if endian == ">" && !kind.ends_with('1') {
         return Err(format!("big-endian dtype {descr} is not supported"));
     }
     let size: usize = kind
         .get(1..)
         .and_then(|s| s.parse().ok())
+        .filter(|&size| size > 0)
         .ok_or_else(|| format!("unsupported dtype {descr}"))?;
     let needed = count.checked_mul(size).ok_or("shape overflows")?;
     if payload.len() < needed {
@@ -432,6 +435,20 @@ mod tests {
             assert!(NpyArray::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         assert!(NpyArray::from_bytes(b"PK\x03\x04 not numpy").is_err());
+    }
+
+    #[test]
+    fn a_dtype_of_zero_bytes_is_an_error() {
+        // Found by the `npy` fuzz target: `<f0` panicked on chunks of size 0.
+        let mut bytes = NpyArray::f32(vec![2], vec![1.0, 2.0]).to_bytes();
+        let at = bytes.windows(3).position(|w| w == b"<f4").unwrap();
+        bytes[at + 2] = b'0';
+        let err = NpyArray::from_bytes(&bytes).unwrap_err();
+        assert!(err.contains("unsupported dtype <f0"), "{err}");
+        // And a dtype starting with a character of two bytes panicked when split after one.
+        bytes.splice(at..at + 1, "\u{67f}".bytes());
+        let err = NpyArray::from_bytes(&bytes).unwrap_err();
+        assert!(err.contains("unsupported dtype"), "{err}");
     }
 
     #[test]

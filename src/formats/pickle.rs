@@ -112,6 +112,14 @@ impl PyValue {
 /// How deep lists, dicts and tuples may nest before the file is refused as corrupt.
 const MAX_STACK: usize = 100_000;
 
+/// Bytes that copies of stack and memo values (`DUP`, `PUT`, `GET`) may add per byte of the
+/// pickle, on top of `COPY_ALLOWANCE`. Python shares such objects; this reader copies them, so
+/// without a bound a few bytes of `DUP`s double a value again and again (a 105-byte file took
+/// over 2 GB before this bound; found by the `pickle` fuzz target).
+const COPY_FACTOR: usize = 16;
+/// Bytes of copies any pickle may make (the memo entries of a CIFAR batch take a few KB).
+const COPY_ALLOWANCE: usize = 16 << 20;
+
 /// Reads one pickled value from `bytes`.
 pub fn unpickle(bytes: &[u8]) -> Result<PyValue, String> {
     Machine {
@@ -120,8 +128,28 @@ pub fn unpickle(bytes: &[u8]) -> Result<PyValue, String> {
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
+        copy_budget: bytes.len().saturating_mul(COPY_FACTOR) + COPY_ALLOWANCE,
     }
     .run()
+}
+
+/// Roughly the memory a value takes: a node per value plus its payload bytes.
+fn footprint(value: &PyValue) -> usize {
+    let node = std::mem::size_of::<PyValue>();
+    node + match value {
+        PyValue::Str(s) | PyValue::Dtype(s) => s.len(),
+        PyValue::Bytes(b) => b.len(),
+        PyValue::List(items) | PyValue::Tuple(items) => items.iter().map(footprint).sum(),
+        PyValue::Dict(pairs) => pairs.iter().map(|(k, v)| footprint(k) + footprint(v)).sum(),
+        PyValue::Array(a) => a.data.len() + a.dtype.len() + 8 * a.shape.len(),
+        PyValue::Global(module, name) => module.len() + name.len(),
+        PyValue::Object {
+            constructor,
+            args,
+            state,
+        } => footprint(constructor) + footprint(args) + state.as_deref().map_or(0, footprint),
+        PyValue::None | PyValue::Bool(_) | PyValue::Int(_) | PyValue::Float(_) => 0,
+    }
 }
 
 struct Machine<'a> {
@@ -130,6 +158,8 @@ struct Machine<'a> {
     stack: Vec<PyValue>,
     marks: Vec<usize>,
     memo: HashMap<u64, PyValue>,
+    /// Bytes that copies of values may still take.
+    copy_budget: usize,
 }
 
 impl<'a> Machine<'a> {
@@ -191,20 +221,35 @@ impl<'a> Machine<'a> {
         Ok(self.stack.split_off(mark))
     }
 
-    fn memo_get(&self, key: u64) -> Result<PyValue, String> {
-        self.memo
-            .get(&key)
-            .cloned()
-            .ok_or_else(|| format!("memo key {key} was never stored"))
+    /// A copy of `value`, charged to the copy budget.
+    fn copy(&mut self, value: &PyValue) -> Result<PyValue, String> {
+        // Charged before cloning: the footprint walk is bounded by what exists already.
+        let cost = footprint(value);
+        self.copy_budget = self.copy_budget.checked_sub(cost).ok_or_else(|| {
+            format!(
+                "shared objects copied past {} bytes for a pickle of {} (corrupt or hostile)",
+                self.bytes.len().saturating_mul(COPY_FACTOR) + COPY_ALLOWANCE,
+                self.bytes.len()
+            )
+        })?;
+        Ok(value.clone())
+    }
+
+    fn memo_get(&mut self, key: u64) -> Result<PyValue, String> {
+        let value = self
+            .memo
+            .remove(&key)
+            .ok_or_else(|| format!("memo key {key} was never stored"))?;
+        let copy = self.copy(&value);
+        self.memo.insert(key, value);
+        copy
     }
 
     fn memo_put(&mut self, key: u64) -> Result<(), String> {
-        let v = self
-            .stack
-            .last()
-            .ok_or("memoize with an empty stack")?
-            .clone();
-        self.memo.insert(key, v);
+        let top = self.stack.pop().ok_or("memoize with an empty stack")?;
+        let copy = self.copy(&top);
+        self.stack.push(top);
+        self.memo.insert(key, copy?);
         Ok(())
     }
 
@@ -227,8 +272,10 @@ impl<'a> Machine<'a> {
                     self.pop_mark()?;
                 }
                 b'2' => {
-                    let v = self.top()?.clone();
-                    self.push(v)?;
+                    let top = self.stack.pop().ok_or("DUP of an empty stack")?;
+                    let copy = self.copy(&top);
+                    self.stack.push(top);
+                    self.push(copy?)?;
                 }
                 b'N' => self.push(PyValue::None)?,
                 0x88 => self.push(PyValue::Bool(true))?,
@@ -674,5 +721,19 @@ mod tests {
         ] {
             assert!(unpickle(bytes).is_err(), "{bytes:?}");
         }
+    }
+
+    #[test]
+    fn copies_of_shared_objects_are_bounded_by_the_file() {
+        // An empty list, then 60 × (DUP, APPEND): each step appends the list to a copy of
+        // itself, doubling it (2^60 nodes from 123 bytes; the `pickle` fuzz target found this).
+        let mut bytes = b"]".to_vec();
+        bytes.extend(b"2a".repeat(60));
+        bytes.push(b'.');
+        let err = unpickle(&bytes).unwrap_err();
+        assert!(err.contains("shared objects copied past"), "{err}");
+        // A few copies are fine: [[], [[]]] from DUP and APPEND.
+        let small = unpickle(b"]2a2a.").unwrap();
+        assert_eq!(small.items().map(<[_]>::len), Some(2));
     }
 }

@@ -42,7 +42,7 @@ pub struct NewEntry {
     pub id: Option<u64>,
     /// Identity label.
     pub identity: u64,
-    /// Camera id.
+    /// Camera id, 0 or more.
     pub camera: i32,
     /// Optional tag.
     pub tag: Option<String>,
@@ -295,6 +295,7 @@ impl Gallery {
         for e in &entries {
             check_tag(&e.tag)?;
             check_label("identity", e.identity)?;
+            check_camera(e.camera)?;
             if let Some(id) = e.id {
                 check_label("id", id)?;
             }
@@ -354,6 +355,7 @@ impl Gallery {
         let vector = self.prepare(vector)?;
         check_tag(&tag)?;
         check_label("identity", identity)?;
+        check_camera(camera)?;
         let mut store = self.write();
         let row = *store.position.get(&id).ok_or_else(|| not_found(id))?;
         let entry = Entry {
@@ -409,6 +411,14 @@ impl Gallery {
             .position
             .get(&id)
             .map(|&row| entry_at(&store, row, self.dim))
+    }
+
+    /// The ids of every entry, ascending (a snapshot: entries added or removed afterwards are
+    /// not reflected).
+    pub fn ids(&self) -> Vec<u64> {
+        let mut ids = self.read().ids.clone();
+        ids.sort_unstable();
+        ids
     }
 
     /// A snapshot of every entry, in storage order.
@@ -563,6 +573,17 @@ fn check_label(what: &str, value: u64) -> Result<()> {
     if value > MAX_LABEL {
         return Err(Error::InvalidInput(format!(
             "{what} {value} is not below 2^63 (gallery files store int64)"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a camera id: cameras are numbered from 0 everywhere (gallery entries, the finetuner's
+/// images, whose file names carry the camera and would not read a minus sign back).
+pub fn check_camera(camera: i32) -> Result<()> {
+    if camera < 0 {
+        return Err(Error::InvalidInput(format!(
+            "camera {camera} is negative (cameras are numbered from 0)"
         )));
     }
     Ok(())

@@ -422,6 +422,7 @@ int main(int argc, char **argv) {
     CHECK(reid_gallery_len((const reid_gallery *)ex) == 0);
     CHECK(reid_extractor_dim((const reid_extractor *)g) == 0);
     {
+        size_t n = 0;
         float *v = malloc(4 * dim * sizeof(float)), *got = malloc(dim * sizeof(float));
         uint64_t identities[4] = {7, 7, 8, 9}, ids[4] = {0}, given[2] = {100, 100}, id = 0,
                  identity = 0;
@@ -493,16 +494,22 @@ int main(int argc, char **argv) {
               matches[2].id == ids[1]);
 
         /* get / update / remove */
-        EXPECT(reid_gallery_get(g, ids[2], got, dim - 1, &identity, &camera),
+        n = 0;
+        EXPECT(reid_gallery_get(g, ids[2], got, dim - 1, &n, &identity, &camera),
                REID_BUFFER_TOO_SMALL);
-        EXPECT(reid_gallery_get(g, 424242, got, dim, &identity, &camera), REID_NOT_FOUND);
-        EXPECT(reid_gallery_get(g, ids[2], NULL, dim, &identity, &camera), REID_INVALID_ARGUMENT);
-        EXPECT(reid_gallery_get(g, ids[2], got, dim, &identity, &camera), REID_OK);
+        CHECK(n == dim);
+        EXPECT(reid_gallery_get(g, 424242, got, dim, NULL, &identity, &camera), REID_NOT_FOUND);
+        EXPECT(reid_gallery_get(g, ids[2], NULL, dim, NULL, &identity, &camera),
+               REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_get(g, ids[2], got, dim, NULL, &identity, &camera), REID_OK);
         CHECK(identity == 8 && camera == 1 && fabsf(norm(got, dim) - 1.0f) < 1e-5f);
         EXPECT(reid_gallery_update(g, 424242, v, dim, 1, 1), REID_NOT_FOUND);
         EXPECT(reid_gallery_update(g, ids[2], v, dim + 3, 1, 1), REID_DIMENSION_MISMATCH);
+        EXPECT_MSG(reid_gallery_update(g, ids[2], v, dim, 70, -1), REID_INVALID_ARGUMENT,
+                   "negative");
         EXPECT(reid_gallery_update(g, ids[2], v, dim, 70, 5), REID_OK);
-        EXPECT(reid_gallery_get(g, ids[2], got, dim, &identity, &camera), REID_OK);
+        EXPECT(reid_gallery_get(g, ids[2], got, dim, &n, &identity, &camera), REID_OK);
+        CHECK(n == dim);
         CHECK(identity == 70 && camera == 5);
         EXPECT_MSG(reid_gallery_remove(g, 424242), REID_NOT_FOUND, "424242");
         EXPECT(reid_gallery_remove(NULL, ids[0]), REID_INVALID_ARGUMENT);
@@ -517,6 +524,20 @@ int main(int argc, char **argv) {
         CHECK(reid_gallery_contains(g, id) == 1 && reid_gallery_contains(g, id + 1000) == 0);
         CHECK(reid_gallery_contains(NULL, id) == 0);
         CHECK(reid_gallery_metric(g) == REID_METRIC_COSINE && reid_gallery_metric(NULL) == -1);
+        {
+            /* ids: the needed count when the buffer is short, then the ids ascending */
+            uint64_t listed[2] = {0, 0};
+            EXPECT(reid_gallery_ids(g, listed, 1, &n), REID_BUFFER_TOO_SMALL);
+            CHECK(n == 2 && listed[0] == 0);
+            EXPECT(reid_gallery_ids(g, listed, 2, NULL), REID_INVALID_ARGUMENT);
+            EXPECT(reid_gallery_ids(g, NULL, 2, &n), REID_INVALID_ARGUMENT);
+            EXPECT(reid_gallery_ids(g, listed, 2, &n), REID_OK);
+            CHECK(n == 2 && listed[0] < listed[1] && reid_gallery_contains(g, listed[0]) &&
+                  reid_gallery_contains(g, listed[1]) && (listed[0] == id || listed[1] == id));
+            EXPECT_MSG(reid_gallery_add(g, v, dim, 7, -3, &id), REID_INVALID_ARGUMENT,
+                       "camera -3 is negative");
+            CHECK(reid_gallery_len(g) == 2);
+        }
 
         /* ---- files: save / load / open, corrupt and truncated ones untouched ---- */
         snprintf(gallery_path, sizeof gallery_path, "%s/saved.reidg", work);
@@ -527,7 +548,7 @@ int main(int argc, char **argv) {
         EXPECT(reid_gallery_load(gallery_path, NULL), REID_INVALID_ARGUMENT);
         EXPECT(reid_gallery_load(gallery_path, &g2), REID_OK);
         CHECK(reid_gallery_len(g2) == 2 && reid_gallery_dim(g2) == dim);
-        EXPECT(reid_gallery_get(g2, ids[2], got, dim, &identity, &camera), REID_OK);
+        EXPECT(reid_gallery_get(g2, ids[2], got, dim, NULL, &identity, &camera), REID_OK);
         CHECK(identity == 70 && camera == 5);
         reid_gallery_free(g2);
         g2 = NULL;
@@ -642,7 +663,8 @@ int main(int argc, char **argv) {
         BAD_HANDLES(reid_gallery_update, not_g, 0, vec, dim, identity, camera);
         BAD_HANDLES(reid_gallery_remove, not_g, 0);
         BAD_HANDLES(reid_gallery_remove_identity, not_g, identity, &n);
-        BAD_HANDLES(reid_gallery_get, not_g, 0, out, dim, &u, &camera);
+        BAD_HANDLES(reid_gallery_get, not_g, 0, out, dim, &n, &u, &camera);
+        BAD_HANDLES(reid_gallery_ids, not_g, &u, 1, &n);
         BAD_HANDLES(reid_gallery_search, not_g, vec, dim, NULL, m, 10, &n);
         BAD_HANDLES(reid_gallery_search_batch, not_g, vec, 1, dim, NULL, m, 10, &n);
         BAD_HANDLES(reid_gallery_export_npz, not_g, "never.npz");

@@ -158,3 +158,20 @@ pub fn assert_success(out: &Output) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The name of the initializer `add_unused_initializer` adds.
+pub const UNUSED_INITIALIZER: &str = "unused_by_any_node";
+
+/// Adds to the ONNX file at `path` one initializer no node uses, which ONNX Runtime logs a
+/// warning about when it loads the model.
+pub fn add_unused_initializer(path: &Path) {
+    use onnx_protobuf::{Message, ModelProto, TensorProto};
+    let mut model = ModelProto::parse_from_bytes(&std::fs::read(path).unwrap()).unwrap();
+    let mut unused = TensorProto::new();
+    unused.name = UNUSED_INITIALIZER.into();
+    unused.data_type = 1; // FLOAT
+    unused.dims = vec![1];
+    unused.float_data = vec![0.0];
+    model.graph.as_mut().unwrap().initializer.push(unused);
+    std::fs::write(path, model.write_to_bytes().unwrap()).unwrap();
+}

@@ -86,22 +86,11 @@ fn a_failed_load_is_retried_and_a_second_library_refused() {
     run_child("child_failed_load_then_good_then_another");
 }
 
-/// The name of the initializer no node uses, which ONNX Runtime warns about.
-const UNUSED: &str = "unused_by_any_node";
-
 /// A small export with one initializer no node uses: ONNX Runtime logs a warning for it when
 /// it loads the model.
 fn model_onnx_runtime_warns_about(dir: &Path) -> std::path::PathBuf {
-    use onnx_protobuf::{Message, ModelProto, TensorProto};
     let path = small_model(dir);
-    let mut model = ModelProto::parse_from_bytes(&std::fs::read(&path).unwrap()).unwrap();
-    let mut unused = TensorProto::new();
-    unused.name = UNUSED.into();
-    unused.data_type = 1; // FLOAT
-    unused.dims = vec![1];
-    unused.float_data = vec![0.0];
-    model.graph.as_mut().unwrap().initializer.push(unused);
-    std::fs::write(&path, model.write_to_bytes().unwrap()).unwrap();
+    common::add_unused_initializer(&path);
     path
 }
 
@@ -135,7 +124,7 @@ fn child_warning_with_a_callback() {
     assert!(
         lines
             .iter()
-            .any(|(level, line)| *level == warning && line.contains(UNUSED)),
+            .any(|(level, line)| *level == warning && line.contains(common::UNUSED_INITIALIZER)),
         "{lines:?}"
     );
     assert!(
@@ -163,7 +152,7 @@ fn onnx_runtime_logs_reach_the_callback_and_never_stderr() {
     ] {
         let stderr = run_child(child);
         assert!(
-            !stderr.contains(UNUSED),
+            !stderr.contains(common::UNUSED_INITIALIZER),
             "{child} wrote on stderr:\n{stderr}"
         );
     }

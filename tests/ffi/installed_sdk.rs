@@ -106,6 +106,11 @@ fn pkg_config(sdk: &Sdk, args: &[&str]) -> Vec<String> {
 
 /// Compiles C sources with strict warnings and the given link arguments.
 fn build_c(source: &Path, exe_name: &str, link: &[String]) -> PathBuf {
+    build_c_with(source, exe_name, link, &[])
+}
+
+/// As `build_c`, with extra compiler flags (a sanitizer).
+fn build_c_with(source: &Path, exe_name: &str, link: &[String], flags: &[&str]) -> PathBuf {
     let exe = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("c_abi")
         .join(exe_name);
@@ -119,6 +124,7 @@ fn build_c(source: &Path, exe_name: &str, link: &[String]) -> PathBuf {
             "-g",
             "-O1",
         ])
+        .args(flags)
         .arg(source)
         // The test programs share tests/c/common.h; the examples need only `link`.
         .args(
@@ -242,6 +248,106 @@ fn run_checks_program(sdk: &Sdk, exe: &Path, name: &str) {
         let args = [os(exe), os(&weights), os(&images), os(work.path())];
         check(&run_valgrind(sdk, &args), &format!("{name} under valgrind"));
     }
+}
+
+/// Whether the C compiler builds and runs a program with `-fsanitize=NAME`; CI's
+/// `REID_REQUIRE_SANITIZERS` makes a missing runtime a failure instead of a skip.
+fn sanitizer_available(name: &str) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("probe.c");
+    std::fs::write(&source, "int main(void) { return 0; }\n").unwrap();
+    let exe = dir.path().join("probe");
+    let built = Command::new("cc")
+        .arg(format!("-fsanitize={name}"))
+        .arg(&source)
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .is_ok_and(|s| s.success());
+    let runs = built && without_aslr(&exe).status().is_ok_and(|s| s.success());
+    assert!(
+        runs || !required("REID_REQUIRE_SANITIZERS"),
+        "REID_REQUIRE_SANITIZERS is set but -fsanitize={name} does not build or run"
+    );
+    if !runs {
+        eprintln!("-fsanitize={name} unavailable: that check skipped");
+    }
+    runs
+}
+
+/// A command running `exe` with address-space randomization off: gcc 12's ThreadSanitizer
+/// cannot map its shadow memory under the high mmap entropy of current kernels.
+fn without_aslr(exe: &Path) -> Command {
+    let mut command = Command::new("setarch");
+    command.arg(std::env::consts::ARCH).arg("-R").arg(exe);
+    command
+}
+
+/// The error-path program built with AddressSanitizer (and its leak checker) on the C side:
+/// the library's heap blocks come from the sanitizer's malloc, so a write past a buffer the
+/// library returns, a use after free or a leaked handle fails the run.
+#[test]
+fn c_error_paths_hold_under_address_sanitizer() {
+    let sdk = sdk();
+    if sdk.model.is_none() || !sanitizer_available("address") {
+        return;
+    }
+    let mut link = pkg_config(sdk, &["--cflags", "--libs"]);
+    link.push("-lm".into());
+    let flags = ["-fsanitize=address", "-fno-omit-frame-pointer"];
+    let exe = build_c_with(
+        &root().join("tests/c/abi_errors.c"),
+        "abi_errors_asan",
+        &link,
+        &flags,
+    );
+    let work = tempfile::tempdir().unwrap();
+    let out = without_aslr(&exe)
+        .arg(fixture("osnet_x0_25/checkpoint.pth.tar"))
+        .arg(fixture("images"))
+        .arg(work.path())
+        .env("LD_LIBRARY_PATH", sdk.prefix.join("lib"))
+        .env("ASAN_OPTIONS", "detect_leaks=1:halt_on_error=1:exitcode=99")
+        .output()
+        .unwrap();
+    check(&out, "abi_errors under AddressSanitizer");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains(", 0 failures"), "{summary}");
+}
+
+/// Threads sharing an extractor and a gallery, built with ThreadSanitizer on the C side: a race
+/// between the host's threads on their own memory fails the run (the library's internals are
+/// left out, tests/c/tsan.supp says why).
+#[test]
+fn c_threads_hold_under_thread_sanitizer() {
+    let sdk = sdk();
+    let Some(model) = &sdk.model else { return };
+    if !sanitizer_available("thread") {
+        return;
+    }
+    let mut link = pkg_config(sdk, &["--cflags", "--libs"]);
+    link.extend(["-lm".into(), "-pthread".into()]);
+    let exe = build_c_with(
+        &root().join("tests/c/threads.c"),
+        "threads_tsan",
+        &link,
+        &["-fsanitize=thread"],
+    );
+    let out = without_aslr(&exe)
+        .arg(model)
+        .arg(fixture("images"))
+        .arg("2")
+        .env("LD_LIBRARY_PATH", sdk.prefix.join("lib"))
+        .env(
+            "TSAN_OPTIONS",
+            format!(
+                "halt_on_error=1:exitcode=99:suppressions={}",
+                root().join("tests/c/tsan.supp").display()
+            ),
+        )
+        .output()
+        .unwrap();
+    check(&out, "threads under ThreadSanitizer");
 }
 
 #[test]

@@ -418,3 +418,49 @@ fn dimensions_labels_and_huge_values_at_their_bounds() {
     assert_eq!(back.import_npz(&npz).unwrap(), [MAX_LABEL]);
     assert_eq!(back.get(MAX_LABEL).unwrap().identity, MAX_LABEL);
 }
+
+#[test]
+fn negative_cameras_are_refused_as_the_finetuner_refuses_them() {
+    let gallery = Gallery::new(4, Metric::Euclidean).unwrap();
+    let entry = |camera: i32| NewEntry {
+        id: None,
+        identity: 1,
+        camera,
+        tag: None,
+        vector: vec![1.0, 0.0, 0.0, 0.0],
+    };
+    let err = gallery.add(entry(-1)).unwrap_err().to_string();
+    assert!(err.contains("camera -1 is negative"), "{err}");
+    let id = gallery.add(entry(i32::MAX)).unwrap();
+    let err = gallery
+        .update(id, 1, i32::MIN, None, &[1.0; 4])
+        .unwrap_err();
+    assert!(err.to_string().contains("negative"), "{err}");
+    let vectors = reid::formats::npy::NpyArray::f32(vec![1, 4], vec![0.0, 1.0, 0.0, 0.0]);
+    let err = gallery.add_arrays(&vectors, None, &[2], &[-5]).unwrap_err();
+    assert!(err.to_string().contains("camera -5"), "{err}");
+    assert_eq!(gallery.len(), 1);
+    assert_eq!(gallery.get(id).unwrap().camera, i32::MAX);
+}
+
+#[test]
+fn ids_are_listed_ascending() {
+    let gallery = Gallery::new(2, Metric::Cosine).unwrap();
+    let add = |id: u64| {
+        gallery
+            .add(NewEntry {
+                id: Some(id),
+                identity: 0,
+                camera: 0,
+                tag: None,
+                vector: vec![1.0, 0.5],
+            })
+            .unwrap()
+    };
+    for id in [40, 7, 1000, 3] {
+        add(id);
+    }
+    gallery.remove(7).unwrap();
+    assert_eq!(gallery.ids(), [3, 40, 1000]);
+    assert!(Gallery::new(2, Metric::Cosine).unwrap().ids().is_empty());
+}

@@ -112,6 +112,10 @@ fn python_binding_matches_the_rust_api() {
     .0;
     export_onnx_file(&net, &ExportOptions::new(128, 64), &model).unwrap();
     let extractor = Extractor::new(&model, &ExtractorOptions::default()).unwrap();
+    // The same model with an initializer ONNX Runtime warns about, for the log callback.
+    let warning_model = dir.join("warns.onnx");
+    std::fs::copy(&model, &warning_model).unwrap();
+    common::add_unused_initializer(&warning_model);
     let embeddings = extractor.extract_files(&images).unwrap();
     let dim = extractor.dim();
     write_npy(
@@ -151,6 +155,8 @@ fn python_binding_matches_the_rust_api() {
         "version": env!("CARGO_PKG_VERSION"),
         "bad_options": bad_options,
         "model": model,
+        "warning_model": warning_model,
+        "unused_initializer": common::UNUSED_INITIALIZER,
         "input_size": [128, 64],
         "images": images,
         "embeddings": dir.join("embeddings.npy"),

@@ -145,6 +145,9 @@ int main(int argc, char **argv) {
           std::fabs(gallery.get(ids[0]).vector[7] - as_vector[7]) < 1e-6f);
     EXPECT_ERROR(REID_NOT_FOUND, "999", gallery.get(999));
     CHECK(gallery.contains(ids[0]) && !gallery.contains(999));
+    std::vector<std::uint64_t> ascending(ids.begin(), ids.end());
+    std::sort(ascending.begin(), ascending.end());
+    CHECK(gallery.ids() == ascending);
     CHECK(gallery.metric() == reid::Metric::Cosine);
     CHECK(gallery.remove_identity(12) == 2 && gallery.size() == 1);
 

@@ -32,6 +32,8 @@ __all__ = [
     "Prediction",
     "Progress",
     "export_onnx",
+    "set_log_callback",
+    "LOG_LEVELS",
     "version",
     "library",
 ]
@@ -94,6 +96,7 @@ class _Progress(ctypes.Structure):
 
 
 _ProgressCallback = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(_Progress))
+_LogCallback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p)
 
 #: One search result: entry id, identity, camera and score (cosine similarity, higher is
 #: closer; or squared euclidean distance, lower is closer).
@@ -317,7 +320,27 @@ _SIGNATURES = [
     (
         "reid_gallery_get",
         ctypes.c_int32,
-        [ctypes.c_void_p, ctypes.c_uint64, _c_float_p, ctypes.c_size_t, _c_u64_p, _c_i32_p],
+        [
+            ctypes.c_void_p,
+            ctypes.c_uint64,
+            _c_float_p,
+            ctypes.c_size_t,
+            _c_size_p,
+            _c_u64_p,
+            _c_i32_p,
+        ],
+    ),
+    (
+        "reid_gallery_ids",
+        ctypes.c_int32,
+        [ctypes.c_void_p, _c_u64_p, ctypes.c_size_t, _c_size_p],
+    ),
+    ("reid_gallery_metric", ctypes.c_int32, [ctypes.c_void_p]),
+    ("reid_gallery_contains", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_uint64]),
+    (
+        "reid_logging_set_callback",
+        ctypes.c_int32,
+        [_LogCallback, ctypes.c_void_p, ctypes.c_int32],
     ),
     (
         "reid_gallery_search_batch",
@@ -475,6 +498,40 @@ def _image(array, fmt=None, keep=None):
         array.strides[0],
         code,
     )
+
+
+#: Log levels, least severe first (``reid_log_level``).
+LOG_LEVELS = ("verbose", "info", "warning", "error", "fatal")
+# The ctypes callback in use: it must live as long as the library may call it.
+_log_callback = None
+
+
+def set_log_callback(callback, min_level="warning"):
+    """Sends the library's log lines (ONNX Runtime's model warnings, for example) at
+    ``min_level`` or above to ``callback(level, message)``, ``level`` one of
+    :data:`LOG_LEVELS`; ``None`` stops them (the default: nothing is written anywhere). The
+    callback may run on any thread and must not call the library. To use Python's logging::
+
+        log = logging.getLogger("reid")
+        levels = {"verbose": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+                  "error": logging.ERROR, "fatal": logging.CRITICAL}
+        reid.set_log_callback(lambda level, message: log.log(levels[level], message))
+    """
+    global _log_callback
+    if min_level not in LOG_LEVELS:
+        raise ValueError(f"min_level must be one of {LOG_LEVELS}, not {min_level!r}")
+    if callback is None:
+        _check(library().reid_logging_set_callback(_LogCallback(), None, 0))
+        _log_callback = None
+        return
+
+    def deliver(_user_data, level, message):
+        name = LOG_LEVELS[level] if 0 <= level < len(LOG_LEVELS) else "fatal"
+        callback(name, message.decode("utf-8", "replace"))
+
+    c_callback = _LogCallback(deliver)
+    _check(library().reid_logging_set_callback(c_callback, None, LOG_LEVELS.index(min_level)))
+    _log_callback = c_callback
 
 
 def version():
@@ -823,10 +880,33 @@ class Gallery(_Handle):
     def __len__(self):
         return library().reid_gallery_len(self.handle)
 
+    def __contains__(self, entry_id):
+        return library().reid_gallery_contains(self.handle, entry_id) == 1
+
     @property
     def dim(self):
         """Embedding dimension."""
         return library().reid_gallery_dim(self.handle)
+
+    @property
+    def metric(self):
+        """``"cosine"`` or ``"euclidean"``."""
+        return {value: name for name, value in _METRICS.items()}[
+            library().reid_gallery_metric(self.handle)
+        ]
+
+    def ids(self):
+        """The ids of every entry, ascending (a snapshot)."""
+        n = ctypes.c_size_t()
+        while True:
+            out = np.empty(n.value, dtype=np.uint64)
+            code = library().reid_gallery_ids(
+                self.handle, out.ctypes.data_as(_c_u64_p), out.size, ctypes.byref(n)
+            )
+            # Another thread may add entries between the two calls: ask again.
+            if code != _BUFFER_TOO_SMALL:
+                _check(code)
+                return out[: n.value]
 
     def add(self, vector, identity, camera=0):
         """Adds one embedding; returns its entry id."""
@@ -884,6 +964,7 @@ class Gallery(_Handle):
                 entry_id,
                 v.ctypes.data_as(_c_float_p),
                 self.dim,
+                None,
                 ctypes.byref(ident),
                 ctypes.byref(cam),
             )

@@ -107,6 +107,11 @@ def gallery_checks(spec, embeddings):
     check(g.search(embeddings[0], k=2, exclude_camera=1)[0].camera == 2, "exclude_camera")
     best = g.search(embeddings[0], k=4, min_score=0.999)
     check([m.identity for m in best] == [10], f"min_score {best}")
+    check(g.ids().tolist() == sorted(ids.tolist()), f"ids {g.ids()}")
+    check(int(ids[0]) in g and 2**62 not in g, "contains")
+    check(g.metric == "cosine", f"metric {g.metric}")
+    raises("REID_INVALID_ARGUMENT", g.add, embeddings[0], 1, -1)
+    check(len(g) == n, "a negative camera adds nothing")
     vector, identity, camera = g.get(int(ids[2]))
     check(identity == 12 and camera == 1, "get")
     close(vector, embeddings[2], 1e-6, "get vector")
@@ -139,6 +144,23 @@ def gallery_checks(spec, embeddings):
     with open(os.path.join(work, "corrupt.reidg"), "wb") as f:
         f.write(b"not a gallery")
     raises("REID_GALLERY_ERROR", reid.Gallery.open, os.path.join(work, "corrupt.reidg"))
+
+
+def logging_checks(spec):
+    lines = []
+    reid.set_log_callback(lambda level, message: lines.append((level, message)), "warning")
+    reid.Extractor(spec["warning_model"])
+    unused = spec["unused_initializer"]
+    check(any(level == "warning" and unused in line for level, line in lines), f"log {lines}")
+    reid.set_log_callback(None)
+    before = len(lines)
+    reid.Extractor(spec["warning_model"])
+    check(len(lines) == before, "no lines after the callback was removed")
+    try:
+        reid.set_log_callback(print, "loud")
+        raise AssertionError("an unknown level was accepted")
+    except ValueError:
+        check(True, "unknown level")
 
 
 def classifier_checks(spec):
@@ -236,6 +258,7 @@ def main():
     check(reid.version() == spec["version"], f"version {reid.version()}")
     embeddings = extractor_checks(spec)
     gallery_checks(spec, embeddings)
+    logging_checks(spec)
     classifier_checks(spec)
     finetuner_checks(spec, embeddings)
     bad_option_checks(spec)

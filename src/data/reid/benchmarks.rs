@@ -178,7 +178,7 @@ pub fn grid(root: &Path, split_id: usize) -> Result<ReidDataset> {
             let parts: Vec<&str> = file_name(file).split('_').collect();
             let number = |i: usize| parts.get(i).and_then(|s| s.parse::<i64>().ok());
             match (number(0), number(1)) {
-                (Some(index), Some(camera)) => Ok((index, camera - 1)),
+                (Some(index), Some(camera)) if camera >= 1 => Ok((index, camera - 1)),
                 _ => Err(Error::InvalidInput(format!(
                     "{}: not a GRID image name",
                     file.display()

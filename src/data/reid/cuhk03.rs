@@ -74,8 +74,9 @@ fn new_protocol_from_mat(dir: &Path, variant: Cuhk03Variant) -> Result<ReidDatas
         numbers(key)?
             .into_iter()
             .map(|i| {
+                // `then`, not `then_some`: the index is computed only once it is known ≥ 1.
                 (i >= 1 && (i as usize) <= files.len() && (i as usize) <= labels.len())
-                    .then_some(i as usize - 1)
+                    .then(|| i as usize - 1)
                     .ok_or_else(|| bad(format!("`{key}` index {i} is out of range")))
             })
             .collect()
@@ -90,6 +91,7 @@ fn new_protocol_from_mat(dir: &Path, variant: Cuhk03Variant) -> Result<ReidDatas
             .map(|&i| {
                 let name = &files[i];
                 let view = name.split('_').nth(2).and_then(|v| v.parse::<i32>().ok());
+                let view = view.filter(|&v| v >= 1);
                 let view =
                     view.ok_or_else(|| bad(format!("`{name}` is not a CUHK03 image name")))?;
                 let pid = if relabel {

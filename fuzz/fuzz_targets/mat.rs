@@ -1,0 +1,4 @@
+//! Fuzz target: see `reid_fuzz::targets::mat`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| reid_fuzz::targets::mat(data));
