@@ -133,6 +133,14 @@ pub fn unpickle(bytes: &[u8]) -> Result<PyValue, String> {
     .run()
 }
 
+/// A copy of `value`, charged to `budget` first (the footprint walk only reads what exists).
+fn charged_copy(budget: &mut usize, value: &PyValue) -> Result<PyValue, String> {
+    *budget = budget.checked_sub(footprint(value)).ok_or(
+        "shared objects copied past the bound the pickle's size allows (corrupt or hostile)",
+    )?;
+    Ok(value.clone())
+}
+
 /// Roughly the memory a value takes: a node per value plus its payload bytes.
 fn footprint(value: &PyValue) -> usize {
     let node = std::mem::size_of::<PyValue>();
@@ -221,35 +229,18 @@ impl<'a> Machine<'a> {
         Ok(self.stack.split_off(mark))
     }
 
-    /// A copy of `value`, charged to the copy budget.
-    fn copy(&mut self, value: &PyValue) -> Result<PyValue, String> {
-        // Charged before cloning: the footprint walk is bounded by what exists already.
-        let cost = footprint(value);
-        self.copy_budget = self.copy_budget.checked_sub(cost).ok_or_else(|| {
-            format!(
-                "shared objects copied past {} bytes for a pickle of {} (corrupt or hostile)",
-                self.bytes.len().saturating_mul(COPY_FACTOR) + COPY_ALLOWANCE,
-                self.bytes.len()
-            )
-        })?;
-        Ok(value.clone())
-    }
-
     fn memo_get(&mut self, key: u64) -> Result<PyValue, String> {
         let value = self
             .memo
-            .remove(&key)
+            .get(&key)
             .ok_or_else(|| format!("memo key {key} was never stored"))?;
-        let copy = self.copy(&value);
-        self.memo.insert(key, value);
-        copy
+        charged_copy(&mut self.copy_budget, value)
     }
 
     fn memo_put(&mut self, key: u64) -> Result<(), String> {
-        let top = self.stack.pop().ok_or("memoize with an empty stack")?;
-        let copy = self.copy(&top);
-        self.stack.push(top);
-        self.memo.insert(key, copy?);
+        let top = self.stack.last().ok_or("memoize with an empty stack")?;
+        let copy = charged_copy(&mut self.copy_budget, top)?;
+        self.memo.insert(key, copy);
         Ok(())
     }
 
@@ -272,10 +263,9 @@ impl<'a> Machine<'a> {
                     self.pop_mark()?;
                 }
                 b'2' => {
-                    let top = self.stack.pop().ok_or("DUP of an empty stack")?;
-                    let copy = self.copy(&top);
-                    self.stack.push(top);
-                    self.push(copy?)?;
+                    let top = self.stack.last().ok_or("DUP of an empty stack")?;
+                    let copy = charged_copy(&mut self.copy_budget, top)?;
+                    self.push(copy)?;
                 }
                 b'N' => self.push(PyValue::None)?,
                 0x88 => self.push(PyValue::Bool(true))?,
