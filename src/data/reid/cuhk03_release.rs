@@ -30,6 +30,29 @@ fn datasets(objects: Vec<Object>, path: &Path) -> Result<Vec<Dataset>> {
         .collect()
 }
 
+/// How many elements one array of a file of `file_len` bytes can hold at most: HDF5 stores
+/// them raw or deflated, and deflate expands at most 1032:1.
+fn max_elements(file_len: u64) -> u64 {
+    file_len.saturating_mul(1032)
+}
+
+/// The number of elements `dataset` claims, refused when its shape overflows or asks for more
+/// than the file can hold (checked before anything is read or allocated for it).
+fn element_count(dataset: &Dataset, path: &Path, limit: u64) -> Result<usize> {
+    let shape = dataset.shape().map_err(|e| hdf5_error(path, e))?;
+    shape
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= limit)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| {
+            hdf5_error(
+                path,
+                format!("an array of shape {shape:?} is more than the file can hold"),
+            )
+        })
+}
+
 /// The arrays a reference dataset points at, in storage order, with its shape.
 fn dereference(dataset: &Dataset, path: &Path) -> Result<(Vec<Dataset>, Vec<usize>)> {
     let shape = dataset.shape().map_err(|e| hdf5_error(path, e))?;
@@ -42,9 +65,9 @@ fn dereference(dataset: &Dataset, path: &Path) -> Result<(Vec<Dataset>, Vec<usiz
 
 /// An image stored as MATLAB writes it, `[channel, width, height]`, as interleaved RGB rows;
 /// `None` for an empty cell (fewer than three dimensions or no values).
-fn image(dataset: &Dataset, path: &Path) -> Result<Option<image::RgbImage>> {
+fn image(dataset: &Dataset, path: &Path, limit: u64) -> Result<Option<image::RgbImage>> {
     let shape = dataset.shape().map_err(|e| hdf5_error(path, e))?;
-    if shape.len() < 3 || shape.iter().product::<u64>() == 0 {
+    if shape.len() < 3 || element_count(dataset, path, limit)? == 0 {
         return Ok(None);
     }
     let (channels, width, height) = (shape[0] as usize, shape[1] as usize, shape[2] as usize);
@@ -55,7 +78,8 @@ fn image(dataset: &Dataset, path: &Path) -> Result<Option<image::RgbImage>> {
         ));
     }
     let data = dataset.read_u8().map_err(|e| hdf5_error(path, e))?;
-    if data.len() != 3 * width * height {
+    // A fourth extent or more would hide in `shape` beyond the three read here.
+    if data.len() != element_count(dataset, path, limit)? || data.len() != 3 * width * height {
         return Err(hdf5_error(path, "an image's data does not fill its shape"));
     }
     let mut rgb = image::RgbImage::new(width as u32, height as u32);
@@ -83,7 +107,13 @@ struct Person {
 /// Writes the images of `kind` (`detected` or `labeled`) and lists them per person. A new
 /// folder is filled under a temporary name and renamed when complete, so an interrupted run
 /// never leaves a folder that looks finished.
-fn extract_images(file: &File, mat: &Path, kind: &str, out: &Path) -> Result<Vec<Person>> {
+fn extract_images(
+    file: &File,
+    mat: &Path,
+    limit: u64,
+    kind: &str,
+    out: &Path,
+) -> Result<Vec<Person>> {
     let target = if out.is_dir() {
         out.to_path_buf()
     } else {
@@ -97,10 +127,17 @@ fn extract_images(file: &File, mat: &Path, kind: &str, out: &Path) -> Result<Vec
         // Stored [image slot, person]: MATLAB's person × slot array, transposed.
         let (slots, shape) = dereference(cells, mat)?;
         let persons = shape.get(1).copied().unwrap_or(0);
+        let slot_count = shape.first().copied().unwrap_or(0);
+        if shape.len() != 2 || slot_count.checked_mul(persons) != Some(slots.len()) {
+            return Err(hdf5_error(
+                mat,
+                format!("{} image references for a {shape:?} array", slots.len()),
+            ));
+        }
         for person in 0..persons {
             let mut images = Vec::new();
-            for slot in 0..shape[0] {
-                let Some(rgb) = image(&slots[slot * persons + person], mat)? else {
+            for slot in 0..slot_count {
+                let Some(rgb) = image(&slots[slot * persons + person], mat, limit)? else {
                     continue;
                 };
                 let view = if slot < 5 { 1 } else { 2 };
@@ -132,12 +169,13 @@ fn extract_images(file: &File, mat: &Path, kind: &str, out: &Path) -> Result<Vec
 }
 
 /// The `(camera pair, person)` test identities of each classic split (`testsets`).
-fn classic_test_sets(file: &File, mat: &Path) -> Result<Vec<Vec<(usize, usize)>>> {
+fn classic_test_sets(file: &File, mat: &Path, limit: u64) -> Result<Vec<Vec<(usize, usize)>>> {
     let top = file.dataset("testsets").map_err(|e| hdf5_error(mat, e))?;
     let (sets, _) = dereference(&top, mat)?;
     sets.iter()
         .map(|set| {
             // Stored [2, k]: row 0 the camera pairs, row 1 the persons.
+            element_count(set, mat, limit)?;
             let values = set.read_f64().map_err(|e| hdf5_error(mat, e))?;
             let k = values.len() / 2;
             Ok((0..k)
@@ -183,9 +221,14 @@ fn classic_split(people: &[Person], test: &[(usize, usize)]) -> Split {
 pub fn extract(dir: &Path) -> Result<()> {
     let mat = dir.join("cuhk03_release/cuhk-03.mat");
     let file = File::open(&mat).map_err(|e| hdf5_error(&mat, e))?;
-    let test_sets = classic_test_sets(&file, &mat)?;
+    let file_len = std::fs::metadata(&mat)
+        .map_err(|e| Error::io(&mat, e))?
+        .len();
+    let limit = max_elements(file_len);
+    let test_sets = classic_test_sets(&file, &mat, limit)?;
     for kind in ["detected", "labeled"] {
-        let people = extract_images(&file, &mat, kind, &dir.join(format!("images_{kind}")))?;
+        let images = dir.join(format!("images_{kind}"));
+        let people = extract_images(&file, &mat, limit, kind, &images)?;
         let splits: Vec<Split> = test_sets
             .iter()
             .map(|t| classic_split(&people, t))
