@@ -500,3 +500,61 @@ fn several_devices_train_data_parallel() {
     c.device = "flex,tpu:1".into();
     assert!(train(&c, &mut |_| true).is_err());
 }
+
+/// Early stopping against the run's own history: the run ends at the first evaluation that
+/// completes `early_stop_patience` evaluations without a better mAP (never before, and it never
+/// runs on past one), and the model it returns is the best one, written at the best epoch. A
+/// rate of 1e-12 barely moves the weights, so the mAP plateaus within a few epochs and the
+/// stopping path is taken, whatever rounding this machine's kernels give.
+#[test]
+fn early_stopping_ends_after_the_patience_and_keeps_the_best() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let save = dir.path().join("run");
+    let patience = 2;
+    let max_epoch = 12;
+    let mut config = config(&root, &save, max_epoch);
+    config.schedule.lr = 1e-12;
+    config.eval.early_stop_patience = patience;
+    let report = train(&config, &mut |_| true).unwrap();
+
+    let maps: Vec<f64> = report.history.iter().map(|e| e.eval[0].map).collect();
+    // Replay the rule on the history: stop once `patience` evaluations in a row were no better.
+    let (mut best, mut best_epoch, mut since, mut stop) = (f64::MIN, 0, 0, None);
+    for (i, &map) in maps.iter().enumerate() {
+        if map > best {
+            (best, best_epoch, since) = (map, i + 1, 0);
+        } else {
+            since += 1;
+        }
+        if since >= patience {
+            stop = Some(i + 1);
+            break;
+        }
+    }
+    assert!(report.stopped_early, "no plateau in {maps:?}");
+    assert_eq!(stop, Some(report.epochs_done), "maps {maps:?}");
+    assert_eq!(report.history.len(), report.epochs_done);
+    assert!(report.epochs_done < max_epoch && report.epochs_done >= 1 + patience);
+    assert_eq!(report.best, Some((best, best_epoch)));
+    // The model returned is the best epoch's: best.bpk, written when that epoch was evaluated.
+    assert_eq!(report.model, save.join("best.bpk"));
+    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
+        .args([
+            "eval",
+            "--json",
+            "--weights",
+            report.model.to_str().unwrap(),
+        ])
+        .arg("--config")
+        .arg(save.join("config.json"))
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let map = line["mAP"].as_f64().unwrap();
+    assert!(
+        (map - best).abs() < 1e-6,
+        "best.bpk evaluates to {map}, the run recorded {best}"
+    );
+}
