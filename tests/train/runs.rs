@@ -56,6 +56,19 @@ fn config(root: &Path, save_dir: &Path, epochs: usize) -> TrainConfig {
     }
 }
 
+/// The mAP `reid eval --weights` gives `weights` with a run's saved `config.json`.
+fn cli_map(weights: &Path, save_dir: &Path) -> f64 {
+    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
+        .args(["eval", "--json", "--weights", weights.to_str().unwrap()])
+        .arg("--config")
+        .arg(save_dir.join("config.json"))
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    line["mAP"].as_f64().unwrap()
+}
+
 fn history(save_dir: &Path) -> Vec<EpochLog> {
     std::fs::read_to_string(save_dir.join("metrics.jsonl"))
         .unwrap_or_default()
@@ -98,20 +111,7 @@ fn training_learns_evaluates_checkpoints_and_exports() {
     assert_eq!(saved, config(&root, &save, 4));
     // `reid eval --weights` on the best model, with the run's saved config, gives the mAP the
     // run recorded for it.
-    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
-        .args([
-            "eval",
-            "--json",
-            "--weights",
-            report.model.to_str().unwrap(),
-        ])
-        .arg("--config")
-        .arg(save.join("config.json"))
-        .output()
-        .unwrap();
-    common::assert_success(&out);
-    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let cli_map = line["mAP"].as_f64().unwrap();
+    let cli_map = cli_map(&report.model, &save);
     assert!(
         (cli_map - best_map).abs() < 1e-6,
         "eval {cli_map} vs run {best_map}"
@@ -539,20 +539,7 @@ fn early_stopping_ends_after_the_patience_and_keeps_the_best() {
     assert_eq!(report.best, Some((best, best_epoch)));
     // The model returned is the best epoch's: best.bpk, written when that epoch was evaluated.
     assert_eq!(report.model, save.join("best.bpk"));
-    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
-        .args([
-            "eval",
-            "--json",
-            "--weights",
-            report.model.to_str().unwrap(),
-        ])
-        .arg("--config")
-        .arg(save.join("config.json"))
-        .output()
-        .unwrap();
-    common::assert_success(&out);
-    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let map = line["mAP"].as_f64().unwrap();
+    let map = cli_map(&report.model, &save);
     assert!(
         (map - best).abs() < 1e-6,
         "best.bpk evaluates to {map}, the run recorded {best}"

@@ -36,10 +36,9 @@ fn max_elements(file_len: u64) -> u64 {
     file_len.saturating_mul(1032)
 }
 
-/// The number of elements `dataset` claims, refused when its shape overflows or asks for more
-/// than the file can hold (checked before anything is read or allocated for it).
-fn element_count(dataset: &Dataset, path: &Path, limit: u64) -> Result<usize> {
-    let shape = dataset.shape().map_err(|e| hdf5_error(path, e))?;
+/// The number of elements an array of `shape` holds, refused when the product overflows or is
+/// more than the file can hold (checked before anything is read or allocated for it).
+fn element_count(shape: &[u64], path: &Path, limit: u64) -> Result<usize> {
     shape
         .iter()
         .try_fold(1u64, |n, &d| n.checked_mul(d))
@@ -67,7 +66,8 @@ fn dereference(dataset: &Dataset, path: &Path) -> Result<(Vec<Dataset>, Vec<usiz
 /// `None` for an empty cell (fewer than three dimensions or no values).
 fn image(dataset: &Dataset, path: &Path, limit: u64) -> Result<Option<image::RgbImage>> {
     let shape = dataset.shape().map_err(|e| hdf5_error(path, e))?;
-    if shape.len() < 3 || element_count(dataset, path, limit)? == 0 {
+    let count = element_count(&shape, path, limit)?;
+    if shape.len() < 3 || count == 0 {
         return Ok(None);
     }
     let (channels, width, height) = (shape[0] as usize, shape[1] as usize, shape[2] as usize);
@@ -79,7 +79,7 @@ fn image(dataset: &Dataset, path: &Path, limit: u64) -> Result<Option<image::Rgb
     }
     let data = dataset.read_u8().map_err(|e| hdf5_error(path, e))?;
     // A fourth extent or more would hide in `shape` beyond the three read here.
-    if data.len() != element_count(dataset, path, limit)? || data.len() != 3 * width * height {
+    if data.len() != count || count != 3 * width * height {
         return Err(hdf5_error(path, "an image's data does not fill its shape"));
     }
     let mut rgb = image::RgbImage::new(width as u32, height as u32);
@@ -175,7 +175,7 @@ fn classic_test_sets(file: &File, mat: &Path, limit: u64) -> Result<Vec<Vec<(usi
     sets.iter()
         .map(|set| {
             // Stored [2, k]: row 0 the camera pairs, row 1 the persons.
-            element_count(set, mat, limit)?;
+            element_count(&set.shape().map_err(|e| hdf5_error(mat, e))?, mat, limit)?;
             let values = set.read_f64().map_err(|e| hdf5_error(mat, e))?;
             let k = values.len() / 2;
             Ok((0..k)
