@@ -88,7 +88,7 @@ fn main() -> reid::Result<()> {
     let query = &embeddings[4 * dim..];
     let results = gallery.search(query, &reid::gallery::SearchOptions::top(3))?;
     for m in &results[0] {
-        let tag = gallery.get(m.id).and_then(|e| e.tag).unwrap_or_default();
+        let tag = gallery.get(m.id)?.and_then(|e| e.tag).unwrap_or_default();
         println!(
             "  match {tag:<12} identity {} similarity {:.4}",
             m.identity, m.score

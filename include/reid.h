@@ -1117,11 +1117,14 @@ reid_status reid_gallery_new(size_t dim,
                              reid_gallery **out_gallery);
 
 /**
- * Creates a durable gallery file at `path` (which must not exist): every later mutation is
- * committed to the file before the call returns, and survives a crash.
+ * Creates a durable gallery at `path` (which must not hold one): every later mutation is
+ * committed before the call returns, and survives a crash. `path` is a location: a file path
+ * (or `sqlite:PATH`), or a PostgreSQL database with pgvector,
+ * `postgres://user@host:port/database?gallery=NAME` (a build with the `postgres` feature;
+ * the gallery is shared by every process that opens the same location).
  *
- * Errors: `REID_INVALID_ARGUMENT`, `REID_GALLERY_ERROR` (the file exists or cannot be
- * created).
+ * Errors: `REID_INVALID_ARGUMENT`, `REID_GALLERY_ERROR` (the gallery exists, or cannot be
+ * created; the database cannot be reached).
  *
  * # Safety
  * `path` a NUL-terminated string; `out_gallery` valid for writing a pointer.
@@ -1132,10 +1135,12 @@ reid_status reid_gallery_create(const char *path,
                                 reid_gallery **out_gallery);
 
 /**
- * Opens an existing durable gallery file; later mutations are committed to it. A corrupt,
- * truncated or foreign file is refused and left unchanged.
+ * Opens an existing durable gallery (a location, as for `reid_gallery_create`); later
+ * mutations are committed to it. A corrupt, truncated or foreign file or database is refused
+ * and left unchanged.
  *
- * Errors: `REID_INVALID_ARGUMENT`, `REID_GALLERY_ERROR`, `REID_IO_ERROR`.
+ * Errors: `REID_INVALID_ARGUMENT`, `REID_GALLERY_ERROR`, `REID_IO_ERROR`, `REID_NOT_FOUND`
+ * (no gallery of that name in the database).
  *
  * # Safety
  * `path` a NUL-terminated string; `out_gallery` valid for writing a pointer.
@@ -1178,12 +1183,26 @@ reid_status reid_gallery_save(const reid_gallery *gallery,
 void reid_gallery_free(reid_gallery *gallery);
 
 /**
- * Number of entries; 0 for NULL or an invalid handle. Thread-safe.
+ * Number of entries; 0 for NULL, an invalid handle or a database that cannot be read
+ * (`reid_gallery_count` says why). Thread-safe.
  *
  * # Safety
  * `gallery` NULL or a live gallery handle.
  */
 size_t reid_gallery_len(const reid_gallery *gallery);
+
+/**
+ * Writes the number of entries to `*out_len`. Unlike `reid_gallery_len`, a failure is
+ * reported: a database gallery asks its server, which can be unreachable. Thread-safe.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (`out_len` NULL), `REID_INVALID_HANDLE`,
+ * `REID_GALLERY_ERROR` (the database cannot be read).
+ *
+ * # Safety
+ * `gallery` NULL or live; `out_len` writable.
+ */
+reid_status reid_gallery_count(const reid_gallery *gallery,
+                               size_t *out_len);
 
 /**
  * The gallery's `reid_metric`; -1 for NULL or an invalid handle. Thread-safe.
@@ -1194,8 +1213,8 @@ size_t reid_gallery_len(const reid_gallery *gallery);
 int32_t reid_gallery_metric(const reid_gallery *gallery);
 
 /**
- * 1 when entry `id` is in the gallery; 0 when it is not, or for NULL or an invalid handle.
- * Thread-safe.
+ * 1 when entry `id` is in the gallery; 0 when it is not, for NULL or an invalid handle, or
+ * a database that cannot be read (`reid_gallery_get` reports why). Thread-safe.
  *
  * # Safety
  * `gallery` NULL or a live gallery handle.

@@ -60,6 +60,14 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A gallery database that cannot be reached, created, opened or written.
+    #[error("gallery database {location}: {reason}")]
+    GalleryDatabase {
+        /// The database's URL, without its password.
+        location: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The inference runtime could not be loaded or failed.
     #[error("inference runtime: {0}")]
     Runtime(String),

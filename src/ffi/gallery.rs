@@ -115,11 +115,14 @@ pub unsafe extern "C" fn reid_gallery_new(
     })
 }
 
-/// Creates a durable gallery file at `path` (which must not exist): every later mutation is
-/// committed to the file before the call returns, and survives a crash.
+/// Creates a durable gallery at `path` (which must not hold one): every later mutation is
+/// committed before the call returns, and survives a crash. `path` is a location: a file path
+/// (or `sqlite:PATH`), or a PostgreSQL database with pgvector,
+/// `postgres://user@host:port/database?gallery=NAME` (a build with the `postgres` feature;
+/// the gallery is shared by every process that opens the same location).
 ///
-/// Errors: `REID_INVALID_ARGUMENT`, `REID_GALLERY_ERROR` (the file exists or cannot be
-/// created).
+/// Errors: `REID_INVALID_ARGUMENT`, `REID_GALLERY_ERROR` (the gallery exists, or cannot be
+/// created; the database cannot be reached).
 ///
 /// # Safety
 /// `path` a NUL-terminated string; `out_gallery` valid for writing a pointer.
@@ -141,10 +144,12 @@ pub unsafe extern "C" fn reid_gallery_create(
     })
 }
 
-/// Opens an existing durable gallery file; later mutations are committed to it. A corrupt,
-/// truncated or foreign file is refused and left unchanged.
+/// Opens an existing durable gallery (a location, as for `reid_gallery_create`); later
+/// mutations are committed to it. A corrupt, truncated or foreign file or database is refused
+/// and left unchanged.
 ///
-/// Errors: `REID_INVALID_ARGUMENT`, `REID_GALLERY_ERROR`, `REID_IO_ERROR`.
+/// Errors: `REID_INVALID_ARGUMENT`, `REID_GALLERY_ERROR`, `REID_IO_ERROR`, `REID_NOT_FOUND`
+/// (no gallery of that name in the database).
 ///
 /// # Safety
 /// `path` a NUL-terminated string; `out_gallery` valid for writing a pointer.
@@ -218,14 +223,39 @@ pub unsafe extern "C" fn reid_gallery_free(gallery: *mut reid_gallery) {
     unsafe { free(gallery) };
 }
 
-/// Number of entries; 0 for NULL or an invalid handle. Thread-safe.
+/// Number of entries; 0 for NULL, an invalid handle or a database that cannot be read
+/// (`reid_gallery_count` says why). Thread-safe.
 ///
 /// # Safety
 /// `gallery` NULL or a live gallery handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reid_gallery_len(gallery: *const reid_gallery) -> usize {
     // SAFETY: the caller's contract.
-    guard_value(0, || Ok(unsafe { live(gallery) }?.len()))
+    guard_value(0, || Ok(unsafe { live(gallery) }?.len()?))
+}
+
+/// Writes the number of entries to `*out_len`. Unlike `reid_gallery_len`, a failure is
+/// reported: a database gallery asks its server, which can be unreachable. Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (`out_len` NULL), `REID_INVALID_HANDLE`,
+/// `REID_GALLERY_ERROR` (the database cannot be read).
+///
+/// # Safety
+/// `gallery` NULL or live; `out_len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_count(
+    gallery: *const reid_gallery,
+    out_len: *mut usize,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let gallery = unsafe { live(gallery) }?;
+        require_out(out_len, "out_len")?;
+        let len = gallery.len()?;
+        // SAFETY: checked non-NULL.
+        unsafe { out_len.write(len) };
+        Ok(())
+    })
 }
 
 /// The gallery's `reid_metric`; -1 for NULL or an invalid handle. Thread-safe.
@@ -243,15 +273,15 @@ pub unsafe extern "C" fn reid_gallery_metric(gallery: *const reid_gallery) -> i3
     })
 }
 
-/// 1 when entry `id` is in the gallery; 0 when it is not, or for NULL or an invalid handle.
-/// Thread-safe.
+/// 1 when entry `id` is in the gallery; 0 when it is not, for NULL or an invalid handle, or
+/// a database that cannot be read (`reid_gallery_get` reports why). Thread-safe.
 ///
 /// # Safety
 /// `gallery` NULL or a live gallery handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reid_gallery_contains(gallery: *const reid_gallery, id: u64) -> i32 {
     // SAFETY: the caller's contract.
-    guard_value(0, || Ok(i32::from(unsafe { live(gallery) }?.contains(id))))
+    guard_value(0, || Ok(i32::from(unsafe { live(gallery) }?.contains(id)?)))
 }
 
 /// Embedding dimension; 0 for NULL or an invalid handle. Thread-safe.
@@ -465,7 +495,7 @@ pub unsafe extern "C" fn reid_gallery_get(
         }
         // SAFETY: the caller's contract.
         let out = unsafe { output_slice(out_vector, gallery.dim(), "out_vector") }?;
-        let entry = gallery.get(id).ok_or_else(|| {
+        let entry = gallery.get(id)?.ok_or_else(|| {
             Failure::from(crate::Error::NotFound(format!("no entry with id {id}")))
         })?;
         out.copy_from_slice(&entry.vector);
@@ -499,7 +529,7 @@ pub unsafe extern "C" fn reid_gallery_ids(
         // SAFETY: the caller's contract.
         let gallery = unsafe { live(gallery) }?;
         require_out(out_len, "out_len")?;
-        let ids = gallery.ids();
+        let ids = gallery.ids()?;
         // SAFETY: checked non-NULL.
         unsafe { out_len.write(ids.len()) };
         if cap < ids.len() {

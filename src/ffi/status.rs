@@ -86,7 +86,7 @@ impl From<Error> for Failure {
             }
             Error::InvalidInput(_) => REID_INVALID_ARGUMENT,
             Error::Npy { .. } => REID_DATA_FILE_ERROR,
-            Error::GalleryFile { .. } => REID_GALLERY_ERROR,
+            Error::GalleryFile { .. } | Error::GalleryDatabase { .. } => REID_GALLERY_ERROR,
             Error::Runtime(_) => REID_RUNTIME_ERROR,
             Error::BadInput { .. } => REID_BAD_IMAGE,
             Error::NotFound(_) => REID_NOT_FOUND,

@@ -1,19 +1,30 @@
 //! A gallery of embeddings with identity and camera labels, searched exactly by cosine
 //! similarity or squared euclidean distance (as torchreid's distance matrix).
 //!
-//! The gallery is internally synchronized: many threads may search at once while writers
-//! take turns. Vectors live in one contiguous row-major buffer (N × D × 4 bytes); a removal
-//! moves the last row into the hole, so storage stays dense. A gallery opened on a file
-//! ([`Gallery::create`], [`Gallery::open`]) commits every mutation to SQLite before applying
-//! it in memory; searches always run on the in-memory copy.
+//! Every check of what goes in (dimension, finite values, labels, tags, search options) is
+//! made here, once; the entries live in a [`Store`]:
+//! - embedded (`embedded`): in memory, and for a gallery opened on a file
+//!   ([`Gallery::create`], [`Gallery::open`]) committed to SQLite before being applied in
+//!   memory; searches run on the in-memory copy, many threads at once while writers take turns;
+//! - database (`database`, feature `postgres`): PostgreSQL with pgvector, shared by processes
+//!   and machines; every search returns what the embedded store would (same order, same
+//!   exact scores).
 
+#[cfg(feature = "postgres")]
+mod database;
+#[cfg(not(feature = "postgres"))]
+#[path = "no_database.rs"]
+mod database;
+mod embedded;
+mod location;
 mod persist;
 mod search;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Mutex, RwLock};
 
+use embedded::Embedded;
+pub use location::Location;
 use persist::Db;
 
 use crate::distance::Metric;
@@ -118,107 +129,135 @@ pub const MAX_DIM: usize = 65_536;
 /// Ids and identities are below 2^63: gallery files and npz exports store them as int64.
 pub const MAX_LABEL: u64 = i64::MAX as u64;
 
-#[derive(Debug, Default)]
-struct Store {
-    ids: Vec<u64>,
-    identities: Vec<u64>,
-    cameras: Vec<i32>,
-    tags: Vec<Option<String>>,
-    vectors: Vec<f32>,
-    position: HashMap<u64, usize>,
-    next_id: u64,
+/// What a gallery's entries are kept in: one implementation per backend, behind the same
+/// checks. Vectors, labels and options arrive validated (and cosine vectors normalized) by
+/// [`Gallery`]; a backend keeps them and answers searches exactly as the embedded store does.
+pub(crate) trait Store: Send + Sync + std::fmt::Debug {
+    /// Whether mutations outlive the process.
+    fn is_durable(&self) -> bool;
+    /// Number of entries.
+    fn len(&self) -> Result<usize>;
+    /// Adds `entries` all-or-nothing, with ids from `requested` (one per entry; `None`
+    /// assigned by [`assign_ids`]); returns the ids.
+    fn add(&self, entries: Vec<Entry>, requested: &[Option<u64>]) -> Result<Vec<u64>>;
+    /// Replaces entry `entry.id` ([`Error::NotFound`] if absent).
+    fn update(&self, entry: Entry) -> Result<()>;
+    /// Removes entry `id` ([`Error::NotFound`] if absent).
+    fn remove(&self, id: u64) -> Result<()>;
+    /// Removes every entry of `identity`; returns how many.
+    fn remove_identity(&self, identity: u64) -> Result<usize>;
+    /// Entry `id`, if present.
+    fn get(&self, id: u64) -> Result<Option<Entry>>;
+    /// Every id, ascending.
+    fn ids(&self) -> Result<Vec<u64>>;
+    /// Every entry.
+    fn entries(&self) -> Result<Vec<Entry>>;
+    /// Top matches of each prepared query, as [`search::search`] ranks them.
+    fn search(&self, queries: &[f32], options: &SearchOptions) -> Result<Vec<Vec<Match>>>;
 }
 
-/// A gallery of `dim`-dimensional embeddings, in memory or backed by a durable file.
+/// A gallery of `dim`-dimensional embeddings: in memory, in a durable file, or (feature
+/// `postgres`) in a PostgreSQL database with pgvector.
 #[derive(Debug)]
 pub struct Gallery {
     dim: usize,
     metric: Metric,
-    store: RwLock<Store>,
-    /// The database of a durable gallery; locked only while the store's write lock is held.
-    db: Option<Mutex<Db>>,
+    store: Box<dyn Store>,
 }
 
 impl Gallery {
     /// An empty gallery of `dim`-dimensional embeddings compared by `metric`.
     pub fn new(dim: usize, metric: Metric) -> Result<Self> {
-        if dim == 0 || dim > MAX_DIM {
-            return Err(Error::InvalidInput(format!(
-                "dimension {dim}: it must be between 1 and {MAX_DIM}"
-            )));
-        }
+        check_dim(dim)?;
         Ok(Self {
             dim,
             metric,
-            store: RwLock::new(Store::default()),
-            db: None,
+            store: Box::new(Embedded::new(dim, metric, Vec::new(), None)),
         })
     }
 
-    /// Creates a durable gallery file at `path` (an error if it exists).
-    pub fn create(path: impl AsRef<Path>, dim: usize, metric: Metric) -> Result<Self> {
-        let mut gallery = Self::new(dim, metric)?;
-        gallery.db = Some(Mutex::new(Db::create(path.as_ref(), dim, metric)?));
-        Ok(gallery)
+    /// Creates a durable gallery at `location` (an error if one is there already): a file path
+    /// (or `sqlite:PATH`), or a database, `postgres://…` (see [`Location`]).
+    pub fn create(location: impl AsRef<Path>, dim: usize, metric: Metric) -> Result<Self> {
+        check_dim(dim)?;
+        let store: Box<dyn Store> = match Location::parse(location.as_ref())? {
+            Location::File(path) => {
+                let db = Db::create(&path, dim, metric)?;
+                Box::new(Embedded::new(dim, metric, Vec::new(), Some(db)))
+            }
+            Location::Database(url) => database::create(&url, dim, metric)?,
+        };
+        Ok(Self { dim, metric, store })
     }
 
-    /// Opens a durable gallery file; every later mutation is committed to it. A corrupt or
-    /// foreign file is an error and is left unchanged.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let (db, dim, metric, entries) = Db::open(path.as_ref())?;
-        let gallery = Self::new(dim, metric)?;
-        gallery.load_entries(entries);
-        Ok(Self {
-            db: Some(Mutex::new(db)),
-            ..gallery
-        })
+    /// Opens a durable gallery; every later mutation is committed to it. A corrupt or foreign
+    /// file or database is an error and is left unchanged.
+    pub fn open(location: impl AsRef<Path>) -> Result<Self> {
+        match Location::parse(location.as_ref())? {
+            Location::File(path) => {
+                let (db, dim, metric, entries) = Db::open(&path)?;
+                check_dim(dim)?;
+                Ok(Self {
+                    dim,
+                    metric,
+                    store: Box::new(Embedded::new(dim, metric, entries, Some(db))),
+                })
+            }
+            Location::Database(url) => {
+                let (store, dim, metric) = database::open(&url)?;
+                Ok(Self { dim, metric, store })
+            }
+        }
     }
 
-    /// Opens a durable gallery file and checks that it holds `dim`-dimensional embeddings.
-    pub fn open_expecting(path: impl AsRef<Path>, dim: usize) -> Result<Self> {
-        let gallery = Self::open(path.as_ref())?;
+    /// Opens a durable gallery and checks that it holds `dim`-dimensional embeddings.
+    pub fn open_expecting(location: impl AsRef<Path>, dim: usize) -> Result<Self> {
+        let gallery = Self::open(location.as_ref())?;
         if gallery.dim != dim {
-            return Err(Error::GalleryFile {
-                path: path.as_ref().to_path_buf(),
-                reason: format!("holds {}-d embeddings, not {dim}-d", gallery.dim),
-            });
+            return Err(Location::parse(location.as_ref())?
+                .error(format!("holds {}-d embeddings, not {dim}-d", gallery.dim)));
         }
         Ok(gallery)
     }
 
-    /// Reads a gallery file into an in-memory gallery (later changes are not written back).
-    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let (db, dim, metric, entries) = Db::open(path.as_ref())?;
-        drop(db);
-        let gallery = Self::new(dim, metric)?;
-        gallery.load_entries(entries);
-        Ok(gallery)
+    /// Reads a durable gallery into an in-memory gallery (later changes are not written back).
+    pub fn load(location: impl AsRef<Path>) -> Result<Self> {
+        let (dim, metric, entries) = match Location::parse(location.as_ref())? {
+            Location::File(path) => {
+                let (db, dim, metric, entries) = Db::open(&path)?;
+                drop(db);
+                (dim, metric, entries)
+            }
+            Location::Database(_) => {
+                let gallery = Self::open(location)?;
+                (gallery.dim, gallery.metric, gallery.entries()?)
+            }
+        };
+        check_dim(dim)?;
+        Ok(Self {
+            dim,
+            metric,
+            store: Box::new(Embedded::new(dim, metric, entries, None)),
+        })
     }
 
-    /// Writes the whole gallery to `path` atomically (replacing any file there).
+    /// Writes the whole gallery to the file `path` atomically (replacing any file there).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        persist::write_snapshot(path.as_ref(), self.dim, self.metric, &self.entries())
+        match Location::parse(path.as_ref())? {
+            Location::File(path) => {
+                persist::write_snapshot(&path, self.dim, self.metric, &self.entries()?)
+            }
+            Location::Database(url) => Err(Location::Database(url).error(
+                "save writes a file; to copy into a database, create a gallery there and add \
+                 these entries"
+                    .into(),
+            )),
+        }
     }
 
-    /// Whether mutations are committed to a file.
+    /// Whether mutations are committed to a file or database.
     pub fn is_durable(&self) -> bool {
-        self.db.is_some()
-    }
-
-    fn load_entries(&self, entries: Vec<Entry>) {
-        let mut store = self.write();
-        for e in entries {
-            store.next_id = store.next_id.max(e.id.saturating_add(1));
-            push_entry(&mut store, e);
-        }
-    }
-
-    /// Runs `write` on the database of a durable gallery (nothing for an in-memory one).
-    fn commit(&self, write: impl FnOnce(&mut Db) -> Result<()>) -> Result<()> {
-        match &self.db {
-            Some(db) => write(&mut db.lock().unwrap_or_else(|p| p.into_inner())),
-            None => Ok(()),
-        }
+        self.store.is_durable()
     }
 
     /// Embedding dimension.
@@ -231,23 +270,14 @@ impl Gallery {
         self.metric
     }
 
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.read().ids.len()
+    /// Number of entries (a database gallery asks the database: it can fail).
+    pub fn len(&self) -> Result<usize> {
+        self.store.len()
     }
 
     /// Whether the gallery is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Store> {
-        // A writer that panicked cannot leave a half-applied change (see `add_batch`).
-        self.store.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Store> {
-        self.store.write().unwrap_or_else(|p| p.into_inner())
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
     }
 
     /// Checks and prepares a vector: right length, finite, non-zero for cosine (normalized).
@@ -281,6 +311,28 @@ impl Gallery {
         Ok(vector.to_vec())
     }
 
+    /// Checks an entry's labels and prepares its vector.
+    fn checked(
+        &self,
+        id: u64,
+        identity: u64,
+        camera: i32,
+        tag: Option<String>,
+        vector: &[f32],
+    ) -> Result<Entry> {
+        let vector = self.prepare(vector)?;
+        check_tag(&tag)?;
+        check_label("identity", identity)?;
+        check_camera(camera)?;
+        Ok(Entry {
+            id,
+            identity,
+            camera,
+            tag,
+            vector,
+        })
+    }
+
     /// Adds one entry and returns its id.
     pub fn add(&self, entry: NewEntry) -> Result<u64> {
         Ok(self.add_batch(vec![entry])?[0])
@@ -288,59 +340,16 @@ impl Gallery {
 
     /// Adds entries all-or-nothing: on any invalid entry or duplicate id, nothing is added.
     pub fn add_batch(&self, entries: Vec<NewEntry>) -> Result<Vec<u64>> {
-        let vectors = entries
-            .iter()
-            .map(|e| self.prepare(&e.vector))
-            .collect::<Result<Vec<_>>>()?;
-        for e in &entries {
-            check_tag(&e.tag)?;
-            check_label("identity", e.identity)?;
-            check_camera(e.camera)?;
+        let mut requested = Vec::with_capacity(entries.len());
+        let mut rows = Vec::with_capacity(entries.len());
+        for e in entries {
             if let Some(id) = e.id {
                 check_label("id", id)?;
             }
+            requested.push(e.id);
+            rows.push(self.checked(0, e.identity, e.camera, e.tag, &e.vector)?);
         }
-        let mut store = self.write();
-        let mut next = store.next_id;
-        let mut ids = Vec::with_capacity(entries.len());
-        let mut seen = std::collections::HashSet::new();
-        for e in &entries {
-            let id = match e.id {
-                Some(id) => id,
-                None => {
-                    while store.position.contains_key(&next) || seen.contains(&next) {
-                        next += 1;
-                    }
-                    next
-                }
-            };
-            if store.position.contains_key(&id) || !seen.insert(id) {
-                return Err(Error::InvalidInput(format!(
-                    "id {id} is already in the gallery"
-                )));
-            }
-            next = next.max(id.saturating_add(1));
-            ids.push(id);
-        }
-        let rows: Vec<Entry> = entries
-            .into_iter()
-            .zip(vectors)
-            .zip(&ids)
-            .map(|((e, vector), &id)| Entry {
-                id,
-                identity: e.identity,
-                camera: e.camera,
-                tag: e.tag,
-                vector,
-            })
-            .collect();
-        // The file first: memory changes only once the batch is on disk, in one transaction.
-        self.commit(|db| db.insert(&rows))?;
-        for e in rows {
-            push_entry(&mut store, e);
-        }
-        store.next_id = next;
-        Ok(ids)
+        self.store.add(rows, &requested)
     }
 
     /// Replaces the embedding and labels of entry `id`.
@@ -352,88 +361,45 @@ impl Gallery {
         tag: Option<String>,
         vector: &[f32],
     ) -> Result<()> {
-        let vector = self.prepare(vector)?;
-        check_tag(&tag)?;
-        check_label("identity", identity)?;
-        check_camera(camera)?;
-        let mut store = self.write();
-        let row = *store.position.get(&id).ok_or_else(|| not_found(id))?;
-        let entry = Entry {
-            id,
-            identity,
-            camera,
-            tag: tag.clone(),
-            vector: vector.clone(),
-        };
-        self.commit(|db| db.update(&entry))?;
-        store.identities[row] = identity;
-        store.cameras[row] = camera;
-        store.tags[row] = tag;
-        store.vectors[row * self.dim..(row + 1) * self.dim].copy_from_slice(&vector);
-        Ok(())
+        let entry = self.checked(id, identity, camera, tag, vector)?;
+        self.store.update(entry)
     }
 
     /// Removes entry `id`.
     pub fn remove(&self, id: u64) -> Result<()> {
-        let mut store = self.write();
-        let row = *store.position.get(&id).ok_or_else(|| not_found(id))?;
-        self.commit(|db| db.delete(id))?;
-        remove_row(&mut store, row, self.dim);
-        Ok(())
+        self.store.remove(id)
     }
 
     /// Removes every entry of `identity`; returns how many were removed.
     pub fn remove_identity(&self, identity: u64) -> Result<usize> {
-        let mut store = self.write();
-        self.commit(|db| db.delete_identity(identity))?;
-        let mut removed = 0;
-        let mut row = 0;
-        while row < store.ids.len() {
-            if store.identities[row] == identity {
-                remove_row(&mut store, row, self.dim);
-                removed += 1;
-            } else {
-                row += 1;
-            }
-        }
-        Ok(removed)
+        self.store.remove_identity(identity)
     }
 
     /// Whether entry `id` is present.
-    pub fn contains(&self, id: u64) -> bool {
-        self.read().position.contains_key(&id)
+    pub fn contains(&self, id: u64) -> Result<bool> {
+        Ok(self.store.get(id)?.is_some())
     }
 
     /// The entry `id`, if present.
-    pub fn get(&self, id: u64) -> Option<Entry> {
-        let store = self.read();
-        store
-            .position
-            .get(&id)
-            .map(|&row| entry_at(&store, row, self.dim))
+    pub fn get(&self, id: u64) -> Result<Option<Entry>> {
+        self.store.get(id)
     }
 
     /// The ids of every entry, ascending (a snapshot: entries added or removed afterwards are
     /// not reflected).
-    pub fn ids(&self) -> Vec<u64> {
-        let mut ids = self.read().ids.clone();
-        ids.sort_unstable();
-        ids
+    pub fn ids(&self) -> Result<Vec<u64>> {
+        self.store.ids()
     }
 
-    /// A snapshot of every entry, in storage order.
-    pub fn entries(&self) -> Vec<Entry> {
-        let store = self.read();
-        (0..store.ids.len())
-            .map(|row| entry_at(&store, row, self.dim))
-            .collect()
+    /// A snapshot of every entry (in storage order in memory, by id in a database).
+    pub fn entries(&self) -> Result<Vec<Entry>> {
+        self.store.entries()
     }
-
     /// Writes the gallery as NumPy arrays for Python / faiss users: a `.npz` holding `vectors`
     /// (float32 [N, D], as stored: unit length in a cosine gallery), `ids` and `identities`
     /// (uint64 as int64) and `cameras` (int64).
     pub fn export_npz(&self, path: impl AsRef<Path>) -> Result<()> {
-        let entries = self.entries();
+        let entries = self.entries()?;
         let n = entries.len();
         let vectors = NpyArray::f32(
             vec![n, self.dim],
@@ -556,17 +522,51 @@ impl Gallery {
             .map(|q| self.prepare(q))
             .collect::<Result<Vec<_>>>()?
             .concat();
-        let store = self.read();
-        let cols = search::Columns {
-            dim: self.dim,
-            metric: self.metric,
-            vectors: &store.vectors,
-            ids: &store.ids,
-            identities: &store.identities,
-            cameras: &store.cameras,
-        };
-        Ok(search::search(&cols, &prepared, options))
+        self.store.search(&prepared, options)
     }
+}
+
+/// Picks the ids of a batch: each requested id, or for `None` the next one from `next` that
+/// is neither `taken` nor used earlier in the batch. Returns the ids and the next id to
+/// assign afterwards (above every id of the batch). A requested id that is taken or repeated
+/// is an error.
+pub(crate) fn assign_ids(
+    mut next: u64,
+    requested: &[Option<u64>],
+    taken: impl Fn(u64) -> bool,
+) -> Result<(Vec<u64>, u64)> {
+    let mut ids = Vec::with_capacity(requested.len());
+    let mut seen = HashSet::new();
+    for &want in requested {
+        let id = match want {
+            Some(id) => id,
+            None => {
+                while taken(next) || seen.contains(&next) {
+                    next += 1;
+                }
+                next
+            }
+        };
+        if taken(id) || !seen.insert(id) {
+            return Err(duplicate(id));
+        }
+        next = next.max(id.saturating_add(1));
+        ids.push(id);
+    }
+    Ok((ids, next))
+}
+
+fn check_dim(dim: usize) -> Result<()> {
+    if dim == 0 || dim > MAX_DIM {
+        return Err(Error::InvalidInput(format!(
+            "dimension {dim}: it must be between 1 and {MAX_DIM}"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn duplicate(id: u64) -> Error {
+    Error::InvalidInput(format!("id {id} is already in the gallery"))
 }
 
 fn check_label(what: &str, value: u64) -> Result<()> {
@@ -599,46 +599,6 @@ fn check_tag(tag: &Option<String>) -> Result<()> {
     }
 }
 
-fn not_found(id: u64) -> Error {
+pub(crate) fn not_found(id: u64) -> Error {
     Error::NotFound(format!("no entry with id {id}"))
-}
-
-fn entry_at(store: &Store, row: usize, dim: usize) -> Entry {
-    Entry {
-        id: store.ids[row],
-        identity: store.identities[row],
-        camera: store.cameras[row],
-        tag: store.tags[row].clone(),
-        vector: store.vectors[row * dim..(row + 1) * dim].to_vec(),
-    }
-}
-
-/// Appends one entry to every column.
-fn push_entry(store: &mut Store, e: Entry) {
-    let row = store.ids.len();
-    store.position.insert(e.id, row);
-    store.ids.push(e.id);
-    store.identities.push(e.identity);
-    store.cameras.push(e.camera);
-    store.tags.push(e.tag);
-    store.vectors.extend(e.vector);
-}
-
-/// Moves the last row into `row` and shrinks every column by one.
-fn remove_row(store: &mut Store, row: usize, dim: usize) {
-    let last = store.ids.len() - 1;
-    let id = store.ids[row];
-    store.ids.swap_remove(row);
-    store.identities.swap_remove(row);
-    store.cameras.swap_remove(row);
-    store.tags.swap_remove(row);
-    if row != last {
-        store
-            .vectors
-            .copy_within(last * dim..(last + 1) * dim, row * dim);
-        let moved = store.ids[row];
-        store.position.insert(moved, row);
-    }
-    store.vectors.truncate(last * dim);
-    store.position.remove(&id);
 }

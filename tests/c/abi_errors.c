@@ -450,6 +450,14 @@ int main(int argc, char **argv) {
         CHECK(reid_gallery_len(g) == 0);
         EXPECT(reid_gallery_add_batch(g, v, 4, dim, NULL, identities, cameras, ids), REID_OK);
         CHECK(reid_gallery_len(g) == 4);
+        {
+            size_t count = 0;
+            EXPECT(reid_gallery_count(g, &count), REID_OK);
+            CHECK(count == 4);
+            EXPECT(reid_gallery_count(g, NULL), REID_INVALID_ARGUMENT);
+            EXPECT(reid_gallery_count(NULL, &count), REID_INVALID_ARGUMENT);
+            EXPECT(reid_gallery_count((const reid_gallery *)ex, &count), REID_INVALID_HANDLE);
+        }
         CHECK(ids[0] != ids[1] && ids[1] != ids[2] && ids[2] != ids[3]);
 
         /* search */

@@ -60,14 +60,14 @@ fn every_mutation_survives_reopening() {
             vector: vector(5000),
         })
         .unwrap();
-    let expected = gallery.entries();
+    let expected = gallery.entries().unwrap();
     let query = vector(77);
     let results = gallery.search(&query, &SearchOptions::top(5)).unwrap();
     drop(gallery);
 
     let reopened = Gallery::open(&path).unwrap();
     assert!(reopened.is_durable());
-    let mut got = reopened.entries();
+    let mut got = reopened.entries().unwrap();
     let mut want = expected.clone();
     got.sort_by_key(|e| e.id);
     want.sort_by_key(|e| e.id);
@@ -97,9 +97,9 @@ fn a_failed_batch_changes_neither_memory_nor_file() {
     let mut batch = entries(100..110);
     batch[9].id = Some(3); // duplicate of a stored id
     assert!(gallery.add_batch(batch).is_err());
-    assert_eq!(gallery.len(), 40);
+    assert_eq!(gallery.len().unwrap(), 40);
     drop(gallery);
-    assert_eq!(Gallery::open(&path).unwrap().len(), 40);
+    assert_eq!(Gallery::open(&path).unwrap().len().unwrap(), 40);
 }
 
 #[test]
@@ -115,8 +115,8 @@ fn save_and_load_in_memory_galleries_atomically() {
     let loaded = Gallery::load(&path).unwrap();
     assert!(!loaded.is_durable());
     assert_eq!(loaded.metric(), Metric::Euclidean);
-    assert_eq!(loaded.len(), 24);
-    let (mut a, mut b) = (loaded.entries(), gallery.entries());
+    assert_eq!(loaded.len().unwrap(), 24);
+    let (mut a, mut b) = (loaded.entries().unwrap(), gallery.entries().unwrap());
     a.sort_by_key(|e| e.id);
     b.sort_by_key(|e| e.id);
     assert_eq!(a, b);
@@ -160,6 +160,7 @@ fn arrays_round_trip_through_npz() {
     let strip = |g: &Gallery| {
         let mut v: Vec<_> = g
             .entries()
+            .unwrap()
             .into_iter()
             .map(|e| (e.id, e.identity, e.camera, e.vector))
             .collect();
@@ -241,7 +242,7 @@ fn crash_test_child_writer() {
     let path = std::env::var("REID_GALLERY_CRASH_CHILD")
         .expect("spawned by a_killed_writer_loses_nothing_it_acknowledged");
     let gallery = Gallery::open(&path).unwrap();
-    let start = gallery.len() as u64;
+    let start = gallery.len().unwrap() as u64;
     for batch in 0u64.. {
         let first = start + batch * 50;
         gallery.add_batch(entries(first..first + 50)).unwrap();
@@ -283,14 +284,14 @@ fn a_killed_writer_loses_nothing_it_acknowledged() {
         child.kill().unwrap();
         child.wait().unwrap();
         let gallery = Gallery::open(&path).unwrap();
-        let n = gallery.len() as u64;
+        let n = gallery.len().unwrap() as u64;
         assert!(
             n >= acknowledged,
             "round {round}: {n} entries, {acknowledged} acknowledged"
         );
         assert_eq!(n % 50, 0, "round {round}: a batch was half-written");
         for id in [0, acknowledged / 2, acknowledged - 1] {
-            assert_eq!(gallery.get(id).unwrap().vector.len(), DIM);
+            assert_eq!(gallery.get(id).unwrap().unwrap().vector.len(), DIM);
         }
     }
 }

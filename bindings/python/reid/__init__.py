@@ -284,6 +284,7 @@ _SIGNATURES = [
     ("reid_gallery_save", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
     ("reid_gallery_free", None, [ctypes.c_void_p]),
     ("reid_gallery_len", ctypes.c_size_t, [ctypes.c_void_p]),
+    ("reid_gallery_count", ctypes.c_int32, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)]),
     ("reid_gallery_dim", ctypes.c_size_t, [ctypes.c_void_p]),
     (
         "reid_gallery_add_batch",
@@ -858,14 +859,17 @@ class Gallery(_Handle):
 
     @classmethod
     def create(cls, path, dim, metric="cosine"):
-        """A new durable gallery file at ``path`` (which must not exist)."""
+        """A new durable gallery at ``path`` (which must not hold one): a file, or a
+        PostgreSQL database, ``postgres://user@host:port/db?gallery=NAME`` (a library built
+        with the ``postgres`` feature)."""
         if metric not in _METRICS:
             raise ValueError(f"metric {metric!r}: cosine or euclidean")
         return cls._from(library().reid_gallery_create, _path(path), dim, _METRICS[metric])
 
     @classmethod
     def open(cls, path):
-        """An existing durable gallery file; changes are committed to it."""
+        """An existing durable gallery (a file or a database URL); changes are committed to
+        it."""
         return cls._from(library().reid_gallery_open, _path(path))
 
     @classmethod
@@ -878,7 +882,10 @@ class Gallery(_Handle):
         _check(library().reid_gallery_save(self.handle, _path(path)))
 
     def __len__(self):
-        return library().reid_gallery_len(self.handle)
+        # Through reid_gallery_count: a database that cannot be read raises, not "0".
+        count = ctypes.c_size_t()
+        _check(library().reid_gallery_count(self.handle, ctypes.byref(count)))
+        return count.value
 
     def __contains__(self, entry_id):
         return library().reid_gallery_contains(self.handle, entry_id) == 1

@@ -196,7 +196,7 @@ impl DemoArgs {
              for {hits} of {} queries ({:.1}%; cosine on normalized embeddings, where the \
              evaluation above uses torchreid's euclidean distance and keeps other cameras' \
              distractors)",
-            gallery.len(),
+            gallery.len()?,
             dataset.query.len(),
             100.0 * hits as f64 / dataset.query.len() as f64
         );

@@ -1,4 +1,4 @@
-//! `gallery`: create, fill, search and inspect durable gallery files.
+//! `gallery`: create, fill, search and inspect durable galleries (files or databases).
 
 use std::path::{Path, PathBuf};
 
@@ -7,9 +7,9 @@ use reid::formats::npy::read_npy;
 /// Gallery subcommands.
 #[derive(clap::Subcommand)]
 pub enum GalleryCommand {
-    /// Create an empty gallery file.
+    /// Create an empty durable gallery.
     Create {
-        /// The new file.
+        /// The new gallery: a file, or a database (`postgres://user@host/db?gallery=NAME`).
         file: PathBuf,
         /// Embedding dimension.
         #[arg(long)]
@@ -20,7 +20,7 @@ pub enum GalleryCommand {
     },
     /// Add the rows of a float32 [N, D] .npy with their labels (one transaction).
     Add {
-        /// The gallery file.
+        /// The gallery: a file or a database URL.
         file: PathBuf,
         /// Embeddings [N, D].
         #[arg(long)]
@@ -37,7 +37,7 @@ pub enum GalleryCommand {
     },
     /// Search the gallery for each row of a float32 [Q, D] .npy.
     Search {
-        /// The gallery file.
+        /// The gallery: a file or a database URL.
         file: PathBuf,
         /// Queries [Q, D].
         #[arg(long)]
@@ -60,7 +60,7 @@ pub enum GalleryCommand {
     },
     /// Remove one entry or a whole identity.
     Remove {
-        /// The gallery file.
+        /// The gallery: a file or a database URL.
         file: PathBuf,
         /// Entry id.
         #[arg(
@@ -73,14 +73,14 @@ pub enum GalleryCommand {
         #[arg(long)]
         identity: Option<u64>,
     },
-    /// Entries, identities, cameras, dimension and metric of a gallery file.
+    /// Entries, identities, cameras, dimension and metric of a gallery.
     Stats {
-        /// The gallery file.
+        /// The gallery: a file or a database URL.
         file: PathBuf,
     },
     /// Write the gallery as .npz (vectors, ids, identities, cameras) for Python / faiss.
     Export {
-        /// The gallery file.
+        /// The gallery: a file or a database URL.
         file: PathBuf,
         /// Output .npz.
         #[arg(short, long)]
@@ -122,7 +122,7 @@ impl GalleryCommand {
                 println!(
                     "added {} entries; {} in the gallery",
                     added.len(),
-                    gallery.len()
+                    gallery.len()?
                 );
             }
             GalleryCommand::Search {
@@ -134,7 +134,7 @@ impl GalleryCommand {
                 exclude_camera,
                 json,
             } => {
-                let gallery = Gallery::load(&file)?;
+                let gallery = Gallery::open(&file)?;
                 let queries = read_npy(&queries)?;
                 let options = SearchOptions {
                     k,
@@ -184,8 +184,8 @@ impl GalleryCommand {
                 }
             }
             GalleryCommand::Stats { file } => {
-                let gallery = Gallery::load(&file)?;
-                let entries = gallery.entries();
+                let gallery = Gallery::open(&file)?;
+                let entries = gallery.entries()?;
                 let identities: std::collections::BTreeSet<u64> =
                     entries.iter().map(|e| e.identity).collect();
                 let cameras: std::collections::BTreeSet<i32> =
@@ -197,9 +197,9 @@ impl GalleryCommand {
                 println!("metric: {:?}", gallery.metric());
             }
             GalleryCommand::Export { file, output } => {
-                let gallery = Gallery::load(&file)?;
+                let gallery = Gallery::open(&file)?;
                 gallery.export_npz(&output)?;
-                println!("wrote {} entries to {}", gallery.len(), output.display());
+                println!("wrote {} entries to {}", gallery.len()?, output.display());
             }
         }
         Ok(())

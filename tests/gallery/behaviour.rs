@@ -1,10 +1,13 @@
-//! The in-memory gallery: search identical to a brute-force reference (ordering, ties by id,
+//! The behavioural table of galleries, run on every store (`backends`: in memory, a file, a
+//! PostgreSQL database): search identical to a brute-force reference (ordering, ties by id,
 //! grouping, camera exclusion, thresholds), mutations, bad input, and concurrent use.
 
 use std::sync::Arc;
 
 use reid::eval::Metric;
 use reid::gallery::{Gallery, Match, NewEntry, SearchOptions};
+
+use crate::backends::{self, Backend, Fresh};
 
 struct Rng(u64);
 
@@ -23,8 +26,8 @@ impl Rng {
 
 const DIM: usize = 32;
 
-fn populated(metric: Metric, n: usize) -> (Gallery, Vec<NewEntry>) {
-    let gallery = Gallery::new(DIM, metric).unwrap();
+fn populated(backend: Backend, metric: Metric, n: usize) -> (Fresh, Vec<NewEntry>) {
+    let gallery = backend.fresh(DIM, metric);
     let mut rng = Rng(42);
     let entries: Vec<NewEntry> = (0..n)
         .map(|i| NewEntry {
@@ -122,9 +125,13 @@ fn assert_same(got: &[Match], want: &[Match]) {
 
 #[test]
 fn search_equals_brute_force_under_every_option() {
-    for metric in [Metric::Cosine, Metric::Euclidean] {
+    for (backend, metric) in backends::all()
+        .into_iter()
+        .flat_map(|b| [(b, Metric::Cosine), (b, Metric::Euclidean)])
+    {
+        eprintln!("{backend:?}, {metric:?}");
         // Over two chunks of the scan, so that merging across chunks is exercised.
-        let (gallery, entries) = populated(metric, 5000);
+        let (gallery, entries) = populated(backend, metric, 5000);
         let mut rng = Rng(7);
         let queries: Vec<f32> = (0..70).flat_map(|_| rng.vector(DIM)).collect();
         let threshold = match metric {
@@ -160,7 +167,13 @@ fn search_equals_brute_force_under_every_option() {
 
 #[test]
 fn ties_are_broken_by_id() {
-    let gallery = Gallery::new(4, Metric::Cosine).unwrap();
+    for backend in backends::all() {
+        ties_are_broken_by_id_on(backend);
+    }
+}
+
+fn ties_are_broken_by_id_on(backend: Backend) {
+    let gallery = backend.fresh(4, Metric::Cosine);
     let v = vec![1.0, 2.0, 3.0, 4.0];
     for id in [30, 10, 20] {
         gallery
@@ -182,7 +195,13 @@ fn ties_are_broken_by_id() {
 
 #[test]
 fn mutations_keep_search_exact() {
-    let (gallery, mut entries) = populated(Metric::Cosine, 300);
+    for backend in backends::all() {
+        mutations_keep_search_exact_on(backend);
+    }
+}
+
+fn mutations_keep_search_exact_on(backend: Backend) {
+    let (gallery, mut entries) = populated(backend, Metric::Cosine, 300);
     // Remove one entry, a whole identity, and update another.
     gallery.remove(1000 + 3 * 17).unwrap();
     entries.retain(|e| e.id != Some(1000 + 3 * 17));
@@ -194,13 +213,13 @@ fn mutations_keep_search_exact() {
         .unwrap();
     let first = entries.iter_mut().find(|e| e.id == Some(1000)).unwrap();
     (first.identity, first.camera, first.vector) = (77, 3, new_vector.clone());
-    assert_eq!(gallery.len(), entries.len());
-    let fetched = gallery.get(1000).unwrap();
+    assert_eq!(gallery.len().unwrap(), entries.len());
+    let fetched = gallery.get(1000).unwrap().unwrap();
     assert_eq!(
         (fetched.identity, fetched.camera, fetched.tag.as_deref()),
         (77, 3, Some("moved"))
     );
-    assert!(gallery.get(1000 + 3 * 17).is_none());
+    assert!(gallery.get(1000 + 3 * 17).unwrap().is_none());
     let query = Rng(5).vector(DIM);
     let o = SearchOptions::top(20);
     assert_same(
@@ -217,13 +236,27 @@ fn mutations_keep_search_exact() {
             vector: query.clone(),
         })
         .unwrap();
-    assert!(gallery.entries().iter().filter(|e| e.id == id).count() == 1);
+    assert!(
+        gallery
+            .entries()
+            .unwrap()
+            .iter()
+            .filter(|e| e.id == id)
+            .count()
+            == 1
+    );
 }
 
 #[test]
 fn bad_input_is_an_error_and_loses_nothing() {
-    let (gallery, _) = populated(Metric::Cosine, 20);
-    let before = gallery.entries();
+    for backend in backends::all() {
+        bad_input_is_an_error_and_loses_nothing_on(backend);
+    }
+}
+
+fn bad_input_is_an_error_and_loses_nothing_on(backend: Backend) {
+    let (gallery, _) = populated(backend, Metric::Cosine, 20);
+    let before = gallery.entries().unwrap();
     let entry = |id: u64, vector: Vec<f32>| NewEntry {
         id: Some(id),
         identity: 1,
@@ -245,7 +278,7 @@ fn bad_input_is_an_error_and_loses_nothing() {
     for batch in bad_batches {
         assert!(gallery.add_batch(batch).is_err());
         assert_eq!(
-            gallery.entries(),
+            gallery.entries().unwrap(),
             before,
             "a failed batch changed the gallery"
         );
@@ -264,8 +297,8 @@ fn bad_input_is_an_error_and_loses_nothing() {
     assert!(gallery.remove(424242).is_err());
     assert!(gallery.update(424242, 1, 1, None, &[1.0; DIM]).is_err());
     assert!(Gallery::new(0, Metric::Cosine).is_err());
-    assert_eq!(gallery.entries(), before);
-    let empty = Gallery::new(DIM, Metric::Cosine).unwrap();
+    assert_eq!(gallery.entries().unwrap(), before);
+    let empty = backend.fresh(DIM, Metric::Cosine);
     assert_eq!(
         empty.search(&[1.0; DIM], &SearchOptions::top(5)).unwrap(),
         vec![vec![]]
@@ -281,7 +314,13 @@ fn bad_input_is_an_error_and_loses_nothing() {
 
 #[test]
 fn searches_run_while_a_writer_adds() {
-    let (gallery, _) = populated(Metric::Cosine, 1000);
+    for backend in backends::all() {
+        searches_run_while_a_writer_adds_on(backend);
+    }
+}
+
+fn searches_run_while_a_writer_adds_on(backend: Backend) {
+    let (gallery, _) = populated(backend, Metric::Cosine, 1000);
     let gallery = Arc::new(gallery);
     let writer = {
         let g = Arc::clone(&gallery);
@@ -313,7 +352,7 @@ fn searches_run_while_a_writer_adds() {
         .collect();
     writer.join().unwrap();
     readers.into_iter().for_each(|r| r.join().unwrap());
-    assert_eq!(gallery.len(), 1200);
+    assert_eq!(gallery.len().unwrap(), 1200);
 }
 
 /// A query searched alone gives bit for bit what it gets in a batch (the matrix kernels round
@@ -322,8 +361,11 @@ fn searches_run_while_a_writer_adds() {
 #[test]
 fn alone_or_in_a_batch_the_same_scores_and_a_stored_vector_at_zero() {
     const D: usize = 512;
-    for metric in [Metric::Cosine, Metric::Euclidean] {
-        let gallery = Gallery::new(D, metric).unwrap();
+    for (backend, metric) in backends::all()
+        .into_iter()
+        .flat_map(|b| [(b, Metric::Cosine), (b, Metric::Euclidean)])
+    {
+        let gallery = backend.fresh(D, metric);
         let mut rng = Rng(11);
         let entries: Vec<NewEntry> = (0..3000u64)
             .map(|i| NewEntry {
@@ -380,12 +422,19 @@ fn alone_or_in_a_batch_the_same_scores_and_a_stored_vector_at_zero() {
 /// f32 (a direction, not "a zero embedding").
 #[test]
 fn dimensions_labels_and_huge_values_at_their_bounds() {
-    use reid::gallery::{MAX_DIM, MAX_LABEL};
+    use reid::gallery::MAX_DIM;
     for dim in [0, MAX_DIM + 1, usize::MAX] {
         let err = Gallery::new(dim, Metric::Cosine).unwrap_err().to_string();
         assert!(err.contains(&format!("dimension {dim}")), "{err}");
     }
-    let gallery = Gallery::new(4, Metric::Cosine).unwrap();
+    for backend in backends::all() {
+        labels_and_huge_values_at_their_bounds_on(backend);
+    }
+}
+
+fn labels_and_huge_values_at_their_bounds_on(backend: Backend) {
+    use reid::gallery::MAX_LABEL;
+    let gallery = backend.fresh(4, Metric::Cosine);
     let entry = |id: Option<u64>, identity: u64| NewEntry {
         id,
         identity,
@@ -401,9 +450,9 @@ fn dimensions_labels_and_huge_values_at_their_bounds() {
         let err = gallery.add(entry(id, identity)).unwrap_err().to_string();
         assert!(err.contains("2^63"), "{err}");
     }
-    assert!(gallery.is_empty());
+    assert!(gallery.is_empty().unwrap());
     let id = gallery.add(entry(Some(MAX_LABEL), MAX_LABEL)).unwrap();
-    let stored = gallery.get(id).unwrap();
+    let stored = gallery.get(id).unwrap().unwrap();
     let half = std::f32::consts::FRAC_1_SQRT_2;
     assert_eq!(stored.vector, [half, half, 0.0, 0.0]);
     let err = gallery
@@ -416,12 +465,18 @@ fn dimensions_labels_and_huge_values_at_their_bounds() {
     gallery.export_npz(&npz).unwrap();
     let back = Gallery::new(4, Metric::Cosine).unwrap();
     assert_eq!(back.import_npz(&npz).unwrap(), [MAX_LABEL]);
-    assert_eq!(back.get(MAX_LABEL).unwrap().identity, MAX_LABEL);
+    assert_eq!(back.get(MAX_LABEL).unwrap().unwrap().identity, MAX_LABEL);
 }
 
 #[test]
 fn negative_cameras_are_refused_as_the_finetuner_refuses_them() {
-    let gallery = Gallery::new(4, Metric::Euclidean).unwrap();
+    for backend in backends::all() {
+        negative_cameras_are_refused_on(backend);
+    }
+}
+
+fn negative_cameras_are_refused_on(backend: Backend) {
+    let gallery = backend.fresh(4, Metric::Euclidean);
     let entry = |camera: i32| NewEntry {
         id: None,
         identity: 1,
@@ -439,13 +494,19 @@ fn negative_cameras_are_refused_as_the_finetuner_refuses_them() {
     let vectors = reid::formats::npy::NpyArray::f32(vec![1, 4], vec![0.0, 1.0, 0.0, 0.0]);
     let err = gallery.add_arrays(&vectors, None, &[2], &[-5]).unwrap_err();
     assert!(err.to_string().contains("camera -5"), "{err}");
-    assert_eq!(gallery.len(), 1);
-    assert_eq!(gallery.get(id).unwrap().camera, i32::MAX);
+    assert_eq!(gallery.len().unwrap(), 1);
+    assert_eq!(gallery.get(id).unwrap().unwrap().camera, i32::MAX);
 }
 
 #[test]
 fn ids_are_listed_ascending() {
-    let gallery = Gallery::new(2, Metric::Cosine).unwrap();
+    for backend in backends::all() {
+        ids_are_listed_ascending_on(backend);
+    }
+}
+
+fn ids_are_listed_ascending_on(backend: Backend) {
+    let gallery = backend.fresh(2, Metric::Cosine);
     let add = |id: u64| {
         gallery
             .add(NewEntry {
@@ -461,6 +522,12 @@ fn ids_are_listed_ascending() {
         add(id);
     }
     gallery.remove(7).unwrap();
-    assert_eq!(gallery.ids(), [3, 40, 1000]);
-    assert!(Gallery::new(2, Metric::Cosine).unwrap().ids().is_empty());
+    assert_eq!(gallery.ids().unwrap(), [3, 40, 1000]);
+    assert!(
+        Gallery::new(2, Metric::Cosine)
+            .unwrap()
+            .ids()
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -1,0 +1,574 @@
+//! The database store: a gallery in PostgreSQL with pgvector, shared by every process and
+//! machine that opens the same location.
+//!
+//! One schema per gallery (default `reid_gallery`): `meta` (format, version, dimension,
+//! metric, the next id to assign) and `entries` (id, identity, camera, tag, embedding
+//! `vector(D)` stored PLAIN: TOASTed vectors made exact search 4× slower in a trial), with an
+//! HNSW index for the metric and btree indexes on identity and camera.
+//!
+//! Every mutation is one transaction: a client killed mid-batch adds nothing. Writers take
+//! the `next_id` row's lock first, so ids are assigned the same way from every process.
+//!
+//! Search is exact and returns what the embedded store returns: pgvector's float distances,
+//! whose rounding is bounded, pick a superset of the candidates (every row within that bound
+//! of the k-th best), and the embedded store's own search ranks those rows with its exact
+//! scores. A lost connection is an error; the next call connects again.
+
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pgvector::Vector;
+use postgres::error::SqlState;
+use postgres::{Client, NoTls};
+
+use super::location::Location;
+use super::search::{self, Columns};
+use super::{Entry, Match, SearchOptions, Store, assign_ids, duplicate, not_found};
+use crate::distance::Metric;
+use crate::error::{Error, Result};
+
+/// Written in `meta`: what identifies a schema as a gallery of ours.
+const FORMAT: &str = "reid-gallery";
+const FORMAT_VERSION: &str = "1";
+/// The gallery (schema) used when the location names none.
+const DEFAULT_GALLERY: &str = "reid_gallery";
+/// pgvector indexes vectors of at most 2,000 dimensions (and a PLAIN row must fit a page).
+pub(crate) const MAX_DATABASE_DIM: usize = 2000;
+/// Used when the URL sets no `connect_timeout`: an unreachable server is an error, not a hang.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A gallery in a PostgreSQL database.
+pub(crate) struct Database {
+    location: Location,
+    config: postgres::Config,
+    schema: String,
+    dim: usize,
+    metric: Metric,
+    /// `None` after a lost connection: the next call connects again.
+    client: Mutex<Option<Client>>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("location", &self.location)
+            .field("schema", &self.schema)
+            .field("dim", &self.dim)
+            .field("metric", &self.metric)
+            .finish()
+    }
+}
+
+/// Creates an empty gallery in the database at `url` (an error if the gallery exists).
+pub(crate) fn create(url: &str, dim: usize, metric: Metric) -> Result<Box<dyn Store>> {
+    let db = Database::connect(url, dim, metric)?;
+    if dim > MAX_DATABASE_DIM {
+        return Err(db.error(format!(
+            "{dim}-d embeddings: a database gallery holds at most {MAX_DATABASE_DIM} \
+             dimensions (pgvector's index limit)"
+        )));
+    }
+    let s = db.schema.clone();
+    let (_, opclass) = operator(metric);
+    db.with(|client, fail| {
+        let mut tx = client.transaction().map_err(fail)?;
+        let exists = tx
+            .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&s])
+            .map_err(fail)?
+            .is_some();
+        if exists {
+            return Err(Error::InvalidInput(format!(
+                "a gallery `{s}` already exists in this database"
+            )));
+        }
+        tx.batch_execute("CREATE EXTENSION IF NOT EXISTS vector")
+            .map_err(|e| {
+                Error::InvalidInput(format!(
+                    "pgvector is not available in this database ({})",
+                    message(&e)
+                ))
+            })?;
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA \"{s}\";
+             CREATE TABLE \"{s}\".meta (key text PRIMARY KEY, value text NOT NULL);
+             CREATE TABLE \"{s}\".entries (
+                 id bigint PRIMARY KEY,
+                 identity bigint NOT NULL,
+                 camera integer NOT NULL,
+                 tag text,
+                 embedding vector({dim}) NOT NULL);
+             ALTER TABLE \"{s}\".entries ALTER COLUMN embedding SET STORAGE PLAIN;
+             CREATE INDEX ON \"{s}\".entries (identity);
+             CREATE INDEX ON \"{s}\".entries (camera);
+             CREATE INDEX ON \"{s}\".entries USING hnsw (embedding {opclass});"
+        ))
+        .map_err(fail)?;
+        for (key, value) in [
+            ("format", FORMAT.to_string()),
+            ("version", FORMAT_VERSION.to_string()),
+            ("dim", dim.to_string()),
+            ("metric", metric_name(metric).to_string()),
+            ("next_id", "0".to_string()),
+        ] {
+            tx.execute(
+                &format!("INSERT INTO \"{s}\".meta VALUES ($1, $2)"),
+                &[&key, &value],
+            )
+            .map_err(fail)?;
+        }
+        tx.commit().map_err(fail)
+    })?;
+    Ok(Box::new(db))
+}
+
+/// Opens the gallery in the database at `url`; returns it with its dimension and metric.
+pub(crate) fn open(url: &str) -> Result<(Box<dyn Store>, usize, Metric)> {
+    let mut db = Database::connect(url, 0, Metric::Cosine)?;
+    let s = db.schema.clone();
+    let meta = db.with(|client, fail| {
+        let rows = client
+            .query(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relname IN ('meta', 'entries')",
+                &[&s],
+            )
+            .map_err(fail)?;
+        if rows.len() != 2 {
+            return Err(Error::NotFound(format!(
+                "no gallery `{s}` in this database"
+            )));
+        }
+        let rows = client
+            .query(&format!("SELECT key, value FROM \"{s}\".meta"), &[])
+            .map_err(fail)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+            .collect::<Vec<_>>())
+    })?;
+    let get = |key: &str| {
+        meta.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| db.error(format!("`{s}` is not a reid gallery (no {key})")))
+    };
+    if get("format")? != FORMAT {
+        return Err(db.error(format!("`{s}` is not a reid gallery")));
+    }
+    let version = get("version")?;
+    if version != FORMAT_VERSION {
+        return Err(db.error(format!("gallery format version {version} is not supported")));
+    }
+    let dim = get("dim")?
+        .parse::<usize>()
+        .ok()
+        .filter(|&d| (1..=MAX_DATABASE_DIM).contains(&d))
+        .ok_or_else(|| db.error("corrupt dimension".into()))?;
+    let metric: Metric = get("metric")?.parse()?;
+    db.dim = dim;
+    db.metric = metric;
+    Ok((Box::new(db), dim, metric))
+}
+
+impl Database {
+    /// Parses `url` (taking out reid's own `gallery` parameter) and connects.
+    fn connect(url: &str, dim: usize, metric: Metric) -> Result<Database> {
+        let location = Location::Database(url.to_string());
+        let (libpq_url, schema) =
+            split_gallery_parameter(url).map_err(|reason| location.error(reason))?;
+        let mut config = postgres::Config::from_str(&libpq_url)
+            .map_err(|e| location.error(format!("not a valid PostgreSQL URL ({e})")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        // Named in the server's session list (pg_stat_activity) unless the URL names it.
+        if config.get_application_name().is_none() {
+            config.application_name("reid");
+        }
+        let db = Database {
+            location,
+            config,
+            schema,
+            dim,
+            metric,
+            client: Mutex::new(None),
+        };
+        db.with(|_, _| Ok(()))?;
+        Ok(db)
+    }
+
+    fn error(&self, reason: String) -> Error {
+        self.location.error(reason)
+    }
+
+    /// Runs `op` on the connection (connecting first if there is none). `op` turns the
+    /// driver's errors into ours with the `fail` it is given. A connection found closed
+    /// afterwards is dropped, so the next call connects again.
+    fn with<T>(
+        &self,
+        op: impl FnOnce(&mut Client, &dyn Fn(postgres::Error) -> Error) -> Result<T>,
+    ) -> Result<T> {
+        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            let client = self
+                .config
+                .connect(NoTls)
+                .map_err(|e| self.error(format!("cannot connect ({})", message(&e))))?;
+            *slot = Some(client);
+        }
+        let client = slot.as_mut().expect("connected above");
+        let fail = |e: postgres::Error| self.error(message(&e));
+        let result = op(client, &fail);
+        if client.is_closed() {
+            *slot = None;
+        }
+        result
+    }
+
+    fn table(&self, name: &str) -> String {
+        format!("\"{}\".{name}", self.schema)
+    }
+
+    fn entry(&self, row: &postgres::Row) -> Result<Entry> {
+        let id: i64 = row.get(0);
+        let camera: i32 = row.get(2);
+        let vector = row.get::<_, Vector>(4).to_vec();
+        if vector.len() != self.dim || vector.iter().any(|v| !v.is_finite()) {
+            return Err(self.error(format!(
+                "entry {id}: the stored embedding is not {} finite values",
+                self.dim
+            )));
+        }
+        Ok(Entry {
+            id: id as u64,
+            identity: row.get::<_, i64>(1) as u64,
+            camera,
+            tag: row.get(3),
+            vector,
+        })
+    }
+
+    /// The candidates of one query: every row that could be among its exact top `k` (see
+    /// the module's documentation), with the bounds of pgvector's rounding.
+    fn candidates(&self, query: &[f32], options: &SearchOptions) -> Result<Vec<Entry>> {
+        let (op, _) = operator(self.metric);
+        // pgvector sums `dim` f32 products: within γ of exact (absolutely for unit vectors,
+        // relatively for a sum of squares), 4× for safety as the embedded search does.
+        let gamma = 4.0 * (self.dim as f64 + 2.0) * f32::EPSILON as f64;
+        let (maybe, sure, times, plus) = match self.metric {
+            Metric::Cosine => {
+                let limit = options.min_score.map(|m| 1.0 - m as f64);
+                (
+                    limit.map(|l| l + gamma),
+                    limit.map(|l| l - gamma),
+                    1.0,
+                    2.0 * gamma,
+                )
+            }
+            // pgvector's `<->` is the distance, the root of the gallery's squared distance.
+            Metric::Euclidean => {
+                let root = |sq: f64| if sq < 0.0 { -1.0 } else { sq.sqrt() };
+                let limit = options.min_score.map(|m| m as f64);
+                (
+                    limit.map(|l| root(l * (1.0 + gamma))),
+                    limit.map(|l| root(l * (1.0 - gamma))),
+                    ((1.0 + gamma) / (1.0 - gamma)).sqrt(),
+                    0.0,
+                )
+            }
+        };
+        let best = if options.group_by_identity {
+            "SELECT d FROM (SELECT min(d) AS d FROM scored WHERE d <= $4 GROUP BY identity) \
+             AS best ORDER BY d LIMIT 1 OFFSET $5"
+        } else {
+            "SELECT d FROM scored WHERE d <= $4 ORDER BY d LIMIT 1 OFFSET $5"
+        };
+        let entries = self.table("entries");
+        let sql = format!(
+            "WITH scored AS MATERIALIZED (
+                 SELECT id, identity, d FROM (
+                     SELECT id, identity, camera, embedding {op} $1 AS d FROM {entries}
+                 ) AS all_rows
+                 WHERE ($2::integer IS NULL OR camera <> $2) AND d <= $3
+             ),
+             bound AS ({best})
+             SELECT e.id, e.identity, e.camera, e.tag, e.embedding
+             FROM scored JOIN {entries} AS e ON e.id = scored.id
+             WHERE scored.d <= COALESCE((SELECT d FROM bound) * $6 + $7, 'Infinity'::float8)"
+        );
+        let vector = Vector::from(query.to_vec());
+        let offset = options.k as i64 - 1;
+        let rows = self.with(|client, fail| {
+            client
+                .query(
+                    &sql,
+                    &[
+                        &vector,
+                        &options.exclude_camera,
+                        &maybe.unwrap_or(f64::INFINITY),
+                        &sure.unwrap_or(f64::INFINITY),
+                        &offset,
+                        &times,
+                        &plus,
+                    ],
+                )
+                .map_err(fail)
+        })?;
+        rows.iter().map(|r| self.entry(r)).collect()
+    }
+}
+
+impl Store for Database {
+    fn is_durable(&self) -> bool {
+        true
+    }
+
+    fn len(&self) -> Result<usize> {
+        let sql = format!("SELECT count(*) FROM {}", self.table("entries"));
+        let count: i64 = self.with(|c, fail| Ok(c.query_one(&sql, &[]).map_err(fail)?.get(0)))?;
+        Ok(count as usize)
+    }
+
+    fn add(&self, mut entries: Vec<Entry>, requested: &[Option<u64>]) -> Result<Vec<u64>> {
+        let (meta, table) = (self.table("meta"), self.table("entries"));
+        self.with(|client, fail| {
+            let mut tx = client.transaction().map_err(fail)?;
+            // Writers queue here: ids are assigned by one writer at a time.
+            let stored: String = tx
+                .query_one(
+                    &format!("SELECT value FROM {meta} WHERE key = 'next_id' FOR UPDATE"),
+                    &[],
+                )
+                .map_err(fail)?
+                .get(0);
+            let highest: i64 = tx
+                .query_one(
+                    &format!("SELECT coalesce(max(id) + 1, 0) FROM {table}"),
+                    &[],
+                )
+                .map_err(fail)?
+                .get(0);
+            let next = stored
+                .parse::<u64>()
+                .map_err(|_| self.error("corrupt next_id".into()))?
+                .max(highest as u64);
+            let wanted: Vec<i64> = requested.iter().flatten().map(|&id| id as i64).collect();
+            let taken: std::collections::HashSet<u64> = tx
+                .query(
+                    &format!("SELECT id FROM {table} WHERE id = ANY($1)"),
+                    &[&wanted],
+                )
+                .map_err(fail)?
+                .iter()
+                .map(|r| r.get::<_, i64>(0) as u64)
+                .collect();
+            let (ids, next) = assign_ids(next, requested, |id| taken.contains(&id))?;
+            let insert = tx
+                .prepare(&format!(
+                    "INSERT INTO {table} (id, identity, camera, tag, embedding) \
+                     VALUES ($1, $2, $3, $4, $5)"
+                ))
+                .map_err(fail)?;
+            for (e, &id) in entries.iter_mut().zip(&ids) {
+                e.id = id;
+                let vector = Vector::from(std::mem::take(&mut e.vector));
+                tx.execute(
+                    &insert,
+                    &[
+                        &(id as i64),
+                        &(e.identity as i64),
+                        &e.camera,
+                        &e.tag,
+                        &vector,
+                    ],
+                )
+                .map_err(|err| match err.code() {
+                    Some(&SqlState::UNIQUE_VIOLATION) => duplicate(id),
+                    _ => fail(err),
+                })?;
+            }
+            tx.execute(
+                &format!("UPDATE {meta} SET value = $1 WHERE key = 'next_id'"),
+                &[&next.to_string()],
+            )
+            .map_err(fail)?;
+            tx.commit().map_err(fail)?;
+            Ok(ids)
+        })
+    }
+
+    fn update(&self, entry: Entry) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET identity = $2, camera = $3, tag = $4, embedding = $5 WHERE id = $1",
+            self.table("entries")
+        );
+        let vector = Vector::from(entry.vector);
+        let changed = self.with(|c, fail| {
+            c.execute(
+                &sql,
+                &[
+                    &(entry.id as i64),
+                    &(entry.identity as i64),
+                    &entry.camera,
+                    &entry.tag,
+                    &vector,
+                ],
+            )
+            .map_err(fail)
+        })?;
+        if changed == 0 {
+            return Err(not_found(entry.id));
+        }
+        Ok(())
+    }
+
+    fn remove(&self, id: u64) -> Result<()> {
+        let sql = format!("DELETE FROM {} WHERE id = $1", self.table("entries"));
+        let removed = self.with(|c, fail| c.execute(&sql, &[&(id as i64)]).map_err(fail))?;
+        if removed == 0 {
+            return Err(not_found(id));
+        }
+        Ok(())
+    }
+
+    fn remove_identity(&self, identity: u64) -> Result<usize> {
+        let sql = format!("DELETE FROM {} WHERE identity = $1", self.table("entries"));
+        let removed = self.with(|c, fail| c.execute(&sql, &[&(identity as i64)]).map_err(fail))?;
+        Ok(removed as usize)
+    }
+
+    fn get(&self, id: u64) -> Result<Option<Entry>> {
+        let sql = format!(
+            "SELECT id, identity, camera, tag, embedding FROM {} WHERE id = $1",
+            self.table("entries")
+        );
+        let row = self.with(|c, fail| c.query_opt(&sql, &[&(id as i64)]).map_err(fail))?;
+        row.map(|r| self.entry(&r)).transpose()
+    }
+
+    fn ids(&self) -> Result<Vec<u64>> {
+        let sql = format!("SELECT id FROM {} ORDER BY id", self.table("entries"));
+        let rows = self.with(|c, fail| c.query(&sql, &[]).map_err(fail))?;
+        Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
+    }
+
+    fn entries(&self) -> Result<Vec<Entry>> {
+        let sql = format!(
+            "SELECT id, identity, camera, tag, embedding FROM {} ORDER BY id",
+            self.table("entries")
+        );
+        let rows = self.with(|c, fail| c.query(&sql, &[]).map_err(fail))?;
+        rows.iter().map(|r| self.entry(r)).collect()
+    }
+
+    fn search(&self, queries: &[f32], options: &SearchOptions) -> Result<Vec<Vec<Match>>> {
+        queries
+            .chunks(self.dim)
+            .map(|query| {
+                let rows = self.candidates(query, options)?;
+                let (mut ids, mut identities, mut cameras) = (vec![], vec![], vec![]);
+                let mut vectors = Vec::with_capacity(rows.len() * self.dim);
+                for e in rows {
+                    ids.push(e.id);
+                    identities.push(e.identity);
+                    cameras.push(e.camera);
+                    vectors.extend(e.vector);
+                }
+                let cols = Columns {
+                    dim: self.dim,
+                    metric: self.metric,
+                    vectors: &vectors,
+                    ids: &ids,
+                    identities: &identities,
+                    cameras: &cameras,
+                };
+                Ok(search::search(&cols, query, options).remove(0))
+            })
+            .collect()
+    }
+}
+
+/// pgvector's distance operator and index operator class for a metric.
+fn operator(metric: Metric) -> (&'static str, &'static str) {
+    match metric {
+        Metric::Cosine => ("<=>", "vector_cosine_ops"),
+        Metric::Euclidean => ("<->", "vector_l2_ops"),
+    }
+}
+
+fn metric_name(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Cosine => "cosine",
+        Metric::Euclidean => "euclidean",
+    }
+}
+
+/// The driver's error with the server's own message when there is one.
+fn message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+/// Takes reid's `gallery=NAME` parameter out of a URL's query (libpq refuses unknown ones);
+/// returns the URL for the driver and the gallery's schema name.
+fn split_gallery_parameter(url: &str) -> std::result::Result<(String, String), String> {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, query),
+        None => (url, ""),
+    };
+    let mut schema = DEFAULT_GALLERY.to_string();
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.strip_prefix("gallery=") {
+            Some(name) => schema = name.to_string(),
+            None => kept.push(pair),
+        }
+    }
+    let valid = schema.len() <= 63
+        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        return Err(format!(
+            "gallery name `{schema}`: lower-case letters, digits and _, at most 63, not \
+             starting with a digit"
+        ));
+    }
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, schema))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gallery_parameter_names_the_schema_and_leaves_the_url() {
+        let split = |u: &str| split_gallery_parameter(u).unwrap();
+        assert_eq!(
+            split("postgres://h/db"),
+            ("postgres://h/db".into(), "reid_gallery".into())
+        );
+        assert_eq!(
+            split("postgres://h/db?sslmode=disable&gallery=site_2&connect_timeout=3"),
+            (
+                "postgres://h/db?sslmode=disable&connect_timeout=3".into(),
+                "site_2".into()
+            )
+        );
+        for bad in ["Site", "2x", "a-b", "a\";drop", ""] {
+            assert!(
+                split_gallery_parameter(&format!("postgres://h/db?gallery={bad}")).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}

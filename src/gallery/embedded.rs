@@ -1,0 +1,208 @@
+//! The embedded store: every entry in memory as columns, optionally backed by a durable
+//! SQLite file that each mutation is committed to before it is applied in memory.
+//!
+//! Vectors live in one contiguous row-major buffer (N × D × 4 bytes); a removal moves the
+//! last row into the hole, so storage stays dense. Many threads may search at once while
+//! writers take turns.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::persist::Db;
+use super::search::{self, Columns};
+use super::{Entry, Match, SearchOptions, Store, assign_ids, not_found};
+use crate::distance::Metric;
+use crate::error::Result;
+
+#[derive(Debug, Default)]
+struct Rows {
+    ids: Vec<u64>,
+    identities: Vec<u64>,
+    cameras: Vec<i32>,
+    tags: Vec<Option<String>>,
+    vectors: Vec<f32>,
+    position: HashMap<u64, usize>,
+    next_id: u64,
+}
+
+/// The in-memory store, with the SQLite file of a durable gallery.
+#[derive(Debug)]
+pub(crate) struct Embedded {
+    dim: usize,
+    metric: Metric,
+    rows: RwLock<Rows>,
+    /// The database of a durable gallery; locked only while the rows' write lock is held.
+    db: Option<Mutex<Db>>,
+}
+
+impl Embedded {
+    /// A store holding `entries`, committing later mutations to `db` when there is one.
+    pub fn new(dim: usize, metric: Metric, entries: Vec<Entry>, db: Option<Db>) -> Self {
+        let mut rows = Rows::default();
+        for e in entries {
+            rows.next_id = rows.next_id.max(e.id.saturating_add(1));
+            push_entry(&mut rows, e);
+        }
+        Self {
+            dim,
+            metric,
+            rows: RwLock::new(rows),
+            db: db.map(Mutex::new),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Rows> {
+        // A writer that panicked cannot leave a half-applied change (see `add`).
+        self.rows.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Rows> {
+        self.rows.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `write` on the database of a durable gallery (nothing for an in-memory one).
+    fn commit(&self, write: impl FnOnce(&mut Db) -> Result<()>) -> Result<()> {
+        match &self.db {
+            Some(db) => write(&mut db.lock().unwrap_or_else(|p| p.into_inner())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Store for Embedded {
+    fn is_durable(&self) -> bool {
+        self.db.is_some()
+    }
+
+    fn len(&self) -> Result<usize> {
+        Ok(self.read().ids.len())
+    }
+
+    fn add(&self, mut entries: Vec<Entry>, requested: &[Option<u64>]) -> Result<Vec<u64>> {
+        let mut rows = self.write();
+        let (ids, next) = assign_ids(rows.next_id, requested, |id| {
+            rows.position.contains_key(&id)
+        })?;
+        for (e, &id) in entries.iter_mut().zip(&ids) {
+            e.id = id;
+        }
+        // The file first: memory changes only once the batch is on disk, in one transaction.
+        self.commit(|db| db.insert(&entries))?;
+        for e in entries {
+            push_entry(&mut rows, e);
+        }
+        rows.next_id = next;
+        Ok(ids)
+    }
+
+    fn update(&self, entry: Entry) -> Result<()> {
+        let mut rows = self.write();
+        let row = *rows
+            .position
+            .get(&entry.id)
+            .ok_or_else(|| not_found(entry.id))?;
+        self.commit(|db| db.update(&entry))?;
+        rows.identities[row] = entry.identity;
+        rows.cameras[row] = entry.camera;
+        rows.tags[row] = entry.tag;
+        rows.vectors[row * self.dim..(row + 1) * self.dim].copy_from_slice(&entry.vector);
+        Ok(())
+    }
+
+    fn remove(&self, id: u64) -> Result<()> {
+        let mut rows = self.write();
+        let row = *rows.position.get(&id).ok_or_else(|| not_found(id))?;
+        self.commit(|db| db.delete(id))?;
+        remove_row(&mut rows, row, self.dim);
+        Ok(())
+    }
+
+    fn remove_identity(&self, identity: u64) -> Result<usize> {
+        let mut rows = self.write();
+        self.commit(|db| db.delete_identity(identity))?;
+        let mut removed = 0;
+        let mut row = 0;
+        while row < rows.ids.len() {
+            if rows.identities[row] == identity {
+                remove_row(&mut rows, row, self.dim);
+                removed += 1;
+            } else {
+                row += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    fn get(&self, id: u64) -> Result<Option<Entry>> {
+        let rows = self.read();
+        Ok(rows
+            .position
+            .get(&id)
+            .map(|&row| entry_at(&rows, row, self.dim)))
+    }
+
+    fn ids(&self) -> Result<Vec<u64>> {
+        let mut ids = self.read().ids.clone();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    fn entries(&self) -> Result<Vec<Entry>> {
+        let rows = self.read();
+        Ok((0..rows.ids.len())
+            .map(|row| entry_at(&rows, row, self.dim))
+            .collect())
+    }
+
+    fn search(&self, queries: &[f32], options: &SearchOptions) -> Result<Vec<Vec<Match>>> {
+        let rows = self.read();
+        let cols = Columns {
+            dim: self.dim,
+            metric: self.metric,
+            vectors: &rows.vectors,
+            ids: &rows.ids,
+            identities: &rows.identities,
+            cameras: &rows.cameras,
+        };
+        Ok(search::search(&cols, queries, options))
+    }
+}
+
+fn entry_at(rows: &Rows, row: usize, dim: usize) -> Entry {
+    Entry {
+        id: rows.ids[row],
+        identity: rows.identities[row],
+        camera: rows.cameras[row],
+        tag: rows.tags[row].clone(),
+        vector: rows.vectors[row * dim..(row + 1) * dim].to_vec(),
+    }
+}
+
+/// Appends one entry to every column.
+fn push_entry(rows: &mut Rows, e: Entry) {
+    let row = rows.ids.len();
+    rows.position.insert(e.id, row);
+    rows.ids.push(e.id);
+    rows.identities.push(e.identity);
+    rows.cameras.push(e.camera);
+    rows.tags.push(e.tag);
+    rows.vectors.extend(e.vector);
+}
+
+/// Moves the last row into `row` and shrinks every column by one.
+fn remove_row(rows: &mut Rows, row: usize, dim: usize) {
+    let last = rows.ids.len() - 1;
+    let id = rows.ids[row];
+    rows.ids.swap_remove(row);
+    rows.identities.swap_remove(row);
+    rows.cameras.swap_remove(row);
+    rows.tags.swap_remove(row);
+    if row != last {
+        rows.vectors
+            .copy_within(last * dim..(last + 1) * dim, row * dim);
+        let moved = rows.ids[row];
+        rows.position.insert(moved, row);
+    }
+    rows.vectors.truncate(last * dim);
+    rows.position.remove(&id);
+}

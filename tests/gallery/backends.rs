@@ -1,0 +1,120 @@
+//! The stores the behavioural table runs on: the embedded one in memory and on a file, and a
+//! PostgreSQL database with pgvector when one is given (`REID_POSTGRES_URL`, which
+//! scripts/setup-postgres.sh prints; `.ci/run` starts one and sets `REID_REQUIRE_POSTGRES`,
+//! which turns a missing database into a failure instead of a skip).
+
+use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use reid::eval::Metric;
+use reid::gallery::Gallery;
+
+/// Where a fresh gallery is made.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Backend {
+    Memory,
+    File,
+    Database,
+}
+
+/// The database server's URL, or `None` (with a message) when none is given.
+pub fn database_url() -> Option<String> {
+    match std::env::var("REID_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("REID_REQUIRE_POSTGRES").is_err(),
+                "REID_REQUIRE_POSTGRES is set but REID_POSTGRES_URL names no database"
+            );
+            eprintln!(
+                "skipped the database backend: no REID_POSTGRES_URL (scripts/setup-postgres.sh \
+                 start prints one)"
+            );
+            None
+        }
+    }
+}
+
+/// Every backend available here.
+pub fn all() -> Vec<Backend> {
+    let mut backends = vec![Backend::Memory, Backend::File];
+    if database_url().is_some() {
+        backends.push(Backend::Database);
+    }
+    backends
+}
+
+/// A gallery location of its own in the test database: a schema named after this process and
+/// a counter, dropped by [`Fresh`]'s `Drop`.
+pub fn database_location(url: &str) -> (String, String) {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let schema = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let sep = if url.contains('?') { '&' } else { '?' };
+    (format!("{url}{sep}gallery={schema}"), schema)
+}
+
+/// Drops a test gallery's schema.
+pub fn drop_schema(url: &str, schema: &str) {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).expect("test database");
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .expect("drop a test gallery");
+}
+
+/// A new, empty gallery and what it lives in, removed when dropped.
+pub struct Fresh {
+    pub gallery: Gallery,
+    _dir: Option<tempfile::TempDir>,
+    schema: Option<(String, String)>,
+}
+
+impl Backend {
+    /// An empty gallery on this backend.
+    pub fn fresh(self, dim: usize, metric: Metric) -> Fresh {
+        match self {
+            Backend::Memory => Fresh {
+                gallery: Gallery::new(dim, metric).unwrap(),
+                _dir: None,
+                schema: None,
+            },
+            Backend::File => {
+                let dir = tempfile::tempdir().unwrap();
+                let location = dir.path().join("g.db").display().to_string();
+                Fresh {
+                    gallery: Gallery::create(&location, dim, metric).unwrap(),
+                    _dir: Some(dir),
+                    schema: None,
+                }
+            }
+            Backend::Database => {
+                let url = database_url().expect("a database backend needs REID_POSTGRES_URL");
+                let (location, schema) = database_location(&url);
+                Fresh {
+                    gallery: Gallery::create(&location, dim, metric).unwrap(),
+                    _dir: None,
+                    schema: Some((url, schema)),
+                }
+            }
+        }
+    }
+}
+
+impl Deref for Fresh {
+    type Target = Gallery;
+
+    fn deref(&self) -> &Gallery {
+        &self.gallery
+    }
+}
+
+impl Drop for Fresh {
+    fn drop(&mut self) {
+        if let Some((url, schema)) = &self.schema {
+            drop_schema(url, schema);
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The PostgreSQL store against a real server (`REID_POSTGRES_URL`): exactly the embedded
+//! store's results, writers from several connections at once, a client killed mid-batch, a
+//! lost connection, and galleries of another dimension, metric or format refused.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reid::eval::Metric;
+use reid::gallery::{Gallery, NewEntry, SearchOptions};
+
+use crate::backends::{Backend, database_location, database_url, drop_schema};
+
+struct Rng(u64);
+
+impl Rng {
+    fn vector(&mut self, dim: usize) -> Vec<f32> {
+        (0..dim)
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+}
+
+/// A schema of the test database, dropped at the end.
+struct Schema {
+    url: String,
+    location: String,
+    name: String,
+}
+
+impl Schema {
+    fn new(url: &str) -> Schema {
+        let (location, name) = database_location(url);
+        Schema {
+            url: url.to_string(),
+            location,
+            name,
+        }
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        drop_schema(&self.url, &self.name);
+    }
+}
+
+fn sql(url: &str, statement: &str) {
+    postgres::Client::connect(url, postgres::NoTls)
+        .unwrap()
+        .batch_execute(statement)
+        .unwrap();
+}
+
+/// The same entries in memory and in the database give the same results bit for bit: same
+/// ids in the same order, same scores, under every option; with near-ties planted (vectors a
+/// millionth of a radian around a query), which pgvector's own rounding orders differently
+/// (checked: without the rounding bound on its candidates, this test fails).
+#[test]
+fn database_search_returns_exactly_what_the_embedded_store_returns() {
+    let Some(_) = database_url() else { return };
+    const D: usize = 128;
+    for metric in [Metric::Cosine, Metric::Euclidean] {
+        let memory = Backend::Memory.fresh(D, metric);
+        let database = Backend::Database.fresh(D, metric);
+        let mut rng = Rng(5);
+        let mut entries: Vec<NewEntry> = (0..2000u64)
+            .map(|i| NewEntry {
+                id: Some(i * 7 % 2003),
+                identity: i % 97,
+                camera: (i % 5) as i32,
+                tag: (i % 3 == 0).then(|| format!("t{i}")),
+                vector: rng.vector(D),
+            })
+            .collect();
+        // Twelve near twins of each of ten vectors, at cosine distances 1e-6 apart by 1e-8
+        // steps: distinct exact scores, closer than pgvector's f32 sums can tell apart.
+        for n in 0..120 {
+            let base = &entries[n / 12 * 3].vector;
+            let norm = base.iter().map(|v| v * v).sum::<f32>().sqrt();
+            let step = (2.0 * (1e-6 + (n % 12) as f32 * 1e-8)).sqrt() * norm;
+            let noise = rng.vector(D);
+            let noise_norm = noise.iter().map(|v| v * v).sum::<f32>().sqrt();
+            let v = base
+                .iter()
+                .zip(&noise)
+                .map(|(b, e)| b + step * e / noise_norm)
+                .collect();
+            entries.push(NewEntry {
+                id: Some(5000 + n as u64),
+                identity: 1000 + n as u64,
+                camera: 9,
+                tag: None,
+                vector: v,
+            });
+        }
+        memory.add_batch(entries.clone()).unwrap();
+        database.add_batch(entries.clone()).unwrap();
+        assert_eq!(memory.ids().unwrap(), database.ids().unwrap());
+        let mut queries: Vec<f32> = (0..20).flat_map(|_| rng.vector(D)).collect();
+        for n in 0..10 {
+            queries.extend(&entries[n * 3].vector);
+        }
+        let threshold = match metric {
+            Metric::Cosine => 0.2,
+            Metric::Euclidean => 9.0,
+        };
+        for options in [
+            SearchOptions::top(10),
+            SearchOptions::top(1),
+            SearchOptions {
+                group_by_identity: true,
+                ..SearchOptions::top(8)
+            },
+            SearchOptions {
+                exclude_camera: Some(0),
+                ..SearchOptions::top(5)
+            },
+            SearchOptions {
+                min_score: Some(threshold),
+                group_by_identity: true,
+                exclude_camera: Some(9),
+                ..SearchOptions::top(30)
+            },
+            SearchOptions::top(3000),
+        ] {
+            let want = memory.search(&queries, &options).unwrap();
+            let got = database.search(&queries, &options).unwrap();
+            let bits = |m: &[reid::gallery::Match]| -> Vec<(u64, u64, i32, u32)> {
+                m.iter()
+                    .map(|m| (m.id, m.identity, m.camera, m.score.to_bits()))
+                    .collect()
+            };
+            assert_eq!(got.len(), want.len());
+            for (q, (got, want)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(bits(got), bits(want), "{metric:?} {options:?}, query {q}");
+            }
+        }
+        let mut stored = database.entries().unwrap();
+        let mut kept = memory.entries().unwrap();
+        stored.sort_by_key(|e| e.id);
+        kept.sort_by_key(|e| e.id);
+        assert_eq!(stored, kept, "{metric:?}: entries read back");
+    }
+}
+
+/// Four connections add batches with assigned ids at once: every id is given once, every
+/// batch lands whole.
+#[test]
+fn writers_on_several_connections_get_distinct_ids() {
+    let Some(url) = database_url() else { return };
+    let schema = Schema::new(&url);
+    Gallery::create(&schema.location, 8, Metric::Cosine).unwrap();
+    let writers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let location = schema.location.clone();
+            std::thread::spawn(move || {
+                let gallery = Gallery::open(&location).unwrap();
+                let mut rng = Rng(w + 1);
+                let mut ids = Vec::new();
+                for b in 0..25 {
+                    let batch = (0..4)
+                        .map(|_| NewEntry {
+                            id: None,
+                            identity: w * 1000 + b,
+                            camera: w as i32,
+                            tag: None,
+                            vector: rng.vector(8),
+                        })
+                        .collect();
+                    ids.extend(gallery.add_batch(batch).unwrap());
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut ids: Vec<u64> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..400).collect::<Vec<u64>>());
+    let gallery = Gallery::open(&schema.location).unwrap();
+    assert_eq!(gallery.ids().unwrap(), ids);
+    // Each batch of four is one identity; none was split or half-added.
+    let entries = gallery.entries().unwrap();
+    let mut per_identity = std::collections::HashMap::<u64, usize>::new();
+    for e in &entries {
+        *per_identity.entry(e.identity).or_default() += 1;
+    }
+    assert!(per_identity.values().all(|&n| n == 4), "{per_identity:?}");
+}
+
+/// `reid gallery add` killed while its transaction is open: the database holds none of the
+/// batch, and the gallery stays usable.
+#[test]
+fn a_client_killed_mid_batch_adds_nothing() {
+    let Some(url) = database_url() else { return };
+    let schema = Schema::new(&url);
+    const D: usize = 256;
+    let gallery = Gallery::create(&schema.location, D, Metric::Euclidean).unwrap();
+    gallery
+        .add(NewEntry {
+            id: Some(7),
+            identity: 1,
+            camera: 0,
+            tag: None,
+            vector: vec![1.0; D],
+        })
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let n = 100_000;
+    let mut rng = Rng(9);
+    let vectors = reid::formats::npy::NpyArray::f32(vec![n, D], rng.vector(n * D));
+    let identities = reid::formats::npy::NpyArray::i64(vec![n], (0..n as i64).collect());
+    reid::formats::npy::write_npy(dir.path().join("v.npy"), &vectors).unwrap();
+    reid::formats::npy::write_npy(dir.path().join("i.npy"), &identities).unwrap();
+    // The writer's sessions carry a name of their own, so that only they are watched.
+    let app = format!("writer_{}", schema.name);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reid"))
+        .args([
+            "gallery",
+            "add",
+            &format!("{}&application_name={app}", schema.location),
+        ])
+        .arg("--vectors")
+        .arg(dir.path().join("v.npy"))
+        .arg("--identities")
+        .arg(dir.path().join("i.npy"))
+        .spawn()
+        .unwrap();
+    // Kill it once its transaction has written rows (it holds a transaction id from its
+    // first insert on), then wait for the server to notice and roll back.
+    let writing = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}' \
+         AND backend_xid IS NOT NULL"
+    );
+    let connected =
+        format!("SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}'");
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let count = |client: &mut postgres::Client, query: &str| -> i64 {
+        client.query_one(query, &[]).unwrap().get(0)
+    };
+    let started = Instant::now();
+    while count(&mut client, &writing) == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the writer finished before it could be killed: give it more rows"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no insert seen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "the writer finished");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&mut client, &connected) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the killed client's session stayed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(gallery.len().unwrap(), 1, "part of a killed batch was kept");
+    assert_eq!(gallery.ids().unwrap(), [7]);
+    let id = gallery
+        .add(NewEntry {
+            id: None,
+            identity: 2,
+            camera: 0,
+            tag: None,
+            vector: vec![0.5; D],
+        })
+        .unwrap();
+    assert_eq!(id, 8);
+}
+
+/// A connection closed by the server is reported as an error naming the database (without
+/// its password); the next call connects again and works.
+#[test]
+fn a_lost_connection_is_an_error_then_the_next_call_reconnects() {
+    let Some(url) = database_url() else { return };
+    let schema = Schema::new(&url);
+    // Its sessions carry a name of their own: only they are cut.
+    let app = format!("lost_{}", schema.name);
+    let location = format!("{}&application_name={app}", schema.location);
+    let gallery = Gallery::create(&location, 4, Metric::Cosine).unwrap();
+    let entry = |identity| NewEntry {
+        id: None,
+        identity,
+        camera: 0,
+        tag: None,
+        vector: vec![1.0, 2.0, 3.0, 4.0],
+    };
+    gallery.add(entry(1)).unwrap();
+    sql(
+        &url,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = '{app}'"
+        ),
+    );
+    let err = gallery.add(entry(2)).unwrap_err();
+    assert!(
+        matches!(err, reid::Error::GalleryDatabase { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("gallery database postgres"),
+        "{err}"
+    );
+    assert_eq!(gallery.len().unwrap(), 1, "the failed add left nothing");
+    gallery.add(entry(3)).unwrap();
+    let got = gallery
+        .search(&[1.0, 2.0, 3.0, 4.0], &SearchOptions::top(5))
+        .unwrap();
+    assert_eq!(got[0].len(), 2);
+}
+
+/// A database that is not there, a gallery created twice, one of another dimension, one
+/// that is not ours, a name that is not an identifier, a dimension pgvector cannot index:
+/// each a clear error, and nothing changed.
+#[test]
+fn other_dimensions_metrics_and_foreign_schemas_are_refused() {
+    let Some(url) = database_url() else { return };
+    let schema = Schema::new(&url);
+    let gallery = Gallery::create(&schema.location, 16, Metric::Euclidean).unwrap();
+    drop(gallery);
+    let err = Gallery::create(&schema.location, 16, Metric::Euclidean).unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    let err = Gallery::open_expecting(&schema.location, 32).unwrap_err();
+    assert!(
+        err.to_string().contains("holds 16-d embeddings, not 32-d"),
+        "{err}"
+    );
+    let reopened = Gallery::open(&schema.location).unwrap();
+    assert_eq!((reopened.dim(), reopened.metric()), (16, Metric::Euclidean));
+
+    let missing = Schema::new(&url);
+    let err = Gallery::open(&missing.location).unwrap_err();
+    assert!(matches!(err, reid::Error::NotFound(_)), "{err:?}");
+
+    let foreign = Schema::new(&url);
+    sql(
+        &url,
+        &format!(
+            "CREATE SCHEMA {s}; CREATE TABLE {s}.meta (key text, value text); \
+             CREATE TABLE {s}.entries (id bigint); INSERT INTO {s}.meta VALUES ('format', 'x')",
+            s = foreign.name
+        ),
+    );
+    let err = Gallery::open(&foreign.location).unwrap_err();
+    assert!(err.to_string().contains("is not a reid gallery"), "{err}");
+
+    let too_wide = Schema::new(&url);
+    let err = Gallery::create(&too_wide.location, 4096, Metric::Cosine).unwrap_err();
+    assert!(err.to_string().contains("at most 2000"), "{err}");
+
+    let err = Gallery::open(format!("{url}?gallery=Robert'); DROP TABLE x;--")).unwrap_err();
+    assert!(err.to_string().contains("gallery name"), "{err}");
+
+    let unreachable = "postgres://nobody:secret@127.0.0.1:1/none?connect_timeout=2";
+    let err = Gallery::open(unreachable).unwrap_err().to_string();
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(!err.contains("secret"), "a password in a message: {err}");
+}
