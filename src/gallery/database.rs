@@ -12,7 +12,9 @@
 //! Search is exact and returns what the embedded store returns: pgvector's float distances,
 //! whose rounding is bounded, pick a superset of the candidates (every row within that bound
 //! of the k-th best), and the embedded store's own search ranks those rows with its exact
-//! scores. A lost connection is an error; the next call connects again.
+//! scores. With `ef_search=N` in the location, search is approximate instead: the HNSW index
+//! proposes `max(k, N)` rows, ranked the same way (exact scores, possibly missing neighbours).
+//! A lost connection is an error; the next call connects again.
 
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -43,6 +45,8 @@ pub(crate) struct Database {
     location: Location,
     config: postgres::Config,
     schema: String,
+    /// Approximate search through the HNSW index with this many candidates; exact if `None`.
+    ef_search: Option<u32>,
     dim: usize,
     metric: Metric,
     /// `None` after a lost connection: the next call connects again.
@@ -172,11 +176,14 @@ pub(crate) fn open(url: &str) -> Result<(Box<dyn Store>, usize, Metric)> {
 }
 
 impl Database {
-    /// Parses `url` (taking out reid's own `gallery` parameter) and connects.
+    /// Parses `url` (taking out reid's own parameters) and connects.
     fn connect(url: &str, dim: usize, metric: Metric) -> Result<Database> {
         let location = Location::Database(url.to_string());
-        let (libpq_url, schema) =
-            split_gallery_parameter(url).map_err(|reason| location.error(reason))?;
+        let Parameters {
+            libpq_url,
+            schema,
+            ef_search,
+        } = split_parameters(url).map_err(|reason| location.error(reason))?;
         let mut config = postgres::Config::from_str(&libpq_url)
             .map_err(|e| location.error(format!("not a valid PostgreSQL URL ({e})")))?;
         if config.get_connect_timeout().is_none() {
@@ -190,6 +197,7 @@ impl Database {
             location,
             config,
             schema,
+            ef_search,
             dim,
             metric,
             client: Mutex::new(None),
@@ -249,14 +257,185 @@ impl Database {
         })
     }
 
-    /// The candidates of one query: every row that could be among its exact top `k` (see
-    /// the module's documentation), with the bounds of pgvector's rounding.
-    fn candidates(&self, query: &[f32], options: &SearchOptions) -> Result<Vec<Entry>> {
+    /// Approximate candidates of one query: the `max(k, ef)` nearest rows the HNSW index
+    /// finds (pgvector's iterative scan goes on past filtered-out rows).
+    fn approximate_candidates(
+        &self,
+        query: &[f32],
+        options: &SearchOptions,
+        ef: u32,
+    ) -> Result<Vec<Entry>> {
         let (op, _) = operator(self.metric);
+        let entries = self.table("entries");
+        let sql = format!(
+            "SELECT id, identity, camera, tag, embedding FROM {entries} \
+             WHERE ($2::integer IS NULL OR camera <> $2) \
+             ORDER BY embedding {op} $1 LIMIT $3"
+        );
+        let vector = Vector::from(query.to_vec());
+        let limit = options.k.max(ef as usize).min(i64::MAX as usize) as i64;
+        let rows = self.with(|client, fail| {
+            let mut tx = client.transaction().map_err(fail)?;
+            // The caller asked for the index: the search mode must not hang on the planner's
+            // estimate for a small table.
+            tx.batch_execute(&format!(
+                "SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order; \
+                 SET LOCAL enable_seqscan = off"
+            ))
+            .map_err(fail)?;
+            let rows = tx
+                .query(&sql, &[&vector, &options.exclude_camera, &limit])
+                .map_err(fail)?;
+            tx.commit().map_err(fail)?;
+            Ok(rows)
+        })?;
+        rows.iter().map(|r| self.entry(r)).collect()
+    }
+
+    /// The candidates of one query: every row that could be among its exact top `k` (see
+    /// the module's documentation). Usually one scan (`nearest_rows`), which the server runs
+    /// in parallel; when the rows it returns do not settle the bound, one statement that
+    /// computes the bound on the server (`rows_within_bound`).
+    fn candidates(&self, query: &[f32], options: &SearchOptions) -> Result<Vec<Entry>> {
+        let bounds = Bounds::new(self.metric, self.dim, options);
+        // Enough rows for the k-th best, its near-ties, and (grouping) several images per
+        // identity; more are fetched only when these do not settle it.
+        let limit = if options.group_by_identity {
+            options.k.saturating_mul(4)
+        } else {
+            options.k
+        }
+        .saturating_add(32)
+        .min(i64::MAX as usize);
+        let rows = self.nearest_rows(query, options, &bounds, limit)?;
+        if rows.len() < limit {
+            // Every row that may pass is here.
+            return rows.into_iter().map(|(e, _)| Ok(e)).collect();
+        }
+        let kth = kth_best(&rows, options, &bounds);
+        if let Some(kth) = kth {
+            let bound = kth * bounds.times + bounds.plus;
+            if rows.last().is_some_and(|(_, d)| *d > bound) {
+                return Ok(rows
+                    .into_iter()
+                    .filter(|(_, d)| *d <= bound)
+                    .map(|(e, _)| e)
+                    .collect());
+            }
+        }
+        self.rows_within_bound(query, options, &bounds)
+    }
+
+    /// The `limit` eligible rows nearest to `query` by pgvector's distance, nearest first,
+    /// with that distance; found by a full scan (the HNSW index would be approximate).
+    fn nearest_rows(
+        &self,
+        query: &[f32],
+        options: &SearchOptions,
+        bounds: &Bounds,
+        limit: usize,
+    ) -> Result<Vec<(Entry, f64)>> {
+        let (op, _) = operator(self.metric);
+        let sql = format!(
+            "SELECT id, identity, camera, tag, embedding, d FROM (
+                 SELECT id, identity, camera, tag, embedding, embedding {op} $1 AS d
+                 FROM {} WHERE ($2::integer IS NULL OR camera <> $2)
+             ) AS scored WHERE d <= $3 ORDER BY d, id LIMIT $4",
+            self.table("entries")
+        );
+        let vector = Vector::from(query.to_vec());
+        let rows = self.with(|client, fail| {
+            let mut tx = client.transaction().map_err(fail)?;
+            tx.batch_execute("SET LOCAL enable_indexscan = off")
+                .map_err(fail)?;
+            let rows = tx
+                .query(
+                    &sql,
+                    &[
+                        &vector,
+                        &options.exclude_camera,
+                        &bounds.maybe,
+                        &(limit as i64),
+                    ],
+                )
+                .map_err(fail)?;
+            tx.commit().map_err(fail)?;
+            Ok(rows)
+        })?;
+        rows.iter()
+            .map(|r| Ok((self.entry(r)?, r.get::<_, f64>(5))))
+            .collect()
+    }
+
+    /// Every row within the bound of the k-th best, the bound computed on the server.
+    fn rows_within_bound(
+        &self,
+        query: &[f32],
+        options: &SearchOptions,
+        bounds: &Bounds,
+    ) -> Result<Vec<Entry>> {
+        let (op, _) = operator(self.metric);
+        let best = if options.group_by_identity {
+            "SELECT d FROM (SELECT min(d) AS d FROM scored WHERE d <= $4 GROUP BY identity) \
+             AS best ORDER BY d LIMIT 1 OFFSET $5"
+        } else {
+            "SELECT d FROM scored WHERE d <= $4 ORDER BY d LIMIT 1 OFFSET $5"
+        };
+        let entries = self.table("entries");
+        // The rows are fetched by primary key (`= ANY`): a join let the planner walk the
+        // whole key index to meet a handful of rows.
+        let sql = format!(
+            "WITH scored AS MATERIALIZED (
+                 SELECT id, identity, d FROM (
+                     SELECT id, identity, camera, embedding {op} $1 AS d FROM {entries}
+                 ) AS all_rows
+                 WHERE ($2::integer IS NULL OR camera <> $2) AND d <= $3
+             ),
+             bound AS ({best})
+             SELECT id, identity, camera, tag, embedding FROM {entries}
+             WHERE id = ANY(ARRAY(
+                 SELECT id FROM scored
+                 WHERE d <= COALESCE((SELECT d FROM bound) * $6 + $7, 'Infinity'::float8)
+             ))"
+        );
+        let vector = Vector::from(query.to_vec());
+        let offset = options.k as i64 - 1;
+        let rows = self.with(|client, fail| {
+            client
+                .query(
+                    &sql,
+                    &[
+                        &vector,
+                        &options.exclude_camera,
+                        &bounds.maybe,
+                        &bounds.sure,
+                        &offset,
+                        &bounds.times,
+                        &bounds.plus,
+                    ],
+                )
+                .map_err(fail)
+        })?;
+        rows.iter().map(|r| self.entry(r)).collect()
+    }
+}
+
+/// How far pgvector's distances may be from the exact ones, in its distance's terms: rows
+/// that may pass `min_score` (`maybe`), rows that surely pass it (`sure`), and every row that
+/// may beat a k-th best at `d` lies within `d * times + plus`.
+struct Bounds {
+    maybe: f64,
+    sure: f64,
+    times: f64,
+    plus: f64,
+}
+
+impl Bounds {
+    fn new(metric: Metric, dim: usize, options: &SearchOptions) -> Bounds {
         // pgvector sums `dim` f32 products: within γ of exact (absolutely for unit vectors,
         // relatively for a sum of squares), 4× for safety as the embedded search does.
-        let gamma = 4.0 * (self.dim as f64 + 2.0) * f32::EPSILON as f64;
-        let (maybe, sure, times, plus) = match self.metric {
+        let gamma = 4.0 * (dim as f64 + 2.0) * f32::EPSILON as f64;
+        let (maybe, sure, times, plus) = match metric {
             Metric::Cosine => {
                 let limit = options.min_score.map(|m| 1.0 - m as f64);
                 (
@@ -278,45 +457,24 @@ impl Database {
                 )
             }
         };
-        let best = if options.group_by_identity {
-            "SELECT d FROM (SELECT min(d) AS d FROM scored WHERE d <= $4 GROUP BY identity) \
-             AS best ORDER BY d LIMIT 1 OFFSET $5"
-        } else {
-            "SELECT d FROM scored WHERE d <= $4 ORDER BY d LIMIT 1 OFFSET $5"
-        };
-        let entries = self.table("entries");
-        let sql = format!(
-            "WITH scored AS MATERIALIZED (
-                 SELECT id, identity, d FROM (
-                     SELECT id, identity, camera, embedding {op} $1 AS d FROM {entries}
-                 ) AS all_rows
-                 WHERE ($2::integer IS NULL OR camera <> $2) AND d <= $3
-             ),
-             bound AS ({best})
-             SELECT e.id, e.identity, e.camera, e.tag, e.embedding
-             FROM scored JOIN {entries} AS e ON e.id = scored.id
-             WHERE scored.d <= COALESCE((SELECT d FROM bound) * $6 + $7, 'Infinity'::float8)"
-        );
-        let vector = Vector::from(query.to_vec());
-        let offset = options.k as i64 - 1;
-        let rows = self.with(|client, fail| {
-            client
-                .query(
-                    &sql,
-                    &[
-                        &vector,
-                        &options.exclude_camera,
-                        &maybe.unwrap_or(f64::INFINITY),
-                        &sure.unwrap_or(f64::INFINITY),
-                        &offset,
-                        &times,
-                        &plus,
-                    ],
-                )
-                .map_err(fail)
-        })?;
-        rows.iter().map(|r| self.entry(r)).collect()
+        Bounds {
+            maybe: maybe.unwrap_or(f64::INFINITY),
+            sure: sure.unwrap_or(f64::INFINITY),
+            times,
+            plus,
+        }
     }
+}
+
+/// The k-th best distance among `rows` (sorted nearest first) that surely pass the threshold
+/// — per identity when grouping — or `None` when these rows hold fewer than `k` of them.
+fn kth_best(rows: &[(Entry, f64)], options: &SearchOptions, bounds: &Bounds) -> Option<f64> {
+    let mut seen = std::collections::HashSet::new();
+    rows.iter()
+        .take_while(|(_, d)| *d <= bounds.sure)
+        .filter(|(e, _)| !options.group_by_identity || seen.insert(e.identity))
+        .nth(options.k - 1)
+        .map(|(_, d)| *d)
 }
 
 impl Store for Database {
@@ -466,7 +624,10 @@ impl Store for Database {
         queries
             .chunks(self.dim)
             .map(|query| {
-                let rows = self.candidates(query, options)?;
+                let rows = match self.ef_search {
+                    Some(ef) => self.approximate_candidates(query, options, ef)?,
+                    None => self.candidates(query, options)?,
+                };
                 let (mut ids, mut identities, mut cameras) = (vec![], vec![], vec![]);
                 let mut vectors = Vec::with_capacity(rows.len() * self.dim);
                 for e in rows {
@@ -512,19 +673,39 @@ fn message(e: &postgres::Error) -> String {
     }
 }
 
-/// Takes reid's `gallery=NAME` parameter out of a URL's query (libpq refuses unknown ones);
-/// returns the URL for the driver and the gallery's schema name.
-fn split_gallery_parameter(url: &str) -> std::result::Result<(String, String), String> {
+/// reid's own parameters of a database URL.
+#[derive(Debug, Clone, PartialEq)]
+struct Parameters {
+    /// The URL for the driver, without reid's parameters (libpq refuses unknown ones).
+    libpq_url: String,
+    /// The gallery's schema.
+    schema: String,
+    /// `ef_search=N`: approximate search through the HNSW index, `N` candidates per query.
+    ef_search: Option<u32>,
+}
+
+/// Takes reid's parameters (`gallery=NAME`, `ef_search=N`) out of a URL's query.
+fn split_parameters(url: &str) -> std::result::Result<Parameters, String> {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, query),
         None => (url, ""),
     };
     let mut schema = DEFAULT_GALLERY.to_string();
+    let mut ef_search = None;
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.strip_prefix("gallery=") {
-            Some(name) => schema = name.to_string(),
-            None => kept.push(pair),
+        if let Some(name) = pair.strip_prefix("gallery=") {
+            schema = name.to_string();
+        } else if let Some(ef) = pair.strip_prefix("ef_search=") {
+            // pgvector's own range for hnsw.ef_search.
+            let ef = ef
+                .parse::<u32>()
+                .ok()
+                .filter(|ef| (1..=1000).contains(ef))
+                .ok_or_else(|| format!("ef_search `{ef}`: a whole number from 1 to 1000"))?;
+            ef_search = Some(ef);
+        } else {
+            kept.push(pair);
         }
     }
     let valid = schema.len() <= 63
@@ -538,12 +719,16 @@ fn split_gallery_parameter(url: &str) -> std::result::Result<(String, String), S
              starting with a digit"
         ));
     }
-    let url = if kept.is_empty() {
+    let libpq_url = if kept.is_empty() {
         base.to_string()
     } else {
         format!("{base}?{}", kept.join("&"))
     };
-    Ok((url, schema))
+    Ok(Parameters {
+        libpq_url,
+        schema,
+        ef_search,
+    })
 }
 
 #[cfg(test)]
@@ -551,22 +736,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_gallery_parameter_names_the_schema_and_leaves_the_url() {
-        let split = |u: &str| split_gallery_parameter(u).unwrap();
+    fn reids_parameters_leave_the_url_to_libpq() {
+        let split = |u: &str| split_parameters(u).unwrap();
         assert_eq!(
             split("postgres://h/db"),
-            ("postgres://h/db".into(), "reid_gallery".into())
+            Parameters {
+                libpq_url: "postgres://h/db".into(),
+                schema: "reid_gallery".into(),
+                ef_search: None
+            }
         );
         assert_eq!(
-            split("postgres://h/db?sslmode=disable&gallery=site_2&connect_timeout=3"),
-            (
-                "postgres://h/db?sslmode=disable&connect_timeout=3".into(),
-                "site_2".into()
-            )
+            split("postgres://h/db?sslmode=disable&gallery=site_2&ef_search=40&connect_timeout=3"),
+            Parameters {
+                libpq_url: "postgres://h/db?sslmode=disable&connect_timeout=3".into(),
+                schema: "site_2".into(),
+                ef_search: Some(40)
+            }
         );
-        for bad in ["Site", "2x", "a-b", "a\";drop", ""] {
+        for bad in [
+            "gallery=Site",
+            "gallery=2x",
+            "gallery=a-b",
+            "gallery=a\";drop",
+            "gallery=",
+            "ef_search=0",
+            "ef_search=1001",
+            "ef_search=x",
+        ] {
             assert!(
-                split_gallery_parameter(&format!("postgres://h/db?gallery={bad}")).is_err(),
+                split_parameters(&format!("postgres://h/db?{bad}")).is_err(),
                 "{bad}"
             );
         }

@@ -11,9 +11,11 @@ pub enum Location {
     /// An SQLite gallery file: a plain path, or `sqlite:PATH` (`sqlite://PATH` too).
     File(PathBuf),
     /// A PostgreSQL database with pgvector (feature `postgres`): a libpq URL,
-    /// `postgres://user[:password]@host[:port]/database`, optionally with `?gallery=NAME`
-    /// naming the gallery inside the database (a schema of its own; default `reid_gallery`),
-    /// among libpq's own parameters (`sslmode`, `connect_timeout`, …).
+    /// `postgres://user[:password]@host[:port]/database`, among whose parameters (`sslmode`,
+    /// `connect_timeout`, `application_name`, …) reid reads two of its own: `gallery=NAME`
+    /// names the gallery inside the database (a schema of its own; default `reid_gallery`),
+    /// and `ef_search=N` (1–1000) makes searches approximate, through the HNSW index with
+    /// `N` candidates per query (exact without it).
     Database(String),
 }
 

@@ -203,71 +203,100 @@ fn gallery_commands_create_fill_search_and_export() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
-    ok(&["gallery", "create", &p("g.db"), "--dim", "8"]);
-    let added = ok(&[
-        "gallery",
-        "add",
-        &p("g.db"),
-        "--vectors",
-        &p("v.npy"),
-        "--identities",
-        &p("ids.npy"),
-        "--cameras",
-        &p("cams.npy"),
-    ]);
-    assert!(added.contains("added 6 entries"), "{added}");
-    let found = ok(&[
-        "gallery",
-        "search",
-        &p("g.db"),
-        "--queries",
-        &p("q.npy"),
-        "-k",
-        "2",
-        "--json",
-    ]);
-    let value: serde_json::Value = serde_json::from_str(&found).unwrap();
-    // The query is entry 2's own vector: it comes first, with similarity 1.
-    assert_eq!(value[0][0]["id"], 2, "{value}");
-    assert!((value[0][0]["score"].as_f64().unwrap() - 1.0).abs() < 1e-5);
-    let excluded = ok(&[
-        "gallery",
-        "search",
-        &p("g.db"),
-        "--queries",
-        &p("q.npy"),
-        "-k",
-        "1",
-        "--exclude-camera",
-        "0",
-        "--json",
-    ]);
-    let value: serde_json::Value = serde_json::from_str(&excluded).unwrap();
-    assert_eq!(value[0][0]["camera"], 1, "{value}");
-    ok(&["gallery", "remove", &p("g.db"), "--identity", "3"]);
-    let stats = ok(&["gallery", "stats", &p("g.db")]);
-    assert!(
-        stats.contains("entries: 4") && stats.contains("identities: 2"),
-        "{stats}"
-    );
-    ok(&["gallery", "export", &p("g.db"), "-o", &p("g.npz")]);
-    assert_eq!(
-        reid::formats::npy::read_npz(p("g.npz")).unwrap()["vectors"].shape,
-        vec![4, dim]
-    );
-    // A dimension mismatch is refused and adds nothing.
-    write_npy(p("bad.npy"), &NpyArray::f32(vec![6, 4], vec![1.0; 24])).unwrap();
-    let out = reid(&[
-        "gallery",
-        "add",
-        &p("g.db"),
-        "--vectors",
-        &p("bad.npy"),
-        "--identities",
-        &p("ids.npy"),
-    ]);
-    assert!(!out.status.success());
-    assert!(ok(&["gallery", "stats", &p("g.db")]).contains("entries: 4"));
+    // The same commands on a file and, when a server is given, on a database.
+    let mut locations = vec![(p("g.db"), None)];
+    if let Some(url) = crate::backends::database_url() {
+        let (location, schema) = crate::backends::database_location(&url);
+        locations.push((location, Some((url, schema))));
+    }
+    for (g, database) in locations {
+        ok(&["gallery", "create", &g, "--dim", "8"]);
+        let added = ok(&[
+            "gallery",
+            "add",
+            &g,
+            "--vectors",
+            &p("v.npy"),
+            "--identities",
+            &p("ids.npy"),
+            "--cameras",
+            &p("cams.npy"),
+        ]);
+        assert!(added.contains("added 6 entries"), "{added}");
+        let found = ok(&[
+            "gallery",
+            "search",
+            &g,
+            "--queries",
+            &p("q.npy"),
+            "-k",
+            "2",
+            "--json",
+        ]);
+        let value: serde_json::Value = serde_json::from_str(&found).unwrap();
+        // The query is entry 2's own vector: it comes first, with similarity 1.
+        assert_eq!(value[0][0]["id"], 2, "{value}");
+        assert!((value[0][0]["score"].as_f64().unwrap() - 1.0).abs() < 1e-5);
+        let excluded = ok(&[
+            "gallery",
+            "search",
+            &g,
+            "--queries",
+            &p("q.npy"),
+            "-k",
+            "1",
+            "--exclude-camera",
+            "0",
+            "--json",
+        ]);
+        let value: serde_json::Value = serde_json::from_str(&excluded).unwrap();
+        assert_eq!(value[0][0]["camera"], 1, "{value}");
+        ok(&["gallery", "remove", &g, "--identity", "3"]);
+        let stats = ok(&["gallery", "stats", &g]);
+        assert!(
+            stats.contains("entries: 4") && stats.contains("identities: 2"),
+            "{stats}"
+        );
+        ok(&["gallery", "export", &g, "-o", &p("g.npz")]);
+        assert_eq!(
+            reid::formats::npy::read_npz(p("g.npz")).unwrap()["vectors"].shape,
+            vec![4, dim]
+        );
+        // A dimension mismatch is refused and adds nothing.
+        write_npy(p("bad.npy"), &NpyArray::f32(vec![6, 4], vec![1.0; 24])).unwrap();
+        let out = reid(&[
+            "gallery",
+            "add",
+            &g,
+            "--vectors",
+            &p("bad.npy"),
+            "--identities",
+            &p("ids.npy"),
+        ]);
+        assert!(!out.status.success());
+        assert!(ok(&["gallery", "stats", &g]).contains("entries: 4"));
+        let bench = ok(&[
+            "gallery",
+            "bench",
+            &g,
+            "--queries",
+            &p("q.npy"),
+            "-k",
+            "2",
+            "--ef",
+            "40",
+        ]);
+        assert!(bench.contains("exact, 1 queries in one call"), "{bench}");
+        assert_eq!(
+            bench.contains("ef_search 40"),
+            database.is_some(),
+            "{bench}"
+        );
+        if let Some((url, schema)) = database {
+            assert!(bench.contains("recall@2 1.000"), "{bench}");
+            crate::backends::drop_schema(&url, &schema);
+        }
+    }
 }
 
 #[test]

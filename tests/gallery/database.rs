@@ -59,7 +59,9 @@ fn sql(url: &str, statement: &str) {
 /// The same entries in memory and in the database give the same results bit for bit: same
 /// ids in the same order, same scores, under every option; with near-ties planted (vectors a
 /// millionth of a radian around a query), which pgvector's own rounding orders differently
-/// (checked: without the rounding bound on its candidates, this test fails).
+/// (checked: without the rounding bound on its candidates, this test fails), and a hundred
+/// such neighbours of one query, more than the first scan fetches (checked: answering from that
+/// scan alone fails it).
 #[test]
 fn database_search_returns_exactly_what_the_embedded_store_returns() {
     let Some(_) = database_url() else { return };
@@ -98,6 +100,27 @@ fn database_search_returns_exactly_what_the_embedded_store_returns() {
                 vector: v,
             });
         }
+        // A hundred near twins of one vector, 1e-9 apart: more rows within the rounding bound
+        // of the k-th best than the first scan fetches, so the bound is settled by the second
+        // statement.
+        let base = entries[1].vector.clone();
+        let norm = base.iter().map(|v| v * v).sum::<f32>().sqrt();
+        for n in 0..100u64 {
+            let step = (2.0 * (1e-6 + n as f32 * 1e-9)).sqrt() * norm;
+            let noise = rng.vector(D);
+            let noise_norm = noise.iter().map(|v| v * v).sum::<f32>().sqrt();
+            entries.push(NewEntry {
+                id: Some(9000 - 7 * n),
+                identity: 2000 + n % 50,
+                camera: (n % 3) as i32,
+                tag: None,
+                vector: base
+                    .iter()
+                    .zip(&noise)
+                    .map(|(b, e)| b + step * e / noise_norm)
+                    .collect(),
+            });
+        }
         memory.add_batch(entries.clone()).unwrap();
         database.add_batch(entries.clone()).unwrap();
         assert_eq!(memory.ids().unwrap(), database.ids().unwrap());
@@ -105,6 +128,7 @@ fn database_search_returns_exactly_what_the_embedded_store_returns() {
         for n in 0..10 {
             queries.extend(&entries[n * 3].vector);
         }
+        queries.extend(&entries[1].vector);
         let threshold = match metric {
             Metric::Cosine => 0.2,
             Metric::Euclidean => 9.0,
@@ -371,4 +395,111 @@ fn other_dimensions_metrics_and_foreign_schemas_are_refused() {
     let err = Gallery::open(unreachable).unwrap_err().to_string();
     assert!(err.contains("cannot connect"), "{err}");
     assert!(!err.contains("secret"), "a password in a message: {err}");
+}
+
+/// The HNSW index's scan counter in the server's statistics.
+fn index_scans(url: &str, schema: &str) -> i64 {
+    postgres::Client::connect(url, postgres::NoTls)
+        .unwrap()
+        .query_one(
+            "SELECT coalesce(sum(idx_scan), 0)::bigint FROM pg_stat_user_indexes \
+             WHERE schemaname = $1 AND indexrelname LIKE '%embedding%'",
+            &[&schema],
+        )
+        .unwrap()
+        .get(0)
+}
+
+/// Runs `search` on the gallery at `location` in a session of its own and waits for that
+/// session to end: by then its counters are in the server's statistics.
+fn in_own_session<T>(url: &str, location: &str, search: impl FnOnce(&Gallery) -> T) -> T {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let app = format!(
+        "session_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let gallery = Gallery::open(format!("{location}&application_name={app}")).unwrap();
+    let result = search(&gallery);
+    drop(gallery);
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let open: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .unwrap()
+            .get(0);
+        if open == 0 {
+            return result;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gallery's session stayed open"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `ef_search=N` in the location makes searches go through the HNSW index (the index's scan
+/// counter moves; exact searches leave it alone), with exact scores for what it finds, camera
+/// exclusion kept, and on a small gallery nearly every exact neighbour found.
+#[test]
+fn ef_search_goes_through_the_index_and_finds_the_neighbours() {
+    let Some(url) = database_url() else { return };
+    let schema = Schema::new(&url);
+    const D: usize = 64;
+    let mut rng = Rng(21);
+    let entries: Vec<NewEntry> = (0..3000u64)
+        .map(|i| NewEntry {
+            id: Some(i),
+            identity: i / 3,
+            camera: (i % 4) as i32,
+            tag: None,
+            vector: rng.vector(D),
+        })
+        .collect();
+    Gallery::create(&schema.location, D, Metric::Cosine)
+        .unwrap()
+        .add_batch(entries.clone())
+        .unwrap();
+    let queries: Vec<f32> = (0..30).flat_map(|_| rng.vector(D)).collect();
+    let options = SearchOptions {
+        exclude_camera: Some(1),
+        ..SearchOptions::top(10)
+    };
+    let search = |g: &Gallery| g.search(&queries, &options).unwrap();
+    let before = index_scans(&url, &schema.name);
+    let want = in_own_session(&url, &schema.location, search);
+    let after_exact = index_scans(&url, &schema.name);
+    assert_eq!(after_exact, before, "an exact search used the index");
+    let approximate = format!("{}&ef_search=200", schema.location);
+    let got = in_own_session(&url, &approximate, search);
+    assert!(
+        index_scans(&url, &schema.name) > after_exact,
+        "an approximate search did not use the index"
+    );
+
+    let memory = Backend::Memory.fresh(D, Metric::Cosine);
+    memory.add_batch(entries).unwrap();
+    let (mut found, mut wanted) = (0, 0);
+    for (q, (got, want)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(got.len(), 10);
+        let query = &queries[q * D..(q + 1) * D];
+        let all = memory.search(query, &SearchOptions::top(3000)).unwrap();
+        for m in got {
+            assert_ne!(m.camera, 1);
+            let truth = all[0].iter().find(|t| t.id == m.id).unwrap();
+            assert_eq!(m.score.to_bits(), truth.score.to_bits());
+        }
+        found += got
+            .iter()
+            .filter(|m| want.iter().any(|w| w.id == m.id))
+            .count();
+        wanted += want.len();
+    }
+    let recall = found as f64 / wanted as f64;
+    assert!(recall >= 0.9, "recall@10 {recall}");
 }

@@ -78,6 +78,21 @@ pub enum GalleryCommand {
         /// The gallery: a file or a database URL.
         file: PathBuf,
     },
+    /// Time exact search of a gallery and, in a database, approximate search through its HNSW
+    /// index with the recall of each `ef_search` against the exact results.
+    Bench {
+        /// The gallery: a file or a database URL.
+        file: PathBuf,
+        /// Queries [Q, D].
+        #[arg(long)]
+        queries: PathBuf,
+        /// Results per query (recall is counted over these).
+        #[arg(short, default_value_t = 10)]
+        k: usize,
+        /// `ef_search` values for a database gallery's approximate search.
+        #[arg(long, value_delimiter = ',', default_values_t = [40, 100, 200])]
+        ef: Vec<u32>,
+    },
     /// Write the gallery as .npz (vectors, ids, identities, cameras) for Python / faiss.
     Export {
         /// The gallery: a file or a database URL.
@@ -196,6 +211,12 @@ impl GalleryCommand {
                 println!("dimension: {}", gallery.dim());
                 println!("metric: {:?}", gallery.metric());
             }
+            GalleryCommand::Bench {
+                file,
+                queries,
+                k,
+                ef,
+            } => bench(&file, &queries, k, &ef)?,
             GalleryCommand::Export { file, output } => {
                 let gallery = Gallery::open(&file)?;
                 gallery.export_npz(&output)?;
@@ -204,6 +225,68 @@ impl GalleryCommand {
         }
         Ok(())
     }
+}
+
+/// `reid gallery bench`: queries per second of exact search (the whole batch in one call, then
+/// one query per call) and, for a database, of approximate search with its recall@k.
+fn bench(location: &Path, queries: &Path, k: usize, efs: &[u32]) -> reid::Result<()> {
+    use std::time::Instant;
+
+    use reid::gallery::{Gallery, Location, Match, SearchOptions};
+
+    let gallery = Gallery::open(location)?;
+    let queries = read_npy(queries)?.to_f32();
+    let dim = gallery.dim();
+    let n = queries.len() / dim.max(1);
+    if n == 0 || queries.len() != n * dim {
+        return Err(reid::Error::InvalidInput(format!(
+            "the queries are not a [Q, {dim}] array"
+        )));
+    }
+    let options = SearchOptions::top(k);
+    println!(
+        "gallery: {} entries, {dim}-d, {:?}; {n} queries, top {k}",
+        gallery.len()?,
+        gallery.metric()
+    );
+    // Warm the caches (the database's shared buffers, the page cache) before timing.
+    gallery.search(&queries[..dim], &options)?;
+    let started = Instant::now();
+    let exact = gallery.search(&queries, &options)?;
+    let rate = |started: Instant| n as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "exact, {n} queries in one call: {:.1} queries/s",
+        rate(started)
+    );
+    let started = Instant::now();
+    for q in queries.chunks(dim) {
+        gallery.search(q, &options)?;
+    }
+    println!("exact, one query per call: {:.1} queries/s", rate(started));
+    let Location::Database(url) = Location::parse(location)? else {
+        return Ok(());
+    };
+    let ids = |m: &[Match]| {
+        m.iter()
+            .map(|m| m.id)
+            .collect::<std::collections::HashSet<_>>()
+    };
+    for &ef in efs {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let approximate = Gallery::open(format!("{url}{sep}ef_search={ef}"))?;
+        approximate.search(&queries[..dim], &options)?;
+        let started = Instant::now();
+        let found = approximate.search(&queries, &options)?;
+        let speed = rate(started);
+        let (hits, wanted) = found.iter().zip(&exact).fold((0, 0), |(h, w), (f, e)| {
+            (h + ids(f).intersection(&ids(e)).count(), w + e.len())
+        });
+        println!(
+            "approximate (HNSW), ef_search {ef}: {speed:.1} queries/s, recall@{k} {:.3}",
+            hits as f64 / wanted.max(1) as f64
+        );
+    }
+    Ok(())
 }
 
 fn int_column(path: &Path, n: usize) -> reid::Result<Vec<i64>> {
