@@ -88,6 +88,12 @@ typedef struct reid_finetuner reid_finetuner;
 #define REID_SEARCH_EXCLUDE_CAMERA 4
 
 /**
+ * `reid_search_options.flags`: the gallery's calibrated threshold (`reid_gallery_calibrate`)
+ * as the minimum score; not with `REID_SEARCH_MIN_SCORE`.
+ */
+#define REID_SEARCH_CALIBRATED 8
+
+/**
  * The result of every fallible call. The numbers are fixed and never reused; new codes are
  * only appended.
  */
@@ -1270,6 +1276,32 @@ reid_status reid_gallery_add_batch(reid_gallery *gallery,
                                    const uint64_t *identities,
                                    const int32_t *cameras,
                                    uint64_t *out_ids);
+
+/**
+ * Finds the score threshold that accepts `target_far` (between 0 and 1) of the
+ * different-identity pairs of a labelled set — `count` embeddings (`count × dim` floats) and
+ * their identities, every pair of rows scored as searches score them, at most 5,000 rows —
+ * and keeps it in the gallery (durably for a file or database), for searches with
+ * `REID_SEARCH_CALIBRATED`. `*out_threshold` (optional) receives the threshold (a minimum
+ * similarity, or a maximum squared distance), `*out_tar` (optional) the share of
+ * same-identity pairs it accepts. Thread-safe.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL arrays, a target outside (0, 1), no same- or no
+ * different-identity pair, too many rows, non-finite values), `REID_INVALID_HANDLE`,
+ * `REID_DIMENSION_MISMATCH`, `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `vectors` points to `count × dim` floats, `identities` to `count` items; `out_threshold`
+ * and `out_tar` NULL or writable.
+ */
+reid_status reid_gallery_calibrate(reid_gallery *gallery,
+                                   const float *vectors,
+                                   size_t count,
+                                   size_t dim,
+                                   const uint64_t *identities,
+                                   double target_far,
+                                   float *out_threshold,
+                                   double *out_tar);
 
 /**
  * Replaces the embedding, identity and camera of entry `id`. Thread-safe.

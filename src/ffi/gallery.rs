@@ -398,6 +398,56 @@ pub unsafe extern "C" fn reid_gallery_add_batch(
     })
 }
 
+/// Finds the score threshold that accepts `target_far` (between 0 and 1) of the
+/// different-identity pairs of a labelled set — `count` embeddings (`count × dim` floats) and
+/// their identities, every pair of rows scored as searches score them, at most 5,000 rows —
+/// and keeps it in the gallery (durably for a file or database), for searches with
+/// `REID_SEARCH_CALIBRATED`. `*out_threshold` (optional) receives the threshold (a minimum
+/// similarity, or a maximum squared distance), `*out_tar` (optional) the share of
+/// same-identity pairs it accepts. Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL arrays, a target outside (0, 1), no same- or no
+/// different-identity pair, too many rows, non-finite values), `REID_INVALID_HANDLE`,
+/// `REID_DIMENSION_MISMATCH`, `REID_GALLERY_ERROR`.
+///
+/// # Safety
+/// `vectors` points to `count × dim` floats, `identities` to `count` items; `out_threshold`
+/// and `out_tar` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_calibrate(
+    gallery: *mut reid_gallery,
+    vectors: *const f32,
+    count: usize,
+    dim: usize,
+    identities: *const u64,
+    target_far: f64,
+    out_threshold: *mut f32,
+    out_tar: *mut f64,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let gallery = unsafe { live(gallery) }?;
+        same_dim(gallery, dim)?;
+        let total = count
+            .checked_mul(dim)
+            .ok_or_else(|| Failure::invalid("count × dim overflows"))?;
+        // SAFETY: the caller's contract for each array.
+        let (vectors, identities) = unsafe {
+            (
+                input_slice(vectors, total, "vectors")?,
+                input_slice(identities, count, "identities")?,
+            )
+        };
+        let calibration = gallery.calibrate(vectors, identities, target_far)?;
+        // SAFETY: the caller's contract.
+        unsafe {
+            write_optional(out_threshold, calibration.threshold);
+            write_optional(out_tar, calibration.tar);
+        }
+        Ok(())
+    })
+}
+
 /// Replaces the embedding, identity and camera of entry `id`. Thread-safe.
 ///
 /// Errors: as `reid_gallery_add`, plus `REID_NOT_FOUND`.

@@ -10,6 +10,9 @@ pub const REID_SEARCH_MIN_SCORE: u32 = 1;
 pub const REID_SEARCH_GROUP_BY_IDENTITY: u32 = 2;
 /// `reid_search_options.flags`: no matches from camera `exclude_camera`.
 pub const REID_SEARCH_EXCLUDE_CAMERA: u32 = 4;
+/// `reid_search_options.flags`: the gallery's calibrated threshold (`reid_gallery_calibrate`)
+/// as the minimum score; not with `REID_SEARCH_MIN_SCORE`.
+pub const REID_SEARCH_CALIBRATED: u32 = 8;
 
 /// What a search returns. Start from `reid_search_options_default()`.
 #[repr(C)]
@@ -41,7 +44,8 @@ pub extern "C" fn reid_search_options_default() -> reid_search_options {
             | flag(
                 defaults.exclude_camera.is_some(),
                 REID_SEARCH_EXCLUDE_CAMERA,
-            ),
+            )
+            | flag(defaults.calibrated, REID_SEARCH_CALIBRATED),
     }
 }
 
@@ -54,7 +58,10 @@ pub(crate) fn search_options(options: *const reid_search_options) -> Outcome<Sea
         // SAFETY: non-NULL; the caller's contract.
         unsafe { options.read() }
     };
-    let known = REID_SEARCH_MIN_SCORE | REID_SEARCH_GROUP_BY_IDENTITY | REID_SEARCH_EXCLUDE_CAMERA;
+    let known = REID_SEARCH_MIN_SCORE
+        | REID_SEARCH_GROUP_BY_IDENTITY
+        | REID_SEARCH_EXCLUDE_CAMERA
+        | REID_SEARCH_CALIBRATED;
     if o.flags & !known != 0 {
         return Err(Failure::invalid(format!(
             "unknown search flags {:#x}",
@@ -66,6 +73,7 @@ pub(crate) fn search_options(options: *const reid_search_options) -> Outcome<Sea
         min_score: (o.flags & REID_SEARCH_MIN_SCORE != 0).then_some(o.min_score),
         group_by_identity: o.flags & REID_SEARCH_GROUP_BY_IDENTITY != 0,
         exclude_camera: (o.flags & REID_SEARCH_EXCLUDE_CAMERA != 0).then_some(o.exclude_camera),
+        calibrated: o.flags & REID_SEARCH_CALIBRATED != 0,
     };
     options.validate()?;
     Ok(options)

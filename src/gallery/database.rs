@@ -33,6 +33,8 @@ use crate::error::{Error, Result};
 /// Written in `meta`: what identifies a schema as a gallery of ours.
 const FORMAT: &str = "reid-gallery";
 const FORMAT_VERSION: &str = "1";
+/// Prefix of the keys set through `set_meta`, apart from the gallery's own.
+const USER_META: &str = "user.";
 /// The gallery (schema) used when the location names none.
 const DEFAULT_GALLERY: &str = "reid_gallery";
 /// pgvector indexes vectors of at most 2,000 dimensions (and a PLAIN row must fit a page).
@@ -618,6 +620,38 @@ impl Store for Database {
         );
         let rows = self.with(|c, fail| c.query(&sql, &[]).map_err(fail))?;
         rows.iter().map(|r| self.entry(r)).collect()
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        let sql = format!("SELECT value FROM {} WHERE key = $1", self.table("meta"));
+        let key = format!("{USER_META}{key}");
+        let row = self.with(|c, fail| c.query_opt(&sql, &[&key]).map_err(fail))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn all_meta(&self) -> Result<Vec<(String, String)>> {
+        let sql = format!(
+            "SELECT key, value FROM {} WHERE key LIKE 'user.%' ORDER BY key",
+            self.table("meta")
+        );
+        let rows = self.with(|c, fail| c.query(&sql, &[]).map_err(fail))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let key: String = r.get(0);
+                (key[USER_META.len()..].to_string(), r.get(1))
+            })
+            .collect())
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {} VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2",
+            self.table("meta")
+        );
+        let key = format!("{USER_META}{key}");
+        self.with(|c, fail| c.execute(&sql, &[&key, &value]).map_err(fail))?;
+        Ok(())
     }
 
     fn search(&self, queries: &[f32], options: &SearchOptions) -> Result<Vec<Vec<Match>>> {

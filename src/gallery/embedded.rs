@@ -5,7 +5,7 @@
 //! last row into the hole, so storage stays dense. Many threads may search at once while
 //! writers take turns.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::persist::Db;
@@ -31,13 +31,22 @@ pub(crate) struct Embedded {
     dim: usize,
     metric: Metric,
     rows: RwLock<Rows>,
+    /// The gallery's settings ([`Store::meta`]), as in the file.
+    meta: Mutex<BTreeMap<String, String>>,
     /// The database of a durable gallery; locked only while the rows' write lock is held.
     db: Option<Mutex<Db>>,
 }
 
 impl Embedded {
-    /// A store holding `entries`, committing later mutations to `db` when there is one.
-    pub fn new(dim: usize, metric: Metric, entries: Vec<Entry>, db: Option<Db>) -> Self {
+    /// A store holding `entries` and the settings `meta`, committing later mutations to `db`
+    /// when there is one.
+    pub fn new(
+        dim: usize,
+        metric: Metric,
+        entries: Vec<Entry>,
+        meta: Vec<(String, String)>,
+        db: Option<Db>,
+    ) -> Self {
         let mut rows = Rows::default();
         for e in entries {
             rows.next_id = rows.next_id.max(e.id.saturating_add(1));
@@ -47,6 +56,7 @@ impl Embedded {
             dim,
             metric,
             rows: RwLock::new(rows),
+            meta: Mutex::new(meta.into_iter().collect()),
             db: db.map(Mutex::new),
         }
     }
@@ -58,6 +68,10 @@ impl Embedded {
 
     fn write(&self) -> RwLockWriteGuard<'_, Rows> {
         self.rows.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn settings(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+        self.meta.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `write` on the database of a durable gallery (nothing for an in-memory one).
@@ -152,6 +166,25 @@ impl Store for Embedded {
         Ok((0..rows.ids.len())
             .map(|row| entry_at(&rows, row, self.dim))
             .collect())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.settings().get(key).cloned())
+    }
+
+    fn all_meta(&self) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .settings()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        let mut settings = self.settings();
+        self.commit(|db| db.set_meta(key, value))?;
+        settings.insert(key.to_string(), value.to_string());
+        Ok(())
     }
 
     fn search(&self, queries: &[f32], options: &SearchOptions) -> Result<Vec<Vec<Match>>> {

@@ -10,6 +10,7 @@
 //!   and machines; every search returns what the embedded store would (same order, same
 //!   exact scores).
 
+pub mod calibration;
 #[cfg(feature = "postgres")]
 mod database;
 #[cfg(not(feature = "postgres"))]
@@ -23,6 +24,7 @@ mod search;
 use std::collections::HashSet;
 use std::path::Path;
 
+use calibration::{Calibration, MAX_CALIBRATION_ROWS};
 use embedded::Embedded;
 pub use location::Location;
 use persist::Db;
@@ -86,6 +88,9 @@ pub struct SearchOptions {
     pub group_by_identity: bool,
     /// Skip entries seen by this camera (cross-camera search).
     pub exclude_camera: Option<i32>,
+    /// Use the gallery's calibrated threshold ([`Gallery::calibrate`]) as `min_score` (which
+    /// must then be `None`).
+    pub calibrated: bool,
 }
 
 impl Default for SearchOptions {
@@ -105,6 +110,11 @@ impl SearchOptions {
         if self.min_score.is_some_and(f32::is_nan) {
             return Err(Error::InvalidInput("min_score is NaN".into()));
         }
+        if self.calibrated && self.min_score.is_some() {
+            return Err(Error::InvalidInput(
+                "min_score and the calibrated threshold are both asked for: choose one".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -115,9 +125,13 @@ impl SearchOptions {
             min_score: None,
             group_by_identity: false,
             exclude_camera: None,
+            calibrated: false,
         }
     }
 }
+
+/// Where a gallery keeps its calibration among its settings.
+const CALIBRATION_KEY: &str = "calibration";
 
 /// Longest tag accepted, in bytes.
 pub const MAX_TAG_LEN: usize = 255;
@@ -152,6 +166,12 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     fn ids(&self) -> Result<Vec<u64>>;
     /// Every entry.
     fn entries(&self) -> Result<Vec<Entry>>;
+    /// The value of `key` among the gallery's settings (kept apart from the store's own).
+    fn meta(&self, key: &str) -> Result<Option<String>>;
+    /// Every setting, by key.
+    fn all_meta(&self) -> Result<Vec<(String, String)>>;
+    /// Sets `key`, durably in a durable store.
+    fn set_meta(&self, key: &str, value: &str) -> Result<()>;
     /// Top matches of each prepared query, as [`search::search`] ranks them.
     fn search(&self, queries: &[f32], options: &SearchOptions) -> Result<Vec<Vec<Match>>>;
 }
@@ -172,7 +192,7 @@ impl Gallery {
         Ok(Self {
             dim,
             metric,
-            store: Box::new(Embedded::new(dim, metric, Vec::new(), None)),
+            store: Box::new(Embedded::new(dim, metric, Vec::new(), Vec::new(), None)),
         })
     }
 
@@ -183,7 +203,7 @@ impl Gallery {
         let store: Box<dyn Store> = match Location::parse(location.as_ref())? {
             Location::File(path) => {
                 let db = Db::create(&path, dim, metric)?;
-                Box::new(Embedded::new(dim, metric, Vec::new(), Some(db)))
+                Box::new(Embedded::new(dim, metric, Vec::new(), Vec::new(), Some(db)))
             }
             Location::Database(url) => database::create(&url, dim, metric)?,
         };
@@ -197,10 +217,11 @@ impl Gallery {
             Location::File(path) => {
                 let (db, dim, metric, entries) = Db::open(&path)?;
                 check_dim(dim)?;
+                let meta = db.all_meta()?;
                 Ok(Self {
                     dim,
                     metric,
-                    store: Box::new(Embedded::new(dim, metric, entries, Some(db))),
+                    store: Box::new(Embedded::new(dim, metric, entries, meta, Some(db))),
                 })
             }
             Location::Database(url) => {
@@ -222,22 +243,22 @@ impl Gallery {
 
     /// Reads a durable gallery into an in-memory gallery (later changes are not written back).
     pub fn load(location: impl AsRef<Path>) -> Result<Self> {
-        let (dim, metric, entries) = match Location::parse(location.as_ref())? {
+        let (dim, metric, entries, meta) = match Location::parse(location.as_ref())? {
             Location::File(path) => {
                 let (db, dim, metric, entries) = Db::open(&path)?;
-                drop(db);
-                (dim, metric, entries)
+                (dim, metric, entries, db.all_meta()?)
             }
             Location::Database(_) => {
                 let gallery = Self::open(location)?;
-                (gallery.dim, gallery.metric, gallery.entries()?)
+                let meta = gallery.store.all_meta()?;
+                (gallery.dim, gallery.metric, gallery.entries()?, meta)
             }
         };
         check_dim(dim)?;
         Ok(Self {
             dim,
             metric,
-            store: Box::new(Embedded::new(dim, metric, entries, None)),
+            store: Box::new(Embedded::new(dim, metric, entries, meta, None)),
         })
     }
 
@@ -245,7 +266,8 @@ impl Gallery {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         match Location::parse(path.as_ref())? {
             Location::File(path) => {
-                persist::write_snapshot(&path, self.dim, self.metric, &self.entries()?)
+                let meta = self.store.all_meta()?;
+                persist::write_snapshot(&path, self.dim, self.metric, &self.entries()?, &meta)
             }
             Location::Database(url) => Err(Location::Database(url).error(
                 "save writes a file; to copy into a database, create a gallery there and add \
@@ -395,6 +417,72 @@ impl Gallery {
     pub fn entries(&self) -> Result<Vec<Entry>> {
         self.store.entries()
     }
+    /// Finds the threshold that accepts `target_far` of the different-identity pairs of a
+    /// labelled set (`vectors`, `identities.len()` rows, prepared as the gallery prepares its
+    /// own), keeps it in the gallery (durably, for a file or a database) and returns it with
+    /// its rates on those pairs. Every pair of rows is scored exactly, as search scores
+    /// them; at most [`MAX_CALIBRATION_ROWS`] rows.
+    pub fn calibrate(
+        &self,
+        vectors: &[f32],
+        identities: &[u64],
+        target_far: f64,
+    ) -> Result<Calibration> {
+        let n = identities.len();
+        if vectors.len() != n * self.dim {
+            return Err(Error::InvalidInput(format!(
+                "{} values are not {n} {}-d embeddings",
+                vectors.len(),
+                self.dim
+            )));
+        }
+        if n > MAX_CALIBRATION_ROWS {
+            return Err(Error::InvalidInput(format!(
+                "{n} rows: calibration scores every pair of at most {MAX_CALIBRATION_ROWS} \
+                 (take a sample)"
+            )));
+        }
+        let rows = vectors
+            .chunks(self.dim)
+            .map(|v| self.prepare(v))
+            .collect::<Result<Vec<_>>>()?;
+        let pairs: Vec<(usize, usize)> = (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .collect();
+        let scores: Vec<f32> = {
+            use rayon::prelude::*;
+            pairs
+                .par_iter()
+                .map(|&(i, j)| search::exact_score(self.metric, &rows[i], &rows[j]))
+                .collect()
+        };
+        let same: Vec<bool> = pairs
+            .iter()
+            .map(|&(i, j)| identities[i] == identities[j])
+            .collect();
+        let calibration = Calibration::from_pairs(self.metric, &scores, &same, target_far)?;
+        let record = serde_json::to_string(&calibration)
+            .map_err(|e| Error::InvalidInput(format!("calibration record: {e}")))?;
+        self.store.set_meta(CALIBRATION_KEY, &record)?;
+        Ok(calibration)
+    }
+
+    /// The calibration kept by [`Gallery::calibrate`], if any.
+    pub fn calibration(&self) -> Result<Option<Calibration>> {
+        let Some(record) = self.store.meta(CALIBRATION_KEY)? else {
+            return Ok(None);
+        };
+        let calibration: Calibration = serde_json::from_str(&record).map_err(|e| {
+            Error::InvalidInput(format!("the gallery's calibration record is corrupt: {e}"))
+        })?;
+        if calibration.metric()? != self.metric || !calibration.threshold.is_finite() {
+            return Err(Error::InvalidInput(
+                "the gallery's calibration record does not fit its metric".into(),
+            ));
+        }
+        Ok(Some(calibration))
+    }
+
     /// Writes the gallery as NumPy arrays for Python / faiss users: a `.npz` holding `vectors`
     /// (float32 [N, D], as stored: unit length in a cosine gallery), `ids` and `identities`
     /// (uint64 as int64) and `cameras` (int64).
@@ -522,6 +610,20 @@ impl Gallery {
             .map(|q| self.prepare(q))
             .collect::<Result<Vec<_>>>()?
             .concat();
+        if options.calibrated {
+            let calibration = self.calibration()?.ok_or_else(|| {
+                Error::InvalidInput(
+                    "the gallery has no calibrated threshold (Gallery::calibrate, reid calibrate)"
+                        .into(),
+                )
+            })?;
+            let options = SearchOptions {
+                min_score: Some(calibration.threshold),
+                calibrated: false,
+                ..options.clone()
+            };
+            return self.store.search(&prepared, &options);
+        }
         self.store.search(&prepared, options)
     }
 }

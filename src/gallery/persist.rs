@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 /// Written in the `meta` table: what identifies a file as ours.
 const FORMAT: &str = "reid-gallery";
 const FORMAT_VERSION: &str = "1";
+/// Prefix of the keys set through [`Db::set_meta`], apart from the file's own.
+const USER_META: &str = "user.";
 
 /// An open gallery database.
 #[derive(Debug)]
@@ -219,6 +221,33 @@ impl Db {
             .map_err(|err| db_err(&self.path, err))
     }
 
+    /// Every value set with [`Db::set_meta`], by key.
+    pub fn all_meta(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, value FROM meta WHERE key LIKE 'user.%' ORDER BY key")
+            .map_err(|e| db_err(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| db_err(&self.path, e))?;
+        rows.map(|r| {
+            let (k, v) = r.map_err(|e| db_err(&self.path, e))?;
+            Ok((k[USER_META.len()..].to_string(), v))
+        })
+        .collect()
+    }
+
+    /// Sets `key` (committed before it returns).
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
+                params![format!("{USER_META}{key}"), value],
+            )
+            .map(|_| ())
+            .map_err(|e| db_err(&self.path, e))
+    }
+
     /// Deletes one entry.
     pub fn delete(&mut self, id: u64) -> Result<()> {
         self.conn
@@ -288,6 +317,7 @@ pub(crate) fn write_snapshot(
     dim: usize,
     metric: Metric,
     entries: &[Entry],
+    meta: &[(String, String)],
 ) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -307,6 +337,9 @@ pub(crate) fn write_snapshot(
     let result = (|| {
         let mut db = Db::create(&tmp, dim, metric)?;
         db.insert(entries)?;
+        for (key, value) in meta {
+            db.set_meta(key, value)?;
+        }
         db.conn
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;")
             .map_err(|e| db_err(path, e))?;

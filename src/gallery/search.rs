@@ -238,7 +238,7 @@ fn closer(metric: Metric, a: f32, b: f32) -> bool {
 
 /// The exact score of a query and a gallery row: the dot product (cosine; both are unit
 /// vectors) or the squared euclidean distance, summed in f64 in index order.
-fn exact_score(metric: Metric, query: &[f32], row: &[f32]) -> f32 {
+pub(crate) fn exact_score(metric: Metric, query: &[f32], row: &[f32]) -> f32 {
     let pairs = query.iter().zip(row).map(|(&a, &b)| (a as f64, b as f64));
     match metric {
         Metric::Cosine => pairs.map(|(a, b)| a * b).sum::<f64>() as f32,

@@ -251,6 +251,35 @@ fn gallery_commands_create_fill_search_and_export() {
         ]);
         let value: serde_json::Value = serde_json::from_str(&excluded).unwrap();
         assert_eq!(value[0][0]["camera"], 1, "{value}");
+        let calibrated = ok(&[
+            "gallery",
+            "calibrate",
+            &g,
+            "--vectors",
+            &p("v.npy"),
+            "--identities",
+            &p("ids.npy"),
+            "--far",
+            "0.25",
+        ]);
+        assert!(
+            calibrated.contains("on 3 same-identity and 12 different-identity pairs"),
+            "{calibrated}"
+        );
+        let found = ok(&[
+            "gallery",
+            "search",
+            &g,
+            "--queries",
+            &p("q.npy"),
+            "-k",
+            "6",
+            "--calibrated",
+            "--json",
+        ]);
+        let value: serde_json::Value = serde_json::from_str(&found).unwrap();
+        let kept = value[0].as_array().unwrap().len();
+        assert!((1..6).contains(&kept), "{value}");
         ok(&["gallery", "remove", &g, "--identity", "3"]);
         let stats = ok(&["gallery", "stats", &g]);
         assert!(

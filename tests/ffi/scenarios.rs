@@ -16,8 +16,8 @@ use reid::ffi::extractor::{
 };
 use reid::ffi::extractor_options::*;
 use reid::ffi::gallery::{
-    reid_gallery, reid_gallery_add_batch, reid_gallery_free, reid_gallery_new, reid_gallery_search,
-    reid_match,
+    reid_gallery, reid_gallery_add_batch, reid_gallery_calibrate, reid_gallery_free,
+    reid_gallery_new, reid_gallery_search, reid_match,
 };
 use reid::ffi::search_options::reid_search_options_default;
 use reid::ffi::status::reid_status;
@@ -230,12 +230,30 @@ fn search_cases() -> Vec<Search> {
                 min_score: Some(0.2),
                 group_by_identity: true,
                 exclude_camera: Some(1),
+                calibrated: false,
             },
             query_dim: None,
         },
         Search {
             name: "k = 0",
             options: SearchOptions::top(0),
+            query_dim: None,
+        },
+        Search {
+            name: "the calibrated threshold (an error before the galleries are calibrated)",
+            options: SearchOptions {
+                calibrated: true,
+                ..SearchOptions::top(5)
+            },
+            query_dim: None,
+        },
+        Search {
+            name: "a threshold and the calibrated one",
+            options: SearchOptions {
+                calibrated: true,
+                min_score: Some(0.5),
+                ..SearchOptions::top(5)
+            },
             query_dim: None,
         },
         Search {
@@ -285,6 +303,40 @@ fn search_through_rust_and_c_agree() {
         );
         assert_eq!(status, reid_status::REID_OK, "{}", common::c_last_error());
     }
+    // Every case, then every case again once both galleries are calibrated on the same
+    // labelled set (a threshold that lets a quarter of the different-identity pairs through).
+    for calibrated in [false, true] {
+        if calibrated {
+            let calibration = rust_gallery.calibrate(&vectors, &identities, 0.25).unwrap();
+            let (mut threshold, mut tar) = (0f32, 0f64);
+            // SAFETY: valid pointers and sizes.
+            let status = unsafe {
+                reid_gallery_calibrate(
+                    c_gallery,
+                    vectors.as_ptr(),
+                    identities.len(),
+                    dim,
+                    identities.as_ptr(),
+                    0.25,
+                    &mut threshold,
+                    &mut tar,
+                )
+            };
+            assert_eq!(status, reid_status::REID_OK, "{}", common::c_last_error());
+            assert_eq!(
+                (threshold.to_bits(), tar),
+                (calibration.threshold.to_bits(), calibration.tar)
+            );
+        }
+        search_both(&rust_gallery, c_gallery, &vectors, dim);
+    }
+    // SAFETY: created above, not used afterwards.
+    unsafe { reid_gallery_free(c_gallery) };
+}
+
+/// Every search case through the Rust gallery and the C one (holding the same entries): the
+/// same matches, or the same refusal.
+fn search_both(rust_gallery: &Gallery, c_gallery: *mut reid_gallery, vectors: &[f32], dim: usize) {
     for case in search_cases() {
         for query in vectors.chunks(dim) {
             let query: Vec<f32> = match case.query_dim {
@@ -309,6 +361,9 @@ fn search_through_rust_and_c_agree() {
             if let Some(camera) = case.options.exclude_camera {
                 options.exclude_camera = camera;
                 options.flags |= reid::ffi::search_options::REID_SEARCH_EXCLUDE_CAMERA;
+            }
+            if case.options.calibrated {
+                options.flags |= reid::ffi::search_options::REID_SEARCH_CALIBRATED;
             }
             let mut out = vec![reid_match::default(); case.options.k.max(1)];
             let mut len = 0;
@@ -343,8 +398,6 @@ fn search_through_rust_and_c_agree() {
             }
         }
     }
-    // SAFETY: created above, not used afterwards.
-    unsafe { reid_gallery_free(c_gallery) };
 }
 
 impl<T> Outcome<T> {

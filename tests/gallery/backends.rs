@@ -68,6 +68,8 @@ pub fn drop_schema(url: &str, schema: &str) {
 /// A new, empty gallery and what it lives in, removed when dropped.
 pub struct Fresh {
     pub gallery: Gallery,
+    /// Where it can be opened again (`None` in memory).
+    location: Option<String>,
     _dir: Option<tempfile::TempDir>,
     schema: Option<(String, String)>,
 }
@@ -78,6 +80,7 @@ impl Backend {
         match self {
             Backend::Memory => Fresh {
                 gallery: Gallery::new(dim, metric).unwrap(),
+                location: None,
                 _dir: None,
                 schema: None,
             },
@@ -86,6 +89,7 @@ impl Backend {
                 let location = dir.path().join("g.db").display().to_string();
                 Fresh {
                     gallery: Gallery::create(&location, dim, metric).unwrap(),
+                    location: Some(location),
                     _dir: Some(dir),
                     schema: None,
                 }
@@ -95,11 +99,19 @@ impl Backend {
                 let (location, schema) = database_location(&url);
                 Fresh {
                     gallery: Gallery::create(&location, dim, metric).unwrap(),
+                    location: Some(location),
                     _dir: None,
                     schema: Some((url, schema)),
                 }
             }
         }
+    }
+}
+
+impl Fresh {
+    /// Where the gallery can be opened again (`None` in memory).
+    pub fn location(&self) -> Option<&str> {
+        self.location.as_deref()
     }
 }
 

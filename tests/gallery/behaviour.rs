@@ -531,3 +531,168 @@ fn ids_are_listed_ascending_on(backend: Backend) {
             .is_empty()
     );
 }
+
+/// Synthetic identities (points scattered around a centre each): a threshold calibrated for a
+/// 1 % false-accept rate on half of them accepts 1 % of the different-identity pairs of the
+/// other half, counted here in f64, within three standard deviations (estimated over
+/// identities); the gallery keeps it (through reopening), and a calibrated search is a search
+/// with that `min_score`.
+#[test]
+fn a_calibrated_threshold_holds_its_false_accept_rate_on_held_out_identities() {
+    for backend in backends::all() {
+        for metric in [Metric::Cosine, Metric::Euclidean] {
+            calibrated_threshold_on(backend, metric);
+        }
+    }
+}
+
+fn calibrated_threshold_on(backend: Backend, metric: Metric) {
+    const D: usize = 16;
+    let mut rng = Rng(77);
+    let (mut vectors, mut identities) = (Vec::new(), Vec::new());
+    for identity in 0..400u64 {
+        let centre = rng.vector(D);
+        for _ in 0..4 {
+            let v: Vec<f32> = centre
+                .iter()
+                .zip(rng.vector(D))
+                .map(|(c, e)| c + 0.45 * e)
+                .collect();
+            vectors.extend(v);
+            identities.push(identity);
+        }
+    }
+    let half = vectors.len() / 2;
+    let gallery = backend.fresh(D, metric);
+    let err = gallery
+        .search(
+            &vectors[..D],
+            &SearchOptions {
+                calibrated: true,
+                ..SearchOptions::top(3)
+            },
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("no calibrated threshold"), "{err}");
+    let target = 0.01;
+    let c = gallery
+        .calibrate(&vectors[..half], &identities[..half / D], target)
+        .unwrap();
+    assert!(c.far <= target && c.far > target * 0.9, "{c:?}");
+    assert!(c.tar > 0.3, "{c:?}");
+
+    // The held-out half, scored in f64 here.
+    let rows: Vec<Vec<f64>> = vectors[half..]
+        .chunks(D)
+        .map(|v| {
+            let v: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+            match metric {
+                Metric::Cosine => {
+                    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+                    v.iter().map(|x| x / n).collect()
+                }
+                Metric::Euclidean => v,
+            }
+        })
+        .collect();
+    let labels = &identities[half / D..];
+    // Accepted and counted different-identity pairs, in all and per identity (for the spread).
+    let (mut accepted, mut impostors) = (0u64, 0u64);
+    let mut per_identity = std::collections::HashMap::<u64, (u64, u64)>::new();
+    for i in 0..rows.len() {
+        for j in i + 1..rows.len() {
+            if labels[i] == labels[j] {
+                continue;
+            }
+            let passes = match metric {
+                Metric::Cosine => {
+                    let s: f64 = rows[i].iter().zip(&rows[j]).map(|(a, b)| a * b).sum();
+                    s >= c.threshold as f64
+                }
+                Metric::Euclidean => {
+                    let d: f64 = rows[i]
+                        .iter()
+                        .zip(&rows[j])
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum();
+                    d <= c.threshold as f64
+                }
+            };
+            impostors += 1;
+            accepted += u64::from(passes);
+            for identity in [labels[i], labels[j]] {
+                let counts = per_identity.entry(identity).or_default();
+                counts.0 += u64::from(passes);
+                counts.1 += 1;
+            }
+        }
+    }
+    let realized = accepted as f64 / impostors as f64;
+    // Pairs of the same identities are not independent draws: the spread of the realized
+    // rate is estimated by leaving out one identity at a time (jackknife), and the
+    // calibration half, drawn the same way, is as uncertain again (√2).
+    let left_out: Vec<f64> = per_identity
+        .values()
+        .map(|&(a, n)| (accepted - a) as f64 / (impostors - n) as f64)
+        .collect();
+    let n = left_out.len() as f64;
+    let mean = left_out.iter().sum::<f64>() / n;
+    let jackknife =
+        ((n - 1.0) / n * left_out.iter().map(|x| (x - mean).powi(2)).sum::<f64>()).sqrt();
+    let sigma = std::f64::consts::SQRT_2 * jackknife;
+    eprintln!("{backend:?} {metric:?}: realized {realized:.5}, target {target} ± {sigma:.5}");
+    assert!(
+        (realized - target).abs() <= 3.0 * sigma,
+        "{backend:?} {metric:?}: realized {realized}, target {target} ± {sigma}"
+    );
+
+    // Kept by the gallery; a calibrated search is a search with that threshold.
+    assert_eq!(gallery.calibration().unwrap().as_ref(), Some(&c));
+    gallery
+        .add_batch(
+            vectors[half..]
+                .chunks(D)
+                .zip(labels)
+                .map(|(v, &identity)| NewEntry {
+                    id: None,
+                    identity,
+                    camera: 0,
+                    tag: None,
+                    vector: v.to_vec(),
+                })
+                .collect(),
+        )
+        .unwrap();
+    let queries = &vectors[..8 * D];
+    let calibrated = gallery
+        .search(
+            queries,
+            &SearchOptions {
+                calibrated: true,
+                ..SearchOptions::top(20)
+            },
+        )
+        .unwrap();
+    let explicit = gallery
+        .search(
+            queries,
+            &SearchOptions {
+                min_score: Some(c.threshold),
+                ..SearchOptions::top(20)
+            },
+        )
+        .unwrap();
+    assert_eq!(calibrated, explicit);
+    let both = SearchOptions {
+        calibrated: true,
+        min_score: Some(0.5),
+        ..SearchOptions::top(3)
+    };
+    assert!(gallery.search(queries, &both).is_err());
+    if let Some(location) = gallery.location() {
+        let reopened = Gallery::open(location).unwrap();
+        assert_eq!(reopened.calibration().unwrap(), Some(c.clone()));
+        let loaded = Gallery::load(location).unwrap();
+        assert_eq!(loaded.calibration().unwrap(), Some(c.clone()));
+    }
+}

@@ -113,7 +113,7 @@ _CHANNEL_ORDERS = {"rgb": 0, "bgr": 1}
 _PIXEL_FORMATS = {"rgb": 0, "bgr": 1, "rgba": 2, "bgra": 3, "gray": 4}
 _METRICS = {"cosine": 0, "euclidean": 1}
 _SPLITS = {"train": 0, "query": 1, "gallery": 2}
-_SEARCH_MIN_SCORE, _SEARCH_GROUP_BY_IDENTITY, _SEARCH_EXCLUDE_CAMERA = 1, 2, 4
+_SEARCH_MIN_SCORE, _SEARCH_GROUP_BY_IDENTITY, _SEARCH_EXCLUDE_CAMERA, _SEARCH_CALIBRATED = 1, 2, 4, 8
 _BUFFER_TOO_SMALL = 2
 
 # (name, result type, argument types) of every function used.
@@ -335,6 +335,20 @@ _SIGNATURES = [
         "reid_gallery_ids",
         ctypes.c_int32,
         [ctypes.c_void_p, _c_u64_p, ctypes.c_size_t, _c_size_p],
+    ),
+    (
+        "reid_gallery_calibrate",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            _c_float_p,
+            ctypes.c_size_t,
+            ctypes.c_size_t,
+            _c_u64_p,
+            ctypes.c_double,
+            _c_float_p,
+            ctypes.POINTER(ctypes.c_double),
+        ],
     ),
     ("reid_gallery_metric", ctypes.c_int32, [ctypes.c_void_p]),
     ("reid_gallery_contains", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_uint64]),
@@ -978,11 +992,52 @@ class Gallery(_Handle):
         )
         return v, ident.value, cam.value
 
-    def search(self, query, k=10, min_score=None, group_by_identity=False, exclude_camera=None):
-        """The best matches of one embedding, best first (a list of :data:`Match`)."""
-        return self.search_batch(query, k, min_score, group_by_identity, exclude_camera)[0]
+    def calibrate(self, vectors, identities, far=0.001):
+        """Finds and keeps the score threshold that accepts ``far`` of the different-identity
+        pairs of a labelled set (``[n, dim]`` embeddings, ``n`` identities; every pair, at most
+        5,000 rows); returns ``(threshold, true-accept rate)``. ``search(...,
+        calibrated=True)`` then uses it."""
+        v = _vectors(vectors)
+        ids = np.ascontiguousarray(identities, dtype=np.uint64)
+        threshold, tar = ctypes.c_float(), ctypes.c_double()
+        _check(
+            library().reid_gallery_calibrate(
+                self.handle,
+                v.ctypes.data_as(_c_float_p),
+                v.shape[0],
+                v.shape[1],
+                ids.ctypes.data_as(_c_u64_p),
+                far,
+                ctypes.byref(threshold),
+                ctypes.byref(tar),
+            )
+        )
+        return threshold.value, tar.value
 
-    def search_batch(self, queries, k=10, min_score=None, group_by_identity=False, exclude_camera=None):
+    def search(
+        self,
+        query,
+        k=10,
+        min_score=None,
+        group_by_identity=False,
+        exclude_camera=None,
+        calibrated=False,
+    ):
+        """The best matches of one embedding, best first (a list of :data:`Match`);
+        ``calibrated`` keeps only those past the threshold of :meth:`calibrate`."""
+        return self.search_batch(
+            query, k, min_score, group_by_identity, exclude_camera, calibrated
+        )[0]
+
+    def search_batch(
+        self,
+        queries,
+        k=10,
+        min_score=None,
+        group_by_identity=False,
+        exclude_camera=None,
+        calibrated=False,
+    ):
         """The best matches of each of ``[count, dim]`` embeddings."""
         q = _vectors(queries)
         count = q.shape[0]
@@ -996,6 +1051,8 @@ class Gallery(_Handle):
         if exclude_camera is not None:
             opts.flags |= _SEARCH_EXCLUDE_CAMERA
             opts.exclude_camera = exclude_camera
+        if calibrated:
+            opts.flags |= _SEARCH_CALIBRATED
         out = (_Match * (count * max(k, 1)))()
         counts = (ctypes.c_size_t * count)()
         _check(

@@ -108,6 +108,19 @@ def gallery_checks(spec, embeddings):
     best = g.search(embeddings[0], k=4, min_score=0.999)
     check([m.identity for m in best] == [10], f"min_score {best}")
     check(g.ids().tolist() == sorted(ids.tolist()), f"ids {g.ids()}")
+    # Calibration: two identities of two rows, half of the four different-identity pairs
+    # allowed through; counted here with numpy.
+    raises("REID_INVALID_ARGUMENT", g.search, embeddings[0], 3, None, False, None, True)
+    threshold, tar = g.calibrate(embeddings, [1, 1, 2, 2], far=0.5)
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    impostor = sorted((float(unit[i] @ unit[j]) for i in (0, 1) for j in (2, 3)), reverse=True)
+    genuine = [float(unit[0] @ unit[1]), float(unit[2] @ unit[3])]
+    # Just past the third most alike impostor pair (numpy rounds its own way: 1e-5).
+    check(abs(threshold - impostor[2]) <= 1e-5 and impostor[1] > threshold,
+          f"calibrated threshold {threshold} against {impostor}")
+    close([tar], [sum(s >= threshold for s in genuine) / 2], 1e-9, "true-accept rate")
+    passed = g.search(embeddings[0], k=4, calibrated=True)
+    check(all(m.score >= threshold for m in passed) and len(passed) >= 1, f"calibrated {passed}")
     check(int(ids[0]) in g and 2**62 not in g, "contains")
     check(g.metric == "cosine", f"metric {g.metric}")
     raises("REID_INVALID_ARGUMENT", g.add, embeddings[0], 1, -1)

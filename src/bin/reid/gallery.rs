@@ -54,9 +54,28 @@ pub enum GalleryCommand {
         /// Skip entries of this camera.
         #[arg(long)]
         exclude_camera: Option<i32>,
+        /// Keep only matches past the gallery's calibrated threshold (`gallery calibrate`).
+        #[arg(long, conflicts_with = "min_score")]
+        calibrated: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Find the score threshold that accepts a target share of different-identity pairs of a
+    /// labelled set (every pair of its rows), and keep it in the gallery for `search
+    /// --calibrated`.
+    Calibrate {
+        /// The gallery: a file or a database URL.
+        file: PathBuf,
+        /// Labelled embeddings [N, D] (at most 5,000 rows).
+        #[arg(long)]
+        vectors: PathBuf,
+        /// Identity of each row, integer [N].
+        #[arg(long)]
+        identities: PathBuf,
+        /// The false-accept rate to meet, between 0 and 1.
+        #[arg(long, default_value_t = 0.001)]
+        far: f64,
     },
     /// Remove one entry or a whole identity.
     Remove {
@@ -120,12 +139,8 @@ impl GalleryCommand {
                 ids,
             } => {
                 let gallery = Gallery::open(&file)?;
-                let vectors = read_npy(&vectors)?;
-                let n = vectors.shape.first().copied().unwrap_or(0);
-                let identities: Vec<u64> = int_column(&identities, n)?
-                    .iter()
-                    .map(|&v| v as u64)
-                    .collect();
+                let (vectors, identities) = labelled(&vectors, &identities)?;
+                let n = identities.len();
                 let cameras: Vec<i32> = match cameras {
                     Some(path) => int_column(&path, n)?.iter().map(|&v| v as i32).collect(),
                     None => vec![0; n],
@@ -147,6 +162,7 @@ impl GalleryCommand {
                 min_score,
                 group,
                 exclude_camera,
+                calibrated,
                 json,
             } => {
                 let gallery = Gallery::open(&file)?;
@@ -156,6 +172,7 @@ impl GalleryCommand {
                     min_score,
                     group_by_identity: group,
                     exclude_camera,
+                    calibrated,
                 };
                 let results = gallery.search(&queries.to_f32(), &options)?;
                 if json {
@@ -210,6 +227,32 @@ impl GalleryCommand {
                 println!("cameras: {:?}", cameras);
                 println!("dimension: {}", gallery.dim());
                 println!("metric: {:?}", gallery.metric());
+            }
+            GalleryCommand::Calibrate {
+                file,
+                vectors,
+                identities,
+                far,
+            } => {
+                let gallery = Gallery::open(&file)?;
+                let (vectors, identities) = labelled(&vectors, &identities)?;
+                let c = gallery.calibrate(&vectors.to_f32(), &identities, far)?;
+                println!(
+                    "threshold {} ({} {}): false-accept rate {:.6} (target {far}), true-accept \
+                     rate {:.4}, on {} same-identity and {} different-identity pairs; kept in \
+                     the gallery",
+                    c.threshold,
+                    c.metric,
+                    if c.metric == "cosine" {
+                        "similarity at least"
+                    } else {
+                        "distance at most"
+                    },
+                    c.far,
+                    c.tar,
+                    c.genuine_pairs,
+                    c.impostor_pairs
+                );
             }
             GalleryCommand::Bench {
                 file,
@@ -287,6 +330,20 @@ fn bench(location: &Path, queries: &Path, k: usize, efs: &[u32]) -> reid::Result
         );
     }
     Ok(())
+}
+
+/// Embeddings [N, D] and the identity of each row.
+fn labelled(
+    vectors: &Path,
+    identities: &Path,
+) -> reid::Result<(reid::formats::npy::NpyArray, Vec<u64>)> {
+    let vectors = read_npy(vectors)?;
+    let n = vectors.shape.first().copied().unwrap_or(0);
+    let identities = int_column(identities, n)?
+        .iter()
+        .map(|&v| v as u64)
+        .collect();
+    Ok((vectors, identities))
 }
 
 fn int_column(path: &Path, n: usize) -> reid::Result<Vec<i64>> {
