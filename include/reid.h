@@ -169,6 +169,11 @@ enum reid_status
      * remains valid to free.
      */
     REID_INTERNAL_ERROR = 15,
+    /**
+     * A gallery bound to one model's embeddings was offered another model's
+     * (`reid_gallery_bind_model`).
+     */
+    REID_MODEL_MISMATCH = 16,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -687,6 +692,24 @@ reid_status reid_extractor_new(const char *model_path,
  * `extractor` NULL or a live extractor handle, not used again afterwards.
  */
 void reid_extractor_free(reid_extractor *extractor);
+
+/**
+ * Copies the model's fingerprint (64 hexadecimal digits: a SHA-256 of its weights, its
+ * preprocessing and its output) into `buf` as a NUL-terminated string, for
+ * `reid_gallery_bind_model`. `*out_len` (optional) receives its length without the NUL, also
+ * when the buffer is too small. The same model as a checkpoint or as reid's ONNX export of it
+ * has the same fingerprint. Thread-safe.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (`buf` NULL with `cap` > 0), `REID_INVALID_HANDLE`,
+ * `REID_BUFFER_TOO_SMALL` (nothing written to `buf`).
+ *
+ * # Safety
+ * `extractor` NULL or live; `buf` valid for writing `cap` bytes; `out_len` NULL or writable.
+ */
+reid_status reid_extractor_fingerprint(const reid_extractor *extractor,
+                                       char *buf,
+                                       size_t cap,
+                                       size_t *out_len);
 
 /**
  * The embedding dimension (floats per image); 0 for NULL or an invalid handle.
@@ -1302,6 +1325,24 @@ reid_status reid_gallery_calibrate(reid_gallery *gallery,
                                    double target_far,
                                    float *out_threshold,
                                    double *out_tar);
+
+/**
+ * Binds the gallery to the model whose embeddings it holds, by its fingerprint
+ * (`reid_extractor_fingerprint`): a gallery that records none, or is empty, records it; one
+ * that records another fails with `REID_MODEL_MISMATCH` (embeddings of two models are not
+ * comparable) unless `replace` is non-zero (the entries were re-embedded, or the caller
+ * accepts the mix), which records the new one. Durable for a file or database gallery.
+ * Thread-safe.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL, not 1–128 printable ASCII characters),
+ * `REID_INVALID_HANDLE`, `REID_MODEL_MISMATCH`, `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `gallery` NULL or live; `fingerprint` a NUL-terminated string.
+ */
+reid_status reid_gallery_bind_model(reid_gallery *gallery,
+                                    const char *fingerprint,
+                                    int32_t replace);
 
 /**
  * Replaces the embedding, identity and camera of entry `id`. Thread-safe.

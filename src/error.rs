@@ -68,6 +68,17 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// Embeddings of one model offered to a gallery that holds another model's.
+    #[error(
+        "the gallery holds embeddings of model {gallery}, not of model {model}: re-embed its \
+         entries with this model, or allow the change explicitly"
+    )]
+    ModelMismatch {
+        /// The fingerprint the gallery recorded.
+        gallery: String,
+        /// The fingerprint offered.
+        model: String,
+    },
     /// The inference runtime could not be loaded or failed.
     #[error("inference runtime: {0}")]
     Runtime(String),

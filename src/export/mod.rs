@@ -174,6 +174,18 @@ pub fn export_onnx(model: &ReidModel, options: &ExportOptions) -> Result<Vec<u8>
         ));
     }
     meta.extend(options.preprocessing.to_metadata());
+    // What produced the embeddings: an extractor of this file reports the same fingerprint
+    // as one of the model it was exported from.
+    let weights = crate::weights::fingerprint::of_model(model);
+    meta.push((
+        FINGERPRINT.into(),
+        crate::weights::fingerprint::of_pipeline(
+            &weights,
+            &options.preprocessing,
+            crate::weights::fingerprint::output_name(false),
+        ),
+    ));
+    meta.push((WEIGHTS_FINGERPRINT.into(), weights));
     proto.metadata_props = meta
         .into_iter()
         .map(|(key, value)| {
@@ -187,6 +199,12 @@ pub fn export_onnx(model: &ReidModel, options: &ExportOptions) -> Result<Vec<u8>
         .write_to_bytes()
         .map_err(|e| Error::InvalidInput(format!("cannot serialize the ONNX model: {e}")))
 }
+
+/// Metadata key of the weights' fingerprint (`weights::fingerprint::of_model`).
+pub const WEIGHTS_FINGERPRINT: &str = "weights_fingerprint";
+/// Metadata key of the model's fingerprint with the export's preprocessing (what an
+/// extractor of the file with its default options reports).
+pub const FINGERPRINT: &str = "fingerprint";
 
 /// Exports to a file, atomically.
 pub fn export_onnx_file(

@@ -126,6 +126,30 @@ pub struct Extractor {
     task: Option<Task>,
     /// The classes' names the model carries (empty when none).
     class_names: Vec<String>,
+    /// What produces these outputs: weights, preprocessing, output ([`Extractor::fingerprint`]).
+    fingerprint: String,
+}
+
+/// The weights' fingerprint of an ONNX file: recorded by reid's export, else the hash of its
+/// initializers (or, when those cannot be read as tensors, of the whole file).
+fn onnx_weights_fingerprint(
+    meta: &std::collections::BTreeMap<String, String>,
+    bytes: &[u8],
+) -> String {
+    use crate::weights::fingerprint;
+    if let Some(recorded) = meta.get(crate::export::WEIGHTS_FINGERPRINT) {
+        return recorded.clone();
+    }
+    match crate::export::read_initializers(bytes) {
+        Ok(dict) => fingerprint::of_state_dict(&dict),
+        Err(_) => {
+            use sha2::Digest;
+            sha2::Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        }
+    }
 }
 
 /// Refuses to read logits from a model that declares itself a re-id model.
@@ -166,7 +190,8 @@ impl Extractor {
                     .clone()
                     .unwrap_or_else(|| Preprocessing::torchreid(h, w)),
             );
-            return Self::with_burn(model, device, preprocessing, options);
+            let weights = crate::weights::fingerprint::of_model(&model);
+            return Self::with_burn(model, device, preprocessing, weights, options);
         }
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let meta = crate::export::read_metadata(&bytes).map_err(|e| match e {
@@ -176,6 +201,7 @@ impl Extractor {
             other => other,
         })?;
         let from_meta = Preprocessing::from_metadata(&meta).ok();
+        let weights = onnx_weights_fingerprint(&meta, &bytes);
         let task = meta.get("task").map(|t| t.parse()).transpose()?;
         check_logits_task(options, task, path)?;
         let class_names: Vec<String> = match meta.get("class_names") {
@@ -214,6 +240,11 @@ impl Extractor {
                         pool.run(vec![0.0; preprocessing.input_len()], shape)?.1
                     }
                 };
+                let fingerprint = crate::weights::fingerprint::of_pipeline(
+                    &weights,
+                    &preprocessing,
+                    crate::weights::fingerprint::output_name(options.logits),
+                );
                 Ok(Self {
                     backend: Backend::Ort(pool),
                     preprocessing,
@@ -222,6 +253,7 @@ impl Extractor {
                     max_batch: options.max_batch,
                     task,
                     class_names,
+                    fingerprint,
                 })
             }
             Engine::Burn => {
@@ -261,7 +293,8 @@ impl Extractor {
                         .or(from_meta)
                         .unwrap_or_else(|| Preprocessing::torchreid(h, w)),
                 );
-                let mut extractor = Self::with_burn(model, device, preprocessing, options)?;
+                let mut extractor =
+                    Self::with_burn(model, device, preprocessing, weights, options)?;
                 // The file's metadata, not the rebuilt model's defaults, says what it is for.
                 extractor.task = task;
                 extractor.class_names = class_names;
@@ -278,6 +311,7 @@ impl Extractor {
         model: ReidModel,
         device: crate::device::Device,
         preprocessing: Preprocessing,
+        weights: String,
         options: &ExtractorOptions,
     ) -> Result<Self> {
         model.check_input_size(preprocessing.height, preprocessing.width)?;
@@ -287,9 +321,15 @@ impl Extractor {
             model.feature_dim()
         };
         let (task, class_names) = (Some(model.task), model.class_names.clone());
+        let fingerprint = crate::weights::fingerprint::of_pipeline(
+            &weights,
+            &preprocessing,
+            crate::weights::fingerprint::output_name(options.logits),
+        );
         Ok(Self {
             task,
             class_names,
+            fingerprint,
             dim,
             backend: Backend::Burn(Box::new(BurnEngine {
                 model,
@@ -300,6 +340,15 @@ impl Extractor {
             normalize: options.normalize,
             max_batch: options.max_batch,
         })
+    }
+
+    /// The model's fingerprint: a SHA-256 (hex) of its weights, the preprocessing its inputs
+    /// get and what it outputs. Two extractors with the same fingerprint give the same
+    /// embeddings; a gallery records it ([`crate::gallery::Gallery::bind_model`]) to refuse
+    /// another model's. The same model as a checkpoint or as reid's ONNX export of it has the
+    /// same fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// What the model says its classifier is for (`None`: an ONNX file that does not say).

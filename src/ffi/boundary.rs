@@ -194,6 +194,40 @@ pub(crate) unsafe fn path(ptr: *const c_char, what: &str) -> Outcome<PathBuf> {
     }
 }
 
+/// Copies `text` into the caller's `buf` (`cap` bytes) as a NUL-terminated string; `*out_len`
+/// (optional) receives its length without the NUL, also when the buffer is too small
+/// (`REID_BUFFER_TOO_SMALL`, nothing written; `what` names the text in the message).
+///
+/// # Safety
+/// `buf` valid for writing `cap` bytes (NULL only with `cap` 0); `out_len` NULL or writable.
+pub(crate) unsafe fn write_text(
+    text: &str,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+    what: &str,
+) -> Outcome {
+    if buf.is_null() && cap > 0 {
+        return Err(Failure::null("buf"));
+    }
+    // SAFETY: the caller's contract.
+    unsafe { write_optional(out_len, text.len()) };
+    if cap < text.len() + 1 {
+        return Err(Failure::new(
+            super::status::reid_status::REID_BUFFER_TOO_SMALL,
+            format!(
+                "{what} needs {} bytes, the buffer holds {cap}",
+                text.len() + 1
+            ),
+        ));
+    }
+    // SAFETY: the caller's contract.
+    let out = unsafe { output_slice(buf.cast::<u8>(), text.len() + 1, "buf") }?;
+    out[..text.len()].copy_from_slice(text.as_bytes());
+    out[text.len()] = 0;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::{guard, guard_value, output_slice, path, write_optional};
+use super::boundary::{guard, guard_value, output_slice, path, write_optional, write_text};
 use super::extractor_options::{options_or_default, reid_extractor_options};
 use super::handle::{Handle, borrow, free, into_raw};
 use super::images::{encoded_inputs, image_inputs, path_inputs, reid_image};
@@ -134,27 +134,9 @@ pub unsafe extern "C" fn reid_classifier_class_name(
                 c.inner.num_classes()
             )));
         }
-        if buf.is_null() && cap > 0 {
-            return Err(Failure::null("buf"));
-        }
         let name = c.inner.class_names().get(index).map_or("", String::as_str);
-        let name = name.replace('\0', " ");
         // SAFETY: the caller's contract.
-        unsafe { write_optional(out_len, name.len()) };
-        if cap < name.len() + 1 {
-            return Err(Failure::new(
-                reid_status::REID_BUFFER_TOO_SMALL,
-                format!(
-                    "the name needs {} bytes, the buffer holds {cap}",
-                    name.len() + 1
-                ),
-            ));
-        }
-        // SAFETY: the caller's contract.
-        let out = unsafe { output_slice(buf.cast::<u8>(), name.len() + 1, "buf") }?;
-        out[..name.len()].copy_from_slice(name.as_bytes());
-        out[name.len()] = 0;
-        Ok(())
+        unsafe { write_text(&name.replace('\0', " "), buf, cap, out_len, "the name") }
     })
 }
 

@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 
 use super::boundary::{
-    guard, guard_value, input_slice, output_slice, path, require_out, write_optional,
+    guard, guard_value, input_slice, output_slice, path, require_out, write_optional, write_text,
 };
 use super::extractor_options::{options_or_default, reid_extractor_options};
 use super::handle::{Handle, borrow, free, into_raw};
@@ -76,6 +76,40 @@ pub unsafe extern "C" fn reid_extractor_new(
 pub unsafe extern "C" fn reid_extractor_free(extractor: *mut reid_extractor) {
     // SAFETY: the caller's contract.
     unsafe { free(extractor) };
+}
+
+/// Copies the model's fingerprint (64 hexadecimal digits: a SHA-256 of its weights, its
+/// preprocessing and its output) into `buf` as a NUL-terminated string, for
+/// `reid_gallery_bind_model`. `*out_len` (optional) receives its length without the NUL, also
+/// when the buffer is too small. The same model as a checkpoint or as reid's ONNX export of it
+/// has the same fingerprint. Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (`buf` NULL with `cap` > 0), `REID_INVALID_HANDLE`,
+/// `REID_BUFFER_TOO_SMALL` (nothing written to `buf`).
+///
+/// # Safety
+/// `extractor` NULL or live; `buf` valid for writing `cap` bytes; `out_len` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_fingerprint(
+    extractor: *const reid_extractor,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let extractor = unsafe { borrow(extractor, "extractor") }?;
+        // SAFETY: the caller's contract.
+        unsafe {
+            write_text(
+                extractor.inner.fingerprint(),
+                buf,
+                cap,
+                out_len,
+                "the fingerprint",
+            )
+        }
+    })
 }
 
 /// The embedding dimension (floats per image); 0 for NULL or an invalid handle.

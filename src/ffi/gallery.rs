@@ -5,7 +5,7 @@
 use std::ffi::c_char;
 
 use super::boundary::{
-    guard, guard_value, input_slice, output_slice, path, require_out, write_optional,
+    guard, guard_value, input_slice, output_slice, path, require_out, text, write_optional,
 };
 use super::handle::{Handle, borrow, free, into_raw};
 use super::search_options::{reid_search_options, search_options};
@@ -445,6 +445,31 @@ pub unsafe extern "C" fn reid_gallery_calibrate(
             write_optional(out_tar, calibration.tar);
         }
         Ok(())
+    })
+}
+
+/// Binds the gallery to the model whose embeddings it holds, by its fingerprint
+/// (`reid_extractor_fingerprint`): a gallery that records none, or is empty, records it; one
+/// that records another fails with `REID_MODEL_MISMATCH` (embeddings of two models are not
+/// comparable) unless `replace` is non-zero (the entries were re-embedded, or the caller
+/// accepts the mix), which records the new one. Durable for a file or database gallery.
+/// Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL, not 1–128 printable ASCII characters),
+/// `REID_INVALID_HANDLE`, `REID_MODEL_MISMATCH`, `REID_GALLERY_ERROR`.
+///
+/// # Safety
+/// `gallery` NULL or live; `fingerprint` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_bind_model(
+    gallery: *mut reid_gallery,
+    fingerprint: *const c_char,
+    replace: i32,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (gallery, fingerprint) = unsafe { (live(gallery)?, text(fingerprint, "fingerprint")?) };
+        Ok(gallery.bind_model(fingerprint, replace != 0)?)
     })
 }
 

@@ -48,6 +48,9 @@ pub enum reid_status {
     /// A bug inside the library (a caught panic); the message says where. The handle used
     /// remains valid to free.
     REID_INTERNAL_ERROR = 15,
+    /// A gallery bound to one model's embeddings was offered another model's
+    /// (`reid_gallery_bind_model`).
+    REID_MODEL_MISMATCH = 16,
 }
 
 use reid_status::*;
@@ -92,6 +95,7 @@ impl From<Error> for Failure {
             Error::NotFound(_) => REID_NOT_FOUND,
             Error::Device(..) => REID_DEVICE_ERROR,
             Error::Cancelled => REID_CANCELLED,
+            Error::ModelMismatch { .. } => REID_MODEL_MISMATCH,
         };
         Self::new(status, error.to_string())
     }
@@ -179,6 +183,7 @@ pub extern "C" fn reid_status_str(status: i32) -> *const c_char {
         13 => c"REID_DEVICE_ERROR",
         14 => c"REID_CANCELLED",
         15 => c"REID_INTERNAL_ERROR",
+        16 => c"REID_MODEL_MISMATCH",
         _ => c"REID_UNKNOWN_STATUS",
     };
     name.as_ptr()

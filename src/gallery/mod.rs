@@ -132,6 +132,8 @@ impl SearchOptions {
 
 /// Where a gallery keeps its calibration among its settings.
 const CALIBRATION_KEY: &str = "calibration";
+/// Where a gallery keeps the fingerprint of its model among its settings.
+const MODEL_KEY: &str = "model";
 
 /// Longest tag accepted, in bytes.
 pub const MAX_TAG_LEN: usize = 255;
@@ -481,6 +483,35 @@ impl Gallery {
             ));
         }
         Ok(Some(calibration))
+    }
+
+    /// Binds the gallery to the model whose embeddings it holds, by the model's fingerprint
+    /// (`Extractor::fingerprint`): a gallery that records none, or that is empty, records
+    /// this one; a gallery that records another is [`Error::ModelMismatch`] — embeddings of
+    /// two models are not comparable — unless `replace` (the caller has re-embedded, or
+    /// accepts the mix), which records the new one. Kept durably in a file or database.
+    pub fn bind_model(&self, fingerprint: &str, replace: bool) -> Result<()> {
+        let valid = !fingerprint.is_empty()
+            && fingerprint.len() <= 128
+            && fingerprint.bytes().all(|b| b.is_ascii_graphic());
+        if !valid {
+            return Err(Error::InvalidInput(format!(
+                "model fingerprint `{fingerprint}`: 1 to 128 printable ASCII characters"
+            )));
+        }
+        match self.model()? {
+            Some(recorded) if recorded == fingerprint => Ok(()),
+            Some(recorded) if !replace && !self.is_empty()? => Err(Error::ModelMismatch {
+                gallery: recorded,
+                model: fingerprint.to_string(),
+            }),
+            _ => self.store.set_meta(MODEL_KEY, fingerprint),
+        }
+    }
+
+    /// The fingerprint of the model the gallery is bound to ([`Gallery::bind_model`]).
+    pub fn model(&self) -> Result<Option<String>> {
+        self.store.meta(MODEL_KEY)
     }
 
     /// Writes the gallery as NumPy arrays for Python / faiss users: a `.npz` holding `vectors`

@@ -155,10 +155,8 @@ impl ModuleVisitor for TorchNamedValues<'_> {
     }
 }
 
-/// Writes the model's weights under torchreid's key names as a safetensors file that
-/// `torchreid` (via `safetensors.torch.load_file`) and this SDK both read.
-pub fn save_torchreid_safetensors(model: &ReidModel, path: impl AsRef<Path>) -> Result<()> {
-    let path = path.as_ref();
+/// The model's weights under torchreid's key names, with torch's shapes.
+pub fn torch_named_values(model: &ReidModel) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
     let keys = super::expected_keys(model);
     let mut visitor = TorchNamedValues {
         keys: keys.into_iter(),
@@ -166,9 +164,15 @@ pub fn save_torchreid_safetensors(model: &ReidModel, path: impl AsRef<Path>) -> 
         _model: model,
     };
     model.visit(&mut visitor);
+    visitor.out
+}
+
+/// Writes the model's weights under torchreid's key names as a safetensors file that
+/// `torchreid` (via `safetensors.torch.load_file`) and this SDK both read.
+pub fn save_torchreid_safetensors(model: &ReidModel, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
     let bytes_of = |v: &Vec<f32>| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = visitor
-        .out
+    let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = torch_named_values(model)
         .iter()
         .map(|(k, (shape, data))| (k.clone(), shape.clone(), bytes_of(data)))
         .collect();

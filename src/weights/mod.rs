@@ -3,10 +3,13 @@
 
 mod apply;
 mod checkpoint;
+pub mod fingerprint;
 mod state_dict;
 
 pub use apply::{LoadReport, expected_keys, load_state_dict, torch_keys_by_id};
-pub use checkpoint::{load_checkpoint, save_checkpoint, save_torchreid_safetensors};
+pub use checkpoint::{
+    load_checkpoint, save_checkpoint, save_torchreid_safetensors, torch_named_values,
+};
 pub use state_dict::{RawTensor, StateDict};
 
 use std::path::Path;

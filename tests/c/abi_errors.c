@@ -458,6 +458,22 @@ int main(int argc, char **argv) {
             EXPECT(reid_gallery_count(NULL, &count), REID_INVALID_ARGUMENT);
             EXPECT(reid_gallery_count((const reid_gallery *)ex, &count), REID_INVALID_HANDLE);
         }
+        {
+            /* the extractor's fingerprint binds the gallery to its model */
+            char fp[65], small[8];
+            size_t fp_len = 0;
+            EXPECT(reid_extractor_fingerprint(ex, small, sizeof small, &fp_len),
+                   REID_BUFFER_TOO_SMALL);
+            CHECK(fp_len == 64);
+            EXPECT(reid_extractor_fingerprint(ex, NULL, 4, &fp_len), REID_INVALID_ARGUMENT);
+            EXPECT(reid_extractor_fingerprint(ex, fp, sizeof fp, NULL), REID_OK);
+            CHECK(strlen(fp) == 64);
+            EXPECT(reid_gallery_bind_model(g, fp, 0), REID_OK);
+            EXPECT(reid_gallery_bind_model(g, "another-model", 0), REID_MODEL_MISMATCH);
+            EXPECT(reid_gallery_bind_model(g, NULL, 0), REID_INVALID_ARGUMENT);
+            EXPECT(reid_gallery_bind_model(g, fp, 0), REID_OK);
+            CHECK(strcmp(reid_status_str(REID_MODEL_MISMATCH), "REID_MODEL_MISMATCH") == 0);
+        }
         CHECK(ids[0] != ids[1] && ids[1] != ids[2] && ids[2] != ids[3]);
 
         /* search */

@@ -420,3 +420,51 @@ fn models_that_do_not_take_images_are_refused() {
     };
     assert!(Extractor::new(&path, &burn).is_err());
 }
+
+/// The model's fingerprint names the model, not the file: the same for torchreid's
+/// checkpoint on the Burn engine, for reid's export of it on both engines and in the export's
+/// own record; another for another input size and for other weights (the logits' own
+/// fingerprint is a unit test of `weights::fingerprint`).
+#[test]
+fn fingerprints_name_the_model_not_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = reid::device::default_device();
+    let checkpoint = fixture("osnet_x0_25/checkpoint.pth.tar");
+    let burn = ExtractorOptions {
+        engine: Engine::Burn,
+        arch: Some(Arch::OsnetX0_25),
+        ..Default::default()
+    };
+    let fingerprint = Extractor::new(&checkpoint, &burn)
+        .unwrap()
+        .fingerprint()
+        .to_string();
+    assert_eq!(fingerprint.len(), 64);
+    assert!(fingerprint.bytes().all(|b| b.is_ascii_hexdigit()));
+
+    let (model, _) = reid::weights::load_torchreid(Arch::OsnetX0_25, &checkpoint, &device).unwrap();
+    let onnx = dir.path().join("osnet.onnx");
+    export_onnx_file(&model, &ExportOptions::new(256, 128), &onnx).unwrap();
+    let meta = reid::export::read_metadata(&std::fs::read(&onnx).unwrap()).unwrap();
+    assert_eq!(meta[reid::export::FINGERPRINT], fingerprint);
+    let from_export = Extractor::new(&onnx, &burn).unwrap();
+    assert_eq!(from_export.fingerprint(), fingerprint);
+    if common::ort_available() {
+        let ort = Extractor::new(&onnx, &ExtractorOptions::default()).unwrap();
+        assert_eq!(ort.fingerprint(), fingerprint);
+    }
+
+    let smaller = ExtractorOptions {
+        preprocessing: Some(reid::preprocess::Preprocessing::torchreid(128, 64)),
+        ..burn.clone()
+    };
+    let other = Extractor::new(&checkpoint, &smaller).unwrap();
+    assert_ne!(other.fingerprint(), fingerprint, "another input size");
+    let untrained = reid::models::ReidModel::new(Arch::OsnetX0_25, model.num_classes(), &device);
+    let other = dir.path().join("untrained.onnx");
+    export_onnx_file(&untrained, &ExportOptions::new(256, 128), &other).unwrap();
+    assert_ne!(
+        Extractor::new(&other, &burn).unwrap().fingerprint(),
+        fingerprint
+    );
+}

@@ -696,3 +696,53 @@ fn calibrated_threshold_on(backend: Backend, metric: Metric) {
         assert_eq!(loaded.calibration().unwrap(), Some(c.clone()));
     }
 }
+
+/// A gallery bound to one model's fingerprint refuses another's once it holds entries
+/// (`ModelMismatch`), unless told to replace it; an empty gallery adopts the new one; the
+/// binding outlives reopening.
+#[test]
+fn a_gallery_bound_to_one_model_refuses_another() {
+    for backend in backends::all() {
+        bound_to_one_model_on(backend);
+    }
+}
+
+fn bound_to_one_model_on(backend: Backend) {
+    let (a, b) = ("a".repeat(64), "b".repeat(64));
+    let gallery = backend.fresh(4, Metric::Cosine);
+    assert_eq!(gallery.model().unwrap(), None);
+    gallery.bind_model(&a, false).unwrap();
+    // Empty: another model may take it over.
+    gallery.bind_model(&b, false).unwrap();
+    gallery.bind_model(&a, false).unwrap();
+    gallery
+        .add(NewEntry {
+            id: None,
+            identity: 1,
+            camera: 0,
+            tag: None,
+            vector: vec![1.0, 0.0, 0.0, 0.0],
+        })
+        .unwrap();
+    gallery.bind_model(&a, false).unwrap();
+    let err = gallery.bind_model(&b, false).unwrap_err();
+    assert!(matches!(err, reid::Error::ModelMismatch { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&a) && err.to_string().contains(&b),
+        "{err}"
+    );
+    assert_eq!(gallery.model().unwrap(), Some(a.clone()));
+    for bad in ["", "with space", &"x".repeat(129)] {
+        assert!(gallery.bind_model(bad, true).is_err(), "{bad:?}");
+    }
+    gallery.bind_model(&b, true).unwrap();
+    assert_eq!(gallery.model().unwrap(), Some(b.clone()));
+    if let Some(location) = gallery.location() {
+        let reopened = Gallery::open(location).unwrap();
+        assert!(matches!(
+            reopened.bind_model(&a, false),
+            Err(reid::Error::ModelMismatch { .. })
+        ));
+        assert_eq!(reopened.model().unwrap(), Some(b.clone()));
+    }
+}

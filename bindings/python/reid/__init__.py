@@ -152,6 +152,12 @@ _SIGNATURES = [
     ),
     ("reid_extractor_free", None, [ctypes.c_void_p]),
     ("reid_extractor_dim", ctypes.c_size_t, [ctypes.c_void_p]),
+    (
+        "reid_extractor_fingerprint",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, _c_size_p],
+    ),
+    ("reid_gallery_bind_model", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32]),
     ("reid_extractor_input_size", ctypes.c_int32, [ctypes.c_void_p, _c_size_p, _c_size_p]),
     (
         "reid_extractor_extract_encoded",
@@ -696,6 +702,14 @@ class Extractor(_Handle):
         return library().reid_extractor_dim(self.handle)
 
     @property
+    def fingerprint(self):
+        """The model's fingerprint (64 hex digits: its weights, preprocessing and output), for
+        :meth:`Gallery.bind_model`."""
+        buf = ctypes.create_string_buffer(65)
+        _check(library().reid_extractor_fingerprint(self.handle, buf, len(buf), None))
+        return buf.value.decode()
+
+    @property
     def input_size(self):
         """(height, width) the model takes."""
         h, w = ctypes.c_size_t(), ctypes.c_size_t()
@@ -991,6 +1005,12 @@ class Gallery(_Handle):
             )
         )
         return v, ident.value, cam.value
+
+    def bind_model(self, fingerprint, replace=False):
+        """Binds the gallery to the model whose embeddings it holds (``Extractor.fingerprint``):
+        another model's fails with ``ReidError`` REID_MODEL_MISMATCH once the gallery holds
+        entries, unless ``replace``."""
+        _check(library().reid_gallery_bind_model(self.handle, fingerprint.encode(), int(replace)))
 
     def calibrate(self, vectors, identities, far=0.001):
         """Finds and keeps the score threshold that accepts ``far`` of the different-identity

@@ -97,6 +97,10 @@ def gallery_checks(spec, embeddings):
     work = spec["work"]
     n, dim = embeddings.shape
     g = reid.Gallery(dim)
+    with reid.Extractor(spec["model"]) as ex:
+        fingerprint = ex.fingerprint
+    check(len(fingerprint) == 64 and int(fingerprint, 16) >= 0, f"fingerprint {fingerprint}")
+    g.bind_model(fingerprint)
     ids = g.add_batch(embeddings, identities=[10, 11, 12, 13], cameras=[1, 2, 1, 2])
     check(len(g) == n and g.dim == dim and len(set(ids.tolist())) == n, "add_batch")
     sims = embeddings @ embeddings.T
@@ -108,6 +112,8 @@ def gallery_checks(spec, embeddings):
     best = g.search(embeddings[0], k=4, min_score=0.999)
     check([m.identity for m in best] == [10], f"min_score {best}")
     check(g.ids().tolist() == sorted(ids.tolist()), f"ids {g.ids()}")
+    raises("REID_MODEL_MISMATCH", g.bind_model, "f" * 64)
+    g.bind_model(fingerprint)
     # Calibration: two identities of two rows, half of the four different-identity pairs
     # allowed through; counted here with numpy.
     raises("REID_INVALID_ARGUMENT", g.search, embeddings[0], 3, None, False, None, True)
