@@ -187,6 +187,13 @@ public:
 
     std::size_t dim() const noexcept { return reid_extractor_dim(get()); }
 
+    /// The model's fingerprint (64 hex digits), for Gallery::bind_model.
+    std::string fingerprint() const {
+        char buf[65] = {0};
+        detail::check(reid_extractor_fingerprint(handle(), buf, sizeof buf, nullptr));
+        return buf;
+    }
+
     /// (height, width) of the model input.
     std::pair<std::size_t, std::size_t> input_size() const {
         std::size_t h = 0, w = 0;
@@ -372,6 +379,20 @@ public:
         return entry;
     }
     /// The ids of every entry, ascending (a snapshot).
+    /// Binds the gallery to the model whose embeddings it holds (Extractor::fingerprint);
+    /// another model's throws reid::Error with REID_MODEL_MISMATCH once it holds entries,
+    /// unless `replace`.
+    void bind_model(const std::string &fingerprint, bool replace = false) {
+        detail::check(reid_gallery_bind_model(handle(), fingerprint.c_str(), replace ? 1 : 0));
+    }
+
+    /// Number of entries, or reid::Error when a database gallery's server cannot say.
+    std::size_t count() const {
+        std::size_t n = 0;
+        detail::check(reid_gallery_count(handle(), &n));
+        return n;
+    }
+
     std::vector<std::uint64_t> ids() const {
         std::vector<std::uint64_t> out;
         std::size_t len = 0;

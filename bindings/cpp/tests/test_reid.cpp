@@ -148,6 +148,10 @@ int main(int argc, char **argv) {
     std::vector<std::uint64_t> ascending(ids.begin(), ids.end());
     std::sort(ascending.begin(), ascending.end());
     CHECK(gallery.ids() == ascending);
+    CHECK(gallery.count() == gallery.size());
+    gallery.bind_model(extractor.fingerprint());
+    EXPECT_ERROR(REID_MODEL_MISMATCH, "not of model", gallery.bind_model("another-model"));
+    gallery.bind_model("another-model", true);
     CHECK(gallery.metric() == reid::Metric::Cosine);
     CHECK(gallery.remove_identity(12) == 2 && gallery.size() == 1);
 
