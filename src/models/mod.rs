@@ -18,6 +18,7 @@ pub mod osnet;
 pub mod osnet_ain;
 pub mod registry;
 pub mod resnet;
+pub mod seeding;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -172,6 +173,10 @@ pub fn build(name: &str, num_classes: usize, device: &Device) -> Result<ReidMode
 impl ReidModel {
     /// Builds `arch` with `num_classes` identities on `device`.
     pub fn new(arch: Arch, num_classes: usize, device: &Device) -> Self {
+        seeding::exclusively(|| Self::build(arch, num_classes, device))
+    }
+
+    fn build(arch: Arch, num_classes: usize, device: &Device) -> Self {
         let backbone = match arch.family() {
             Family::OsNet => Backbone::OsNet(osnet::OsNet::new(
                 arch.osnet_channels(),
@@ -228,13 +233,10 @@ impl ReidModel {
         heads: usize,
         device: &Device,
     ) -> Self {
-        self.attention = Some(attention_head::AttentionHead::new(
-            self.backbone.out_channels(),
-            classes.max(1),
-            dim,
-            heads,
-            device,
-        ));
+        let channels = self.backbone.out_channels();
+        self.attention = Some(seeding::exclusively(|| {
+            attention_head::AttentionHead::new(channels, classes.max(1), dim, heads, device)
+        }));
         self
     }
 
@@ -300,7 +302,9 @@ impl ReidModel {
     /// The same network with a new, freshly initialized classifier for `num_classes`
     /// identities (finetuning on other identities keeps everything else).
     pub fn with_classifier(mut self, num_classes: usize, device: &Device) -> Self {
-        self.head.classifier = layers::linear(self.feature_dim(), num_classes.max(1), device);
+        let features = self.feature_dim();
+        self.head.classifier =
+            seeding::exclusively(|| layers::linear(features, num_classes.max(1), device));
         self
     }
 

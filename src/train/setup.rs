@@ -244,7 +244,10 @@ fn classification_data(config: &TrainConfig, sampler: Sampler) -> Result<TrainDa
 /// The model a fresh run starts from: the configured weights (with a new classifier when the
 /// number of identities differs) or a seeded random initialization.
 pub(crate) fn initial_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel> {
-    s.device.seed(config.seed);
+    crate::models::seeding::seeded(&s.device, config.seed, || seeded_model(config, s))
+}
+
+fn seeded_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel> {
     let model = match &config.model.weights {
         Some(path) => {
             let start = crate::weights::load_any(Some(s.arch), path, &s.device)?;
@@ -289,8 +292,9 @@ pub(crate) fn initial_peer(
         };
         return initial_model(&peer_config, s);
     }
-    s.device.seed(config.seed ^ PEER_SEED);
-    let model = ReidModel::new(arch, s.classes, &s.device);
+    let model = crate::models::seeding::seeded(&s.device, config.seed ^ PEER_SEED, || {
+        ReidModel::new(arch, s.classes, &s.device)
+    });
     model.check_input_size(config.data.height, config.data.width)?;
     Ok(model)
 }
