@@ -503,3 +503,51 @@ fn ef_search_goes_through_the_index_and_finds_the_neighbours() {
     let recall = found as f64 / wanted as f64;
     assert!(recall >= 0.9, "recall@10 {recall}");
 }
+
+/// A batch that at least doubles a gallery of 10,000 rows or more goes in by rebuilding the
+/// HNSW index: afterwards the index is there, exact search still equals the embedded store's,
+/// and approximate search goes through the rebuilt index.
+#[test]
+fn a_bulk_load_rebuilds_the_index_and_loses_nothing() {
+    let Some(url) = database_url() else { return };
+    let schema = Schema::new(&url);
+    const D: usize = 8;
+    let mut rng = Rng(31);
+    let entries: Vec<NewEntry> = (0..10_020u64)
+        .map(|i| NewEntry {
+            id: None,
+            identity: i % 500,
+            camera: (i % 3) as i32,
+            tag: None,
+            vector: rng.vector(D),
+        })
+        .collect();
+    let gallery = Gallery::create(&schema.location, D, Metric::Euclidean).unwrap();
+    let memory = Backend::Memory.fresh(D, Metric::Euclidean);
+    for batch in [&entries[..20], &entries[20..]] {
+        assert_eq!(
+            gallery.add_batch(batch.to_vec()).unwrap(),
+            memory.add_batch(batch.to_vec()).unwrap()
+        );
+    }
+    let indexes: i64 = postgres::Client::connect(&url, postgres::NoTls)
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 \
+             AND indexdef LIKE '%USING hnsw%'",
+            &[&schema.name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(indexes, 1, "the HNSW index after a bulk load");
+    assert_eq!(gallery.len().unwrap(), 10_020);
+    let queries: Vec<f32> = (0..10).flat_map(|_| rng.vector(D)).collect();
+    let options = SearchOptions::top(5);
+    assert_eq!(
+        gallery.search(&queries, &options).unwrap(),
+        memory.search(&queries, &options).unwrap()
+    );
+    let approximate = Gallery::open(format!("{}&ef_search=100", schema.location)).unwrap();
+    let found = approximate.search(&queries, &options).unwrap();
+    assert!(found.iter().all(|m| m.len() == 5));
+}
