@@ -16,6 +16,16 @@ pub enum Metric {
     Euclidean,
 }
 
+impl Metric {
+    /// The name [`FromStr`] reads: `cosine` or `euclidean`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Cosine => "cosine",
+            Metric::Euclidean => "euclidean",
+        }
+    }
+}
+
 impl FromStr for Metric {
     type Err = Error;
 

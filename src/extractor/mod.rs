@@ -142,13 +142,7 @@ fn onnx_weights_fingerprint(
     }
     match crate::export::read_initializers(bytes) {
         Ok(dict) => fingerprint::of_state_dict(&dict),
-        Err(_) => {
-            use sha2::Digest;
-            sha2::Sha256::digest(bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        }
+        Err(_) => fingerprint::of_bytes(bytes),
     }
 }
 

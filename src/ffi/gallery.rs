@@ -93,6 +93,34 @@ fn same_dim(gallery: &Gallery, dim: usize) -> Outcome {
     }
 }
 
+/// The gallery and a caller's `count` embeddings of `dim` floats (the gallery's dimension)
+/// with their identities.
+///
+/// # Safety
+/// `gallery` NULL or live; `vectors` valid for `count × dim` floats, `identities` for `count`.
+unsafe fn labelled_rows<'a>(
+    gallery: *const reid_gallery,
+    vectors: *const f32,
+    count: usize,
+    dim: usize,
+    identities: *const u64,
+) -> Outcome<(&'a Gallery, &'a [f32], &'a [u64])> {
+    // SAFETY: forwarded contract.
+    let gallery = unsafe { live(gallery) }?;
+    same_dim(gallery, dim)?;
+    let total = count
+        .checked_mul(dim)
+        .ok_or_else(|| Failure::invalid("count × dim overflows"))?;
+    // SAFETY: forwarded contract.
+    let (vectors, identities) = unsafe {
+        (
+            input_slice(vectors, total, "vectors")?,
+            input_slice(identities, count, "identities")?,
+        )
+    };
+    Ok((gallery, vectors, identities))
+}
+
 /// Creates an empty in-memory gallery of `dim`-dimensional embeddings compared by `metric`
 /// (a `reid_metric`). Free with `reid_gallery_free`.
 ///
@@ -355,17 +383,14 @@ pub unsafe extern "C" fn reid_gallery_add_batch(
     out_ids: *mut u64,
 ) -> reid_status {
     guard(|| {
-        // SAFETY: the caller's contract.
-        let gallery = unsafe { live(gallery) }?;
-        same_dim(gallery, dim)?;
-        let total = count
-            .checked_mul(dim)
-            .ok_or_else(|| Failure::invalid("count × dim overflows"))?;
         // SAFETY: the caller's contract for each array.
-        let (vectors, identities, cameras) = unsafe {
+        let (gallery, vectors, identities, cameras) = unsafe {
+            let (gallery, vectors, identities) =
+                labelled_rows(gallery, vectors, count, dim, identities)?;
             (
-                input_slice(vectors, total, "vectors")?,
-                input_slice(identities, count, "identities")?,
+                gallery,
+                vectors,
+                identities,
                 input_slice(cameras, count, "cameras")?,
             )
         };
@@ -425,19 +450,9 @@ pub unsafe extern "C" fn reid_gallery_calibrate(
     out_tar: *mut f64,
 ) -> reid_status {
     guard(|| {
-        // SAFETY: the caller's contract.
-        let gallery = unsafe { live(gallery) }?;
-        same_dim(gallery, dim)?;
-        let total = count
-            .checked_mul(dim)
-            .ok_or_else(|| Failure::invalid("count × dim overflows"))?;
         // SAFETY: the caller's contract for each array.
-        let (vectors, identities) = unsafe {
-            (
-                input_slice(vectors, total, "vectors")?,
-                input_slice(identities, count, "identities")?,
-            )
-        };
+        let (gallery, vectors, identities) =
+            unsafe { labelled_rows(gallery, vectors, count, dim, identities) }?;
         let calibration = gallery.calibrate(vectors, identities, target_far)?;
         // SAFETY: the caller's contract.
         unsafe {

@@ -93,7 +93,7 @@ impl Calibration {
             scores.iter().filter(|s| accepted(s)).count() as f64 / scores.len() as f64
         };
         Ok(Calibration {
-            metric: metric_name(metric).into(),
+            metric: metric.name().into(),
             target_far,
             threshold,
             far: rate(&impostors),
@@ -106,13 +106,6 @@ impl Calibration {
     /// The metric the threshold is for.
     pub fn metric(&self) -> Result<Metric> {
         self.metric.parse()
-    }
-}
-
-fn metric_name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Cosine => "cosine",
-        Metric::Euclidean => "euclidean",
     }
 }
 

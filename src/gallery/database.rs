@@ -27,19 +27,17 @@ use postgres::{Client, NoTls};
 
 use super::location::Location;
 use super::search::{self, Columns};
-use super::{Entry, Match, SearchOptions, Store, assign_ids, not_found};
+use super::{Entry, Match, SETTING_PREFIX, SearchOptions, Store, assign_ids, not_found};
 use crate::distance::Metric;
 use crate::error::{Error, Result};
 
 /// Written in `meta`: what identifies a schema as a gallery of ours.
 const FORMAT: &str = "reid-gallery";
 const FORMAT_VERSION: &str = "1";
-/// Prefix of the keys set through `set_meta`, apart from the gallery's own.
-const USER_META: &str = "user.";
 /// The gallery (schema) used when the location names none.
 const DEFAULT_GALLERY: &str = "reid_gallery";
 /// pgvector indexes vectors of at most 2,000 dimensions (and a PLAIN row must fit a page).
-pub(crate) const MAX_DATABASE_DIM: usize = 2000;
+const MAX_DATABASE_DIM: usize = 2000;
 /// The HNSW index's name in a gallery's schema.
 const HNSW_INDEX: &str = "entries_embedding_hnsw";
 /// Batches of at least this many rows that at least double the gallery rebuild its index.
@@ -73,13 +71,13 @@ impl std::fmt::Debug for Database {
 
 /// Creates an empty gallery in the database at `url` (an error if the gallery exists).
 pub(crate) fn create(url: &str, dim: usize, metric: Metric) -> Result<Box<dyn Store>> {
-    let db = Database::connect(url, dim, metric)?;
     if dim > MAX_DATABASE_DIM {
-        return Err(db.error(format!(
+        return Err(Location::Database(url.to_string()).error(format!(
             "{dim}-d embeddings: a database gallery holds at most {MAX_DATABASE_DIM} \
              dimensions (pgvector's index limit)"
         )));
     }
+    let db = Database::connect(url, dim, metric)?;
     let s = db.schema.clone();
     let (_, opclass) = operator(metric);
     db.with(|client, fail| {
@@ -119,7 +117,7 @@ pub(crate) fn create(url: &str, dim: usize, metric: Metric) -> Result<Box<dyn St
             ("format", FORMAT.to_string()),
             ("version", FORMAT_VERSION.to_string()),
             ("dim", dim.to_string()),
-            ("metric", metric_name(metric).to_string()),
+            ("metric", metric.name().to_string()),
             ("next_id", "0".to_string()),
         ] {
             tx.execute(
@@ -241,6 +239,22 @@ impl Database {
         result
     }
 
+    /// Runs one query in a transaction of its own under `settings` (`SET LOCAL …`).
+    fn query_with(
+        &self,
+        settings: &str,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>> {
+        self.with(|client, fail| {
+            let mut tx = client.transaction().map_err(fail)?;
+            tx.batch_execute(settings).map_err(fail)?;
+            let rows = tx.query(sql, params).map_err(fail)?;
+            tx.commit().map_err(fail)?;
+            Ok(rows)
+        })
+    }
+
     fn table(&self, name: &str) -> String {
         format!("\"{}\".{name}", self.schema)
     }
@@ -281,21 +295,16 @@ impl Database {
         );
         let vector = Vector::from(query.to_vec());
         let limit = options.k.max(ef as usize).min(i64::MAX as usize) as i64;
-        let rows = self.with(|client, fail| {
-            let mut tx = client.transaction().map_err(fail)?;
-            // The caller asked for the index: the search mode must not hang on the planner's
-            // estimate for a small table.
-            tx.batch_execute(&format!(
+        // The caller asked for the index: the search mode must not hang on the planner's
+        // estimate for a small table.
+        let rows = self.query_with(
+            &format!(
                 "SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order; \
                  SET LOCAL enable_seqscan = off"
-            ))
-            .map_err(fail)?;
-            let rows = tx
-                .query(&sql, &[&vector, &options.exclude_camera, &limit])
-                .map_err(fail)?;
-            tx.commit().map_err(fail)?;
-            Ok(rows)
-        })?;
+            ),
+            &sql,
+            &[&vector, &options.exclude_camera, &limit],
+        )?;
         rows.iter().map(|r| self.entry(r)).collect()
     }
 
@@ -351,24 +360,16 @@ impl Database {
             self.table("entries")
         );
         let vector = Vector::from(query.to_vec());
-        let rows = self.with(|client, fail| {
-            let mut tx = client.transaction().map_err(fail)?;
-            tx.batch_execute("SET LOCAL enable_indexscan = off")
-                .map_err(fail)?;
-            let rows = tx
-                .query(
-                    &sql,
-                    &[
-                        &vector,
-                        &options.exclude_camera,
-                        &bounds.maybe,
-                        &(limit as i64),
-                    ],
-                )
-                .map_err(fail)?;
-            tx.commit().map_err(fail)?;
-            Ok(rows)
-        })?;
+        let rows = self.query_with(
+            "SET LOCAL enable_indexscan = off",
+            &sql,
+            &[
+                &vector,
+                &options.exclude_camera,
+                &bounds.maybe,
+                &(limit as i64),
+            ],
+        )?;
         rows.iter()
             .map(|r| Ok((self.entry(r)?, r.get::<_, f64>(5))))
             .collect()
@@ -661,14 +662,14 @@ impl Store for Database {
 
     fn meta(&self, key: &str) -> Result<Option<String>> {
         let sql = format!("SELECT value FROM {} WHERE key = $1", self.table("meta"));
-        let key = format!("{USER_META}{key}");
+        let key = format!("{SETTING_PREFIX}{key}");
         let row = self.with(|c, fail| c.query_opt(&sql, &[&key]).map_err(fail))?;
         Ok(row.map(|r| r.get(0)))
     }
 
     fn all_meta(&self) -> Result<Vec<(String, String)>> {
         let sql = format!(
-            "SELECT key, value FROM {} WHERE key LIKE 'user.%' ORDER BY key",
+            "SELECT key, value FROM {} WHERE key LIKE '{SETTING_PREFIX}%' ORDER BY key",
             self.table("meta")
         );
         let rows = self.with(|c, fail| c.query(&sql, &[]).map_err(fail))?;
@@ -676,7 +677,7 @@ impl Store for Database {
             .iter()
             .map(|r| {
                 let key: String = r.get(0);
-                (key[USER_META.len()..].to_string(), r.get(1))
+                (key[SETTING_PREFIX.len()..].to_string(), r.get(1))
             })
             .collect())
     }
@@ -686,7 +687,7 @@ impl Store for Database {
             "INSERT INTO {} VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2",
             self.table("meta")
         );
-        let key = format!("{USER_META}{key}");
+        let key = format!("{SETTING_PREFIX}{key}");
         self.with(|c, fail| c.execute(&sql, &[&key, &value]).map_err(fail))?;
         Ok(())
     }
@@ -726,13 +727,6 @@ fn operator(metric: Metric) -> (&'static str, &'static str) {
     match metric {
         Metric::Cosine => ("<=>", "vector_cosine_ops"),
         Metric::Euclidean => ("<->", "vector_l2_ops"),
-    }
-}
-
-fn metric_name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Cosine => "cosine",
-        Metric::Euclidean => "euclidean",
     }
 }
 

@@ -33,7 +33,8 @@ pub(crate) struct Embedded {
     rows: RwLock<Rows>,
     /// The gallery's settings ([`Store::meta`]), as in the file.
     meta: Mutex<BTreeMap<String, String>>,
-    /// The database of a durable gallery; locked only while the rows' write lock is held.
+    /// The database of a durable gallery; locked only while the rows' write lock or the
+    /// settings' lock is held.
     db: Option<Mutex<Db>>,
 }
 

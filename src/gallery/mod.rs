@@ -130,6 +130,10 @@ impl SearchOptions {
     }
 }
 
+/// How a store's meta table marks the gallery's settings ([`Store::meta`]) apart from the
+/// store's own keys.
+const SETTING_PREFIX: &str = "user.";
+
 /// Where a gallery keeps its calibration among its settings.
 const CALIBRATION_KEY: &str = "calibration";
 /// Where a gallery keeps the fingerprint of its model among its settings.
@@ -419,6 +423,7 @@ impl Gallery {
     pub fn entries(&self) -> Result<Vec<Entry>> {
         self.store.entries()
     }
+
     /// Finds the threshold that accepts `target_far` of the different-identity pairs of a
     /// labelled set (`vectors`, `identities.len()` rows, prepared as the gallery prepares its
     /// own), keeps it in the gallery (durably, for a file or a database) and returns it with
@@ -448,20 +453,22 @@ impl Gallery {
             .chunks(self.dim)
             .map(|v| self.prepare(v))
             .collect::<Result<Vec<_>>>()?;
-        let pairs: Vec<(usize, usize)> = (0..n)
-            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
-            .collect();
-        let scores: Vec<f32> = {
+        // Every pair (i < j), scored row by row in parallel.
+        let (scores, same): (Vec<f32>, Vec<bool>) = {
             use rayon::prelude::*;
-            pairs
-                .par_iter()
-                .map(|&(i, j)| search::exact_score(self.metric, &rows[i], &rows[j]))
-                .collect()
+            (0..n)
+                .into_par_iter()
+                .flat_map_iter(|i| {
+                    let rows = &rows;
+                    (i + 1..n).map(move |j| {
+                        (
+                            search::exact_score(self.metric, &rows[i], &rows[j]),
+                            identities[i] == identities[j],
+                        )
+                    })
+                })
+                .unzip()
         };
-        let same: Vec<bool> = pairs
-            .iter()
-            .map(|&(i, j)| identities[i] == identities[j])
-            .collect();
         let calibration = Calibration::from_pairs(self.metric, &scores, &same, target_far)?;
         let record = serde_json::to_string(&calibration)
             .map_err(|e| Error::InvalidInput(format!("calibration record: {e}")))?;

@@ -6,15 +6,13 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, params};
 
-use super::Entry;
+use super::{Entry, SETTING_PREFIX};
 use crate::distance::Metric;
 use crate::error::{Error, Result};
 
 /// Written in the `meta` table: what identifies a file as ours.
 const FORMAT: &str = "reid-gallery";
 const FORMAT_VERSION: &str = "1";
-/// Prefix of the keys set through [`Db::set_meta`], apart from the file's own.
-const USER_META: &str = "user.";
 
 /// An open gallery database.
 #[derive(Debug)]
@@ -27,13 +25,6 @@ fn db_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::GalleryFile {
         path: path.to_path_buf(),
         reason: e.to_string(),
-    }
-}
-
-fn metric_name(metric: Metric) -> &'static str {
-    match metric {
-        Metric::Cosine => "cosine",
-        Metric::Euclidean => "euclidean",
     }
 }
 
@@ -71,7 +62,7 @@ impl Db {
             ("format", FORMAT.to_string()),
             ("version", FORMAT_VERSION.to_string()),
             ("dim", dim.to_string()),
-            ("metric", metric_name(metric).to_string()),
+            ("metric", metric.name().to_string()),
         ] {
             db.conn
                 .execute("INSERT INTO meta VALUES (?1, ?2)", params![key, value])
@@ -225,14 +216,16 @@ impl Db {
     pub fn all_meta(&self) -> Result<Vec<(String, String)>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT key, value FROM meta WHERE key LIKE 'user.%' ORDER BY key")
+            .prepare(&format!(
+                "SELECT key, value FROM meta WHERE key LIKE '{SETTING_PREFIX}%' ORDER BY key"
+            ))
             .map_err(|e| db_err(&self.path, e))?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
             .map_err(|e| db_err(&self.path, e))?;
         rows.map(|r| {
             let (k, v) = r.map_err(|e| db_err(&self.path, e))?;
-            Ok((k[USER_META.len()..].to_string(), v))
+            Ok((k[SETTING_PREFIX.len()..].to_string(), v))
         })
         .collect()
     }
@@ -242,7 +235,7 @@ impl Db {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
-                params![format!("{USER_META}{key}"), value],
+                params![format!("{SETTING_PREFIX}{key}"), value],
             )
             .map(|_| ())
             .map_err(|e| db_err(&self.path, e))

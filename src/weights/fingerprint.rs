@@ -36,6 +36,12 @@ pub fn of_tensors<'a>(tensors: impl Iterator<Item = (&'a str, &'a [usize], &'a [
     hex(&hash.finalize())
 }
 
+/// The fingerprint of weights known only as a file's bytes (an ONNX file whose initializers
+/// cannot be read as tensors).
+pub fn of_bytes(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 /// The fingerprint of a model's weights (under torchreid's names).
 pub fn of_model(model: &ReidModel) -> String {
     let named = super::torch_named_values(model);

@@ -243,7 +243,7 @@ impl GalleryCommand {
                      the gallery",
                     c.threshold,
                     c.metric,
-                    if c.metric == "cosine" {
+                    if c.metric()? == reid::distance::Metric::Cosine {
                         "similarity at least"
                     } else {
                         "distance at most"
