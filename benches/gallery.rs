@@ -36,6 +36,7 @@ fn search(c: &mut Criterion) {
                 identity: (i / 8) as u64,
                 camera: (i % 6) as i32,
                 tag: None,
+                time: None,
                 vector: v.to_vec(),
             })
             .collect();

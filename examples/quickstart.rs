@@ -81,6 +81,7 @@ fn main() -> reid::Result<()> {
             identity: i as u64,
             camera: 0,
             tag: Some(names[i].to_string()),
+            time: None,
             vector: embeddings[i * dim..(i + 1) * dim].to_vec(),
         })
         .collect();

@@ -94,6 +94,12 @@ typedef struct reid_finetuner reid_finetuner;
 #define REID_SEARCH_CALIBRATED 8
 
 /**
+ * `reid_search_options.flags`: only entries seen between `time_from` and `time_to` (their
+ * time span overlaps the window; entries added without a time are left out).
+ */
+#define REID_SEARCH_TIME_WINDOW 16
+
+/**
  * The result of every fallible call. The numbers are fixed and never reused; new codes are
  * only appended.
  */
@@ -491,6 +497,14 @@ typedef struct reid_search_options {
      * `REID_SEARCH_*` flags, or-ed.
      */
     uint32_t flags;
+    /**
+     * Start of the time window, with `REID_SEARCH_TIME_WINDOW` (seconds, the gallery's clock).
+     */
+    double time_from;
+    /**
+     * End of the time window, with `REID_SEARCH_TIME_WINDOW`.
+     */
+    double time_to;
 } reid_search_options;
 
 /**
@@ -1345,7 +1359,8 @@ reid_status reid_gallery_bind_model(reid_gallery *gallery,
                                     int32_t replace);
 
 /**
- * Replaces the embedding, identity and camera of entry `id`. Thread-safe.
+ * Replaces the embedding, identity and camera of entry `id` (its tag and time span are kept).
+ * Thread-safe.
  *
  * Errors: as `reid_gallery_add`, plus `REID_NOT_FOUND`.
  *

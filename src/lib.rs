@@ -31,6 +31,7 @@ pub mod ffi;
 pub mod finetuner;
 pub mod formats;
 pub mod gallery;
+pub mod identity_store;
 pub mod logging;
 pub mod models;
 pub mod preprocess;

@@ -276,6 +276,10 @@ struct SearchOptions {
     std::optional<float> min_score;
     bool group_by_identity = false;
     std::optional<std::int32_t> exclude_camera;
+    /// The gallery's calibrated threshold (Gallery::calibrate) as the minimum score.
+    bool calibrated = false;
+    /// Only entries seen between these two times (seconds, the gallery's clock).
+    std::optional<std::pair<double, double>> time_window;
 
     reid_search_options to_c() const noexcept {
         reid_search_options o = reid_search_options_default();
@@ -288,6 +292,12 @@ struct SearchOptions {
         if (exclude_camera) {
             o.flags |= REID_SEARCH_EXCLUDE_CAMERA;
             o.exclude_camera = *exclude_camera;
+        }
+        if (calibrated) o.flags |= REID_SEARCH_CALIBRATED;
+        if (time_window) {
+            o.flags |= REID_SEARCH_TIME_WINDOW;
+            o.time_from = time_window->first;
+            o.time_to = time_window->second;
         }
         return o;
     }

@@ -353,6 +353,7 @@ pub unsafe extern "C" fn reid_gallery_add(
             identity,
             camera,
             tag: None,
+            time: None,
             vector: vector.to_vec(),
         })?;
         // SAFETY: the caller's contract.
@@ -412,6 +413,7 @@ pub unsafe extern "C" fn reid_gallery_add_batch(
                 identity: identities[i],
                 camera: cameras[i],
                 tag: None,
+                time: None,
                 vector: vectors[i * dim..(i + 1) * dim].to_vec(),
             })
             .collect();
@@ -488,7 +490,8 @@ pub unsafe extern "C" fn reid_gallery_bind_model(
     })
 }
 
-/// Replaces the embedding, identity and camera of entry `id`. Thread-safe.
+/// Replaces the embedding, identity and camera of entry `id` (its tag and time span are kept).
+/// Thread-safe.
 ///
 /// Errors: as `reid_gallery_add`, plus `REID_NOT_FOUND`.
 ///
@@ -509,7 +512,19 @@ pub unsafe extern "C" fn reid_gallery_update(
         same_dim(gallery, dim)?;
         // SAFETY: the caller's contract.
         let vector = unsafe { input_slice(vector, dim, "vector") }?;
-        Ok(gallery.update(id, identity, camera, None, vector)?)
+        let old = gallery.get(id)?;
+        let (tag, time) = old.map_or((None, None), |old| (old.tag, old.time));
+        Ok(gallery.update(
+            id,
+            NewEntry {
+                id: None,
+                identity,
+                camera,
+                tag,
+                time,
+                vector: vector.to_vec(),
+            },
+        )?)
     })
 }
 

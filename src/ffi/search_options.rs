@@ -1,7 +1,7 @@
 //! `reid_search_options`: what a gallery search returns (`reid_search_options_default`).
 
 use super::status::{Failure, Outcome};
-use crate::gallery::SearchOptions;
+use crate::gallery::{SearchOptions, TimeSpan};
 
 /// `reid_search_options.flags`: apply `min_score` (a minimum similarity, or for euclidean
 /// galleries a maximum distance).
@@ -13,6 +13,9 @@ pub const REID_SEARCH_EXCLUDE_CAMERA: u32 = 4;
 /// `reid_search_options.flags`: the gallery's calibrated threshold (`reid_gallery_calibrate`)
 /// as the minimum score; not with `REID_SEARCH_MIN_SCORE`.
 pub const REID_SEARCH_CALIBRATED: u32 = 8;
+/// `reid_search_options.flags`: only entries seen between `time_from` and `time_to` (their
+/// time span overlaps the window; entries added without a time are left out).
+pub const REID_SEARCH_TIME_WINDOW: u32 = 16;
 
 /// What a search returns. Start from `reid_search_options_default()`.
 #[repr(C)]
@@ -27,6 +30,10 @@ pub struct reid_search_options {
     pub exclude_camera: i32,
     /// `REID_SEARCH_*` flags, or-ed.
     pub flags: u32,
+    /// Start of the time window, with `REID_SEARCH_TIME_WINDOW` (seconds, the gallery's clock).
+    pub time_from: f64,
+    /// End of the time window, with `REID_SEARCH_TIME_WINDOW`.
+    pub time_to: f64,
 }
 
 /// The default search (the library's `SearchOptions::default()`): the 10 best matches, no
@@ -45,7 +52,10 @@ pub extern "C" fn reid_search_options_default() -> reid_search_options {
                 defaults.exclude_camera.is_some(),
                 REID_SEARCH_EXCLUDE_CAMERA,
             )
-            | flag(defaults.calibrated, REID_SEARCH_CALIBRATED),
+            | flag(defaults.calibrated, REID_SEARCH_CALIBRATED)
+            | flag(defaults.time_window.is_some(), REID_SEARCH_TIME_WINDOW),
+        time_from: defaults.time_window.map_or(0.0, |w| w.start),
+        time_to: defaults.time_window.map_or(0.0, |w| w.end),
     }
 }
 
@@ -61,7 +71,8 @@ pub(crate) fn search_options(options: *const reid_search_options) -> Outcome<Sea
     let known = REID_SEARCH_MIN_SCORE
         | REID_SEARCH_GROUP_BY_IDENTITY
         | REID_SEARCH_EXCLUDE_CAMERA
-        | REID_SEARCH_CALIBRATED;
+        | REID_SEARCH_CALIBRATED
+        | REID_SEARCH_TIME_WINDOW;
     if o.flags & !known != 0 {
         return Err(Failure::invalid(format!(
             "unknown search flags {:#x}",
@@ -73,6 +84,10 @@ pub(crate) fn search_options(options: *const reid_search_options) -> Outcome<Sea
         min_score: (o.flags & REID_SEARCH_MIN_SCORE != 0).then_some(o.min_score),
         group_by_identity: o.flags & REID_SEARCH_GROUP_BY_IDENTITY != 0,
         exclude_camera: (o.flags & REID_SEARCH_EXCLUDE_CAMERA != 0).then_some(o.exclude_camera),
+        time_window: (o.flags & REID_SEARCH_TIME_WINDOW != 0).then_some(TimeSpan {
+            start: o.time_from,
+            end: o.time_to,
+        }),
         calibrated: o.flags & REID_SEARCH_CALIBRATED != 0,
     };
     options.validate()?;

@@ -3,8 +3,9 @@
 //!
 //! One schema per gallery (default `reid_gallery`): `meta` (format, version, dimension,
 //! metric, the next id to assign) and `entries` (id, identity, camera, tag, embedding
-//! `vector(D)` stored PLAIN: TOASTed vectors made exact search 4× slower in a trial), with an
-//! HNSW index for the metric and btree indexes on identity and camera.
+//! `vector(D)` stored PLAIN: TOASTed vectors made exact search 4× slower in a trial, and the
+//! time span `time_start`, `time_end`), with an HNSW index for the metric and btree indexes on
+//! identity, tag and (camera, time_start).
 //!
 //! Every mutation is one transaction: a client killed mid-batch adds nothing. Writers take
 //! the `next_id` row's lock first, so ids are assigned the same way from every process.
@@ -27,13 +28,20 @@ use postgres::{Client, NoTls};
 
 use super::location::Location;
 use super::search::{self, Columns};
-use super::{Entry, Match, SETTING_PREFIX, SearchOptions, Store, assign_ids, not_found};
+use super::{Entry, Match, SETTING_PREFIX, SearchOptions, Selection, Store, assign_ids, not_found};
 use crate::distance::Metric;
 use crate::error::{Error, Result};
 
 /// Written in `meta`: what identifies a schema as a gallery of ours.
 const FORMAT: &str = "reid-gallery";
-const FORMAT_VERSION: &str = "1";
+/// Version 2 added the time span and the tag index; version 1 galleries are upgraded when
+/// opened.
+const FORMAT_VERSION: &str = "2";
+/// The columns of an entry, in the order [`Database::entry`] reads them.
+const COLUMNS: &str = "id, identity, camera, tag, embedding, time_start, time_end";
+/// The options' filters, on parameters $2 (camera to exclude), $3 and $4 (time window).
+const FILTERS: &str = "($2::integer IS NULL OR camera <> $2) \
+     AND ($3::float8 IS NULL OR (time_start <= $4 AND time_end >= $3))";
 /// The gallery (schema) used when the location names none.
 const DEFAULT_GALLERY: &str = "reid_gallery";
 /// pgvector indexes vectors of at most 2,000 dimensions (and a PLAIN row must fit a page).
@@ -106,10 +114,13 @@ pub(crate) fn create(url: &str, dim: usize, metric: Metric) -> Result<Box<dyn St
                  identity bigint NOT NULL,
                  camera integer NOT NULL,
                  tag text,
-                 embedding vector({dim}) NOT NULL);
+                 embedding vector({dim}) NOT NULL,
+                 time_start double precision,
+                 time_end double precision);
              ALTER TABLE \"{s}\".entries ALTER COLUMN embedding SET STORAGE PLAIN;
              CREATE INDEX ON \"{s}\".entries (identity);
-             CREATE INDEX ON \"{s}\".entries (camera);
+             CREATE INDEX ON \"{s}\".entries (tag);
+             CREATE INDEX ON \"{s}\".entries (camera, time_start);
              CREATE INDEX {HNSW_INDEX} ON \"{s}\".entries USING hnsw (embedding {opclass});"
         ))
         .map_err(fail)?;
@@ -166,7 +177,9 @@ pub(crate) fn open(url: &str) -> Result<(Box<dyn Store>, usize, Metric)> {
         return Err(db.error(format!("`{s}` is not a reid gallery")));
     }
     let version = get("version")?;
-    if version != FORMAT_VERSION {
+    if version == "1" {
+        db.upgrade_from_1()?;
+    } else if version != FORMAT_VERSION {
         return Err(db.error(format!("gallery format version {version} is not supported")));
     }
     let dim = get("dim")?
@@ -209,6 +222,33 @@ impl Database {
         };
         db.with(|_, _| Ok(()))?;
         Ok(db)
+    }
+
+    /// Adds version 2's time columns and indexes to a version 1 gallery, in one transaction
+    /// (the version row's lock makes a second process wait, then skip).
+    fn upgrade_from_1(&self) -> Result<()> {
+        let (meta, entries) = (self.table("meta"), self.table("entries"));
+        self.with(|client, fail| {
+            let mut tx = client.transaction().map_err(fail)?;
+            let version: String = tx
+                .query_one(
+                    &format!("SELECT value FROM {meta} WHERE key = 'version' FOR UPDATE"),
+                    &[],
+                )
+                .map_err(fail)?
+                .get(0);
+            if version == "1" {
+                tx.batch_execute(&format!(
+                    "ALTER TABLE {entries} ADD COLUMN time_start double precision,
+                         ADD COLUMN time_end double precision;
+                     CREATE INDEX ON {entries} (tag);
+                     CREATE INDEX ON {entries} (camera, time_start);
+                     UPDATE {meta} SET value = '{FORMAT_VERSION}' WHERE key = 'version';"
+                ))
+                .map_err(fail)?;
+            }
+            tx.commit().map_err(fail)
+        })
     }
 
     fn error(&self, reason: String) -> Error {
@@ -269,11 +309,14 @@ impl Database {
                 self.dim
             )));
         }
+        let time = super::persist::time_span(row.get(5), row.get(6))
+            .map_err(|e| self.error(format!("entry {id}: {e}")))?;
         Ok(Entry {
             id: id as u64,
             identity: row.get::<_, i64>(1) as u64,
             camera,
             tag: row.get(3),
+            time,
             vector,
         })
     }
@@ -289,10 +332,9 @@ impl Database {
         let (op, _) = operator(self.metric);
         let entries = self.table("entries");
         let sql = format!(
-            "SELECT id, identity, camera, tag, embedding FROM {entries} \
-             WHERE ($2::integer IS NULL OR camera <> $2) \
-             ORDER BY embedding {op} $1 LIMIT $3"
+            "SELECT {COLUMNS} FROM {entries} WHERE {FILTERS} ORDER BY embedding {op} $1 LIMIT $5"
         );
+        let (window_start, window_end) = window(options);
         let vector = Vector::from(query.to_vec());
         let limit = options.k.max(ef as usize).min(i64::MAX as usize) as i64;
         // The caller asked for the index: the search mode must not hang on the planner's
@@ -303,7 +345,13 @@ impl Database {
                  SET LOCAL enable_seqscan = off"
             ),
             &sql,
-            &[&vector, &options.exclude_camera, &limit],
+            &[
+                &vector,
+                &options.exclude_camera,
+                &window_start,
+                &window_end,
+                &limit,
+            ],
         )?;
         rows.iter().map(|r| self.entry(r)).collect()
     }
@@ -353,25 +401,27 @@ impl Database {
     ) -> Result<Vec<(Entry, f64)>> {
         let (op, _) = operator(self.metric);
         let sql = format!(
-            "SELECT id, identity, camera, tag, embedding, d FROM (
-                 SELECT id, identity, camera, tag, embedding, embedding {op} $1 AS d
-                 FROM {} WHERE ($2::integer IS NULL OR camera <> $2)
-             ) AS scored WHERE d <= $3 ORDER BY d, id LIMIT $4",
+            "SELECT {COLUMNS}, d FROM (
+                 SELECT {COLUMNS}, embedding {op} $1 AS d FROM {} WHERE {FILTERS}
+             ) AS scored WHERE d <= $5 ORDER BY d, id LIMIT $6",
             self.table("entries")
         );
         let vector = Vector::from(query.to_vec());
+        let (window_start, window_end) = window(options);
         let rows = self.query_with(
             "SET LOCAL enable_indexscan = off",
             &sql,
             &[
                 &vector,
                 &options.exclude_camera,
+                &window_start,
+                &window_end,
                 &bounds.maybe,
                 &(limit as i64),
             ],
         )?;
         rows.iter()
-            .map(|r| Ok((self.entry(r)?, r.get::<_, f64>(5))))
+            .map(|r| Ok((self.entry(r)?, r.get::<_, f64>(7))))
             .collect()
     }
 
@@ -384,10 +434,10 @@ impl Database {
     ) -> Result<Vec<Entry>> {
         let (op, _) = operator(self.metric);
         let best = if options.group_by_identity {
-            "SELECT d FROM (SELECT min(d) AS d FROM scored WHERE d <= $4 GROUP BY identity) \
-             AS best ORDER BY d LIMIT 1 OFFSET $5"
+            "SELECT d FROM (SELECT min(d) AS d FROM scored WHERE d <= $6 GROUP BY identity) \
+             AS best ORDER BY d LIMIT 1 OFFSET $7"
         } else {
-            "SELECT d FROM scored WHERE d <= $4 ORDER BY d LIMIT 1 OFFSET $5"
+            "SELECT d FROM scored WHERE d <= $6 ORDER BY d LIMIT 1 OFFSET $7"
         };
         let entries = self.table("entries");
         // The rows are fetched by primary key (`= ANY`): a join let the planner walk the
@@ -395,18 +445,19 @@ impl Database {
         let sql = format!(
             "WITH scored AS MATERIALIZED (
                  SELECT id, identity, d FROM (
-                     SELECT id, identity, camera, embedding {op} $1 AS d FROM {entries}
+                     SELECT id, identity, embedding {op} $1 AS d FROM {entries} WHERE {FILTERS}
                  ) AS all_rows
-                 WHERE ($2::integer IS NULL OR camera <> $2) AND d <= $3
+                 WHERE d <= $5
              ),
              bound AS ({best})
-             SELECT id, identity, camera, tag, embedding FROM {entries}
+             SELECT {COLUMNS} FROM {entries}
              WHERE id = ANY(ARRAY(
                  SELECT id FROM scored
-                 WHERE d <= COALESCE((SELECT d FROM bound) * $6 + $7, 'Infinity'::float8)
+                 WHERE d <= COALESCE((SELECT d FROM bound) * $8 + $9, 'Infinity'::float8)
              ))"
         );
         let vector = Vector::from(query.to_vec());
+        let (window_start, window_end) = window(options);
         let offset = options.k as i64 - 1;
         let rows = self.with(|client, fail| {
             client
@@ -415,6 +466,8 @@ impl Database {
                     &[
                         &vector,
                         &options.exclude_camera,
+                        &window_start,
+                        &window_end,
                         &bounds.maybe,
                         &bounds.sure,
                         &offset,
@@ -547,10 +600,10 @@ impl Store for Database {
             }
             // The rows go in as one binary COPY; the embedding's type (pgvector's, with an OID
             // of its own in each database) is read from a prepared statement.
-            let columns = "id, identity, camera, tag, embedding";
+            let columns = COLUMNS;
             let types = tx
                 .prepare(&format!(
-                    "INSERT INTO {table} ({columns}) VALUES ($1, $2, $3, $4, $5)"
+                    "INSERT INTO {table} ({columns}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
                 ))
                 .map_err(fail)?
                 .params()
@@ -569,6 +622,8 @@ impl Store for Database {
                         &e.camera,
                         &e.tag,
                         &vector,
+                        &e.time.map(|t| t.start),
+                        &e.time.map(|t| t.end),
                     ])
                     .map_err(fail)?;
             }
@@ -598,7 +653,8 @@ impl Store for Database {
 
     fn update(&self, entry: Entry) -> Result<()> {
         let sql = format!(
-            "UPDATE {} SET identity = $2, camera = $3, tag = $4, embedding = $5 WHERE id = $1",
+            "UPDATE {} SET identity = $2, camera = $3, tag = $4, embedding = $5, \
+             time_start = $6, time_end = $7 WHERE id = $1",
             self.table("entries")
         );
         let vector = Vector::from(entry.vector);
@@ -611,6 +667,8 @@ impl Store for Database {
                     &entry.camera,
                     &entry.tag,
                     &vector,
+                    &entry.time.map(|t| t.start),
+                    &entry.time.map(|t| t.end),
                 ],
             )
             .map_err(fail)
@@ -638,7 +696,7 @@ impl Store for Database {
 
     fn get(&self, id: u64) -> Result<Option<Entry>> {
         let sql = format!(
-            "SELECT id, identity, camera, tag, embedding FROM {} WHERE id = $1",
+            "SELECT {COLUMNS} FROM {} WHERE id = $1",
             self.table("entries")
         );
         let row = self.with(|c, fail| c.query_opt(&sql, &[&(id as i64)]).map_err(fail))?;
@@ -653,11 +711,63 @@ impl Store for Database {
 
     fn entries(&self) -> Result<Vec<Entry>> {
         let sql = format!(
-            "SELECT id, identity, camera, tag, embedding FROM {} ORDER BY id",
+            "SELECT {COLUMNS} FROM {} ORDER BY id",
             self.table("entries")
         );
         let rows = self.with(|c, fail| c.query(&sql, &[]).map_err(fail))?;
         rows.iter().map(|r| self.entry(r)).collect()
+    }
+
+    fn select(&self, selection: &Selection) -> Result<Vec<Entry>> {
+        let table = self.table("entries");
+        let rows = self.with(|c, fail| {
+            match selection {
+                Selection::Identity(identity) => c.query(
+                    &format!("SELECT {COLUMNS} FROM {table} WHERE identity = $1 ORDER BY id"),
+                    &[&(*identity as i64)],
+                ),
+                Selection::Tag(tag) => c.query(
+                    &format!("SELECT {COLUMNS} FROM {table} WHERE tag = $1 ORDER BY id"),
+                    &[tag],
+                ),
+            }
+            .map_err(fail)
+        })?;
+        rows.iter().map(|r| self.entry(r)).collect()
+    }
+
+    fn relabel(&self, ids: &[u64], identity: u64) -> Result<()> {
+        let table = self.table("entries");
+        let wanted: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
+        self.with(|client, fail| {
+            let mut tx = client.transaction().map_err(fail)?;
+            let changed: std::collections::HashSet<u64> = tx
+                .query(
+                    &format!("UPDATE {table} SET identity = $2 WHERE id = ANY($1) RETURNING id"),
+                    &[&wanted, &(identity as i64)],
+                )
+                .map_err(fail)?
+                .iter()
+                .map(|r| r.get::<_, i64>(0) as u64)
+                .collect();
+            // Dropping the transaction rolls it back.
+            if let Some(&missing) = ids.iter().find(|id| !changed.contains(id)) {
+                return Err(not_found(missing));
+            }
+            tx.commit().map_err(fail)
+        })
+    }
+
+    fn increment_meta(&self, key: &str) -> Result<u64> {
+        let sql = format!(
+            "INSERT INTO {meta} AS m VALUES ($1, '1') ON CONFLICT (key) \
+             DO UPDATE SET value = (m.value::bigint + 1)::text RETURNING value",
+            meta = self.table("meta")
+        );
+        let stored = format!("{SETTING_PREFIX}{key}");
+        let value: String =
+            self.with(|c, fail| Ok(c.query_one(&sql, &[&stored]).map_err(fail)?.get(0)))?;
+        super::embedded::counter(key, Some(&value))
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>> {
@@ -701,11 +811,13 @@ impl Store for Database {
                     None => self.candidates(query, options)?,
                 };
                 let (mut ids, mut identities, mut cameras) = (vec![], vec![], vec![]);
+                let mut times = Vec::with_capacity(rows.len());
                 let mut vectors = Vec::with_capacity(rows.len() * self.dim);
                 for e in rows {
                     ids.push(e.id);
                     identities.push(e.identity);
                     cameras.push(e.camera);
+                    times.push(e.time);
                     vectors.extend(e.vector);
                 }
                 let cols = Columns {
@@ -715,11 +827,20 @@ impl Store for Database {
                     ids: &ids,
                     identities: &identities,
                     cameras: &cameras,
+                    times: &times,
                 };
                 Ok(search::search(&cols, query, options).remove(0))
             })
             .collect()
     }
+}
+
+/// The options' time window as the filters' parameters $3 and $4.
+fn window(options: &SearchOptions) -> (Option<f64>, Option<f64>) {
+    (
+        options.time_window.map(|w| w.start),
+        options.time_window.map(|w| w.end),
+    )
 }
 
 /// pgvector's distance operator and index operator class for a metric.

@@ -10,7 +10,7 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::persist::Db;
 use super::search::{self, Columns};
-use super::{Entry, Match, SearchOptions, Store, assign_ids, not_found};
+use super::{Entry, Match, SearchOptions, Selection, Store, TimeSpan, assign_ids, not_found};
 use crate::distance::Metric;
 use crate::error::Result;
 
@@ -20,6 +20,7 @@ struct Rows {
     identities: Vec<u64>,
     cameras: Vec<i32>,
     tags: Vec<Option<String>>,
+    times: Vec<Option<TimeSpan>>,
     vectors: Vec<f32>,
     position: HashMap<u64, usize>,
     next_id: u64,
@@ -120,6 +121,7 @@ impl Store for Embedded {
         rows.identities[row] = entry.identity;
         rows.cameras[row] = entry.camera;
         rows.tags[row] = entry.tag;
+        rows.times[row] = entry.time;
         rows.vectors[row * self.dim..(row + 1) * self.dim].copy_from_slice(&entry.vector);
         Ok(())
     }
@@ -169,6 +171,37 @@ impl Store for Embedded {
             .collect())
     }
 
+    fn select(&self, selection: &Selection) -> Result<Vec<Entry>> {
+        let rows = self.read();
+        let mut picked: Vec<Entry> = (0..rows.ids.len())
+            .filter(|&row| selection.picks(rows.identities[row], rows.tags[row].as_deref()))
+            .map(|row| entry_at(&rows, row, self.dim))
+            .collect();
+        picked.sort_unstable_by_key(|e| e.id);
+        Ok(picked)
+    }
+
+    fn relabel(&self, ids: &[u64], identity: u64) -> Result<()> {
+        let mut rows = self.write();
+        let positions = ids
+            .iter()
+            .map(|id| rows.position.get(id).copied().ok_or_else(|| not_found(*id)))
+            .collect::<Result<Vec<usize>>>()?;
+        self.commit(|db| db.relabel(ids, identity))?;
+        for row in positions {
+            rows.identities[row] = identity;
+        }
+        Ok(())
+    }
+
+    fn increment_meta(&self, key: &str) -> Result<u64> {
+        let mut settings = self.settings();
+        let value = counter(key, settings.get(key))? + 1;
+        self.commit(|db| db.set_meta(key, &value.to_string()))?;
+        settings.insert(key.to_string(), value.to_string());
+        Ok(value)
+    }
+
     fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self.settings().get(key).cloned())
     }
@@ -197,6 +230,7 @@ impl Store for Embedded {
             ids: &rows.ids,
             identities: &rows.identities,
             cameras: &rows.cameras,
+            times: &rows.times,
         };
         Ok(search::search(&cols, queries, options))
     }
@@ -208,6 +242,7 @@ fn entry_at(rows: &Rows, row: usize, dim: usize) -> Entry {
         identity: rows.identities[row],
         camera: rows.cameras[row],
         tag: rows.tags[row].clone(),
+        time: rows.times[row],
         vector: rows.vectors[row * dim..(row + 1) * dim].to_vec(),
     }
 }
@@ -220,6 +255,7 @@ fn push_entry(rows: &mut Rows, e: Entry) {
     rows.identities.push(e.identity);
     rows.cameras.push(e.camera);
     rows.tags.push(e.tag);
+    rows.times.push(e.time);
     rows.vectors.extend(e.vector);
 }
 
@@ -231,6 +267,7 @@ fn remove_row(rows: &mut Rows, row: usize, dim: usize) {
     rows.identities.swap_remove(row);
     rows.cameras.swap_remove(row);
     rows.tags.swap_remove(row);
+    rows.times.swap_remove(row);
     if row != last {
         rows.vectors
             .copy_within(last * dim..(last + 1) * dim, row * dim);
@@ -239,4 +276,13 @@ fn remove_row(rows: &mut Rows, row: usize, dim: usize) {
     }
     rows.vectors.truncate(last * dim);
     rows.position.remove(&id);
+}
+
+/// The value of the counter setting `key` (absent: 0).
+pub(crate) fn counter(key: &str, value: Option<&String>) -> Result<u64> {
+    value.map_or(Ok(0), |v| {
+        v.parse().map_err(|_| {
+            crate::error::Error::InvalidInput(format!("setting {key} = {v:?} is not a counter"))
+        })
+    })
 }

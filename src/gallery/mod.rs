@@ -44,6 +44,8 @@ pub struct Entry {
     pub camera: i32,
     /// Optional short label (at most [`MAX_TAG_LEN`] bytes).
     pub tag: Option<String>,
+    /// When it was seen, if known.
+    pub time: Option<TimeSpan>,
     /// The embedding (normalized to unit length in a cosine gallery).
     pub vector: Vec<f32>,
 }
@@ -59,8 +61,96 @@ pub struct NewEntry {
     pub camera: i32,
     /// Optional tag.
     pub tag: Option<String>,
+    /// When it was seen, if known.
+    pub time: Option<TimeSpan>,
     /// The embedding, `dim` values.
     pub vector: Vec<f32>,
+}
+
+impl NewEntry {
+    /// An entry of `identity` seen by `camera`, with an assigned id, no tag and no time.
+    pub fn new(identity: u64, camera: i32, vector: Vec<f32>) -> Self {
+        Self {
+            id: None,
+            identity,
+            camera,
+            tag: None,
+            time: None,
+            vector,
+        }
+    }
+
+    /// The same entry with the id `id`.
+    pub fn with_id(self, id: u64) -> Self {
+        Self {
+            id: Some(id),
+            ..self
+        }
+    }
+
+    /// The same entry tagged `tag`.
+    pub fn with_tag(self, tag: impl Into<String>) -> Self {
+        Self {
+            tag: Some(tag.into()),
+            ..self
+        }
+    }
+
+    /// The same entry seen during `time`.
+    pub fn with_time(self, time: TimeSpan) -> Self {
+        Self {
+            time: Some(time),
+            ..self
+        }
+    }
+}
+
+/// When an entry was seen: from `start` to `end` (equal for one frame), in seconds on a clock
+/// of the caller's choosing (Unix time, a video's timeline), the same for every entry of a
+/// gallery.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeSpan {
+    /// First sighting.
+    pub start: f64,
+    /// Last sighting, at or after `start`.
+    pub end: f64,
+}
+
+impl TimeSpan {
+    /// A span from `start` to `end`: finite, `start <= end`.
+    pub fn new(start: f64, end: f64) -> Result<Self> {
+        let span = Self { start, end };
+        span.check()?;
+        Ok(span)
+    }
+
+    /// One instant.
+    pub fn at(t: f64) -> Result<Self> {
+        Self::new(t, t)
+    }
+
+    /// Checks that both ends are finite and in order.
+    pub fn check(&self) -> Result<()> {
+        if !(self.start.is_finite() && self.end.is_finite() && self.start <= self.end) {
+            return Err(Error::InvalidInput(format!(
+                "time span {}..{} is not two finite times in order",
+                self.start, self.end
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the two spans share an instant.
+    pub fn overlaps(&self, other: &TimeSpan) -> bool {
+        self.start <= other.end && other.start <= self.end
+    }
+
+    /// Seconds between the two spans (0 when they overlap).
+    pub fn gap(&self, other: &TimeSpan) -> f64 {
+        (other.start - self.end)
+            .max(self.start - other.end)
+            .max(0.0)
+    }
 }
 
 /// One search result.
@@ -88,6 +178,9 @@ pub struct SearchOptions {
     pub group_by_identity: bool,
     /// Skip entries seen by this camera (cross-camera search).
     pub exclude_camera: Option<i32>,
+    /// Only entries seen during this window (their [`TimeSpan`] overlaps it); entries without
+    /// a time are left out.
+    pub time_window: Option<TimeSpan>,
     /// Use the gallery's calibrated threshold ([`Gallery::calibrate`]) as `min_score` (which
     /// must then be `None`).
     pub calibrated: bool,
@@ -110,6 +203,9 @@ impl SearchOptions {
         if self.min_score.is_some_and(f32::is_nan) {
             return Err(Error::InvalidInput("min_score is NaN".into()));
         }
+        if let Some(window) = &self.time_window {
+            window.check()?;
+        }
         if self.calibrated && self.min_score.is_some() {
             return Err(Error::InvalidInput(
                 "min_score and the calibrated threshold are both asked for: choose one".into(),
@@ -125,6 +221,7 @@ impl SearchOptions {
             min_score: None,
             group_by_identity: false,
             exclude_camera: None,
+            time_window: None,
             calibrated: false,
         }
     }
@@ -149,6 +246,25 @@ pub const MAX_DIM: usize = 65_536;
 /// Ids and identities are below 2^63: gallery files and npz exports store them as int64.
 pub const MAX_LABEL: u64 = i64::MAX as u64;
 
+/// Which entries [`Store::select`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Selection {
+    /// Those of one identity.
+    Identity(u64),
+    /// Those with this tag.
+    Tag(String),
+}
+
+impl Selection {
+    /// Whether `identity` and `tag` are picked.
+    pub fn picks(&self, identity: u64, tag: Option<&str>) -> bool {
+        match self {
+            Selection::Identity(wanted) => identity == *wanted,
+            Selection::Tag(wanted) => tag == Some(wanted.as_str()),
+        }
+    }
+}
+
 /// What a gallery's entries are kept in: one implementation per backend, behind the same
 /// checks. Vectors, labels and options arrive validated (and cosine vectors normalized) by
 /// [`Gallery`]; a backend keeps them and answers searches exactly as the embedded store does.
@@ -172,6 +288,12 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     fn ids(&self) -> Result<Vec<u64>>;
     /// Every entry.
     fn entries(&self) -> Result<Vec<Entry>>;
+    /// The entries `selection` picks, by id.
+    fn select(&self, selection: &Selection) -> Result<Vec<Entry>>;
+    /// Gives entries `ids` the identity `identity`, all or nothing.
+    fn relabel(&self, ids: &[u64], identity: u64) -> Result<()>;
+    /// Adds one to the counter in setting `key` (absent: 0) and returns it, atomically.
+    fn increment_meta(&self, key: &str) -> Result<u64>;
     /// The value of `key` among the gallery's settings (kept apart from the store's own).
     fn meta(&self, key: &str) -> Result<Option<String>>;
     /// Every setting, by key.
@@ -317,23 +439,9 @@ impl Gallery {
                 self.dim
             )));
         }
-        if vector.iter().any(|v| !v.is_finite()) {
-            return Err(Error::InvalidInput(
-                "embedding holds NaN or infinity".into(),
-            ));
-        }
+        check_finite(vector)?;
         if self.metric == Metric::Cosine {
-            // In f64: the squared norm of large f32 values (3e38) overflows f32.
-            let norm = vector
-                .iter()
-                .map(|&v| v as f64 * v as f64)
-                .sum::<f64>()
-                .sqrt();
-            if norm == 0.0 {
-                return Err(Error::InvalidInput(
-                    "a zero embedding has no direction (cosine metric)".into(),
-                ));
-            }
+            let norm = direction_norm(vector)?;
             return Ok(vector.iter().map(|&v| (v as f64 / norm) as f32).collect());
         }
         Ok(vector.to_vec())
@@ -346,17 +454,22 @@ impl Gallery {
         identity: u64,
         camera: i32,
         tag: Option<String>,
+        time: Option<TimeSpan>,
         vector: &[f32],
     ) -> Result<Entry> {
         let vector = self.prepare(vector)?;
         check_tag(&tag)?;
         check_label("identity", identity)?;
         check_camera(camera)?;
+        if let Some(span) = &time {
+            span.check()?;
+        }
         Ok(Entry {
             id,
             identity,
             camera,
             tag,
+            time,
             vector,
         })
     }
@@ -375,22 +488,36 @@ impl Gallery {
                 check_label("id", id)?;
             }
             requested.push(e.id);
-            rows.push(self.checked(0, e.identity, e.camera, e.tag, &e.vector)?);
+            rows.push(self.checked(0, e.identity, e.camera, e.tag, e.time, &e.vector)?);
         }
         self.store.add(rows, &requested)
     }
 
-    /// Replaces the embedding and labels of entry `id`.
-    pub fn update(
-        &self,
-        id: u64,
-        identity: u64,
-        camera: i32,
-        tag: Option<String>,
-        vector: &[f32],
-    ) -> Result<()> {
-        let entry = self.checked(id, identity, camera, tag, vector)?;
+    /// Replaces the embedding, labels and time of entry `id` with those of `entry` (whose own
+    /// `id` must be `None` or `id`).
+    pub fn update(&self, id: u64, entry: NewEntry) -> Result<()> {
+        if entry.id.is_some_and(|other| other != id) {
+            return Err(Error::InvalidInput(format!(
+                "entry {id} cannot be updated with the labels of entry {}",
+                entry.id.unwrap_or_default()
+            )));
+        }
+        let entry = self.checked(
+            id,
+            entry.identity,
+            entry.camera,
+            entry.tag,
+            entry.time,
+            &entry.vector,
+        )?;
         self.store.update(entry)
+    }
+
+    /// Gives the entries `ids` the identity `identity`, all or nothing (merging or splitting
+    /// identities); [`Error::NotFound`] if one is absent.
+    pub fn relabel(&self, ids: &[u64], identity: u64) -> Result<()> {
+        check_label("identity", identity)?;
+        self.store.relabel(ids, identity)
     }
 
     /// Removes entry `id`.
@@ -422,6 +549,32 @@ impl Gallery {
     /// A snapshot of every entry (in storage order in memory, by id in a database).
     pub fn entries(&self) -> Result<Vec<Entry>> {
         self.store.entries()
+    }
+
+    /// The entries of `identity`, by id (an index lookup in a database).
+    pub fn entries_of(&self, identity: u64) -> Result<Vec<Entry>> {
+        self.store.select(&Selection::Identity(identity))
+    }
+
+    /// The entries tagged `tag`, by id (an index lookup in a database).
+    pub fn entries_tagged(&self, tag: &str) -> Result<Vec<Entry>> {
+        self.store.select(&Selection::Tag(tag.to_string()))
+    }
+
+    /// The value of the gallery setting `key` (kept with the gallery: in its file or database).
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.store.meta(key)
+    }
+
+    /// Sets the gallery setting `key` (durably in a file or database gallery).
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.store.set_meta(key, value)
+    }
+
+    /// Adds one to the counter kept in setting `key` (absent counts as 0) and returns the new
+    /// value, atomically even between processes sharing a database.
+    pub fn increment(&self, key: &str) -> Result<u64> {
+        self.store.increment_meta(key)
     }
 
     /// Finds the threshold that accepts `target_far` of the different-identity pairs of a
@@ -626,6 +779,7 @@ impl Gallery {
                 identity: identities[i],
                 camera: cameras[i],
                 tag: None,
+                time: None,
                 vector: v.to_vec(),
             })
             .collect();
@@ -737,6 +891,32 @@ fn check_tag(tag: &Option<String>) -> Result<()> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// Refuses an embedding holding NaN or infinity.
+pub(crate) fn check_finite(vector: &[f32]) -> Result<()> {
+    if vector.iter().any(|v| !v.is_finite()) {
+        return Err(Error::InvalidInput(
+            "embedding holds NaN or infinity".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The length of an embedding that has a direction (is not zero), in f64: the squared norm of
+/// large f32 values (3e38) overflows f32.
+pub(crate) fn direction_norm(vector: &[f32]) -> Result<f64> {
+    let norm = vector
+        .iter()
+        .map(|&v| v as f64 * v as f64)
+        .sum::<f64>()
+        .sqrt();
+    if norm == 0.0 {
+        return Err(Error::InvalidInput(
+            "a zero embedding has no direction (cosine metric)".into(),
+        ));
+    }
+    Ok(norm)
 }
 
 pub(crate) fn not_found(id: u64) -> Error {

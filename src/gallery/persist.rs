@@ -6,13 +6,15 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, params};
 
-use super::{Entry, SETTING_PREFIX};
+use super::{Entry, SETTING_PREFIX, TimeSpan};
 use crate::distance::Metric;
 use crate::error::{Error, Result};
 
 /// Written in the `meta` table: what identifies a file as ours.
 const FORMAT: &str = "reid-gallery";
-const FORMAT_VERSION: &str = "1";
+/// Version 2 added the entries' time span (`time_start`, `time_end`); version 1 files are
+/// upgraded when opened.
+const FORMAT_VERSION: &str = "2";
 
 /// An open gallery database.
 #[derive(Debug)]
@@ -53,7 +55,9 @@ impl Db {
                      identity INTEGER NOT NULL,
                      camera INTEGER NOT NULL,
                      tag TEXT,
-                     vector BLOB NOT NULL);
+                     vector BLOB NOT NULL,
+                     time_start REAL,
+                     time_end REAL);
                  CREATE INDEX entries_identity ON entries(identity);
                  COMMIT;",
             )
@@ -84,7 +88,10 @@ impl Db {
             conn,
             path: path.to_path_buf(),
         };
-        let (dim, metric) = db.read_meta()?;
+        let (dim, metric, version) = db.read_meta()?;
+        if version == "1" {
+            db.upgrade_from_1()?;
+        }
         let entries = db.read_entries(dim)?;
         db.configure()?;
         Ok((db, dim, metric, entries))
@@ -97,7 +104,20 @@ impl Db {
             .map_err(|e| db_err(&self.path, e))
     }
 
-    fn read_meta(&self) -> Result<(usize, Metric)> {
+    /// Adds version 2's time columns to a version 1 file, in one transaction.
+    fn upgrade_from_1(&self) -> Result<()> {
+        self.conn
+            .execute_batch(&format!(
+                "BEGIN;
+                 ALTER TABLE entries ADD COLUMN time_start REAL;
+                 ALTER TABLE entries ADD COLUMN time_end REAL;
+                 UPDATE meta SET value = '{FORMAT_VERSION}' WHERE key = 'version';
+                 COMMIT;"
+            ))
+            .map_err(|e| db_err(&self.path, format!("upgrading from format version 1: {e}")))
+    }
+
+    fn read_meta(&self) -> Result<(usize, Metric, String)> {
         let get = |key: &str| -> Result<String> {
             self.conn
                 .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
@@ -107,7 +127,7 @@ impl Db {
             return Err(db_err(&self.path, "not a reid gallery"));
         }
         let version = get("version")?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != "1" {
             return Err(db_err(
                 &self.path,
                 format!("gallery format version {version} is not supported"),
@@ -120,13 +140,16 @@ impl Db {
         if dim == 0 {
             return Err(db_err(&self.path, "corrupt dimension"));
         }
-        Ok((dim, metric))
+        Ok((dim, metric, version))
     }
 
     fn read_entries(&self, dim: usize) -> Result<Vec<Entry>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, identity, camera, tag, vector FROM entries ORDER BY rowid")
+            .prepare(
+                "SELECT id, identity, camera, tag, vector, time_start, time_end FROM entries \
+                 ORDER BY rowid",
+            )
             .map_err(|e| db_err(&self.path, e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -136,12 +159,15 @@ impl Db {
                     r.get::<_, i64>(2)?,
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, Option<f64>>(5)?,
+                    r.get::<_, Option<f64>>(6)?,
                 ))
             })
             .map_err(|e| db_err(&self.path, e))?;
         let mut entries = Vec::new();
         for row in rows {
-            let (id, identity, camera, tag, blob) = row.map_err(|e| db_err(&self.path, e))?;
+            let (id, identity, camera, tag, blob, start, end) =
+                row.map_err(|e| db_err(&self.path, e))?;
             if blob.len() != dim * 4 {
                 return Err(db_err(
                     &self.path,
@@ -165,6 +191,8 @@ impl Db {
                 camera: i32::try_from(camera)
                     .map_err(|_| db_err(&self.path, format!("entry {id}: corrupt camera")))?,
                 tag,
+                time: time_span(start, end)
+                    .map_err(|e| db_err(&self.path, format!("entry {id}: {e}")))?,
                 vector,
             });
         }
@@ -178,7 +206,8 @@ impl Db {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO entries (id, identity, camera, tag, vector) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO entries (id, identity, camera, tag, vector, time_start, time_end) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(|e| db_err(&path, e))?;
             for e in entries {
@@ -187,7 +216,9 @@ impl Db {
                     e.identity as i64,
                     e.camera as i64,
                     e.tag,
-                    vector_blob(&e.vector)
+                    vector_blob(&e.vector),
+                    e.time.map(|t| t.start),
+                    e.time.map(|t| t.end)
                 ])
                 .map_err(|err| db_err(&path, err))?;
             }
@@ -199,17 +230,36 @@ impl Db {
     pub fn update(&mut self, e: &Entry) -> Result<()> {
         self.conn
             .execute(
-                "UPDATE entries SET identity = ?2, camera = ?3, tag = ?4, vector = ?5 WHERE id = ?1",
+                "UPDATE entries SET identity = ?2, camera = ?3, tag = ?4, vector = ?5, \
+                 time_start = ?6, time_end = ?7 WHERE id = ?1",
                 params![
                     e.id as i64,
                     e.identity as i64,
                     e.camera as i64,
                     e.tag,
-                    vector_blob(&e.vector)
+                    vector_blob(&e.vector),
+                    e.time.map(|t| t.start),
+                    e.time.map(|t| t.end)
                 ],
             )
             .map(|_| ())
             .map_err(|err| db_err(&self.path, err))
+    }
+
+    /// Gives entries `ids` the identity `identity`, in one transaction.
+    pub fn relabel(&mut self, ids: &[u64], identity: u64) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE entries SET identity = ?2 WHERE id = ?1")
+                .map_err(|e| db_err(&path, e))?;
+            for &id in ids {
+                stmt.execute(params![id as i64, identity as i64])
+                    .map_err(|err| db_err(&path, err))?;
+            }
+        }
+        tx.commit().map_err(|e| db_err(&path, e))
     }
 
     /// Every value set with [`Db::set_meta`], by key.
@@ -297,6 +347,15 @@ fn check_not_truncated(path: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The time span of a row: both ends or neither.
+pub(crate) fn time_span(start: Option<f64>, end: Option<f64>) -> Result<Option<TimeSpan>> {
+    match (start, end) {
+        (None, None) => Ok(None),
+        (Some(start), Some(end)) => TimeSpan::new(start, end).map(Some),
+        _ => Err(Error::InvalidInput("a time span with one end only".into())),
+    }
 }
 
 fn vector_blob(v: &[f32]) -> Vec<u8> {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use super::{Match, SearchOptions};
+use super::{Match, SearchOptions, TimeSpan};
 use crate::distance::Metric;
 
 /// Gallery rows scored per matrix product, and queries per block: large query blocks keep the
@@ -25,6 +25,16 @@ pub(crate) struct Columns<'a> {
     pub ids: &'a [u64],
     pub identities: &'a [u64],
     pub cameras: &'a [i32],
+    pub times: &'a [Option<TimeSpan>],
+}
+
+/// Whether an entry seen during `time` passes the options' time window.
+pub(crate) fn in_window(time: Option<&TimeSpan>, options: &SearchOptions) -> bool {
+    match (&options.time_window, time) {
+        (None, _) => true,
+        (Some(window), Some(time)) => window.overlaps(time),
+        (Some(_), None) => false,
+    }
 }
 
 /// Better first: higher similarity (cosine) or lower distance (euclidean); ties by lower id.
@@ -146,6 +156,7 @@ fn shortlist(
     let metric = cols.metric;
     let eligible = |j: usize| {
         options.exclude_camera != Some(cols.cameras[start + j])
+            && in_window(cols.times[start + j].as_ref(), options)
             && passes(metric, row[j], options, slack)
     };
     if !options.group_by_identity && options.k <= 64 {

@@ -230,6 +230,7 @@ fn search_cases() -> Vec<Search> {
                 min_score: Some(0.2),
                 group_by_identity: true,
                 exclude_camera: Some(1),
+                time_window: None,
                 calibrated: false,
             },
             query_dim: None,
@@ -252,6 +253,25 @@ fn search_cases() -> Vec<Search> {
             options: SearchOptions {
                 calibrated: true,
                 min_score: Some(0.5),
+                ..SearchOptions::top(5)
+            },
+            query_dim: None,
+        },
+        Search {
+            name: "a time window (the entries were added without times: nothing)",
+            options: SearchOptions {
+                time_window: Some(reid::gallery::TimeSpan::new(0.0, 1e9).unwrap()),
+                ..SearchOptions::top(5)
+            },
+            query_dim: None,
+        },
+        Search {
+            name: "a time window that ends before it starts",
+            options: SearchOptions {
+                time_window: Some(reid::gallery::TimeSpan {
+                    start: 5.0,
+                    end: 1.0,
+                }),
                 ..SearchOptions::top(5)
             },
             query_dim: None,
@@ -280,6 +300,7 @@ fn search_through_rust_and_c_agree() {
             identity,
             camera,
             tag: None,
+            time: None,
             vector: v.to_vec(),
         })
         .collect();
@@ -364,6 +385,10 @@ fn search_both(rust_gallery: &Gallery, c_gallery: *mut reid_gallery, vectors: &[
             }
             if case.options.calibrated {
                 options.flags |= reid::ffi::search_options::REID_SEARCH_CALIBRATED;
+            }
+            if let Some(window) = case.options.time_window {
+                (options.time_from, options.time_to) = (window.start, window.end);
+                options.flags |= reid::ffi::search_options::REID_SEARCH_TIME_WINDOW;
             }
             let mut out = vec![reid_match::default(); case.options.k.max(1)];
             let mut len = 0;

@@ -65,31 +65,49 @@ pub fn drop_schema(url: &str, schema: &str) {
         .expect("drop a test gallery");
 }
 
-/// A new, empty gallery and what it lives in, removed when dropped.
-pub struct Fresh {
-    pub gallery: Gallery,
-    /// Where it can be opened again (`None` in memory).
+/// Where a store can live: nowhere (memory), a file in a temporary folder, or a schema of the
+/// test database; the folder or schema is removed when dropped.
+pub struct Place {
+    /// Where to create and open it (`None` in memory).
     location: Option<String>,
     _dir: Option<tempfile::TempDir>,
     schema: Option<(String, String)>,
 }
 
+impl Place {
+    /// Where the store can be created and opened again (`None` in memory).
+    pub fn location(&self) -> Option<&str> {
+        self.location.as_deref()
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Some((url, schema)) = &self.schema {
+            drop_schema(url, schema);
+        }
+    }
+}
+
+/// A new, empty gallery and what it lives in, removed when dropped.
+pub struct Fresh {
+    pub gallery: Gallery,
+    place: Place,
+}
+
 impl Backend {
-    /// An empty gallery on this backend.
-    pub fn fresh(self, dim: usize, metric: Metric) -> Fresh {
+    /// A new place on this backend.
+    pub fn place(self) -> Place {
         match self {
-            Backend::Memory => Fresh {
-                gallery: Gallery::new(dim, metric).unwrap(),
+            Backend::Memory => Place {
                 location: None,
                 _dir: None,
                 schema: None,
             },
             Backend::File => {
                 let dir = tempfile::tempdir().unwrap();
-                let location = dir.path().join("g.db").display().to_string();
-                Fresh {
-                    gallery: Gallery::create(&location, dim, metric).unwrap(),
-                    location: Some(location),
+                Place {
+                    location: Some(dir.path().join("g.db").display().to_string()),
                     _dir: Some(dir),
                     schema: None,
                 }
@@ -97,8 +115,7 @@ impl Backend {
             Backend::Database => {
                 let url = database_url().expect("a database backend needs REID_POSTGRES_URL");
                 let (location, schema) = database_location(&url);
-                Fresh {
-                    gallery: Gallery::create(&location, dim, metric).unwrap(),
+                Place {
                     location: Some(location),
                     _dir: None,
                     schema: Some((url, schema)),
@@ -106,12 +123,23 @@ impl Backend {
             }
         }
     }
+
+    /// An empty gallery on this backend.
+    pub fn fresh(self, dim: usize, metric: Metric) -> Fresh {
+        let place = self.place();
+        let gallery = match place.location() {
+            None => Gallery::new(dim, metric),
+            Some(location) => Gallery::create(location, dim, metric),
+        }
+        .unwrap();
+        Fresh { gallery, place }
+    }
 }
 
 impl Fresh {
     /// Where the gallery can be opened again (`None` in memory).
     pub fn location(&self) -> Option<&str> {
-        self.location.as_deref()
+        self.place.location()
     }
 }
 
@@ -120,13 +148,5 @@ impl Deref for Fresh {
 
     fn deref(&self) -> &Gallery {
         &self.gallery
-    }
-}
-
-impl Drop for Fresh {
-    fn drop(&mut self) {
-        if let Some((url, schema)) = &self.schema {
-            drop_schema(url, schema);
-        }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use reid::eval::Metric;
-use reid::gallery::{Gallery, Match, NewEntry, SearchOptions};
+use reid::gallery::{Gallery, Match, NewEntry, SearchOptions, TimeSpan};
 
 use crate::backends::{self, Backend, Fresh};
 
@@ -35,6 +35,11 @@ fn populated(backend: Backend, metric: Metric, n: usize) -> (Fresh, Vec<NewEntry
             identity: (i % 50) as u64,
             camera: (i % 4) as i32,
             tag: None,
+            // Every fifth entry has no time; the others spans of 0 to 6 s within 100 s.
+            time: (i % 5 != 0).then(|| {
+                let start = (i % 100) as f64;
+                TimeSpan::new(start, start + (i % 7) as f64).unwrap()
+            }),
             vector: rng.vector(DIM),
         })
         .collect();
@@ -56,6 +61,11 @@ fn brute_force(
     let mut all: Vec<(f64, Match)> = entries
         .iter()
         .filter(|e| o.exclude_camera != Some(e.camera))
+        .filter(|e| match (&o.time_window, &e.time) {
+            (None, _) => true,
+            (Some(w), Some(t)) => t.start <= w.end && w.start <= t.end,
+            (Some(_), None) => false,
+        })
         .map(|e| {
             let score = match metric {
                 Metric::Cosine => unit(query)
@@ -152,6 +162,16 @@ fn search_equals_brute_force_under_every_option() {
                 min_score: Some(threshold),
                 ..SearchOptions::top(50)
             },
+            SearchOptions {
+                time_window: Some(TimeSpan::new(30.0, 32.5).unwrap()),
+                ..SearchOptions::top(10)
+            },
+            SearchOptions {
+                time_window: Some(TimeSpan::at(90.0).unwrap()),
+                exclude_camera: Some(1),
+                group_by_identity: true,
+                ..SearchOptions::top(5)
+            },
             SearchOptions::top(100_000),
         ];
         for o in &options {
@@ -182,6 +202,7 @@ fn ties_are_broken_by_id_on(backend: Backend) {
                 identity: id,
                 camera: 0,
                 tag: None,
+                time: None,
                 vector: v.clone(),
             })
             .unwrap();
@@ -209,7 +230,10 @@ fn mutations_keep_search_exact_on(backend: Backend) {
     entries.retain(|e| e.identity != 5);
     let new_vector = Rng(99).vector(DIM);
     gallery
-        .update(1000, 77, 3, Some("moved".into()), &new_vector)
+        .update(
+            1000,
+            NewEntry::new(77, 3, new_vector.clone()).with_tag("moved"),
+        )
         .unwrap();
     let first = entries.iter_mut().find(|e| e.id == Some(1000)).unwrap();
     (first.identity, first.camera, first.vector) = (77, 3, new_vector.clone());
@@ -219,6 +243,9 @@ fn mutations_keep_search_exact_on(backend: Backend) {
         (fetched.identity, fetched.camera, fetched.tag.as_deref()),
         (77, 3, Some("moved"))
     );
+    // Times come back as they went in.
+    let timed = gallery.get(1000 + 3 * 13).unwrap().unwrap();
+    assert_eq!(timed.time, Some(TimeSpan::new(13.0, 19.0).unwrap()));
     assert!(gallery.get(1000 + 3 * 17).unwrap().is_none());
     let query = Rng(5).vector(DIM);
     let o = SearchOptions::top(20);
@@ -233,6 +260,7 @@ fn mutations_keep_search_exact_on(backend: Backend) {
             identity: 1,
             camera: 0,
             tag: None,
+            time: None,
             vector: query.clone(),
         })
         .unwrap();
@@ -262,6 +290,7 @@ fn bad_input_is_an_error_and_loses_nothing_on(backend: Backend) {
         identity: 1,
         camera: 0,
         tag: None,
+        time: None,
         vector,
     };
     let bad_batches = vec![
@@ -272,6 +301,7 @@ fn bad_input_is_an_error_and_loses_nothing_on(backend: Backend) {
         vec![entry(1000, vec![1.0; DIM])],
         vec![NewEntry {
             tag: Some("x".repeat(300)),
+            time: None,
             ..entry(6, vec![1.0; DIM])
         }],
     ];
@@ -295,7 +325,11 @@ fn bad_input_is_an_error_and_loses_nothing_on(backend: Backend) {
             .is_err()
     );
     assert!(gallery.remove(424242).is_err());
-    assert!(gallery.update(424242, 1, 1, None, &[1.0; DIM]).is_err());
+    assert!(
+        gallery
+            .update(424242, NewEntry::new(1, 1, vec![1.0; DIM]))
+            .is_err()
+    );
     assert!(Gallery::new(0, Metric::Cosine).is_err());
     assert_eq!(gallery.entries().unwrap(), before);
     let empty = backend.fresh(DIM, Metric::Cosine);
@@ -332,6 +366,7 @@ fn searches_run_while_a_writer_adds_on(backend: Backend) {
                     identity: i,
                     camera: 1,
                     tag: None,
+                    time: None,
                     vector: rng.vector(DIM),
                 })
                 .unwrap();
@@ -373,6 +408,7 @@ fn alone_or_in_a_batch_the_same_scores_and_a_stored_vector_at_zero() {
                 identity: i % 300,
                 camera: (i % 3) as i32,
                 tag: None,
+                time: None,
                 // Large values make the |q|² + |g|² − 2q·g cancellation visible.
                 vector: rng.vector(D).iter().map(|v| 40.0 * v).collect(),
             })
@@ -440,6 +476,7 @@ fn labels_and_huge_values_at_their_bounds_on(backend: Backend) {
         identity,
         camera: 0,
         tag: None,
+        time: None,
         vector: vec![3e38, 3e38, 0.0, 0.0],
     };
     for (id, identity) in [
@@ -456,7 +493,7 @@ fn labels_and_huge_values_at_their_bounds_on(backend: Backend) {
     let half = std::f32::consts::FRAC_1_SQRT_2;
     assert_eq!(stored.vector, [half, half, 0.0, 0.0]);
     let err = gallery
-        .update(id, u64::MAX, 0, None, &[1.0; 4])
+        .update(id, NewEntry::new(u64::MAX, 0, vec![1.0; 4]))
         .unwrap_err();
     assert!(err.to_string().contains("2^63"), "{err}");
     // The largest labels survive the npz round trip.
@@ -482,13 +519,14 @@ fn negative_cameras_are_refused_on(backend: Backend) {
         identity: 1,
         camera,
         tag: None,
+        time: None,
         vector: vec![1.0, 0.0, 0.0, 0.0],
     };
     let err = gallery.add(entry(-1)).unwrap_err().to_string();
     assert!(err.contains("camera -1 is negative"), "{err}");
     let id = gallery.add(entry(i32::MAX)).unwrap();
     let err = gallery
-        .update(id, 1, i32::MIN, None, &[1.0; 4])
+        .update(id, NewEntry::new(1, i32::MIN, vec![1.0; 4]))
         .unwrap_err();
     assert!(err.to_string().contains("negative"), "{err}");
     let vectors = reid::formats::npy::NpyArray::f32(vec![1, 4], vec![0.0, 1.0, 0.0, 0.0]);
@@ -514,6 +552,7 @@ fn ids_are_listed_ascending_on(backend: Backend) {
                 identity: 0,
                 camera: 0,
                 tag: None,
+                time: None,
                 vector: vec![1.0, 0.5],
             })
             .unwrap()
@@ -658,6 +697,7 @@ fn calibrated_threshold_on(backend: Backend, metric: Metric) {
                     identity,
                     camera: 0,
                     tag: None,
+                    time: None,
                     vector: v.to_vec(),
                 })
                 .collect(),
@@ -721,6 +761,7 @@ fn bound_to_one_model_on(backend: Backend) {
             identity: 1,
             camera: 0,
             tag: None,
+            time: None,
             vector: vec![1.0, 0.0, 0.0, 0.0],
         })
         .unwrap();
@@ -745,4 +786,75 @@ fn bound_to_one_model_on(backend: Backend) {
         ));
         assert_eq!(reopened.model().unwrap(), Some(b.clone()));
     }
+}
+
+#[test]
+fn relabelling_selections_counters_and_time_spans() {
+    for backend in backends::all() {
+        relabelling_selections_counters_and_time_spans_on(backend);
+    }
+}
+
+fn relabelling_selections_counters_and_time_spans_on(backend: Backend) {
+    let gallery = backend.fresh(4, Metric::Cosine);
+    let at = |t: f64| TimeSpan::at(t).unwrap();
+    let ids = gallery
+        .add_batch(vec![
+            NewEntry::new(1, 0, vec![1.0, 0.0, 0.0, 0.0]).with_tag("cam0/7"),
+            NewEntry::new(1, 1, vec![0.0, 1.0, 0.0, 0.0]).with_time(at(5.0)),
+            NewEntry::new(2, 1, vec![0.0, 0.0, 1.0, 0.0]).with_tag("cam0/7"),
+            NewEntry::new(3, 2, vec![0.0, 0.0, 0.0, 1.0]),
+        ])
+        .unwrap();
+    let of = |identity| -> Vec<u64> {
+        gallery
+            .entries_of(identity)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    assert_eq!(of(1), [ids[0], ids[1]]);
+    let tagged: Vec<u64> = gallery
+        .entries_tagged("cam0/7")
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(tagged, [ids[0], ids[2]]);
+    assert!(gallery.entries_tagged("cam9/1").unwrap().is_empty());
+    // Relabelling is all or nothing: one missing id changes nothing.
+    let err = gallery.relabel(&[ids[2], 424242], 1).unwrap_err();
+    assert!(err.to_string().contains("424242"), "{err}");
+    assert_eq!(of(2), [ids[2]]);
+    gallery.relabel(&[ids[2], ids[3]], 1).unwrap();
+    assert_eq!(of(1), [ids[0], ids[1], ids[2], ids[3]]);
+    assert!(of(2).is_empty() && of(3).is_empty());
+    assert!(gallery.relabel(&[ids[0]], u64::MAX).is_err());
+    // Counters start at 1 and count on.
+    assert_eq!(gallery.increment("people").unwrap(), 1);
+    assert_eq!(gallery.increment("people").unwrap(), 2);
+    assert_eq!(gallery.increment("cars").unwrap(), 1);
+    assert_eq!(gallery.setting("people").unwrap().as_deref(), Some("2"));
+    gallery.set_setting("bad", "x").unwrap();
+    assert!(gallery.increment("bad").is_err());
+    // Spans that are not two finite times in order are refused, in entries and windows.
+    for (start, end) in [(2.0, 1.0), (f64::NAN, 1.0), (0.0, f64::INFINITY)] {
+        let span = TimeSpan { start, end };
+        let entry = NewEntry::new(1, 0, vec![1.0; 4]).with_time(span);
+        assert!(gallery.add(entry).is_err(), "{start}..{end}");
+        let window = SearchOptions {
+            time_window: Some(span),
+            ..SearchOptions::top(1)
+        };
+        assert!(gallery.search(&[1.0; 4], &window).is_err());
+    }
+    assert_eq!(gallery.len().unwrap(), 4);
+    // A window picks the timed entry only.
+    let window = SearchOptions {
+        time_window: Some(TimeSpan::new(4.0, 6.0).unwrap()),
+        ..SearchOptions::top(10)
+    };
+    let found = &gallery.search(&[1.0, 0.0, 0.0, 0.0], &window).unwrap()[0];
+    assert_eq!(found.iter().map(|m| m.id).collect::<Vec<_>>(), [ids[1]]);
 }

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reid::eval::Metric;
-use reid::gallery::{Gallery, NewEntry, SearchOptions};
+use reid::gallery::{Gallery, NewEntry, SearchOptions, TimeSpan};
 
 use crate::backends::{Backend, database_location, database_url, drop_schema};
 
@@ -76,6 +76,7 @@ fn database_search_returns_exactly_what_the_embedded_store_returns() {
                 identity: i % 97,
                 camera: (i % 5) as i32,
                 tag: (i % 3 == 0).then(|| format!("t{i}")),
+                time: (i % 4 != 0).then(|| TimeSpan::new(i as f64, i as f64 + 3.5).unwrap()),
                 vector: rng.vector(D),
             })
             .collect();
@@ -97,6 +98,7 @@ fn database_search_returns_exactly_what_the_embedded_store_returns() {
                 identity: 1000 + n as u64,
                 camera: 9,
                 tag: None,
+                time: None,
                 vector: v,
             });
         }
@@ -114,6 +116,7 @@ fn database_search_returns_exactly_what_the_embedded_store_returns() {
                 identity: 2000 + n % 50,
                 camera: (n % 3) as i32,
                 tag: None,
+                time: None,
                 vector: base
                     .iter()
                     .zip(&noise)
@@ -149,6 +152,11 @@ fn database_search_returns_exactly_what_the_embedded_store_returns() {
                 group_by_identity: true,
                 exclude_camera: Some(9),
                 ..SearchOptions::top(30)
+            },
+            SearchOptions {
+                time_window: Some(TimeSpan::new(400.0, 900.0).unwrap()),
+                group_by_identity: true,
+                ..SearchOptions::top(10)
             },
             SearchOptions::top(3000),
         ] {
@@ -193,6 +201,7 @@ fn writers_on_several_connections_get_distinct_ids() {
                             identity: w * 1000 + b,
                             camera: w as i32,
                             tag: None,
+                            time: None,
                             vector: rng.vector(8),
                         })
                         .collect();
@@ -233,6 +242,7 @@ fn a_client_killed_mid_batch_adds_nothing() {
             identity: 1,
             camera: 0,
             tag: None,
+            time: None,
             vector: vec![1.0; D],
         })
         .unwrap();
@@ -301,6 +311,7 @@ fn a_client_killed_mid_batch_adds_nothing() {
             identity: 2,
             camera: 0,
             tag: None,
+            time: None,
             vector: vec![0.5; D],
         })
         .unwrap();
@@ -322,6 +333,7 @@ fn a_lost_connection_is_an_error_then_the_next_call_reconnects() {
         identity,
         camera: 0,
         tag: None,
+        time: None,
         vector: vec![1.0, 2.0, 3.0, 4.0],
     };
     gallery.add(entry(1)).unwrap();
@@ -458,6 +470,7 @@ fn ef_search_goes_through_the_index_and_finds_the_neighbours() {
             identity: i / 3,
             camera: (i % 4) as i32,
             tag: None,
+            time: None,
             vector: rng.vector(D),
         })
         .collect();
@@ -519,6 +532,7 @@ fn a_bulk_load_rebuilds_the_index_and_loses_nothing() {
             identity: i % 500,
             camera: (i % 3) as i32,
             tag: None,
+            time: None,
             vector: rng.vector(D),
         })
         .collect();
@@ -550,4 +564,49 @@ fn a_bulk_load_rebuilds_the_index_and_loses_nothing() {
     let approximate = Gallery::open(format!("{}&ef_search=100", schema.location)).unwrap();
     let found = approximate.search(&queries, &options).unwrap();
     assert!(found.iter().all(|m| m.len() == 5));
+}
+
+/// A gallery of format version 1 (before time spans), made here as reid 0.3 made it, opens
+/// with its entries, is upgraded in place, and then keeps times.
+#[test]
+fn a_version_1_database_gallery_is_upgraded_when_opened() {
+    let Some(url) = database_url() else { return };
+    let schema = Schema::new(&url);
+    let s = &schema.name;
+    sql(
+        &url,
+        &format!(
+            "CREATE SCHEMA \"{s}\";
+             CREATE TABLE \"{s}\".meta (key text PRIMARY KEY, value text NOT NULL);
+             CREATE TABLE \"{s}\".entries (id bigint PRIMARY KEY, identity bigint NOT NULL,
+                 camera integer NOT NULL, tag text, embedding vector(3) NOT NULL);
+             CREATE INDEX ON \"{s}\".entries (identity);
+             CREATE INDEX ON \"{s}\".entries (camera);
+             INSERT INTO \"{s}\".meta VALUES ('format', 'reid-gallery'), ('version', '1'),
+                 ('dim', '3'), ('metric', 'cosine'), ('next_id', '6');
+             INSERT INTO \"{s}\".entries VALUES (5, 2, 1, 'old', '[0,1,0]');"
+        ),
+    );
+    let gallery = Gallery::open(&schema.location).unwrap();
+    let old = gallery.get(5).unwrap().unwrap();
+    assert_eq!(
+        (old.identity, old.camera, old.tag.as_deref(), old.time),
+        (2, 1, Some("old"), None)
+    );
+    let span = TimeSpan::new(1.0, 2.0).unwrap();
+    let id = gallery
+        .add(NewEntry::new(3, 0, vec![1.0, 0.0, 0.0]).with_time(span))
+        .unwrap();
+    assert_eq!(id, 6);
+    let window = SearchOptions {
+        time_window: Some(span),
+        ..SearchOptions::top(5)
+    };
+    let found = &gallery.search(&[0.0, 1.0, 0.0], &window).unwrap()[0];
+    assert_eq!(found.iter().map(|m| m.id).collect::<Vec<_>>(), [6]);
+    drop(gallery);
+    // A second open finds version 2 and changes nothing.
+    let reopened = Gallery::open(&schema.location).unwrap();
+    assert_eq!(reopened.get(id).unwrap().unwrap().time, Some(span));
+    assert_eq!(reopened.entries_tagged("old").unwrap().len(), 1);
 }

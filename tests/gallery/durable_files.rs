@@ -30,6 +30,7 @@ fn entries(ids: std::ops::Range<u64>) -> Vec<NewEntry> {
         identity: id / 4,
         camera: (id % 3) as i32,
         tag: (id % 5 == 0).then(|| format!("tag-{id}")),
+        time: None,
         vector: vector(id),
     })
     .collect()
@@ -49,7 +50,7 @@ fn every_mutation_survives_reopening() {
     gallery.remove(7).unwrap();
     assert_eq!(gallery.remove_identity(2).unwrap(), 4);
     gallery
-        .update(13, 99, 2, Some("moved".into()), &vector(1000))
+        .update(13, NewEntry::new(99, 2, vector(1000)).with_tag("moved"))
         .unwrap();
     let assigned = gallery
         .add(NewEntry {
@@ -57,6 +58,7 @@ fn every_mutation_survives_reopening() {
             identity: 5,
             camera: 1,
             tag: None,
+            time: None,
             vector: vector(5000),
         })
         .unwrap();
@@ -83,6 +85,7 @@ fn every_mutation_survives_reopening() {
             identity: 1,
             camera: 0,
             tag: None,
+            time: None,
             vector: vector(6000),
         })
         .unwrap();
@@ -294,4 +297,60 @@ fn a_killed_writer_loses_nothing_it_acknowledged() {
             assert_eq!(gallery.get(id).unwrap().unwrap().vector.len(), DIM);
         }
     }
+}
+
+/// A file of format version 1 (before time spans), written here as reid 0.3 wrote it, opens
+/// with its entries and is upgraded in place.
+#[test]
+fn a_version_1_file_is_upgraded_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.gallery");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE entries (id INTEGER PRIMARY KEY, identity INTEGER NOT NULL,
+                 camera INTEGER NOT NULL, tag TEXT, vector BLOB NOT NULL);
+             CREATE INDEX entries_identity ON entries(identity);
+             INSERT INTO meta VALUES ('format', 'reid-gallery'), ('version', '1'),
+                 ('dim', '2'), ('metric', 'euclidean');",
+        )
+        .unwrap();
+        let blob: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        conn.execute(
+            "INSERT INTO entries VALUES (7, 3, 1, 'old', ?1)",
+            rusqlite::params![blob],
+        )
+        .unwrap();
+    }
+    let gallery = Gallery::open(&path).unwrap();
+    let old = gallery.get(7).unwrap().unwrap();
+    assert_eq!(
+        (
+            old.identity,
+            old.camera,
+            old.tag.as_deref(),
+            old.time,
+            old.vector
+        ),
+        (3, 1, Some("old"), None, vec![1.5, -2.0])
+    );
+    let span = reid::gallery::TimeSpan::new(10.0, 12.5).unwrap();
+    let id = gallery
+        .add(NewEntry::new(4, 0, vec![0.0, 1.0]).with_time(span))
+        .unwrap();
+    drop(gallery);
+    let reopened = Gallery::open(&path).unwrap();
+    assert_eq!(reopened.get(id).unwrap().unwrap().time, Some(span));
+    assert_eq!(reopened.len().unwrap(), 2);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'version'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(version, "2");
 }

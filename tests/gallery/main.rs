@@ -1,5 +1,6 @@
-//! Galleries (layer `gallery`): one behavioural table on every store (search against a
-//! brute-force reference), durable files, and the PostgreSQL database store.
+//! Galleries (layer `gallery`) and the identity store over them: one behavioural table on
+//! every store (search against a brute-force reference), durable files, the PostgreSQL
+//! database store, and global identities for synthetic multi-camera tracks.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -8,3 +9,5 @@ mod backends;
 mod behaviour;
 mod database;
 mod durable_files;
+mod identity_store;
+mod tracks;

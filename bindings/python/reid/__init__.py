@@ -64,6 +64,8 @@ class _SearchOptions(ctypes.Structure):
         ("min_score", ctypes.c_float),
         ("exclude_camera", ctypes.c_int32),
         ("flags", ctypes.c_uint32),
+        ("time_from", ctypes.c_double),
+        ("time_to", ctypes.c_double),
     ]
 
 
@@ -114,6 +116,7 @@ _PIXEL_FORMATS = {"rgb": 0, "bgr": 1, "rgba": 2, "bgra": 3, "gray": 4}
 _METRICS = {"cosine": 0, "euclidean": 1}
 _SPLITS = {"train": 0, "query": 1, "gallery": 2}
 _SEARCH_MIN_SCORE, _SEARCH_GROUP_BY_IDENTITY, _SEARCH_EXCLUDE_CAMERA, _SEARCH_CALIBRATED = 1, 2, 4, 8
+_SEARCH_TIME_WINDOW = 16
 _BUFFER_TOO_SMALL = 2
 
 # (name, result type, argument types) of every function used.
@@ -1042,11 +1045,13 @@ class Gallery(_Handle):
         group_by_identity=False,
         exclude_camera=None,
         calibrated=False,
+        time_window=None,
     ):
         """The best matches of one embedding, best first (a list of :data:`Match`);
-        ``calibrated`` keeps only those past the threshold of :meth:`calibrate`."""
+        ``calibrated`` keeps only those past the threshold of :meth:`calibrate`;
+        ``time_window`` (``(start, end)`` seconds) only entries seen then."""
         return self.search_batch(
-            query, k, min_score, group_by_identity, exclude_camera, calibrated
+            query, k, min_score, group_by_identity, exclude_camera, calibrated, time_window
         )[0]
 
     def search_batch(
@@ -1057,6 +1062,7 @@ class Gallery(_Handle):
         group_by_identity=False,
         exclude_camera=None,
         calibrated=False,
+        time_window=None,
     ):
         """The best matches of each of ``[count, dim]`` embeddings."""
         q = _vectors(queries)
@@ -1073,6 +1079,9 @@ class Gallery(_Handle):
             opts.exclude_camera = exclude_camera
         if calibrated:
             opts.flags |= _SEARCH_CALIBRATED
+        if time_window is not None:
+            opts.flags |= _SEARCH_TIME_WINDOW
+            opts.time_from, opts.time_to = (float(t) for t in time_window)
         out = (_Match * (count * max(k, 1)))()
         counts = (ctypes.c_size_t * count)()
         _check(

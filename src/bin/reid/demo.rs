@@ -178,6 +178,7 @@ impl DemoArgs {
                 identity: s.pid as u64,
                 camera: s.camera,
                 tag: None,
+                time: None,
                 vector: v.to_vec(),
             })
             .collect();

@@ -172,6 +172,7 @@ impl GalleryCommand {
                     min_score,
                     group_by_identity: group,
                     exclude_camera,
+                    time_window: None,
                     calibrated,
                 };
                 let results = gallery.search(&queries.to_f32(), &options)?;
