@@ -17,10 +17,10 @@
  *   by its capacity in elements.
  *
  * Threads
- *   reid_extractor, reid_classifier and reid_gallery are internally synchronized: any number
- *   of threads may use one at the same time (gallery mutations are exclusive with each other
- *   and with searches; a function that changes a gallery takes `reid_gallery *`, one that
- *   only reads it `const reid_gallery *`). reid_extractor_options and reid_finetuner are
+ *   reid_extractor, reid_classifier, reid_gallery and reid_identity_store are internally
+ *   synchronized: any number of threads may use one at the same time (gallery mutations are
+ *   exclusive with each other and with searches; a function that changes a gallery takes
+ *   `reid_gallery *`, one that only reads it `const reid_gallery *`). reid_extractor_options and reid_finetuner are
  *   single-owner. A handle may not be freed while another thread uses it. Callbacks take
  *   user_data first and return non-zero to cancel.
  *
@@ -61,6 +61,9 @@ typedef struct reid_extractor_options reid_extractor_options;
 /** Opaque handle; see the functions named reid_gallery_*. */
 typedef struct reid_gallery reid_gallery;
 
+/** Opaque handle; see the functions named reid_identity_store_*. */
+typedef struct reid_identity_store reid_identity_store;
+
 /** Opaque handle; see the functions named reid_finetuner_*. */
 typedef struct reid_finetuner reid_finetuner;
 
@@ -70,6 +73,12 @@ typedef struct reid_finetuner reid_finetuner;
  * `reid_export_onnx` flag: L2-normalize the embedding inside the graph.
  */
 #define REID_EXPORT_NORMALIZE 1
+
+/**
+ * `reid_matching_config.flags`: use `threshold` (otherwise the store's calibrated threshold,
+ * `reid_identity_store_calibrate`).
+ */
+#define REID_MATCH_THRESHOLD 1
 
 /**
  * `reid_search_options.flags`: apply `min_score` (a minimum similarity, or for euclidean
@@ -528,6 +537,148 @@ typedef struct reid_match {
      */
     float score;
 } reid_match;
+
+/**
+ * Two cameras with their own least transit time (0 for neighbours whose views touch).
+ */
+typedef struct reid_camera_link {
+    /**
+     * One camera (0 or more).
+     */
+    int32_t camera_a;
+    /**
+     * The other camera.
+     */
+    int32_t camera_b;
+    /**
+     * Seconds at least between a sighting by one and a sighting by the other.
+     */
+    double min_seconds;
+} reid_camera_link;
+
+/**
+ * How an identity store matches a new track to the identities it knows. Start from
+ * `reid_matching_config_default()`.
+ */
+typedef struct reid_matching_config {
+    /**
+     * With `REID_MATCH_THRESHOLD`: the least cosine similarity for a track to join an
+     * identity.
+     */
+    float threshold;
+    /**
+     * `REID_MATCH_*` flags, or-ed.
+     */
+    uint32_t flags;
+    /**
+     * How many of the most similar identities are tried before a new one is created.
+     */
+    size_t candidates;
+    /**
+     * Seconds at least between sightings by two cameras no link names (0: no topology).
+     */
+    double min_transit_seconds;
+    /**
+     * `link_count` camera links (NULL when 0); copied by the call that takes the config.
+     */
+    const struct reid_camera_link *links;
+    /**
+     * Number of `links`.
+     */
+    size_t link_count;
+} reid_matching_config;
+
+/**
+ * One report of a tracker: track `track` of camera `camera`, seen from `time_start` to
+ * `time_end` (seconds, one clock for every camera), with `crop_count` crops' embeddings.
+ */
+typedef struct reid_track {
+    /**
+     * The camera (0 or more).
+     */
+    int32_t camera;
+    /**
+     * The tracker's id of the track on that camera (below 2^63).
+     */
+    uint64_t track;
+    /**
+     * First sighting of this report.
+     */
+    double time_start;
+    /**
+     * Last sighting of this report (at or after `time_start`).
+     */
+    double time_end;
+    /**
+     * `crop_count × dim` floats, row-major: the crops' embeddings.
+     */
+    const float *embeddings;
+    /**
+     * Number of crops (at least 1).
+     */
+    size_t crop_count;
+    /**
+     * Embedding dimension (the store's).
+     */
+    size_t dim;
+    /**
+     * `crop_count` weights of the crops (at least 0, not all 0), or NULL for equal weights.
+     */
+    const float *quality;
+} reid_track;
+
+/**
+ * What the store made of a report.
+ */
+typedef struct reid_assignment {
+    /**
+     * The track's global identity.
+     */
+    uint64_t identity;
+    /**
+     * The store's entry holding the report.
+     */
+    uint64_t entry;
+    /**
+     * The similarity to the identity joined, when `matched` is non-zero.
+     */
+    float score;
+    /**
+     * Non-zero when the identity was created for this track.
+     */
+    int32_t created;
+    /**
+     * Non-zero when the track joined an identity by similarity (0 for a new identity, or a
+     * track already reported: it keeps its identity).
+     */
+    int32_t matched;
+} reid_assignment;
+
+/**
+ * Where and when an identity was seen: one report of one track.
+ */
+typedef struct reid_sighting {
+    /**
+     * The camera.
+     */
+    int32_t camera;
+    /**
+     * The tracker's id of the track.
+     */
+    uint64_t track;
+    /**
+     * First sighting of the report.
+     */
+    double time_start;
+    /**
+     * Last sighting of the report.
+     */
+    double time_end;
+    /**
+     * The store's entry holding the report.
+     */
+    uint64_t entry;
+} reid_sighting;
 
 /**
  * Receives one log line: `user_data`, its `reid_log_level` and its NUL-terminated text
@@ -1505,6 +1656,169 @@ reid_status reid_gallery_import_npz(reid_gallery *gallery,
                                     size_t *out_added);
 
 /**
+ * Creates an identity store in memory for `dim`-dimensional embeddings, matching as `config`
+ * says (NULL: `reid_matching_config_default()`). Free with `reid_identity_store_free`.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (`dim` 0 or too large, an invalid config, NULL output).
+ *
+ * # Safety
+ * `config` NULL or valid; `out_store` valid for writing a pointer.
+ */
+reid_status reid_identity_store_new(size_t dim,
+                                    const struct reid_matching_config *config,
+                                    reid_identity_store **out_store);
+
+/**
+ * Creates a durable identity store at `location` (a file path, `sqlite:PATH`, or
+ * `postgres://…?gallery=NAME` as for `reid_gallery_create`; a database store is shared by
+ * every process that opens it). Every report is committed before the call returns.
+ *
+ * Errors: `REID_INVALID_ARGUMENT`, `REID_GALLERY_ERROR` (one exists there, or it cannot be
+ * created or reached).
+ *
+ * # Safety
+ * `location` a NUL-terminated string; `config` NULL or valid; `out_store` writable.
+ */
+reid_status reid_identity_store_create(const char *location,
+                                       size_t dim,
+                                       const struct reid_matching_config *config,
+                                       reid_identity_store **out_store);
+
+/**
+ * Opens a durable identity store with the configuration it keeps.
+ *
+ * Errors: `REID_INVALID_ARGUMENT`, `REID_GALLERY_ERROR` (none there, a plain gallery, or
+ * corrupt), `REID_NOT_FOUND` (no such gallery in the database).
+ *
+ * # Safety
+ * `location` a NUL-terminated string; `out_store` writable.
+ */
+reid_status reid_identity_store_open(const char *location,
+                                     reid_identity_store **out_store);
+
+/**
+ * Frees a store (a durable one has nothing pending). NULL is a no-op. No other thread may
+ * be using it.
+ *
+ * # Safety
+ * `store` NULL or a live handle, not used again afterwards.
+ */
+void reid_identity_store_free(reid_identity_store *store);
+
+/**
+ * Replaces the matching configuration (kept with a durable store); later reports use it.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (an invalid config; the old one stays),
+ * `REID_INVALID_HANDLE`, `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `store` NULL or live; `config` NULL or valid.
+ */
+reid_status reid_identity_store_configure(const reid_identity_store *store,
+                                          const struct reid_matching_config *config);
+
+/**
+ * Finds the threshold that accepts `target_far` of the different-identity pairs of a
+ * labelled set (`count` embeddings of `dim` floats and their identities; at most 5,000) and
+ * keeps it: a config without `REID_MATCH_THRESHOLD` matches with it. `*out_threshold` and
+ * `*out_tar` (optional) receive the threshold and the share of same-identity pairs it
+ * accepts.
+ *
+ * Errors: `REID_INVALID_ARGUMENT`, `REID_INVALID_HANDLE`, `REID_DIMENSION_MISMATCH`,
+ * `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `vectors` valid for `count × dim` floats, `identities` for `count`; outputs NULL or
+ * writable.
+ */
+reid_status reid_identity_store_calibrate(const reid_identity_store *store,
+                                          const float *vectors,
+                                          size_t count,
+                                          size_t dim,
+                                          const uint64_t *identities,
+                                          double target_far,
+                                          float *out_threshold,
+                                          double *out_tar);
+
+/**
+ * Gives the track of `track` its global identity and keeps the report: a track already
+ * reported keeps its identity; a new one joins the most similar identity that passes the
+ * threshold and that the camera topology allows, or gets a new identity. `*out` (optional)
+ * receives the assignment. Nothing is kept when the call fails.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL report or embeddings, no crops, non-finite or zero
+ * embeddings, bad quality weights, a negative camera, times out of order, no threshold and
+ * no calibration), `REID_INVALID_HANDLE`, `REID_DIMENSION_MISMATCH`, `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `store` NULL or live; `track` NULL or valid, its `embeddings` valid for `crop_count × dim`
+ * floats and `quality` NULL or valid for `crop_count`; `out` NULL or writable.
+ */
+reid_status reid_identity_store_observe(const reid_identity_store *store,
+                                        const struct reid_track *track,
+                                        struct reid_assignment *out);
+
+/**
+ * The global identity of track `track` of `camera` into `*out_identity`.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL output), `REID_INVALID_HANDLE`, `REID_NOT_FOUND`
+ * (never reported), `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `store` NULL or live; `out_identity` writable.
+ */
+reid_status reid_identity_store_identity_of(const reid_identity_store *store,
+                                            int32_t camera,
+                                            uint64_t track,
+                                            uint64_t *out_identity);
+
+/**
+ * Where and when `identity` was seen, in time order: up to `cap` sightings into
+ * `out_sightings` and their number into `*out_len`. With a buffer too small, `*out_len`
+ * gets the number needed and nothing else is written. An unknown identity has none.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (`out_len` NULL, `out_sightings` NULL with sightings to
+ * write), `REID_INVALID_HANDLE`, `REID_BUFFER_TOO_SMALL`, `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `store` NULL or live; `out_sightings` valid for `cap` items; `out_len` writable.
+ */
+reid_status reid_identity_store_sightings(const reid_identity_store *store,
+                                          uint64_t identity,
+                                          struct reid_sighting *out_sightings,
+                                          size_t cap,
+                                          size_t *out_len);
+
+/**
+ * Makes identity `absorbed` part of `kept` (the same person), all at once; `*out_moved`
+ * (optional) receives how many reports moved.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (the same identity twice), `REID_INVALID_HANDLE`,
+ * `REID_NOT_FOUND` (either identity unknown), `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `store` NULL or live; `out_moved` NULL or writable.
+ */
+reid_status reid_identity_store_merge(const reid_identity_store *store,
+                                      uint64_t kept,
+                                      uint64_t absorbed,
+                                      size_t *out_moved);
+
+/**
+ * Takes track `track` of `camera` out of its identity (it was someone else): it gets a new
+ * identity, written to `*out_identity` (optional).
+ *
+ * Errors: `REID_INVALID_HANDLE`, `REID_NOT_FOUND` (never reported), `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `store` NULL or live; `out_identity` NULL or writable.
+ */
+reid_status reid_identity_store_split(const reid_identity_store *store,
+                                      int32_t camera,
+                                      uint64_t track,
+                                      uint64_t *out_identity);
+
+/**
  * Sends the library's log lines at `min_level` (a `reid_log_level`) or above to `callback`
  * with `user_data`; NULL stops them (the default: nothing is written anywhere). Lines come
  * from ONNX Runtime (model warnings, for example) and from the library. Thread-safe; takes
@@ -1519,6 +1833,12 @@ reid_status reid_gallery_import_npz(reid_gallery *gallery,
 reid_status reid_logging_set_callback(reid_log_callback callback,
                                       void *user_data,
                                       int32_t min_level);
+
+/**
+ * The default matching (the library's `MatchingConfig::default()`): the calibrated
+ * threshold, the 10 most similar identities, no camera topology.
+ */
+struct reid_matching_config reid_matching_config_default(void);
 
 /**
  * The default search (the library's `SearchOptions::default()`): the 10 best matches, no

@@ -75,6 +75,9 @@ struct FinetunerDeleter {
 struct ClassifierDeleter {
     void operator()(reid_classifier *p) const noexcept { reid_classifier_free(p); }
 };
+struct IdentityStoreDeleter {
+    void operator()(reid_identity_store *p) const noexcept { reid_identity_store_free(p); }
+};
 
 }  // namespace detail
 
@@ -473,6 +476,156 @@ private:
     explicit Gallery(reid_gallery *raw) : handle_(raw) {}
     reid_gallery *handle() const { return detail::live(handle_.get(), "reid::Gallery"); }
     std::unique_ptr<reid_gallery, detail::GalleryDeleter> handle_;
+};
+
+/// How an identity store matches tracks (see reid_matching_config).
+struct MatchingConfig {
+    /// The least cosine similarity to join an identity; none: the store's calibration.
+    std::optional<float> threshold;
+    /// Identities tried per new track.
+    std::size_t candidates = reid_matching_config_default().candidates;
+    /// Seconds at least between sightings by two cameras no link names (0: no topology).
+    double min_transit_seconds = 0.0;
+    /// Neighbouring cameras with their own least transit time.
+    std::vector<reid_camera_link> links;
+
+    /// The C view of this config (valid while this object lives).
+    reid_matching_config to_c() const noexcept {
+        reid_matching_config c = reid_matching_config_default();
+        if (threshold) {
+            c.flags |= REID_MATCH_THRESHOLD;
+            c.threshold = *threshold;
+        }
+        c.candidates = candidates;
+        c.min_transit_seconds = min_transit_seconds;
+        c.links = links.empty() ? nullptr : links.data();
+        c.link_count = links.size();
+        return c;
+    }
+};
+
+/// What the store made of a track.
+struct Assignment {
+    std::uint64_t identity;
+    /// Whether the identity was created for this track.
+    bool created;
+    /// The similarity to the identity joined, when it joined one by similarity.
+    std::optional<float> score;
+};
+
+/// Where and when an identity was seen (see reid_sighting).
+using Sighting = reid_sighting;
+
+/// Global identities for the tracks of many cameras; in memory, a file or a database.
+/// Thread-safe.
+class IdentityStore {
+public:
+    /// An identity store in memory.
+    explicit IdentityStore(std::size_t dim, const MatchingConfig &config = {}) {
+        const reid_matching_config c = config.to_c();
+        reid_identity_store *raw = nullptr;
+        detail::check(reid_identity_store_new(dim, &c, &raw));
+        handle_.reset(raw);
+    }
+    /// A new durable store at `location` (a file, or a postgres:// URL).
+    static IdentityStore create(const std::string &location, std::size_t dim,
+                                const MatchingConfig &config = {}) {
+        const reid_matching_config c = config.to_c();
+        reid_identity_store *raw = nullptr;
+        detail::check(reid_identity_store_create(location.c_str(), dim, &c, &raw));
+        return IdentityStore(raw);
+    }
+    /// An existing durable store, with the configuration it keeps.
+    static IdentityStore open(const std::string &location) {
+        reid_identity_store *raw = nullptr;
+        detail::check(reid_identity_store_open(location.c_str(), &raw));
+        return IdentityStore(raw);
+    }
+
+    /// Replaces the matching configuration.
+    void configure(const MatchingConfig &config) {
+        const reid_matching_config c = config.to_c();
+        detail::check(reid_identity_store_configure(handle(), &c));
+    }
+
+    /// Finds and keeps the threshold for `target_far` from labelled embeddings; returns it
+    /// with its true-accept rate.
+    std::pair<float, double> calibrate(const Embeddings &vectors,
+                                       const std::vector<std::uint64_t> &identities,
+                                       double target_far) {
+        if (identities.size() != vectors.count())
+            throw Error(REID_INVALID_ARGUMENT, "one identity per embedding");
+        float threshold = 0;
+        double tar = 0;
+        detail::check(reid_identity_store_calibrate(handle(), vectors.values().data(),
+                                                    vectors.count(), vectors.dim(),
+                                                    identities.data(), target_far, &threshold,
+                                                    &tar));
+        return {threshold, tar};
+    }
+
+    /// Reports track `track` of `camera`, seen from `start` to `end` (seconds), with its crops'
+    /// embeddings and optional per-crop quality weights.
+    Assignment observe(std::int32_t camera, std::uint64_t track, double start, double end,
+                       const Embeddings &crops, const std::vector<float> &quality = {}) {
+        if (!quality.empty() && quality.size() != crops.count())
+            throw Error(REID_INVALID_ARGUMENT, "one quality weight per crop");
+        const reid_track t{camera,         track,       start,
+                           end,            crops.values().data(), crops.count(),
+                           crops.dim(),    quality.empty() ? nullptr : quality.data()};
+        reid_assignment a{};
+        detail::check(reid_identity_store_observe(handle(), &t, &a));
+        return {a.identity, a.created != 0,
+                a.matched != 0 ? std::optional<float>(a.score) : std::nullopt};
+    }
+
+    /// The global identity of a reported track; reid::Error REID_NOT_FOUND if never reported.
+    std::uint64_t identity_of(std::int32_t camera, std::uint64_t track) const {
+        std::uint64_t identity = 0;
+        detail::check(reid_identity_store_identity_of(handle(), camera, track, &identity));
+        return identity;
+    }
+
+    /// Where and when `identity` was seen, in time order.
+    std::vector<Sighting> sightings(std::uint64_t identity) const {
+        std::vector<Sighting> out;
+        std::size_t len = 0;
+        for (;;) {
+            const reid_status status =
+                reid_identity_store_sightings(handle(), identity, out.data(), out.size(), &len);
+            // Another thread may report meanwhile: ask again.
+            if (status != REID_BUFFER_TOO_SMALL) {
+                detail::check(status);
+                out.resize(len);
+                return out;
+            }
+            out.resize(len);
+        }
+    }
+
+    /// Makes `absorbed` part of `kept`; returns how many reports moved.
+    std::size_t merge(std::uint64_t kept, std::uint64_t absorbed) {
+        std::size_t moved = 0;
+        detail::check(reid_identity_store_merge(handle(), kept, absorbed, &moved));
+        return moved;
+    }
+
+    /// Gives a track a new identity of its own; returns it.
+    std::uint64_t split(std::int32_t camera, std::uint64_t track) {
+        std::uint64_t identity = 0;
+        detail::check(reid_identity_store_split(handle(), camera, track, &identity));
+        return identity;
+    }
+
+    /// The C handle (owned by this object).
+    reid_identity_store *get() const noexcept { return handle_.get(); }
+
+private:
+    explicit IdentityStore(reid_identity_store *raw) : handle_(raw) {}
+    reid_identity_store *handle() const {
+        return detail::live(handle_.get(), "reid::IdentityStore");
+    }
+    std::unique_ptr<reid_identity_store, detail::IdentityStoreDeleter> handle_;
 };
 
 /// Where an added image goes (see reid_split).

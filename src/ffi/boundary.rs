@@ -116,6 +116,35 @@ pub(crate) unsafe fn input_slice<'a, T>(ptr: *const T, len: usize, what: &str) -
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
+/// The caller's `count` embeddings of `dim` floats, row-major.
+///
+/// # Safety
+/// As for [`input_slice`], with `count × dim` floats.
+pub(crate) unsafe fn input_rows<'a>(
+    ptr: *const f32,
+    count: usize,
+    dim: usize,
+    what: &str,
+) -> Outcome<&'a [f32]> {
+    let total = count
+        .checked_mul(dim)
+        .ok_or_else(|| Failure::invalid(format!("`{what}`: {count} × {dim} overflows")))?;
+    // SAFETY: forwarded contract.
+    unsafe { input_slice(ptr, total, what) }
+}
+
+/// Checks that the caller's `dim` is `expected`, the dimension of `holder` ("a gallery").
+pub(crate) fn same_dim(expected: usize, dim: usize, holder: &str) -> Outcome {
+    if dim == expected {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            reid_status::REID_DIMENSION_MISMATCH,
+            format!("{dim}-d embeddings given to {holder} of {expected}-d"),
+        ))
+    }
+}
+
 /// The caller's output array of `len` items (`ptr` may be NULL only when `len` is 0).
 ///
 /// # Safety

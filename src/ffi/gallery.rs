@@ -5,7 +5,8 @@
 use std::ffi::c_char;
 
 use super::boundary::{
-    guard, guard_value, input_slice, output_slice, path, require_out, text, write_optional,
+    self, guard, guard_value, input_rows, input_slice, output_slice, path, require_out, text,
+    write_optional,
 };
 use super::handle::{Handle, borrow, free, into_raw};
 use super::search_options::{reid_search_options, search_options};
@@ -80,17 +81,7 @@ unsafe fn live<'a>(gallery: *const reid_gallery) -> Outcome<&'a Gallery> {
 
 /// Checks that `dim` is the gallery's dimension.
 fn same_dim(gallery: &Gallery, dim: usize) -> Outcome {
-    if dim == gallery.dim() {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            reid_status::REID_DIMENSION_MISMATCH,
-            format!(
-                "{dim}-d embeddings given to a gallery of {}-d",
-                gallery.dim()
-            ),
-        ))
-    }
+    boundary::same_dim(gallery.dim(), dim, "a gallery")
 }
 
 /// The gallery and a caller's `count` embeddings of `dim` floats (the gallery's dimension)
@@ -108,13 +99,10 @@ unsafe fn labelled_rows<'a>(
     // SAFETY: forwarded contract.
     let gallery = unsafe { live(gallery) }?;
     same_dim(gallery, dim)?;
-    let total = count
-        .checked_mul(dim)
-        .ok_or_else(|| Failure::invalid("count × dim overflows"))?;
     // SAFETY: forwarded contract.
     let (vectors, identities) = unsafe {
         (
-            input_slice(vectors, total, "vectors")?,
+            input_rows(vectors, count, dim, "vectors")?,
             input_slice(identities, count, "identities")?,
         )
     };
@@ -757,13 +745,10 @@ pub unsafe extern "C" fn reid_gallery_search_batch(
                 ),
             ));
         }
-        let total = count
-            .checked_mul(dim)
-            .ok_or_else(|| Failure::invalid("count × dim overflows"))?;
         // SAFETY: the caller's contract.
         let (queries, out, counts) = unsafe {
             (
-                input_slice(queries, total, "queries")?,
+                input_rows(queries, count, dim, "queries")?,
                 output_slice(out_matches, slots, "out_matches")?,
                 output_slice(out_counts, count, "out_counts")?,
             )

@@ -12,11 +12,13 @@
 mod config;
 
 use std::path::Path;
+use std::sync::RwLock;
 
 pub use config::{CameraLink, MAX_CANDIDATES, MatchingConfig};
 
 use crate::distance::Metric;
 use crate::error::{Error, Result};
+use crate::gallery::Location;
 use crate::gallery::calibration::Calibration;
 use crate::gallery::{
     Entry, Gallery, NewEntry, SearchOptions, TimeSpan, check_camera, check_finite, direction_norm,
@@ -78,7 +80,8 @@ pub struct Sighting {
 #[derive(Debug)]
 pub struct IdentityStore {
     gallery: Gallery,
-    config: MatchingConfig,
+    /// Replaced as a whole by [`IdentityStore::configure`] while reports may be arriving.
+    config: RwLock<MatchingConfig>,
 }
 
 impl IdentityStore {
@@ -87,7 +90,10 @@ impl IdentityStore {
         config.validate()?;
         let gallery = Gallery::new(dim, Metric::Cosine)?;
         gallery.set_setting(CONFIG_KEY, &to_json(&config)?)?;
-        Ok(Self { gallery, config })
+        Ok(Self {
+            gallery,
+            config: RwLock::new(config),
+        })
     }
 
     /// Creates a durable store at `location` (a file path, `sqlite:PATH`, or `postgres://…`
@@ -96,22 +102,27 @@ impl IdentityStore {
         config.validate()?;
         let gallery = Gallery::create(location, dim, Metric::Cosine)?;
         gallery.set_setting(CONFIG_KEY, &to_json(&config)?)?;
-        Ok(Self { gallery, config })
+        Ok(Self {
+            gallery,
+            config: RwLock::new(config),
+        })
     }
 
     /// Opens a durable store with the configuration it was created (or last configured) with.
     pub fn open(location: impl AsRef<Path>) -> Result<Self> {
         let gallery = Gallery::open(location.as_ref())?;
         let stored = gallery.setting(CONFIG_KEY)?.ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "{} is a gallery, not an identity store",
-                location.as_ref().display()
-            ))
+            Location::parse(location.as_ref())
+                .map(|l| l.error("a gallery, not an identity store".into()))
+                .unwrap_or_else(|e| e)
         })?;
         let config: MatchingConfig = serde_json::from_str(&stored)
             .map_err(|e| Error::InvalidInput(format!("corrupt identity store settings: {e}")))?;
         config.validate()?;
-        Ok(Self { gallery, config })
+        Ok(Self {
+            gallery,
+            config: RwLock::new(config),
+        })
     }
 
     /// The embedding dimension.
@@ -120,15 +131,21 @@ impl IdentityStore {
     }
 
     /// How tracks are matched.
-    pub fn config(&self) -> &MatchingConfig {
-        &self.config
+    pub fn config(&self) -> MatchingConfig {
+        self.read_config().clone()
+    }
+
+    fn read_config(&self) -> std::sync::RwLockReadGuard<'_, MatchingConfig> {
+        // Replaced whole under the lock: a panic elsewhere cannot leave it half-written.
+        self.config.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Replaces the matching configuration (durably); it applies to later reports.
-    pub fn configure(&mut self, config: MatchingConfig) -> Result<()> {
+    pub fn configure(&self, config: MatchingConfig) -> Result<()> {
         config.validate()?;
+        let mut current = self.config.write().unwrap_or_else(|p| p.into_inner());
         self.gallery.set_setting(CONFIG_KEY, &to_json(&config)?)?;
-        self.config = config;
+        *current = config;
         Ok(())
     }
 
@@ -226,7 +243,8 @@ impl IdentityStore {
     /// The most similar identity that passes the threshold and whose sightings the topology
     /// allows together with `report`'s, with its similarity.
     fn best_identity(&self, vector: &[f32], report: &Track) -> Result<Option<(u64, f32)>> {
-        let threshold = match self.config.threshold {
+        let config = self.config();
+        let threshold = match config.threshold {
             Some(t) => t,
             None => {
                 self.gallery
@@ -244,15 +262,12 @@ impl IdentityStore {
         let options = SearchOptions {
             min_score: Some(threshold),
             group_by_identity: true,
-            ..SearchOptions::top(self.config.candidates)
+            ..SearchOptions::top(config.candidates)
         };
         let matches = self.gallery.search(vector, &options)?;
         for m in &matches[0] {
             let sightings = self.gallery.entries_of(m.identity)?;
-            if self
-                .config
-                .compatible(report.camera, &report.time, &sightings)
-            {
+            if config.compatible(report.camera, &report.time, &sightings) {
                 return Ok(Some((m.identity, m.score)));
             }
         }

@@ -644,6 +644,135 @@ int main(int argc, char **argv) {
         free(got);
     }
 
+    /* ---- identity store: global identities across cameras, durable, and its bad input ---- */
+    {
+        reid_identity_store *store = NULL, *again = NULL;
+        reid_matching_config config = reid_matching_config_default();
+        reid_camera_link link = {0, 1, 0.0};
+        reid_assignment a0, a1, a2, a3;
+        reid_sighting seen[4];
+        float crops[2 * 4] = {1, 0.1f, 0, 0, 1, -0.1f, 0, 0};
+        float other[4] = {0, 0, 1, 0};
+        float nan_crop[4] = {1, NAN, 0, 0};
+        float quality[2] = {1, -1};
+        reid_track t = {0, 1, 0.0, 10.0, crops, 2, 4, NULL};
+        uint64_t found = 0;
+        size_t moved = 0;
+
+        CHECK(config.candidates == 10 && config.flags == 0 && config.links == NULL);
+        config.flags = REID_MATCH_THRESHOLD;
+        config.threshold = 0.8f;
+        config.min_transit_seconds = 60.0;
+        config.links = &link;
+        config.link_count = 1;
+        snprintf(path, sizeof path, "%s/identities.db", work);
+        EXPECT(reid_identity_store_create(path, 4, &config, &store), REID_OK);
+        /* Camera 0, then linked camera 1 at once: one person. */
+        EXPECT(reid_identity_store_observe(store, &t, &a0), REID_OK);
+        CHECK(a0.created && !a0.matched);
+        t.camera = 1;
+        t.time_start = 5.0;
+        EXPECT(reid_identity_store_observe(store, &t, &a1), REID_OK);
+        CHECK(!a1.created && a1.matched && a1.identity == a0.identity && a1.score > 0.99f);
+        /* Camera 2 is linked to neither and 60 s are needed: someone else. */
+        t.camera = 2;
+        t.time_start = 20.0;
+        t.time_end = 30.0;
+        EXPECT(reid_identity_store_observe(store, &t, &a2), REID_OK);
+        CHECK(a2.created && a2.identity != a0.identity);
+        /* Long after, camera 2 again: the same look joins the best identity. */
+        t.track = 2;
+        t.time_start = 500.0;
+        t.time_end = 510.0;
+        EXPECT(reid_identity_store_observe(store, &t, &a3), REID_OK);
+        CHECK(a3.matched && (a3.identity == a0.identity || a3.identity == a2.identity));
+        EXPECT(reid_identity_store_identity_of(store, 1, 1, &found), REID_OK);
+        CHECK(found == a0.identity);
+        EXPECT_MSG(reid_identity_store_identity_of(store, 7, 1, &found), REID_NOT_FOUND,
+                   "camera 7");
+        EXPECT(reid_identity_store_sightings(store, a0.identity, seen, 0, &len),
+               REID_BUFFER_TOO_SMALL);
+        CHECK(len >= 2);
+        EXPECT(reid_identity_store_sightings(store, a0.identity, seen, 4, &len), REID_OK);
+        CHECK(seen[0].camera == 0 && seen[0].track == 1 && seen[0].time_start == 0.0 &&
+              seen[1].camera == 1 && seen[1].time_start == 5.0);
+        EXPECT(reid_identity_store_merge(store, a0.identity, a2.identity, &moved), REID_OK);
+        CHECK(moved >= 1);
+        EXPECT(reid_identity_store_merge(store, a0.identity, a2.identity, &moved),
+               REID_NOT_FOUND);
+        EXPECT(reid_identity_store_merge(store, a0.identity, a0.identity, NULL),
+               REID_INVALID_ARGUMENT);
+        EXPECT(reid_identity_store_split(store, 2, 1, &found), REID_OK);
+        CHECK(found != a0.identity && found != a2.identity);
+        EXPECT(reid_identity_store_split(store, 2, 99, &found), REID_NOT_FOUND);
+        /* Bad reports: nothing is kept. */
+        t.embeddings = nan_crop;
+        t.crop_count = 1;
+        EXPECT_MSG(reid_identity_store_observe(store, &t, NULL), REID_INVALID_ARGUMENT, "NaN");
+        t.embeddings = crops;
+        t.crop_count = 2;
+        t.quality = quality;
+        EXPECT(reid_identity_store_observe(store, &t, NULL), REID_INVALID_ARGUMENT);
+        t.quality = NULL;
+        t.dim = 5;
+        EXPECT(reid_identity_store_observe(store, &t, NULL), REID_DIMENSION_MISMATCH);
+        t.dim = 4;
+        t.time_end = 1.0;
+        EXPECT(reid_identity_store_observe(store, &t, NULL), REID_INVALID_ARGUMENT);
+        t.time_end = 600.0;
+        t.camera = -2;
+        EXPECT_MSG(reid_identity_store_observe(store, &t, NULL), REID_INVALID_ARGUMENT,
+                   "negative");
+        t.embeddings = NULL;
+        EXPECT_MSG(reid_identity_store_observe(store, &t, NULL), REID_INVALID_ARGUMENT, "NULL");
+        EXPECT(reid_identity_store_observe(store, NULL, NULL), REID_INVALID_ARGUMENT);
+        /* Bad configs are refused and the old one stays. */
+        config.threshold = 2.0f;
+        EXPECT_MSG(reid_identity_store_configure(store, &config), REID_INVALID_ARGUMENT,
+                   "threshold");
+        config.threshold = 0.8f;
+        config.flags = 0x80;
+        EXPECT_MSG(reid_identity_store_configure(store, &config), REID_INVALID_ARGUMENT, "flags");
+        config.flags = REID_MATCH_THRESHOLD;
+        link.camera_b = 0;
+        EXPECT(reid_identity_store_configure(store, &config), REID_INVALID_ARGUMENT);
+        link.camera_b = 1;
+        config.links = NULL;
+        EXPECT_MSG(reid_identity_store_configure(store, &config), REID_INVALID_ARGUMENT, "NULL");
+        config.links = &link;
+        /* A store that keeps none of its own needs a threshold: the calibration's. */
+        {
+            reid_identity_store *uncalibrated = NULL;
+            reid_track u = {3, 1, 0.0, 1.0, other, 1, 4, NULL};
+            EXPECT(reid_identity_store_new(4, NULL, &uncalibrated), REID_OK);
+            EXPECT_MSG(reid_identity_store_observe(uncalibrated, &u, NULL),
+                       REID_INVALID_ARGUMENT, "calibrat");
+            reid_identity_store_free(uncalibrated);
+        }
+        EXPECT(reid_identity_store_new(0, NULL, &again), REID_INVALID_ARGUMENT);
+        CHECK(again == NULL);
+        EXPECT(reid_identity_store_create(path, 4, NULL, &again), REID_GALLERY_ERROR);
+        reid_identity_store_free(store);
+        /* Reopened: the tracks keep their identities; a plain gallery is not a store. */
+        EXPECT(reid_identity_store_open(path, &again), REID_OK);
+        EXPECT(reid_identity_store_identity_of(again, 1, 1, &found), REID_OK);
+        CHECK(found == a0.identity);
+        reid_identity_store_free(again);
+        again = NULL;
+        snprintf(path, sizeof path, "%s/durable.reidg", work);
+        EXPECT_MSG(reid_identity_store_open(path, &again), REID_GALLERY_ERROR,
+                   "not an identity store");
+        CHECK(again == NULL);
+        /* Handles of another type. */
+        EXPECT(reid_identity_store_observe((const reid_identity_store *)g, &t, NULL),
+               REID_INVALID_HANDLE);
+        EXPECT(reid_identity_store_sightings((const reid_identity_store *)g, 1, seen, 4, &len),
+               REID_INVALID_HANDLE);
+        reid_identity_store_free((reid_identity_store *)g);
+        CHECK(reid_gallery_len(g) == 2);
+        reid_identity_store_free(NULL);
+    }
+
     /* ---- every entry point: a NULL handle and a handle of another type ---- */
     {
         const reid_extractor *not_ex = (const reid_extractor *)g;

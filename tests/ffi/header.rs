@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const HANDLES: [&str; 5] = [
+const HANDLES: [&str; 6] = [
     "reid_classifier",
     "reid_extractor",
     "reid_extractor_options",
     "reid_gallery",
+    "reid_identity_store",
     "reid_finetuner",
 ];
 

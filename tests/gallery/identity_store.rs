@@ -111,7 +111,7 @@ fn topology_on(backend: Backend) {
     // Reopened: identities, configuration and the identity counter are where they were.
     if let Some(location) = place.location() {
         let store = IdentityStore::open(location).unwrap();
-        assert_eq!(store.config(), &config);
+        assert_eq!(store.config(), config);
         assert_eq!(store.gallery().len().unwrap(), reports);
         assert_eq!(store.identity_of(1, 1).unwrap(), Some(split));
         let new = store

@@ -178,6 +178,53 @@ int main(int argc, char **argv) {
     reid::Gallery imported(512);
     CHECK(imported.import_npz(work + "/g.npz") == 1 && imported.size() == 1);
 
+    // Gallery search options: a time window leaves out entries added without a time.
+    {
+        reid::SearchOptions window(5);
+        window.time_window = std::make_pair(0.0, 1e9);
+        CHECK(imported.search(embeddings[0], window).empty());
+        window.time_window = std::make_pair(5.0, 1.0);
+        EXPECT_ERROR(REID_INVALID_ARGUMENT, "time span", imported.search(embeddings[0], window));
+    }
+
+    // Identity store: the extractor's embeddings of three crops as tracks of three cameras.
+    {
+        reid::MatchingConfig config;
+        config.threshold = 0.99f;
+        config.min_transit_seconds = 60.0;
+        config.links = {reid_camera_link{0, 1, 0.0}};
+        reid::IdentityStore store(512, config);
+        const reid::Embeddings first(std::vector<float>(embeddings[0].begin(), embeddings[0].end()), 512);
+        const reid::Assignment a = store.observe(0, 1, 0.0, 10.0, first);
+        CHECK(a.created && !a.score);
+        const reid::Assignment b = store.observe(1, 1, 5.0, 15.0, first);
+        CHECK(!b.created && b.identity == a.identity && b.score && *b.score > 0.999f);
+        const reid::Assignment c = store.observe(2, 1, 20.0, 30.0, first);
+        CHECK(c.created && c.identity != a.identity);
+        const reid::Assignment d = store.observe(2, 2, 40.0, 41.0, embeddings, {1.0f, 0.0f, 0.0f});
+        CHECK(!d.created && d.identity == c.identity);
+        CHECK(store.identity_of(1, 1) == a.identity);
+        EXPECT_ERROR(REID_NOT_FOUND, "camera 5", store.identity_of(5, 1));
+        const std::vector<reid::Sighting> seen = store.sightings(a.identity);
+        CHECK(seen.size() == 2 && seen[0].camera == 0 && seen[1].camera == 1 &&
+              seen[1].time_start == 5.0);
+        CHECK(store.merge(a.identity, c.identity) == 2 && store.sightings(a.identity).size() == 4);
+        CHECK(store.split(2, 2) != a.identity);
+        EXPECT_ERROR(REID_INVALID_ARGUMENT, "quality", store.observe(3, 1, 0.0, 1.0, first, {1.0f, 2.0f}));
+        config.threshold = 7.0f;
+        EXPECT_ERROR(REID_INVALID_ARGUMENT, "threshold", store.configure(config));
+        const std::string location = work + "/identities.db";
+        {
+            reid::IdentityStore durable = reid::IdentityStore::create(location, 512);
+            durable.calibrate(embeddings, {1, 1, 2}, 0.5);
+            CHECK(durable.observe(0, 9, 0.0, 1.0, first).created);
+        }
+        CHECK(reid::IdentityStore::open(location).sightings(1).size() == 1);
+        EXPECT_ERROR(REID_GALLERY_ERROR, "not an identity store", reid::IdentityStore::open(durable));
+        reid::IdentityStore gone = std::move(store);
+        EXPECT_ERROR(REID_INVALID_HANDLE, "this reid::IdentityStore was moved from", store.identity_of(0, 1));
+    }
+
     // Finetuner: settings, images in, errors out (training itself: examples/c/finetune.c).
     {
         EXPECT_ERROR(REID_UNKNOWN_ARCHITECTURE, "nonet", reid::Finetuner("nonet", weights, work + "/ft"));

@@ -27,8 +27,11 @@ __all__ = [
     "Extractor",
     "Classifier",
     "Gallery",
+    "IdentityStore",
     "Finetuner",
     "Match",
+    "Assignment",
+    "Sighting",
     "Prediction",
     "Progress",
     "export_onnx",
@@ -78,6 +81,58 @@ class _Match(ctypes.Structure):
     ]
 
 
+class _CameraLink(ctypes.Structure):
+    _fields_ = [
+        ("camera_a", ctypes.c_int32),
+        ("camera_b", ctypes.c_int32),
+        ("min_seconds", ctypes.c_double),
+    ]
+
+
+class _MatchingConfig(ctypes.Structure):
+    _fields_ = [
+        ("threshold", ctypes.c_float),
+        ("flags", ctypes.c_uint32),
+        ("candidates", ctypes.c_size_t),
+        ("min_transit_seconds", ctypes.c_double),
+        ("links", ctypes.POINTER(_CameraLink)),
+        ("link_count", ctypes.c_size_t),
+    ]
+
+
+class _Track(ctypes.Structure):
+    _fields_ = [
+        ("camera", ctypes.c_int32),
+        ("track", ctypes.c_uint64),
+        ("time_start", ctypes.c_double),
+        ("time_end", ctypes.c_double),
+        ("embeddings", ctypes.POINTER(ctypes.c_float)),
+        ("crop_count", ctypes.c_size_t),
+        ("dim", ctypes.c_size_t),
+        ("quality", ctypes.POINTER(ctypes.c_float)),
+    ]
+
+
+class _Assignment(ctypes.Structure):
+    _fields_ = [
+        ("identity", ctypes.c_uint64),
+        ("entry", ctypes.c_uint64),
+        ("score", ctypes.c_float),
+        ("created", ctypes.c_int32),
+        ("matched", ctypes.c_int32),
+    ]
+
+
+class _Sighting(ctypes.Structure):
+    _fields_ = [
+        ("camera", ctypes.c_int32),
+        ("track", ctypes.c_uint64),
+        ("time_start", ctypes.c_double),
+        ("time_end", ctypes.c_double),
+        ("entry", ctypes.c_uint64),
+    ]
+
+
 class _Prediction(ctypes.Structure):
     _fields_ = [("class_index", ctypes.c_int32), ("score", ctypes.c_float)]
 
@@ -103,6 +158,11 @@ _LogCallback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int32, ctypes.c_
 #: One search result: entry id, identity, camera and score (cosine similarity, higher is
 #: closer; or squared euclidean distance, lower is closer).
 Match = namedtuple("Match", "id identity camera score")
+#: What an identity store made of a track: its global identity, whether the identity was
+#: created for it, the similarity to the identity it joined (``None`` when it joined none).
+Assignment = namedtuple("Assignment", "identity created score entry")
+#: Where and when an identity was seen: camera, track id, first and last time.
+Sighting = namedtuple("Sighting", "camera track start end")
 #: One classification result: class index, class name and probability.
 Prediction = namedtuple("Prediction", "index name score")
 #: What a finetuning progress callback receives (``map`` / ``rank1`` NaN when not evaluated).
@@ -117,7 +177,9 @@ _METRICS = {"cosine": 0, "euclidean": 1}
 _SPLITS = {"train": 0, "query": 1, "gallery": 2}
 _SEARCH_MIN_SCORE, _SEARCH_GROUP_BY_IDENTITY, _SEARCH_EXCLUDE_CAMERA, _SEARCH_CALIBRATED = 1, 2, 4, 8
 _SEARCH_TIME_WINDOW = 16
+_MATCH_THRESHOLD = 1
 _BUFFER_TOO_SMALL = 2
+_NOT_FOUND = 12
 
 # (name, result type, argument types) of every function used.
 _SIGNATURES = [
@@ -278,6 +340,72 @@ _SIGNATURES = [
         ],
     ),
     ("reid_search_options_default", _SearchOptions, []),
+    ("reid_matching_config_default", _MatchingConfig, []),
+    (
+        "reid_identity_store_new",
+        ctypes.c_int32,
+        [ctypes.c_size_t, ctypes.POINTER(_MatchingConfig), ctypes.POINTER(ctypes.c_void_p)],
+    ),
+    (
+        "reid_identity_store_create",
+        ctypes.c_int32,
+        [
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.POINTER(_MatchingConfig),
+            ctypes.POINTER(ctypes.c_void_p),
+        ],
+    ),
+    (
+        "reid_identity_store_open",
+        ctypes.c_int32,
+        [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)],
+    ),
+    ("reid_identity_store_free", None, [ctypes.c_void_p]),
+    (
+        "reid_identity_store_configure",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.POINTER(_MatchingConfig)],
+    ),
+    (
+        "reid_identity_store_calibrate",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            _c_float_p,
+            ctypes.c_size_t,
+            ctypes.c_size_t,
+            _c_u64_p,
+            ctypes.c_double,
+            _c_float_p,
+            ctypes.POINTER(ctypes.c_double),
+        ],
+    ),
+    (
+        "reid_identity_store_observe",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.POINTER(_Track), ctypes.POINTER(_Assignment)],
+    ),
+    (
+        "reid_identity_store_identity_of",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_int32, ctypes.c_uint64, _c_u64_p],
+    ),
+    (
+        "reid_identity_store_sightings",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_uint64, ctypes.POINTER(_Sighting), ctypes.c_size_t, _c_size_p],
+    ),
+    (
+        "reid_identity_store_merge",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64, _c_size_p],
+    ),
+    (
+        "reid_identity_store_split",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_int32, ctypes.c_uint64, _c_u64_p],
+    ),
     (
         "reid_gallery_new",
         ctypes.c_int32,
@@ -1110,6 +1238,166 @@ class Gallery(_Handle):
         n = ctypes.c_size_t()
         _check(library().reid_gallery_import_npz(self.handle, _path(path), ctypes.byref(n)))
         return n.value
+
+
+def _matching_config(threshold, candidates, min_transit_seconds, links):
+    """The C config for these settings, and the links array it points to (keep it alive)."""
+    config = library().reid_matching_config_default()
+    if threshold is not None:
+        config.flags |= _MATCH_THRESHOLD
+        config.threshold = threshold
+    if candidates is not None:
+        config.candidates = candidates
+    config.min_transit_seconds = min_transit_seconds
+    links = list(links)
+    array = (_CameraLink * len(links))(*(_CameraLink(a, b, float(s)) for a, b, s in links))
+    if links:
+        config.links = array
+    config.link_count = len(links)
+    return config, array
+
+
+class IdentityStore(_Handle):
+    """Global identities for the tracks of many cameras: :meth:`observe` gives each track the
+    identity of the most similar earlier tracks that the camera topology allows, or a new
+    one. ``threshold`` is the least cosine similarity to join an identity (``None``: the
+    threshold of :meth:`calibrate`); ``min_transit_seconds`` the time a person needs between
+    two cameras; ``links`` ``(camera_a, camera_b, min_seconds)`` neighbours with their own.
+    ``IdentityStore(dim, ...)`` is in memory; :meth:`create` / :meth:`open` keep it in a file
+    or a PostgreSQL database."""
+
+    _free = "reid_identity_store_free"
+
+    def __init__(self, dim, threshold=None, candidates=None, min_transit_seconds=0.0, links=()):
+        config, _links = _matching_config(threshold, candidates, min_transit_seconds, links)
+        handle = ctypes.c_void_p()
+        _check(
+            library().reid_identity_store_new(dim, ctypes.byref(config), ctypes.byref(handle))
+        )
+        super().__init__(handle)
+        self.dim = dim
+
+    @classmethod
+    def create(
+        cls, location, dim, threshold=None, candidates=None, min_transit_seconds=0.0, links=()
+    ):
+        """A new durable store at ``location`` (a file, or a ``postgres://`` URL)."""
+        config, _links = _matching_config(threshold, candidates, min_transit_seconds, links)
+        handle = ctypes.c_void_p()
+        _check(
+            library().reid_identity_store_create(
+                _path(location), dim, ctypes.byref(config), ctypes.byref(handle)
+            )
+        )
+        self = cls.__new__(cls)
+        _Handle.__init__(self, handle)
+        self.dim = dim
+        return self
+
+    @classmethod
+    def open(cls, location, dim):
+        """An existing durable store of ``dim``-dimensional embeddings."""
+        handle = ctypes.c_void_p()
+        _check(library().reid_identity_store_open(_path(location), ctypes.byref(handle)))
+        self = cls.__new__(cls)
+        _Handle.__init__(self, handle)
+        self.dim = dim
+        return self
+
+    def configure(self, threshold=None, candidates=None, min_transit_seconds=0.0, links=()):
+        """Replaces the matching settings (kept with a durable store)."""
+        config, _links = _matching_config(threshold, candidates, min_transit_seconds, links)
+        _check(library().reid_identity_store_configure(self.handle, ctypes.byref(config)))
+
+    def calibrate(self, vectors, identities, far=0.001):
+        """Finds and keeps the threshold that accepts ``far`` of the different-identity pairs
+        of labelled embeddings; returns ``(threshold, true-accept rate)``."""
+        v = _vectors(vectors)
+        ident, ident_p = _u64(identities, v.shape[0])
+        threshold, tar = ctypes.c_float(), ctypes.c_double()
+        _check(
+            library().reid_identity_store_calibrate(
+                self.handle,
+                v.ctypes.data_as(_c_float_p),
+                v.shape[0],
+                v.shape[1],
+                ident_p,
+                far,
+                ctypes.byref(threshold),
+                ctypes.byref(tar),
+            )
+        )
+        return threshold.value, tar.value
+
+    def observe(self, camera, track, start, end, embeddings, quality=None):
+        """Reports track ``track`` of ``camera``, seen from ``start`` to ``end`` (seconds) with
+        ``[crops, dim]`` crop embeddings (``quality``: optional weights per crop); returns its
+        :data:`Assignment`."""
+        v = _vectors(embeddings)
+        q = None if quality is None else np.ascontiguousarray(quality, dtype=np.float32)
+        if q is not None and q.size != v.shape[0]:
+            raise ValueError(f"{q.size} quality weights for {v.shape[0]} crops")
+        report = _Track(
+            camera,
+            track,
+            float(start),
+            float(end),
+            v.ctypes.data_as(_c_float_p),
+            v.shape[0],
+            v.shape[1],
+            None if q is None else q.ctypes.data_as(_c_float_p),
+        )
+        out = _Assignment()
+        _check(
+            library().reid_identity_store_observe(
+                self.handle, ctypes.byref(report), ctypes.byref(out)
+            )
+        )
+        score = float(out.score) if out.matched else None
+        return Assignment(int(out.identity), bool(out.created), score, int(out.entry))
+
+    def identity_of(self, camera, track):
+        """The global identity of a reported track (``KeyError`` if it never was)."""
+        out = ctypes.c_uint64()
+        code = library().reid_identity_store_identity_of(
+            self.handle, camera, track, ctypes.byref(out)
+        )
+        if code == _NOT_FOUND:
+            raise KeyError((camera, track))
+        _check(code)
+        return int(out.value)
+
+    def sightings(self, identity):
+        """Where and when ``identity`` was seen, in time order (a list of :data:`Sighting`)."""
+        n = ctypes.c_size_t()
+        while True:
+            out = (_Sighting * n.value)()
+            code = library().reid_identity_store_sightings(
+                self.handle, identity, out, n.value, ctypes.byref(n)
+            )
+            # Another thread may report meanwhile: ask again.
+            if code != _BUFFER_TOO_SMALL:
+                _check(code)
+                return [
+                    Sighting(s.camera, s.track, s.time_start, s.time_end)
+                    for s in out[: n.value]
+                ]
+
+    def merge(self, kept, absorbed):
+        """Makes identity ``absorbed`` part of ``kept``; returns how many reports moved."""
+        moved = ctypes.c_size_t()
+        _check(
+            library().reid_identity_store_merge(self.handle, kept, absorbed, ctypes.byref(moved))
+        )
+        return moved.value
+
+    def split(self, camera, track):
+        """Gives track ``track`` of ``camera`` a new identity of its own; returns it."""
+        out = ctypes.c_uint64()
+        _check(
+            library().reid_identity_store_split(self.handle, camera, track, ctypes.byref(out))
+        )
+        return int(out.value)
 
 
 class Finetuner(_Handle):

@@ -127,6 +127,9 @@ def gallery_checks(spec, embeddings):
     close([tar], [sum(s >= threshold for s in genuine) / 2], 1e-9, "true-accept rate")
     passed = g.search(embeddings[0], k=4, calibrated=True)
     check(all(m.score >= threshold for m in passed) and len(passed) >= 1, f"calibrated {passed}")
+    # Entries added without a time are outside every time window.
+    check(g.search(embeddings[0], k=4, time_window=(0.0, 1e9)) == [], "time window")
+    raises("REID_INVALID_ARGUMENT", g.search, embeddings[0], 4, None, False, None, False, (5, 1))
     check(int(ids[0]) in g and 2**62 not in g, "contains")
     check(g.metric == "cosine", f"metric {g.metric}")
     raises("REID_INVALID_ARGUMENT", g.add, embeddings[0], 1, -1)
@@ -163,6 +166,56 @@ def gallery_checks(spec, embeddings):
     with open(os.path.join(work, "corrupt.reidg"), "wb") as f:
         f.write(b"not a gallery")
     raises("REID_GALLERY_ERROR", reid.Gallery.open, os.path.join(work, "corrupt.reidg"))
+
+
+def identity_store_checks(spec):
+    look = np.eye(4, dtype=np.float32)
+    a = np.stack([look[0] + 0.1 * look[1], look[0] - 0.1 * look[1]])
+    store = reid.IdentityStore(
+        4, threshold=0.8, min_transit_seconds=60, links=[(0, 1, 0.0)]
+    )
+    first = store.observe(0, 1, 0.0, 10.0, a)
+    check(first.created and first.score is None, f"first track {first}")
+    linked = store.observe(1, 1, 5.0, 15.0, a[:1])
+    check(linked.identity == first.identity and linked.score > 0.99, f"linked {linked}")
+    far = store.observe(2, 1, 20.0, 30.0, a)
+    check(far.created and far.identity != first.identity, f"too far to walk {far}")
+    weighted = store.observe(3, 4, 500.0, 501.0, np.stack([look[2], look[3]]), quality=[0, 1])
+    check(weighted.created, f"someone else {weighted}")
+    check(store.identity_of(1, 1) == first.identity, "identity_of")
+    try:
+        store.identity_of(9, 9)
+        check(False, "identity_of an unknown track raises KeyError")
+    except KeyError:
+        pass
+    seen = store.sightings(first.identity)
+    check([(s.camera, s.track, s.start) for s in seen] == [(0, 1, 0.0), (1, 1, 5.0)],
+          f"sightings {seen}")
+    check(store.merge(first.identity, far.identity) == 1, "merge")
+    check(len(store.sightings(first.identity)) == 3, "merged sightings")
+    split = store.split(2, 1)
+    check(split not in (first.identity, far.identity), "split")
+    raises("REID_NOT_FOUND", store.split, 2, 99)
+    raises("REID_INVALID_ARGUMENT", store.observe, -1, 1, 0.0, 1.0, a)
+    raises("REID_INVALID_ARGUMENT", store.observe, 0, 2, 3.0, 1.0, a)
+    raises("REID_INVALID_ARGUMENT", store.configure, 1.5)
+    raises("REID_INVALID_ARGUMENT", reid.IdentityStore, 4, None, 0)
+    uncalibrated = reid.IdentityStore(4)
+    raises("REID_INVALID_ARGUMENT", uncalibrated.observe, 0, 1, 0.0, 1.0, a)
+    rng = np.random.default_rng(0)
+    people = np.repeat(np.arange(10), 3)
+    vectors = (np.eye(4, dtype=np.float32)[people % 4] * 3
+               + rng.normal(size=(30, 4)).astype(np.float32) + (people // 4)[:, None])
+    threshold, tar = uncalibrated.calibrate(vectors, people, far=0.1)
+    check(-1 <= threshold <= 1 and 0 <= tar <= 1, f"calibration {threshold} {tar}")
+    check(uncalibrated.observe(0, 1, 0.0, 1.0, a).created, "calibrated store")
+
+    durable = os.path.join(spec["work"], "identities.db")
+    with reid.IdentityStore.create(durable, 4, threshold=0.8) as d:
+        kept = d.observe(0, 7, 0.0, 1.0, a).identity
+    with reid.IdentityStore.open(durable, 4) as d:
+        check(d.identity_of(0, 7) == kept, "durable identity store")
+    raises("REID_GALLERY_ERROR", reid.IdentityStore.create, durable, 4)
 
 
 def logging_checks(spec):
@@ -277,6 +330,7 @@ def main():
     check(reid.version() == spec["version"], f"version {reid.version()}")
     embeddings = extractor_checks(spec)
     gallery_checks(spec, embeddings)
+    identity_store_checks(spec)
     logging_checks(spec)
     classifier_checks(spec)
     finetuner_checks(spec, embeddings)
