@@ -1445,6 +1445,26 @@ reid_status reid_gallery_add(reid_gallery *gallery,
                              uint64_t *out_id);
 
 /**
+ * Adds one embedding seen from `time_start` to `time_end` (seconds on the caller's clock;
+ * equal for one frame), for searches with `REID_SEARCH_TIME_WINDOW`; otherwise as
+ * `reid_gallery_add`.
+ *
+ * Errors: as `reid_gallery_add`, and `REID_INVALID_ARGUMENT` for times that are not finite
+ * or out of order.
+ *
+ * # Safety
+ * As for `reid_gallery_add`.
+ */
+reid_status reid_gallery_add_timed(reid_gallery *gallery,
+                                   const float *vector,
+                                   size_t dim,
+                                   uint64_t identity,
+                                   int32_t camera,
+                                   double time_start,
+                                   double time_end,
+                                   uint64_t *out_id);
+
+/**
  * Adds `count` embeddings (`count × dim` floats, row-major) with their identities and
  * cameras, all or nothing. `ids` (optional, `count` items) gives the entries' ids (an id
  * already present fails the whole batch); NULL assigns new ids. `out_ids` (optional, `count`

@@ -359,6 +359,14 @@ public:
                       std::int32_t camera) {
         return add(FloatView(vector.data(), vector.size()), identity, camera);
     }
+    /// Adds one embedding seen from `start` to `end` (seconds; see SearchOptions::time_window).
+    std::uint64_t add(FloatView vector, std::uint64_t identity, std::int32_t camera, double start,
+                      double end) {
+        std::uint64_t id = 0;
+        detail::check(reid_gallery_add_timed(handle(), vector.data(), vector.size(), identity,
+                                             camera, start, end, &id));
+        return id;
+    }
 
     /// Adds every row of `embeddings` (all or nothing); returns their ids.
     std::vector<std::uint64_t> add_batch(const Embeddings &embeddings,

@@ -12,7 +12,7 @@ use super::handle::{Handle, borrow, free, into_raw};
 use super::search_options::{reid_search_options, search_options};
 use super::status::{Failure, Outcome, reid_status};
 use crate::eval::Metric;
-use crate::gallery::{Gallery, NewEntry};
+use crate::gallery::{Gallery, NewEntry, TimeSpan};
 
 /// How a gallery compares embeddings.
 #[repr(i32)]
@@ -330,24 +330,65 @@ pub unsafe extern "C" fn reid_gallery_add(
     camera: i32,
     out_id: *mut u64,
 ) -> reid_status {
+    // SAFETY: the caller's contract.
+    unsafe {
+        add_one(gallery, vector, dim, out_id, |v| {
+            Ok(NewEntry::new(identity, camera, v))
+        })
+    }
+}
+
+/// Adds the entry `entry` makes of the caller's `dim` floats.
+///
+/// # Safety
+/// As for `reid_gallery_add`.
+unsafe fn add_one(
+    gallery: *mut reid_gallery,
+    vector: *const f32,
+    dim: usize,
+    out_id: *mut u64,
+    entry: impl FnOnce(Vec<f32>) -> crate::Result<NewEntry>,
+) -> reid_status {
     guard(|| {
         // SAFETY: the caller's contract.
         let gallery = unsafe { live(gallery) }?;
         same_dim(gallery, dim)?;
         // SAFETY: the caller's contract.
         let vector = unsafe { input_slice(vector, dim, "vector") }?;
-        let id = gallery.add(NewEntry {
-            id: None,
-            identity,
-            camera,
-            tag: None,
-            time: None,
-            vector: vector.to_vec(),
-        })?;
+        let id = gallery.add(entry(vector.to_vec())?)?;
         // SAFETY: the caller's contract.
         unsafe { write_optional(out_id, id) };
         Ok(())
     })
+}
+
+/// Adds one embedding seen from `time_start` to `time_end` (seconds on the caller's clock;
+/// equal for one frame), for searches with `REID_SEARCH_TIME_WINDOW`; otherwise as
+/// `reid_gallery_add`.
+///
+/// Errors: as `reid_gallery_add`, and `REID_INVALID_ARGUMENT` for times that are not finite
+/// or out of order.
+///
+/// # Safety
+/// As for `reid_gallery_add`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_add_timed(
+    gallery: *mut reid_gallery,
+    vector: *const f32,
+    dim: usize,
+    identity: u64,
+    camera: i32,
+    time_start: f64,
+    time_end: f64,
+    out_id: *mut u64,
+) -> reid_status {
+    // SAFETY: the caller's contract.
+    unsafe {
+        add_one(gallery, vector, dim, out_id, |v| {
+            let time = TimeSpan::new(time_start, time_end)?;
+            Ok(NewEntry::new(identity, camera, v).with_time(time))
+        })
+    }
 }
 
 /// Adds `count` embeddings (`count × dim` floats, row-major) with their identities and

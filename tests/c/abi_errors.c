@@ -771,6 +771,37 @@ int main(int argc, char **argv) {
         reid_identity_store_free((reid_identity_store *)g);
         CHECK(reid_gallery_len(g) == 2);
         reid_identity_store_free(NULL);
+
+        /* A gallery's timed entries and time windows. */
+        {
+            reid_gallery *timed = NULL;
+            reid_search_options window = reid_search_options_default();
+            reid_match m[2];
+            uint64_t seen_id = 0, untimed = 0;
+            EXPECT(reid_gallery_new(4, REID_METRIC_COSINE, &timed), REID_OK);
+            EXPECT(reid_gallery_add_timed(timed, other, 4, 1, 0, 100.0, 110.0, &seen_id), REID_OK);
+            EXPECT(reid_gallery_add(timed, other, 4, 2, 0, &untimed), REID_OK);
+            EXPECT_MSG(reid_gallery_add_timed(timed, other, 4, 1, 0, 3.0, 1.0, NULL),
+                       REID_INVALID_ARGUMENT, "time span");
+            EXPECT(reid_gallery_add_timed(timed, other, 4, 1, 0, NAN, 1.0, NULL),
+                   REID_INVALID_ARGUMENT);
+            EXPECT(reid_gallery_add_timed(timed, other, 5, 1, 0, 0.0, 1.0, NULL),
+                   REID_DIMENSION_MISMATCH);
+            CHECK(reid_gallery_len(timed) == 2);
+            window.flags |= REID_SEARCH_TIME_WINDOW;
+            window.time_from = 109.0;
+            window.time_to = 200.0;
+            window.k = 2;
+            EXPECT(reid_gallery_search(timed, other, 4, &window, m, 2, &len), REID_OK);
+            CHECK(len == 1 && m[0].id == seen_id);
+            window.time_from = 111.0;
+            EXPECT(reid_gallery_search(timed, other, 4, &window, m, 2, &len), REID_OK);
+            CHECK(len == 0);
+            window.time_to = 0.0;
+            EXPECT_MSG(reid_gallery_search(timed, other, 4, &window, m, 2, &len),
+                       REID_INVALID_ARGUMENT, "time span");
+            reid_gallery_free(timed);
+        }
     }
 
     /* ---- every entry point: a NULL handle and a handle of another type ---- */
@@ -812,6 +843,7 @@ int main(int argc, char **argv) {
         BAD_HANDLES(reid_extractor_extract_boxes, not_ex, &image, &box, 1, out, dim, &n);
         BAD_HANDLES(reid_gallery_save, not_g, "never.reidg");
         BAD_HANDLES(reid_gallery_add, not_g, vec, dim, identity, camera, &u);
+        BAD_HANDLES(reid_gallery_add_timed, not_g, vec, dim, identity, camera, 0.0, 1.0, &u);
         BAD_HANDLES(reid_gallery_add_batch, not_g, vec, 1, dim, NULL, &identity, &camera, &u);
         BAD_HANDLES(reid_gallery_update, not_g, 0, vec, dim, identity, camera);
         BAD_HANDLES(reid_gallery_remove, not_g, 0);

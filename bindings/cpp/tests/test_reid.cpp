@@ -183,6 +183,12 @@ int main(int argc, char **argv) {
         reid::SearchOptions window(5);
         window.time_window = std::make_pair(0.0, 1e9);
         CHECK(imported.search(embeddings[0], window).empty());
+        const std::uint64_t seen = imported.add(embeddings[1], 8, 2, 100.0, 110.0);
+        window.time_window = std::make_pair(105.0, 106.0);
+        const std::vector<reid::Match> found = imported.search(embeddings[0], window);
+        CHECK(found.size() == 1 && found[0].id == seen);
+        EXPECT_ERROR(REID_INVALID_ARGUMENT, "time span",
+                     imported.add(embeddings[1], 8, 2, 3.0, 1.0));
         window.time_window = std::make_pair(5.0, 1.0);
         EXPECT_ERROR(REID_INVALID_ARGUMENT, "time span", imported.search(embeddings[0], window));
     }

@@ -438,6 +438,20 @@ _SIGNATURES = [
         ],
     ),
     (
+        "reid_gallery_add_timed",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            _c_float_p,
+            ctypes.c_size_t,
+            ctypes.c_uint64,
+            ctypes.c_int32,
+            ctypes.c_double,
+            ctypes.c_double,
+            _c_u64_p,
+        ],
+    ),
+    (
         "reid_gallery_update",
         ctypes.c_int32,
         [
@@ -1074,9 +1088,27 @@ class Gallery(_Handle):
                 _check(code)
                 return out[: n.value]
 
-    def add(self, vector, identity, camera=0):
-        """Adds one embedding; returns its entry id."""
-        return int(self.add_batch(vector, [identity], [camera])[0])
+    def add(self, vector, identity, camera=0, time=None):
+        """Adds one embedding (``time``: optional ``(start, end)`` seconds it was seen, for
+        searches with ``time_window``); returns its entry id."""
+        if time is None:
+            return int(self.add_batch(vector, [identity], [camera])[0])
+        v = _vectors(vector)
+        out = ctypes.c_uint64()
+        start, end = (float(t) for t in time)
+        _check(
+            library().reid_gallery_add_timed(
+                self.handle,
+                v.ctypes.data_as(_c_float_p),
+                v.shape[1],
+                identity,
+                camera,
+                start,
+                end,
+                ctypes.byref(out),
+            )
+        )
+        return int(out.value)
 
     def add_batch(self, vectors, identities, cameras=0, ids=None):
         """Adds ``[count, dim]`` embeddings, all or nothing; returns their entry ids.

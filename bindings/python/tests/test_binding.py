@@ -129,6 +129,12 @@ def gallery_checks(spec, embeddings):
     check(all(m.score >= threshold for m in passed) and len(passed) >= 1, f"calibrated {passed}")
     # Entries added without a time are outside every time window.
     check(g.search(embeddings[0], k=4, time_window=(0.0, 1e9)) == [], "time window")
+    seen = g.add(embeddings[1], 77, 3, time=(100.0, 110.0))
+    in_window = g.search(embeddings[0], k=4, time_window=(105.0, 200.0))
+    check([m.id for m in in_window] == [seen], f"timed entry {in_window}")
+    check(g.search(embeddings[0], k=4, time_window=(111.0, 200.0)) == [], "outside the window")
+    raises("REID_INVALID_ARGUMENT", g.add, embeddings[1], 78, 3, (2.0, 1.0))
+    g.remove(seen)
     raises("REID_INVALID_ARGUMENT", g.search, embeddings[0], 4, None, False, None, False, (5, 1))
     check(int(ids[0]) in g and 2**62 not in g, "contains")
     check(g.metric == "cosine", f"metric {g.metric}")
