@@ -85,11 +85,24 @@ pub fn matmul_transposed(a: &Matrix, b: &Matrix) -> Result<Matrix> {
 /// as a row-major `rows(a) × rows(b)` buffer: one blocked SIMD matrix product, multi-threaded
 /// when `parallel`.
 pub(crate) fn dot_products(a: &[f32], b: &[f32], k: usize, parallel: bool) -> Vec<f32> {
-    let (m, n) = (a.len() / k.max(1), b.len() / k.max(1));
-    let mut out = vec![0f32; m * n];
-    let (a, b) = (View::rows(a, m, k), View::transposed(b, k, n));
-    matmul(&mut out, a, b, false, parallel);
+    let mut out = Vec::new();
+    dot_products_into(a, b, k, parallel, &mut out);
     out
+}
+
+/// [`dot_products`] into `out`, resized to fit (a buffer reused across calls is written, not
+/// cleared first).
+pub(crate) fn dot_products_into(
+    a: &[f32],
+    b: &[f32],
+    k: usize,
+    parallel: bool,
+    out: &mut Vec<f32>,
+) {
+    let (m, n) = (a.len() / k.max(1), b.len() / k.max(1));
+    out.resize(m * n, 0.0);
+    let (a, b) = (View::rows(a, m, k), View::transposed(b, k, n));
+    matmul(out, a, b, false, parallel);
 }
 
 /// Rows scaled to unit L2 norm (norms below 1e-12 are clamped, as torch's `F.normalize`).

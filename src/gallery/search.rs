@@ -13,9 +13,14 @@ use crate::distance::Metric;
 
 /// Gallery rows scored per matrix product, and queries per block: large query blocks keep the
 /// AVX-512 matrix kernels efficient (measured: 64 → 1024 queries made 100k-entry search 2×
-/// faster); 1,024 × 2,048 scores are 8 MiB per thread.
-const CHUNK: usize = 2048;
+/// faster, and 2,048 → 4,096 rows 5 % faster); 1,024 × 4,096 scores are 16 MiB per thread.
+const CHUNK: usize = 4096;
 const QUERY_BLOCK: usize = 1024;
+/// Scores checked at once against the k-th best when shortlisting (one AVX-512 register).
+const SKIP_BLOCK: usize = 16;
+/// Columns whose best scores bound the k-th best from below (at most 64 results a query go
+/// this way).
+const COLUMNS: usize = 64;
 
 /// The columns the search reads, borrowed from the store.
 pub(crate) struct Columns<'a> {
@@ -93,54 +98,76 @@ pub(crate) fn search(cols: &Columns, queries: &[f32], options: &SearchOptions) -
     for q0 in (0..nq).step_by(QUERY_BLOCK) {
         let qb = (nq - q0).min(QUERY_BLOCK);
         let block = &queries[q0 * dim..(q0 + qb) * dim];
-        // Per chunk, per query: the chunk's best candidates, exactly scored.
-        let per_chunk: Vec<Vec<Vec<Match>>> = (0..n.div_ceil(CHUNK))
+        // Per chunk, per query: the chunk's candidates (row, approximate score) and the
+        // slack of its scores. Each worker reuses one score buffer (16 MiB): a fresh one per
+        // chunk cost a fill and page faults every time.
+        let per_chunk: Vec<Vec<Candidates>> = (0..n.div_ceil(CHUNK))
             .into_par_iter()
-            .map(|c| {
+            .map_init(Vec::new, |scores, c| {
                 let start = c * CHUNK;
                 let len = (n - start).min(CHUNK);
-                let scored = score_block(cols, block, start, len);
+                let scored = score_block(cols, block, start, len, scores);
                 (0..qb)
                     .map(|q| {
-                        let query = &block[q * dim..(q + 1) * dim];
-                        let row = &scored.scores[q * len..(q + 1) * len];
+                        let row = &scores[q * len..(q + 1) * len];
                         let slack = 2.0 * scored.max_error(q);
-                        shortlist(cols, start, row, slack, options)
+                        let rows = shortlist(cols, start, row, slack, options)
                             .into_iter()
-                            .filter_map(|j| {
-                                let g = start + j;
-                                let score = exact_score(
-                                    cols.metric,
-                                    query,
-                                    &cols.vectors[g * dim..(g + 1) * dim],
-                                );
-                                passes(cols.metric, score, options, 0.0).then(|| Match {
-                                    id: cols.ids[g],
-                                    identity: cols.identities[g],
-                                    camera: cols.cameras[g],
-                                    score,
-                                })
-                            })
-                            .collect::<Vec<Match>>()
+                            .map(|j| (start + j, row[j]))
+                            .collect();
+                        Candidates { rows, slack }
                     })
-                    .map(|exact| select(cols.metric, exact, options.k, options.group_by_identity))
                     .collect()
             })
             .collect();
-        for q in 0..qb {
-            let merged = per_chunk
-                .iter()
-                .flat_map(|chunk| chunk[q].iter().cloned())
-                .collect();
-            results.push(select(
-                cols.metric,
-                merged,
-                options.k,
-                options.group_by_identity,
-            ));
-        }
+        // Per query: the chunks' candidates narrowed to those within the largest slack of
+        // the k-th best of them all, then scored exactly.
+        let block_results: Vec<Vec<Match>> = (0..qb)
+            .into_par_iter()
+            .map(|q| {
+                let query = &block[q * dim..(q + 1) * dim];
+                let slack = per_chunk
+                    .iter()
+                    .fold(0f32, |m, chunk| m.max(chunk[q].slack));
+                let mut rows: Vec<(usize, f32)> = per_chunk
+                    .iter()
+                    .flat_map(|chunk| chunk[q].rows.iter().copied())
+                    .collect();
+                if !options.group_by_identity
+                    && let Some(kth) =
+                        kth_best(cols.metric, rows.iter().map(|&(_, a)| a), options.k)
+                {
+                    rows.retain(|&(_, a)| match cols.metric {
+                        Metric::Cosine => a >= kth - slack,
+                        Metric::Euclidean => a <= kth + slack,
+                    });
+                }
+                let exact = rows
+                    .into_iter()
+                    .filter_map(|(g, _)| {
+                        let score =
+                            exact_score(cols.metric, query, &cols.vectors[g * dim..(g + 1) * dim]);
+                        passes(cols.metric, score, options, 0.0).then(|| Match {
+                            id: cols.ids[g],
+                            identity: cols.identities[g],
+                            camera: cols.cameras[g],
+                            score,
+                        })
+                    })
+                    .collect();
+                select(cols.metric, exact, options.k, options.group_by_identity)
+            })
+            .collect();
+        results.extend(block_results);
     }
     results
+}
+
+/// One chunk's candidates for one query: gallery rows with their approximate scores, and how
+/// far those may be from the exact ones (twice the rounding bound).
+struct Candidates {
+    rows: Vec<(usize, f32)>,
+    slack: f32,
 }
 
 /// The rows of a chunk (indices into `row`, its approximate scores) that may be among the best
@@ -160,7 +187,10 @@ fn shortlist(
             && passes(metric, row[j], options, slack)
     };
     if !options.group_by_identity && options.k <= 64 {
-        return shortlist_top_k(metric, row, slack, options.k, eligible);
+        // Only `min_score` may make a row ineligible (and only rows it leaves out would be
+        // below it): the block maxima then bound the k-th best from below.
+        let every_row = options.exclude_camera.is_none() && options.time_window.is_none();
+        return shortlist_top_k(metric, row, slack, options.k, every_row, eligible);
     }
     let kth = if options.group_by_identity {
         let mut by_identity: HashMap<u64, f32> = HashMap::new();
@@ -194,29 +224,57 @@ fn shortlist(
 /// scores so far, and every eligible row within `slack` of the k-th of them when it was seen
 /// (a superset of those within `slack` of the final k-th, which is no worse), trimmed at the
 /// end.
+///
+/// When `every_row` may be among the best (no filter but `min_score`), the k-th best of the
+/// columns' best scores ([`column_best`]) bounds the k-th best score from below, so only blocks
+/// within `slack` of it are looked at row by row.
 fn shortlist_top_k(
     metric: Metric,
     row: &[f32],
     slack: f32,
     k: usize,
+    every_row: bool,
     eligible: impl Fn(usize) -> bool,
 ) -> Vec<usize> {
     let within = |s: f32, t: f32| match metric {
         Metric::Cosine => s >= t - slack,
         Metric::Euclidean => s <= t + slack,
     };
+    // Whether any score of a block is within `slack` of `t`: no early exit, so that it runs
+    // on SIMD lanes; most blocks of a large gallery have none and are skipped whole.
+    let any_within = |block: &[f32], t: f32| match metric {
+        Metric::Cosine => block.iter().fold(false, |any, &s| any | (s >= t - slack)),
+        Metric::Euclidean => block.iter().fold(false, |any, &s| any | (s <= t + slack)),
+    };
+    let floor = if every_row {
+        kth_best(metric, column_best(metric, row).into_iter(), k)
+    } else {
+        None
+    };
     let mut best: Vec<f32> = Vec::with_capacity(k + 1);
     let mut picked = Vec::new();
-    for (j, &s) in row.iter().enumerate() {
-        let full = best.len() == k;
-        if (full && !within(s, best[k - 1])) || !eligible(j) {
+    for (b, block) in row.chunks(SKIP_BLOCK).enumerate() {
+        let bar = if best.len() == k {
+            Some(best[k - 1])
+        } else {
+            floor
+        };
+        if bar.is_some_and(|t| !any_within(block, t)) {
             continue;
         }
-        picked.push(j);
-        if !full || closer(metric, s, best[k - 1]) {
-            let at = best.partition_point(|&b| !closer(metric, s, b));
-            best.insert(at, s);
-            best.truncate(k);
+        for (o, &s) in block.iter().enumerate() {
+            let j = b * SKIP_BLOCK + o;
+            let full = best.len() == k;
+            let bar = if full { Some(best[k - 1]) } else { floor };
+            if bar.is_some_and(|t| !within(s, t)) || !eligible(j) {
+                continue;
+            }
+            picked.push(j);
+            if !full || closer(metric, s, best[k - 1]) {
+                let at = best.partition_point(|&b| !closer(metric, s, b));
+                best.insert(at, s);
+                best.truncate(k);
+            }
         }
     }
     if best.len() == k {
@@ -224,6 +282,32 @@ fn shortlist_top_k(
         picked.retain(|&j| within(row[j], kth));
     }
     picked
+}
+
+/// The closest score in each of the `COLUMNS` columns of `row` seen as a matrix of that width
+/// (scores `j` with the same `j mod COLUMNS`): one pass on SIMD lanes. Columns are disjoint,
+/// so their k-th best is at most the k-th best score of the row.
+fn column_best(metric: Metric, row: &[f32]) -> [f32; COLUMNS] {
+    let pick = |a: f32, b: f32| match metric {
+        Metric::Cosine => a.max(b),
+        Metric::Euclidean => a.min(b),
+    };
+    let worst = match metric {
+        Metric::Cosine => f32::NEG_INFINITY,
+        Metric::Euclidean => f32::INFINITY,
+    };
+    let mut best = [worst; COLUMNS];
+    let rows = row.chunks_exact(COLUMNS);
+    let tail = rows.remainder();
+    for values in rows {
+        for (b, &v) in best.iter_mut().zip(values) {
+            *b = pick(*b, v);
+        }
+    }
+    for (b, &v) in best.iter_mut().zip(tail) {
+        *b = pick(*b, v);
+    }
+    best
 }
 
 /// The k-th closest of `scores`; `None` when there are no more than `k`.
@@ -248,20 +332,37 @@ fn closer(metric: Metric, a: f32, b: f32) -> bool {
 }
 
 /// The exact score of a query and a gallery row: the dot product (cosine; both are unit
-/// vectors) or the squared euclidean distance, summed in f64 in index order.
+/// vectors) or the squared euclidean distance, summed in f64 in a fixed order — eight partial
+/// sums (term `i` into sum `i mod 8`) added pairwise at the end — so the same on every machine
+/// and in every batch (a product of two f32 is exact in f64); the eight independent sums are
+/// what lets it run on SIMD lanes.
 pub(crate) fn exact_score(metric: Metric, query: &[f32], row: &[f32]) -> f32 {
-    let pairs = query.iter().zip(row).map(|(&a, &b)| (a as f64, b as f64));
     match metric {
-        Metric::Cosine => pairs.map(|(a, b)| a * b).sum::<f64>() as f32,
-        Metric::Euclidean => pairs.map(|(a, b)| (a - b) * (a - b)).sum::<f64>() as f32,
+        Metric::Cosine => fixed_order_sum(query, row, |a, b| a * b),
+        Metric::Euclidean => fixed_order_sum(query, row, |a, b| (a - b) * (a - b)),
     }
 }
 
-/// Approximate scores of a block of queries against a chunk of rows, with what bounds their
-/// rounding error.
+#[inline(always)]
+fn fixed_order_sum(a: &[f32], b: &[f32], term: impl Fn(f64, f64) -> f64) -> f32 {
+    const LANES: usize = 8;
+    let mut sums = [0f64; LANES];
+    let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (a_tail, b_tail) = (a_blocks.remainder(), b_blocks.remainder());
+    for (x, y) in a_blocks.zip(b_blocks) {
+        for lane in 0..LANES {
+            sums[lane] += term(x[lane] as f64, y[lane] as f64);
+        }
+    }
+    for (lane, (&x, &y)) in a_tail.iter().zip(b_tail).enumerate() {
+        sums[lane] += term(x as f64, y as f64);
+    }
+    let [s0, s1, s2, s3, s4, s5, s6, s7] = sums;
+    (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) as f32
+}
+
+/// What bounds the rounding error of a block of approximate scores.
 struct Scored {
-    /// `qb × len`, row-major.
-    scores: Vec<f32>,
     /// Each query's squared norm.
     query_norms: Vec<f32>,
     /// The largest squared norm of the chunk's rows.
@@ -281,12 +382,19 @@ impl Scored {
     }
 }
 
-/// Scores of `qb` queries against gallery rows `start .. start + len`: similarities (cosine)
-/// or squared distances (euclidean) from one matrix product.
-fn score_block(cols: &Columns, queries: &[f32], start: usize, len: usize) -> Scored {
+/// Scores of `qb` queries against gallery rows `start .. start + len` into `scores` (`qb ×
+/// len`, row-major): similarities (cosine) or squared distances (euclidean) from one matrix
+/// product.
+fn score_block(
+    cols: &Columns,
+    queries: &[f32],
+    start: usize,
+    len: usize,
+    scores: &mut Vec<f32>,
+) -> Scored {
     let dim = cols.dim;
     let rows = &cols.vectors[start * dim..(start + len) * dim];
-    let mut scores = crate::distance::dot_products(queries, rows, dim, false);
+    crate::distance::dot_products_into(queries, rows, dim, false, scores);
     let query_norms: Vec<f32> = queries
         .chunks(dim)
         .map(|q| q.iter().map(|v| v * v).sum())
@@ -309,7 +417,6 @@ fn score_block(cols: &Columns, queries: &[f32], start: usize, len: usize) -> Sco
         }
     };
     Scored {
-        scores,
         query_norms,
         max_row_norm,
         dim,
