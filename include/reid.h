@@ -877,6 +877,23 @@ reid_status reid_extractor_fingerprint(const reid_extractor *extractor,
                                        size_t *out_len);
 
 /**
+ * The score threshold calibrated for the model (`reid calibrate` writes it into the ONNX
+ * file's metadata): `*out_threshold` the least cosine similarity accepted, `*out_far` and
+ * `*out_tar` (each optional) the false- and true-accept rates it had on its calibration pairs.
+ * `reid_gallery_adopt_calibration` hands it to a gallery. Thread-safe.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (`out_threshold` NULL), `REID_INVALID_HANDLE`,
+ * `REID_NOT_FOUND` (the model carries none).
+ *
+ * # Safety
+ * `extractor` NULL or live; `out_threshold` writable; `out_far`, `out_tar` NULL or writable.
+ */
+reid_status reid_extractor_calibration(const reid_extractor *extractor,
+                                       float *out_threshold,
+                                       double *out_far,
+                                       double *out_tar);
+
+/**
  * The embedding dimension (floats per image); 0 for NULL or an invalid handle.
  * Thread-safe.
  *
@@ -1510,6 +1527,21 @@ reid_status reid_gallery_calibrate(reid_gallery *gallery,
                                    double target_far,
                                    float *out_threshold,
                                    double *out_tar);
+
+/**
+ * Keeps the threshold calibrated for `extractor`'s model (`reid_extractor_calibration`) as
+ * the gallery's, for searches with `REID_SEARCH_CALIBRATED` (durably for a file or database).
+ * Thread-safe.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL; a euclidean gallery: the model's threshold is a
+ * cosine similarity), `REID_INVALID_HANDLE`, `REID_NOT_FOUND` (the model carries none),
+ * `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `gallery` and `extractor` NULL or live.
+ */
+reid_status reid_gallery_adopt_calibration(reid_gallery *gallery,
+                                           const reid_extractor *extractor);
 
 /**
  * Binds the gallery to the model whose embeddings it holds, by its fingerprint

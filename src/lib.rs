@@ -18,6 +18,7 @@
 // The layers, lowest first (ARCHITECTURE.md; tests/architecture.rs keeps imports downward).
 pub mod actmap;
 pub mod allocator;
+pub mod calibration;
 pub mod classifier;
 pub mod config;
 pub mod data;

@@ -197,6 +197,16 @@ public:
         return buf;
     }
 
+    /// The threshold calibrated for the model (`reid calibrate`), if it carries one.
+    std::optional<float> calibration() const {
+        float threshold = 0;
+        const reid_status status =
+            reid_extractor_calibration(handle(), &threshold, nullptr, nullptr);
+        if (status == REID_NOT_FOUND) return std::nullopt;
+        detail::check(status);
+        return threshold;
+    }
+
     /// (height, width) of the model input.
     std::pair<std::size_t, std::size_t> input_size() const {
         std::size_t h = 0, w = 0;
@@ -405,6 +415,12 @@ public:
     /// unless `replace`.
     void bind_model(const std::string &fingerprint, bool replace = false) {
         detail::check(reid_gallery_bind_model(handle(), fingerprint.c_str(), replace ? 1 : 0));
+    }
+
+    /// Keeps the threshold calibrated for `extractor`'s model as the gallery's (for
+    /// SearchOptions::calibrated); reid::Error REID_NOT_FOUND when it carries none.
+    void adopt_calibration(const Extractor &extractor) {
+        detail::check(reid_gallery_adopt_calibration(handle(), extractor.get()));
     }
 
     /// Number of entries, or reid::Error when a database gallery's server cannot say.

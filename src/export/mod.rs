@@ -206,6 +206,36 @@ pub const WEIGHTS_FINGERPRINT: &str = "weights_fingerprint";
 /// extractor of the file with its default options reports).
 pub const FINGERPRINT: &str = "fingerprint";
 
+/// Metadata key of a calibrated threshold ([`crate::calibration::Calibration`] as
+/// JSON), written by `reid calibrate` after the export.
+pub const CALIBRATION: &str = "calibration";
+
+/// Sets metadata entries of the ONNX file at `path` (replacing those of the same keys),
+/// rewriting it atomically; the graph and weights are unchanged.
+pub fn write_metadata(path: impl AsRef<Path>, entries: &[(&str, String)]) -> Result<()> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut proto = ModelProto::parse_from_bytes(&bytes)
+        .map_err(|e| Error::ModelFormat(format!("{}: not an ONNX model: {e}", path.display())))?;
+    if proto.graph.is_none() {
+        return Err(Error::ModelFormat(format!(
+            "{}: not an ONNX model: it has no graph",
+            path.display()
+        )));
+    }
+    for (key, value) in entries {
+        proto.metadata_props.retain(|e| e.key != *key);
+        let mut e = StringStringEntryProto::new();
+        e.key = key.to_string();
+        e.value = value.clone();
+        proto.metadata_props.push(e);
+    }
+    let bytes = proto
+        .write_to_bytes()
+        .map_err(|e| Error::InvalidInput(format!("cannot serialize the ONNX model: {e}")))?;
+    crate::formats::npy::write_atomically(path, &bytes)
+}
+
 /// Exports to a file, atomically.
 pub fn export_onnx_file(
     model: &ReidModel,

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::calibration::Calibration;
 use crate::error::{Error, Result};
 use crate::models::{Arch, ReidModel, Task};
 use crate::preprocess::{
@@ -128,6 +129,8 @@ pub struct Extractor {
     class_names: Vec<String>,
     /// What produces these outputs: weights, preprocessing, output ([`Extractor::fingerprint`]).
     fingerprint: String,
+    /// The threshold calibrated for the model (`reid calibrate`), from its metadata.
+    calibration: Option<Calibration>,
 }
 
 /// The weights' fingerprint of an ONNX file: recorded by reid's export, else the hash of its
@@ -198,6 +201,11 @@ impl Extractor {
         let weights = onnx_weights_fingerprint(&meta, &bytes);
         let task = meta.get("task").map(|t| t.parse()).transpose()?;
         check_logits_task(options, task, path)?;
+        let calibration: Option<Calibration> = meta
+            .get(crate::export::CALIBRATION)
+            .map(|json| serde_json::from_str(json))
+            .transpose()
+            .map_err(|e| Error::ModelFormat(format!("{}: calibration: {e}", path.display())))?;
         let class_names: Vec<String> = match meta.get("class_names") {
             Some(json) => serde_json::from_str(json)
                 .map_err(|e| Error::ModelFormat(format!("{}: class names: {e}", path.display())))?,
@@ -248,6 +256,7 @@ impl Extractor {
                     task,
                     class_names,
                     fingerprint,
+                    calibration,
                 })
             }
             Engine::Burn => {
@@ -292,6 +301,7 @@ impl Extractor {
                 // The file's metadata, not the rebuilt model's defaults, says what it is for.
                 extractor.task = task;
                 extractor.class_names = class_names;
+                extractor.calibration = calibration;
                 // An embedding the graph L2-normalizes is normalized here too, so that both
                 // engines give the same output for the same file.
                 let normalized_in_graph = meta.get("normalized").is_some_and(|v| v == "true");
@@ -324,6 +334,7 @@ impl Extractor {
             task,
             class_names,
             fingerprint,
+            calibration: None,
             dim,
             backend: Backend::Burn(Box::new(BurnEngine {
                 model,
@@ -343,6 +354,13 @@ impl Extractor {
     /// same fingerprint.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+
+    /// The score threshold calibrated for this model (`reid calibrate` writes it into an ONNX
+    /// file's metadata), if it has one; [`crate::Gallery::adopt_calibration`] gives it to a
+    /// gallery.
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
     }
 
     /// What the model says its classifier is for (`None`: an ONNX file that does not say).

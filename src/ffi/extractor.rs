@@ -10,6 +10,7 @@ use super::extractor_options::{options_or_default, reid_extractor_options};
 use super::handle::{Handle, borrow, free, into_raw};
 use super::images::{encoded_inputs, image_inputs, path_inputs, reid_box, reid_image, view};
 use super::status::{Failure, Outcome, reid_status};
+use crate::calibration::Calibration;
 use crate::extractor::Extractor;
 use crate::preprocess::Rect;
 
@@ -27,6 +28,15 @@ impl reid_extractor {
             tag: Self::TAG,
             inner: extractor,
         })
+    }
+
+    /// The extractor behind a caller's handle.
+    ///
+    /// # Safety
+    /// `handle` NULL or a live extractor handle.
+    pub(crate) unsafe fn live<'a>(handle: *const reid_extractor) -> Outcome<&'a Extractor> {
+        // SAFETY: forwarded contract.
+        Ok(&unsafe { borrow(handle, "extractor") }?.inner)
     }
 }
 
@@ -109,6 +119,48 @@ pub unsafe extern "C" fn reid_extractor_fingerprint(
                 "the fingerprint",
             )
         }
+    })
+}
+
+/// The score threshold calibrated for the model (`reid calibrate` writes it into the ONNX
+/// file's metadata): `*out_threshold` the least cosine similarity accepted, `*out_far` and
+/// `*out_tar` (each optional) the false- and true-accept rates it had on its calibration pairs.
+/// `reid_gallery_adopt_calibration` hands it to a gallery. Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (`out_threshold` NULL), `REID_INVALID_HANDLE`,
+/// `REID_NOT_FOUND` (the model carries none).
+///
+/// # Safety
+/// `extractor` NULL or live; `out_threshold` writable; `out_far`, `out_tar` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_calibration(
+    extractor: *const reid_extractor,
+    out_threshold: *mut f32,
+    out_far: *mut f64,
+    out_tar: *mut f64,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let extractor = unsafe { reid_extractor::live(extractor) }?;
+        require_out(out_threshold, "out_threshold")?;
+        let c = calibration_of(extractor)?;
+        // SAFETY: checked non-NULL; the others are the caller's contract.
+        unsafe {
+            out_threshold.write(c.threshold);
+            write_optional(out_far, c.far);
+            write_optional(out_tar, c.tar);
+        }
+        Ok(())
+    })
+}
+
+/// The model's calibrated threshold, or `REID_NOT_FOUND`.
+pub(crate) fn calibration_of(extractor: &Extractor) -> Outcome<&Calibration> {
+    extractor.calibration().ok_or_else(|| {
+        Failure::new(
+            reid_status::REID_NOT_FOUND,
+            "the model carries no calibrated threshold (reid calibrate)",
+        )
     })
 }
 

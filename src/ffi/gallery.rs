@@ -8,6 +8,7 @@ use super::boundary::{
     self, guard, guard_value, input_rows, input_slice, output_slice, path, require_out, text,
     write_optional,
 };
+use super::extractor::{calibration_of, reid_extractor};
 use super::handle::{Handle, borrow, free, into_raw};
 use super::search_options::{reid_search_options, search_options};
 use super::status::{Failure, Outcome, reid_status};
@@ -491,6 +492,28 @@ pub unsafe extern "C" fn reid_gallery_calibrate(
             write_optional(out_tar, calibration.tar);
         }
         Ok(())
+    })
+}
+
+/// Keeps the threshold calibrated for `extractor`'s model (`reid_extractor_calibration`) as
+/// the gallery's, for searches with `REID_SEARCH_CALIBRATED` (durably for a file or database).
+/// Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL; a euclidean gallery: the model's threshold is a
+/// cosine similarity), `REID_INVALID_HANDLE`, `REID_NOT_FOUND` (the model carries none),
+/// `REID_GALLERY_ERROR`.
+///
+/// # Safety
+/// `gallery` and `extractor` NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_adopt_calibration(
+    gallery: *mut reid_gallery,
+    extractor: *const reid_extractor,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (gallery, extractor) = unsafe { (live(gallery)?, reid_extractor::live(extractor)?) };
+        Ok(gallery.adopt_calibration(calibration_of(extractor)?)?)
     })
 }
 

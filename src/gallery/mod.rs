@@ -10,7 +10,7 @@
 //!   and machines; every search returns what the embedded store would (same order, same
 //!   exact scores).
 
-pub mod calibration;
+pub use crate::calibration;
 #[cfg(feature = "postgres")]
 mod database;
 #[cfg(not(feature = "postgres"))]
@@ -623,10 +623,25 @@ impl Gallery {
                 .unzip()
         };
         let calibration = Calibration::from_pairs(self.metric, &scores, &same, target_far)?;
-        let record = serde_json::to_string(&calibration)
-            .map_err(|e| Error::InvalidInput(format!("calibration record: {e}")))?;
-        self.store.set_meta(CALIBRATION_KEY, &record)?;
+        self.adopt_calibration(&calibration)?;
         Ok(calibration)
+    }
+
+    /// Keeps `calibration` — found elsewhere, such as the one a model carries
+    /// (`Extractor::calibration`) — as the gallery's threshold; it must be for the gallery's
+    /// metric.
+    pub fn adopt_calibration(&self, calibration: &Calibration) -> Result<()> {
+        if calibration.metric()? != self.metric || !calibration.threshold.is_finite() {
+            return Err(Error::InvalidInput(format!(
+                "a calibration of {} scores (threshold {}) does not fit a {} gallery",
+                calibration.metric,
+                calibration.threshold,
+                self.metric.name()
+            )));
+        }
+        let record = serde_json::to_string(calibration)
+            .map_err(|e| Error::InvalidInput(format!("calibration record: {e}")))?;
+        self.store.set_meta(CALIBRATION_KEY, &record)
     }
 
     /// The calibration kept by [`Gallery::calibrate`], if any.

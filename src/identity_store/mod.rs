@@ -16,10 +16,10 @@ use std::sync::RwLock;
 
 pub use config::{CameraLink, MAX_CANDIDATES, MatchingConfig};
 
+use crate::calibration::Calibration;
 use crate::distance::Metric;
 use crate::error::{Error, Result};
 use crate::gallery::Location;
-use crate::gallery::calibration::Calibration;
 use crate::gallery::{
     Entry, Gallery, NewEntry, SearchOptions, TimeSpan, check_camera, check_finite, direction_norm,
 };

@@ -473,6 +473,17 @@ int main(int argc, char **argv) {
             EXPECT(reid_gallery_bind_model(g, NULL, 0), REID_INVALID_ARGUMENT);
             EXPECT(reid_gallery_bind_model(g, fp, 0), REID_OK);
             CHECK(strcmp(reid_status_str(REID_MODEL_MISMATCH), "REID_MODEL_MISMATCH") == 0);
+            /* an export carries no calibrated threshold until `reid calibrate` writes one */
+            {
+                float threshold = 0;
+                EXPECT_MSG(reid_extractor_calibration(ex, &threshold, NULL, NULL), REID_NOT_FOUND,
+                           "reid calibrate");
+                EXPECT(reid_extractor_calibration(ex, NULL, NULL, NULL), REID_INVALID_ARGUMENT);
+                EXPECT(reid_gallery_adopt_calibration(g, ex), REID_NOT_FOUND);
+                EXPECT(reid_gallery_adopt_calibration(g, NULL), REID_INVALID_ARGUMENT);
+                EXPECT(reid_gallery_adopt_calibration(g, (const reid_extractor *)g),
+                       REID_INVALID_HANDLE);
+            }
         }
         CHECK(ids[0] != ids[1] && ids[1] != ids[2] && ids[2] != ids[3]);
 

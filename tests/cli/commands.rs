@@ -353,6 +353,92 @@ fn export_writes_an_onnx_model_with_metadata() {
     assert!(!out.status.success());
 }
 
+/// `reid calibrate` writes the threshold into the model's metadata (an extractor of the file
+/// reports it; the fingerprint stays) and, with `--gallery`, into a gallery.
+#[test]
+fn calibrate_writes_the_threshold_into_the_model_and_a_gallery() {
+    use reid::formats::npy::{NpyArray, write_npy};
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.onnx");
+    common::assert_success(&export_osnet(
+        &fixture("osnet_x0_25/checkpoint.pth.tar"),
+        &model,
+        &["--height", "64", "--width", "32"],
+    ));
+    let burn = reid::ExtractorOptions {
+        engine: reid::extractor::Engine::Burn,
+        ..Default::default()
+    };
+    let before = reid::Extractor::new(&model, &burn).unwrap();
+    assert!(before.calibration().is_none());
+    // Two identities of three rows each in 4-d; every pair is scored.
+    let values: Vec<f32> = vec![
+        1.0, 0.1, 0.0, 0.0, 0.9, 0.2, 0.1, 0.0, 1.0, 0.0, 0.2, 0.1, //
+        0.0, 1.0, 0.1, 0.0, 0.1, 0.9, 0.0, 0.2, 0.3, 1.0, 0.0, 0.0,
+    ];
+    let (vectors, identities) = (dir.path().join("v.npy"), dir.path().join("i.npy"));
+    write_npy(&vectors, &NpyArray::f32(vec![6, 4], values.clone())).unwrap();
+    write_npy(&identities, &NpyArray::i64(vec![6], vec![1, 1, 1, 2, 2, 2])).unwrap();
+    let gallery = dir.path().join("g.db");
+    common::assert_success(&reid(&[
+        "gallery",
+        "create",
+        gallery.to_str().unwrap(),
+        "--dim",
+        "4",
+    ]));
+    let out = reid(&[
+        "calibrate",
+        model.to_str().unwrap(),
+        "--vectors",
+        vectors.to_str().unwrap(),
+        "--identities",
+        identities.to_str().unwrap(),
+        "--far",
+        "0.2",
+        "--gallery",
+        gallery.to_str().unwrap(),
+    ]);
+    common::assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("on 6 same-identity and 9 different-identity pairs"),
+        "{text}"
+    );
+    let after = reid::Extractor::new(&model, &burn).unwrap();
+    let in_model = after
+        .calibration()
+        .expect("a calibration in the metadata")
+        .clone();
+    assert_eq!(after.fingerprint(), before.fingerprint());
+    let kept = reid::Gallery::open(&gallery)
+        .unwrap()
+        .calibration()
+        .unwrap();
+    assert_eq!(kept.as_ref(), Some(&in_model));
+    // The same threshold as a gallery calibrated on the same rows.
+    let reference = reid::Gallery::new(4, reid::eval::Metric::Cosine).unwrap();
+    let direct = reference
+        .calibrate(&values, &[1, 1, 1, 2, 2, 2], 0.2)
+        .unwrap();
+    assert_eq!(in_model, direct);
+    // A gallery of another metric refuses it; a file that is not ONNX is refused untouched.
+    let euclidean = reid::Gallery::new(4, reid::eval::Metric::Euclidean).unwrap();
+    assert!(euclidean.adopt_calibration(&in_model).is_err());
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let out = reid(&[
+        "calibrate",
+        junk.to_str().unwrap(),
+        "--vectors",
+        vectors.to_str().unwrap(),
+        "--identities",
+        identities.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read(&junk).unwrap(), b"not a model");
+}
+
 #[test]
 fn extract_embeds_a_directory_in_sorted_order() {
     let dir = tempfile::tempdir().unwrap();

@@ -803,3 +803,107 @@ fn finetuning_through_rust_and_c_agree() {
         "the error cases of the table failed on both sides"
     );
 }
+
+/// A model calibrated with `export::write_metadata` (what `reid calibrate` does) tells its
+/// threshold to Rust and C alike, and both hand it to a gallery; a model without one is
+/// `NotFound` on both sides.
+#[test]
+fn a_models_calibration_through_rust_and_c_agrees() {
+    use reid::ffi::extractor::reid_extractor_calibration;
+    use reid::ffi::gallery::reid_gallery_adopt_calibration;
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("model.onnx");
+    let device = reid::device::default_device();
+    let model = reid::weights::load_any(Some(Arch::OsnetX0_25), checkpoint(), &device).unwrap();
+    let options = reid::export::ExportOptions::new(64, 32);
+    reid::export::export_onnx_file(&model, &options, &model_path).unwrap();
+    let open_c = || {
+        let mut extractor = std::ptr::null_mut();
+        let mut opts = std::ptr::null_mut();
+        let path = c_path(&model_path);
+        // SAFETY: valid pointers; the options are freed after use.
+        unsafe {
+            assert_eq!(reid_extractor_options_new(&mut opts), reid_status::REID_OK);
+            assert_eq!(
+                reid_extractor_options_set_engine(opts, 1),
+                reid_status::REID_OK
+            );
+            let status = reid_extractor_new(path.as_ptr(), opts, &mut extractor);
+            reid_extractor_options_free(opts);
+            assert_eq!(status, reid_status::REID_OK, "{}", common::c_last_error());
+        }
+        extractor
+    };
+    let burn = ExtractorOptions {
+        engine: Engine::Burn,
+        ..Default::default()
+    };
+    // None yet, on both sides.
+    assert!(
+        Extractor::new(&model_path, &burn)
+            .unwrap()
+            .calibration()
+            .is_none()
+    );
+    let c_ex = open_c();
+    let mut threshold = 0f32;
+    // SAFETY: a live handle and a writable float.
+    let status = unsafe {
+        reid_extractor_calibration(
+            c_ex,
+            &mut threshold,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, reid_status::REID_NOT_FOUND);
+    // SAFETY: the handle is not used again.
+    unsafe { reid_extractor_free(c_ex) };
+    // Calibrated on a small labelled set, written into the file's metadata.
+    let labelled = Gallery::new(4, reid::eval::Metric::Cosine).unwrap();
+    let values = [
+        1.0, 0.1, 0.0, 0.0, 0.8, 0.3, 0.1, 0.0, 0.0, 1.0, 0.2, 0.0, 0.1, 0.7, 0.0, 0.4,
+    ];
+    let calibration = labelled.calibrate(&values, &[1, 1, 2, 2], 0.5).unwrap();
+    let record = serde_json::to_string(&calibration).unwrap();
+    reid::export::write_metadata(&model_path, &[(reid::export::CALIBRATION, record)]).unwrap();
+    let rust_ex = Extractor::new(&model_path, &burn).unwrap();
+    assert_eq!(rust_ex.calibration(), Some(&calibration));
+    let c_ex = open_c();
+    let (mut far, mut tar) = (0f64, 0f64);
+    // SAFETY: a live handle and writable outputs.
+    let status = unsafe { reid_extractor_calibration(c_ex, &mut threshold, &mut far, &mut tar) };
+    assert_eq!(status, reid_status::REID_OK);
+    assert_eq!(
+        (threshold.to_bits(), far, tar),
+        (
+            calibration.threshold.to_bits(),
+            calibration.far,
+            calibration.tar
+        )
+    );
+    // Handed to galleries: the Rust one and the C one keep the same record.
+    let rust_gallery = Gallery::new(8, reid::eval::Metric::Cosine).unwrap();
+    rust_gallery
+        .adopt_calibration(rust_ex.calibration().unwrap())
+        .unwrap();
+    let mut c_gallery: *mut reid_gallery = std::ptr::null_mut();
+    // SAFETY: valid pointers; both handles are freed at the end.
+    unsafe {
+        assert_eq!(reid_gallery_new(8, 0, &mut c_gallery), reid_status::REID_OK);
+        assert_eq!(
+            reid_gallery_adopt_calibration(c_gallery, c_ex),
+            reid_status::REID_OK
+        );
+        let mut euclidean: *mut reid_gallery = std::ptr::null_mut();
+        assert_eq!(reid_gallery_new(8, 1, &mut euclidean), reid_status::REID_OK);
+        assert_eq!(
+            reid_gallery_adopt_calibration(euclidean, c_ex),
+            reid_status::REID_INVALID_ARGUMENT
+        );
+        reid_gallery_free(euclidean);
+        reid_gallery_free(c_gallery);
+        reid_extractor_free(c_ex);
+    }
+    assert_eq!(rust_gallery.calibration().unwrap(), Some(calibration));
+}

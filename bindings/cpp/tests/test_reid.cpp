@@ -150,6 +150,8 @@ int main(int argc, char **argv) {
     CHECK(gallery.ids() == ascending);
     CHECK(gallery.count() == gallery.size());
     gallery.bind_model(extractor.fingerprint());
+    CHECK(!extractor.calibration());
+    EXPECT_ERROR(REID_NOT_FOUND, "reid calibrate", gallery.adopt_calibration(extractor));
     EXPECT_ERROR(REID_MODEL_MISMATCH, "not of model", gallery.bind_model("another-model"));
     gallery.bind_model("another-model", true);
     CHECK(gallery.metric() == reid::Metric::Cosine);

@@ -223,6 +223,17 @@ _SIGNATURES = [
         [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, _c_size_p],
     ),
     ("reid_gallery_bind_model", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32]),
+    (
+        "reid_extractor_calibration",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            _c_float_p,
+            ctypes.POINTER(ctypes.c_double),
+            ctypes.POINTER(ctypes.c_double),
+        ],
+    ),
+    ("reid_gallery_adopt_calibration", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_void_p]),
     ("reid_extractor_input_size", ctypes.c_int32, [ctypes.c_void_p, _c_size_p, _c_size_p]),
     (
         "reid_extractor_extract_encoded",
@@ -855,6 +866,19 @@ class Extractor(_Handle):
         return buf.value.decode()
 
     @property
+    def calibration(self):
+        """The threshold calibrated for the model (``reid calibrate``) as ``(threshold,
+        false-accept rate, true-accept rate)``, or ``None`` when it carries none."""
+        threshold, far, tar = ctypes.c_float(), ctypes.c_double(), ctypes.c_double()
+        code = library().reid_extractor_calibration(
+            self.handle, ctypes.byref(threshold), ctypes.byref(far), ctypes.byref(tar)
+        )
+        if code == _NOT_FOUND:
+            return None
+        _check(code)
+        return threshold.value, far.value, tar.value
+
+    @property
     def input_size(self):
         """(height, width) the model takes."""
         h, w = ctypes.c_size_t(), ctypes.c_size_t()
@@ -1174,6 +1198,11 @@ class Gallery(_Handle):
         another model's fails with ``ReidError`` REID_MODEL_MISMATCH once the gallery holds
         entries, unless ``replace``."""
         _check(library().reid_gallery_bind_model(self.handle, fingerprint.encode(), int(replace)))
+
+    def adopt_calibration(self, extractor):
+        """Keeps the threshold calibrated for ``extractor``'s model as the gallery's (for
+        ``search(..., calibrated=True)``)."""
+        _check(library().reid_gallery_adopt_calibration(self.handle, extractor.handle))
 
     def calibrate(self, vectors, identities, far=0.001):
         """Finds and keeps the score threshold that accepts ``far`` of the different-identity

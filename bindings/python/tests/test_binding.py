@@ -101,6 +101,9 @@ def gallery_checks(spec, embeddings):
         fingerprint = ex.fingerprint
     check(len(fingerprint) == 64 and int(fingerprint, 16) >= 0, f"fingerprint {fingerprint}")
     g.bind_model(fingerprint)
+    with reid.Extractor(spec["model"]) as ex:
+        check(ex.calibration is None, "an export carries no calibration")
+        raises("REID_NOT_FOUND", g.adopt_calibration, ex)
     ids = g.add_batch(embeddings, identities=[10, 11, 12, 13], cameras=[1, 2, 1, 2])
     check(len(g) == n and g.dim == dim and len(set(ids.tolist())) == n, "add_batch")
     sims = embeddings @ embeddings.T

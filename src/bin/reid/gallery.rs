@@ -238,22 +238,7 @@ impl GalleryCommand {
                 let gallery = Gallery::open(&file)?;
                 let (vectors, identities) = labelled(&vectors, &identities)?;
                 let c = gallery.calibrate(&vectors.to_f32(), &identities, far)?;
-                println!(
-                    "threshold {} ({} {}): false-accept rate {:.6} (target {far}), true-accept \
-                     rate {:.4}, on {} same-identity and {} different-identity pairs; kept in \
-                     the gallery",
-                    c.threshold,
-                    c.metric,
-                    if c.metric()? == reid::distance::Metric::Cosine {
-                        "similarity at least"
-                    } else {
-                        "distance at most"
-                    },
-                    c.far,
-                    c.tar,
-                    c.genuine_pairs,
-                    c.impostor_pairs
-                );
+                println!("{}; kept in the gallery", describe(&c)?);
             }
             GalleryCommand::Bench {
                 file,
@@ -334,6 +319,66 @@ fn bench(location: &Path, queries: &Path, k: usize, efs: &[u32]) -> reid::Result
 }
 
 /// Embeddings [N, D] and the identity of each row.
+/// What a calibration found, in words.
+fn describe(c: &reid::calibration::Calibration) -> reid::Result<String> {
+    Ok(format!(
+        "threshold {} ({} {}): false-accept rate {:.6} (target {}), true-accept rate {:.4}, on \
+         {} same-identity and {} different-identity pairs",
+        c.threshold,
+        c.metric,
+        if c.metric()? == reid::distance::Metric::Cosine {
+            "similarity at least"
+        } else {
+            "distance at most"
+        },
+        c.far,
+        c.target_far,
+        c.tar,
+        c.genuine_pairs,
+        c.impostor_pairs
+    ))
+}
+
+/// Arguments of `calibrate`.
+#[derive(clap::Args)]
+pub struct CalibrateArgs {
+    /// The model's ONNX file: the threshold is written into its metadata (its graph, weights
+    /// and fingerprint are unchanged), where extractors of it find it.
+    pub model: PathBuf,
+    /// The model's embeddings of a labelled set [N, D] (at most 5,000 rows; compared by cosine
+    /// similarity, as the model's galleries compare them).
+    #[arg(long)]
+    pub vectors: PathBuf,
+    /// Identity of each row, integer [N].
+    #[arg(long)]
+    pub identities: PathBuf,
+    /// The false-accept rate to meet, between 0 and 1.
+    #[arg(long, default_value_t = 0.001)]
+    pub far: f64,
+    /// Also keep the threshold in this gallery (a file or a database URL).
+    #[arg(long)]
+    pub gallery: Option<PathBuf>,
+}
+
+impl CalibrateArgs {
+    /// Runs the command.
+    pub fn run(self) -> reid::Result<()> {
+        let (vectors, identities) = labelled(&self.vectors, &self.identities)?;
+        let dim = vectors.shape.get(1).copied().unwrap_or(0);
+        let scratch = reid::Gallery::new(dim, reid::distance::Metric::Cosine)?;
+        let c = scratch.calibrate(&vectors.to_f32(), &identities, self.far)?;
+        let record = serde_json::to_string(&c)
+            .map_err(|e| reid::Error::InvalidInput(format!("calibration record: {e}")))?;
+        reid::export::write_metadata(&self.model, &[(reid::export::CALIBRATION, record)])?;
+        println!("{}; written into {}", describe(&c)?, self.model.display());
+        if let Some(location) = &self.gallery {
+            reid::Gallery::open(location)?.adopt_calibration(&c)?;
+            println!("kept in the gallery {}", location.display());
+        }
+        Ok(())
+    }
+}
+
 fn labelled(
     vectors: &Path,
     identities: &Path,

@@ -83,6 +83,10 @@ enum Command {
     /// Create, fill, search and inspect durable gallery files.
     #[command(subcommand)]
     Gallery(gallery::GalleryCommand),
+    /// Find the score threshold that accepts a target share of different-identity pairs of a
+    /// model's embeddings of a labelled set, and write it into the model's ONNX metadata
+    /// (extractors of the file report it; `--gallery` also keeps it in a gallery).
+    Calibrate(gallery::CalibrateArgs),
     /// Write a synthetic re-id dataset in the Market-1501 layout (deterministic from the seed).
     Synth(dataset::SynthArgs),
     /// Write a synthetic image-classification dataset: `train/` and `val/` ImageFolders, or
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
         Command::Train(args) => args.run(),
         Command::LrFind(args) => args.run(),
         Command::Export(args) => args.run(),
+        Command::Calibrate(args) => args.run(),
         Command::Extract(args) => args.run(),
         Command::Classify(args) => args.run(),
         Command::Actmap(args) => args.run(),
