@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bad_options;
+pub mod database;
 pub mod hashed_weights;
 
 use std::path::{Path, PathBuf};

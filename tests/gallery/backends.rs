@@ -4,10 +4,11 @@
 //! which turns a missing database into a failure instead of a skip).
 
 use std::ops::Deref;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reid::eval::Metric;
 use reid::gallery::Gallery;
+
+pub use crate::common::database::{database_location, database_url, drop_schema};
 
 /// Where a fresh gallery is made.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,24 +18,6 @@ pub enum Backend {
     Database,
 }
 
-/// The database server's URL, or `None` (with a message) when none is given.
-pub fn database_url() -> Option<String> {
-    match std::env::var("REID_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("REID_REQUIRE_POSTGRES").is_err(),
-                "REID_REQUIRE_POSTGRES is set but REID_POSTGRES_URL names no database"
-            );
-            eprintln!(
-                "skipped the database backend: no REID_POSTGRES_URL (scripts/setup-postgres.sh \
-                 start prints one)"
-            );
-            None
-        }
-    }
-}
-
 /// Every backend available here.
 pub fn all() -> Vec<Backend> {
     let mut backends = vec![Backend::Memory, Backend::File];
@@ -42,27 +25,6 @@ pub fn all() -> Vec<Backend> {
         backends.push(Backend::Database);
     }
     backends
-}
-
-/// A gallery location of its own in the test database: a schema named after this process and
-/// a counter, dropped by [`Fresh`]'s `Drop`.
-pub fn database_location(url: &str) -> (String, String) {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let schema = format!(
-        "t{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let sep = if url.contains('?') { '&' } else { '?' };
-    (format!("{url}{sep}gallery={schema}"), schema)
-}
-
-/// Drops a test gallery's schema.
-pub fn drop_schema(url: &str, schema: &str) {
-    let mut client = postgres::Client::connect(url, postgres::NoTls).expect("test database");
-    client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .expect("drop a test gallery");
 }
 
 /// Where a store can live: nowhere (memory), a file in a temporary folder, or a schema of the

@@ -151,8 +151,20 @@ fn python_binding_matches_the_rust_api() {
         .iter()
         .map(|case| json!({"case": case.name(), "message": case.rust_error().to_string()}))
         .collect();
+    // Database galleries of their own (the test build's library has the `postgres` feature),
+    // dropped after the run.
+    let database = common::database::database_url().map(|url| {
+        let (gallery, gallery_schema) = common::database::database_location(&url);
+        let (identities, identities_schema) = common::database::database_location(&url);
+        (
+            url,
+            [gallery, identities],
+            [gallery_schema, identities_schema],
+        )
+    });
     let spec = json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "postgres": database.as_ref().map(|(_, locations, _)| locations),
         "bad_options": bad_options,
         "model": model,
         "warning_model": warning_model,
@@ -176,6 +188,11 @@ fn python_binding_matches_the_rust_api() {
         .env("PYTHONPATH", root().join("bindings/python"))
         .output()
         .unwrap();
+    if let Some((url, _, schemas)) = &database {
+        for schema in schemas {
+            common::database::drop_schema(url, schema);
+        }
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}\n{stderr}");

@@ -227,6 +227,38 @@ def identity_store_checks(spec):
     raises("REID_GALLERY_ERROR", reid.IdentityStore.create, durable, 4)
 
 
+def database_checks(spec, embeddings):
+    """A gallery and an identity store in PostgreSQL (when the test run has a server): the
+    same results as in memory."""
+    if not spec.get("postgres"):
+        print("database checks skipped: no REID_POSTGRES_URL")
+        return
+    gallery_location, identities_location = spec["postgres"]
+    n, dim = embeddings.shape
+    memory = reid.Gallery(dim)
+    with reid.Gallery.create(gallery_location, dim) as g:
+        for store in (memory, g):
+            store.add_batch(embeddings, identities=[1, 2, 3, 4], cameras=[0, 1, 0, 1])
+            store.add(embeddings[0], 9, 2, time=(10.0, 20.0))
+        check(len(g) == n + 1, "database gallery size")
+        for q in embeddings:
+            check(g.search(q, k=3) == memory.search(q, k=3), "database search = memory search")
+            check(g.search(q, k=3, time_window=(15, 16)) == memory.search(q, k=3, time_window=(15, 16)),
+                  "database time window")
+    with reid.Gallery.open(gallery_location) as g:
+        check(len(g) == n + 1, "database gallery reopened")
+    a = embeddings[:2]
+    with reid.IdentityStore.create(identities_location, dim, threshold=0.5,
+                                   min_transit_seconds=60) as store:
+        first = store.observe(0, 1, 0.0, 10.0, a)
+        again = store.observe(1, 1, 100.0, 110.0, a)
+        check(first.created and again.identity == first.identity, f"database store {again}")
+        far = store.observe(2, 1, 20.0, 30.0, a)
+        check(far.created, f"database store topology {far}")
+    with reid.IdentityStore.open(identities_location, dim) as store:
+        check(len(store.sightings(first.identity)) == 2, "database store reopened")
+
+
 def logging_checks(spec):
     lines = []
     reid.set_log_callback(lambda level, message: lines.append((level, message)), "warning")
@@ -340,6 +372,7 @@ def main():
     embeddings = extractor_checks(spec)
     gallery_checks(spec, embeddings)
     identity_store_checks(spec)
+    database_checks(spec, embeddings)
     logging_checks(spec)
     classifier_checks(spec)
     finetuner_checks(spec, embeddings)
