@@ -45,9 +45,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #define REID_VERSION_MAJOR 0
-#define REID_VERSION_MINOR 3
+#define REID_VERSION_MINOR 4
 #define REID_VERSION_PATCH 0
-#define REID_VERSION_STRING "0.3.0"
+#define REID_VERSION_STRING "0.4.0"
 
 /** Opaque handle; see the functions named reid_classifier_*. */
 typedef struct reid_classifier reid_classifier;
