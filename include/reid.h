@@ -1758,6 +1758,14 @@ reid_status reid_identity_store_open(const char *location,
 void reid_identity_store_free(reid_identity_store *store);
 
 /**
+ * The embedding dimension the store holds; 0 for NULL or an invalid handle. Thread-safe.
+ *
+ * # Safety
+ * `store` NULL or a live identity store handle.
+ */
+size_t reid_identity_store_dim(const reid_identity_store *store);
+
+/**
  * Replaces the matching configuration (kept with a durable store); later reports use it.
  *
  * Errors: `REID_INVALID_ARGUMENT` (an invalid config; the old one stays),

@@ -566,6 +566,9 @@ public:
         return IdentityStore(raw);
     }
 
+    /// The embedding dimension.
+    std::size_t dim() const noexcept { return reid_identity_store_dim(get()); }
+
     /// Replaces the matching configuration.
     void configure(const MatchingConfig &config) {
         const reid_matching_config c = config.to_c();

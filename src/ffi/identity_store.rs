@@ -5,7 +5,8 @@
 use std::ffi::c_char;
 
 use super::boundary::{
-    guard, input_rows, input_slice, output_slice, path, require_out, same_dim, write_optional,
+    guard, guard_value, input_rows, input_slice, output_slice, path, require_out, same_dim,
+    write_optional,
 };
 use super::handle::{Handle, borrow, free, into_raw};
 use super::matching_config::{matching_config, reid_matching_config};
@@ -185,6 +186,16 @@ pub unsafe extern "C" fn reid_identity_store_open(
 pub unsafe extern "C" fn reid_identity_store_free(store: *mut reid_identity_store) {
     // SAFETY: the caller's contract.
     unsafe { free(store) };
+}
+
+/// The embedding dimension the store holds; 0 for NULL or an invalid handle. Thread-safe.
+///
+/// # Safety
+/// `store` NULL or a live identity store handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_identity_store_dim(store: *const reid_identity_store) -> usize {
+    // SAFETY: the caller's contract.
+    guard_value(0, || Ok(unsafe { live(store) }?.dim()))
 }
 
 /// Replaces the matching configuration (kept with a durable store); later reports use it.

@@ -678,6 +678,7 @@ int main(int argc, char **argv) {
         config.link_count = 1;
         snprintf(path, sizeof path, "%s/identities.db", work);
         EXPECT(reid_identity_store_create(path, 4, &config, &store), REID_OK);
+        CHECK(reid_identity_store_dim(store) == 4 && reid_identity_store_dim(NULL) == 0);
         /* Camera 0, then linked camera 1 at once: one person. */
         EXPECT(reid_identity_store_observe(store, &t, &a0), REID_OK);
         CHECK(a0.created && !a0.matched);

@@ -228,6 +228,7 @@ int main(int argc, char **argv) {
             CHECK(durable.observe(0, 9, 0.0, 1.0, first).created);
         }
         CHECK(reid::IdentityStore::open(location).sightings(1).size() == 1);
+        CHECK(reid::IdentityStore::open(location).dim() == 512 && store.dim() == 512);
         EXPECT_ERROR(REID_GALLERY_ERROR, "not an identity store", reid::IdentityStore::open(durable));
         reid::IdentityStore gone = std::move(store);
         EXPECT_ERROR(REID_INVALID_HANDLE, "this reid::IdentityStore was moved from", store.identity_of(0, 1));

@@ -373,6 +373,7 @@ _SIGNATURES = [
         [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)],
     ),
     ("reid_identity_store_free", None, [ctypes.c_void_p]),
+    ("reid_identity_store_dim", ctypes.c_size_t, [ctypes.c_void_p]),
     (
         "reid_identity_store_configure",
         ctypes.c_int32,
@@ -1336,7 +1337,11 @@ class IdentityStore(_Handle):
             library().reid_identity_store_new(dim, ctypes.byref(config), ctypes.byref(handle))
         )
         super().__init__(handle)
-        self.dim = dim
+
+    @property
+    def dim(self):
+        """Embedding dimension."""
+        return library().reid_identity_store_dim(self.handle)
 
     @classmethod
     def create(
@@ -1352,17 +1357,15 @@ class IdentityStore(_Handle):
         )
         self = cls.__new__(cls)
         _Handle.__init__(self, handle)
-        self.dim = dim
         return self
 
     @classmethod
-    def open(cls, location, dim):
-        """An existing durable store of ``dim``-dimensional embeddings."""
+    def open(cls, location):
+        """An existing durable store, with the settings it keeps."""
         handle = ctypes.c_void_p()
         _check(library().reid_identity_store_open(_path(location), ctypes.byref(handle)))
         self = cls.__new__(cls)
         _Handle.__init__(self, handle)
-        self.dim = dim
         return self
 
     def configure(self, threshold=None, candidates=None, min_transit_seconds=0.0, links=()):

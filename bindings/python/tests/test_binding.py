@@ -222,8 +222,8 @@ def identity_store_checks(spec):
     durable = os.path.join(spec["work"], "identities.db")
     with reid.IdentityStore.create(durable, 4, threshold=0.8) as d:
         kept = d.observe(0, 7, 0.0, 1.0, a).identity
-    with reid.IdentityStore.open(durable, 4) as d:
-        check(d.identity_of(0, 7) == kept, "durable identity store")
+    with reid.IdentityStore.open(durable) as d:
+        check(d.identity_of(0, 7) == kept and d.dim == 4, "durable identity store")
     raises("REID_GALLERY_ERROR", reid.IdentityStore.create, durable, 4)
 
 
@@ -255,7 +255,7 @@ def database_checks(spec, embeddings):
         check(first.created and again.identity == first.identity, f"database store {again}")
         far = store.observe(2, 1, 20.0, 30.0, a)
         check(far.created, f"database store topology {far}")
-    with reid.IdentityStore.open(identities_location, dim) as store:
+    with reid.IdentityStore.open(identities_location) as store:
         check(len(store.sightings(first.identity)) == 2, "database store reopened")
 
 
