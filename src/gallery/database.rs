@@ -722,9 +722,9 @@ impl Store for Database {
         let table = self.table("entries");
         let rows = self.with(|c, fail| {
             match selection {
-                Selection::Identity(identity) => c.query(
-                    &format!("SELECT {COLUMNS} FROM {table} WHERE identity = $1 ORDER BY id"),
-                    &[&(*identity as i64)],
+                Selection::Identities(identities) => c.query(
+                    &format!("SELECT {COLUMNS} FROM {table} WHERE identity = ANY($1) ORDER BY id"),
+                    &[&identities.iter().map(|&i| i as i64).collect::<Vec<i64>>()],
                 ),
                 Selection::Tag(tag) => c.query(
                     &format!("SELECT {COLUMNS} FROM {table} WHERE tag = $1 ORDER BY id"),

@@ -249,8 +249,8 @@ pub const MAX_LABEL: u64 = i64::MAX as u64;
 /// Which entries [`Store::select`] returns.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Selection {
-    /// Those of one identity.
-    Identity(u64),
+    /// Those of these identities.
+    Identities(Vec<u64>),
     /// Those with this tag.
     Tag(String),
 }
@@ -259,7 +259,7 @@ impl Selection {
     /// Whether `identity` and `tag` are picked.
     pub fn picks(&self, identity: u64, tag: Option<&str>) -> bool {
         match self {
-            Selection::Identity(wanted) => identity == *wanted,
+            Selection::Identities(wanted) => wanted.contains(&identity),
             Selection::Tag(wanted) => tag == Some(wanted.as_str()),
         }
     }
@@ -553,7 +553,13 @@ impl Gallery {
 
     /// The entries of `identity`, by id (an index lookup in a database).
     pub fn entries_of(&self, identity: u64) -> Result<Vec<Entry>> {
-        self.store.select(&Selection::Identity(identity))
+        self.entries_of_any(&[identity])
+    }
+
+    /// The entries of any of `identities`, by id (one query in a database).
+    pub fn entries_of_any(&self, identities: &[u64]) -> Result<Vec<Entry>> {
+        self.store
+            .select(&Selection::Identities(identities.to_vec()))
     }
 
     /// The entries tagged `tag`, by id (an index lookup in a database).

@@ -265,13 +265,19 @@ impl IdentityStore {
             ..SearchOptions::top(config.candidates)
         };
         let matches = self.gallery.search(vector, &options)?;
-        for m in &matches[0] {
-            let sightings = self.gallery.entries_of(m.identity)?;
-            if config.compatible(report.camera, &report.time, &sightings) {
-                return Ok(Some((m.identity, m.score)));
-            }
+        // Every candidate's reports in one query (one round trip to a database).
+        let candidates: Vec<u64> = matches[0].iter().map(|m| m.identity).collect();
+        let mut reports: std::collections::HashMap<u64, Vec<Entry>> = Default::default();
+        for e in self.gallery.entries_of_any(&candidates)? {
+            reports.entry(e.identity).or_default().push(e);
         }
-        Ok(None)
+        Ok(matches[0]
+            .iter()
+            .find(|m| {
+                let sightings = reports.get(&m.identity).map_or(&[][..], |r| r.as_slice());
+                config.compatible(report.camera, &report.time, sightings)
+            })
+            .map(|m| (m.identity, m.score)))
     }
 
     /// The global identity of track `track` of `camera`, if it was reported.
