@@ -66,7 +66,7 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// A corridor of 8 cameras and 120 people, a fifth of them look-alikes.
+    /// A corridor of 8 cameras and 120 people, a fifth of them look-alikes of another.
     pub fn corridor() -> Self {
         Self {
             people: 120,
