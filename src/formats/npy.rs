@@ -40,6 +40,15 @@ impl NpyArray {
         }
     }
 
+    /// A float64 array; `data.len()` must equal the product of `shape`.
+    pub fn f64(shape: Vec<usize>, data: Vec<f64>) -> Self {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        Self {
+            shape,
+            data: NpyData::F64(data),
+        }
+    }
+
     /// An int64 array; `data.len()` must equal the product of `shape`.
     pub fn i64(shape: Vec<usize>, data: Vec<i64>) -> Self {
         debug_assert_eq!(shape.iter().product::<usize>(), data.len());

@@ -257,7 +257,8 @@ impl Database {
 
     /// Runs `op` on the connection (connecting first if there is none). `op` turns the
     /// driver's errors into ours with the `fail` it is given. A connection found closed
-    /// afterwards is dropped, so the next call connects again.
+    /// afterwards, or that failed as a lost one does, is dropped, so the next call connects
+    /// again.
     fn with<T>(
         &self,
         op: impl FnOnce(&mut Client, &dyn Fn(postgres::Error) -> Error) -> Result<T>,
@@ -271,9 +272,19 @@ impl Database {
             *slot = Some(client);
         }
         let client = slot.as_mut().expect("connected above");
-        let fail = |e: postgres::Error| self.error(message(&e));
+        // The client may notice a connection the server cut only later than the error that
+        // reports it: an error the server did not send, or one of the connection and
+        // shutdown classes (08, 57), drops it as well.
+        let lost = std::cell::Cell::new(false);
+        let fail = |e: postgres::Error| {
+            let code = e.code().map(|c| c.code());
+            if code.is_none_or(|c| c.starts_with("08") || c.starts_with("57")) {
+                lost.set(true);
+            }
+            self.error(message(&e))
+        };
         let result = op(client, &fail);
-        if client.is_closed() {
+        if lost.get() || client.is_closed() {
             *slot = None;
         }
         result

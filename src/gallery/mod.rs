@@ -697,7 +697,8 @@ impl Gallery {
 
     /// Writes the gallery as NumPy arrays for Python / faiss users: a `.npz` holding `vectors`
     /// (float32 [N, D], as stored: unit length in a cosine gallery), `ids` and `identities`
-    /// (uint64 as int64) and `cameras` (int64).
+    /// (uint64 as int64), `cameras` (int64) and, when an entry has one, `times` (float64
+    /// [N, 2]: start and end, NaN for entries without a time).
     pub fn export_npz(&self, path: impl AsRef<Path>) -> Result<()> {
         let entries = self.entries()?;
         let n = entries.len();
@@ -713,20 +714,28 @@ impl Gallery {
         let ids = column(&|e| e.id as i64);
         let identities = column(&|e| e.identity as i64);
         let cameras = column(&|e| e.camera as i64);
-        crate::formats::npy::write_npz(
-            path,
-            [
-                ("vectors", &vectors),
-                ("ids", &ids),
-                ("identities", &identities),
-                ("cameras", &cameras),
-            ],
-        )
+        let times = NpyArray::f64(
+            vec![n, 2],
+            entries
+                .iter()
+                .flat_map(|e| e.time.map_or([f64::NAN; 2], |t| [t.start, t.end]))
+                .collect(),
+        );
+        let mut arrays = vec![
+            ("vectors", &vectors),
+            ("ids", &ids),
+            ("identities", &identities),
+            ("cameras", &cameras),
+        ];
+        if entries.iter().any(|e| e.time.is_some()) {
+            arrays.push(("times", &times));
+        }
+        crate::formats::npy::write_npz(path, arrays)
     }
 
     /// Adds the entries of a `.npz` written by [`Gallery::export_npz`] (or by NumPy with the
-    /// same arrays: `vectors` [N, D], `identities` [N], `cameras` [N], `ids` [N] optional),
-    /// all or nothing. Returns the ids of the new entries.
+    /// same arrays: `vectors` [N, D], `identities` [N], `cameras` [N], `ids` [N] and `times`
+    /// [N, 2] optional), all or nothing. Returns the ids of the new entries.
     pub fn import_npz(&self, path: impl AsRef<Path>) -> Result<Vec<u64>> {
         let path = path.as_ref();
         let mut arrays = crate::formats::npy::read_npz(path)?;
@@ -745,6 +754,7 @@ impl Gallery {
         let identities = integers(column("identities", true)?.expect("required"))?;
         let cameras = integers(column("cameras", true)?.expect("required"))?;
         let ids = column("ids", false)?.map(integers).transpose()?;
+        let times = column("times", false)?;
         let unsigned = |v: Vec<i64>, what: &str| -> Result<Vec<u64>> {
             v.into_iter()
                 .map(|x| {
@@ -763,17 +773,25 @@ impl Gallery {
                     .map_err(|_| Error::InvalidInput(format!("camera {c} out of range")))
             })
             .collect::<Result<Vec<_>>>()?;
-        self.add_arrays(&vectors, ids.as_deref(), &identities, &cameras)
+        self.add_arrays(
+            &vectors,
+            ids.as_deref(),
+            &identities,
+            &cameras,
+            times.as_ref(),
+        )
     }
 
     /// Adds the rows of a float `[N, D]` array with their labels (all-or-nothing, as
-    /// [`Gallery::add_batch`]); `ids` of `None` assigns them. Returns the ids.
+    /// [`Gallery::add_batch`]); `ids` of `None` assigns them; `times`, a float `[N, 2]` array of
+    /// start and end (a row of NaN: no time), is optional. Returns the ids.
     pub fn add_arrays(
         &self,
         vectors: &NpyArray,
         ids: Option<&[u64]>,
         identities: &[u64],
         cameras: &[i32],
+        times: Option<&NpyArray>,
     ) -> Result<Vec<u64>> {
         let n = match vectors.shape[..] {
             [n, d] if d == self.dim => n,
@@ -791,6 +809,7 @@ impl Gallery {
                 "{n} vectors need {n} identities, cameras (and ids)"
             )));
         }
+        let times = times.map(|t| time_rows(t, n)).transpose()?;
         let values = vectors.to_f32();
         let entries = values
             .chunks(self.dim)
@@ -800,7 +819,7 @@ impl Gallery {
                 identity: identities[i],
                 camera: cameras[i],
                 tag: None,
-                time: None,
+                time: times.as_ref().and_then(|t| t[i]),
                 vector: v.to_vec(),
             })
             .collect();
@@ -839,6 +858,24 @@ impl Gallery {
         }
         self.store.search(&prepared, options)
     }
+}
+
+/// The time spans of a float `[n, 2]` array (start, end; a row of NaN: no time).
+fn time_rows(times: &NpyArray, n: usize) -> Result<Vec<Option<TimeSpan>>> {
+    if times.shape != [n, 2] {
+        return Err(Error::InvalidInput(format!(
+            "times: expected a [{n}, 2] array, got {:?}",
+            times.shape
+        )));
+    }
+    times
+        .to_f64()
+        .chunks_exact(2)
+        .map(|row| match (row[0], row[1]) {
+            (start, end) if start.is_nan() && end.is_nan() => Ok(None),
+            (start, end) => TimeSpan::new(start, end).map(Some),
+        })
+        .collect()
 }
 
 /// Picks the ids of a batch: each requested id, or for `None` the next one from `next` that

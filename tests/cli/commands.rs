@@ -193,6 +193,11 @@ fn gallery_commands_create_fill_search_and_export() {
         &NpyArray::f32(vec![1, dim], vectors[2 * dim..3 * dim].to_vec()),
     )
     .unwrap();
+    // Row i seen from 10·i to 10·i + 5 s.
+    let times: Vec<f64> = (0..6)
+        .flat_map(|i| [10.0 * i as f64, 10.0 * i as f64 + 5.0])
+        .collect();
+    write_npy(p("times.npy"), &NpyArray::f64(vec![6, 2], times)).unwrap();
 
     let ok = |args: &[&str]| {
         let out = reid(args);
@@ -221,8 +226,31 @@ fn gallery_commands_create_fill_search_and_export() {
             &p("ids.npy"),
             "--cameras",
             &p("cams.npy"),
+            "--times",
+            &p("times.npy"),
         ]);
         assert!(added.contains("added 6 entries"), "{added}");
+        let windowed = ok(&[
+            "gallery",
+            "search",
+            &g,
+            "--queries",
+            &p("q.npy"),
+            "-k",
+            "6",
+            "--window",
+            "22",
+            "31",
+            "--json",
+        ]);
+        let value: serde_json::Value = serde_json::from_str(&windowed).unwrap();
+        let ids: Vec<u64> = value[0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, [2, 3], "entries seen between 22 and 31 s: {value}");
         let found = ok(&[
             "gallery",
             "search",

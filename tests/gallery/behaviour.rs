@@ -530,7 +530,9 @@ fn negative_cameras_are_refused_on(backend: Backend) {
         .unwrap_err();
     assert!(err.to_string().contains("negative"), "{err}");
     let vectors = reid::formats::npy::NpyArray::f32(vec![1, 4], vec![0.0, 1.0, 0.0, 0.0]);
-    let err = gallery.add_arrays(&vectors, None, &[2], &[-5]).unwrap_err();
+    let err = gallery
+        .add_arrays(&vectors, None, &[2], &[-5], None)
+        .unwrap_err();
     assert!(err.to_string().contains("camera -5"), "{err}");
     assert_eq!(gallery.len().unwrap(), 1);
     assert_eq!(gallery.get(id).unwrap().unwrap().camera, i32::MAX);

@@ -158,7 +158,7 @@ fn arrays_round_trip_through_npz() {
         .map(|&c| c as i32)
         .collect();
     let copy = Gallery::new(DIM, Metric::Cosine).unwrap();
-    copy.add_arrays(&arrays["vectors"], Some(&ids), &identities, &cameras)
+    copy.add_arrays(&arrays["vectors"], Some(&ids), &identities, &cameras, None)
         .unwrap();
     let strip = |g: &Gallery| {
         let mut v: Vec<_> = g
@@ -176,7 +176,7 @@ fn arrays_round_trip_through_npz() {
         assert!(x.3.iter().zip(&y.3).all(|(p, q)| (p - q).abs() < 1e-6));
     }
     assert!(
-        copy.add_arrays(&arrays["vectors"], None, &identities[..3], &cameras)
+        copy.add_arrays(&arrays["vectors"], None, &identities[..3], &cameras, None)
             .is_err()
     );
 }
@@ -353,4 +353,47 @@ fn a_version_1_file_is_upgraded_when_opened() {
         })
         .unwrap();
     assert_eq!(version, "2");
+}
+
+/// Time spans go out as a float64 `times` [N, 2] array (NaN rows for entries without one) and
+/// come back in; a bad `times` array adds nothing.
+#[test]
+fn time_spans_round_trip_through_npz() {
+    use reid::formats::npy::NpyArray;
+    use reid::gallery::TimeSpan;
+    let dir = tempfile::tempdir().unwrap();
+    let gallery = Gallery::new(DIM, Metric::Euclidean).unwrap();
+    let span = TimeSpan::new(5.0, 7.5).unwrap();
+    let timed = gallery
+        .add(NewEntry::new(1, 0, vector(1)).with_time(span))
+        .unwrap();
+    let untimed = gallery.add(NewEntry::new(2, 0, vector(2))).unwrap();
+    let path = dir.path().join("timed.npz");
+    gallery.export_npz(&path).unwrap();
+    let times = read_npz(&path).unwrap()["times"].to_f64();
+    assert_eq!(times[..2], [5.0, 7.5]);
+    assert!(times[2].is_nan() && times[3].is_nan());
+    let copy = Gallery::new(DIM, Metric::Euclidean).unwrap();
+    copy.import_npz(&path).unwrap();
+    assert_eq!(copy.get(timed).unwrap().unwrap().time, Some(span));
+    assert_eq!(copy.get(untimed).unwrap().unwrap().time, None);
+    // Without times, nothing is written for them.
+    let plain = Gallery::new(DIM, Metric::Euclidean).unwrap();
+    plain.add(NewEntry::new(2, 0, vector(2))).unwrap();
+    plain.export_npz(&path).unwrap();
+    assert!(!read_npz(&path).unwrap().contains_key("times"));
+    // Bad times: the wrong shape, or a span in reverse.
+    let vectors = NpyArray::f32(vec![1, DIM], vector(3));
+    for times in [
+        NpyArray::f64(vec![1, 3], vec![0.0, 1.0, 2.0]),
+        NpyArray::f64(vec![1, 2], vec![2.0, 1.0]),
+        NpyArray::f64(vec![1, 2], vec![f64::NAN, 1.0]),
+    ] {
+        assert!(
+            plain
+                .add_arrays(&vectors, None, &[1], &[0], Some(&times))
+                .is_err()
+        );
+    }
+    assert_eq!(plain.len().unwrap(), 1);
 }

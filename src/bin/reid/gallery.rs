@@ -34,6 +34,10 @@ pub enum GalleryCommand {
         /// Id of each row, integer [N] (default: assigned).
         #[arg(long)]
         ids: Option<PathBuf>,
+        /// When each row was seen, float [N, 2]: start and end in seconds (a row of NaN: no
+        /// time), for `search --window`.
+        #[arg(long)]
+        times: Option<PathBuf>,
     },
     /// Search the gallery for each row of a float32 [Q, D] .npy.
     Search {
@@ -54,6 +58,9 @@ pub enum GalleryCommand {
         /// Skip entries of this camera.
         #[arg(long)]
         exclude_camera: Option<i32>,
+        /// Only entries seen between these two times (seconds, the gallery's clock).
+        #[arg(long, num_args = 2, value_names = ["START", "END"])]
+        window: Option<Vec<f64>>,
         /// Keep only matches past the gallery's calibrated threshold (`gallery calibrate`).
         #[arg(long, conflicts_with = "min_score")]
         calibrated: bool,
@@ -137,6 +144,7 @@ impl GalleryCommand {
                 identities,
                 cameras,
                 ids,
+                times,
             } => {
                 let gallery = Gallery::open(&file)?;
                 let (vectors, identities) = labelled(&vectors, &identities)?;
@@ -148,7 +156,14 @@ impl GalleryCommand {
                 let ids: Option<Vec<u64>> = ids
                     .map(|path| int_column(&path, n).map(|v| v.iter().map(|&i| i as u64).collect()))
                     .transpose()?;
-                let added = gallery.add_arrays(&vectors, ids.as_deref(), &identities, &cameras)?;
+                let times = times.map(|path| read_npy(&path)).transpose()?;
+                let added = gallery.add_arrays(
+                    &vectors,
+                    ids.as_deref(),
+                    &identities,
+                    &cameras,
+                    times.as_ref(),
+                )?;
                 println!(
                     "added {} entries; {} in the gallery",
                     added.len(),
@@ -162,6 +177,7 @@ impl GalleryCommand {
                 min_score,
                 group,
                 exclude_camera,
+                window,
                 calibrated,
                 json,
             } => {
@@ -172,7 +188,10 @@ impl GalleryCommand {
                     min_score,
                     group_by_identity: group,
                     exclude_camera,
-                    time_window: None,
+                    time_window: window.map(|w| reid::gallery::TimeSpan {
+                        start: w[0],
+                        end: w[1],
+                    }),
                     calibrated,
                 };
                 let results = gallery.search(&queries.to_f32(), &options)?;
