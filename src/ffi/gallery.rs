@@ -487,12 +487,26 @@ pub unsafe extern "C" fn reid_gallery_calibrate(
             unsafe { labelled_rows(gallery, vectors, count, dim, identities) }?;
         let calibration = gallery.calibrate(vectors, identities, target_far)?;
         // SAFETY: the caller's contract.
-        unsafe {
-            write_optional(out_threshold, calibration.threshold);
-            write_optional(out_tar, calibration.tar);
-        }
+        unsafe { write_calibration(&calibration, out_threshold, out_tar) };
         Ok(())
     })
+}
+
+/// Writes a calibration's threshold and true-accept rate through the caller's optional
+/// outputs.
+///
+/// # Safety
+/// Each pointer NULL or writable.
+pub(crate) unsafe fn write_calibration(
+    calibration: &crate::calibration::Calibration,
+    out_threshold: *mut f32,
+    out_tar: *mut f64,
+) {
+    // SAFETY: forwarded contract.
+    unsafe {
+        write_optional(out_threshold, calibration.threshold);
+        write_optional(out_tar, calibration.tar);
+    }
 }
 
 /// Keeps the threshold calibrated for `extractor`'s model (`reid_extractor_calibration`) as

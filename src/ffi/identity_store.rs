@@ -8,6 +8,7 @@ use super::boundary::{
     guard, guard_value, input_rows, input_slice, output_slice, path, require_out, same_dim,
     write_optional,
 };
+use super::gallery::write_calibration;
 use super::handle::{Handle, borrow, free, into_raw};
 use super::matching_config::{matching_config, reid_matching_config};
 use super::status::{Failure, Outcome, reid_status};
@@ -253,10 +254,7 @@ pub unsafe extern "C" fn reid_identity_store_calibrate(
         };
         let calibration = store.calibrate(vectors, identities, target_far)?;
         // SAFETY: the caller's contract.
-        unsafe {
-            write_optional(out_threshold, calibration.threshold);
-            write_optional(out_tar, calibration.tar);
-        }
+        unsafe { write_calibration(&calibration, out_threshold, out_tar) };
         Ok(())
     })
 }

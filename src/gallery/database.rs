@@ -28,7 +28,9 @@ use postgres::{Client, NoTls};
 
 use super::location::Location;
 use super::search::{self, Columns};
-use super::{Entry, Match, SETTING_PREFIX, SearchOptions, Selection, Store, assign_ids, not_found};
+use super::{
+    Entry, Match, SETTING_PREFIX, SearchOptions, Selection, Store, TimeSpan, assign_ids, not_found,
+};
 use crate::distance::Metric;
 use crate::error::{Error, Result};
 
@@ -320,7 +322,7 @@ impl Database {
                 self.dim
             )));
         }
-        let time = super::persist::time_span(row.get(5), row.get(6))
+        let time = TimeSpan::from_columns(row.get(5), row.get(6))
             .map_err(|e| self.error(format!("entry {id}: {e}")))?;
         Ok(Entry {
             id: id as u64,
@@ -778,7 +780,7 @@ impl Store for Database {
         let stored = format!("{SETTING_PREFIX}{key}");
         let value: String =
             self.with(|c, fail| Ok(c.query_one(&sql, &[&stored]).map_err(fail)?.get(0)))?;
-        super::embedded::counter(key, Some(&value))
+        super::parse_counter(key, Some(&value))
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>> {

@@ -10,7 +10,9 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::persist::Db;
 use super::search::{self, Columns};
-use super::{Entry, Match, SearchOptions, Selection, Store, TimeSpan, assign_ids, not_found};
+use super::{
+    Entry, Match, SearchOptions, Selection, Store, TimeSpan, assign_ids, not_found, parse_counter,
+};
 use crate::distance::Metric;
 use crate::error::Result;
 
@@ -196,7 +198,7 @@ impl Store for Embedded {
 
     fn increment_meta(&self, key: &str) -> Result<u64> {
         let mut settings = self.settings();
-        let value = counter(key, settings.get(key))? + 1;
+        let value = parse_counter(key, settings.get(key))? + 1;
         self.commit(|db| db.set_meta(key, &value.to_string()))?;
         settings.insert(key.to_string(), value.to_string());
         Ok(value)
@@ -276,13 +278,4 @@ fn remove_row(rows: &mut Rows, row: usize, dim: usize) {
     }
     rows.vectors.truncate(last * dim);
     rows.position.remove(&id);
-}
-
-/// The value of the counter setting `key` (absent: 0).
-pub(crate) fn counter(key: &str, value: Option<&String>) -> Result<u64> {
-    value.map_or(Ok(0), |v| {
-        v.parse().map_err(|_| {
-            crate::error::Error::InvalidInput(format!("setting {key} = {v:?} is not a counter"))
-        })
-    })
 }

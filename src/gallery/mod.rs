@@ -140,6 +140,15 @@ impl TimeSpan {
         Ok(())
     }
 
+    /// The span stored in a store's two nullable columns: both ends or neither.
+    pub(crate) fn from_columns(start: Option<f64>, end: Option<f64>) -> Result<Option<Self>> {
+        match (start, end) {
+            (None, None) => Ok(None),
+            (Some(start), Some(end)) => Self::new(start, end).map(Some),
+            _ => Err(Error::InvalidInput("a time span with one end only".into())),
+        }
+    }
+
     /// Whether the two spans share an instant.
     pub fn overlaps(&self, other: &TimeSpan) -> bool {
         self.start <= other.end && other.start <= self.end
@@ -975,6 +984,14 @@ pub(crate) fn direction_norm(vector: &[f32]) -> Result<f64> {
         ));
     }
     Ok(norm)
+}
+
+/// The value of the counter setting `key` (absent: 0), as both stores keep it.
+pub(crate) fn parse_counter(key: &str, value: Option<&String>) -> Result<u64> {
+    value.map_or(Ok(0), |v| {
+        v.parse()
+            .map_err(|_| Error::InvalidInput(format!("setting {key} = {v:?} is not a counter")))
+    })
 }
 
 pub(crate) fn not_found(id: u64) -> Error {

@@ -191,7 +191,7 @@ impl Db {
                 camera: i32::try_from(camera)
                     .map_err(|_| db_err(&self.path, format!("entry {id}: corrupt camera")))?,
                 tag,
-                time: time_span(start, end)
+                time: TimeSpan::from_columns(start, end)
                     .map_err(|e| db_err(&self.path, format!("entry {id}: {e}")))?,
                 vector,
             });
@@ -347,15 +347,6 @@ fn check_not_truncated(path: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The time span of a row: both ends or neither.
-pub(crate) fn time_span(start: Option<f64>, end: Option<f64>) -> Result<Option<TimeSpan>> {
-    match (start, end) {
-        (None, None) => Ok(None),
-        (Some(start), Some(end)) => TimeSpan::new(start, end).map(Some),
-        _ => Err(Error::InvalidInput("a time span with one end only".into())),
-    }
 }
 
 fn vector_blob(v: &[f32]) -> Vec<u8> {

@@ -34,7 +34,7 @@ pub(crate) struct Columns<'a> {
 }
 
 /// Whether an entry seen during `time` passes the options' time window.
-pub(crate) fn in_window(time: Option<&TimeSpan>, options: &SearchOptions) -> bool {
+fn in_window(time: Option<&TimeSpan>, options: &SearchOptions) -> bool {
     match (&options.time_window, time) {
         (None, _) => true,
         (Some(window), Some(time)) => window.overlaps(time),
