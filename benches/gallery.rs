@@ -38,6 +38,7 @@ fn search(c: &mut Criterion) {
                 tag: None,
                 time: None,
                 vector: v.to_vec(),
+                crop: None,
             })
             .collect();
         drop(data);

@@ -83,6 +83,7 @@ fn main() -> reid::Result<()> {
             tag: Some(names[i].to_string()),
             time: None,
             vector: embeddings[i * dim..(i + 1) * dim].to_vec(),
+            crop: None,
         })
         .collect();
     gallery.add_batch(entries)?;

@@ -1562,6 +1562,70 @@ reid_status reid_gallery_bind_model(reid_gallery *gallery,
                                     int32_t replace);
 
 /**
+ * Keeps each entry's crop from now on (`reid_gallery_set_crop`), each at most `max_bytes`
+ * (1 to 16 MiB), so that `reid_gallery_reembed` can embed them again with a new model.
+ * Recorded with the gallery (durably for a file or database). Thread-safe.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL, `max_bytes` out of range), `REID_INVALID_HANDLE`,
+ * `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `gallery` NULL or live.
+ */
+reid_status reid_gallery_keep_crops(reid_gallery *gallery,
+                                    size_t max_bytes);
+
+/**
+ * Gives entry `id` its crop: the image its embedding was computed from, encoded (JPEG, PNG,
+ * BMP or WebP, `size` bytes within the gallery's bound), replacing any it had. Thread-safe.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL; the gallery keeps no crops; over its bound; an image
+ * that does not decode), `REID_INVALID_HANDLE`, `REID_NOT_FOUND`, `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `gallery` NULL or live; `crop` points to `size` bytes.
+ */
+reid_status reid_gallery_set_crop(reid_gallery *gallery,
+                                  uint64_t id,
+                                  const uint8_t *crop,
+                                  size_t size);
+
+/**
+ * Copies entry `id`'s crop into `buf`; `*out_len` receives its size in bytes (0: the entry
+ * has none), also when the buffer is too small. Thread-safe.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL `out_len`, `buf` NULL with `cap` > 0),
+ * `REID_INVALID_HANDLE`, `REID_NOT_FOUND`, `REID_BUFFER_TOO_SMALL` (nothing written to
+ * `buf`), `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `gallery` NULL or live; `buf` valid for writing `cap` bytes; `out_len` writable.
+ */
+reid_status reid_gallery_crop(const reid_gallery *gallery,
+                              uint64_t id,
+                              uint8_t *buf,
+                              size_t cap,
+                              size_t *out_len);
+
+/**
+ * Re-embeds every entry from its kept crop with `extractor`'s model (after a finetune), then
+ * in one transaction replaces every embedding, binds the gallery to the model's fingerprint
+ * and takes the model's calibration (or drops the old model's, which would not fit). Nothing
+ * changes on failure. `*out_count` (optional) receives the number of entries re-embedded.
+ * Thread-safe; searches meanwhile see the old embeddings.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL; an entry without a crop; a model of another
+ * dimension; entries added or removed meanwhile), `REID_INVALID_HANDLE`,
+ * `REID_RUNTIME_ERROR`, `REID_GALLERY_ERROR`.
+ *
+ * # Safety
+ * `gallery` and `extractor` NULL or live; `out_count` NULL or writable.
+ */
+reid_status reid_gallery_reembed(reid_gallery *gallery,
+                                 const reid_extractor *extractor,
+                                 size_t *out_count);
+
+/**
  * Replaces the embedding, identity and camera of entry `id` (its tag and time span are kept).
  * Thread-safe.
  *

@@ -423,6 +423,40 @@ public:
         detail::check(reid_gallery_adopt_calibration(handle(), extractor.get()));
     }
 
+    /// Keeps each entry's crop from now on (set_crop), each at most `max_bytes`, so that
+    /// reembed can embed them again with a new model.
+    void keep_crops(std::size_t max_bytes) {
+        detail::check(reid_gallery_keep_crops(handle(), max_bytes));
+    }
+
+    /// Gives entry `id` its crop: the encoded image (JPEG, PNG, BMP or WebP) its embedding
+    /// was computed from.
+    void set_crop(std::uint64_t id, const std::vector<std::uint8_t> &crop) {
+        detail::check(reid_gallery_set_crop(handle(), id, crop.data(), crop.size()));
+    }
+
+    /// The crop kept with entry `id` (empty if it has none).
+    std::vector<std::uint8_t> crop(std::uint64_t id) const {
+        std::size_t size = 0;
+        const reid_status status = reid_gallery_crop(get(), id, nullptr, 0, &size);
+        if (status != REID_BUFFER_TOO_SMALL) {
+            detail::check(status);
+            return {};
+        }
+        std::vector<std::uint8_t> crop(size);
+        detail::check(reid_gallery_crop(get(), id, crop.data(), crop.size(), &size));
+        return crop;
+    }
+
+    /// Embeds every entry's kept crop with `extractor`'s model and, at once, replaces every
+    /// embedding, binds the gallery to that model and takes its calibration; returns the
+    /// number of entries re-embedded. Nothing changes on failure.
+    std::size_t reembed(const Extractor &extractor) {
+        std::size_t count = 0;
+        detail::check(reid_gallery_reembed(handle(), extractor.get(), &count));
+        return count;
+    }
+
     /// Number of entries, or reid::Error when a database gallery's server cannot say.
     std::size_t count() const {
         std::size_t n = 0;

@@ -236,24 +236,56 @@ pub(crate) unsafe fn write_text(
     out_len: *mut usize,
     what: &str,
 ) -> Outcome {
+    // SAFETY: forwarded contract.
+    unsafe { copy_out(text.as_bytes(), true, buf.cast::<u8>(), cap, out_len, what) }
+}
+
+/// Copies `bytes` into the caller's `buf` (`cap` bytes); `*out_len` (optional) receives their
+/// number, also when the buffer is too small (`REID_BUFFER_TOO_SMALL`, nothing written).
+///
+/// # Safety
+/// As [`write_text`].
+pub(crate) unsafe fn write_bytes(
+    bytes: &[u8],
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+    what: &str,
+) -> Outcome {
+    // SAFETY: forwarded contract.
+    unsafe { copy_out(bytes, false, buf, cap, out_len, what) }
+}
+
+/// [`write_text`] and [`write_bytes`]: `bytes`, then a NUL when `nul`.
+///
+/// # Safety
+/// As [`write_text`].
+unsafe fn copy_out(
+    bytes: &[u8],
+    nul: bool,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+    what: &str,
+) -> Outcome {
     if buf.is_null() && cap > 0 {
         return Err(Failure::null("buf"));
     }
     // SAFETY: the caller's contract.
-    unsafe { write_optional(out_len, text.len()) };
-    if cap < text.len() + 1 {
+    unsafe { write_optional(out_len, bytes.len()) };
+    let needed = bytes.len() + usize::from(nul);
+    if cap < needed {
         return Err(Failure::new(
             super::status::reid_status::REID_BUFFER_TOO_SMALL,
-            format!(
-                "{what} needs {} bytes, the buffer holds {cap}",
-                text.len() + 1
-            ),
+            format!("{what} needs {needed} bytes, the buffer holds {cap}"),
         ));
     }
     // SAFETY: the caller's contract.
-    let out = unsafe { output_slice(buf.cast::<u8>(), text.len() + 1, "buf") }?;
-    out[..text.len()].copy_from_slice(text.as_bytes());
-    out[text.len()] = 0;
+    let out = unsafe { output_slice(buf, needed, "buf") }?;
+    out[..bytes.len()].copy_from_slice(bytes);
+    if nul {
+        out[bytes.len()] = 0;
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::ffi::c_char;
 
 use super::boundary::{
     self, guard, guard_value, input_rows, input_slice, output_slice, path, require_out, text,
-    write_optional,
+    write_bytes, write_optional,
 };
 use super::extractor::{calibration_of, reid_extractor};
 use super::handle::{Handle, borrow, free, into_raw};
@@ -445,6 +445,7 @@ pub unsafe extern "C" fn reid_gallery_add_batch(
                 tag: None,
                 time: None,
                 vector: vectors[i * dim..(i + 1) * dim].to_vec(),
+                crop: None,
             })
             .collect();
         let assigned = gallery.add_batch(entries)?;
@@ -556,6 +557,104 @@ pub unsafe extern "C" fn reid_gallery_bind_model(
     })
 }
 
+/// Keeps each entry's crop from now on (`reid_gallery_set_crop`), each at most `max_bytes`
+/// (1 to 16 MiB), so that `reid_gallery_reembed` can embed them again with a new model.
+/// Recorded with the gallery (durably for a file or database). Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL, `max_bytes` out of range), `REID_INVALID_HANDLE`,
+/// `REID_GALLERY_ERROR`.
+///
+/// # Safety
+/// `gallery` NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_keep_crops(
+    gallery: *mut reid_gallery,
+    max_bytes: usize,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        Ok(unsafe { live(gallery) }?.keep_crops(max_bytes)?)
+    })
+}
+
+/// Gives entry `id` its crop: the image its embedding was computed from, encoded (JPEG, PNG,
+/// BMP or WebP, `size` bytes within the gallery's bound), replacing any it had. Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL; the gallery keeps no crops; over its bound; an image
+/// that does not decode), `REID_INVALID_HANDLE`, `REID_NOT_FOUND`, `REID_GALLERY_ERROR`.
+///
+/// # Safety
+/// `gallery` NULL or live; `crop` points to `size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_set_crop(
+    gallery: *mut reid_gallery,
+    id: u64,
+    crop: *const u8,
+    size: usize,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (gallery, crop) = unsafe { (live(gallery)?, input_slice(crop, size, "crop")?) };
+        Ok(gallery.set_crop(id, crop.to_vec())?)
+    })
+}
+
+/// Copies entry `id`'s crop into `buf`; `*out_len` receives its size in bytes (0: the entry
+/// has none), also when the buffer is too small. Thread-safe.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL `out_len`, `buf` NULL with `cap` > 0),
+/// `REID_INVALID_HANDLE`, `REID_NOT_FOUND`, `REID_BUFFER_TOO_SMALL` (nothing written to
+/// `buf`), `REID_GALLERY_ERROR`.
+///
+/// # Safety
+/// `gallery` NULL or live; `buf` valid for writing `cap` bytes; `out_len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_crop(
+    gallery: *const reid_gallery,
+    id: u64,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> reid_status {
+    guard(|| {
+        require_out(out_len, "out_len")?;
+        // SAFETY: the caller's contract.
+        let crop = unsafe { live(gallery) }?.crop(id)?.unwrap_or_default();
+        // SAFETY: the caller's contract.
+        unsafe { write_bytes(&crop, buf, cap, out_len, "the crop") }
+    })
+}
+
+/// Re-embeds every entry from its kept crop with `extractor`'s model (after a finetune), then
+/// in one transaction replaces every embedding, binds the gallery to the model's fingerprint
+/// and takes the model's calibration (or drops the old model's, which would not fit). Nothing
+/// changes on failure. `*out_count` (optional) receives the number of entries re-embedded.
+/// Thread-safe; searches meanwhile see the old embeddings.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL; an entry without a crop; a model of another
+/// dimension; entries added or removed meanwhile), `REID_INVALID_HANDLE`,
+/// `REID_RUNTIME_ERROR`, `REID_GALLERY_ERROR`.
+///
+/// # Safety
+/// `gallery` and `extractor` NULL or live; `out_count` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_gallery_reembed(
+    gallery: *mut reid_gallery,
+    extractor: *const reid_extractor,
+    out_count: *mut usize,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let (gallery, extractor) = unsafe { (live(gallery)?, reid_extractor::live(extractor)?) };
+        let count = gallery.reembed(extractor.fingerprint(), extractor.calibration(), |crops| {
+            extractor.extract_encoded(crops)
+        })?;
+        // SAFETY: the caller's contract.
+        unsafe { write_optional(out_count, count) };
+        Ok(())
+    })
+}
+
 /// Replaces the embedding, identity and camera of entry `id` (its tag and time span are kept).
 /// Thread-safe.
 ///
@@ -589,6 +688,7 @@ pub unsafe extern "C" fn reid_gallery_update(
                 tag,
                 time,
                 vector: vector.to_vec(),
+                crop: None,
             },
         )?)
     })

@@ -29,16 +29,17 @@ use postgres::{Client, NoTls};
 use super::location::Location;
 use super::search::{self, Columns};
 use super::{
-    Entry, Match, SETTING_PREFIX, SearchOptions, Selection, Store, TimeSpan, assign_ids, not_found,
+    Entry, Match, SETTING_PREFIX, SearchOptions, Selection, Setting, Store, TimeSpan, assign_ids,
+    changed_meanwhile, not_found, parse_counter,
 };
 use crate::distance::Metric;
 use crate::error::{Error, Result};
 
 /// Written in `meta`: what identifies a schema as a gallery of ours.
 const FORMAT: &str = "reid-gallery";
-/// Version 2 added the time span and the tag index; version 1 galleries are upgraded when
-/// opened.
-const FORMAT_VERSION: &str = "2";
+/// Version 2 added the time span and the tag index, version 3 the crop; older galleries are
+/// upgraded when opened.
+const FORMAT_VERSION: &str = "3";
 /// The columns of an entry, in the order [`Database::entry`] reads them.
 const COLUMNS: &str = "id, identity, camera, tag, embedding, time_start, time_end";
 /// The options' filters, on parameters $2 (camera to exclude), $3 and $4 (time window).
@@ -118,8 +119,10 @@ pub(crate) fn create(url: &str, dim: usize, metric: Metric) -> Result<Box<dyn St
                  tag text,
                  embedding vector({dim}) NOT NULL,
                  time_start double precision,
-                 time_end double precision);
+                 time_end double precision,
+                 crop bytea);
              ALTER TABLE \"{s}\".entries ALTER COLUMN embedding SET STORAGE PLAIN;
+             ALTER TABLE \"{s}\".entries ALTER COLUMN crop SET STORAGE EXTERNAL;
              CREATE INDEX ON \"{s}\".entries (identity);
              CREATE INDEX ON \"{s}\".entries (tag);
              CREATE INDEX ON \"{s}\".entries (camera, time_start);
@@ -179,8 +182,8 @@ pub(crate) fn open(url: &str) -> Result<(Box<dyn Store>, usize, Metric)> {
         return Err(db.error(format!("`{s}` is not a reid gallery")));
     }
     let version = get("version")?;
-    if version == "1" {
-        db.upgrade_from_1()?;
+    if version == "1" || version == "2" {
+        db.upgrade()?;
     } else if version != FORMAT_VERSION {
         return Err(db.error(format!("gallery format version {version} is not supported")));
     }
@@ -226,9 +229,10 @@ impl Database {
         Ok(db)
     }
 
-    /// Adds version 2's time columns and indexes to a version 1 gallery, in one transaction
-    /// (the version row's lock makes a second process wait, then skip).
-    fn upgrade_from_1(&self) -> Result<()> {
+    /// Brings a gallery of version 1 or 2 to the current one in one transaction: version 2's
+    /// time columns and indexes, version 3's crop (the version row's lock makes a second
+    /// process wait, then skip).
+    fn upgrade(&self) -> Result<()> {
         let (meta, entries) = (self.table("meta"), self.table("entries"));
         self.with(|client, fail| {
             let mut tx = client.transaction().map_err(fail)?;
@@ -244,7 +248,14 @@ impl Database {
                     "ALTER TABLE {entries} ADD COLUMN time_start double precision,
                          ADD COLUMN time_end double precision;
                      CREATE INDEX ON {entries} (tag);
-                     CREATE INDEX ON {entries} (camera, time_start);
+                     CREATE INDEX ON {entries} (camera, time_start);"
+                ))
+                .map_err(fail)?;
+            }
+            if version == "1" || version == "2" {
+                tx.batch_execute(&format!(
+                    "ALTER TABLE {entries} ADD COLUMN crop bytea;
+                     ALTER TABLE {entries} ALTER COLUMN crop SET STORAGE EXTERNAL;
                      UPDATE {meta} SET value = '{FORMAT_VERSION}' WHERE key = 'version';"
                 ))
                 .map_err(fail)?;
@@ -562,7 +573,12 @@ impl Store for Database {
         Ok(count as usize)
     }
 
-    fn add(&self, mut entries: Vec<Entry>, requested: &[Option<u64>]) -> Result<Vec<u64>> {
+    fn add(
+        &self,
+        mut entries: Vec<Entry>,
+        crops: Vec<Option<Vec<u8>>>,
+        requested: &[Option<u64>],
+    ) -> Result<Vec<u64>> {
         let (meta, table) = (self.table("meta"), self.table("entries"));
         self.with(|client, fail| {
             let mut tx = client.transaction().map_err(fail)?;
@@ -613,10 +629,10 @@ impl Store for Database {
             }
             // The rows go in as one binary COPY; the embedding's type (pgvector's, with an OID
             // of its own in each database) is read from a prepared statement.
-            let columns = COLUMNS;
+            let columns = format!("{COLUMNS}, crop");
             let types = tx
                 .prepare(&format!(
-                    "INSERT INTO {table} ({columns}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    "INSERT INTO {table} ({columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                 ))
                 .map_err(fail)?
                 .params()
@@ -625,7 +641,7 @@ impl Store for Database {
                 .copy_in(&format!("COPY {table} ({columns}) FROM STDIN BINARY"))
                 .map_err(fail)?;
             let mut writer = BinaryCopyInWriter::new(sink, &types);
-            for (e, &id) in entries.iter_mut().zip(&ids) {
+            for ((e, &id), crop) in entries.iter_mut().zip(&ids).zip(&crops) {
                 e.id = id;
                 let vector = Vector::from(std::mem::take(&mut e.vector));
                 writer
@@ -637,6 +653,7 @@ impl Store for Database {
                         &vector,
                         &e.time.map(|t| t.start),
                         &e.time.map(|t| t.end),
+                        crop,
                     ])
                     .map_err(fail)?;
             }
@@ -647,12 +664,8 @@ impl Store for Database {
                 _ => fail(err),
             })?;
             if rebuild {
-                let (_, opclass) = operator(self.metric);
-                tx.batch_execute(&format!(
-                    "SET LOCAL maintenance_work_mem = '1GB';
-                     CREATE INDEX {HNSW_INDEX} ON {table} USING hnsw (embedding {opclass})"
-                ))
-                .map_err(fail)?;
+                tx.batch_execute(&build_index(self.metric, &table))
+                    .map_err(fail)?;
             }
             tx.execute(
                 &format!("UPDATE {meta} SET value = $1 WHERE key = 'next_id'"),
@@ -771,6 +784,126 @@ impl Store for Database {
         })
     }
 
+    fn crop(&self, id: u64) -> Result<Option<Vec<u8>>> {
+        let sql = format!("SELECT crop FROM {} WHERE id = $1", self.table("entries"));
+        let row = self.with(|c, fail| c.query_opt(&sql, &[&(id as i64)]).map_err(fail))?;
+        Ok(row.ok_or_else(|| not_found(id))?.get(0))
+    }
+
+    fn set_crop(&self, id: u64, crop: Vec<u8>) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET crop = $2 WHERE id = $1",
+            self.table("entries")
+        );
+        let changed = self.with(|c, fail| c.execute(&sql, &[&(id as i64), &crop]).map_err(fail))?;
+        if changed == 0 {
+            return Err(not_found(id));
+        }
+        Ok(())
+    }
+
+    fn crops(&self, after: Option<u64>, limit: usize) -> Result<Vec<(u64, Option<Vec<u8>>)>> {
+        let sql = format!(
+            "SELECT id, crop FROM {} WHERE id > $1 ORDER BY id LIMIT $2",
+            self.table("entries")
+        );
+        let first = after.map_or(-1, |id| id as i64);
+        let rows = self.with(|c, fail| c.query(&sql, &[&first, &(limit as i64)]).map_err(fail))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1)))
+            .collect())
+    }
+
+    fn without_crop(&self) -> Result<Vec<u64>> {
+        let sql = format!(
+            "SELECT id FROM {} WHERE crop IS NULL ORDER BY id",
+            self.table("entries")
+        );
+        let rows = self.with(|c, fail| c.query(&sql, &[]).map_err(fail))?;
+        Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
+    }
+
+    fn replace_vectors(&self, vectors: Vec<(u64, Vec<f32>)>, settings: &[Setting]) -> Result<()> {
+        let (meta, table) = (self.table("meta"), self.table("entries"));
+        let dim = self.dim;
+        self.with(|client, fail| {
+            let mut tx = client.transaction().map_err(fail)?;
+            // Adding writers queue on this row (see `add`): none adds while the vectors change.
+            tx.query_one(
+                &format!("SELECT value FROM {meta} WHERE key = 'next_id' FOR UPDATE"),
+                &[],
+            )
+            .map_err(fail)?;
+            let rows: i64 = tx
+                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .map_err(fail)?
+                .get(0);
+            if rows != vectors.len() as i64 {
+                return Err(changed_meanwhile());
+            }
+            // Every row changes: a large gallery's HNSW index is built again once, as a bulk
+            // load's is, rather than updated row by row.
+            let rebuild = vectors.len() >= BULK_ROWS;
+            if rebuild {
+                tx.batch_execute(&format!("DROP INDEX \"{}\".{HNSW_INDEX}", self.schema))
+                    .map_err(fail)?;
+            }
+            tx.batch_execute(&format!(
+                "CREATE TEMPORARY TABLE reid_new_vectors (id bigint PRIMARY KEY, \
+                 embedding vector({dim}) NOT NULL) ON COMMIT DROP"
+            ))
+            .map_err(fail)?;
+            let types = tx
+                .prepare("INSERT INTO reid_new_vectors (id, embedding) VALUES ($1, $2)")
+                .map_err(fail)?
+                .params()
+                .to_vec();
+            let sink = tx
+                .copy_in("COPY reid_new_vectors (id, embedding) FROM STDIN BINARY")
+                .map_err(fail)?;
+            let mut writer = BinaryCopyInWriter::new(sink, &types);
+            let count = vectors.len();
+            for (id, vector) in vectors {
+                writer
+                    .write(&[&(id as i64), &Vector::from(vector)])
+                    .map_err(fail)?;
+            }
+            writer.finish().map_err(fail)?;
+            let changed = tx
+                .execute(
+                    &format!(
+                        "UPDATE {table} e SET embedding = n.embedding FROM reid_new_vectors n \
+                         WHERE e.id = n.id"
+                    ),
+                    &[],
+                )
+                .map_err(fail)?;
+            if changed != count as u64 {
+                return Err(changed_meanwhile());
+            }
+            if rebuild {
+                tx.batch_execute(&build_index(self.metric, &table))
+                    .map_err(fail)?;
+            }
+            for (key, value) in settings {
+                let key = format!("{SETTING_PREFIX}{key}");
+                match value {
+                    Some(value) => tx.execute(
+                        &format!(
+                            "INSERT INTO {meta} VALUES ($1, $2) \
+                             ON CONFLICT (key) DO UPDATE SET value = $2"
+                        ),
+                        &[&key, value],
+                    ),
+                    None => tx.execute(&format!("DELETE FROM {meta} WHERE key = $1"), &[&key]),
+                }
+                .map_err(fail)?;
+            }
+            tx.commit().map_err(fail)
+        })
+    }
+
     fn increment_meta(&self, key: &str) -> Result<u64> {
         let sql = format!(
             "INSERT INTO {meta} AS m VALUES ($1, '1') ON CONFLICT (key) \
@@ -780,7 +913,7 @@ impl Store for Database {
         let stored = format!("{SETTING_PREFIX}{key}");
         let value: String =
             self.with(|c, fail| Ok(c.query_one(&sql, &[&stored]).map_err(fail)?.get(0)))?;
-        super::parse_counter(key, Some(&value))
+        parse_counter(key, Some(&value))
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>> {
@@ -853,6 +986,15 @@ fn window(options: &SearchOptions) -> (Option<f64>, Option<f64>) {
     (
         options.time_window.map(|w| w.start),
         options.time_window.map(|w| w.end),
+    )
+}
+
+/// The statements building the HNSW index of `table` again in one pass (after a bulk load).
+fn build_index(metric: Metric, table: &str) -> String {
+    let (_, opclass) = operator(metric);
+    format!(
+        "SET LOCAL maintenance_work_mem = '1GB';
+         CREATE INDEX {HNSW_INDEX} ON {table} USING hnsw (embedding {opclass})"
     )
 }
 

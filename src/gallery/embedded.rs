@@ -3,7 +3,8 @@
 //!
 //! Vectors live in one contiguous row-major buffer (N × D × 4 bytes); a removal moves the
 //! last row into the hole, so storage stays dense. Many threads may search at once while
-//! writers take turns.
+//! writers take turns. Crops stay in the file of a durable gallery (read when asked for), in
+//! memory otherwise.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -11,7 +12,8 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use super::persist::Db;
 use super::search::{self, Columns};
 use super::{
-    Entry, Match, SearchOptions, Selection, Store, TimeSpan, assign_ids, not_found, parse_counter,
+    Entry, Match, SearchOptions, Selection, Setting, Store, TimeSpan, assign_ids,
+    changed_meanwhile, not_found, parse_counter,
 };
 use crate::distance::Metric;
 use crate::error::Result;
@@ -23,6 +25,8 @@ struct Rows {
     cameras: Vec<i32>,
     tags: Vec<Option<String>>,
     times: Vec<Option<TimeSpan>>,
+    /// Each entry's crop in an in-memory gallery (a durable one keeps them in its file).
+    crops: Vec<Option<Vec<u8>>>,
     vectors: Vec<f32>,
     position: HashMap<u64, usize>,
     next_id: u64,
@@ -36,8 +40,8 @@ pub(crate) struct Embedded {
     rows: RwLock<Rows>,
     /// The gallery's settings ([`Store::meta`]), as in the file.
     meta: Mutex<BTreeMap<String, String>>,
-    /// The database of a durable gallery; locked only while the rows' write lock or the
-    /// settings' lock is held.
+    /// The database of a durable gallery; locked last (after the rows' or the settings' lock
+    /// where a change takes them), so that no two threads wait for each other.
     db: Option<Mutex<Db>>,
 }
 
@@ -54,7 +58,7 @@ impl Embedded {
         let mut rows = Rows::default();
         for e in entries {
             rows.next_id = rows.next_id.max(e.id.saturating_add(1));
-            push_entry(&mut rows, e);
+            push_entry(&mut rows, e, None);
         }
         Self {
             dim,
@@ -78,6 +82,25 @@ impl Embedded {
         self.meta.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The same in-memory store with `crops` (by entry id) kept with its entries.
+    pub fn with_crops(self, crops: Vec<(u64, Vec<u8>)>) -> Self {
+        {
+            let mut rows = self.write();
+            for (id, crop) in crops {
+                if let Some(&row) = rows.position.get(&id) {
+                    rows.crops[row] = Some(crop);
+                }
+            }
+        }
+        self
+    }
+
+    /// Runs `read` on the database of a durable gallery; `None` for an in-memory one.
+    fn in_file<T>(&self, read: impl FnOnce(&mut Db) -> Result<T>) -> Option<Result<T>> {
+        let db = self.db.as_ref()?;
+        Some(read(&mut db.lock().unwrap_or_else(|p| p.into_inner())))
+    }
+
     /// Runs `write` on the database of a durable gallery (nothing for an in-memory one).
     fn commit(&self, write: impl FnOnce(&mut Db) -> Result<()>) -> Result<()> {
         match &self.db {
@@ -96,7 +119,12 @@ impl Store for Embedded {
         Ok(self.read().ids.len())
     }
 
-    fn add(&self, mut entries: Vec<Entry>, requested: &[Option<u64>]) -> Result<Vec<u64>> {
+    fn add(
+        &self,
+        mut entries: Vec<Entry>,
+        crops: Vec<Option<Vec<u8>>>,
+        requested: &[Option<u64>],
+    ) -> Result<Vec<u64>> {
         let mut rows = self.write();
         let (ids, next) = assign_ids(rows.next_id, requested, |id| {
             rows.position.contains_key(&id)
@@ -105,9 +133,12 @@ impl Store for Embedded {
             e.id = id;
         }
         // The file first: memory changes only once the batch is on disk, in one transaction.
-        self.commit(|db| db.insert(&entries))?;
+        self.commit(|db| db.insert(&entries, &crops))?;
+        let durable = self.db.is_some();
+        let mut crops = crops.into_iter();
         for e in entries {
-            push_entry(&mut rows, e);
+            let crop = crops.next().flatten().filter(|_| !durable);
+            push_entry(&mut rows, e, crop);
         }
         rows.next_id = next;
         Ok(ids)
@@ -196,6 +227,81 @@ impl Store for Embedded {
         Ok(())
     }
 
+    fn crop(&self, id: u64) -> Result<Option<Vec<u8>>> {
+        if let Some(found) = self.in_file(|db| db.crop(id)) {
+            return found?.ok_or_else(|| not_found(id));
+        }
+        let rows = self.read();
+        let row = *rows.position.get(&id).ok_or_else(|| not_found(id))?;
+        Ok(rows.crops[row].clone())
+    }
+
+    fn set_crop(&self, id: u64, crop: Vec<u8>) -> Result<()> {
+        let mut rows = self.write();
+        let row = *rows.position.get(&id).ok_or_else(|| not_found(id))?;
+        match self.in_file(|db| db.set_crop(id, &crop)) {
+            Some(stored) => stored.map(|_| ()),
+            None => {
+                rows.crops[row] = Some(crop);
+                Ok(())
+            }
+        }
+    }
+
+    fn crops(&self, after: Option<u64>, limit: usize) -> Result<Vec<(u64, Option<Vec<u8>>)>> {
+        if let Some(page) = self.in_file(|db| db.crops(after, limit)) {
+            return page;
+        }
+        let rows = self.read();
+        let mut ids: Vec<u64> = rows
+            .ids
+            .iter()
+            .copied()
+            .filter(|&id| after.is_none_or(|after| id > after))
+            .collect();
+        ids.sort_unstable();
+        ids.truncate(limit);
+        Ok(ids
+            .into_iter()
+            .map(|id| (id, rows.crops[rows.position[&id]].clone()))
+            .collect())
+    }
+
+    fn without_crop(&self) -> Result<Vec<u64>> {
+        if let Some(ids) = self.in_file(|db| db.without_crop()) {
+            return ids;
+        }
+        let rows = self.read();
+        let mut ids: Vec<u64> = (0..rows.ids.len())
+            .filter(|&row| rows.crops[row].is_none())
+            .map(|row| rows.ids[row])
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    fn replace_vectors(&self, vectors: Vec<(u64, Vec<f32>)>, changes: &[Setting]) -> Result<()> {
+        let mut rows = self.write();
+        let positions = vectors
+            .iter()
+            .map(|(id, _)| rows.position.get(id).copied())
+            .collect::<Option<Vec<usize>>>()
+            .filter(|p| p.len() == rows.ids.len())
+            .ok_or_else(changed_meanwhile)?;
+        let mut settings = self.settings();
+        self.commit(|db| db.replace_vectors(&vectors, changes))?;
+        for ((_, vector), row) in vectors.into_iter().zip(positions) {
+            rows.vectors[row * self.dim..(row + 1) * self.dim].copy_from_slice(&vector);
+        }
+        for (key, value) in changes {
+            match value {
+                Some(value) => settings.insert(key.to_string(), value.clone()),
+                None => settings.remove(*key),
+            };
+        }
+        Ok(())
+    }
+
     fn increment_meta(&self, key: &str) -> Result<u64> {
         let mut settings = self.settings();
         let value = parse_counter(key, settings.get(key))? + 1;
@@ -249,8 +355,8 @@ fn entry_at(rows: &Rows, row: usize, dim: usize) -> Entry {
     }
 }
 
-/// Appends one entry to every column.
-fn push_entry(rows: &mut Rows, e: Entry) {
+/// Appends one entry (with its crop, in memory) to every column.
+fn push_entry(rows: &mut Rows, e: Entry, crop: Option<Vec<u8>>) {
     let row = rows.ids.len();
     rows.position.insert(e.id, row);
     rows.ids.push(e.id);
@@ -258,6 +364,7 @@ fn push_entry(rows: &mut Rows, e: Entry) {
     rows.cameras.push(e.camera);
     rows.tags.push(e.tag);
     rows.times.push(e.time);
+    rows.crops.push(crop);
     rows.vectors.extend(e.vector);
 }
 
@@ -270,6 +377,7 @@ fn remove_row(rows: &mut Rows, row: usize, dim: usize) {
     rows.cameras.swap_remove(row);
     rows.tags.swap_remove(row);
     rows.times.swap_remove(row);
+    rows.crops.swap_remove(row);
     if row != last {
         rows.vectors
             .copy_within(last * dim..(last + 1) * dim, row * dim);

@@ -11,6 +11,7 @@
 //!   exact scores).
 
 pub use crate::calibration;
+mod crops;
 #[cfg(feature = "postgres")]
 mod database;
 #[cfg(not(feature = "postgres"))]
@@ -25,6 +26,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use calibration::{Calibration, MAX_CALIBRATION_ROWS};
+pub use crops::{CROPS_PER_CALL, MAX_CROP_BYTES};
 use embedded::Embedded;
 pub use location::Location;
 use persist::Db;
@@ -65,6 +67,9 @@ pub struct NewEntry {
     pub time: Option<TimeSpan>,
     /// The embedding, `dim` values.
     pub vector: Vec<f32>,
+    /// The image the embedding was computed from, encoded (JPEG, PNG, BMP or WebP), for a
+    /// gallery that keeps crops ([`Gallery::keep_crops`]); `None` for none.
+    pub crop: Option<Vec<u8>>,
 }
 
 impl NewEntry {
@@ -77,6 +82,7 @@ impl NewEntry {
             tag: None,
             time: None,
             vector,
+            crop: None,
         }
     }
 
@@ -100,6 +106,14 @@ impl NewEntry {
     pub fn with_time(self, time: TimeSpan) -> Self {
         Self {
             time: Some(time),
+            ..self
+        }
+    }
+
+    /// The same entry with its crop, an encoded image ([`NewEntry::crop`]).
+    pub fn with_crop(self, crop: Vec<u8>) -> Self {
+        Self {
+            crop: Some(crop),
             ..self
         }
     }
@@ -255,6 +269,9 @@ pub const MAX_DIM: usize = 65_536;
 /// Ids and identities are below 2^63: gallery files and npz exports store them as int64.
 pub const MAX_LABEL: u64 = i64::MAX as u64;
 
+/// A setting's key and its new value (`None` removes it).
+pub(crate) type Setting = (&'static str, Option<String>);
+
 /// Which entries [`Store::select`] returns.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Selection {
@@ -282,10 +299,15 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     fn is_durable(&self) -> bool;
     /// Number of entries.
     fn len(&self) -> Result<usize>;
-    /// Adds `entries` all-or-nothing, with ids from `requested` (one per entry; `None`
-    /// assigned by [`assign_ids`]); returns the ids.
-    fn add(&self, entries: Vec<Entry>, requested: &[Option<u64>]) -> Result<Vec<u64>>;
-    /// Replaces entry `entry.id` ([`Error::NotFound`] if absent).
+    /// Adds `entries` with their crops (one per entry) all-or-nothing, with ids from
+    /// `requested` (one per entry; `None` assigned by [`assign_ids`]); returns the ids.
+    fn add(
+        &self,
+        entries: Vec<Entry>,
+        crops: Vec<Option<Vec<u8>>>,
+        requested: &[Option<u64>],
+    ) -> Result<Vec<u64>>;
+    /// Replaces entry `entry.id`, keeping its crop ([`Error::NotFound`] if absent).
     fn update(&self, entry: Entry) -> Result<()>;
     /// Removes entry `id` ([`Error::NotFound`] if absent).
     fn remove(&self, id: u64) -> Result<()>;
@@ -301,6 +323,18 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     fn select(&self, selection: &Selection) -> Result<Vec<Entry>>;
     /// Gives entries `ids` the identity `identity`, all or nothing.
     fn relabel(&self, ids: &[u64], identity: u64) -> Result<()>;
+    /// The crop of entry `id` ([`Error::NotFound`] if the entry is absent).
+    fn crop(&self, id: u64) -> Result<Option<Vec<u8>>>;
+    /// Gives entry `id` the crop `crop` ([`Error::NotFound`] if absent).
+    fn set_crop(&self, id: u64, crop: Vec<u8>) -> Result<()>;
+    /// Up to `limit` entries' crops, by id, from the first id above `after`.
+    fn crops(&self, after: Option<u64>, limit: usize) -> Result<Vec<(u64, Option<Vec<u8>>)>>;
+    /// The ids of the entries without a crop, ascending.
+    fn without_crop(&self) -> Result<Vec<u64>>;
+    /// Gives every entry its vector in `vectors` (prepared; one per entry of the gallery,
+    /// each once) and sets (or, `None`, removes) `settings`, all in one transaction;
+    /// [`changed_meanwhile`] if the gallery's entries are not exactly those of `vectors`.
+    fn replace_vectors(&self, vectors: Vec<(u64, Vec<f32>)>, settings: &[Setting]) -> Result<()>;
     /// Adds one to the counter in setting `key` (absent: 0) and returns it, atomically.
     fn increment_meta(&self, key: &str) -> Result<u64>;
     /// The value of `key` among the gallery's settings (kept apart from the store's own).
@@ -380,22 +414,15 @@ impl Gallery {
 
     /// Reads a durable gallery into an in-memory gallery (later changes are not written back).
     pub fn load(location: impl AsRef<Path>) -> Result<Self> {
-        let (dim, metric, entries, meta) = match Location::parse(location.as_ref())? {
-            Location::File(path) => {
-                let (db, dim, metric, entries) = Db::open(&path)?;
-                (dim, metric, entries, db.all_meta()?)
-            }
-            Location::Database(_) => {
-                let gallery = Self::open(location)?;
-                let meta = gallery.store.all_meta()?;
-                (gallery.dim, gallery.metric, gallery.entries()?, meta)
-            }
-        };
-        check_dim(dim)?;
+        let durable = Self::open(location)?;
+        let (dim, metric) = (durable.dim, durable.metric);
+        let entries = durable.entries()?;
+        let meta = durable.store.all_meta()?;
+        let crops = crops::all_crops(durable.store.as_ref())?;
         Ok(Self {
             dim,
             metric,
-            store: Box::new(Embedded::new(dim, metric, entries, meta, None)),
+            store: Box::new(Embedded::new(dim, metric, entries, meta, None).with_crops(crops)),
         })
     }
 
@@ -404,7 +431,15 @@ impl Gallery {
         match Location::parse(path.as_ref())? {
             Location::File(path) => {
                 let meta = self.store.all_meta()?;
-                persist::write_snapshot(&path, self.dim, self.metric, &self.entries()?, &meta)
+                let crops = crops::all_crops(self.store.as_ref())?;
+                persist::write_snapshot(
+                    &path,
+                    self.dim,
+                    self.metric,
+                    &self.entries()?,
+                    crops,
+                    &meta,
+                )
             }
             Location::Database(url) => Err(Location::Database(url).error(
                 "save writes a file; to copy into a database, create a gallery there and add \
@@ -490,20 +525,29 @@ impl Gallery {
 
     /// Adds entries all-or-nothing: on any invalid entry or duplicate id, nothing is added.
     pub fn add_batch(&self, entries: Vec<NewEntry>) -> Result<Vec<u64>> {
+        let crop_limit = match entries.iter().any(|e| e.crop.is_some()) {
+            true => Some(self.crops_kept()?),
+            false => None,
+        };
         let mut requested = Vec::with_capacity(entries.len());
         let mut rows = Vec::with_capacity(entries.len());
+        let mut crops = Vec::with_capacity(entries.len());
         for e in entries {
             if let Some(id) = e.id {
                 check_label("id", id)?;
             }
+            if let (Some(crop), Some(limit)) = (&e.crop, crop_limit) {
+                crops::check_crop(crop, limit)?;
+            }
             requested.push(e.id);
             rows.push(self.checked(0, e.identity, e.camera, e.tag, e.time, &e.vector)?);
+            crops.push(e.crop);
         }
-        self.store.add(rows, &requested)
+        self.store.add(rows, crops, &requested)
     }
 
     /// Replaces the embedding, labels and time of entry `id` with those of `entry` (whose own
-    /// `id` must be `None` or `id`).
+    /// `id` must be `None` or `id`), and its crop when `entry` has one (else it keeps its own).
     pub fn update(&self, id: u64, entry: NewEntry) -> Result<()> {
         if entry.id.is_some_and(|other| other != id) {
             return Err(Error::InvalidInput(format!(
@@ -511,7 +555,10 @@ impl Gallery {
                 entry.id.unwrap_or_default()
             )));
         }
-        let entry = self.checked(
+        if let Some(crop) = &entry.crop {
+            crops::check_crop(crop, self.crops_kept()?)?;
+        }
+        let checked = self.checked(
             id,
             entry.identity,
             entry.camera,
@@ -519,7 +566,11 @@ impl Gallery {
             entry.time,
             &entry.vector,
         )?;
-        self.store.update(entry)
+        self.store.update(checked)?;
+        match entry.crop {
+            Some(crop) => self.store.set_crop(id, crop),
+            None => Ok(()),
+        }
     }
 
     /// Gives the entries `ids` the identity `identity`, all or nothing (merging or splitting
@@ -646,16 +697,7 @@ impl Gallery {
     /// (`Extractor::calibration`) — as the gallery's threshold; it must be for the gallery's
     /// metric.
     pub fn adopt_calibration(&self, calibration: &Calibration) -> Result<()> {
-        if calibration.metric()? != self.metric || !calibration.threshold.is_finite() {
-            return Err(Error::InvalidInput(format!(
-                "a calibration of {} scores (threshold {}) does not fit a {} gallery",
-                calibration.metric,
-                calibration.threshold,
-                self.metric.name()
-            )));
-        }
-        let record = serde_json::to_string(calibration)
-            .map_err(|e| Error::InvalidInput(format!("calibration record: {e}")))?;
+        let record = calibration_record(calibration, self.metric)?;
         self.store.set_meta(CALIBRATION_KEY, &record)
     }
 
@@ -681,14 +723,7 @@ impl Gallery {
     /// two models are not comparable — unless `replace` (the caller has re-embedded, or
     /// accepts the mix), which records the new one. Kept durably in a file or database.
     pub fn bind_model(&self, fingerprint: &str, replace: bool) -> Result<()> {
-        let valid = !fingerprint.is_empty()
-            && fingerprint.len() <= 128
-            && fingerprint.bytes().all(|b| b.is_ascii_graphic());
-        if !valid {
-            return Err(Error::InvalidInput(format!(
-                "model fingerprint `{fingerprint}`: 1 to 128 printable ASCII characters"
-            )));
-        }
+        check_fingerprint(fingerprint)?;
         match self.model()? {
             Some(recorded) if recorded == fingerprint => Ok(()),
             Some(recorded) if !replace && !self.is_empty()? => Err(Error::ModelMismatch {
@@ -830,6 +865,7 @@ impl Gallery {
                 tag: None,
                 time: times.as_ref().and_then(|t| t[i]),
                 vector: v.to_vec(),
+                crop: None,
             })
             .collect();
         self.add_batch(entries)
@@ -992,6 +1028,42 @@ pub(crate) fn parse_counter(key: &str, value: Option<&String>) -> Result<u64> {
         v.parse()
             .map_err(|_| Error::InvalidInput(format!("setting {key} = {v:?} is not a counter")))
     })
+}
+
+/// What a store answers when the entries to re-embed are no longer the gallery's.
+pub(crate) fn changed_meanwhile() -> Error {
+    Error::InvalidInput(
+        "entries were added or removed while the gallery was re-embedded; nothing was \
+         replaced (re-embed again)"
+            .into(),
+    )
+}
+
+/// How a gallery of `metric` keeps `calibration` (which must be for that metric).
+fn calibration_record(calibration: &Calibration, metric: Metric) -> Result<String> {
+    if calibration.metric()? != metric || !calibration.threshold.is_finite() {
+        return Err(Error::InvalidInput(format!(
+            "a calibration of {} scores (threshold {}) does not fit a {} gallery",
+            calibration.metric,
+            calibration.threshold,
+            metric.name()
+        )));
+    }
+    serde_json::to_string(calibration)
+        .map_err(|e| Error::InvalidInput(format!("calibration record: {e}")))
+}
+
+/// A model fingerprint: 1 to 128 printable ASCII characters.
+fn check_fingerprint(fingerprint: &str) -> Result<()> {
+    let valid = !fingerprint.is_empty()
+        && fingerprint.len() <= 128
+        && fingerprint.bytes().all(|b| b.is_ascii_graphic());
+    if !valid {
+        return Err(Error::InvalidInput(format!(
+            "model fingerprint `{fingerprint}`: 1 to 128 printable ASCII characters"
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) fn not_found(id: u64) -> Error {

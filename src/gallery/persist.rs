@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, params};
 
-use super::{Entry, SETTING_PREFIX, TimeSpan};
+use super::{Entry, SETTING_PREFIX, Setting, TimeSpan};
 use crate::distance::Metric;
 use crate::error::{Error, Result};
 
 /// Written in the `meta` table: what identifies a file as ours.
 const FORMAT: &str = "reid-gallery";
-/// Version 2 added the entries' time span (`time_start`, `time_end`); version 1 files are
-/// upgraded when opened.
-const FORMAT_VERSION: &str = "2";
+/// Version 2 added the entries' time span (`time_start`, `time_end`), version 3 their crop
+/// (`crop`, an encoded image); older files are upgraded when opened.
+const FORMAT_VERSION: &str = "3";
 
 /// An open gallery database.
 #[derive(Debug)]
@@ -57,7 +57,8 @@ impl Db {
                      tag TEXT,
                      vector BLOB NOT NULL,
                      time_start REAL,
-                     time_end REAL);
+                     time_end REAL,
+                     crop BLOB);
                  CREATE INDEX entries_identity ON entries(identity);
                  COMMIT;",
             )
@@ -89,8 +90,8 @@ impl Db {
             path: path.to_path_buf(),
         };
         let (dim, metric, version) = db.read_meta()?;
-        if version == "1" {
-            db.upgrade_from_1()?;
+        if version != FORMAT_VERSION {
+            db.upgrade_from(&version)?;
         }
         let entries = db.read_entries(dim)?;
         db.configure()?;
@@ -104,17 +105,29 @@ impl Db {
             .map_err(|e| db_err(&self.path, e))
     }
 
-    /// Adds version 2's time columns to a version 1 file, in one transaction.
-    fn upgrade_from_1(&self) -> Result<()> {
+    /// Brings a file of format version 1 or 2 to the current one, in one transaction: version
+    /// 2's time columns, version 3's crop column.
+    fn upgrade_from(&self, version: &str) -> Result<()> {
+        let times = if version == "1" {
+            "ALTER TABLE entries ADD COLUMN time_start REAL;
+             ALTER TABLE entries ADD COLUMN time_end REAL;"
+        } else {
+            ""
+        };
         self.conn
             .execute_batch(&format!(
                 "BEGIN;
-                 ALTER TABLE entries ADD COLUMN time_start REAL;
-                 ALTER TABLE entries ADD COLUMN time_end REAL;
+                 {times}
+                 ALTER TABLE entries ADD COLUMN crop BLOB;
                  UPDATE meta SET value = '{FORMAT_VERSION}' WHERE key = 'version';
                  COMMIT;"
             ))
-            .map_err(|e| db_err(&self.path, format!("upgrading from format version 1: {e}")))
+            .map_err(|e| {
+                db_err(
+                    &self.path,
+                    format!("upgrading from format version {version}: {e}"),
+                )
+            })
     }
 
     fn read_meta(&self) -> Result<(usize, Metric, String)> {
@@ -127,7 +140,7 @@ impl Db {
             return Err(db_err(&self.path, "not a reid gallery"));
         }
         let version = get("version")?;
-        if version != FORMAT_VERSION && version != "1" {
+        if !["1", "2", FORMAT_VERSION].contains(&version.as_str()) {
             return Err(db_err(
                 &self.path,
                 format!("gallery format version {version} is not supported"),
@@ -199,18 +212,20 @@ impl Db {
         Ok(entries)
     }
 
-    /// Inserts entries in one transaction.
-    pub fn insert(&mut self, entries: &[Entry]) -> Result<()> {
+    /// Inserts entries with their crops (`crops[i]` for `entries[i]`; missing ones are
+    /// `None`) in one transaction.
+    pub fn insert(&mut self, entries: &[Entry], crops: &[Option<Vec<u8>>]) -> Result<()> {
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO entries (id, identity, camera, tag, vector, time_start, time_end) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO entries \
+                     (id, identity, camera, tag, vector, time_start, time_end, crop) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(|e| db_err(&path, e))?;
-            for e in entries {
+            for (i, e) in entries.iter().enumerate() {
                 stmt.execute(params![
                     e.id as i64,
                     e.identity as i64,
@@ -218,9 +233,92 @@ impl Db {
                     e.tag,
                     vector_blob(&e.vector),
                     e.time.map(|t| t.start),
-                    e.time.map(|t| t.end)
+                    e.time.map(|t| t.end),
+                    crops.get(i).and_then(Option::as_deref)
                 ])
                 .map_err(|err| db_err(&path, err))?;
+            }
+        }
+        tx.commit().map_err(|e| db_err(&path, e))
+    }
+
+    /// The crop of entry `id`: `None` if there is no such entry, `Some(None)` if it has none.
+    pub fn crop(&self, id: u64) -> Result<Option<Option<Vec<u8>>>> {
+        self.conn
+            .query_row("SELECT crop FROM entries WHERE id = ?1", [id as i64], |r| {
+                r.get::<_, Option<Vec<u8>>>(0)
+            })
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(db_err(&self.path, e)),
+            })
+    }
+
+    /// Gives entry `id` the crop `crop`; whether there was such an entry.
+    pub fn set_crop(&mut self, id: u64, crop: &[u8]) -> Result<bool> {
+        self.conn
+            .execute(
+                "UPDATE entries SET crop = ?2 WHERE id = ?1",
+                params![id as i64, crop],
+            )
+            .map(|changed| changed > 0)
+            .map_err(|e| db_err(&self.path, e))
+    }
+
+    /// Up to `limit` entries' crops, by id, from the first id above `after`.
+    pub fn crops(&self, after: Option<u64>, limit: usize) -> Result<Vec<(u64, Option<Vec<u8>>)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, crop FROM entries WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .map_err(|e| db_err(&self.path, e))?;
+        let first = after.map_or(-1, |id| id as i64);
+        let rows = stmt
+            .query_map(params![first, limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Option<Vec<u8>>>(1)?))
+            })
+            .map_err(|e| db_err(&self.path, e))?;
+        rows.map(|r| r.map_err(|e| db_err(&self.path, e))).collect()
+    }
+
+    /// The ids of the entries without a crop, ascending.
+    pub fn without_crop(&self) -> Result<Vec<u64>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM entries WHERE crop IS NULL ORDER BY id")
+            .map_err(|e| db_err(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| Ok(r.get::<_, i64>(0)? as u64))
+            .map_err(|e| db_err(&self.path, e))?;
+        rows.map(|r| r.map_err(|e| db_err(&self.path, e))).collect()
+    }
+
+    /// Replaces the vectors of entries and sets or removes settings, in one transaction.
+    pub fn replace_vectors(
+        &mut self,
+        vectors: &[(u64, Vec<f32>)],
+        settings: &[Setting],
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached("UPDATE entries SET vector = ?2 WHERE id = ?1")
+                .map_err(|e| db_err(&path, e))?;
+            for (id, vector) in vectors {
+                stmt.execute(params![*id as i64, vector_blob(vector)])
+                    .map_err(|err| db_err(&path, err))?;
+            }
+            for (key, value) in settings {
+                let key = format!("{SETTING_PREFIX}{key}");
+                match value {
+                    Some(value) => tx.execute(
+                        "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
+                        params![key, value],
+                    ),
+                    None => tx.execute("DELETE FROM meta WHERE key = ?1", [key]),
+                }
+                .map_err(|e| db_err(&path, e))?;
             }
         }
         tx.commit().map_err(|e| db_err(&path, e))
@@ -353,13 +451,14 @@ fn vector_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// Writes `entries` as a complete gallery file at `path`, atomically: a temporary database is
-/// filled in one transaction, closed (checkpointing its journal), then renamed into place.
+/// Writes `entries` (with `crops`, by entry id) as a complete gallery file at `path`,
+/// atomically: a temporary database is filled in one transaction, closed (checkpointing its journal), then renamed into place.
 pub(crate) fn write_snapshot(
     path: &Path,
     dim: usize,
     metric: Metric,
     entries: &[Entry],
+    crops: Vec<(u64, Vec<u8>)>,
     meta: &[(String, String)],
 ) -> Result<()> {
     let dir = match path.parent() {
@@ -379,7 +478,9 @@ pub(crate) fn write_snapshot(
     cleanup(&tmp);
     let result = (|| {
         let mut db = Db::create(&tmp, dim, metric)?;
-        db.insert(entries)?;
+        let mut by_id: std::collections::HashMap<u64, Vec<u8>> = crops.into_iter().collect();
+        let aligned: Vec<Option<Vec<u8>>> = entries.iter().map(|e| by_id.remove(&e.id)).collect();
+        db.insert(entries, &aligned)?;
         for (key, value) in meta {
             db.set_meta(key, value)?;
         }

@@ -655,6 +655,86 @@ int main(int argc, char **argv) {
         free(got);
     }
 
+    /* ---- crops kept with entries, and re-embedding them with a model in one call ---- */
+    {
+        reid_gallery *kept = NULL;
+        const char *names[3] = {"person0.jpg", "person2.png", "person5.webp"};
+        unsigned char *crops[3] = {NULL, NULL, NULL}, back[1];
+        size_t sizes[3] = {0, 0, 0}, n = 0, count = 0;
+        uint64_t ids[3] = {0, 0, 0};
+        float *v = malloc(3 * dim * sizeof(float)), *want = malloc(3 * dim * sizeof(float)),
+              *got = malloc(dim * sizeof(float));
+        unsigned char *copy = NULL;
+        char fp[65];
+        uint64_t identity = 0;
+        int32_t camera = 0;
+        for (i = 0; i < 3 * dim; i++) v[i] = (float)((i * 37) % 11) - 5.0f;
+        for (i = 0; i < 3; i++) {
+            char p[4096];
+            snprintf(p, sizeof p, "%s/%s", images_dir, names[i]);
+            crops[i] = read_file(p, &sizes[i]);
+            CHECK(crops[i] != NULL);
+        }
+        EXPECT(reid_gallery_new(dim, REID_METRIC_COSINE, &kept), REID_OK);
+        {
+            uint64_t who[3] = {1, 2, 3};
+            int32_t cams[3] = {0, 0, 1};
+            EXPECT(reid_gallery_add_batch(kept, v, 3, dim, NULL, who, cams, ids), REID_OK);
+        }
+        EXPECT_MSG(reid_gallery_set_crop(kept, ids[0], crops[0], sizes[0]),
+                   REID_INVALID_ARGUMENT, "keeps no crops");
+        EXPECT(reid_gallery_keep_crops(kept, 0), REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_keep_crops(NULL, 1000), REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_keep_crops(kept, 1 << 20), REID_OK);
+        EXPECT(reid_gallery_set_crop(kept, ids[0], NULL, 10), REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_set_crop(kept, ids[0], (const unsigned char *)"junk", 4),
+               REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_set_crop(kept, 424242, crops[0], sizes[0]), REID_NOT_FOUND);
+        EXPECT(reid_gallery_set_crop(kept, ids[0], crops[0], sizes[0]), REID_OK);
+        EXPECT(reid_gallery_set_crop(kept, ids[1], crops[1], sizes[1]), REID_OK);
+        /* an entry without a crop stops the re-embedding before it starts */
+        EXPECT_MSG(reid_gallery_reembed(kept, ex, &count), REID_INVALID_ARGUMENT, "no crop");
+        EXPECT(reid_gallery_set_crop(kept, ids[2], crops[2], sizes[2]), REID_OK);
+        /* read back: size first, a buffer too small, then the bytes */
+        EXPECT(reid_gallery_crop(kept, ids[1], NULL, 0, &n), REID_BUFFER_TOO_SMALL);
+        CHECK(n == sizes[1]);
+        EXPECT(reid_gallery_crop(kept, ids[1], back, sizeof back, &n), REID_BUFFER_TOO_SMALL);
+        EXPECT(reid_gallery_crop(kept, ids[1], back, sizeof back, NULL), REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_crop(kept, 424242, back, sizeof back, &n), REID_NOT_FOUND);
+        copy = malloc(n);
+        EXPECT(reid_gallery_crop(kept, ids[1], copy, n, &n), REID_OK);
+        CHECK(n == sizes[1] && memcmp(copy, crops[1], n) == 0);
+        free(copy);
+
+        EXPECT(reid_gallery_reembed(NULL, ex, &count), REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_reembed(kept, NULL, &count), REID_INVALID_ARGUMENT);
+        EXPECT(reid_gallery_reembed(kept, (const reid_extractor *)kept, &count),
+               REID_INVALID_HANDLE);
+        EXPECT(reid_gallery_bind_model(kept, "an-older-model", 0), REID_OK);
+        EXPECT(reid_gallery_reembed(kept, ex, &count), REID_OK);
+        CHECK(count == 3);
+        /* every entry now holds the model's embedding of its crop, unit length */
+        EXPECT(reid_extractor_extract_encoded(ex, (const unsigned char *const *)crops, sizes, 3,
+                                              want, 3 * dim, &n),
+               REID_OK);
+        for (i = 0; i < 3; i++) {
+            float scale = 1.0f / norm(want + i * dim, dim);
+            size_t j;
+            for (j = 0; j < dim; j++) want[i * dim + j] *= scale;
+            EXPECT(reid_gallery_get(kept, ids[i], got, dim, &n, &identity, &camera), REID_OK);
+            CHECK(identity == i + 1 && max_abs_diff(got, want + i * dim, dim) < 1e-6f);
+        }
+        /* and the gallery is bound to the model that made them */
+        EXPECT(reid_extractor_fingerprint(ex, fp, sizeof fp, NULL), REID_OK);
+        EXPECT(reid_gallery_bind_model(kept, "an-older-model", 0), REID_MODEL_MISMATCH);
+        EXPECT(reid_gallery_bind_model(kept, fp, 0), REID_OK);
+        reid_gallery_free(kept);
+        for (i = 0; i < 3; i++) free(crops[i]);
+        free(v);
+        free(want);
+        free(got);
+    }
+
     /* ---- identity store: global identities across cameras, durable, and its bad input ---- */
     {
         reid_identity_store *store = NULL, *again = NULL;
@@ -866,6 +946,10 @@ int main(int argc, char **argv) {
         BAD_HANDLES(reid_gallery_search_batch, not_g, vec, 1, dim, NULL, m, 10, &n);
         BAD_HANDLES(reid_gallery_export_npz, not_g, "never.npz");
         BAD_HANDLES(reid_gallery_import_npz, not_g, "never.npz", &n);
+        BAD_HANDLES(reid_gallery_keep_crops, not_g, 1000);
+        BAD_HANDLES(reid_gallery_set_crop, not_g, 0, blob, one);
+        BAD_HANDLES(reid_gallery_crop, not_g, 0, NULL, 0, &n);
+        BAD_HANDLES(reid_gallery_reembed, not_g, ex, &n);
 #undef BAD_HANDLES
     }
 

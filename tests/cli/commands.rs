@@ -3,7 +3,7 @@
 use crate::common;
 use crate::common::fixture;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use reid::formats::npy::read_npy;
@@ -381,13 +381,10 @@ fn export_writes_an_onnx_model_with_metadata() {
     assert!(!out.status.success());
 }
 
-/// `reid calibrate` writes the threshold into the model's metadata (an extractor of the file
-/// reports it; the fingerprint stays) and, with `--gallery`, into a gallery.
-#[test]
-fn calibrate_writes_the_threshold_into_the_model_and_a_gallery() {
-    use reid::formats::npy::{NpyArray, write_npy};
-    let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model.onnx");
+/// The fixture's OSNet exported at 64 × 32 into `dir` by `reid export`, and options that run
+/// it on the Burn engine.
+fn small_osnet_export(dir: &Path) -> (PathBuf, reid::ExtractorOptions) {
+    let model = dir.join("model.onnx");
     common::assert_success(&export_osnet(
         &fixture("osnet_x0_25/checkpoint.pth.tar"),
         &model,
@@ -397,6 +394,16 @@ fn calibrate_writes_the_threshold_into_the_model_and_a_gallery() {
         engine: reid::extractor::Engine::Burn,
         ..Default::default()
     };
+    (model, burn)
+}
+
+/// `reid calibrate` writes the threshold into the model's metadata (an extractor of the file
+/// reports it; the fingerprint stays) and, with `--gallery`, into a gallery.
+#[test]
+fn calibrate_writes_the_threshold_into_the_model_and_a_gallery() {
+    use reid::formats::npy::{NpyArray, write_npy};
+    let dir = tempfile::tempdir().unwrap();
+    let (model, burn) = small_osnet_export(dir.path());
     let before = reid::Extractor::new(&model, &burn).unwrap();
     assert!(before.calibration().is_none());
     // Two identities of three rows each in 4-d; every pair is scored.
@@ -465,6 +472,63 @@ fn calibrate_writes_the_threshold_into_the_model_and_a_gallery() {
     ]);
     assert!(!out.status.success());
     assert_eq!(std::fs::read(&junk).unwrap(), b"not a model");
+}
+
+/// `reid gallery reembed` replaces every entry's embedding with the new model's embedding of
+/// its kept crop and binds the gallery to that model.
+#[test]
+fn gallery_reembed_embeds_the_kept_crops_with_a_new_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, burn) = small_osnet_export(dir.path());
+    let extractor = reid::Extractor::new(&model, &burn).unwrap();
+    let crops: Vec<Vec<u8>> = ["person0.jpg", "person2.png", "person4.bmp"]
+        .iter()
+        .map(|name| std::fs::read(fixture(&format!("images/{name}"))).unwrap())
+        .collect();
+    let path = dir.path().join("g.db");
+    let ids: Vec<u64> = {
+        let gallery =
+            reid::Gallery::create(&path, extractor.dim(), reid::eval::Metric::Cosine).unwrap();
+        gallery.keep_crops(1 << 20).unwrap();
+        let entries = crops
+            .iter()
+            .enumerate()
+            .map(|(i, crop)| {
+                let mut stale = vec![0.0; extractor.dim()];
+                stale[i] = 1.0;
+                reid::gallery::NewEntry::new(i as u64, 0, stale).with_crop(crop.clone())
+            })
+            .collect();
+        let ids = gallery.add_batch(entries).unwrap();
+        gallery.bind_model("an-older-model", false).unwrap();
+        ids
+    };
+    let out = reid(&[
+        "gallery",
+        "reembed",
+        path.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--engine",
+        "burn",
+    ]);
+    common::assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-embedded 3 entries"));
+    let gallery = reid::Gallery::open(&path).unwrap();
+    assert_eq!(
+        gallery.model().unwrap().as_deref(),
+        Some(extractor.fingerprint())
+    );
+    let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
+    let want = extractor.extract_encoded(&refs).unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        let got = gallery.get(*id).unwrap().unwrap().vector;
+        common::assert_close(
+            "re-embedded entry",
+            &got,
+            &want[i * got.len()..][..got.len()],
+        );
+    }
 }
 
 #[test]

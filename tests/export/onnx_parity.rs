@@ -17,6 +17,7 @@ use reid::device::default_device;
 use reid::export::{ExportOptions, export_onnx, export_onnx_file, read_metadata};
 use reid::formats::npy::{NpyArray, read_npy, write_npy};
 use reid::models::embed::embed_array;
+use reid::models::seeding::seeded;
 use reid::models::{Arch, ReidModel, Task};
 
 /// Replaces every 1-D parameter with seeded values that keep activations at a sane scale:
@@ -70,10 +71,6 @@ impl ModuleMapper for RandomizeVectors {
     }
 }
 
-/// Tests of this file that draw random weights hold this lock, so that the seeded draws of
-/// one test are not interleaved with another's: the exported models are the same every run.
-static RANDOM_WEIGHTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn python() -> Option<String> {
     common::python_with(&["onnx", "onnxruntime", "openvino"])
 }
@@ -119,57 +116,65 @@ fn write_case(dir: &Path, name: &str, model: &ReidModel, options: &ExportOptions
 fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
     let Some(python) = python() else { return };
     let device = default_device();
-    let _guard = RANDOM_WEIGHTS.lock().unwrap_or_else(|p| p.into_inner());
-    device.seed(2019);
     let dir = tempfile::tempdir().unwrap();
     // REID_EXPORT_DIR keeps the exported models and their references for inspection.
     let dir_path =
         std::env::var_os("REID_EXPORT_DIR").map_or_else(|| dir.path().to_path_buf(), PathBuf::from);
     std::fs::create_dir_all(&dir_path).unwrap();
     let options = ExportOptions::new(256, 128);
-    for arch in Arch::ALL {
-        let model = ReidModel::new(arch, 10, &device).map(&mut RandomizeVectors::new());
-        write_case(&dir_path, arch.name(), &model, &options);
-    }
-    // In-graph L2 normalization, and an opset with ReduceL2's axes as an input.
-    let model = ReidModel::new(Arch::OsnetAinX0_25, 10, &device).map(&mut RandomizeVectors::new());
     let normalized = ExportOptions {
         normalize: true,
         ..options.clone()
     };
-    write_case(&dir_path, "osnet_ain_x0_25_normalized", &model, &normalized);
     let opset18 = ExportOptions {
         opset: 18,
-        ..normalized
+        ..normalized.clone()
     };
-    write_case(&dir_path, "osnet_ain_x0_25_opset18", &model, &opset18);
-    // Classifiers export their logits too: a linear classifier and the attention head.
-    let names = vec!["a".to_string(), "b".to_string(), "c".to_string()];
-    let classifier = ReidModel::new(Arch::Mobilenetv3Small, 3, &device)
-        .map(&mut RandomizeVectors::new())
-        .with_task(Task::Classification, names.clone());
-    write_case(
-        &dir_path,
-        "mobilenetv3_small_classifier",
-        &classifier,
-        &options,
-    );
-    // A classifier trained on cosines (AM-softmax) exports its scaled cosines.
-    let mut cosine = ReidModel::new(Arch::Mobilefacenet, 4, &device)
-        .map(&mut RandomizeVectors::new())
-        .with_task(Task::Classification, Vec::new());
-    cosine.cosine_scale = Some(30.0);
-    write_case(
-        &dir_path,
-        "mobilefacenet_cosine_classifier",
-        &cosine,
-        &options,
-    );
-    let attention = ReidModel::new(Arch::OsnetX0_25, 1, &device)
-        .with_attention_head(5, 64, 4, &device)
-        .map(&mut RandomizeVectors::new())
-        .with_task(Task::Multilabel, Vec::new());
-    write_case(&dir_path, "osnet_x0_25_attention", &attention, &options);
+    // The models are drawn together from one seed (the same models every run), then exported
+    // outside the lock that keeps other tests' draws out of the sequence.
+    let cases: Vec<(String, ReidModel, ExportOptions)> = seeded(&device, 2019, || {
+        let random = |arch, classes| ReidModel::new(arch, classes, &device);
+        let mut cases: Vec<_> = Arch::ALL
+            .into_iter()
+            .map(|arch| {
+                let model = random(arch, 10).map(&mut RandomizeVectors::new());
+                (arch.name().to_string(), model, options.clone())
+            })
+            .collect();
+        // In-graph L2 normalization, and an opset with ReduceL2's axes as an input.
+        let ain = random(Arch::OsnetAinX0_25, 10).map(&mut RandomizeVectors::new());
+        cases.push(("osnet_ain_x0_25_normalized".into(), ain.clone(), normalized));
+        cases.push(("osnet_ain_x0_25_opset18".into(), ain, opset18));
+        // Classifiers export their logits too: a linear classifier and the attention head.
+        let names = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let classifier = random(Arch::Mobilenetv3Small, 3)
+            .map(&mut RandomizeVectors::new())
+            .with_task(Task::Classification, names);
+        cases.push((
+            "mobilenetv3_small_classifier".into(),
+            classifier,
+            options.clone(),
+        ));
+        // A classifier trained on cosines (AM-softmax) exports its scaled cosines.
+        let mut cosine = random(Arch::Mobilefacenet, 4)
+            .map(&mut RandomizeVectors::new())
+            .with_task(Task::Classification, Vec::new());
+        cosine.cosine_scale = Some(30.0);
+        cases.push((
+            "mobilefacenet_cosine_classifier".into(),
+            cosine,
+            options.clone(),
+        ));
+        let attention = random(Arch::OsnetX0_25, 1)
+            .with_attention_head(5, 64, 4, &device)
+            .map(&mut RandomizeVectors::new())
+            .with_task(Task::Multilabel, Vec::new());
+        cases.push(("osnet_x0_25_attention".into(), attention, options.clone()));
+        cases
+    });
+    for (name, model, options) in &cases {
+        write_case(&dir_path, name, model, options);
+    }
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_check.py");
     let out = Command::new(python)
@@ -191,7 +196,6 @@ fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
 #[test]
 fn metadata_records_architecture_and_preprocessing() {
     let device = default_device();
-    let _guard = RANDOM_WEIGHTS.lock().unwrap_or_else(|p| p.into_inner());
     let model = ReidModel::new(Arch::OsnetX0_25, 10, &device);
     let mut options = ExportOptions::new(160, 64);
     options.preprocessing = reid::preprocess::Preprocessing::openvino_bgr(160, 64);

@@ -615,10 +615,11 @@ fn c_classifier_gives_the_rust_top_k_and_refuses_bad_input() {
     let Some(reid_model) = &sdk.model else { return };
     let work = tempfile::tempdir().unwrap();
     let device = reid::device::default_device();
-    device.seed(7);
     let names: Vec<String> = ["cat", "dog", "bird", "fish"].map(String::from).to_vec();
-    let net = ReidModel::new(Arch::Mobilenetv3Small, 4, &device)
-        .with_task(Task::Classification, names.clone());
+    let net = reid::models::seeding::seeded(&device, 7, || {
+        ReidModel::new(Arch::Mobilenetv3Small, 4, &device)
+    })
+    .with_task(Task::Classification, names.clone());
     let model = work.path().join("classifier.onnx");
     export_onnx_file(&net, &ExportOptions::new(64, 64), &model).unwrap();
     let images = example_images();

@@ -302,6 +302,7 @@ fn search_through_rust_and_c_agree() {
             tag: None,
             time: None,
             vector: v.to_vec(),
+            crop: None,
         })
         .collect();
     rust_gallery.add_batch(entries).unwrap();

@@ -41,6 +41,7 @@ fn populated(backend: Backend, metric: Metric, n: usize) -> (Fresh, Vec<NewEntry
                 TimeSpan::new(start, start + (i % 7) as f64).unwrap()
             }),
             vector: rng.vector(DIM),
+            crop: None,
         })
         .collect();
     gallery.add_batch(entries.clone()).unwrap();
@@ -204,6 +205,7 @@ fn ties_are_broken_by_id_on(backend: Backend) {
                 tag: None,
                 time: None,
                 vector: v.clone(),
+                crop: None,
             })
             .unwrap();
     }
@@ -262,6 +264,7 @@ fn mutations_keep_search_exact_on(backend: Backend) {
             tag: None,
             time: None,
             vector: query.clone(),
+            crop: None,
         })
         .unwrap();
     assert!(
@@ -292,6 +295,7 @@ fn bad_input_is_an_error_and_loses_nothing_on(backend: Backend) {
         tag: None,
         time: None,
         vector,
+        crop: None,
     };
     let bad_batches = vec![
         vec![entry(1, vec![1.0; DIM]), entry(2, vec![f32::NAN; DIM])],
@@ -368,6 +372,7 @@ fn searches_run_while_a_writer_adds_on(backend: Backend) {
                     tag: None,
                     time: None,
                     vector: rng.vector(DIM),
+                    crop: None,
                 })
                 .unwrap();
             }
@@ -411,6 +416,7 @@ fn alone_or_in_a_batch_the_same_scores_and_a_stored_vector_at_zero() {
                 time: None,
                 // Large values make the |q|² + |g|² − 2q·g cancellation visible.
                 vector: rng.vector(D).iter().map(|v| 40.0 * v).collect(),
+                crop: None,
             })
             .collect();
         gallery.add_batch(entries.clone()).unwrap();
@@ -478,6 +484,7 @@ fn labels_and_huge_values_at_their_bounds_on(backend: Backend) {
         tag: None,
         time: None,
         vector: vec![3e38, 3e38, 0.0, 0.0],
+        crop: None,
     };
     for (id, identity) in [
         (None, MAX_LABEL + 1),
@@ -521,6 +528,7 @@ fn negative_cameras_are_refused_on(backend: Backend) {
         tag: None,
         time: None,
         vector: vec![1.0, 0.0, 0.0, 0.0],
+        crop: None,
     };
     let err = gallery.add(entry(-1)).unwrap_err().to_string();
     assert!(err.contains("camera -1 is negative"), "{err}");
@@ -556,6 +564,7 @@ fn ids_are_listed_ascending_on(backend: Backend) {
                 tag: None,
                 time: None,
                 vector: vec![1.0, 0.5],
+                crop: None,
             })
             .unwrap()
     };
@@ -701,6 +710,7 @@ fn calibrated_threshold_on(backend: Backend, metric: Metric) {
                     tag: None,
                     time: None,
                     vector: v.to_vec(),
+                    crop: None,
                 })
                 .collect(),
         )
@@ -765,6 +775,7 @@ fn bound_to_one_model_on(backend: Backend) {
             tag: None,
             time: None,
             vector: vec![1.0, 0.0, 0.0, 0.0],
+            crop: None,
         })
         .unwrap();
     gallery.bind_model(&a, false).unwrap();

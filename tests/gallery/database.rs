@@ -78,6 +78,7 @@ fn database_search_returns_exactly_what_the_embedded_store_returns() {
                 tag: (i % 3 == 0).then(|| format!("t{i}")),
                 time: (i % 4 != 0).then(|| TimeSpan::new(i as f64, i as f64 + 3.5).unwrap()),
                 vector: rng.vector(D),
+                crop: None,
             })
             .collect();
         // Twelve near twins of each of ten vectors, at cosine distances 1e-6 apart by 1e-8
@@ -100,6 +101,7 @@ fn database_search_returns_exactly_what_the_embedded_store_returns() {
                 tag: None,
                 time: None,
                 vector: v,
+                crop: None,
             });
         }
         // A hundred near twins of one vector, 1e-9 apart: more rows within the rounding bound
@@ -122,6 +124,7 @@ fn database_search_returns_exactly_what_the_embedded_store_returns() {
                     .zip(&noise)
                     .map(|(b, e)| b + step * e / noise_norm)
                     .collect(),
+                crop: None,
             });
         }
         memory.add_batch(entries.clone()).unwrap();
@@ -203,6 +206,7 @@ fn writers_on_several_connections_get_distinct_ids() {
                             tag: None,
                             time: None,
                             vector: rng.vector(8),
+                            crop: None,
                         })
                         .collect();
                     ids.extend(gallery.add_batch(batch).unwrap());
@@ -244,6 +248,7 @@ fn a_client_killed_mid_batch_adds_nothing() {
             tag: None,
             time: None,
             vector: vec![1.0; D],
+            crop: None,
         })
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -313,6 +318,7 @@ fn a_client_killed_mid_batch_adds_nothing() {
             tag: None,
             time: None,
             vector: vec![0.5; D],
+            crop: None,
         })
         .unwrap();
     assert_eq!(id, 8);
@@ -335,6 +341,7 @@ fn a_lost_connection_is_an_error_then_the_next_call_reconnects() {
         tag: None,
         time: None,
         vector: vec![1.0, 2.0, 3.0, 4.0],
+        crop: None,
     };
     gallery.add(entry(1)).unwrap();
     sql(
@@ -472,6 +479,7 @@ fn ef_search_goes_through_the_index_and_finds_the_neighbours() {
             tag: None,
             time: None,
             vector: rng.vector(D),
+            crop: None,
         })
         .collect();
     Gallery::create(&schema.location, D, Metric::Cosine)
@@ -534,6 +542,7 @@ fn a_bulk_load_rebuilds_the_index_and_loses_nothing() {
             tag: None,
             time: None,
             vector: rng.vector(D),
+            crop: None,
         })
         .collect();
     let gallery = Gallery::create(&schema.location, D, Metric::Euclidean).unwrap();
@@ -566,8 +575,8 @@ fn a_bulk_load_rebuilds_the_index_and_loses_nothing() {
     assert!(found.iter().all(|m| m.len() == 5));
 }
 
-/// A gallery of format version 1 (before time spans), made here as reid 0.3 made it, opens
-/// with its entries, is upgraded in place, and then keeps times.
+/// A gallery of format version 1 (before time spans and crops), made here as reid 0.3 made
+/// it, opens with its entries, is upgraded in place, and then keeps times and crops.
 #[test]
 fn a_version_1_database_gallery_is_upgraded_when_opened() {
     let Some(url) = database_url() else { return };
@@ -604,9 +613,13 @@ fn a_version_1_database_gallery_is_upgraded_when_opened() {
     };
     let found = &gallery.search(&[0.0, 1.0, 0.0], &window).unwrap()[0];
     assert_eq!(found.iter().map(|m| m.id).collect::<Vec<_>>(), [6]);
+    let crop = std::fs::read(crate::common::fixture("images/person2.png")).unwrap();
+    gallery.keep_crops(1 << 20).unwrap();
+    gallery.set_crop(5, crop.clone()).unwrap();
     drop(gallery);
-    // A second open finds version 2 and changes nothing.
+    // A second open finds the current version and changes nothing.
     let reopened = Gallery::open(&schema.location).unwrap();
     assert_eq!(reopened.get(id).unwrap().unwrap().time, Some(span));
     assert_eq!(reopened.entries_tagged("old").unwrap().len(), 1);
+    assert_eq!(reopened.crop(5).unwrap(), Some(crop));
 }

@@ -32,6 +32,7 @@ fn entries(ids: std::ops::Range<u64>) -> Vec<NewEntry> {
         tag: (id % 5 == 0).then(|| format!("tag-{id}")),
         time: None,
         vector: vector(id),
+        crop: None,
     })
     .collect()
 }
@@ -60,6 +61,7 @@ fn every_mutation_survives_reopening() {
             tag: None,
             time: None,
             vector: vector(5000),
+            crop: None,
         })
         .unwrap();
     let expected = gallery.entries().unwrap();
@@ -87,6 +89,7 @@ fn every_mutation_survives_reopening() {
             tag: None,
             time: None,
             vector: vector(6000),
+            crop: None,
         })
         .unwrap();
     assert!(next > assigned);
@@ -299,8 +302,8 @@ fn a_killed_writer_loses_nothing_it_acknowledged() {
     }
 }
 
-/// A file of format version 1 (before time spans), written here as reid 0.3 wrote it, opens
-/// with its entries and is upgraded in place.
+/// A file of format version 1 (before time spans and crops), written here as reid 0.3 wrote
+/// it, opens with its entries and is upgraded in place to the current version.
 #[test]
 fn a_version_1_file_is_upgraded_when_opened() {
     let dir = tempfile::tempdir().unwrap();
@@ -342,9 +345,13 @@ fn a_version_1_file_is_upgraded_when_opened() {
     let id = gallery
         .add(NewEntry::new(4, 0, vec![0.0, 1.0]).with_time(span))
         .unwrap();
+    let crop = std::fs::read(crate::common::fixture("images/person2.png")).unwrap();
+    gallery.keep_crops(1 << 20).unwrap();
+    gallery.set_crop(7, crop.clone()).unwrap();
     drop(gallery);
     let reopened = Gallery::open(&path).unwrap();
     assert_eq!(reopened.get(id).unwrap().unwrap().time, Some(span));
+    assert_eq!(reopened.crop(7).unwrap(), Some(crop));
     assert_eq!(reopened.len().unwrap(), 2);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: String = conn
@@ -352,7 +359,7 @@ fn a_version_1_file_is_upgraded_when_opened() {
             r.get(0)
         })
         .unwrap();
-    assert_eq!(version, "2");
+    assert_eq!(version, "3");
 }
 
 /// Time spans go out as a float64 `times` [N, 2] array (NaN rows for entries without one) and

@@ -7,6 +7,7 @@ mod common;
 
 mod backends;
 mod behaviour;
+mod crops;
 mod database;
 mod durable_files;
 mod identity_store;

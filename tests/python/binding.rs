@@ -132,10 +132,11 @@ fn python_binding_matches_the_rust_api() {
     )
     .unwrap();
 
-    device.seed(7);
     let names: Vec<String> = ["cat", "dog", "bird", "fish"].map(String::from).to_vec();
-    let net = ReidModel::new(Arch::Mobilenetv3Small, 4, &device)
-        .with_task(Task::Classification, names.clone());
+    let net = reid::models::seeding::seeded(&device, 7, || {
+        ReidModel::new(Arch::Mobilenetv3Small, 4, &device)
+    })
+    .with_task(Task::Classification, names.clone());
     let classifier_path = dir.join("classifier.onnx");
     export_onnx_file(&net, &ExportOptions::new(64, 64), &classifier_path).unwrap();
     let classifier = Classifier::new(&classifier_path, &ExtractorOptions::default()).unwrap();

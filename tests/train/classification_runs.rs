@@ -282,11 +282,14 @@ fn am_softmax_classifiers_are_read_on_scaled_cosines() {
     let model = reid::weights::load_checkpoint(&report.model, &device).unwrap();
     assert_eq!(model.cosine_scale, Some(config.loss.reid.am_scale));
     // Its logits are the scaled cosines of the embedding with the class weights.
-    let x = burn::tensor::Tensor::<4>::random(
-        [2, 3, 48, 48],
-        burn::tensor::Distribution::Normal(0.0, 1.0),
-        &device,
-    );
+    // Drawn while no seeded model is being built in another test (models::seeding).
+    let x = reid::models::seeding::exclusively(|| {
+        burn::tensor::Tensor::<4>::random(
+            [2, 3, 48, 48],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        )
+    });
     let out = model.logits(x);
     let cosines = model.cosine_logits(out.features) * config.loss.reid.am_scale;
     let (a, b) = (

@@ -154,6 +154,29 @@ int main(int argc, char **argv) {
     EXPECT_ERROR(REID_NOT_FOUND, "reid calibrate", gallery.adopt_calibration(extractor));
     EXPECT_ERROR(REID_MODEL_MISMATCH, "not of model", gallery.bind_model("another-model"));
     gallery.bind_model("another-model", true);
+
+    // Crops kept with the entries: after a model change, re-embedding is one call. Each entry
+    // starts with another image's embedding and ends with its own crop's.
+    {
+        reid::Gallery kept(extractor.dim());
+        std::vector<std::uint64_t> kept_ids;
+        for (std::size_t i = 0; i < files.size(); i++)
+            kept_ids.push_back(kept.add(embeddings[(i + 1) % files.size()], i, 0));
+        EXPECT_ERROR(REID_INVALID_ARGUMENT, "keeps no crops",
+                     kept.set_crop(kept_ids[0], read_file(files[0])));
+        kept.keep_crops(1 << 20);
+        for (std::size_t i = 0; i < files.size(); i++)
+            kept.set_crop(kept_ids[i], read_file(files[i]));
+        CHECK(kept.crop(kept_ids[2]) == read_file(files[2]));
+        kept.bind_model("an-older-model");
+        CHECK(kept.reembed(extractor) == files.size());
+        for (std::size_t i = 0; i < files.size(); i++) {
+            const std::vector<float> v = kept.get(kept_ids[i]).vector;
+            CHECK(std::equal(v.begin(), v.end(), embeddings[i].begin(),
+                             [](float a, float b) { return std::fabs(a - b) < 1e-5f; }));
+        }
+        EXPECT_ERROR(REID_MODEL_MISMATCH, "not of model", kept.bind_model("an-older-model"));
+    }
     CHECK(gallery.metric() == reid::Metric::Cosine);
     CHECK(gallery.remove_identity(12) == 2 && gallery.size() == 1);
 

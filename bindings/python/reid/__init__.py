@@ -234,6 +234,18 @@ _SIGNATURES = [
         ],
     ),
     ("reid_gallery_adopt_calibration", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_void_p]),
+    ("reid_gallery_keep_crops", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_size_t]),
+    (
+        "reid_gallery_set_crop",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_char_p, ctypes.c_size_t],
+    ),
+    (
+        "reid_gallery_crop",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_char_p, ctypes.c_size_t, _c_size_p],
+    ),
+    ("reid_gallery_reembed", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_void_p, _c_size_p]),
     ("reid_extractor_input_size", ctypes.c_int32, [ctypes.c_void_p, _c_size_p, _c_size_p]),
     (
         "reid_extractor_extract_encoded",
@@ -1204,6 +1216,38 @@ class Gallery(_Handle):
         """Keeps the threshold calibrated for ``extractor``'s model as the gallery's (for
         ``search(..., calibrated=True)``)."""
         _check(library().reid_gallery_adopt_calibration(self.handle, extractor.handle))
+
+    def keep_crops(self, max_bytes):
+        """Keeps each entry's crop from now on (``set_crop``), each at most ``max_bytes``, so
+        that ``reembed`` can embed them again with a new model."""
+        _check(library().reid_gallery_keep_crops(self.handle, max_bytes))
+
+    def set_crop(self, entry_id, crop):
+        """Gives entry ``entry_id`` its crop: the encoded image (JPEG, PNG, BMP or WebP bytes)
+        its embedding was computed from."""
+        data = bytes(crop)
+        _check(library().reid_gallery_set_crop(self.handle, entry_id, data, len(data)))
+
+    def crop(self, entry_id):
+        """The crop kept with entry ``entry_id`` (bytes), or ``None`` if it has none."""
+        size = ctypes.c_size_t()
+        code = library().reid_gallery_crop(self.handle, entry_id, None, 0, ctypes.byref(size))
+        if code != _BUFFER_TOO_SMALL:
+            _check(code)
+            return None
+        buf = ctypes.create_string_buffer(size.value)
+        _check(
+            library().reid_gallery_crop(self.handle, entry_id, buf, size.value, ctypes.byref(size))
+        )
+        return buf.raw[: size.value]
+
+    def reembed(self, extractor):
+        """Embeds every entry's kept crop with ``extractor``'s model and, at once, replaces
+        every embedding, binds the gallery to that model and takes its calibration; returns
+        the number of entries re-embedded. Nothing changes on failure."""
+        count = ctypes.c_size_t()
+        _check(library().reid_gallery_reembed(self.handle, extractor.handle, ctypes.byref(count)))
+        return int(count.value)
 
     def calibrate(self, vectors, identities, far=0.001):
         """Finds and keeps the score threshold that accepts ``far`` of the different-identity

@@ -93,6 +93,35 @@ def extractor_checks(spec):
     return expected
 
 
+def crop_checks(spec, embeddings):
+    """Crops kept with the entries: after a model change, re-embedding is one call."""
+    n, dim = embeddings.shape
+    kept = reid.Gallery(dim)
+    rng = np.random.default_rng(5)
+    ids = kept.add_batch(rng.normal(size=(n, dim)).astype(np.float32), identities=list(range(n)))
+    crops = []
+    for path in spec["images"]:
+        with open(path, "rb") as f:
+            crops.append(f.read())
+    raises("REID_INVALID_ARGUMENT", kept.set_crop, int(ids[0]), crops[0])
+    kept.keep_crops(1 << 20)
+    raises("REID_INVALID_ARGUMENT", kept.set_crop, int(ids[0]), b"not an image")
+    for entry_id, crop in zip(ids[1:], crops[1:]):
+        kept.set_crop(int(entry_id), crop)
+    check(kept.crop(int(ids[0])) is None, "an entry without a crop")
+    check(kept.crop(int(ids[1])) == crops[1], "a crop read back")
+    with reid.Extractor(spec["model"]) as ex:
+        raises("REID_INVALID_ARGUMENT", kept.reembed, ex)
+        kept.set_crop(int(ids[0]), crops[0])
+        check(kept.reembed(ex) == n, "re-embedded every entry")
+        fingerprint = ex.fingerprint
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    for entry_id, want in zip(ids, unit):
+        close(kept.get(int(entry_id))[0], want, 1e-5, "a re-embedded entry")
+    raises("REID_MODEL_MISMATCH", kept.bind_model, "f" * 64)
+    kept.bind_model(fingerprint)
+
+
 def gallery_checks(spec, embeddings):
     work = spec["work"]
     n, dim = embeddings.shape
@@ -117,6 +146,7 @@ def gallery_checks(spec, embeddings):
     check(g.ids().tolist() == sorted(ids.tolist()), f"ids {g.ids()}")
     raises("REID_MODEL_MISMATCH", g.bind_model, "f" * 64)
     g.bind_model(fingerprint)
+    crop_checks(spec, embeddings)
     # Calibration: two identities of two rows, half of the four different-identity pairs
     # allowed through; counted here with numpy.
     raises("REID_INVALID_ARGUMENT", g.search, embeddings[0], 3, None, False, None, True)

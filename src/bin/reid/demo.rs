@@ -173,14 +173,7 @@ impl DemoArgs {
             .gallery
             .iter()
             .zip(gallery_vectors.chunks(dim))
-            .map(|(s, v)| NewEntry {
-                id: None,
-                identity: s.pid as u64,
-                camera: s.camera,
-                tag: None,
-                time: None,
-                vector: v.to_vec(),
-            })
+            .map(|(s, v)| NewEntry::new(s.pid as u64, s.camera, v.to_vec()))
             .collect();
         gallery.add_batch(entries)?;
         let mut hits = 0;

@@ -84,6 +84,21 @@ pub enum GalleryCommand {
         #[arg(long, default_value_t = 0.001)]
         far: f64,
     },
+    /// Embed every entry's kept crop with a new model (after a finetune) and replace every
+    /// embedding, the model's fingerprint and its calibration at once.
+    Reembed {
+        /// The gallery: a file or a database URL.
+        file: PathBuf,
+        /// The new model: .onnx (either engine) or a checkpoint (Burn engine).
+        #[arg(long)]
+        model: PathBuf,
+        /// onnxruntime or burn.
+        #[arg(long, default_value = "onnxruntime")]
+        engine: String,
+        /// Architecture of a torchreid weight file (Burn engine).
+        #[arg(long)]
+        arch: Option<String>,
+    },
     /// Remove one entry or a whole identity.
     Remove {
         /// The gallery: a file or a database URL.
@@ -168,6 +183,28 @@ impl GalleryCommand {
                     "added {} entries; {} in the gallery",
                     added.len(),
                     gallery.len()?
+                );
+            }
+            GalleryCommand::Reembed {
+                file,
+                model,
+                engine,
+                arch,
+            } => {
+                let gallery = Gallery::open(&file)?;
+                let options = reid::ExtractorOptions {
+                    engine: engine.parse()?,
+                    arch: arch.map(|a| a.parse()).transpose()?,
+                    ..Default::default()
+                };
+                let extractor = reid::Extractor::new(&model, &options)?;
+                let count =
+                    gallery.reembed(extractor.fingerprint(), extractor.calibration(), |crops| {
+                        extractor.extract_encoded(crops)
+                    })?;
+                println!(
+                    "re-embedded {count} entries with model {}",
+                    extractor.fingerprint()
                 );
             }
             GalleryCommand::Search {
