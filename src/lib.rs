@@ -36,6 +36,7 @@ pub mod identity_store;
 pub mod logging;
 pub mod models;
 pub mod preprocess;
+pub mod quantize;
 pub mod train;
 pub mod weights;
 

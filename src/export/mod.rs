@@ -1,6 +1,7 @@
 //! ONNX export of the model zoo, as torchreid's exporter names things: input `images`
-//! (float32 NCHW, dynamic batch), output `output` (the embedding, optionally L2-normalized in
-//! the graph), and `metadata_props` describing the architecture and the preprocessing.
+//! (float32 NCHW by default, or uint8 pixels the graph normalizes; dynamic batch), output
+//! `output` (the embedding, optionally L2-normalized in the graph), and `metadata_props`
+//! describing the architecture and exactly what the input holds.
 //!
 //! The graph is written with `onnx-protobuf` (opset 17, raw little-endian f32 initializers).
 //! burn-onnx's tracing exporter needs Burn's `capture`/`ir` features, a different build of the
@@ -8,7 +9,9 @@
 
 mod attention;
 mod graph;
+mod input;
 mod layers;
+pub mod qdq;
 mod zoo;
 
 use std::path::Path;
@@ -39,7 +42,9 @@ pub const DEFAULT_OPSET: i64 = 17;
 /// Options of [`export_onnx`].
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
-    /// The preprocessing the model expects; its size is the graph's input size.
+    /// What the graph's input holds (its size is the graph's input size): torchreid's by
+    /// default; any other channel order, normalization or a uint8 input is converted to the
+    /// model's own input inside the graph.
     pub preprocessing: Preprocessing,
     /// ONNX opset (13–17 use the same operators here).
     pub opset: i64,
@@ -63,7 +68,11 @@ impl ExportOptions {
     }
 }
 
-fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+fn value_info(
+    name: &str,
+    elem_type: onnx_protobuf::tensor_proto::DataType,
+    dims: &[Option<i64>],
+) -> ValueInfoProto {
     let mut shape = TensorShapeProto::new();
     shape.dim = dims
         .iter()
@@ -77,7 +86,7 @@ fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
         })
         .collect();
     let mut tensor = TypeTensor::new();
-    tensor.elem_type = onnx_protobuf::tensor_proto::DataType::FLOAT as i32;
+    tensor.elem_type = elem_type as i32;
     tensor.shape = Some(shape).into();
     let mut ty = TypeProto::new();
     ty.value = Some(type_proto::Value::TensorType(tensor));
@@ -91,6 +100,7 @@ fn value_info(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
 pub fn export_onnx(model: &ReidModel, options: &ExportOptions) -> Result<Vec<u8>> {
     let (h, w) = (options.preprocessing.height, options.preprocessing.width);
     model.check_input_size(h, w)?;
+    options.preprocessing.check_input()?;
     if !(13..=21).contains(&options.opset) {
         return Err(Error::InvalidInput(format!(
             "opset {} is not supported (13 to 21)",
@@ -101,7 +111,8 @@ pub fn export_onnx(model: &ReidModel, options: &ExportOptions) -> Result<Vec<u8>
         keys: crate::weights::torch_keys_by_id(model),
         ..Default::default()
     };
-    let (maps, embedding) = zoo::embedding(&mut g, model, INPUT_NAME);
+    let model_input = input::model_input(&mut g, &options.preprocessing);
+    let (maps, embedding) = zoo::embedding(&mut g, model, &model_input);
     let classifies = model.task != crate::models::Task::Reid;
     if classifies {
         let logits = match &model.attention {
@@ -121,17 +132,18 @@ pub fn export_onnx(model: &ReidModel, options: &ExportOptions) -> Result<Vec<u8>
     graph.name = model.arch.name().to_string();
     graph.node = g.nodes;
     graph.initializer = g.initializers;
-    graph.input = vec![value_info(
-        INPUT_NAME,
-        &[None, Some(3), Some(h as i64), Some(w as i64)],
-    )];
+    let (input_type, input_dims) = input::input_signature(&options.preprocessing);
+    graph.input = vec![value_info(INPUT_NAME, input_type, &input_dims)];
+    let float = onnx_protobuf::tensor_proto::DataType::FLOAT;
     graph.output = vec![value_info(
         OUTPUT_NAME,
+        float,
         &[None, Some(model.feature_dim() as i64)],
     )];
     if classifies {
         graph.output.push(value_info(
             LOGITS_NAME,
+            float,
             &[None, Some(model.num_classes() as i64)],
         ));
     }
@@ -206,6 +218,9 @@ pub const WEIGHTS_FINGERPRINT: &str = "weights_fingerprint";
 /// extractor of the file with its default options reports).
 pub const FINGERPRINT: &str = "fingerprint";
 
+/// Metadata key of an export's numeric precision (`int8` for a quantized one; absent: float32).
+pub const PRECISION: &str = "precision";
+
 /// Metadata key of a calibrated threshold ([`crate::calibration::Calibration`] as
 /// JSON), written by `reid calibrate` after the export.
 pub const CALIBRATION: &str = "calibration";
@@ -223,6 +238,15 @@ pub fn write_metadata(path: impl AsRef<Path>, entries: &[(&str, String)]) -> Res
             path.display()
         )));
     }
+    set_metadata(&mut proto, entries);
+    let bytes = proto
+        .write_to_bytes()
+        .map_err(|e| Error::InvalidInput(format!("cannot serialize the ONNX model: {e}")))?;
+    crate::formats::npy::write_atomically(path, &bytes)
+}
+
+/// Sets metadata entries of `proto`, replacing those of the same keys.
+pub(crate) fn set_metadata(proto: &mut ModelProto, entries: &[(&str, String)]) {
     for (key, value) in entries {
         proto.metadata_props.retain(|e| e.key != *key);
         let mut e = StringStringEntryProto::new();
@@ -230,10 +254,18 @@ pub fn write_metadata(path: impl AsRef<Path>, entries: &[(&str, String)]) -> Res
         e.value = value.clone();
         proto.metadata_props.push(e);
     }
-    let bytes = proto
-        .write_to_bytes()
-        .map_err(|e| Error::InvalidInput(format!("cannot serialize the ONNX model: {e}")))?;
-    crate::formats::npy::write_atomically(path, &bytes)
+}
+
+/// The values of a float32 initializer, from its raw bytes or its `float_data`.
+pub(crate) fn float_values(t: &onnx_protobuf::TensorProto) -> Vec<f32> {
+    if t.raw_data.is_empty() {
+        t.float_data.clone()
+    } else {
+        t.raw_data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
 }
 
 /// Exports to a file, atomically.
@@ -276,14 +308,7 @@ pub fn read_initializers(bytes: &[u8]) -> Result<crate::weights::StateDict> {
         if t.data_type != onnx_protobuf::tensor_proto::DataType::FLOAT as i32 {
             continue;
         }
-        let data: Vec<f32> = if t.raw_data.is_empty() {
-            t.float_data.clone()
-        } else {
-            t.raw_data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        };
+        let data = float_values(t);
         let shape: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
         let count = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
         if count != Some(data.len()) {

@@ -12,6 +12,7 @@ use ort::value::TensorElementType;
 use crate::error::{Error, Result};
 use crate::models::ReidModel;
 use crate::models::embed::tensor_to_vec;
+use crate::preprocess::{ChannelAffine, InputTensor, Layout, to_uint8};
 
 fn runtime_err(e: impl std::fmt::Display) -> Error {
     Error::Runtime(e.to_string())
@@ -26,6 +27,8 @@ pub(crate) struct OrtPool {
     output: String,
     /// Height and width of the model's input, when fixed.
     pub input_hw: Option<(usize, usize)>,
+    /// What the model's input tensor holds (prepared batches are converted to it).
+    pub tensor: InputTensor,
 }
 
 impl OrtPool {
@@ -53,17 +56,26 @@ impl OrtPool {
             .inputs()
             .first()
             .ok_or_else(|| Error::ModelFormat("the model has no input".into()))?;
-        let dims_ok = input
+        let shape: Vec<i64> = input
             .dtype()
             .tensor_shape()
-            .is_some_and(|s| s.len() == 4 && (s[1] == 3 || s[1] < 0));
-        if input.dtype().tensor_type() != Some(TensorElementType::Float32) || !dims_ok {
-            return Err(Error::ModelFormat(format!(
-                "model input `{}` is {:?}; expected a float32 NCHW tensor with 3 channels",
-                input.name(),
-                input.dtype()
-            )));
-        }
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        let tensor = match (input.dtype().tensor_type(), shape.as_slice()) {
+            (Some(TensorElementType::Float32), [_, c, _, _]) if *c == 3 || *c < 0 => {
+                InputTensor::Float
+            }
+            (Some(TensorElementType::Uint8), [_, 3, _, _]) => InputTensor::Uint8(Layout::Nchw),
+            (Some(TensorElementType::Uint8), [_, _, _, 3]) => InputTensor::Uint8(Layout::Nhwc),
+            _ => {
+                return Err(Error::ModelFormat(format!(
+                    "model input `{}` is {:?}; expected a float32 NCHW tensor with 3 \
+                     channels, or uint8 pixels (NCHW or NHWC)",
+                    input.name(),
+                    input.dtype()
+                )));
+            }
+        };
         let output = match output {
             Some(name) => first
                 .outputs()
@@ -81,10 +93,11 @@ impl OrtPool {
             .and_then(|s| s.last().copied())
             .filter(|&d| d > 0)
             .map(|d| d as usize);
-        let input_hw = input
-            .dtype()
-            .tensor_shape()
-            .and_then(|s| (s[2] > 0 && s[3] > 0).then_some((s[2] as usize, s[3] as usize)));
+        let (h, w) = match tensor {
+            InputTensor::Uint8(Layout::Nhwc) => (shape[1], shape[2]),
+            _ => (shape[2], shape[3]),
+        };
+        let input_hw = (h > 0 && w > 0).then_some((h as usize, w as usize));
         let (input, output) = (input.name().to_string(), output.name().to_string());
         let mut all = vec![Mutex::new(first)];
         for _ in 1..sessions.max(1) {
@@ -97,32 +110,75 @@ impl OrtPool {
                 input,
                 output,
                 input_hw,
+                tensor,
             },
             dim,
         ))
     }
 
-    /// Runs `[n, 3, h, w]` floats; returns `[n, d]` floats and `d`.
+    /// Runs `[n, 3, h, w]` prepared floats (as the model's input tensor: uint8 pixels are
+    /// rounded and laid out); returns `[n, d]` floats and `d`.
     pub fn run(&self, data: Vec<f32>, shape: [usize; 4]) -> Result<(Vec<f32>, usize)> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sessions.len();
-        let mut session = self.sessions[i].lock().unwrap_or_else(|p| p.into_inner());
-        let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-        let tensor = ort::value::Tensor::from_array((dims, data)).map_err(runtime_err)?;
-        let outputs = session
-            .run(ort::inputs![self.input.as_str() => tensor])
-            .map_err(runtime_err)?;
-        let value = outputs
-            .get(&self.output)
-            .ok_or_else(|| Error::Runtime(format!("no output `{}`", self.output)))?;
-        let (out_shape, values) = value.try_extract_tensor::<f32>().map_err(runtime_err)?;
+        let output = self.output.clone();
+        let mut values = self.run_outputs(data, shape, std::slice::from_ref(&output))?;
+        let values = values.pop().expect("one output asked for");
         let d = values.len() / shape[0].max(1);
-        if out_shape.first().copied() != Some(shape[0] as i64) || d * shape[0] != values.len() {
+        if d * shape[0] != values.len() {
             return Err(Error::Runtime(format!(
-                "model output has shape {out_shape:?} for a batch of {}",
+                "model output has {} values for a batch of {}",
+                values.len(),
                 shape[0]
             )));
         }
-        Ok((values.to_vec(), d))
+        Ok((values, d))
+    }
+
+    /// Runs prepared floats as [`OrtPool::run`] does and returns the outputs `names`, each
+    /// flattened (its first dimension checked to be the batch).
+    pub fn run_outputs(
+        &self,
+        data: Vec<f32>,
+        shape: [usize; 4],
+        names: &[String],
+    ) -> Result<Vec<Vec<f32>>> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sessions.len();
+        let mut session = self.sessions[i].lock().unwrap_or_else(|p| p.into_inner());
+        let dims =
+            |order: [usize; 4]| -> Vec<i64> { order.iter().map(|&a| shape[a] as i64).collect() };
+        let outputs = match self.tensor {
+            InputTensor::Float => {
+                let tensor = ort::value::Tensor::from_array((dims([0, 1, 2, 3]), data))
+                    .map_err(runtime_err)?;
+                session.run(ort::inputs![self.input.as_str() => tensor])
+            }
+            InputTensor::Uint8(layout) => {
+                let order = match layout {
+                    Layout::Nchw => [0, 1, 2, 3],
+                    Layout::Nhwc => [0, 2, 3, 1],
+                };
+                let pixels = to_uint8(&data, shape, layout);
+                let tensor =
+                    ort::value::Tensor::from_array((dims(order), pixels)).map_err(runtime_err)?;
+                session.run(ort::inputs![self.input.as_str() => tensor])
+            }
+        }
+        .map_err(runtime_err)?;
+        names
+            .iter()
+            .map(|name| {
+                let value = outputs
+                    .get(name)
+                    .ok_or_else(|| Error::Runtime(format!("no output `{name}`")))?;
+                let (out_shape, values) = value.try_extract_tensor::<f32>().map_err(runtime_err)?;
+                if out_shape.first().copied() != Some(shape[0] as i64) {
+                    return Err(Error::Runtime(format!(
+                        "model output `{name}` has shape {out_shape:?} for a batch of {}",
+                        shape[0]
+                    )));
+                }
+                Ok(values.to_vec())
+            })
+            .collect()
     }
 }
 
@@ -132,11 +188,28 @@ pub(crate) struct BurnEngine {
     pub device: Device,
     /// Return the classifier's logits instead of the embedding.
     pub logits: bool,
+    /// From the extractor's preprocessing to the model's own input, when they differ (what
+    /// an export does in its graph).
+    pub conversion: Option<ChannelAffine>,
 }
 
 impl BurnEngine {
     pub fn run(&self, data: Vec<f32>, shape: [usize; 4]) -> Result<(Vec<f32>, usize)> {
-        let batch = Tensor::<4>::from_data(TensorData::new(data, shape), &self.device);
+        let mut batch = Tensor::<4>::from_data(TensorData::new(data, shape), &self.device);
+        if let Some(affine) = &self.conversion {
+            if !affine.keeps_order() {
+                let source = affine.source.map(|c| c as i64);
+                let channels = Tensor::<1, burn::tensor::Int>::from_data(
+                    TensorData::new(source.to_vec(), [3]),
+                    &self.device,
+                );
+                batch = batch.select(1, channels);
+            }
+            let per_channel = |values: [f32; 3]| {
+                Tensor::<4>::from_data(TensorData::new(values.to_vec(), [1, 3, 1, 1]), &self.device)
+            };
+            batch = batch * per_channel(affine.mul) + per_channel(affine.add);
+        }
         if self.logits {
             let out = tensor_to_vec(self.model.logits(batch).logits);
             return Ok((out, self.model.num_classes()));

@@ -7,7 +7,7 @@
 //! embedding, L2-normalized unless asked otherwise. An `Extractor` is `Send + Sync`: threads
 //! may extract at once (ONNX Runtime sessions are pooled behind locks).
 
-mod engine;
+pub(crate) mod engine;
 pub mod runtime;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use crate::calibration::Calibration;
 use crate::error::{Error, Result};
 use crate::models::{Arch, ReidModel, Task};
 use crate::preprocess::{
-    ImageView, PixelFormat, Preprocessing, PreprocessingOverrides, Rect, decode,
+    ImageView, InputTensor, PixelFormat, Preprocessing, PreprocessingOverrides, Rect, decode,
 };
 use engine::{BurnEngine, OrtPool};
 
@@ -105,6 +105,9 @@ impl ExtractorOptions {
             return Err(Error::InvalidInput("max_batch must be at least 1".into()));
         }
         self.overrides.check()?;
+        if let Some(preprocessing) = &self.preprocessing {
+            preprocessing.check_input()?;
+        }
         crate::device::parse_device(&self.device)?;
         Ok(())
     }
@@ -155,6 +158,24 @@ fn check_logits_task(options: &ExtractorOptions, task: Option<Task>, path: &Path
         return Err(Error::InvalidInput(format!(
             "{} is a re-id model, not a classifier: use an Extractor",
             path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a preprocessing whose input tensor (float32, or uint8 in a layout) is not the one
+/// the graph takes.
+fn check_input_tensor(
+    path: &Path,
+    graph: InputTensor,
+    preprocessing: &Preprocessing,
+) -> Result<()> {
+    if graph != preprocessing.input {
+        return Err(Error::ModelFormat(format!(
+            "{}: the graph takes {graph:?} input, the preprocessing says {:?} (its metadata \
+             or the options must describe the input the graph takes)",
+            path.display(),
+            preprocessing.input
         )));
     }
     Ok(())
@@ -234,6 +255,8 @@ impl Extractor {
                     }
                 };
                 let preprocessing = options.overrides.apply(preprocessing);
+                preprocessing.check_input()?;
+                check_input_tensor(path, pool.tensor, &preprocessing)?;
                 let dim = match dim {
                     Some(d) => d,
                     // A dynamic output size: find it by running one image.
@@ -260,6 +283,13 @@ impl Extractor {
                 })
             }
             Engine::Burn => {
+                if let Some(precision) = meta.get(crate::export::PRECISION) {
+                    return Err(Error::InvalidInput(format!(
+                        "{} is a {precision} export: the Burn engine runs float ones; use ONNX \
+                         Runtime",
+                        path.display()
+                    )));
+                }
                 let arch: Arch = meta
                     .get("architecture")
                     .ok_or_else(|| {
@@ -319,6 +349,7 @@ impl Extractor {
         options: &ExtractorOptions,
     ) -> Result<Self> {
         model.check_input_size(preprocessing.height, preprocessing.width)?;
+        preprocessing.check_input()?;
         let dim = if options.logits {
             model.num_classes()
         } else {
@@ -337,6 +368,10 @@ impl Extractor {
             calibration: None,
             dim,
             backend: Backend::Burn(Box::new(BurnEngine {
+                conversion: preprocessing.conversion_to(&Preprocessing::torchreid(
+                    preprocessing.height,
+                    preprocessing.width,
+                )),
                 model,
                 device,
                 logits: options.logits,

@@ -1,11 +1,13 @@
 //! How images become model input: size, channel order, scaling and normalization. One
 //! definition, recorded in exported models and read back by the extractor.
 
+mod input;
 pub mod resample;
 
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
+pub use input::{ChannelAffine, InputTensor, Layout, to_uint8};
 
 /// The largest model input side (height or width) accepted anywhere: far above every model's
 /// input, and small enough that a batch's buffer size cannot overflow.
@@ -46,6 +48,9 @@ pub struct Preprocessing {
     pub mean: [f32; 3],
     /// Per-channel standard deviation, after scaling.
     pub std: [f32; 3],
+    /// The input tensor's type and layout: float32 NCHW prepared as above (the default), or
+    /// raw uint8 pixels the graph normalizes itself.
+    pub input: InputTensor,
 }
 
 impl Preprocessing {
@@ -70,6 +75,7 @@ impl Preprocessing {
             scale: 1.0 / 255.0,
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
+            input: InputTensor::Float,
         }
     }
 
@@ -82,6 +88,7 @@ impl Preprocessing {
             scale: 1.0,
             mean: [0.0; 3],
             std: [1.0; 3],
+            input: InputTensor::Float,
         }
     }
 
@@ -102,6 +109,9 @@ impl Preprocessing {
             ("mean".into(), list(&self.mean)),
             ("std".into(), list(&self.std)),
         ]
+        .into_iter()
+        .chain(self.input.to_metadata())
+        .collect()
     }
 
     /// Reads the preprocessing back from metadata written by [`Preprocessing::to_metadata`].
@@ -142,6 +152,7 @@ impl Preprocessing {
             scale: number("pixel_scale")?,
             mean: triple("mean")?,
             std: triple("std")?,
+            input: InputTensor::from_metadata(meta)?,
         })
     }
 }
@@ -210,6 +221,7 @@ mod tests {
         for p in [
             Preprocessing::torchreid(256, 128),
             Preprocessing::openvino_bgr(384, 128),
+            Preprocessing::uint8(64, 32, ChannelOrder::Bgr, Layout::Nhwc),
         ] {
             let meta: BTreeMap<String, String> = p.to_metadata().into_iter().collect();
             assert_eq!(Preprocessing::from_metadata(&meta).unwrap(), p);

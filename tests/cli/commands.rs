@@ -379,6 +379,31 @@ fn export_writes_an_onnx_model_with_metadata() {
         &["--preprocessing", "yuv"],
     );
     assert!(!out.status.success());
+    // A graph taking raw uint8 pixels says so, with the layout; a float input is NCHW only.
+    let out = export_osnet(
+        &fixture("osnet_x0_25/checkpoint.pth.tar"),
+        &out_path,
+        &["--input", "uint8-bgr", "--layout", "nhwc"],
+    );
+    common::assert_success(&out);
+    let meta = reid::export::read_metadata(&std::fs::read(&out_path).unwrap()).unwrap();
+    assert_eq!(
+        (
+            meta["input_type"].as_str(),
+            meta["input_layout"].as_str(),
+            meta["channel_order"].as_str(),
+            meta["pixel_scale"].as_str(),
+        ),
+        ("uint8", "NHWC", "BGR", "1")
+    );
+    for bad in [
+        &["--input", "float", "--layout", "nhwc"][..],
+        &["--input", "uint16"][..],
+        &["--input", "uint8-rgb", "--layout", "hwc"][..],
+    ] {
+        let out = export_osnet(&fixture("osnet_x0_25/checkpoint.pth.tar"), &out_path, bad);
+        assert!(!out.status.success(), "{bad:?}");
+    }
 }
 
 /// The fixture's OSNet exported at 64 × 32 into `dir` by `reid export`, and options that run
@@ -658,7 +683,21 @@ fn extract_accepts_a_preprocessing_override() {
         "c.npy",
     );
     assert_eq!(default, same);
-    assert_ne!(default, bgr);
+    // The Burn engine converts BGR 0-255 input to the model's own, as an export's graph does:
+    // the same embedding up to rounding; another size gives another.
+    common::assert_close("BGR 0-255 input", &bgr.to_f32(), &default.to_f32());
+    let smaller = run(
+        &[
+            "--preprocessing",
+            "torchreid",
+            "--height",
+            "128",
+            "--width",
+            "64",
+        ],
+        "d.npy",
+    );
+    assert_ne!(default, smaller);
     // Without the size the override is refused by the argument parser.
     let out = reid(&[
         "extract",

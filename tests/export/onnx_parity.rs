@@ -193,6 +193,86 @@ fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
     assert!(report.contains("onnxruntime_logits_b2"), "{report}");
 }
 
+/// The graph converts what its input holds into the model's own input: BGR 0–255 floats and
+/// uint8 pixels (RGB NCHW, BGR NHWC) give, in ONNX Runtime and OpenVINO, what the float export
+/// gives on the same pixels normalized by numpy (a batch of 32).
+#[test]
+fn bgr_and_uint8_inputs_equal_the_float_export_in_onnxruntime_and_openvino() {
+    use reid::preprocess::{ChannelOrder, Layout, Preprocessing};
+    let Some(python) = python() else { return };
+    let device = default_device();
+    let (model, _) = reid::weights::load_torchreid(
+        Arch::OsnetX0_25,
+        fixtures().join("osnet_x0_25/checkpoint.pth.tar"),
+        &device,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, preprocessing) in [
+        ("float", Preprocessing::torchreid(64, 32)),
+        ("bgr_0_255", Preprocessing::openvino_bgr(64, 32)),
+        (
+            "uint8_rgb_nchw",
+            Preprocessing::uint8(64, 32, ChannelOrder::Rgb, Layout::Nchw),
+        ),
+        (
+            "uint8_bgr_nhwc",
+            Preprocessing::uint8(64, 32, ChannelOrder::Bgr, Layout::Nhwc),
+        ),
+    ] {
+        let options = ExportOptions::with_preprocessing(preprocessing);
+        export_onnx_file(&model, &options, dir.path().join(format!("{name}.onnx"))).unwrap();
+    }
+    let script = r#"
+import json, sys
+import numpy as np, onnxruntime as ort, openvino as ov
+d = sys.argv[1]
+pixels = np.random.default_rng(7).integers(0, 256, size=(32, 64, 32, 3), dtype=np.uint8)
+bgr = np.ascontiguousarray(pixels[..., ::-1])
+mean = np.array([0.485, 0.456, 0.406], np.float32)
+std = np.array([0.229, 0.224, 0.225], np.float32)
+inputs = {
+    "float": np.ascontiguousarray(((pixels / 255.0 - mean) / std).astype(np.float32).transpose(0, 3, 1, 2)),
+    "bgr_0_255": np.ascontiguousarray(bgr.astype(np.float32).transpose(0, 3, 1, 2)),
+    "uint8_rgb_nchw": np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)),
+    "uint8_bgr_nhwc": bgr,
+}
+core = ov.Core()
+ref = ort.InferenceSession(d + "/float.onnx", providers=["CPUExecutionProvider"]).run(
+    ["output"], {"images": inputs["float"]})[0]
+report = {"scale": float(np.abs(ref).max())}
+for name, x in inputs.items():
+    got_ort = ort.InferenceSession(d + f"/{name}.onnx", providers=["CPUExecutionProvider"]).run(
+        ["output"], {"images": x})[0]
+    compiled = core.compile_model(d + f"/{name}.onnx", "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    got_ov = compiled([x])[compiled.output("output")]
+    report[name] = [float(np.abs(got_ort - ref).max()), float(np.abs(got_ov - ref).max())]
+print(json.dumps(report))
+"#;
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("{report}");
+    let scale = report["scale"].as_f64().unwrap();
+    assert!(scale > 0.1, "{report}");
+    for name in ["bgr_0_255", "uint8_rgb_nchw", "uint8_bgr_nhwc"] {
+        for (runtime, err) in ["onnxruntime", "openvino"]
+            .iter()
+            .zip(report[name].as_array().unwrap())
+        {
+            let err = err.as_f64().unwrap();
+            assert!(
+                err <= 1e-4 * scale.max(1.0),
+                "{name} in {runtime}: {err} ({report})"
+            );
+        }
+    }
+}
+
 #[test]
 fn metadata_records_architecture_and_preprocessing() {
     let device = default_device();

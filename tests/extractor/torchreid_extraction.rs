@@ -37,6 +37,18 @@ fn burn_extractor() -> Extractor {
     Extractor::new(fixture("osnet_x0_25/checkpoint.pth.tar"), &burn_options()).unwrap()
 }
 
+/// The fixture's torchreid weights in a Burn model.
+fn fixture_model() -> reid::ReidModel {
+    let device = reid::device::default_device();
+    reid::weights::load_torchreid(
+        Arch::OsnetX0_25,
+        fixture("osnet_x0_25/checkpoint.pth.tar"),
+        &device,
+    )
+    .unwrap()
+    .0
+}
+
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -126,13 +138,7 @@ fn onnxruntime_engine_matches_torchreid_and_burn() {
 #[test]
 fn in_graph_normalization_holds_on_both_engines() {
     let dir = tempfile::tempdir().unwrap();
-    let device = reid::device::default_device();
-    let (model, _) = reid::weights::load_torchreid(
-        Arch::OsnetX0_25,
-        fixture("osnet_x0_25/checkpoint.pth.tar"),
-        &device,
-    )
-    .unwrap();
+    let model = fixture_model();
     let onnx = dir.path().join("normalized.onnx");
     let export = ExportOptions {
         normalize: true,
@@ -170,6 +176,94 @@ fn in_graph_normalization_holds_on_both_engines() {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f32::max);
         assert!(worst <= 1e-5, "engines differ by {worst}");
+    }
+}
+
+/// Exports whose graph takes another input — BGR 0–255 floats, raw uint8 pixels in NCHW or
+/// NHWC, RGB or BGR — convert it to the model's own input in the graph (and the Burn engine
+/// before the model): every one gives torchreid's embeddings on both engines, and the
+/// metadata says what the input is.
+#[test]
+fn exports_taking_bgr_or_uint8_pixels_give_torchreids_embeddings_on_both_engines() {
+    use reid::preprocess::{ChannelOrder, InputTensor, Layout, Preprocessing};
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture_model();
+    let files = image_files();
+    let ort = common::ort_available();
+    for (name, preprocessing) in [
+        ("bgr_0_255", Preprocessing::openvino_bgr(256, 128)),
+        (
+            "uint8_rgb_nchw",
+            Preprocessing::uint8(256, 128, ChannelOrder::Rgb, Layout::Nchw),
+        ),
+        (
+            "uint8_bgr_nhwc",
+            Preprocessing::uint8(256, 128, ChannelOrder::Bgr, Layout::Nhwc),
+        ),
+    ] {
+        let onnx = dir.path().join(format!("{name}.onnx"));
+        export_onnx_file(
+            &model,
+            &ExportOptions::with_preprocessing(preprocessing.clone()),
+            &onnx,
+        )
+        .unwrap();
+        let meta = reid::export::read_metadata(&std::fs::read(&onnx).unwrap()).unwrap();
+        assert_eq!(
+            Preprocessing::from_metadata(&meta).unwrap(),
+            preprocessing,
+            "{name}"
+        );
+        let raw = ExtractorOptions {
+            normalize: false,
+            ..Default::default()
+        };
+        let burn = Extractor::new(
+            &onnx,
+            &ExtractorOptions {
+                engine: Engine::Burn,
+                ..raw.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(burn.preprocessing(), &preprocessing, "{name}");
+        let by_burn = burn.extract_files(&files).unwrap();
+        assert_matches_torchreid(&format!("{name} on Burn"), &by_burn, 512);
+        if ort {
+            let by_ort = Extractor::new(&onnx, &raw)
+                .unwrap()
+                .extract_files(&files)
+                .unwrap();
+            assert_matches_torchreid(&format!("{name} on ONNX Runtime"), &by_ort, 512);
+            common::assert_close(&format!("{name}: ONNX Runtime vs Burn"), &by_ort, &by_burn);
+        }
+        if let InputTensor::Uint8(_) = preprocessing.input {
+            // A uint8 graph takes raw pixels: a normalization of its own is refused.
+            let normalized = ExtractorOptions {
+                preprocessing: Some(Preprocessing {
+                    scale: 1.0 / 255.0,
+                    ..preprocessing.clone()
+                }),
+                ..raw.clone()
+            };
+            assert!(Extractor::new(&onnx, &normalized).is_err(), "{name}");
+        }
+    }
+    // A float graph described as a uint8 one is refused too (the graph says what it takes).
+    if ort {
+        let onnx = dir.path().join("float.onnx");
+        export_onnx_file(&model, &ExportOptions::new(256, 128), &onnx).unwrap();
+        let wrong = ExtractorOptions {
+            preprocessing: Some(Preprocessing::uint8(
+                256,
+                128,
+                ChannelOrder::Rgb,
+                Layout::Nchw,
+            )),
+            ..Default::default()
+        };
+        let err = Extractor::new(&onnx, &wrong).err().expect("refused");
+        assert!(err.to_string().contains("the graph takes Float"), "{err}");
     }
 }
 

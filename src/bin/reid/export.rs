@@ -24,10 +24,39 @@ pub struct ExportArgs {
     /// L2-normalize the embedding inside the graph.
     #[arg(long)]
     pub normalize: bool,
-    /// Preprocessing recorded in the metadata: torchreid (RGB, ImageNet mean/std) or
-    /// openvino-bgr (BGR, 0-255).
+    /// What a float input holds: torchreid (RGB, ImageNet mean/std) or openvino-bgr (BGR,
+    /// 0-255); the graph converts it to the model's own input.
     #[arg(long, default_value = "torchreid")]
     pub preprocessing: String,
+    /// The graph's input: float (prepared as --preprocessing says), or raw pixels, uint8-rgb
+    /// or uint8-bgr, that the graph casts and normalizes itself.
+    #[arg(long, default_value = "float")]
+    pub input: String,
+    /// Layout of a uint8 input: nchw or nhwc.
+    #[arg(long, default_value = "nchw")]
+    pub layout: String,
+    /// Numeric precision: f32, or int8 (static QDQ quantization, calibrated and checked on
+    /// --calibration; refused if it loses more than --max-map-drop mAP points there).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
+    /// For int8: a re-id dataset in Market-1501's layout (as `reid eval --root` reads it): its
+    /// training images calibrate, its query / gallery split checks.
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+    /// For int8: how activation ranges are found: minmax (the default), percentile (99.99 %
+    /// of the values kept) or percentile:P.
+    #[arg(long, requires = "calibration")]
+    pub calibration_method: Option<String>,
+    /// For int8: at most this many calibration images (default 256).
+    #[arg(long, requires = "calibration")]
+    pub calibration_images: Option<usize>,
+    /// For int8: the largest mAP loss accepted, in points (default 1).
+    #[arg(long, requires = "calibration")]
+    pub max_map_drop: Option<f64>,
+    /// For int8: the ONNX Runtime library the calibration and the check run on (otherwise
+    /// found automatically).
+    #[arg(long, requires = "calibration")]
+    pub ort_library: Option<PathBuf>,
 }
 
 impl ExportArgs {
@@ -41,16 +70,88 @@ impl ExportArgs {
             opset,
             normalize,
             preprocessing,
+            input,
+            layout,
+            precision,
+            calibration,
+            calibration_method,
+            calibration_images,
+            max_map_drop,
+            ort_library,
         } = self;
+        let quantize = match (precision.as_str(), calibration) {
+            ("f32", None) => None,
+            ("int8", Some(dataset)) => {
+                let mut q = reid::quantize::QuantizeOptions::new(dataset);
+                if let Some(method) = calibration_method {
+                    q.method = reid::quantize::Method::parse(&method)?;
+                }
+                if let Some(n) = calibration_images {
+                    q.calibration_images = n;
+                }
+                if let Some(drop) = max_map_drop {
+                    q.max_map_drop = drop;
+                }
+                q.ort_library = ort_library;
+                q.validate()?;
+                Some(q)
+            }
+            ("int8", None) => {
+                return Err(reid::Error::InvalidInput(
+                    "--precision int8 needs --calibration DATASET (crops to calibrate and \
+                     check on)"
+                        .into(),
+                ));
+            }
+            ("f32", Some(_)) => {
+                return Err(reid::Error::InvalidInput(
+                    "--calibration is for --precision int8".into(),
+                ));
+            }
+            (other, _) => {
+                return Err(reid::Error::InvalidInput(format!(
+                    "precision `{other}`: f32 or int8"
+                )));
+            }
+        };
+        let preprocessing = reid::preprocess::Preprocessing::for_graph_input(
+            &preprocessing,
+            &input,
+            &layout,
+            height,
+            width,
+        )?;
         let device = reid::device::default_device();
         let model = model.load(&device)?;
-        let preprocessing = reid::preprocess::Preprocessing::named(&preprocessing, height, width)?;
         let options = reid::export::ExportOptions {
             preprocessing,
             opset,
             normalize,
         };
-        reid::export::export_onnx_file(&model, &options, &output)?;
+        match &quantize {
+            None => reid::export::export_onnx_file(&model, &options, &output)?,
+            Some(q) => {
+                let float = reid::export::export_onnx(&model, &options)?;
+                let (bytes, report) = reid::quantize::quantize_export(&float, q)?;
+                reid::formats::npy::write_atomically(&output, &bytes)?;
+                println!(
+                    "int8 ({} calibration, {} images): mAP {:.2}% -> {:.2}% ({:+.2} points, \
+                     at most {} allowed), Rank-1 {:.2}% -> {:.2}%, cosine to f32 mean {:.4} / \
+                     min {:.4} on {} images",
+                    report.method,
+                    report.calibration_images,
+                    report.f32_map,
+                    report.int8_map,
+                    -report.map_drop,
+                    report.max_map_drop,
+                    report.f32_rank1,
+                    report.int8_rank1,
+                    report.mean_cosine,
+                    report.min_cosine,
+                    report.checked_images
+                );
+            }
+        }
         println!(
             "{} -> {} ({height}x{width}, opset {opset}, {}-d{})",
             model.arch,
