@@ -192,13 +192,26 @@ fn quantized_op(n: &NodeProto) -> bool {
 }
 
 /// The values whose ranges static quantization needs, in graph order: the input activation
-/// and the output of every Conv and Gemm (a graph input among them, not a graph output).
+/// and the output of every Conv and Gemm (a graph input among them, not a graph output). An
+/// output read only by a `Relu` is quantized after it instead, so that runtimes fuse the
+/// convolution, the ReLU and the quantization into one integer kernel.
 pub fn quantized_values(proto: &ModelProto) -> Vec<String> {
-    let (_, outputs) = consumers(proto);
+    let (readers, outputs) = consumers(proto);
+    let relu_of: HashMap<&String, &String> = proto
+        .graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Relu")
+        .map(|n| (&n.input[0], &n.output[0]))
+        .collect();
     let mut seen = HashSet::new();
     let mut names = Vec::new();
     for n in proto.graph.node.iter().filter(|n| quantized_op(n)) {
-        for v in [&n.input[0], &n.output[0]] {
+        let output = match relu_of.get(&n.output[0]) {
+            Some(relu) if readers.get(&n.output[0]) == Some(&1) => *relu,
+            _ => &n.output[0],
+        };
+        for v in [&n.input[0], output] {
             if !outputs.contains(v) && seen.insert(v.clone()) {
                 names.push(v.clone());
             }
