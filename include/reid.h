@@ -70,7 +70,7 @@ typedef struct reid_finetuner reid_finetuner;
 
 
 /**
- * `reid_export_onnx` flag: L2-normalize the embedding inside the graph.
+ * `reid_export_options.flags`: L2-normalize the embedding inside the graph.
  */
 #define REID_EXPORT_NORMALIZE 1
 
@@ -367,6 +367,85 @@ typedef enum reid_log_level {
 } reid_log_level;
 
 /**
+ * What the exported graph takes as input (`reid_export_options.input`).
+ */
+enum reid_graph_input
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * float32 NCHW, torchreid's preprocessing (RGB, /255, ImageNet mean and std).
+     */
+    REID_GRAPH_INPUT_FLOAT = 0,
+    /**
+     * Raw uint8 RGB pixels; the graph casts and normalizes them.
+     */
+    REID_GRAPH_INPUT_UINT8_RGB = 1,
+    /**
+     * Raw uint8 BGR pixels (OpenCV's order); the graph swaps, casts and normalizes them.
+     */
+    REID_GRAPH_INPUT_UINT8_BGR = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum reid_graph_input reid_graph_input;
+#else
+typedef int32_t reid_graph_input;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The axis order of a uint8 graph input (`reid_export_options.layout`).
+ */
+enum reid_layout
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Batch, channel, height, width.
+     */
+    REID_LAYOUT_NCHW = 0,
+    /**
+     * Batch, height, width, channel (an image buffer's order).
+     */
+    REID_LAYOUT_NHWC = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum reid_layout reid_layout;
+#else
+typedef int32_t reid_layout;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The numeric precision of the export (`reid_export_options.precision`).
+ */
+enum reid_precision
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * float32.
+     */
+    REID_PRECISION_F32 = 0,
+    /**
+     * INT8 (static QDQ quantization, calibrated and checked on `calibration`).
+     */
+    REID_PRECISION_INT8 = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum reid_precision reid_precision;
+#else
+typedef int32_t reid_precision;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * One predicted class: its index and probability (softmax for single-label models, sigmoid
  * for multi-label ones).
  */
@@ -408,6 +487,54 @@ typedef struct reid_image {
      */
     int32_t format;
 } reid_image;
+
+/**
+ * How a model is exported. Start from `reid_export_options_default()`.
+ */
+typedef struct reid_export_options {
+    /**
+     * Input height; 0 with `width` 0: the architecture's default.
+     */
+    size_t height;
+    /**
+     * Input width; 0 with `height` 0: the architecture's default.
+     */
+    size_t width;
+    /**
+     * `REID_EXPORT_*` flags, or-ed.
+     */
+    uint32_t flags;
+    /**
+     * A `reid_graph_input`.
+     */
+    int32_t input;
+    /**
+     * A `reid_layout`, for a uint8 input.
+     */
+    int32_t layout;
+    /**
+     * A `reid_precision`.
+     */
+    int32_t precision;
+    /**
+     * For INT8: a re-id dataset in Market-1501's layout (its training images calibrate, its
+     * query / gallery split checks); NULL otherwise.
+     */
+    const char *calibration;
+    /**
+     * For INT8: "minmax", "percentile" or "percentile:P"; NULL for min-max.
+     */
+    const char *calibration_method;
+    /**
+     * For INT8: at most this many calibration images.
+     */
+    size_t calibration_images;
+    /**
+     * For INT8: the largest mAP loss accepted, in points; a larger one fails the export
+     * (nothing is written; the report is in the error message).
+     */
+    double max_map_drop;
+} reid_export_options;
 
 /**
  * An axis-aligned box in pixel coordinates of a frame (top-left corner and size). Boxes
@@ -816,7 +943,7 @@ reid_status reid_classifier_classify_images(const reid_classifier *classifier,
  * `.safetensors`) or a reid checkpoint. `height` and `width` 0 mean the architecture's
  * default input. `flags`: `REID_EXPORT_*`, or-ed (0 for none). The model takes torchreid's
  * preprocessing (RGB, ImageNet mean and std), which extractors read from the metadata. The
- * file is written atomically.
+ * file is written atomically. `reid_export_onnx_ex` takes more options.
  *
  * Errors: `REID_INVALID_ARGUMENT`, `REID_UNKNOWN_ARCHITECTURE`, `REID_IO_ERROR`,
  * `REID_MODEL_ERROR` (unreadable weights, or weights of another architecture). Thread-safe.
@@ -830,6 +957,37 @@ reid_status reid_export_onnx(const char *architecture,
                              size_t height,
                              size_t width,
                              uint32_t flags);
+
+/**
+ * Exports a model to ONNX as `reid_export_onnx` does, with `options` (NULL: the defaults):
+ * the input size, in-graph normalization, what the graph takes (float32, or raw uint8 RGB / BGR
+ * pixels in NCHW or NHWC that the graph normalizes itself; the metadata says which), and the
+ * precision. An INT8 export is quantized statically (QDQ form) with ranges calibrated on the
+ * `calibration` dataset's training images, then checked on its query / gallery split against
+ * the float model: one that loses more than `max_map_drop` mAP points fails with
+ * `REID_INVALID_ARGUMENT`, its report (JSON) in the message, and nothing is written. It needs
+ * ONNX Runtime (found as extractors find it).
+ *
+ * Errors: as `reid_export_onnx`, plus `REID_INVALID_ARGUMENT` (unknown options, an INT8
+ * export without `calibration` or that loses too much, a float one with it),
+ * `REID_DATA_FILE_ERROR` / `REID_IO_ERROR` (an unreadable dataset), `REID_RUNTIME_ERROR`
+ * (ONNX Runtime). Thread-safe.
+ *
+ * # Safety
+ * `architecture` NULL or a NUL-terminated string; the paths NUL-terminated strings;
+ * `options` NULL or valid, its strings NULL or NUL-terminated.
+ */
+reid_status reid_export_onnx_ex(const char *architecture,
+                                const char *weights_path,
+                                const char *output_path,
+                                const struct reid_export_options *options);
+
+/**
+ * The default export (the library's defaults): the architecture's input size, float32 input
+ * and weights, no in-graph normalization; for INT8, min-max calibration on up to 256 images
+ * and at most 1 mAP point lost.
+ */
+struct reid_export_options reid_export_options_default(void);
 
 /**
  * Loads a model and creates an extractor. `model_path`: an `.onnx` file (ONNX Runtime or

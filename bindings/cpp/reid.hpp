@@ -877,6 +877,16 @@ inline void export_onnx(const std::string &architecture, const std::string &weig
                                    normalize ? REID_EXPORT_NORMALIZE : 0u));
 }
 
+/// Exports with `reid_export_options` (start from `reid_export_options_default()`): what the
+/// graph takes (float, or uint8 RGB / BGR pixels in NCHW / NHWC) and the precision (INT8,
+/// calibrated and checked on `options.calibration`; one losing more than `max_map_drop` mAP
+/// points throws reid::Error with the report and writes nothing).
+inline void export_onnx(const std::string &architecture, const std::string &weights,
+                        const std::string &output, const reid_export_options &options) {
+    detail::check(reid_export_onnx_ex(architecture.empty() ? nullptr : architecture.c_str(),
+                                      weights.c_str(), output.c_str(), &options));
+}
+
 }  // namespace reid
 
 #endif  // REID_HPP

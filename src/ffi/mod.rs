@@ -9,6 +9,7 @@
 pub mod boundary;
 pub mod classifier;
 pub mod export;
+pub mod export_options;
 pub mod extractor;
 pub mod extractor_options;
 pub mod finetuner;

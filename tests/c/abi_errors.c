@@ -166,6 +166,54 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/no/such/dir/model.onnx", work);
     EXPECT(reid_export_onnx("osnet_x0_25", weights, path, 64, 32, 0), REID_IO_ERROR);
     EXPECT(reid_export_onnx("osnet_x0_25", weights, model, 64, 32, 0), REID_OK);
+    {
+        /* reid_export_onnx_ex: a graph taking raw uint8 BGR pixels in NHWC (checked below:
+           the same embeddings), and its bad options */
+        reid_export_options eo = reid_export_options_default();
+        CHECK(eo.precision == REID_PRECISION_F32 && eo.input == REID_GRAPH_INPUT_FLOAT &&
+              eo.layout == REID_LAYOUT_NCHW && eo.calibration == NULL &&
+              eo.calibration_images == 256 && eo.max_map_drop == 1.0);
+        snprintf(path, sizeof path, "%s/uint8.onnx", work);
+        eo.height = 64;
+        eo.width = 32;
+        eo.input = REID_GRAPH_INPUT_UINT8_BGR;
+        eo.layout = REID_LAYOUT_NHWC;
+        EXPECT(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_OK);
+        eo.layout = 7;
+        EXPECT_MSG(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_INVALID_ARGUMENT,
+                   "layout");
+        eo = reid_export_options_default();
+        eo.layout = REID_LAYOUT_NHWC;
+        EXPECT_MSG(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_INVALID_ARGUMENT,
+                   "uint8");
+        eo = reid_export_options_default();
+        eo.input = 5;
+        EXPECT(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_INVALID_ARGUMENT);
+        eo = reid_export_options_default();
+        eo.precision = REID_PRECISION_INT8;
+        EXPECT_MSG(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_INVALID_ARGUMENT,
+                   "calibration");
+        eo.calibration = work;
+        eo.calibration_method = "entropy";
+        EXPECT_MSG(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_INVALID_ARGUMENT,
+                   "entropy");
+        eo.calibration_method = NULL;
+        eo.max_map_drop = -1.0;
+        EXPECT(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_INVALID_ARGUMENT);
+        eo = reid_export_options_default();
+        eo.calibration = work;
+        EXPECT(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_INVALID_ARGUMENT);
+        eo = reid_export_options_default();
+        eo.precision = 9;
+        EXPECT(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_INVALID_ARGUMENT);
+        EXPECT(reid_export_onnx_ex("osnet_x0_25", weights, NULL, NULL), REID_INVALID_ARGUMENT);
+        eo = reid_export_options_default();
+        eo.height = 64;
+        eo.width = 32;
+        eo.input = REID_GRAPH_INPUT_UINT8_BGR;
+        eo.layout = REID_LAYOUT_NHWC;
+        EXPECT(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_OK);
+    }
 
     /* ---- extractor options ---- */
     EXPECT(reid_extractor_options_new(NULL), REID_INVALID_ARGUMENT);
@@ -653,6 +701,24 @@ int main(int argc, char **argv) {
         reid_gallery_free(g2);
         free(v);
         free(got);
+    }
+
+    /* ---- a graph taking uint8 BGR NHWC pixels embeds as the float export does ---- */
+    {
+        reid_extractor *ex8 = NULL;
+        const char *files[2];
+        char p0[4096], p1[4096];
+        size_t n8 = 0;
+        snprintf(path, sizeof path, "%s/uint8.onnx", work);
+        snprintf(p0, sizeof p0, "%s/person0.jpg", images_dir);
+        snprintf(p1, sizeof p1, "%s/person2.png", images_dir);
+        files[0] = p0;
+        files[1] = p1;
+        EXPECT(reid_extractor_new(path, NULL, &ex8), REID_OK);
+        EXPECT(reid_extractor_extract_files(ex8, files, 2, out, 2 * dim, &n8), REID_OK);
+        EXPECT(reid_extractor_extract_files(ex, files, 2, out2, 2 * dim, &n8), REID_OK);
+        CHECK(n8 == 2 * dim && max_abs_diff(out, out2, 2 * dim) < 1e-4f);
+        reid_extractor_free(ex8);
     }
 
     /* ---- crops kept with entries, and re-embedding them with a model in one call ---- */

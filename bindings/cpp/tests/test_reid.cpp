@@ -100,6 +100,23 @@ int main(int argc, char **argv) {
     for (std::size_t i = 0; i < embeddings.count(); i++)
         CHECK(std::fabs(norm(embeddings[i]) - 1.0f) < 1e-4f);
 
+    // A graph taking raw uint8 RGB pixels embeds as the float export does.
+    {
+        reid_export_options eo = reid_export_options_default();
+        eo.height = 128;
+        eo.width = 64;
+        eo.flags = REID_EXPORT_NORMALIZE;
+        eo.input = REID_GRAPH_INPUT_UINT8_RGB;
+        const std::string raw_model = work + "/uint8.onnx";
+        reid::export_onnx("osnet_x0_25", weights, raw_model, eo);
+        const reid::Embeddings raw = reid::Extractor(raw_model).extract_files(files);
+        CHECK(std::equal(raw.values().begin(), raw.values().end(), embeddings.values().begin(),
+                         [](float a, float b) { return std::fabs(a - b) < 1e-4f; }));
+        eo.precision = REID_PRECISION_INT8;
+        EXPECT_ERROR(REID_INVALID_ARGUMENT, "calibration",
+                     reid::export_onnx("osnet_x0_25", weights, raw_model, eo));
+    }
+
     std::vector<std::vector<std::uint8_t>> encoded;
     for (const auto &f : files) encoded.push_back(read_file(f));
     const reid::Embeddings again = extractor.extract_encoded(encoded);

@@ -72,6 +72,21 @@ class _SearchOptions(ctypes.Structure):
     ]
 
 
+class _ExportOptions(ctypes.Structure):
+    _fields_ = [
+        ("height", ctypes.c_size_t),
+        ("width", ctypes.c_size_t),
+        ("flags", ctypes.c_uint32),
+        ("input", ctypes.c_int32),
+        ("layout", ctypes.c_int32),
+        ("precision", ctypes.c_int32),
+        ("calibration", ctypes.c_char_p),
+        ("calibration_method", ctypes.c_char_p),
+        ("calibration_images", ctypes.c_size_t),
+        ("max_map_drop", ctypes.c_double),
+    ]
+
+
 class _Match(ctypes.Structure):
     _fields_ = [
         ("id", ctypes.c_uint64),
@@ -363,6 +378,12 @@ _SIGNATURES = [
         ],
     ),
     ("reid_search_options_default", _SearchOptions, []),
+    ("reid_export_options_default", _ExportOptions, []),
+    (
+        "reid_export_onnx_ex",
+        ctypes.c_int32,
+        [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(_ExportOptions)],
+    ),
     ("reid_matching_config_default", _MatchingConfig, []),
     (
         "reid_identity_store_new",
@@ -729,16 +750,54 @@ def version():
     return library().reid_version().decode()
 
 
-def export_onnx(architecture, weights, output, height=256, width=128, normalize=True):
-    """Exports a model (torchreid weights or a reid checkpoint) to ONNX, atomically."""
+_GRAPH_INPUTS = {"float": 0, "uint8-rgb": 1, "uint8-bgr": 2}
+_LAYOUTS = {"nchw": 0, "nhwc": 1}
+_PRECISIONS = {"f32": 0, "int8": 1}
+
+
+def export_onnx(
+    architecture,
+    weights,
+    output,
+    height=256,
+    width=128,
+    normalize=True,
+    input="float",
+    layout="nchw",
+    precision="f32",
+    calibration=None,
+    calibration_method=None,
+    calibration_images=None,
+    max_map_drop=None,
+):
+    """Exports a model (torchreid weights or a reid checkpoint) to ONNX, atomically.
+    ``input``: what the graph takes, "float" or raw pixels "uint8-rgb" / "uint8-bgr" (``layout``
+    "nchw" or "nhwc"). ``precision="int8"`` quantizes it, calibrated and checked on
+    ``calibration`` (a re-id dataset in Market-1501's layout); an INT8 model that loses more
+    than ``max_map_drop`` mAP points raises ``ReidError`` with the report, nothing written."""
+    options = library().reid_export_options_default()
+    options.height, options.width = height, width
+    options.flags = 1 if normalize else 0
+    try:
+        options.input = _GRAPH_INPUTS[input]
+        options.layout = _LAYOUTS[layout]
+        options.precision = _PRECISIONS[precision]
+    except KeyError as e:
+        raise ValueError(f"unknown export option {e}") from None
+    if calibration is not None:
+        options.calibration = _path(calibration)
+    if calibration_method is not None:
+        options.calibration_method = calibration_method.encode()
+    if calibration_images is not None:
+        options.calibration_images = calibration_images
+    if max_map_drop is not None:
+        options.max_map_drop = max_map_drop
     _check(
-        library().reid_export_onnx(
-            architecture.encode(),
+        library().reid_export_onnx_ex(
+            architecture.encode() if architecture else None,
             _path(weights),
             _path(output),
-            height,
-            width,
-            1 if normalize else 0,
+            ctypes.byref(options),
         )
     )
 

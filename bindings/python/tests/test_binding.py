@@ -90,6 +90,19 @@ def extractor_checks(spec):
     with reid.Extractor(exported) as again:
         close(again.extract_files(spec["images"]), expected, 1e-5, "export_onnx")
     raises("REID_UNKNOWN_ARCHITECTURE", reid.export_onnx, "no_such_net", spec["weights"], exported)
+    # A graph taking raw uint8 BGR pixels (NHWC) embeds as the float export does.
+    raw = os.path.join(spec["work"], "uint8.onnx")
+    reid.export_onnx("osnet_x0_25", spec["weights"], raw, *spec["input_size"],
+                     input="uint8-bgr", layout="nhwc")
+    with reid.Extractor(raw) as pixels:
+        close(pixels.extract_files(spec["images"]), expected, 1e-4, "uint8 BGR NHWC export")
+    raises("REID_INVALID_ARGUMENT", reid.export_onnx, "osnet_x0_25", spec["weights"], raw,
+           *spec["input_size"], precision="int8")
+    try:
+        reid.export_onnx("osnet_x0_25", spec["weights"], raw, input="uint16")
+        raise AssertionError("an unknown input accepted")
+    except ValueError:
+        check(True, "")
     return expected
 
 
