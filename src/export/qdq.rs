@@ -123,11 +123,10 @@ pub fn fold_batch_norms(proto: &mut ModelProto) -> Result<()> {
         let conv = &proto.graph.node[c];
         let (weight, dims) = float_initializer(proto, &conv.input[1])?;
         let channels = dims.first().copied().unwrap_or(0) as usize;
-        if [&scale, &shift, &mean, &var]
+        let fits = [&scale, &shift, &mean, &var]
             .iter()
-            .any(|v| v.len() != channels)
-            || channels == 0
-        {
+            .all(|v| v.len() == channels);
+        if !fits || channels == 0 || weight.len() < channels {
             return Err(bad(format!(
                 "{}: the norm does not fit the convolution",
                 bn.name
@@ -283,7 +282,7 @@ pub fn insert_qdq(proto: &mut ModelProto, ranges: &HashMap<String, (f32, f32)>) 
         }
         let (weight, dims) = float_initializer(proto, &n.input[1])?;
         let channels = dims.first().copied().unwrap_or(0) as usize;
-        if channels == 0 {
+        if channels == 0 || weight.len() < channels {
             return Err(bad(format!("{}: empty weights", n.name)));
         }
         let per = weight.len() / channels;
@@ -415,6 +414,30 @@ pub fn insert_qdq(proto: &mut ModelProto, ranges: &HashMap<String, (f32, f32)>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A convolution whose weights hold no value (dims with a 0) is an error, not a division
+    /// by zero, in both rewrites.
+    #[test]
+    fn empty_weights_are_an_error() {
+        let mut proto = ModelProto::new();
+        let graph = proto.graph.mut_or_insert_default();
+        graph.initializer.push(f32_tensor("w", &[2, 0, 1, 1], &[]));
+        for name in ["s", "b", "m", "v"] {
+            graph.initializer.push(f32_tensor(name, &[2], &[1.0, 1.0]));
+        }
+        graph.node.push(node("Conv", &["x", "w"], "y", vec![]));
+        graph.node.push(node(
+            "BatchNormalization",
+            &["y", "s", "b", "m", "v"],
+            "z",
+            vec![],
+        ));
+        assert!(fold_batch_norms(&mut proto.clone()).is_err());
+        let ranges: HashMap<String, (f32, f32)> = [("x", (0.0, 1.0)), ("z", (0.0, 1.0))]
+            .map(|(k, r)| (k.to_string(), r))
+            .into();
+        assert!(insert_qdq(&mut proto, &ranges).is_err());
+    }
 
     #[test]
     fn activation_scales_hold_zero_and_the_range() {

@@ -242,6 +242,11 @@ fn check(
     let before = embed("f32.onnx", float_onnx)?;
     let after = embed("int8.onnx", int8_onnx)?;
     let dim = before.len() / images.len().max(1);
+    if dim == 0 || after.len() != before.len() {
+        return Err(Error::ModelFormat(
+            "the float and INT8 models do not give embeddings of one size".into(),
+        ));
+    }
     let cosines: Vec<f64> = before
         .chunks_exact(dim)
         .zip(after.chunks_exact(dim))
