@@ -90,13 +90,7 @@ impl Gallery {
             )));
         }
         let mut vectors = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.store.crops(after, CROPS_PER_CALL)?;
-            let Some(&(last, _)) = page.last() else {
-                break;
-            };
-            after = Some(last);
+        for_each_page(self.store.as_ref(), |page| {
             let images = page
                 .iter()
                 .map(|(_, crop)| crop.as_deref().ok_or_else(super::changed_meanwhile))
@@ -114,7 +108,8 @@ impl Gallery {
             for ((id, _), vector) in page.iter().zip(embeddings.chunks_exact(self.dim)) {
                 vectors.push((*id, self.prepare(vector)?));
             }
-        }
+            Ok(())
+        })?;
         let count = vectors.len();
         let settings = [
             (MODEL_KEY, Some(fingerprint.to_string())),
@@ -142,13 +137,25 @@ pub(super) fn check_crop(crop: &[u8], limit: usize) -> Result<()> {
 /// Every crop of `store`, by entry id (to copy a gallery whole).
 pub(super) fn all_crops(store: &dyn Store) -> Result<Vec<(u64, Vec<u8>)>> {
     let mut crops = Vec::new();
+    for_each_page(store, |page| {
+        crops.extend(page.into_iter().filter_map(|(id, c)| Some((id, c?))));
+        Ok(())
+    })?;
+    Ok(crops)
+}
+
+/// Hands `visit` every entry's crop, [`CROPS_PER_CALL`] entries at a time, by id.
+fn for_each_page(
+    store: &dyn Store,
+    mut visit: impl FnMut(Vec<(u64, Option<Vec<u8>>)>) -> Result<()>,
+) -> Result<()> {
     let mut after = None;
     loop {
         let page = store.crops(after, CROPS_PER_CALL)?;
         let Some(&(last, _)) = page.last() else {
-            return Ok(crops);
+            return Ok(());
         };
         after = Some(last);
-        crops.extend(page.into_iter().filter_map(|(id, c)| Some((id, c?))));
+        visit(page)?;
     }
 }

@@ -95,6 +95,13 @@ impl Embedded {
         self
     }
 
+    /// The same store in memory only: the crops read from its file, the file let go.
+    pub fn into_memory(mut self) -> Result<Self> {
+        let crops = super::crops::all_crops(&self)?;
+        self.db = None;
+        Ok(self.with_crops(crops))
+    }
+
     /// Runs `read` on the database of a durable gallery; `None` for an in-memory one.
     fn in_file<T>(&self, read: impl FnOnce(&mut Db) -> Result<T>) -> Option<Result<T>> {
         let db = self.db.as_ref()?;
@@ -259,8 +266,12 @@ impl Store for Embedded {
             .copied()
             .filter(|&id| after.is_none_or(|after| id > after))
             .collect();
+        // Only the page is sorted: paging through N entries stays O(N) a page.
+        if limit < ids.len() {
+            ids.select_nth_unstable(limit);
+            ids.truncate(limit);
+        }
         ids.sort_unstable();
-        ids.truncate(limit);
         Ok(ids
             .into_iter()
             .map(|id| (id, rows.crops[rows.position[&id]].clone()))

@@ -414,15 +414,28 @@ impl Gallery {
 
     /// Reads a durable gallery into an in-memory gallery (later changes are not written back).
     pub fn load(location: impl AsRef<Path>) -> Result<Self> {
-        let durable = Self::open(location)?;
-        let (dim, metric) = (durable.dim, durable.metric);
-        let entries = durable.entries()?;
-        let meta = durable.store.all_meta()?;
-        let crops = crops::all_crops(durable.store.as_ref())?;
+        let (dim, metric, store) = match Location::parse(location.as_ref())? {
+            // A file's entries are read once, into the store that keeps them.
+            Location::File(path) => {
+                let (db, dim, metric, entries) = Db::open(&path)?;
+                check_dim(dim)?;
+                let meta = db.all_meta()?;
+                let durable = Embedded::new(dim, metric, entries, meta, Some(db));
+                (dim, metric, durable.into_memory()?)
+            }
+            Location::Database(_) => {
+                let durable = Self::open(location)?;
+                let (dim, metric) = (durable.dim, durable.metric);
+                let meta = durable.store.all_meta()?;
+                let crops = crops::all_crops(durable.store.as_ref())?;
+                let store = Embedded::new(dim, metric, durable.entries()?, meta, None);
+                (dim, metric, store.with_crops(crops))
+            }
+        };
         Ok(Self {
             dim,
             metric,
-            store: Box::new(Embedded::new(dim, metric, entries, meta, None).with_crops(crops)),
+            store: Box::new(store),
         })
     }
 
