@@ -1,8 +1,12 @@
-//! Seconds per training step on the CPU, label-smoothed cross-entropy, AMSGrad: osnet_x0_25 and
-//! osnet_x1_0, batch 32, 256×128 (the configuration of PyTorch's figure in PEERS.md), and the
-//! classification issue's efficientnet_b0, batch 32, 224×224, 1000 classes. PyTorch's figures
-//! for the same three: `tests/compare/train_step_pytorch.py`. `REID_KERNELS=burn` times Burn's
+//! Seconds per training step, label-smoothed cross-entropy, AMSGrad: osnet_x0_25 and
+//! osnet_x1_0 at 256×128 and the classification issue's efficientnet_b0 at 224×224 (1000
+//! classes), batch 32 on the CPU (the configuration of PyTorch's figure in PEERS.md). PyTorch's
+//! figures for the same: `tests/compare/train_step_pytorch.py`. `REID_KERNELS=burn` times Burn's
 //! own convolutions instead of reid's.
+//!
+//! On a GPU (`scripts/gpu-check.sh`): `REID_BENCH_DEVICE` names the device (`cuda:0`, `wgpu:0`;
+//! build with its feature), `REID_BENCH_BATCH` the batch and `REID_BENCH_ARCHS` the models
+//! (comma-separated torchreid names; resnet50 and the others at 256×128, 751 identities).
 
 use burn::module::Module;
 use burn::optim::AdamConfig;
@@ -10,7 +14,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
 use reid::data::rng::Rng;
-use reid::device::default_device;
+use reid::device::{default_device, parse_device};
 use reid::models::{Arch, ReidModel};
 use reid::train::{LossConfig, train_step};
 
@@ -19,43 +23,48 @@ use reid::train::{LossConfig, train_step};
 static ALLOCATOR: reid::allocator::ReusingAllocator =
     reid::allocator::ReusingAllocator::new(reid::allocator::DEFAULT_CAPACITY);
 
-fn bench(c: &mut Criterion) {
-    step(
-        c,
-        Arch::OsnetX0_25,
-        (256, 128),
-        751,
-        "train_step_256x128",
-        "osnet_x0_25_b32_amsgrad",
-    );
-    step(
-        c,
-        Arch::OsnetX1_0,
-        (256, 128),
-        751,
-        "train_step_256x128",
-        "osnet_x1_0_b32_amsgrad",
-    );
-    step(
-        c,
-        Arch::EfficientnetB0,
-        (224, 224),
-        1000,
-        "train_step_224x224",
-        "efficientnet_b0_b32_amsgrad",
-    );
+/// The value of the environment variable `name`, or `default`.
+fn setting(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.into())
 }
 
+fn bench(c: &mut Criterion) {
+    let device = setting("REID_BENCH_DEVICE", "flex");
+    let batch: usize = setting("REID_BENCH_BATCH", "32")
+        .parse()
+        .expect("REID_BENCH_BATCH is a number");
+    let archs = setting("REID_BENCH_ARCHS", "osnet_x0_25,osnet_x1_0,efficientnet_b0");
+    for name in archs.split(',') {
+        let arch: Arch = name.parse().expect("a torchreid model name");
+        let (size, classes) = match arch {
+            Arch::EfficientnetB0 => ((224, 224), 1000),
+            _ => ((256, 128), 751),
+        };
+        let group = format!("train_step_{}x{}", size.0, size.1);
+        let label = match device.as_str() {
+            "flex" => format!("{name}_b{batch}_amsgrad"),
+            other => format!("{name}_b{batch}_amsgrad_{}", other.replace(':', "")),
+        };
+        step(c, arch, size, classes, batch, &device, &group, &label);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn step(
     c: &mut Criterion,
     arch: Arch,
     (h, w): (usize, usize),
     classes: usize,
+    batch: usize,
+    device: &str,
     group: &str,
     name: &str,
 ) {
-    let device = default_device().autodiff();
-    let batch = 32usize;
+    let device = match device {
+        "flex" => default_device(),
+        other => parse_device(other).expect("a device this build has"),
+    }
+    .autodiff();
     let mut rng = Rng::new(0);
     let pixels: Vec<f32> = (0..batch * 3 * h * w).map(|_| rng.normal()).collect();
     let labels: Vec<i64> = (0..batch).map(|i| (i / 4) as i64).collect();

@@ -395,6 +395,8 @@ struct File {
     mutual_learning: Option<Mutual>,
     use_gpu: bool,
     device: Option<String>,
+    /// reid's own key: `mpi` trains as the ranks of an MPI job.
+    distributed: crate::train::Distributed,
 }
 
 fn invalid(message: String) -> Error {
@@ -678,6 +680,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         },
         seed: t.seed,
         device,
+        distributed: f.distributed,
         save_dir: f.data.save_dir,
         export_onnx: f.test.export_onnx,
     })

@@ -79,8 +79,8 @@ pub enum Error {
         /// The fingerprint offered.
         model: String,
     },
-    /// The inference runtime could not be loaded or failed.
-    #[error("inference runtime: {0}")]
+    /// A native runtime (ONNX Runtime, OpenVINO, MPI) could not be loaded or failed.
+    #[error("runtime: {0}")]
     Runtime(String),
     /// One input of a batch could not be used; the others were not processed.
     #[error("input {index}: {reason}")]

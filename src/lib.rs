@@ -24,6 +24,8 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod distance;
+#[cfg(feature = "mpi")]
+pub mod distributed;
 pub mod error;
 pub mod eval;
 pub mod export;

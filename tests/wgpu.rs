@@ -1,9 +1,11 @@
-//! The GPU path through wgpu (built with `--features wgpu`): the same model gives the same
-//! embeddings as on the CPU, one training step gives the same loss and update, a short `train`
-//! run on `wgpu:0` evaluates and exports, and one on `wgpu:0,flex` trains data-parallel. CI
-//! runs it on Mesa's software Vulkan adapter (lavapipe); on a machine with a GPU it runs there.
-//! Without a Vulkan driver the tests say they skipped, unless `REID_REQUIRE_WGPU` is set.
-#![cfg(feature = "wgpu")]
+//! The GPU path: the same model gives the same embeddings as on the CPU, one training step gives
+//! the same loss and update, a short `train` run on the GPU evaluates and exports, and one on the
+//! GPU and the CPU together trains data-parallel. The GPU is `wgpu:0` (built with `--features
+//! wgpu`), or the device `REID_GPU_DEVICE` names (`cuda:0`, built with `--features cuda`;
+//! `scripts/gpu-check.sh` runs both on a machine with an NVIDIA GPU). CI runs it on Mesa's
+//! software Vulkan adapter (lavapipe). Without a Vulkan driver the wgpu tests say they skipped,
+//! unless `REID_REQUIRE_WGPU` is set.
+#![cfg(any(feature = "wgpu", feature = "cuda"))]
 
 use std::path::{Path, PathBuf};
 
@@ -18,9 +20,18 @@ use reid::models::{Arch, ReidModel};
 use reid::train::{LossConfig, TrainConfig, train, train_step};
 use reid::weights::load_torchreid;
 
-/// Whether a Vulkan driver is installed (its ICD manifest); skipping is refused when
-/// `REID_REQUIRE_WGPU` is set.
-fn vulkan_available(test: &str) -> bool {
+/// The GPU under test: `REID_GPU_DEVICE`, else `wgpu:0`.
+fn gpu() -> String {
+    std::env::var("REID_GPU_DEVICE").unwrap_or_else(|_| "wgpu:0".into())
+}
+
+/// Whether the GPU under test can run: a CUDA device is taken as present (the test fails
+/// without its driver), a wgpu one needs a Vulkan driver (its ICD manifest); skipping is refused
+/// when `REID_REQUIRE_WGPU` is set.
+fn gpu_available(test: &str) -> bool {
+    if !gpu().starts_with("wgpu") {
+        return true;
+    }
     let manifests = [
         "/usr/share/vulkan/icd.d",
         "/etc/vulkan/icd.d",
@@ -63,10 +74,10 @@ fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn embeddings_on_wgpu_match_the_cpu() {
-    if !vulkan_available("embeddings_on_wgpu_match_the_cpu") {
+    if !gpu_available("embeddings_on_wgpu_match_the_cpu") {
         return;
     }
-    let gpu = parse_device("wgpu:0").unwrap();
+    let gpu = parse_device(&gpu()).unwrap();
     let cpu = default_device();
     let f = read_npz(fixture("train/step.npz")).unwrap();
     let images = &f["images"];
@@ -81,7 +92,7 @@ fn embeddings_on_wgpu_match_the_cpu() {
 
 #[test]
 fn a_training_step_on_wgpu_matches_the_cpu() {
-    if !vulkan_available("a_training_step_on_wgpu_matches_the_cpu") {
+    if !gpu_available("a_training_step_on_wgpu_matches_the_cpu") {
         return;
     }
     let f = read_npz(fixture("train/step.npz")).unwrap();
@@ -118,7 +129,7 @@ fn a_training_step_on_wgpu_matches_the_cpu() {
         (stats.loss, tensor_to_vec(weights))
     };
     let (cpu_loss, cpu_weights) = step(default_device());
-    let (gpu_loss, gpu_weights) = step(parse_device("wgpu:0").unwrap());
+    let (gpu_loss, gpu_weights) = step(parse_device(&gpu()).unwrap());
     assert!(
         (cpu_loss - gpu_loss).abs() < 1e-3 * cpu_loss.abs(),
         "{cpu_loss} vs {gpu_loss}"
@@ -129,7 +140,7 @@ fn a_training_step_on_wgpu_matches_the_cpu() {
 
 #[test]
 fn a_short_run_on_wgpu_trains_evaluates_and_exports() {
-    if !vulkan_available("a_short_run_on_wgpu_trains_evaluates_and_exports") {
+    if !gpu_available("a_short_run_on_wgpu_trains_evaluates_and_exports") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -163,7 +174,7 @@ fn a_short_run_on_wgpu_trains_evaluates_and_exports() {
             eval_freq: 1,
             ..Default::default()
         },
-        device: "wgpu:0".into(),
+        device: gpu(),
         save_dir: dir.path().join("run"),
         ..Default::default()
     };
@@ -175,7 +186,7 @@ fn a_short_run_on_wgpu_trains_evaluates_and_exports() {
             max_epoch: 1,
             ..config.schedule.clone()
         },
-        device: "wgpu:0,flex".into(),
+        device: format!("{},flex", gpu()),
         export_onnx: false,
         save_dir: dir.path().join("both"),
         ..config.clone()

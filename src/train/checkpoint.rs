@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::optim::ModuleOptimizer;
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::center::CenterLoss;
@@ -130,6 +131,76 @@ pub(crate) struct Start {
     pub resumed: bool,
 }
 
+impl Start {
+    /// The start as bytes for the other ranks of a distributed run: the model (as a checkpoint
+    /// file), the optimizer's state, the run state and whether it resumes, each length-prefixed.
+    /// Distributed runs have no peer and no centers.
+    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
+        let model = crate::weights::checkpoint::checkpoint_bytes(&self.model)
+            .map_err(|e| Error::Runtime(format!("cannot serialize the model: {e}")))?;
+        let optimizer = self
+            .optimizer
+            .into_bytes()
+            .map_err(|e| Error::Runtime(format!("cannot serialize the optimizer: {e:?}")))?;
+        let state = serde_json::to_vec(&self.state).expect("serializable state");
+        let mut bytes = Vec::new();
+        for part in [
+            &model[..],
+            &optimizer[..],
+            &state[..],
+            &[self.resumed as u8],
+        ] {
+            bytes.extend((part.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(part);
+        }
+        Ok(bytes)
+    }
+
+    /// The start of [`Start::to_bytes`], with the model on `device`.
+    pub(crate) fn from_bytes(bytes: &[u8], config: &TrainConfig, device: &Device) -> Result<Self> {
+        let malformed = || Error::Runtime("a malformed start from rank 0".into());
+        let parts = split_parts(bytes).ok_or_else(malformed)?;
+        let [model, optimizer, state, resumed] = parts[..] else {
+            return Err(malformed());
+        };
+        let origin = Path::new("the start sent by rank 0");
+        let model =
+            crate::weights::checkpoint::checkpoint_from_bytes(model.to_vec(), device, origin)?;
+        let optimizer = config
+            .optimizer
+            .algorithm
+            .build()?
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(optimizer.to_vec()))
+            .map_err(|e| Error::Runtime(format!("the optimizer state from rank 0: {e:?}")))?;
+        let state: RunState = serde_json::from_slice(state)
+            .map_err(|e| Error::Runtime(format!("the run state from rank 0: {e}")))?;
+        Ok(Start {
+            model,
+            optimizer,
+            state,
+            peer: None,
+            centers: None,
+            resumed: resumed == [1],
+        })
+    }
+}
+
+/// Length-prefixed parts (`u64` little-endian length, then the bytes), or `None` if malformed.
+fn split_parts(mut bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut parts = Vec::new();
+    while !bytes.is_empty() {
+        let (len, rest) = bytes.split_first_chunk::<8>()?;
+        let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+        if len > rest.len() {
+            return None;
+        }
+        let (part, rest) = rest.split_at(len);
+        parts.push(part);
+        bytes = rest;
+    }
+    Some(parts)
+}
+
 /// Reads the last checkpoint of `config.save_dir`, or starts afresh when there is none.
 pub(crate) fn start_or_resume(config: &TrainConfig, s: &Setup) -> Result<Start> {
     let device = &s.device;
@@ -193,4 +264,23 @@ pub(crate) fn start_or_resume(config: &TrainConfig, s: &Setup) -> Result<Start> 
         centers,
         resumed: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_round_trip_and_malformed_ones_are_refused() {
+        let mut bytes = Vec::new();
+        for part in [&b"model"[..], b"", b"xy"] {
+            bytes.extend((part.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(part);
+        }
+        let parts = split_parts(&bytes).unwrap();
+        assert_eq!(parts, vec![&b"model"[..], b"", b"xy"]);
+        assert!(split_parts(&bytes[..bytes.len() - 1]).is_none());
+        assert!(split_parts(&[1, 2, 3]).is_none());
+        assert!(split_parts(&u64::MAX.to_le_bytes()).is_none());
+    }
 }

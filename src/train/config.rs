@@ -16,7 +16,7 @@ use super::optim::OptimizerConfig;
 use super::sam::SamConfig;
 use super::schedule::Schedule;
 use super::step::LossConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::models::{ReidModel, Task};
 
 /// Everything a training run needs, in the sections of torchreid's configs (what the YAML
@@ -53,6 +53,9 @@ pub struct TrainConfig {
     /// Burn device (`flex`, `wgpu:0`, `cuda:0`), or several separated by commas
     /// (`cuda:0,cuda:1`) for data-parallel training.
     pub device: String,
+    /// Several processes as one run (`mpi`: one rank of an MPI job per process, each on its
+    /// `device` list; rank 0 writes the run's files).
+    pub distributed: Distributed,
     /// Where checkpoints, logs and exports go.
     pub save_dir: PathBuf,
     /// Export the best model to ONNX at the end.
@@ -297,8 +300,36 @@ impl Default for TrainConfig {
             eval: EvalSection::default(),
             seed: 1,
             device: "flex".into(),
+            distributed: Default::default(),
             save_dir: PathBuf::from("log"),
             export_onnx: true,
+        }
+    }
+}
+
+/// How a run spreads over processes (`distributed:` in the config, `--distributed` on the
+/// command line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Distributed {
+    /// One process (on one or several local devices).
+    #[default]
+    None,
+    /// One rank of an MPI job per process (`mpirun -np N reid train … --distributed mpi`); needs
+    /// the `mpi` feature and Open MPI's library at run time.
+    Mpi,
+}
+
+impl std::str::FromStr for Distributed {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(Self::None),
+            "mpi" => Ok(Self::Mpi),
+            other => Err(Error::InvalidInput(format!(
+                "distributed `{other}`: expected none or mpi"
+            ))),
         }
     }
 }

@@ -14,6 +14,7 @@ use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use super::checkpoint::{RunState, Start, Trained, start_or_resume, write_checkpoint};
 use super::classify_eval::{ClassificationMetrics, Readout, evaluate_classifier};
 use super::config::TrainConfig;
+use super::distributed::Team;
 use super::evaluate::evaluate_dataset;
 use super::history::{EpochLog, EvalLog, write_history};
 use super::layer_groups::{check_layers, open_layer_params};
@@ -23,6 +24,7 @@ use super::step::StepStats;
 use super::stepper::{Lesson, Peer, Stepper};
 use super::tensorboard::write_events;
 use crate::data::rng::Rng;
+use crate::data::sampler::Sampler;
 use crate::error::{Error, Result};
 use crate::eval::RankMetrics;
 use crate::models::{ReidModel, Task};
@@ -74,15 +76,61 @@ pub struct TrainReport {
 }
 
 /// Runs (or resumes) training as `config` says, reporting to `progress`.
+///
+/// With `distributed: mpi` this process is one rank of an MPI job (`train::distributed`): it
+/// trains on its chunk of every batch, only rank 0 evaluates and writes the run's files, every
+/// rank returns the same report, and the process leaves the job at the end (so it trains across
+/// machines once). An error on any rank ends the whole job: this function then does not return
+/// but says why on stderr and aborts every rank, which would otherwise wait for it forever.
 pub fn train(
     config: &TrainConfig,
     progress: &mut dyn FnMut(&Event) -> bool,
 ) -> Result<TrainReport> {
+    let Some(team) = Team::join(config)? else {
+        return run(config, progress, None);
+    };
+    let handle = team.handle();
+    match run(config, progress, Some(team)) {
+        Ok(report) => handle.finish().map(|()| report),
+        Err(e) => handle.fail(&e),
+    }
+}
+
+/// The run of `train`, as one process or as one rank of `team`.
+fn run(
+    config: &TrainConfig,
+    progress: &mut dyn FnMut(&Event) -> bool,
+    team: Option<Team>,
+) -> Result<TrainReport> {
     let s = setup(config)?;
-    std::fs::create_dir_all(&config.save_dir).map_err(|e| Error::io(&config.save_dir, e))?;
-    // The whole configuration beside the checkpoints, as the run was started or resumed.
-    let json = serde_json::to_vec_pretty(config).expect("a TrainConfig serializes");
-    crate::formats::npy::write_atomically(&config.save_dir.join("config.json"), &json)?;
+    let group = match s.sampler {
+        Sampler::RandomIdentity { instances } => instances,
+        _ => 1,
+    };
+    let leads = team.as_ref().is_none_or(Team::leads);
+    if let Some(team) = &team {
+        team.check_batch(config.sampler.batch_size, group)?;
+    }
+    if leads {
+        std::fs::create_dir_all(&config.save_dir).map_err(|e| Error::io(&config.save_dir, e))?;
+        // The whole configuration beside the checkpoints, as the run was started or resumed.
+        let json = serde_json::to_vec_pretty(config).expect("a TrainConfig serializes");
+        crate::formats::npy::write_atomically(&config.save_dir.join("config.json"), &json)?;
+    }
+    let start = match &team {
+        None => start_or_resume(config, &s)?,
+        // Rank 0 alone reads `last/`: the other ranks take what it found.
+        Some(team) if team.leads() => {
+            let start = start_or_resume(config, &s)?;
+            team.broadcast(&mut start.to_bytes()?)?;
+            start
+        }
+        Some(team) => {
+            let mut bytes = Vec::new();
+            team.broadcast(&mut bytes)?;
+            Start::from_bytes(&bytes, config, &s.device)?
+        }
+    };
     let Start {
         model,
         optimizer,
@@ -90,7 +138,7 @@ pub fn train(
         peer,
         centers,
         resumed,
-    } = start_or_resume(config, &s)?;
+    } = start;
     if resumed
         && !progress(&Event::Resumed {
             epochs_done: state.epochs_done,
@@ -104,7 +152,7 @@ pub fn train(
         optimizer: p.optimizer,
     });
     let model = model.fork(&s.train_device).train();
-    let mut stepper = Stepper::new(model, optimizer, peer, centers, config, &s);
+    let mut stepper = Stepper::new(model, optimizer, peer, centers, team, config, &s);
     let best_path = config.save_dir.join("best.bpk");
     let mut stopped_early = false;
 
@@ -135,7 +183,11 @@ pub fn train(
             None => lr.into(),
         };
         let (mut loss_sum, mut acc_sum) = (0.0, 0.0);
-        for (step, indices) in batches.iter().enumerate() {
+        for (step, batch) in batches.iter().enumerate() {
+            let indices = match &stepper.team {
+                Some(team) => team.shard(batch, group),
+                None => batch,
+            };
             let (images, labels) = training_batch(
                 &s.train_set,
                 indices,
@@ -179,7 +231,7 @@ pub fn train(
         let last = epoch + 1 == config.schedule.max_epoch;
         let due = last || (config.eval.eval_freq > 0 && (epoch + 1) % config.eval.eval_freq == 0);
         let inference = stepper.model.valid();
-        let eval = if due {
+        let eval = if due && leads {
             evaluate_targets(config, &s, &inference)?
         } else {
             Vec::new()
@@ -205,12 +257,20 @@ pub fn train(
             seconds,
             eval,
         };
-        state.history.push(log.clone());
+        state.history.push(log);
         state.epochs_done = epoch + 1;
-        write_history(&config.save_dir, &state.history)?;
-        write_events(&config.save_dir, &state.history, state.started)?;
-        save_epoch(config, &stepper, &inference, &state)?;
-        if !progress(&Event::Epoch(&log)) {
+        if let Some(team) = stepper.team.take() {
+            team.share(&mut state)?;
+            stepper.model = team.align(stepper.model)?;
+            stepper.team = Some(team);
+        }
+        if leads {
+            write_history(&config.save_dir, &state.history)?;
+            write_events(&config.save_dir, &state.history, state.started)?;
+            save_epoch(config, &stepper, &inference, &state)?;
+        }
+        let log = state.history.last().expect("pushed above");
+        if !progress(&Event::Epoch(log)) {
             return Err(Error::Cancelled);
         }
         if config.eval.early_stop_patience > 0
@@ -220,7 +280,7 @@ pub fn train(
             break;
         }
     }
-    finish(config, &s, &stepper.model, state, stopped_early)
+    finish(config, &s, &stepper.model, state, stopped_early, leads)
 }
 
 /// The evaluation of the model on each target dataset.
@@ -262,27 +322,33 @@ fn save_epoch(
     write_checkpoint(&config.save_dir, &trained, state)
 }
 
-/// The run's result: the best model (or the last, without evaluation) and its ONNX export.
+/// The run's result: the best model (or the last, without evaluation) and its ONNX export,
+/// written by the process that `leads` (the others report rank 0's files).
 fn finish(
     config: &TrainConfig,
     s: &Setup,
     model: &ReidModel,
     state: RunState,
     stopped_early: bool,
+    leads: bool,
 ) -> Result<TrainReport> {
     let best_path = config.save_dir.join("best.bpk");
-    let final_model = if state.best_map.is_some() && best_path.is_file() {
+    let final_model = if state.best_map.is_some() && (best_path.is_file() || !leads) {
         best_path
     } else {
         let path = config.save_dir.join("model.bpk");
-        save_checkpoint(&model.valid(), &path)?;
+        if leads {
+            save_checkpoint(&model.valid(), &path)?;
+        }
         path
     };
     let onnx = if config.export_onnx {
         let path = config.save_dir.join("model.onnx");
-        let best = load_checkpoint(&final_model, &s.device)?;
-        let options = crate::export::ExportOptions::with_preprocessing(s.preprocessing.clone());
-        crate::export::export_onnx_file(&best, &options, &path)?;
+        if leads {
+            let best = load_checkpoint(&final_model, &s.device)?;
+            let options = crate::export::ExportOptions::with_preprocessing(s.preprocessing.clone());
+            crate::export::export_onnx_file(&best, &options, &path)?;
+        }
         Some(path)
     } else {
         None

@@ -5,6 +5,7 @@ pub mod center;
 mod checkpoint;
 pub mod classify_eval;
 pub mod config;
+pub mod distributed;
 pub mod engine;
 pub mod evaluate;
 pub mod history;
@@ -25,8 +26,8 @@ mod stepper;
 pub mod tensorboard;
 
 pub use config::{
-    AttentionConfig, DataSection, EvalSection, LossSection, ModelSection, MutualConfig,
-    OptimizerSection, SamplerSection, ScheduleSection, StagedLr, TrainConfig,
+    AttentionConfig, DataSection, Distributed, EvalSection, LossSection, ModelSection,
+    MutualConfig, OptimizerSection, SamplerSection, ScheduleSection, StagedLr, TrainConfig,
 };
 pub use engine::{Event, TrainReport, train};
 pub use history::{EpochLog, EvalLog};

@@ -3,8 +3,10 @@
 //! device computes the gradient of its chunk on its own copy of the model (in its own
 //! thread), the gradients are summed on the first device with each chunk weighted by its share
 //! of the batch — the gradient of the whole batch's mean loss — and the optimizer steps once.
-//! BatchNorm uses each chunk's statistics, as PyTorch's `DataParallel` does; the first device
-//! works on the model itself, so its running statistics are the ones kept.
+//! BatchNorm uses each chunk's statistics, as PyTorch's `DataParallel` does. The replicas share
+//! the model's running statistics (a clone shares Burn's `RunningState`, which averages the
+//! updates of every thread in the order they arrive): they mix every chunk's, and their last bits
+//! may vary from run to run; the gradients and weights do not.
 
 use burn::module::{Module, ParamId};
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
@@ -26,7 +28,7 @@ pub fn chunk_bounds(n: usize, parts: usize, group: usize) -> Vec<(usize, usize)>
 }
 
 /// The gradient of `weight ·` the chunk's loss for `model`, and the chunk's statistics.
-fn chunk_gradients(
+pub(crate) fn chunk_gradients(
     model: &ReidModel,
     images: Tensor<4>,
     targets: Tensor<1, Int>,
@@ -53,6 +55,41 @@ pub fn data_parallel_step(
     others: &[Device],
     group: usize,
 ) -> (ReidModel, StepStats) {
+    let total = targets.dims()[0];
+    let batch = Batch {
+        images,
+        targets,
+        total,
+    };
+    let (grads, stats) = data_parallel_gradients(&model, batch, losses, only, others, group);
+    (optimizer.step(learning_rate, model, grads), stats)
+}
+
+/// Images and targets of (a part of) a batch of `total` images.
+pub(crate) struct Batch {
+    /// Images `[B, 3, H, W]` on the model's device.
+    pub images: Tensor<4>,
+    /// Their classes `[B]`.
+    pub targets: Tensor<1, Int>,
+    /// Images of the whole batch these are part of (its mean loss is the objective).
+    pub total: usize,
+}
+
+/// The gradient of `batch`'s share of the whole batch's mean loss, computed in chunks over
+/// `model`'s device and `others`, summed on the first device; the statistics are weighted alike.
+pub(crate) fn data_parallel_gradients(
+    model: &ReidModel,
+    batch: Batch,
+    losses: &LossConfig,
+    only: Option<&[ParamId]>,
+    others: &[Device],
+    group: usize,
+) -> (GradientsParams, StepStats) {
+    let Batch {
+        images,
+        targets,
+        total,
+    } = batch;
     let n = targets.dims()[0];
     let bounds = chunk_bounds(n, others.len() + 1, group);
     let main_device = images.device();
@@ -67,7 +104,7 @@ pub fn data_parallel_step(
                 .clone()
                 .narrow(0, start, end - start)
                 .to_device(device),
-            (end - start) as f32 / n as f32,
+            (end - start) as f32 / total as f32,
         )
     };
     let results: Vec<(GradientsParams, StepStats, f32)> = std::thread::scope(|scope| {
@@ -87,7 +124,7 @@ pub fn data_parallel_step(
             })
             .collect();
         let (images, targets, weight) = chunk(bounds[0], &main_device);
-        let (grads, stats) = chunk_gradients(&model, images, targets, losses, weight, only);
+        let (grads, stats) = chunk_gradients(model, images, targets, losses, weight, only);
         let mut all = vec![(grads, stats, weight)];
         all.extend(
             handles
@@ -102,14 +139,11 @@ pub fn data_parallel_step(
         accuracy: 0.0,
     };
     for (grads, part, weight) in results {
-        accumulator.accumulate(&model, grads);
+        accumulator.accumulate(model, grads);
         stats.loss += part.loss * weight;
         stats.accuracy += part.accuracy * weight;
     }
-    (
-        optimizer.step(learning_rate, model, accumulator.grads()),
-        stats,
-    )
+    (accumulator.grads(), stats)
 }
 
 #[cfg(test)]

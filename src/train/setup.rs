@@ -1,7 +1,7 @@
 //! A run's setup before its first step: the options checked, the devices, the datasets, the
 //! sampler and transforms, and the model a fresh run starts from.
 
-use super::config::{MutualConfig, TrainConfig};
+use super::config::{Distributed, MutualConfig, TrainConfig};
 use super::multilabel_step::MultilabelLoss;
 use crate::data::classification::{ClassificationDataset, load_classification};
 use crate::data::sampler::Sampler;
@@ -44,14 +44,16 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
     let device = devices[0].clone();
     let train_device = device.clone().autodiff();
     let replicas: Vec<_> = devices[1..].iter().map(|d| d.clone().autodiff()).collect();
-    if !replicas.is_empty()
+    // Several devices or processes split each batch: the techniques below need it whole.
+    let split = !replicas.is_empty() || config.distributed != Distributed::None;
+    if split
         && (config.optimizer.sam.is_some()
             || config.loss.mutual_learning.is_some()
             || config.loss.reid.center_weight > 0.0)
     {
         return Err(Error::InvalidInput(
             "SAM, mutual learning and the center loss run on one device; \
-             several devices train with the other losses"
+             several devices or processes train with the other losses"
                 .into(),
         ));
     }
@@ -109,7 +111,7 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
     let data = if config.model.task == Task::Reid {
         reid_data(config)?
     } else {
-        if !replicas.is_empty()
+        if split
             || config.optimizer.sam.is_some()
             || config.loss.mutual_learning.is_some()
             || config.loss.reid.center_weight > 0.0

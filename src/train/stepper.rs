@@ -1,7 +1,7 @@
 //! The `Stepper`: the model under training with everything one step updates (its optimizer,
-//! deep mutual learning's peer, the center loss's centers), and the recipe that decides how a
-//! step trains — one model on one device, two models learning from each other, one model over
-//! several devices, or a multi-label classifier. The training loop calls `step` only.
+//! deep mutual learning's peer, the center loss's centers, its part in a distributed run), and
+//! the recipe that decides how a step trains — one model on one device, two models learning from
+//! each other, one model over several devices or processes, or a multi-label classifier. The training loop calls `step` only.
 
 use burn::module::ParamId;
 use burn::optim::ModuleOptimizer;
@@ -10,8 +10,9 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use super::center::CenterLoss;
 use super::config::TrainConfig;
+use super::distributed::Team;
 use super::multilabel_step::multilabel_step;
-use super::parallel::data_parallel_step;
+use super::parallel::{Batch, data_parallel_gradients, data_parallel_step};
 use super::setup::Setup;
 use super::step::{Learner, StepExtras, StepStats, mutual_step, train_step_with};
 use crate::data::sampler::Sampler;
@@ -38,6 +39,14 @@ enum Recipe {
     /// One model, the batch split over the training device and these replicas.
     Parallel {
         /// Autodiff devices of the other replicas.
+        replicas: Vec<Device>,
+        /// Images kept together in one chunk (an identity's instances).
+        group: usize,
+    },
+    /// One rank of a distributed run: this rank's chunk of the batch over the training device
+    /// and these replicas, the gradients then summed over the ranks.
+    Distributed {
+        /// Autodiff devices of the other local replicas.
         replicas: Vec<Device>,
         /// Images kept together in one chunk (an identity's instances).
         group: usize,
@@ -75,6 +84,8 @@ pub(crate) struct Stepper {
     pub peer: Option<Peer>,
     /// The center loss's class centers.
     pub centers: Option<CenterLoss>,
+    /// This process's part in a distributed run.
+    pub team: Option<Team>,
     recipe: Recipe,
 }
 
@@ -85,10 +96,20 @@ impl Stepper {
         optimizer: ModuleOptimizer,
         peer: Option<Peer>,
         centers: Option<CenterLoss>,
+        team: Option<Team>,
         config: &TrainConfig,
         s: &Setup,
     ) -> Self {
-        let recipe = if config.model.task == Task::Multilabel {
+        let group = match s.sampler {
+            Sampler::RandomIdentity { instances } => instances,
+            _ => 1,
+        };
+        let recipe = if team.is_some() {
+            Recipe::Distributed {
+                replicas: s.replicas.clone(),
+                group,
+            }
+        } else if config.model.task == Task::Multilabel {
             Recipe::Multilabel {
                 labels: s.train_labels.clone(),
                 classes: s.classes,
@@ -100,10 +121,7 @@ impl Stepper {
         } else if !s.replicas.is_empty() {
             Recipe::Parallel {
                 replicas: s.replicas.clone(),
-                group: match s.sampler {
-                    Sampler::RandomIdentity { instances } => instances,
-                    _ => 1,
-                },
+                group,
             }
         } else {
             Recipe::Single
@@ -113,6 +131,7 @@ impl Stepper {
             optimizer,
             peer,
             centers,
+            team,
             recipe,
         }
     }
@@ -124,6 +143,7 @@ impl Stepper {
             mut optimizer,
             mut peer,
             mut centers,
+            mut team,
             recipe,
         } = self;
         let Lesson {
@@ -189,6 +209,21 @@ impl Stepper {
                 replicas,
                 *group,
             ),
+            Recipe::Distributed { replicas, group } => {
+                let team = team.as_mut().expect("a distributed recipe has a team");
+                let batch = Batch {
+                    images,
+                    targets: labels,
+                    total: config.sampler.batch_size,
+                };
+                let losses = &config.loss.reid;
+                let (grads, stats) =
+                    data_parallel_gradients(&model, batch, losses, only, replicas, *group);
+                let (grads, stats) = team
+                    .reduce(&model, grads, stats)
+                    .unwrap_or_else(|e| team.fail(&e));
+                (optimizer.step(rates, model, grads), stats)
+            }
             Recipe::Single => train_step_with(
                 model,
                 &mut optimizer,
@@ -204,6 +239,7 @@ impl Stepper {
             optimizer,
             peer,
             centers,
+            team,
             recipe,
         };
         (next, stats)

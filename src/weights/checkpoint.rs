@@ -36,10 +36,13 @@ pub(crate) fn is_checkpoint(path: &Path) -> bool {
 /// Saves `model` to `path` atomically: a temporary file is written, then renamed into place.
 pub fn save_checkpoint(model: &ReidModel, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let tmp = path.with_extension(format!("tmp-{}.bpk", std::process::id()));
-    let store = BurnpackStore::from_file(&tmp)
-        .auto_extension(false)
-        .overwrite(true)
+    let bytes = checkpoint_bytes(model).map_err(|reason| checkpoint_err(path, reason))?;
+    crate::formats::npy::write_atomically(path, &bytes)
+}
+
+/// `model` as the bytes of a checkpoint file (what training sends to the other ranks of a job).
+pub(crate) fn checkpoint_bytes(model: &ReidModel) -> std::result::Result<Vec<u8>, String> {
+    let store = BurnpackStore::from_bytes(None)
         .metadata(META_ARCH, model.arch.name())
         .metadata(META_CLASSES, model.num_classes().to_string())
         .metadata(META_VERSION, crate::VERSION)
@@ -60,34 +63,41 @@ pub fn save_checkpoint(model: &ReidModel, path: impl AsRef<Path>) -> Result<()> 
         Some(scale) => store.metadata(META_COSINE_SCALE, scale.to_string()),
         None => store,
     };
-    let saved = model
-        .save_into(&mut store)
-        .map_err(|e| checkpoint_err(path, e.to_string()))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
-    if saved.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    saved
+    model.save_into(&mut store).map_err(|e| e.to_string())?;
+    let bytes = store.get_bytes().map_err(|e| e.to_string())?;
+    Ok(bytes.to_vec())
 }
 
 /// Loads a checkpoint written by [`save_checkpoint`], rebuilding its architecture.
 pub fn load_checkpoint(path: impl AsRef<Path>, device: &Device) -> Result<ReidModel> {
     let path = path.as_ref();
-    let reader = Reader::from_file_exact(path).map_err(|e| checkpoint_err(path, e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    checkpoint_from_bytes(bytes, device, path)
+}
+
+/// The model of a checkpoint file's bytes ([`checkpoint_bytes`]); `origin` names them in errors.
+pub(crate) fn checkpoint_from_bytes(
+    bytes: Vec<u8>,
+    device: &Device,
+    origin: &Path,
+) -> Result<ReidModel> {
+    let bytes = burn::tensor::Bytes::from_bytes_vec(bytes);
+    let reader =
+        Reader::from_bytes(bytes.clone()).map_err(|e| checkpoint_err(origin, e.to_string()))?;
     let meta = reader.metadata();
     let arch: Arch = meta
         .get(META_ARCH)
-        .ok_or_else(|| checkpoint_err(path, "no architecture recorded; not a reid checkpoint"))?
+        .ok_or_else(|| checkpoint_err(origin, "no architecture recorded; not a reid checkpoint"))?
         .parse()?;
     let num_classes: usize = meta
         .get(META_CLASSES)
         .and_then(|n| n.parse().ok())
-        .ok_or_else(|| checkpoint_err(path, "no class count recorded"))?;
+        .ok_or_else(|| checkpoint_err(origin, "no class count recorded"))?;
     // Checkpoints of earlier versions hold re-id models and no class names.
     let task: Task = meta.get(META_TASK).map_or(Ok(Task::Reid), |t| t.parse())?;
     let class_names: Vec<String> = match meta.get(META_CLASS_NAMES) {
         Some(json) => serde_json::from_str(json)
-            .map_err(|e| checkpoint_err(path, format!("class names: {e}")))?,
+            .map_err(|e| checkpoint_err(origin, format!("class names: {e}")))?,
         None => Vec::new(),
     };
     let head = meta.get(META_HEAD).cloned();
@@ -98,7 +108,7 @@ pub fn load_checkpoint(path: impl AsRef<Path>, device: &Device) -> Result<ReidMo
     let cosine_scale = match meta.get(META_COSINE_SCALE) {
         Some(v) => Some(
             v.parse::<f32>()
-                .map_err(|e| checkpoint_err(path, format!("cosine scale: {e}")))?,
+                .map_err(|e| checkpoint_err(origin, format!("cosine scale: {e}")))?,
         ),
         None => None,
     };
@@ -107,18 +117,18 @@ pub fn load_checkpoint(path: impl AsRef<Path>, device: &Device) -> Result<ReidMo
     if let Some(spec) = head.filter(|h| h != "linear") {
         model = ReidModel::new(arch, 1, device)
             .with_head_spec(&spec, num_classes, device)
-            .map_err(|e| checkpoint_err(path, e.to_string()))?
+            .map_err(|e| checkpoint_err(origin, e.to_string()))?
             .with_task(model.task, model.class_names);
     }
     model.trained_input = trained_input;
     model.cosine_scale = cosine_scale;
-    let mut store = BurnpackStore::from_file(path).auto_extension(false);
+    let mut store = BurnpackStore::from_bytes(Some(bytes));
     let result = model
         .load_from(&mut store)
-        .map_err(|e| checkpoint_err(path, e.to_string()))?;
+        .map_err(|e| checkpoint_err(origin, e.to_string()))?;
     if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
         return Err(checkpoint_err(
-            path,
+            origin,
             format!(
                 "does not match {arch}: {} errors, missing {:?}, unused {:?}",
                 result.errors.len(),

@@ -2,7 +2,7 @@
 //! key names, export of weights under the same names, and the SDK's own checkpoints.
 
 mod apply;
-mod checkpoint;
+pub(crate) mod checkpoint;
 pub mod fingerprint;
 mod state_dict;
 

@@ -1,8 +1,9 @@
-//! Training (layer `train`, with `config`): numerics against PyTorch, runs end to end, classification runs.
+//! Training (layer `train`, with `config`): numerics against PyTorch, runs end to end, classification runs, MPI jobs.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod classification_runs;
+mod mpi;
 mod numerics;
 mod runs;

@@ -15,7 +15,7 @@ use reid::train::{
     ScheduleSection, TrainConfig, train,
 };
 
-fn dataset(dir: &Path) -> PathBuf {
+pub(crate) fn dataset(dir: &Path) -> PathBuf {
     let root = dir.join("data");
     let options = SynthOptions {
         ids: 16,
@@ -69,7 +69,7 @@ fn cli_map(weights: &Path, save_dir: &Path) -> f64 {
     line["mAP"].as_f64().unwrap()
 }
 
-fn history(save_dir: &Path) -> Vec<EpochLog> {
+pub(crate) fn history(save_dir: &Path) -> Vec<EpochLog> {
     std::fs::read_to_string(save_dir.join("metrics.jsonl"))
         .unwrap_or_default()
         .lines()

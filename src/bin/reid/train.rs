@@ -29,6 +29,10 @@ pub struct TrainArgs {
     /// Dataset root (overrides `data.root`).
     #[arg(long)]
     pub root: Option<PathBuf>,
+    /// `mpi`: this process is one rank of an MPI job (`mpirun -np N reid train …`; needs a
+    /// build with the `mpi` feature); overrides `distributed`.
+    #[arg(long)]
+    pub distributed: Option<reid::train::Distributed>,
     /// Overrides: `section.key=value`.
     pub overrides: Vec<String>,
 }
@@ -39,11 +43,34 @@ impl TrainArgs {
         let Self {
             config,
             root,
-            overrides,
+            distributed,
+            mut overrides,
         } = self;
+        if let Some(distributed) = distributed {
+            let name = match distributed {
+                reid::train::Distributed::None => "none",
+                reid::train::Distributed::Mpi => "mpi",
+            };
+            overrides.push(format!("distributed={name}"));
+        }
         let config = load_config(config.as_deref(), root.as_deref(), overrides)?;
         run_training(&config)
     }
+}
+
+/// Whether this process reports the run: every process but the ranks after the first of a
+/// distributed run, whose lines would repeat rank 0's.
+#[cfg(feature = "mpi")]
+fn reports(config: &TrainConfig) -> reid::Result<bool> {
+    Ok(match config.distributed {
+        reid::train::Distributed::Mpi => reid::distributed::Communicator::world()?.rank() == 0,
+        reid::train::Distributed::None => true,
+    })
+}
+
+#[cfg(not(feature = "mpi"))]
+fn reports(_config: &TrainConfig) -> reid::Result<bool> {
+    Ok(true)
 }
 
 /// Arguments of `lr-find`.
@@ -111,6 +138,10 @@ impl LrFindArgs {
 /// the epoch summaries.
 fn run_training(config: &TrainConfig) -> reid::Result<()> {
     use std::io::IsTerminal;
+    if !reports(config)? {
+        reid::train::train(config, &mut |_| true)?;
+        return Ok(());
+    }
     let bar = std::io::stderr().is_terminal();
     println!(
         "training {} on {} ({}x{}, batch {}, {} epochs) -> {}",
