@@ -104,7 +104,7 @@ impl Communicator {
 
     /// Ends every rank of the job with `code` (Open MPI's launcher reports which rank aborted).
     pub fn abort(&self, code: i32) -> ! {
-        let _serial = self.calls.lock();
+        // Not behind `calls`: a thread blocked in a collective must not keep the job alive.
         self.mpi.abort(code);
         // MPI_Abort does not return; should an MPI library let it, the job must still end.
         std::process::exit(code.max(1))

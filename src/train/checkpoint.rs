@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::optim::ModuleOptimizer;
-use burn::tensor::Device;
+use burn::tensor::{Bytes, Device};
 use serde::{Deserialize, Serialize};
 
 use super::center::CenterLoss;
@@ -164,13 +164,16 @@ impl Start {
             return Err(malformed());
         };
         let origin = Path::new("the start sent by rank 0");
-        let model =
-            crate::weights::checkpoint::checkpoint_from_bytes(model.to_vec(), device, origin)?;
+        let model = crate::weights::checkpoint::checkpoint_from_bytes(
+            Bytes::from_bytes_vec(model.to_vec()),
+            device,
+            origin,
+        )?;
         let optimizer = config
             .optimizer
             .algorithm
             .build()?
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(optimizer.to_vec()))
+            .from_bytes(Bytes::from_bytes_vec(optimizer.to_vec()))
             .map_err(|e| Error::Runtime(format!("the optimizer state from rank 0: {e:?}")))?;
         let state: RunState = serde_json::from_slice(state)
             .map_err(|e| Error::Runtime(format!("the run state from rank 0: {e}")))?;

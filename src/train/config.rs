@@ -320,16 +320,23 @@ pub enum Distributed {
     Mpi,
 }
 
+impl Distributed {
+    /// Its name in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Mpi => "mpi",
+        }
+    }
+}
+
 impl std::str::FromStr for Distributed {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "none" => Ok(Self::None),
-            "mpi" => Ok(Self::Mpi),
-            other => Err(Error::InvalidInput(format!(
-                "distributed `{other}`: expected none or mpi"
-            ))),
-        }
+        [Self::None, Self::Mpi]
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| Error::InvalidInput(format!("distributed `{s}`: expected none or mpi")))
     }
 }

@@ -24,7 +24,6 @@ use super::step::StepStats;
 use super::stepper::{Lesson, Peer, Stepper};
 use super::tensorboard::write_events;
 use crate::data::rng::Rng;
-use crate::data::sampler::Sampler;
 use crate::error::{Error, Result};
 use crate::eval::RankMetrics;
 use crate::models::{ReidModel, Task};
@@ -103,10 +102,7 @@ fn run(
     team: Option<Team>,
 ) -> Result<TrainReport> {
     let s = setup(config)?;
-    let group = match s.sampler {
-        Sampler::RandomIdentity { instances } => instances,
-        _ => 1,
-    };
+    let group = s.group();
     let leads = team.as_ref().is_none_or(Team::leads);
     if let Some(team) = &team {
         team.check_batch(config.sampler.batch_size, group)?;

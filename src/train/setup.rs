@@ -37,6 +37,17 @@ pub(crate) struct Setup {
     pub class_names: Vec<String>,
 }
 
+impl Setup {
+    /// Images a batch keeps together when it is cut into chunks for devices or ranks: an
+    /// identity's instances in P × K batches, else 1.
+    pub fn group(&self) -> usize {
+        match self.sampler {
+            Sampler::RandomIdentity { instances } => instances,
+            _ => 1,
+        }
+    }
+}
+
 /// Checks `config` and reads its datasets.
 pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
     let arch: Arch = config.model.arch.parse()?;

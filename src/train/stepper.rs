@@ -15,7 +15,6 @@ use super::multilabel_step::multilabel_step;
 use super::parallel::{Batch, data_parallel_gradients, data_parallel_step};
 use super::setup::Setup;
 use super::step::{Learner, StepExtras, StepStats, mutual_step, train_step_with};
-use crate::data::sampler::Sampler;
 use crate::device::Device;
 use crate::models::{ReidModel, Task};
 
@@ -100,10 +99,7 @@ impl Stepper {
         config: &TrainConfig,
         s: &Setup,
     ) -> Self {
-        let group = match s.sampler {
-            Sampler::RandomIdentity { instances } => instances,
-            _ => 1,
-        };
+        let group = s.group();
         let recipe = if team.is_some() {
             Recipe::Distributed {
                 replicas: s.replicas.clone(),

@@ -7,7 +7,7 @@ use std::path::Path;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::store::burn_pack::Reader;
 use burn::store::{BurnpackStore, ModuleSnapshot};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Bytes, Device, Tensor};
 
 use crate::error::{Error, Result};
 use crate::models::{Arch, ReidModel, Task};
@@ -41,7 +41,7 @@ pub fn save_checkpoint(model: &ReidModel, path: impl AsRef<Path>) -> Result<()> 
 }
 
 /// `model` as the bytes of a checkpoint file (what training sends to the other ranks of a job).
-pub(crate) fn checkpoint_bytes(model: &ReidModel) -> std::result::Result<Vec<u8>, String> {
+pub(crate) fn checkpoint_bytes(model: &ReidModel) -> std::result::Result<Bytes, String> {
     let store = BurnpackStore::from_bytes(None)
         .metadata(META_ARCH, model.arch.name())
         .metadata(META_CLASSES, model.num_classes().to_string())
@@ -64,27 +64,38 @@ pub(crate) fn checkpoint_bytes(model: &ReidModel) -> std::result::Result<Vec<u8>
         None => store,
     };
     model.save_into(&mut store).map_err(|e| e.to_string())?;
-    let bytes = store.get_bytes().map_err(|e| e.to_string())?;
-    Ok(bytes.to_vec())
+    store.get_bytes().map_err(|e| e.to_string())
 }
 
-/// Loads a checkpoint written by [`save_checkpoint`], rebuilding its architecture.
+/// Loads a checkpoint written by [`save_checkpoint`], rebuilding its architecture. The tensors
+/// are read from the file as the model takes them.
 pub fn load_checkpoint(path: impl AsRef<Path>, device: &Device) -> Result<ReidModel> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    checkpoint_from_bytes(bytes, device, path)
+    let reader = Reader::from_file_exact(path).map_err(|e| checkpoint_err(path, e.to_string()))?;
+    let store = BurnpackStore::from_file(path).auto_extension(false);
+    checkpoint_model(reader.metadata(), store, device, path)
 }
 
 /// The model of a checkpoint file's bytes ([`checkpoint_bytes`]); `origin` names them in errors.
 pub(crate) fn checkpoint_from_bytes(
-    bytes: Vec<u8>,
+    bytes: Bytes,
     device: &Device,
     origin: &Path,
 ) -> Result<ReidModel> {
-    let bytes = burn::tensor::Bytes::from_bytes_vec(bytes);
+    // The reader keeps the buffer it parses; the store needs its own.
     let reader =
         Reader::from_bytes(bytes.clone()).map_err(|e| checkpoint_err(origin, e.to_string()))?;
-    let meta = reader.metadata();
+    let store = BurnpackStore::from_bytes(Some(bytes));
+    checkpoint_model(reader.metadata(), store, device, origin)
+}
+
+/// The architecture a checkpoint's metadata names, loaded from `store`.
+fn checkpoint_model(
+    meta: &BTreeMap<String, String>,
+    mut store: BurnpackStore,
+    device: &Device,
+    origin: &Path,
+) -> Result<ReidModel> {
     let arch: Arch = meta
         .get(META_ARCH)
         .ok_or_else(|| checkpoint_err(origin, "no architecture recorded; not a reid checkpoint"))?
@@ -112,7 +123,6 @@ pub(crate) fn checkpoint_from_bytes(
         ),
         None => None,
     };
-    drop(reader);
     let mut model = ReidModel::new(arch, num_classes, device).with_task(task, class_names);
     if let Some(spec) = head.filter(|h| h != "linear") {
         model = ReidModel::new(arch, 1, device)
@@ -122,7 +132,6 @@ pub(crate) fn checkpoint_from_bytes(
     }
     model.trained_input = trained_input;
     model.cosine_scale = cosine_scale;
-    let mut store = BurnpackStore::from_bytes(Some(bytes));
     let result = model
         .load_from(&mut store)
         .map_err(|e| checkpoint_err(origin, e.to_string()))?;

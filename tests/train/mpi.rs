@@ -54,10 +54,7 @@ fn two_ranks(mpirun: &Path) -> Command {
             "btl_tcp_if_include",
             "lo",
         ])
-        .args(["--mca", "oob_tcp_if_include", "lo"])
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .env("OMPI_MCA_rmaps_base_oversubscribe", "1");
+        .args(["--mca", "oob_tcp_if_include", "lo"]);
     command
 }
 

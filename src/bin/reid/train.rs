@@ -47,11 +47,7 @@ impl TrainArgs {
             mut overrides,
         } = self;
         if let Some(distributed) = distributed {
-            let name = match distributed {
-                reid::train::Distributed::None => "none",
-                reid::train::Distributed::Mpi => "mpi",
-            };
-            overrides.push(format!("distributed={name}"));
+            overrides.push(format!("distributed={}", distributed.name()));
         }
         let config = load_config(config.as_deref(), root.as_deref(), overrides)?;
         run_training(&config)
