@@ -312,9 +312,10 @@ impl Extractor {
                             .get("num_classes")
                             .and_then(|c| c.parse().ok())
                             .unwrap_or(1);
-                        ReidModel::new(arch, 1, &device).with_head_spec(spec, classes, &device)?
+                        ReidModel::unloaded(arch, 1, &device)
+                            .with_head_spec(spec, classes, &device)?
                     }
-                    None => ReidModel::new(arch, classes, &device),
+                    None => ReidModel::unloaded(arch, classes, &device),
                 };
                 let (mut model, _) = crate::weights::load_state_dict(model, &dict)?;
                 model.cosine_scale = meta.get("cosine_scale").and_then(|v| v.parse().ok());

@@ -171,9 +171,21 @@ pub fn build(name: &str, num_classes: usize, device: &Device) -> Result<ReidMode
 }
 
 impl ReidModel {
-    /// Builds `arch` with `num_classes` identities on `device`.
+    /// Builds `arch` with `num_classes` identities on `device`, every parameter drawn now (under
+    /// [`seeding::exclusively`], so a seeded build is reproducible).
     pub fn new(arch: Arch, num_classes: usize, device: &Device) -> Self {
-        seeding::exclusively(|| Self::build(arch, num_classes, device))
+        seeding::exclusively(|| {
+            let model = Self::build(arch, num_classes, device);
+            seeding::draw(&model);
+            model
+        })
+    }
+
+    /// `arch` with `num_classes` identities whose parameters are not drawn yet: the skeleton
+    /// that weights are loaded into, or whose shapes are read. Loading draws nothing; reading a
+    /// parameter that was not loaded draws it then, outside any seed.
+    pub fn unloaded(arch: Arch, num_classes: usize, device: &Device) -> Self {
+        Self::build(arch, num_classes, device)
     }
 
     fn build(arch: Arch, num_classes: usize, device: &Device) -> Self {
@@ -227,6 +239,20 @@ impl ReidModel {
     /// The same network with a freshly initialized attention head for `classes` classes
     /// (decoder width `dim`, `heads` attention heads) giving its logits.
     pub fn with_attention_head(
+        self,
+        classes: usize,
+        dim: usize,
+        heads: usize,
+        device: &Device,
+    ) -> Self {
+        seeding::exclusively(|| {
+            let model = self.with_unloaded_attention_head(classes, dim, heads, device);
+            seeding::draw(&model.attention);
+            model
+        })
+    }
+
+    fn with_unloaded_attention_head(
         mut self,
         classes: usize,
         dim: usize,
@@ -234,9 +260,13 @@ impl ReidModel {
         device: &Device,
     ) -> Self {
         let channels = self.backbone.out_channels();
-        self.attention = Some(seeding::exclusively(|| {
-            attention_head::AttentionHead::new(channels, classes.max(1), dim, heads, device)
-        }));
+        self.attention = Some(attention_head::AttentionHead::new(
+            channels,
+            classes.max(1),
+            dim,
+            heads,
+            device,
+        ));
         self
     }
 
@@ -248,7 +278,8 @@ impl ReidModel {
             .map(|a| format!("attention:{}:{}", a.dim(), a.heads))
     }
 
-    /// Rebuilds the head a [`ReidModel::head_spec`] describes.
+    /// Rebuilds the head a [`ReidModel::head_spec`] describes, its parameters not drawn (weights
+    /// are loaded into it, as into [`ReidModel::unloaded`]).
     pub fn with_head_spec(self, spec: &str, classes: usize, device: &Device) -> Result<Self> {
         let parts: Vec<&str> = spec.split(':').collect();
         match parts.as_slice() {
@@ -263,7 +294,7 @@ impl ReidModel {
                 if dim % heads != 0 {
                     return Err(Error::ModelFormat(format!("bad head `{spec}`")));
                 }
-                Ok(self.with_attention_head(classes, dim, heads, device))
+                Ok(self.with_unloaded_attention_head(classes, dim, heads, device))
             }
             _ => Err(Error::ModelFormat(format!("unknown head `{spec}`"))),
         }
@@ -303,8 +334,11 @@ impl ReidModel {
     /// identities (finetuning on other identities keeps everything else).
     pub fn with_classifier(mut self, num_classes: usize, device: &Device) -> Self {
         let features = self.feature_dim();
-        self.head.classifier =
-            seeding::exclusively(|| layers::linear(features, num_classes.max(1), device));
+        self.head.classifier = seeding::exclusively(|| {
+            let classifier = layers::linear(features, num_classes.max(1), device);
+            seeding::draw(&classifier);
+            classifier
+        });
         self
     }
 

@@ -257,7 +257,12 @@ fn classification_data(config: &TrainConfig, sampler: Sampler) -> Result<TrainDa
 /// The model a fresh run starts from: the configured weights (with a new classifier when the
 /// number of identities differs) or a seeded random initialization.
 pub(crate) fn initial_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel> {
-    crate::models::seeding::seeded(&s.device, config.seed, || seeded_model(config, s))
+    crate::models::seeding::seeded(&s.device, config.seed, || {
+        let model = seeded_model(config, s)?;
+        // A loaded model's parameters that the file did not hold are drawn here, under the seed.
+        crate::models::seeding::draw(&model);
+        Ok(model)
+    })
 }
 
 fn seeded_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel> {

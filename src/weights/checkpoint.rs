@@ -123,9 +123,9 @@ fn checkpoint_model(
         ),
         None => None,
     };
-    let mut model = ReidModel::new(arch, num_classes, device).with_task(task, class_names);
+    let mut model = ReidModel::unloaded(arch, num_classes, device).with_task(task, class_names);
     if let Some(spec) = head.filter(|h| h != "linear") {
-        model = ReidModel::new(arch, 1, device)
+        model = ReidModel::unloaded(arch, 1, device)
             .with_head_spec(&spec, num_classes, device)
             .map_err(|e| checkpoint_err(origin, e.to_string()))?
             .with_task(model.task, model.class_names);

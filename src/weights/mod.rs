@@ -33,7 +33,7 @@ pub fn load_torchreid(
         .get("classifier.weight")
         .map(|t| t.shape[0])
         .unwrap_or(1);
-    load_state_dict(ReidModel::new(arch, num_classes, device), &dict)
+    load_state_dict(ReidModel::unloaded(arch, num_classes, device), &dict)
 }
 
 /// Loads a model from any weight file the SDK reads: its own checkpoints (`.bpk`, which name
@@ -72,8 +72,8 @@ pub fn matching_architectures(dict: &StateDict, device: &Device) -> Vec<Arch> {
     Arch::ALL
         .into_iter()
         .filter(|&arch| {
-            // Parameters are created lazily: building a model here allocates no weights.
-            let model = ReidModel::new(arch, 1, device);
+            // A skeleton: its parameters are never drawn.
+            let model = ReidModel::unloaded(arch, 1, device);
             let expected: std::collections::BTreeMap<String, Vec<usize>> = expected_keys(&model)
                 .into_iter()
                 .filter(|(k, _)| !k.starts_with("classifier."))

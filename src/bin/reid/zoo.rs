@@ -141,7 +141,7 @@ fn models(height: usize, width: usize) -> reid::Result<()> {
         "name", "input", "dim", "params", "GFLOPs"
     );
     for arch in Arch::ALL {
-        let model = ReidModel::new(arch, 1, &device);
+        let model = ReidModel::unloaded(arch, 1, &device);
         let (h, w) = arch.default_input();
         println!(
             "{:<22} {:<10} {:>5} {:>8.2}M {:>8.3}  {}",
