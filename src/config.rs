@@ -382,6 +382,49 @@ impl Default for Test {
     }
 }
 
+/// torchreid's `sgd:` section (its `default_config.py`): the same settings as
+/// `train.momentum`, `train.sgd_dampening` and `train.sgd_nesterov`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct SgdSection {
+    momentum: Option<f64>,
+    dampening: Option<f64>,
+    nesterov: Option<bool>,
+}
+
+/// torchreid's `rmsprop:` section: `train.rmsprop_alpha`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RmspropSection {
+    alpha: Option<f64>,
+}
+
+/// torchreid's `adam:` section: `train.adam_beta1` and `train.adam_beta2`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct AdamSection {
+    beta1: Option<f64>,
+    beta2: Option<f64>,
+}
+
+/// A setting torchreid's files give in a section of its own and `build_optimizer`'s names give
+/// under `train:`: the section's value if given; both given, they must agree.
+fn either<T: PartialEq + std::fmt::Debug>(
+    train: T,
+    default: T,
+    section: Option<T>,
+    keys: [&str; 2],
+) -> Result<T> {
+    match section {
+        Some(v) if train != default && train != v => Err(invalid(format!(
+            "{} is {v:?} but {} is {train:?}: give one of them",
+            keys[0], keys[1]
+        ))),
+        Some(v) => Ok(v),
+        None => Ok(train),
+    }
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 struct File {
@@ -397,6 +440,9 @@ struct File {
     device: Option<String>,
     /// reid's own key: `mpi` trains as the ranks of an MPI job.
     distributed: crate::train::Distributed,
+    sgd: SgdSection,
+    rmsprop: RmspropSection,
+    adam: AdamSection,
 }
 
 fn invalid(message: String) -> Error {
@@ -543,6 +589,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         return Err(invalid("every loss weight is 0".into()));
     }
     let t = &f.train;
+    let defaults = OptimizerConfig::default();
     let step = || t.stepsize.first().copied().unwrap_or(20);
     let schedule = match t.lr_scheduler.as_str() {
         "single_step" => Schedule::SingleStep {
@@ -652,12 +699,42 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             algorithm: OptimizerConfig {
                 name: optim,
                 weight_decay: t.weight_decay,
-                momentum: t.momentum,
-                sgd_dampening: t.sgd_dampening,
-                sgd_nesterov: t.sgd_nesterov,
-                adam_beta1: t.adam_beta1,
-                adam_beta2: t.adam_beta2,
-                rmsprop_alpha: t.rmsprop_alpha,
+                momentum: either(
+                    t.momentum,
+                    defaults.momentum,
+                    f.sgd.momentum,
+                    ["sgd.momentum", "train.momentum"],
+                )?,
+                sgd_dampening: either(
+                    t.sgd_dampening,
+                    defaults.sgd_dampening,
+                    f.sgd.dampening,
+                    ["sgd.dampening", "train.sgd_dampening"],
+                )?,
+                sgd_nesterov: either(
+                    t.sgd_nesterov,
+                    defaults.sgd_nesterov,
+                    f.sgd.nesterov,
+                    ["sgd.nesterov", "train.sgd_nesterov"],
+                )?,
+                adam_beta1: either(
+                    t.adam_beta1,
+                    defaults.adam_beta1,
+                    f.adam.beta1,
+                    ["adam.beta1", "train.adam_beta1"],
+                )?,
+                adam_beta2: either(
+                    t.adam_beta2,
+                    defaults.adam_beta2,
+                    f.adam.beta2,
+                    ["adam.beta2", "train.adam_beta2"],
+                )?,
+                rmsprop_alpha: either(
+                    t.rmsprop_alpha,
+                    defaults.rmsprop_alpha,
+                    f.rmsprop.alpha,
+                    ["rmsprop.alpha", "train.rmsprop_alpha"],
+                )?,
             },
             staged_lr: t.staged_lr.then(|| StagedLr {
                 new_layers: t.new_layers.clone(),
@@ -736,6 +813,48 @@ mod tests {
             load_train_config(None, &[]).unwrap().model.arch,
             "osnet_x0_25"
         );
+    }
+
+    /// torchreid's `default_config.py` gives the optimizers' settings in sections of their own
+    /// (its files set `adam.beta2: 0.999`, not `build_optimizer`'s 0.99).
+    #[test]
+    fn torchreid_optimizer_sections_map() {
+        let c = load_train_config(
+            None,
+            &[
+                "adam.beta1=0.8".into(),
+                "adam.beta2=0.999".into(),
+                "sgd.momentum=0.5".into(),
+                "sgd.dampening=0.1".into(),
+                "sgd.nesterov=true".into(),
+                "rmsprop.alpha=0.9".into(),
+            ],
+        )
+        .unwrap();
+        let o = &c.optimizer.algorithm;
+        assert_eq!(
+            (o.adam_beta1, o.adam_beta2, o.momentum, o.sgd_dampening),
+            (0.8, 0.999, 0.5, 0.1)
+        );
+        assert!(o.sgd_nesterov);
+        assert_eq!(o.rmsprop_alpha, 0.9);
+        // The same value in both places is fine; two different ones are refused.
+        let same = ["adam.beta2=0.999".into(), "train.adam_beta2=0.999".into()];
+        assert_eq!(
+            load_train_config(None, &same)
+                .unwrap()
+                .optimizer
+                .algorithm
+                .adam_beta2,
+            0.999
+        );
+        let both = ["adam.beta2=0.999".into(), "train.adam_beta2=0.98".into()];
+        let err = load_train_config(None, &both).unwrap_err().to_string();
+        assert!(
+            err.contains("adam.beta2") && err.contains("train.adam_beta2"),
+            "{err}"
+        );
+        assert!(load_train_config(None, &["adam.beta3=0.9".into()]).is_err());
     }
 
     #[test]

@@ -71,17 +71,20 @@ fn flip(rgb: &mut [u8], width: usize) {
     }
 }
 
-/// torchreid's `Random2DTranslation`: the image at (w, h), or, with probability 0.5, enlarged
-/// to 1.125× and cropped back to (w, h) at a random offset.
+/// torchreid's `Resize` then `Random2DTranslation`: the image at (w, h), or, with probability
+/// 0.5, that image enlarged to 1.125× and cropped back to (w, h) at a random offset. The
+/// enlargement starts from the (w, h) image, not the original, as torchreid's does: an image of
+/// another size is resampled twice (each rounded to 8 bits), which blurs it a little.
 fn random_crop(rgb: &[u8], w0: usize, h0: usize, w: usize, h: usize, rng: &mut Rng) -> Vec<u8> {
+    let resized = resize_rgb(rgb, w0, h0, w, h);
     if rng.unit() >= 0.5 {
-        return resize_rgb(rgb, w0, h0, w, h);
+        return resized;
     }
     let (bw, bh) = (
         (w as f32 * 1.125).round() as usize,
         (h as f32 * 1.125).round() as usize,
     );
-    let big = resize_rgb(rgb, w0, h0, bw, bh);
+    let big = resize_rgb(&resized, w, h, bw, bh);
     let x0 = (rng.range(0.0, (bw - w) as f32)).round() as usize;
     let y0 = (rng.range(0.0, (bh - h) as f32)).round() as usize;
     let mut out = Vec::with_capacity(w * h * 3);
@@ -199,6 +202,47 @@ pub fn training_input(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every output of `random_crop` is one torchreid's transforms return for the same image
+    /// (`tests/fixtures/transforms/translation.npz`, by `make_transform_fixtures.py`): the
+    /// plain resize, or one of the crops of the twice-resampled enlargement.
+    #[test]
+    fn random_crop_returns_what_torchreid_returns() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/transforms/translation.npz"
+        );
+        let fixture = crate::formats::npy::read_npz(path).unwrap();
+        let bytes = |key: &str| -> (Vec<usize>, Vec<u8>) {
+            let a = &fixture[key];
+            let v = a.to_i64().unwrap().into_iter().map(|v| v as u8).collect();
+            (a.shape.clone(), v)
+        };
+        let (w, h) = (16, 32);
+        for case in ["A", "B"] {
+            let (shape, src) = bytes(&format!("src_{case}"));
+            let (_, plain) = bytes(&format!("plain_{case}"));
+            let (crops_shape, crops) = bytes(&format!("crops_{case}"));
+            let crops: Vec<&[u8]> = crops.chunks(w * h * 3).collect();
+            assert_eq!(crops.len(), crops_shape[0] * crops_shape[1]);
+            let mut seen = std::collections::BTreeSet::new();
+            for seed in 0..200 {
+                let out = random_crop(&src, shape[1], shape[0], w, h, &mut Rng::new(seed));
+                let found = if out == plain {
+                    Some(usize::MAX)
+                } else {
+                    crops.iter().position(|c| *c == out.as_slice())
+                };
+                let found = found.unwrap_or_else(|| panic!("{case}, seed {seed}: no match"));
+                seen.insert(found);
+            }
+            // Both branches, and most offsets, were taken.
+            assert!(
+                seen.contains(&usize::MAX) && seen.len() > crops.len() / 2,
+                "{seen:?}"
+            );
+        }
+    }
 
     #[test]
     fn transforms_keep_size_and_vary_with_the_seed() {

@@ -9,7 +9,7 @@ use burn::tensor::activation::{hard_sigmoid, hard_swish, relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
-use super::layers::{ConvSpec, batch_norm, conv_batch_norm, conv_forward};
+use super::layers::{ConvSpec, Init, batch_norm, conv_batch_norm, conv_forward};
 
 /// A block's non-linearity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -415,6 +415,7 @@ fn block(
         ConvSpec::new(c, c, args.kernel)
             .stride(stride)
             .groups(c)
+            .scheme(Init::Timm)
             .init(false, device)
     };
     let pw = |a: usize, b: usize| ConvSpec::new(a, b, 1).init(false, device);

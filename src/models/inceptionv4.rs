@@ -7,7 +7,7 @@ use burn::nn::pool::{AvgPool2dConfig, MaxPool2dConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
-use super::layers::{ConvNorm, ConvSpec};
+use super::layers::{ConvNorm, ConvSpec, Init};
 
 /// `BasicConv2d(cin, cout, kernel, stride, padding)` with square kernel and padding.
 fn basic(
@@ -18,7 +18,10 @@ fn basic(
     pad: usize,
     d: &Device,
 ) -> ConvNorm {
-    let spec = ConvSpec::new(cin, cout, kernel).stride(stride).padding(pad);
+    let spec = ConvSpec::new(cin, cout, kernel)
+        .stride(stride)
+        .padding(pad)
+        .scheme(Init::PyTorchDefault);
     ConvNorm::batch_eps(spec, 1e-3, d)
 }
 
@@ -29,7 +32,13 @@ fn one(cin: usize, cout: usize, d: &Device) -> ConvNorm {
 
 /// A `BasicConv2d` with an `h`×`w` kernel, stride 1, "same" padding.
 fn rect(cin: usize, cout: usize, h: usize, w: usize, d: &Device) -> ConvNorm {
-    ConvNorm::batch_eps(ConvSpec::new(cin, cout, 1).kernel_hw(h, w), 1e-3, d)
+    ConvNorm::batch_eps(
+        ConvSpec::new(cin, cout, 1)
+            .kernel_hw(h, w)
+            .scheme(Init::PyTorchDefault),
+        1e-3,
+        d,
+    )
 }
 
 fn run(conv: &ConvNorm, x: Tensor<4>) -> Tensor<4> {

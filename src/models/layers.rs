@@ -11,7 +11,70 @@ use burn::nn::{
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-/// Geometry of a 2-D convolution without bias, as torchreid's blocks declare them.
+/// How a family's reference implementation draws a fresh model's weights. Every scheme zeroes
+/// the biases of convolutions and of the embedding's linear layers except
+/// [`Init::PyTorchDefault`], which draws them as PyTorch's layers do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// torchreid's `_init_params`: convolutions Kaiming-normal over the fan-out of all output
+    /// channels (a depthwise filter too: PyTorch's fan-out ignores groups), linear layers
+    /// N(0, 0.01).
+    Torchreid,
+    /// timm's `_init_weight_goog` (EfficientNet, MobileNetV3): the fan-out divided by the
+    /// groups (the classifier as torchreid's: see [`Init::classifier`]).
+    Timm,
+    /// PyTorch's layer defaults (torchreid's Inception-V4 has no initialization of its own):
+    /// uniform in ±1/√fan-in, biases too.
+    PyTorchDefault,
+}
+
+impl Init {
+    fn conv(self, groups: usize) -> Initializer {
+        match self {
+            // Burn divides the fan-out by the groups; torch's `kaiming_normal_` does not.
+            Init::Torchreid => Initializer::KaimingNormal {
+                gain: (2.0 / groups as f64).sqrt(),
+                fan_out_only: true,
+            },
+            Init::Timm => Initializer::KaimingNormal {
+                gain: std::f64::consts::SQRT_2,
+                fan_out_only: true,
+            },
+            Init::PyTorchDefault => torch_default(),
+        }
+    }
+
+    /// The identity (or class) classifier, `in_dim` → `classes`. timm's families take
+    /// torchreid's N(0, 0.01) too, not timm's uniform ±1/√classes: logits that large at the
+    /// start kept a multi-label head with the asymmetric loss near the label prior (mAP 0.42
+    /// after the ten epochs of `tests/train/classification_runs.rs`, 0.6+ with the small draw).
+    pub fn classifier(self, in_dim: usize, classes: usize, device: &Device) -> Linear {
+        match self {
+            Init::Torchreid | Init::Timm => linear(in_dim, classes, device),
+            Init::PyTorchDefault => LinearConfig::new(in_dim, classes)
+                .with_initializer(torch_default())
+                .init(device),
+        }
+    }
+}
+
+/// PyTorch's default for convolution and linear layers (`kaiming_uniform_(a=√5)`: ±1/√fan-in).
+fn torch_default() -> Initializer {
+    Initializer::KaimingUniform {
+        gain: 1.0 / 3.0f64.sqrt(),
+        fan_out_only: false,
+    }
+}
+
+fn zero_bias(mut layer: Linear, device: &Device) -> Linear {
+    if let Some(bias) = &mut layer.bias {
+        *bias = Initializer::Zeros.init(bias.lazy_shape().dims::<1>(), device);
+    }
+    layer
+}
+
+/// Geometry of a 2-D convolution without bias, as torchreid's blocks declare them, and how it
+/// is initialized.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvSpec {
     /// Input channels.
@@ -26,6 +89,8 @@ pub struct ConvSpec {
     pub padding: [usize; 2],
     /// Channel groups (`out_channels` for depthwise).
     pub groups: usize,
+    /// How its weights are drawn.
+    pub scheme: Init,
 }
 
 impl ConvSpec {
@@ -38,7 +103,14 @@ impl ConvSpec {
             stride: 1,
             padding: [kernel / 2; 2],
             groups: 1,
+            scheme: Init::Torchreid,
         }
+    }
+
+    /// Sets how the weights are drawn (torchreid's scheme unless told).
+    pub fn scheme(mut self, scheme: Init) -> Self {
+        self.scheme = scheme;
+        self
     }
 
     /// A rectangular `height`×`width` kernel, padded by half its size in each direction
@@ -67,19 +139,22 @@ impl ConvSpec {
         self
     }
 
-    /// Builds the convolution, Kaiming-normal (fan-out) initialized as torchreid does.
+    /// Builds the convolution, initialized by its [`Init`] scheme.
     pub fn init(self, bias: bool, device: &Device) -> Conv2d {
         let [ph, pw] = self.padding;
-        Conv2dConfig::new([self.in_channels, self.out_channels], self.kernel)
+        let mut conv = Conv2dConfig::new([self.in_channels, self.out_channels], self.kernel)
             .with_stride([self.stride; 2])
             .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
             .with_groups(self.groups)
             .with_bias(bias)
-            .with_initializer(Initializer::KaimingNormal {
-                gain: std::f64::consts::SQRT_2,
-                fan_out_only: true,
-            })
-            .init(device)
+            .with_initializer(self.scheme.conv(self.groups))
+            .init(device);
+        if self.scheme != Init::PyTorchDefault
+            && let Some(bias) = &mut conv.bias
+        {
+            *bias = Initializer::Zeros.init([self.out_channels], device);
+        }
+        conv
     }
 }
 
@@ -347,12 +422,13 @@ impl FcBlock {
 
 /// A linear layer initialized as torchreid does (weights N(0, 0.01), zero bias).
 pub fn linear(in_dim: usize, out_dim: usize, device: &Device) -> Linear {
-    LinearConfig::new(in_dim, out_dim)
+    let layer = LinearConfig::new(in_dim, out_dim)
         .with_initializer(Initializer::Normal {
             mean: 0.0,
             std: 0.01,
         })
-        .init(device)
+        .init(device);
+    zero_bias(layer, device)
 }
 
 /// Global average pooling: `[N, C, H, W]` → `[N, C]`.
@@ -398,8 +474,15 @@ impl Neck {
 }
 
 impl Head {
-    /// A head for `in_dim` pooled channels, a neck and `num_classes` classes.
-    pub fn new(in_dim: usize, neck: Neck, num_classes: usize, device: &Device) -> Self {
+    /// A head for `in_dim` pooled channels, a neck and `num_classes` classes, its classifier
+    /// drawn by `scheme`.
+    pub fn new(
+        in_dim: usize,
+        neck: Neck,
+        num_classes: usize,
+        scheme: Init,
+        device: &Device,
+    ) -> Self {
         let fc = match neck {
             Neck::Fc(d) => Some(FcBlock::new(in_dim, d, device)),
             Neck::LinearEmbedding(d) => Some(FcBlock::linear_embedding(in_dim, d, device)),
@@ -412,7 +495,7 @@ impl Head {
         Self {
             fc,
             conv_head,
-            classifier: linear(neck.out_dim(in_dim), num_classes.max(1), device),
+            classifier: scheme.classifier(neck.out_dim(in_dim), num_classes.max(1), device),
         }
     }
 

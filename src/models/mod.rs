@@ -216,7 +216,13 @@ impl ReidModel {
                 Backbone::MobileFaceNet(mobilefacenet::MobileFaceNet::new(device))
             }
         };
-        let head = Head::new(backbone.out_channels(), arch.neck(), num_classes, device);
+        let head = Head::new(
+            backbone.out_channels(),
+            arch.neck(),
+            num_classes,
+            arch.init(),
+            device,
+        );
         Self {
             backbone,
             head,
@@ -335,7 +341,10 @@ impl ReidModel {
     pub fn with_classifier(mut self, num_classes: usize, device: &Device) -> Self {
         let features = self.feature_dim();
         self.head.classifier = seeding::exclusively(|| {
-            let classifier = layers::linear(features, num_classes.max(1), device);
+            let classifier = self
+                .arch
+                .init()
+                .classifier(features, num_classes.max(1), device);
             seeding::draw(&classifier);
             classifier
         });

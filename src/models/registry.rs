@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::layers::Neck;
+use super::layers::{Init, Neck};
 use crate::error::Error;
 
 /// An architecture of the model zoo, named as in torchreid.
@@ -169,6 +169,15 @@ impl Arch {
             Arch::EfficientnetB0 => Family::EfficientNet,
             Arch::Inceptionv4 => Family::InceptionV4,
             Arch::Mobilefacenet => Family::MobileFaceNet,
+        }
+    }
+
+    /// How the reference implementation of its family draws a fresh model.
+    pub fn init(self) -> Init {
+        match self.family() {
+            Family::EfficientNet | Family::MobileNetV3 => Init::Timm,
+            Family::InceptionV4 => Init::PyTorchDefault,
+            _ => Init::Torchreid,
         }
     }
 

@@ -4,6 +4,7 @@
 mod common;
 
 mod classifier_weight_files;
+mod init;
 mod kernels;
 mod torchreid_weight_files;
 mod weight_import;
