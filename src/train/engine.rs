@@ -17,7 +17,7 @@ use super::config::TrainConfig;
 use super::distributed::Team;
 use super::evaluate::evaluate_dataset;
 use super::history::{EpochLog, EvalLog, write_history};
-use super::layer_groups::{check_layers, open_layer_params};
+use super::layer_groups::{check_layers, closed_norms, open_layer_params};
 use super::loader::training_batch;
 use super::setup::{Setup, setup};
 use super::step::StepStats;
@@ -174,6 +174,14 @@ fn run(
         let only = (epoch < config.schedule.fixbase_epoch
             && !config.schedule.open_layers.is_empty())
         .then(|| open_layer_params(&stepper.model, &config.schedule.open_layers));
+        // The closed layers' norms run as in eval mode for the epoch (torchreid's
+        // `open_specified_layers`), and train again before anything is evaluated or saved.
+        let closed = only
+            .is_some()
+            .then(|| closed_norms(&stepper.model, &config.schedule.open_layers));
+        if let Some(group) = &closed {
+            stepper.model = stepper.model.clone().freeze_group(group.clone());
+        }
         let rates: ModuleLearningRate = match &config.optimizer.staged_lr {
             Some(staged) => staged.rates(&stepper.model, lr)?,
             None => lr.into(),
@@ -222,6 +230,9 @@ fn run(
             if !progress(&event) {
                 return Err(Error::Cancelled);
             }
+        }
+        if let Some(group) = closed {
+            stepper.model = stepper.model.clone().unfreeze_group(group);
         }
         let seconds = started.elapsed().as_secs_f64();
         let last = epoch + 1 == config.schedule.max_epoch;

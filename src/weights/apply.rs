@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{Flag, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Tensor, TensorData};
 
 use super::state_dict::StateDict;
@@ -85,6 +85,8 @@ struct SlotCollector<'a> {
     tracker: PathTracker,
     slots: Vec<Slot>,
     ids: Vec<ParamId>,
+    /// The normalization layers' training flags, with the torch name they would have.
+    flags: Vec<(ParamId, String)>,
 }
 
 impl ModuleVisitor for SlotCollector<'_> {
@@ -101,6 +103,18 @@ impl ModuleVisitor for SlotCollector<'_> {
         self.slots.push(self.tracker.slot(self.model, &shape));
         self.ids.push(param.id);
     }
+
+    fn visit_flag(&mut self, flag: &Param<Flag>) {
+        let key = self.tracker.slot(self.model, &[]).key;
+        self.flags.push((flag.id, key));
+    }
+}
+
+/// The training flags of the model's normalization layers (whether a BatchNorm normalizes by
+/// the batch and updates its running statistics), each with its torch-style name
+/// (`conv1.bn.training`).
+pub fn torch_flag_keys(model: &ReidModel) -> Vec<(ParamId, String)> {
+    collect(model).flags
 }
 
 /// torchreid's key of each parameter of `model`, by parameter id (running statistics, whose
@@ -127,14 +141,20 @@ fn collect_slots(model: &ReidModel) -> Vec<Slot> {
 
 /// Every parameter's id and slot, in the model's traversal order.
 fn collect_ids_and_slots(model: &ReidModel) -> (Vec<ParamId>, Vec<Slot>) {
+    let collector = collect(model);
+    (collector.ids, collector.slots)
+}
+
+fn collect(model: &ReidModel) -> SlotCollector<'_> {
     let mut collector = SlotCollector {
         model,
         tracker: PathTracker::default(),
         slots: Vec::new(),
         ids: Vec::new(),
+        flags: Vec::new(),
     };
     model.visit(&mut collector);
-    (collector.ids, collector.slots)
+    collector
 }
 
 struct Writer<'a> {

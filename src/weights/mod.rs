@@ -6,7 +6,7 @@ pub(crate) mod checkpoint;
 pub mod fingerprint;
 mod state_dict;
 
-pub use apply::{LoadReport, expected_keys, load_state_dict, torch_keys_by_id};
+pub use apply::{LoadReport, expected_keys, load_state_dict, torch_flag_keys, torch_keys_by_id};
 pub use checkpoint::{
     load_checkpoint, save_checkpoint, save_torchreid_safetensors, torch_named_values,
 };

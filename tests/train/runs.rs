@@ -545,3 +545,40 @@ fn early_stopping_ends_after_the_patience_and_keeps_the_best() {
         "best.bpk evaluates to {map}, the run recorded {best}"
     );
 }
+
+/// During `fixbase_epoch` the closed layers' BatchNorms run as in eval mode, as torchreid's
+/// `open_specified_layers` leaves them: after one such epoch a backbone norm still holds a
+/// fresh norm's statistics (mean 0, variance 1), the open `fc` block's have moved, and the
+/// saved model's norms train again afterwards (a second, open epoch moves the backbone's).
+#[test]
+fn fixbase_epochs_keep_the_closed_norms_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let stats = |save: &Path| {
+        let device = reid::device::default_device();
+        let model = reid::weights::load_checkpoint(save.join("last/model.bpk"), &device).unwrap();
+        let v = reid::weights::torch_named_values(&model);
+        let get = |k: &str| v[k].1.clone();
+        (
+            get("conv1.bn.running_mean"),
+            get("conv1.bn.running_var"),
+            get("fc.1.running_mean"),
+        )
+    };
+    let run = |name: &str, epochs: usize| {
+        let save = dir.path().join(name);
+        let mut config = config(&root, &save, epochs);
+        config.eval.eval_freq = 0;
+        config.export_onnx = false;
+        config.schedule.fixbase_epoch = 1;
+        config.schedule.open_layers = vec!["classifier".into(), "fc".into()];
+        train(&config, &mut |_| true).unwrap();
+        stats(&save)
+    };
+    let (mean, var, fc_mean) = run("fixbase", 1);
+    assert!(mean.iter().all(|&m| m == 0.0), "{mean:?}");
+    assert!(var.iter().all(|&v| v == 1.0), "{var:?}");
+    assert!(fc_mean.iter().any(|&m| m != 0.0));
+    let (mean, _, _) = run("then_open", 2);
+    assert!(mean.iter().any(|&m| m != 0.0));
+}
