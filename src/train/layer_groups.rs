@@ -79,7 +79,10 @@ mod tests {
             )
         };
         let step = |m: &ReidModel| {
-            let x = Tensor::<4>::random([2, 3, 64, 32], Distribution::Default, &device);
+            // Under the lock every draw of the process takes (the seeding tests check it).
+            let x = crate::models::seeding::exclusively(|| {
+                Tensor::<4>::random([2, 3, 64, 32], Distribution::Default, &device)
+            });
             let _ = m.logits(x);
         };
         let frozen = model.freeze_group(closed.clone());
