@@ -408,7 +408,8 @@ struct AdamSection {
 }
 
 /// A setting torchreid's files give in a section of its own and `build_optimizer`'s names give
-/// under `train:`: the section's value if given; both given, they must agree.
+/// under `train:`: the section's value if given; both given (the `train:` one other than its
+/// default), they must agree.
 fn either<T: PartialEq + std::fmt::Debug>(
     train: T,
     default: T,
@@ -589,7 +590,8 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         return Err(invalid("every loss weight is 0".into()));
     }
     let t = &f.train;
-    let defaults = OptimizerConfig::default();
+    // A `train:` value equal to its default counts as not given.
+    let defaults = Train::default();
     let step = || t.stepsize.first().copied().unwrap_or(20);
     let schedule = match t.lr_scheduler.as_str() {
         "single_step" => Schedule::SingleStep {

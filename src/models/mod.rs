@@ -174,11 +174,7 @@ impl ReidModel {
     /// Builds `arch` with `num_classes` identities on `device`, every parameter drawn now (under
     /// [`seeding::exclusively`], so a seeded build is reproducible).
     pub fn new(arch: Arch, num_classes: usize, device: &Device) -> Self {
-        seeding::exclusively(|| {
-            let model = Self::build(arch, num_classes, device);
-            seeding::draw(&model);
-            model
-        })
+        seeding::drawn(|| Self::build(arch, num_classes, device))
     }
 
     /// `arch` with `num_classes` identities whose parameters are not drawn yet: the skeleton
@@ -245,35 +241,27 @@ impl ReidModel {
     /// The same network with a freshly initialized attention head for `classes` classes
     /// (decoder width `dim`, `heads` attention heads) giving its logits.
     pub fn with_attention_head(
-        self,
-        classes: usize,
-        dim: usize,
-        heads: usize,
-        device: &Device,
-    ) -> Self {
-        seeding::exclusively(|| {
-            let model = self.with_unloaded_attention_head(classes, dim, heads, device);
-            seeding::draw(&model.attention);
-            model
-        })
-    }
-
-    fn with_unloaded_attention_head(
         mut self,
         classes: usize,
         dim: usize,
         heads: usize,
         device: &Device,
     ) -> Self {
-        let channels = self.backbone.out_channels();
-        self.attention = Some(attention_head::AttentionHead::new(
-            channels,
-            classes.max(1),
-            dim,
-            heads,
-            device,
-        ));
+        let head = seeding::drawn(|| self.attention_head(classes, dim, heads, device));
+        self.attention = Some(head);
         self
+    }
+
+    /// An attention head for this backbone, its parameters not drawn yet.
+    fn attention_head(
+        &self,
+        classes: usize,
+        dim: usize,
+        heads: usize,
+        device: &Device,
+    ) -> attention_head::AttentionHead {
+        let channels = self.backbone.out_channels();
+        attention_head::AttentionHead::new(channels, classes.max(1), dim, heads, device)
     }
 
     /// `attention:DIM:HEADS` for a model with the attention head (how checkpoints and ONNX
@@ -300,7 +288,9 @@ impl ReidModel {
                 if dim % heads != 0 {
                     return Err(Error::ModelFormat(format!("bad head `{spec}`")));
                 }
-                Ok(self.with_unloaded_attention_head(classes, dim, heads, device))
+                let mut model = self;
+                model.attention = Some(model.attention_head(classes, dim, heads, device));
+                Ok(model)
             }
             _ => Err(Error::ModelFormat(format!("unknown head `{spec}`"))),
         }
@@ -340,14 +330,9 @@ impl ReidModel {
     /// identities (finetuning on other identities keeps everything else).
     pub fn with_classifier(mut self, num_classes: usize, device: &Device) -> Self {
         let features = self.feature_dim();
-        self.head.classifier = seeding::exclusively(|| {
-            let classifier = self
-                .arch
-                .init()
-                .classifier(features, num_classes.max(1), device);
-            seeding::draw(&classifier);
-            classifier
-        });
+        let init = self.arch.init();
+        self.head.classifier =
+            seeding::drawn(|| init.classifier(features, num_classes.max(1), device));
         self
     }
 

@@ -46,6 +46,15 @@ pub fn seeded<T>(device: &Device, seed: u64, build: impl FnOnce() -> T) -> T {
     })
 }
 
+/// Builds a module and draws all its parameters while no other thread draws.
+pub fn drawn<M: Module>(build: impl FnOnce() -> M) -> M {
+    exclusively(|| {
+        let module = build();
+        draw(&module);
+        module
+    })
+}
+
 /// Initializes every parameter of `module` that is still lazy (draws its random values now).
 /// Call it inside [`exclusively`].
 pub fn draw<M: Module>(module: &M) {
@@ -107,7 +116,7 @@ mod tests {
             }
             s.spawn(|| {
                 for _ in 0..400 {
-                    exclusively(|| draw(&layers::linear(16, 16, &device)));
+                    drawn(|| layers::linear(16, 16, &device));
                 }
             });
         });

@@ -113,7 +113,7 @@ impl ModuleVisitor for SlotCollector<'_> {
 /// The training flags of the model's normalization layers (whether a BatchNorm normalizes by
 /// the batch and updates its running statistics), each with its torch-style name
 /// (`conv1.bn.training`).
-pub fn torch_flag_keys(model: &ReidModel) -> Vec<(ParamId, String)> {
+pub(crate) fn torch_flag_keys(model: &ReidModel) -> Vec<(ParamId, String)> {
     collect(model).flags
 }
 
