@@ -16,6 +16,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use reid::data::rng::Rng;
 use reid::device::{default_device, parse_device};
 use reid::models::{Arch, ReidModel};
+use reid::train::optim::Optimizer;
 use reid::train::{LossConfig, train_step};
 
 // As the `reid` command line does.
@@ -71,11 +72,12 @@ fn step(
     let images = Tensor::<4>::from_data(TensorData::new(pixels, [batch, 3, h, w]), &device);
     let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [batch]), &device);
     let mut model = Some(ReidModel::new(arch, classes, &device).train());
-    let mut optimizer = AdamConfig::new()
+    let mut optimizer: Optimizer = AdamConfig::new()
         .with_amsgrad(true)
         .with_epsilon(1e-8)
         .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
-        .init();
+        .init()
+        .into();
     let losses = LossConfig::default();
     let mut group = c.benchmark_group(group);
     group.sample_size(10);

@@ -104,7 +104,7 @@ impl Default for Data {
             transforms: d.transforms,
             save_dir: TrainConfig::default().save_dir,
             workers: 4,
-            combineall: false,
+            combineall: d.combineall,
             norm_mean: None,
             norm_std: None,
         }
@@ -116,6 +116,7 @@ impl Default for Data {
 struct Sampler {
     train_sampler: String,
     num_instances: usize,
+    num_cams: usize,
 }
 
 impl Default for Sampler {
@@ -124,6 +125,7 @@ impl Default for Sampler {
         Self {
             train_sampler: d.name,
             num_instances: d.num_instances,
+            num_cams: d.num_cams,
         }
     }
 }
@@ -307,6 +309,26 @@ struct Train {
     adam_beta2: f64,
     rmsprop_alpha: f64,
     print_freq: usize,
+    clip_grad: f64,
+    ema: EmaYaml,
+}
+
+/// deep-object-reid's `train.ema` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct EmaYaml {
+    enable: bool,
+    ema_decay: f64,
+}
+
+impl Default for EmaYaml {
+    fn default() -> Self {
+        let d = TrainConfig::default().optimizer.ema;
+        Self {
+            enable: d.is_some(),
+            ema_decay: d.unwrap_or_default().decay,
+        }
+    }
 }
 
 impl Default for Train {
@@ -347,6 +369,8 @@ impl Default for Train {
             adam_beta2: o.adam_beta2,
             rmsprop_alpha: o.rmsprop_alpha,
             print_freq: 20,
+            clip_grad: d.optimizer.clip_grad,
+            ema: EmaYaml::default(),
         }
     }
 }
@@ -444,6 +468,67 @@ struct File {
     sgd: SgdSection,
     rmsprop: RmspropSection,
     adam: AdamSection,
+    lr_finder: LrFinderYaml,
+}
+
+/// deep-object-reid's `lr_finder:` section, in its `fast_ai` mode (the exponential range test
+/// of `train::lr_find`); its other modes search by training many times and are refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct LrFinderYaml {
+    enable: bool,
+    mode: String,
+    min_lr: f64,
+    max_lr: f64,
+    /// reid's own: the number of rates tried, when `num_epochs` is not given.
+    steps: usize,
+    num_epochs: Option<usize>,
+    smooth_f: f64,
+    stop_after: bool,
+}
+
+impl Default for LrFinderYaml {
+    fn default() -> Self {
+        let d = crate::train::lr_find::LrFindOptions::default();
+        Self {
+            enable: false,
+            mode: "fast_ai".into(),
+            min_lr: d.min_lr,
+            max_lr: d.max_lr,
+            steps: d.steps,
+            num_epochs: d.epochs,
+            smooth_f: d.smoothing,
+            stop_after: false,
+        }
+    }
+}
+
+impl LrFinderYaml {
+    /// The range test a run starts with, if enabled.
+    fn options(self) -> Result<Option<crate::train::lr_find::LrFindOptions>> {
+        if !self.enable {
+            return Ok(None);
+        }
+        if !matches!(self.mode.as_str(), "fast_ai" | "automatic") {
+            return Err(invalid(format!(
+                "lr_finder.mode `{}`: reid runs the fast_ai range test (fast_ai or automatic)",
+                self.mode
+            )));
+        }
+        if self.stop_after {
+            return Err(invalid(
+                "lr_finder.stop_after: to find the rate without training, run `reid lr-find`"
+                    .into(),
+            ));
+        }
+        Ok(Some(crate::train::lr_find::LrFindOptions {
+            min_lr: self.min_lr,
+            max_lr: self.max_lr,
+            steps: self.steps,
+            epochs: self.num_epochs,
+            smoothing: self.smooth_f,
+        }))
+    }
 }
 
 fn invalid(message: String) -> Error {
@@ -525,11 +610,16 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         "multilabel" => task == Task::Multilabel,
         _ => false,
     };
-    if f.data.combineall || !data_kind_ok || f.test.rerank || f.test.normalize_feature {
+    if !data_kind_ok || f.test.rerank || f.test.normalize_feature {
         return Err(invalid(
-            "data.combineall, data.type other than image, test.rerank and \
-             test.normalize_feature are not supported by `reid train` (use `reid eval --rerank` \
-             on exported features)"
+            "data.type other than image, test.rerank and test.normalize_feature are not \
+             supported by `reid train` (use `reid eval --rerank` on exported features)"
+                .into(),
+        ));
+    }
+    if f.data.combineall && task != Task::Reid {
+        return Err(invalid(
+            "data.combineall adds re-id query and gallery images to training (model.type: reid)"
                 .into(),
         ));
     }
@@ -686,11 +776,13 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             height: f.data.height,
             width: f.data.width,
             transforms: f.data.transforms,
+            combineall: f.data.combineall,
         },
         sampler: SamplerSection {
             name: f.sampler.train_sampler,
             batch_size: t.batch_size,
             num_instances: f.sampler.num_instances,
+            num_cams: f.sampler.num_cams,
         },
         loss: LossSection {
             reid: losses,
@@ -743,6 +835,10 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
                 base_lr_mult: t.base_lr_mult,
             }),
             sam,
+            clip_grad: t.clip_grad,
+            ema: t.ema.enable.then_some(crate::train::EmaConfig {
+                decay: t.ema.ema_decay,
+            }),
         },
         schedule: ScheduleSection {
             lr: t.lr,
@@ -751,6 +847,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             max_epoch: t.max_epoch,
             fixbase_epoch: t.fixbase_epoch,
             open_layers: t.open_layers.clone(),
+            lr_finder: f.lr_finder.options()?,
         },
         eval: EvalSection {
             eval_freq: f.test.eval_freq.max(0) as usize,
@@ -857,6 +954,95 @@ mod tests {
             "{err}"
         );
         assert!(load_train_config(None, &["adam.beta3=0.9".into()]).is_err());
+    }
+
+    #[test]
+    fn domain_sampler_keys() {
+        let c = load_train_config(
+            None,
+            &[
+                "sampler.train_sampler=RandomDomainSampler".into(),
+                "sampler.num_cams=2".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.sampler.name.as_str(), c.sampler.num_cams),
+            ("RandomDomainSampler", 2)
+        );
+        assert_eq!(load_train_config(None, &[]).unwrap().sampler.num_cams, 1);
+    }
+
+    #[test]
+    fn combineall_is_a_reid_option() {
+        let c = load_train_config(None, &["data.combineall=true".into()]).unwrap();
+        assert!(c.data.combineall);
+        let classifier = [
+            "data.combineall=true".into(),
+            "model.type=classification".into(),
+        ];
+        assert!(load_train_config(None, &classifier).is_err());
+    }
+
+    #[test]
+    fn lr_finder_keys() {
+        assert!(
+            load_train_config(None, &[])
+                .unwrap()
+                .schedule
+                .lr_finder
+                .is_none()
+        );
+        let c = load_train_config(
+            None,
+            &[
+                "lr_finder.enable=true".into(),
+                "lr_finder.min_lr=0.004".into(),
+                "lr_finder.max_lr=0.03".into(),
+                "lr_finder.num_epochs=3".into(),
+                "lr_finder.smooth_f=0.01".into(),
+            ],
+        )
+        .unwrap();
+        let found = c.schedule.lr_finder.unwrap();
+        assert_eq!(
+            (found.min_lr, found.max_lr, found.epochs, found.smoothing),
+            (0.004, 0.03, Some(3), 0.01)
+        );
+        for refused in ["lr_finder.mode=TPE", "lr_finder.stop_after=true"] {
+            let args = ["lr_finder.enable=true".into(), refused.into()];
+            assert!(load_train_config(None, &args).is_err(), "{refused}");
+        }
+        assert!(load_train_config(None, &["lr_finder.n_trials=3".into()]).is_err());
+    }
+
+    #[test]
+    fn gradient_clipping_and_moving_average_keys() {
+        let plain = load_train_config(None, &[]).unwrap();
+        assert_eq!(
+            (plain.optimizer.clip_grad, plain.optimizer.ema),
+            (0.0, None)
+        );
+        let c = load_train_config(
+            None,
+            &["train.clip_grad=2.5".into(), "train.ema.enable=true".into()],
+        )
+        .unwrap();
+        assert_eq!(c.optimizer.clip_grad, 2.5);
+        assert_eq!(c.optimizer.ema.unwrap().decay, 0.9999);
+        let c = load_train_config(
+            None,
+            &[
+                "train.ema.enable=true".into(),
+                "train.ema.ema_decay=0.99".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.optimizer.ema.unwrap().decay, 0.99);
+        // A decay without `enable` leaves the average off; unknown keys are refused.
+        let off = load_train_config(None, &["train.ema.ema_decay=0.99".into()]).unwrap();
+        assert!(off.optimizer.ema.is_none());
+        assert!(load_train_config(None, &["train.ema.decay=0.99".into()]).is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use reid::device::{default_device, parse_device};
 use reid::formats::npy::read_npz;
 use reid::models::embed::tensor_to_vec;
 use reid::models::{Arch, ReidModel};
+use reid::train::optim::Optimizer;
 use reid::train::{LossConfig, TrainConfig, train, train_step};
 use reid::weights::load_torchreid;
 
@@ -107,7 +108,7 @@ fn a_training_step_on_wgpu_matches_the_cpu() {
         let targets = &f["targets"];
         let (after, stats) = train_step(
             model,
-            &mut SgdConfig::new().init(),
+            &mut Optimizer::from(SgdConfig::new().init()),
             0.05,
             Tensor::from_data(
                 TensorData::new(images.to_f32(), images.shape.clone()),

@@ -58,6 +58,30 @@ impl ReidDataset {
         }
     }
 
+    /// torchreid's `combineall`: the query and gallery images join the training set, their
+    /// identities numbered after the training ones (in increasing order of their numbers,
+    /// where torchreid takes a Python set's order: the same identities under other labels),
+    /// the dataset's `junk` identities left out (Market-1501's 0 and −1, [`junk_pids`]).
+    /// Query and gallery stay as they are, for evaluation.
+    pub fn combine_all(&mut self, junk: &[i64]) {
+        let offset = self.num_train_pids() as i64;
+        let kept = || {
+            self.query
+                .iter()
+                .chain(&self.gallery)
+                .filter(|s| !junk.contains(&s.pid))
+        };
+        let labels = ascending_labels(kept().map(|s| s.pid));
+        let added: Vec<Sample> = kept()
+            .map(|s| Sample {
+                path: s.path.clone(),
+                pid: labels[&s.pid] + offset,
+                camera: s.camera,
+            })
+            .collect();
+        self.train.extend(added);
+    }
+
     /// A table of identities, images and cameras per split, like torchreid's summary.
     pub fn summary(&self) -> String {
         let row = |split: &str, samples: &[Sample]| {
@@ -75,6 +99,15 @@ impl ReidDataset {
             row("query", &self.query),
             row("gallery", &self.gallery)
         )
+    }
+}
+
+/// The identities a dataset's `combineall` leaves out (torchreid's `_junk_pids`): Market-1501's
+/// distractors (0) and junk (−1); none elsewhere.
+pub fn junk_pids(dataset: &str) -> &'static [i64] {
+    match dataset {
+        "market1501" => &[0, -1],
+        _ => &[],
     }
 }
 

@@ -13,5 +13,5 @@ pub mod synth;
 pub mod transforms;
 
 pub use self::reid::{DATASETS, load_dataset, load_dataset_split};
-pub use dataset::{ReidDataset, Sample, combine_train};
+pub use dataset::{ReidDataset, Sample, combine_train, junk_pids};
 pub use synth::{SynthOptions, SynthSummary, synthesize};

@@ -20,13 +20,21 @@ pub enum Sampler {
         /// Images per identity in a batch (K).
         instances: usize,
     },
+    /// torchreid's `RandomDomainSampler`, each camera a domain: batches of `domains` cameras
+    /// drawn at random with `batch_size / domains` images each, drawn without replacement
+    /// until a camera runs short.
+    RandomDomain {
+        /// Cameras per batch (torchreid's `num_cams`; 0: every camera).
+        domains: usize,
+    },
 }
 
 impl std::str::FromStr for Sampler {
     type Err = Error;
 
     /// torchreid's names: `SequentialSampler`, `RandomSampler`, `RandomIdentitySampler`
-    /// (with the default K = 4).
+    /// (with the default K = 4), `RandomDomainSampler` (with torchreid's default of one
+    /// camera per batch).
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "SequentialSampler" | "sequential" => Ok(Sampler::Sequential),
@@ -34,9 +42,10 @@ impl std::str::FromStr for Sampler {
             "RandomIdentitySampler" | "random_identity" => {
                 Ok(Sampler::RandomIdentity { instances: 4 })
             }
+            "RandomDomainSampler" | "random_domain" => Ok(Sampler::RandomDomain { domains: 1 }),
             other => Err(Error::InvalidInput(format!(
-                "unknown sampler `{other}`; expected SequentialSampler, RandomSampler or \
-                 RandomIdentitySampler"
+                "unknown sampler `{other}`; expected SequentialSampler, RandomSampler, \
+                 RandomIdentitySampler or RandomDomainSampler"
             ))),
         }
     }
@@ -61,6 +70,58 @@ impl Sampler {
             Sampler::RandomIdentity { instances } => {
                 identity_batches(samples, batch_size, instances, rng)
             }
+            Sampler::RandomDomain { domains } => {
+                let cameras: Vec<i64> = samples.iter().map(|s| s.camera as i64).collect();
+                balanced_batches(&cameras, batch_size, domains, rng)
+            }
+        }
+    }
+}
+
+/// torchreid's `RandomDomainSampler` over `keys` (each index's domain): every batch takes
+/// `groups` distinct domains at random (0: all of them) and `batch_size / groups` of each
+/// domain's remaining indices at random; sampling stops after the batch in which a domain is
+/// left with fewer than that. torchreid fails inside `random.sample` where a domain has too few
+/// images to begin with; here that is an error up front.
+fn balanced_batches(
+    keys: &[i64],
+    batch_size: usize,
+    groups: usize,
+    rng: &mut Rng,
+) -> Result<Vec<usize>> {
+    let mut by_key: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, &key) in keys.iter().enumerate() {
+        by_key.entry(key).or_default().push(i);
+    }
+    let groups = if groups == 0 { by_key.len() } else { groups };
+    if groups > by_key.len() || batch_size == 0 || !batch_size.is_multiple_of(groups) {
+        return Err(Error::InvalidInput(format!(
+            "RandomDomainSampler: batches of {batch_size} from {groups} of {} cameras: the \
+             cameras per batch must exist and divide the batch size",
+            by_key.len()
+        )));
+    }
+    let per_group = batch_size / groups;
+    if let Some((key, indices)) = by_key.iter().find(|(_, v)| v.len() < per_group) {
+        return Err(Error::InvalidInput(format!(
+            "RandomDomainSampler: camera {key} has {} images, fewer than the {per_group} a \
+             batch takes from each",
+            indices.len()
+        )));
+    }
+    let mut domains: Vec<i64> = by_key.keys().copied().collect();
+    let mut order = Vec::new();
+    loop {
+        rng.shuffle(&mut domains);
+        let mut short = false;
+        for key in &domains[..groups] {
+            let pool = by_key.get_mut(key).expect("a drawn domain");
+            rng.shuffle(pool);
+            order.extend(pool.drain(pool.len() - per_group..));
+            short |= pool.len() < per_group;
+        }
+        if short {
+            return Ok(order);
         }
     }
 }
@@ -162,6 +223,130 @@ mod tests {
         );
         assert!(sampler.epoch(&samples, 10, &mut Rng::new(5)).is_err());
         assert!(sampler.epoch(&data(&[4, 4]), 16, &mut Rng::new(5)).is_err());
+    }
+
+    /// torchreid's `RandomDomainSampler`: every batch holds `domains` cameras with the same
+    /// number of images each, no image twice in an epoch, and the epoch ends with the batch in
+    /// which a camera ran short of a batch's share (never earlier).
+    #[test]
+    fn domain_batches_balance_cameras() {
+        let mut samples = Vec::new();
+        for (camera, count) in [(0, 13), (1, 9), (2, 20), (3, 6)] {
+            for i in 0..count {
+                samples.push(Sample {
+                    path: format!("{camera}_{i}.jpg").into(),
+                    pid: i as i64,
+                    camera,
+                });
+            }
+        }
+        for seed in 0..20 {
+            let sampler = Sampler::RandomDomain { domains: 2 };
+            let order = sampler.epoch(&samples, 6, &mut Rng::new(seed)).unwrap();
+            assert!(order.len().is_multiple_of(6));
+            let mut seen = std::collections::BTreeSet::new();
+            assert!(order.iter().all(|i| seen.insert(*i)), "an image twice");
+            let mut left: BTreeMap<i32, usize> = BTreeMap::new();
+            for s in &samples {
+                *left.entry(s.camera).or_default() += 1;
+            }
+            let batches: Vec<&[usize]> = order.chunks(6).collect();
+            for (b, batch) in batches.iter().enumerate() {
+                let mut per: BTreeMap<i32, usize> = BTreeMap::new();
+                for &i in *batch {
+                    *per.entry(samples[i].camera).or_default() += 1;
+                }
+                assert_eq!(per.len(), 2, "{per:?}");
+                assert!(per.values().all(|&n| n == 3), "{per:?}");
+                for (camera, n) in &per {
+                    *left.get_mut(camera).unwrap() -= n;
+                }
+                let short = per.keys().any(|c| left[c] < 3);
+                assert_eq!(short, b + 1 == batches.len(), "seed {seed}, batch {b}");
+            }
+        }
+        let all = Sampler::RandomDomain { domains: 0 };
+        let order = all.epoch(&samples, 8, &mut Rng::new(1)).unwrap();
+        assert!(order.chunks(8).all(|b| b.len() == 8));
+        // Batches the cameras cannot fill are refused.
+        let three = Sampler::RandomDomain { domains: 3 };
+        assert!(three.epoch(&samples, 8, &mut Rng::new(1)).is_err());
+        let five = Sampler::RandomDomain { domains: 5 };
+        assert!(five.epoch(&samples, 10, &mut Rng::new(1)).is_err());
+        let big = Sampler::RandomDomain { domains: 1 };
+        assert!(
+            big.epoch(&samples, 8, &mut Rng::new(1)).is_err(),
+            "camera 3 has 6"
+        );
+    }
+
+    /// The same sampler by distribution against torchreid's `RandomDomainSampler` over 4,000
+    /// seeds (`tests/fixtures/make_sampler_fixtures.py`): the mean epoch length and each
+    /// camera's mean share, within four standard errors of the difference.
+    #[test]
+    fn domain_batches_are_distributed_as_torchreids() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/samplers/domain.json"
+        );
+        let fixture: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let number = |key: &str| fixture[key].as_f64().unwrap();
+        let counts: Vec<usize> = fixture["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap() as usize)
+            .collect();
+        let mut samples = Vec::new();
+        for (camera, &count) in counts.iter().enumerate() {
+            samples.extend((0..count).map(|i| Sample {
+                path: format!("{camera}_{i}.jpg").into(),
+                pid: i as i64,
+                camera: camera as i32,
+            }));
+        }
+        let runs = number("runs") as usize;
+        let sampler = Sampler::RandomDomain {
+            domains: number("domains") as usize,
+        };
+        let mut lengths = Vec::new();
+        let mut per_camera = vec![0usize; counts.len()];
+        for seed in 0..runs {
+            let order = sampler
+                .epoch(
+                    &samples,
+                    number("batch_size") as usize,
+                    &mut Rng::new(seed as u64),
+                )
+                .unwrap();
+            lengths.push(order.len() as f64);
+            for i in order {
+                per_camera[samples[i].camera as usize] += 1;
+            }
+        }
+        let mean = lengths.iter().sum::<f64>() / runs as f64;
+        let error = number("length_std") * (2.0 / runs as f64).sqrt();
+        let want = number("length_mean");
+        assert!(
+            (mean - want).abs() < 4.0 * error,
+            "mean length {mean}, torchreid's {want}"
+        );
+        for (camera, want) in fixture["per_camera_mean"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let (ours, want) = (
+                per_camera[camera] as f64 / runs as f64,
+                want.as_f64().unwrap(),
+            );
+            assert!(
+                (ours - want).abs() < 4.0 * error,
+                "camera {camera}: {ours} vs {want}"
+            );
+        }
     }
 
     #[test]

@@ -345,7 +345,9 @@ pub unsafe extern "C" fn reid_finetuner_run(
                         },
                     )
                 },
-                Event::Resumed { .. } => return true,
+                Event::Resumed { .. } | Event::LrFinder { .. } | Event::LrFound { .. } => {
+                    return true;
+                }
             };
             // SAFETY: the caller's contract on `callback` and `user_data`.
             unsafe { callback(user_data, &report) == 0 }

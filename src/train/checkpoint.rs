@@ -3,13 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::optim::ModuleOptimizer;
 use burn::tensor::{Bytes, Device};
 use serde::{Deserialize, Serialize};
 
 use super::center::CenterLoss;
 use super::config::TrainConfig;
+use super::ema::Ema;
 use super::history::EpochLog;
+use super::optim::Optimizer;
 use super::schedule::LrSchedule;
 use super::setup::{Setup, initial_model, initial_peer};
 use super::stepper::Peer;
@@ -28,6 +29,9 @@ pub(crate) struct RunState {
     pub best_map: Option<f64>,
     /// Epoch of the best score.
     pub best_epoch: usize,
+    /// Whether the best model is the moving average of the weights.
+    #[serde(default)]
+    pub best_from_ema: bool,
     /// Evaluations since the best one (early stopping).
     pub evals_since_best: usize,
     /// One entry per epoch.
@@ -42,9 +46,10 @@ pub(crate) struct RunState {
 /// What a checkpoint holds besides the run state.
 pub(crate) struct Trained<'a> {
     pub model: &'a ReidModel,
-    pub optimizer: &'a ModuleOptimizer,
-    pub peer: Option<(&'a ReidModel, &'a ModuleOptimizer)>,
+    pub optimizer: &'a Optimizer,
+    pub peer: Option<(&'a ReidModel, &'a Optimizer)>,
     pub centers: Option<&'a CenterLoss>,
+    pub ema: Option<&'a Ema>,
 }
 
 /// Reads a JSON file into `T`.
@@ -63,22 +68,17 @@ pub(crate) fn resumable(save_dir: &Path) -> Option<PathBuf> {
 }
 
 /// Writes the optimizer's state, atomically.
-pub(crate) fn save_optimizer(optimizer: &ModuleOptimizer, path: &Path) -> Result<()> {
-    let bytes = optimizer
-        .into_bytes()
-        .map_err(|e| Error::InvalidInput(format!("cannot serialize the optimizer: {e:?}")))?;
-    crate::formats::npy::write_atomically(path, &bytes)
+pub(crate) fn save_optimizer(optimizer: &Optimizer, path: &Path) -> Result<()> {
+    crate::formats::npy::write_atomically(path, &optimizer.to_bytes()?)
 }
 
 /// The optimizer `config` builds, with the state saved at `path`.
-pub(crate) fn load_optimizer(config: &TrainConfig, path: &Path) -> Result<ModuleOptimizer> {
+pub(crate) fn load_optimizer(config: &TrainConfig, path: &Path) -> Result<Optimizer> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     config
         .optimizer
-        .algorithm
         .build()?
-        .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-        .map_err(|e| Error::InvalidInput(format!("{}: optimizer state: {e:?}", path.display())))
+        .with_state(Bytes::from_bytes_vec(bytes), &path.display().to_string())
 }
 
 /// Writes the checkpoint into `last.new/`, then swaps it for `last/`.
@@ -94,6 +94,9 @@ pub(crate) fn write_checkpoint(save_dir: &Path, trained: &Trained, state: &RunSt
     }
     if let Some(centers) = trained.centers {
         centers.save(&fresh.join("centers.npy"))?;
+    }
+    if let Some(ema) = trained.ema {
+        ema.save(trained.model, &fresh.join("ema.bpk"))?;
     }
     let json = serde_json::to_vec_pretty(state).expect("serializable state");
     crate::formats::npy::write_atomically(&fresh.join("state.json"), &json)?;
@@ -120,13 +123,16 @@ pub(crate) struct Start {
     /// The model (on the evaluation device).
     pub model: ReidModel,
     /// Its optimizer.
-    pub optimizer: ModuleOptimizer,
+    pub optimizer: Optimizer,
     /// The run state.
     pub state: RunState,
     /// Deep mutual learning's second model.
     pub peer: Option<Peer>,
     /// The center loss's class centers.
     pub centers: Option<CenterLoss>,
+    /// The moving average of the weights (kept by the process that evaluates: one alone, or
+    /// rank 0).
+    pub ema: Option<Ema>,
     /// Whether this resumes an earlier run.
     pub resumed: bool,
 }
@@ -138,10 +144,7 @@ impl Start {
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
         let model = crate::weights::checkpoint::checkpoint_bytes(&self.model)
             .map_err(|e| Error::Runtime(format!("cannot serialize the model: {e}")))?;
-        let optimizer = self
-            .optimizer
-            .into_bytes()
-            .map_err(|e| Error::Runtime(format!("cannot serialize the optimizer: {e:?}")))?;
+        let optimizer = self.optimizer.to_bytes()?;
         let state = serde_json::to_vec(&self.state).expect("serializable state");
         let mut bytes = Vec::new();
         for part in [
@@ -169,12 +172,10 @@ impl Start {
             device,
             origin,
         )?;
-        let optimizer = config
-            .optimizer
-            .algorithm
-            .build()?
-            .from_bytes(Bytes::from_bytes_vec(optimizer.to_vec()))
-            .map_err(|e| Error::Runtime(format!("the optimizer state from rank 0: {e:?}")))?;
+        let optimizer = config.optimizer.build()?.with_state(
+            Bytes::from_bytes_vec(optimizer.to_vec()),
+            "the start sent by rank 0",
+        )?;
         let state: RunState = serde_json::from_slice(state)
             .map_err(|e| Error::Runtime(format!("the run state from rank 0: {e}")))?;
         Ok(Start {
@@ -183,6 +184,7 @@ impl Start {
             state,
             peer: None,
             centers: None,
+            ema: None,
             resumed: resumed == [1],
         })
     }
@@ -213,12 +215,16 @@ pub(crate) fn start_or_resume(config: &TrainConfig, s: &Setup) -> Result<Start> 
         let peer = match &config.loss.mutual_learning {
             Some(mutual) => Some(Peer {
                 model: initial_peer(config, s, mutual)?,
-                optimizer: config.optimizer.algorithm.build()?,
+                optimizer: config.optimizer.build()?,
             }),
             None => None,
         };
         let centers = (config.loss.reid.center_weight > 0.0)
             .then(|| CenterLoss::new(s.classes, model.feature_dim(), center_alpha, device));
+        let ema = match &config.optimizer.ema {
+            Some(ema) => Some(Ema::new(&model, ema)?),
+            None => None,
+        };
         let state = RunState {
             epochs_done: 0,
             schedule: LrSchedule::new(
@@ -228,6 +234,7 @@ pub(crate) fn start_or_resume(config: &TrainConfig, s: &Setup) -> Result<Start> 
             )?,
             best_map: None,
             best_epoch: 0,
+            best_from_ema: false,
             evals_since_best: 0,
             history: vec![],
             config: config.clone(),
@@ -235,10 +242,11 @@ pub(crate) fn start_or_resume(config: &TrainConfig, s: &Setup) -> Result<Start> 
         };
         return Ok(Start {
             model,
-            optimizer: config.optimizer.algorithm.build()?,
+            optimizer: config.optimizer.build()?,
             state,
             peer,
             centers,
+            ema,
             resumed: false,
         });
     };
@@ -259,12 +267,17 @@ pub(crate) fn start_or_resume(config: &TrainConfig, s: &Setup) -> Result<Start> 
     } else {
         None
     };
+    let ema = match &config.optimizer.ema {
+        Some(ema) => Some(Ema::load(&dir.join("ema.bpk"), &model, ema, device)?),
+        None => None,
+    };
     Ok(Start {
         model,
         optimizer,
         state,
         peer,
         centers,
+        ema,
         resumed: true,
     })
 }

@@ -10,9 +10,10 @@ use burn::optim::lr_scheduler::constant::ConstantLr;
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use serde::{Deserialize, Serialize};
 
+use super::ema::EmaConfig;
 use super::layer_groups::{check_layers, open_layer_params};
 use super::multilabel_step::MultilabelLoss;
-use super::optim::OptimizerConfig;
+use super::optim::{Optimizer, OptimizerConfig};
 use super::sam::SamConfig;
 use super::schedule::Schedule;
 use super::step::LossConfig;
@@ -109,6 +110,9 @@ pub struct DataSection {
     pub width: usize,
     /// Training augmentations (torchreid names).
     pub transforms: Vec<String>,
+    /// torchreid's `combineall`: each source's query and gallery images train too (as new
+    /// identities; re-id sources only).
+    pub combineall: bool,
 }
 
 impl Default for DataSection {
@@ -121,6 +125,7 @@ impl Default for DataSection {
             height: 256,
             width: 128,
             transforms: vec!["random_flip".into()],
+            combineall: false,
         }
     }
 }
@@ -129,12 +134,14 @@ impl Default for DataSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SamplerSection {
-    /// `RandomSampler`, `SequentialSampler` or `RandomIdentitySampler`.
+    /// `RandomSampler`, `SequentialSampler`, `RandomIdentitySampler` or `RandomDomainSampler`.
     pub name: String,
     /// Images per step.
     pub batch_size: usize,
     /// Images per identity in a batch (`RandomIdentitySampler`).
     pub num_instances: usize,
+    /// Cameras per batch (`RandomDomainSampler`; 0: every camera).
+    pub num_cams: usize,
 }
 
 impl Default for SamplerSection {
@@ -143,6 +150,7 @@ impl Default for SamplerSection {
             name: "RandomSampler".into(),
             batch_size: 32,
             num_instances: 4,
+            num_cams: 1,
         }
     }
 }
@@ -170,6 +178,19 @@ pub struct OptimizerSection {
     pub staged_lr: Option<StagedLr>,
     /// Sharpness-aware minimization around the optimizer (off when `None`).
     pub sam: Option<SamConfig>,
+    /// deep-object-reid's `train.clip_grad`: the gradient is scaled to at most this L2 norm
+    /// (of all parameters together) before every step (0: no clipping).
+    pub clip_grad: f64,
+    /// An exponential moving average of the weights, evaluated beside the model (off when
+    /// `None`; deep-object-reid's `train.ema`).
+    pub ema: Option<EmaConfig>,
+}
+
+impl OptimizerSection {
+    /// The optimizer of this section, with fresh state.
+    pub fn build(&self) -> Result<Optimizer> {
+        Optimizer::from(self.algorithm.build()?).with_clip_norm(self.clip_grad)
+    }
 }
 
 /// The learning rate and the layers that train over the epochs (`schedule:`).
@@ -188,6 +209,10 @@ pub struct ScheduleSection {
     pub fixbase_epoch: usize,
     /// Top-level layers trained during `fixbase_epoch` (e.g. `classifier`, `fc`).
     pub open_layers: Vec<String>,
+    /// Find the base rate first with the range test and train at its suggestion instead of
+    /// `lr` (deep-object-reid's `lr_finder.enable`; off when `None`). A resumed run keeps the
+    /// rate it found when it started.
+    pub lr_finder: Option<LrFindOptions>,
 }
 
 impl Default for ScheduleSection {
@@ -202,6 +227,7 @@ impl Default for ScheduleSection {
             max_epoch: 60,
             fixbase_epoch: 0,
             open_layers: vec!["classifier".into()],
+            lr_finder: None,
         }
     }
 }
@@ -224,6 +250,36 @@ impl Default for EvalSection {
             eval_freq: 0,
             dist_metric: "euclidean".into(),
             early_stop_patience: 0,
+        }
+    }
+}
+
+/// The settings of the learning-rate range test (`train::lr_find`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LrFindOptions {
+    /// First rate.
+    pub min_lr: f64,
+    /// Last rate.
+    pub max_lr: f64,
+    /// Steps (rates tried).
+    pub steps: usize,
+    /// When set, this many epochs' worth of steps (the training set's full batches per epoch
+    /// times this) instead of `steps` (deep-object-reid's `lr_finder.num_epochs`).
+    pub epochs: Option<usize>,
+    /// Weight of each new loss in the smoothed loss (1 − β of the exponential average;
+    /// deep-object-reid's `smooth_f`).
+    pub smoothing: f64,
+}
+
+impl Default for LrFindOptions {
+    fn default() -> Self {
+        Self {
+            min_lr: 1e-6,
+            max_lr: 1.0,
+            steps: 100,
+            epochs: None,
+            smoothing: 0.02,
         }
     }
 }

@@ -18,13 +18,14 @@
 
 use std::collections::HashSet;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::config::{Distributed, TrainConfig};
+use super::flat::{Values, adopt};
 use super::parallel::chunk_bounds;
 use super::step::StepStats;
 use crate::error::{Error, Result};
@@ -175,8 +176,7 @@ impl Team {
     /// Checks that this rank's trained parameters are rank 0's, bit for bit, and gives it rank
     /// 0's other values (BatchNorm's running statistics, which each rank updates from its chunk).
     pub fn align(&self, model: ReidModel) -> Result<ReidModel> {
-        let mut mine = Values::default();
-        model.visit(&mut mine);
+        let mine = Values::of(&model);
         let mut bytes: Vec<u8> = if self.leads() {
             mine.values.iter().flat_map(|v| v.to_le_bytes()).collect()
         } else {
@@ -205,11 +205,7 @@ impl Team {
                 self.rank()
             )));
         }
-        let mut adopt = Adopt {
-            values: &theirs,
-            offset: 0,
-        };
-        Ok(model.map(&mut adopt))
+        Ok(adopt(model, &theirs))
     }
 
     /// Ends the whole job after `error` on this rank, saying why on stderr: the other ranks
@@ -287,23 +283,6 @@ impl ModuleVisitor for Unflatten<'_> {
     }
 }
 
-/// Every float value of a model (parameters and running statistics), in the model's order.
-#[derive(Default)]
-struct Values {
-    values: Vec<f32>,
-    /// Each tensor's id and its range in `values`.
-    ranges: Vec<(ParamId, std::ops::Range<usize>)>,
-}
-
-impl ModuleVisitor for Values {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let start = self.values.len();
-        self.values
-            .extend(crate::models::embed::tensor_to_vec(param.val()));
-        self.ranges.push((param.id, start..self.values.len()));
-    }
-}
-
 /// The first tensor in `trained` whose values in `mine` and `theirs` differ in any bit.
 fn first_difference(mine: &Values, theirs: &[f32], trained: &HashSet<ParamId>) -> Option<ParamId> {
     mine.ranges.iter().find_map(|(id, range)| {
@@ -313,26 +292,6 @@ fn first_difference(mine: &Values, theirs: &[f32], trained: &HashSet<ParamId>) -
             .any(|(a, b)| a.to_bits() != b.to_bits());
         (trained.contains(id) && differs).then_some(*id)
     })
-}
-
-/// Replaces every float value of a model by the next piece of `values` (same order as `Values`).
-struct Adopt<'a> {
-    values: &'a [f32],
-    offset: usize,
-}
-
-impl ModuleMapper for Adopt<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        param.map(|w| {
-            let dims = w.dims();
-            let len: usize = dims.iter().product();
-            let piece = self.values[self.offset..self.offset + len].to_vec();
-            self.offset += len;
-            let tracked = w.is_require_grad();
-            Tensor::<D>::from_data(TensorData::new(piece, dims), &w.device())
-                .set_require_grad(tracked)
-        })
-    }
 }
 
 #[cfg(test)]

@@ -11,14 +11,17 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 
-use super::checkpoint::{RunState, Start, Trained, start_or_resume, write_checkpoint};
+use super::checkpoint::{
+    RunState, Start, Trained, read_json, resumable, start_or_resume, write_checkpoint,
+};
 use super::classify_eval::{ClassificationMetrics, Readout, evaluate_classifier};
-use super::config::TrainConfig;
+use super::config::{Distributed, TrainConfig};
 use super::distributed::Team;
 use super::evaluate::evaluate_dataset;
 use super::history::{EpochLog, EvalLog, write_history};
 use super::layer_groups::{check_layers, closed_norms, open_layer_params};
 use super::loader::training_batch;
+use super::lr_find::{LrFindOptions, lr_find};
 use super::setup::{Setup, setup};
 use super::step::StepStats;
 use super::stepper::{Lesson, Peer, Stepper};
@@ -55,6 +58,20 @@ pub enum Event<'a> {
     },
     /// An epoch finished (after its evaluation, before its checkpoint).
     Epoch(&'a EpochLog),
+    /// A step of the learning-rate range test a run with `schedule.lr_finder` starts with.
+    LrFinder {
+        /// Step of the test, from 1.
+        step: usize,
+        /// Rate tried.
+        lr: f64,
+        /// Smoothed loss.
+        loss: f64,
+    },
+    /// The range test's suggestion, the rate the run trains at.
+    LrFound {
+        /// The rate.
+        lr: f64,
+    },
 }
 
 /// The result of a run.
@@ -66,6 +83,9 @@ pub struct TrainReport {
     pub history: Vec<EpochLog>,
     /// Best mAP on the first target and its epoch, if evaluated.
     pub best: Option<(f64, usize)>,
+    /// Whether the best model is the moving average of the weights (`optimizer.ema`), which
+    /// evaluated better than the model itself.
+    pub best_from_ema: bool,
     /// Whether early stopping ended the run.
     pub stopped_early: bool,
     /// The best model (or the last, without evaluation), as a reid checkpoint.
@@ -85,6 +105,14 @@ pub fn train(
     config: &TrainConfig,
     progress: &mut dyn FnMut(&Event) -> bool,
 ) -> Result<TrainReport> {
+    let found;
+    let config = match &config.schedule.lr_finder {
+        Some(options) => {
+            found = with_found_rate(config, options, progress)?;
+            &found
+        }
+        None => config,
+    };
     let Some(team) = Team::join(config)? else {
         return run(config, progress, None);
     };
@@ -93,6 +121,46 @@ pub fn train(
         Ok(report) => handle.finish().map(|()| report),
         Err(e) => handle.fail(&e),
     }
+}
+
+/// `config` training at the rate the range test suggests (written with its curve to
+/// `lr_find.csv`), or, resuming, at the rate the run found when it started.
+fn with_found_rate(
+    config: &TrainConfig,
+    options: &LrFindOptions,
+    progress: &mut dyn FnMut(&Event) -> bool,
+) -> Result<TrainConfig> {
+    if config.distributed != Distributed::None {
+        return Err(Error::InvalidInput(
+            "schedule.lr_finder runs in one process: find the rate with `reid lr-find` and set \
+             train.lr for a distributed run"
+                .into(),
+        ));
+    }
+    let lr = match resumable(&config.save_dir) {
+        Some(dir) => {
+            read_json::<RunState>(&dir.join("state.json"))?
+                .config
+                .schedule
+                .lr
+        }
+        None => {
+            let report = lr_find(config, options, &mut |step, lr, loss| {
+                progress(&Event::LrFinder { step, lr, loss })
+            })?;
+            std::fs::create_dir_all(&config.save_dir)
+                .map_err(|e| Error::io(&config.save_dir, e))?;
+            report.write_csv(&config.save_dir.join("lr_find.csv"))?;
+            report.suggestion
+        }
+    };
+    if !progress(&Event::LrFound { lr }) {
+        return Err(Error::Cancelled);
+    }
+    let mut config = config.clone();
+    config.schedule.lr = lr;
+    config.schedule.lr_finder = None;
+    Ok(config)
 }
 
 /// The run of `train`, as one process or as one rank of `team`.
@@ -133,6 +201,7 @@ fn run(
         mut state,
         peer,
         centers,
+        ema,
         resumed,
     } = start;
     if resumed
@@ -148,7 +217,7 @@ fn run(
         optimizer: p.optimizer,
     });
     let model = model.fork(&s.train_device).train();
-    let mut stepper = Stepper::new(model, optimizer, peer, centers, team, config, &s);
+    let mut stepper = Stepper::new(model, optimizer, peer, centers, team, config, &s).with_ema(ema);
     let best_path = config.save_dir.join("best.bpk");
     let mut stopped_early = false;
 
@@ -238,19 +307,34 @@ fn run(
         let last = epoch + 1 == config.schedule.max_epoch;
         let due = last || (config.eval.eval_freq > 0 && (epoch + 1) % config.eval.eval_freq == 0);
         let inference = stepper.model.valid();
-        let eval = if due && leads {
-            evaluate_targets(config, &s, &inference)?
+        let average = stepper.ema.as_ref().map(|ema| ema.model(&stepper.model));
+        let (eval, ema_eval) = if due && leads {
+            let ema_eval = match &average {
+                Some(average) => evaluate_targets(config, &s, average)?,
+                None => Vec::new(),
+            };
+            (evaluate_targets(config, &s, &inference)?, ema_eval)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         if let Some(first) = eval.first() {
             let score = selection_score(config.model.task, first);
+            // The plateau schedule follows the model it steps.
             state.schedule.observe(score);
+            // deep-object-reid keeps the moving average when it evaluates better.
+            let ema_score = ema_eval
+                .first()
+                .map(|log| selection_score(config.model.task, log));
+            let (score, candidate, from_ema) = match (ema_score, &average) {
+                (Some(ema_score), Some(average)) if ema_score > score => (ema_score, average, true),
+                _ => (score, &inference, false),
+            };
             if state.best_map.is_none_or(|b| score > b) {
                 state.best_map = Some(score);
                 state.best_epoch = epoch + 1;
+                state.best_from_ema = from_ema;
                 state.evals_since_best = 0;
-                save_checkpoint(&inference, &best_path)?;
+                save_checkpoint(candidate, &best_path)?;
             } else {
                 state.evals_since_best += 1;
             }
@@ -263,6 +347,7 @@ fn run(
             steps: batches.len(),
             seconds,
             eval,
+            ema_eval,
         };
         state.history.push(log);
         state.epochs_done = epoch + 1;
@@ -325,6 +410,7 @@ fn save_epoch(
         optimizer: &stepper.optimizer,
         peer: peer_inference.as_ref().zip(peer.map(|p| &p.optimizer)),
         centers: stepper.centers.as_ref(),
+        ema: stepper.ema.as_ref(),
     };
     write_checkpoint(&config.save_dir, &trained, state)
 }
@@ -363,6 +449,7 @@ fn finish(
     Ok(TrainReport {
         epochs_done: state.epochs_done,
         best: state.best_map.map(|m| (m, state.best_epoch)),
+        best_from_ema: state.best_from_ema,
         history: state.history,
         stopped_early,
         model: final_model,

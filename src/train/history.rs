@@ -47,6 +47,9 @@ pub struct EpochLog {
     pub seconds: f64,
     /// Evaluations after the epoch, if any.
     pub eval: Vec<EvalLog>,
+    /// The same evaluations of the moving average of the weights (`optimizer.ema`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ema_eval: Vec<EvalLog>,
 }
 
 /// Writes the history as `metrics.jsonl` in `save_dir`, atomically.

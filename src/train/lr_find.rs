@@ -1,11 +1,14 @@
 //! The learning-rate range test (Smith; the seed's "automated learning rate search"): train
 //! from the run's starting model for a number of steps while the rate grows exponentially
 //! from `min_lr` to `max_lr`, follow the smoothed loss, stop once it explodes, and suggest
-//! the rate where it fell fastest. Nothing is saved; the model is discarded.
+//! the rate where it fell fastest. Nothing is saved; the model is discarded. A run whose
+//! `schedule.lr_finder` is set does this first and trains at the suggested rate
+//! (deep-object-reid's `lr_finder.enable`; see `train::engine`).
 
 use burn::module::Module;
 use serde::Serialize;
 
+pub use super::config::LrFindOptions;
 use super::config::TrainConfig;
 use super::loader::training_batch;
 use super::setup::{initial_model, setup};
@@ -13,33 +16,12 @@ use super::step::train_step;
 use crate::data::rng::Rng;
 use crate::error::{Error, Result};
 
-/// The range test's settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LrFindOptions {
-    /// First rate.
-    pub min_lr: f64,
-    /// Last rate.
-    pub max_lr: f64,
-    /// Steps (rates tried).
-    pub steps: usize,
-}
-
-impl Default for LrFindOptions {
-    fn default() -> Self {
-        Self {
-            min_lr: 1e-6,
-            max_lr: 1.0,
-            steps: 100,
-        }
-    }
-}
-
 /// The curve and the suggestion.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LrFindReport {
     /// Rates tried, in order.
     pub lrs: Vec<f64>,
-    /// Exponentially smoothed (β = 0.98, bias-corrected) loss after each step.
+    /// Exponentially smoothed (bias-corrected) loss after each step.
     pub losses: Vec<f64>,
     /// The rate at the steepest descent of the smoothed loss.
     pub suggestion: f64,
@@ -68,22 +50,36 @@ pub fn lr_find(
     options: &LrFindOptions,
     progress: &mut dyn FnMut(usize, f64, f64) -> bool,
 ) -> Result<LrFindReport> {
-    let ok = options.min_lr > 0.0 && options.max_lr > options.min_lr && options.steps >= 3;
+    let ok = options.min_lr > 0.0
+        && options.max_lr > options.min_lr
+        && options.max_lr.is_finite()
+        && options.smoothing > 0.0
+        && options.smoothing <= 1.0;
     if !ok {
-        return Err(Error::InvalidInput(
-            "need 0 < min_lr < max_lr and at least 3 steps".into(),
-        ));
+        return Err(Error::InvalidInput(format!(
+            "lr finder: need 0 < min_lr < max_lr (finite) and 0 < smoothing <= 1, got {options:?}"
+        )));
     }
     let s = setup(config)?;
+    let steps = match options.epochs {
+        Some(epochs) => epochs * (s.train_set.len() / config.sampler.batch_size.max(1)),
+        None => options.steps,
+    };
+    if steps < 3 {
+        return Err(Error::InvalidInput(format!(
+            "lr finder: {steps} steps; it needs at least 3"
+        )));
+    }
     let mut model = initial_model(config, &s)?.fork(&s.train_device).train();
-    let mut optimizer = config.optimizer.algorithm.build()?;
-    let ratio = (options.max_lr / options.min_lr).powf(1.0 / (options.steps - 1) as f64);
+    let mut optimizer = config.optimizer.build()?;
+    let ratio = (options.max_lr / options.min_lr).powf(1.0 / (steps - 1) as f64);
+    let beta = 1.0 - options.smoothing;
     let (mut lrs, mut losses) = (Vec::new(), Vec::new());
     let (mut average, mut best) = (0.0, f64::MAX);
     let mut diverged = false;
     let mut order: Vec<usize> = Vec::new();
     let mut epoch = 0usize;
-    for step in 0..options.steps {
+    for step in 0..steps {
         if order.len() < config.sampler.batch_size {
             let mut rng = Rng::derive(config.seed, &[0x4c52, epoch as u64]);
             order = s
@@ -116,8 +112,8 @@ pub fn lr_find(
             train_step(model, &mut optimizer, lr, images, labels, &config.loss.reid);
         model = next;
         let loss = stats.loss as f64;
-        average = 0.98 * average + 0.02 * loss;
-        let smoothed = average / (1.0 - 0.98f64.powi(step as i32 + 1));
+        average = beta * average + options.smoothing * loss;
+        let smoothed = average / (1.0 - beta.powi(step as i32 + 1));
         lrs.push(lr);
         losses.push(smoothed);
         if !progress(step + 1, lr, smoothed) {

@@ -6,8 +6,10 @@ mod checkpoint;
 pub mod classify_eval;
 pub mod config;
 pub mod distributed;
+pub mod ema;
 pub mod engine;
 pub mod evaluate;
+mod flat;
 pub mod history;
 mod layer_groups;
 pub mod loader;
@@ -29,6 +31,7 @@ pub use config::{
     AttentionConfig, DataSection, Distributed, EvalSection, LossSection, ModelSection,
     MutualConfig, OptimizerSection, SamplerSection, ScheduleSection, StagedLr, TrainConfig,
 };
+pub use ema::EmaConfig;
 pub use engine::{Event, TrainReport, train};
 pub use history::{EpochLog, EvalLog};
 pub use sam::SamConfig;

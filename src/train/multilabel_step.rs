@@ -2,12 +2,12 @@
 //! against multi-hot targets with one of the multilabel losses.
 
 use burn::module::ParamId;
-use burn::optim::ModuleOptimizer;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::multilabel_loss::{AmBinaryLoss, AsymmetricLoss, bce_with_logits};
+use super::optim::Optimizer;
 use super::step::{StepStats, gradients};
 use crate::models::ReidModel;
 
@@ -90,7 +90,7 @@ pub fn multilabel_scores(model: &ReidModel, images: Tensor<4>, loss: &Multilabel
 /// (image, class) decisions right at score 0.
 pub fn multilabel_step(
     model: ReidModel,
-    optimizer: &mut ModuleOptimizer,
+    optimizer: &mut Optimizer,
     learning_rate: impl Into<ModuleLearningRate>,
     images: Tensor<4>,
     targets: Tensor<2>,

@@ -1,10 +1,17 @@
 //! Optimizers by torchreid's names and defaults (`train.optim`): SGD (momentum, dampening,
 //! Nesterov, weight decay), Adam, AMSGrad, AdamW, RAdam and RMSprop, on Burn's optimizers with
-//! PyTorch's conventions (L2 weight decay added to the gradient, ε = 1e-8, no dampening).
+//! PyTorch's conventions (L2 weight decay added to the gradient, ε = 1e-8, no dampening), and
+//! the [`Optimizer`] a run steps with: one of them, with deep-object-reid's `train.clip_grad`
+//! (torch's `clip_grad_norm_` over the whole gradient) before every step.
 
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::optim::{
+    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig,
+};
+use burn::tensor::{Bytes, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -99,5 +106,127 @@ impl OptimizerConfig {
                 )));
             }
         })
+    }
+}
+
+/// The optimizer of a training step: a [`ModuleOptimizer`], and optionally torch's
+/// `clip_grad_norm_` (L2 norm of all the gradients together) applied to every gradient before
+/// the update, as deep-object-reid's `train.clip_grad` does. Every recipe (one model, mutual
+/// learning, multi-label, several devices or processes) updates through [`Optimizer::step`],
+/// so the clip applies to the gradient that actually moves the weights: the whole batch's,
+/// after the devices' and ranks' gradients are summed.
+#[derive(Clone)]
+pub struct Optimizer {
+    inner: ModuleOptimizer,
+    max_norm: Option<f32>,
+}
+
+impl From<ModuleOptimizer> for Optimizer {
+    /// The optimizer without clipping.
+    fn from(inner: ModuleOptimizer) -> Self {
+        Self {
+            inner,
+            max_norm: None,
+        }
+    }
+}
+
+impl Optimizer {
+    /// Clips the gradient to the L2 norm `max_norm` before every step (0: no clipping); an
+    /// error for a negative or non-finite norm.
+    pub fn with_clip_norm(mut self, max_norm: f64) -> Result<Self> {
+        if !(max_norm.is_finite() && max_norm >= 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "clip_grad {max_norm}: expected a finite norm >= 0 (0: no clipping)"
+            )));
+        }
+        self.max_norm = (max_norm > 0.0).then_some(max_norm as f32);
+        Ok(self)
+    }
+
+    /// The norm gradients are clipped to, if any.
+    pub fn clip_norm(&self) -> Option<f32> {
+        self.max_norm
+    }
+
+    /// Updates `module` from `grads` (clipped first when a norm is set).
+    pub fn step<M: Module>(
+        &mut self,
+        learning_rate: impl Into<ModuleLearningRate>,
+        module: M,
+        mut grads: GradientsParams,
+    ) -> M {
+        if let Some(max_norm) = self.max_norm {
+            clip_grad_norm(&module, &mut grads, max_norm);
+        }
+        self.inner.step(learning_rate, module, grads)
+    }
+
+    /// The optimizer's state as bytes (Burn's record).
+    pub(crate) fn to_bytes(&self) -> Result<Bytes> {
+        self.inner
+            .into_bytes()
+            .map_err(|e| Error::Runtime(format!("cannot serialize the optimizer: {e:?}")))
+    }
+
+    /// This optimizer with the state of [`Optimizer::to_bytes`]; `origin` names where the bytes
+    /// came from in the error.
+    pub(crate) fn with_state(self, bytes: Bytes, origin: &str) -> Result<Self> {
+        let inner = self
+            .inner
+            .from_bytes(bytes)
+            .map_err(|e| Error::InvalidInput(format!("{origin}: optimizer state: {e:?}")))?;
+        Ok(Self { inner, ..self })
+    }
+}
+
+/// Scales the gradients of `module`'s parameters in `grads` so that their joint L2 norm is at
+/// most `max_norm`, as torch's `clip_grad_norm_` does (factor `max_norm / (norm + 1e-6)`,
+/// capped at 1); parameters without a gradient (closed layers) take no part. Returns the norm
+/// before clipping.
+pub fn clip_grad_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_norm: f32) -> f32 {
+    let mut squares = SumOfSquares { grads, sum: None };
+    module.visit(&mut squares);
+    let Some(sum) = squares.sum else {
+        return 0.0;
+    };
+    // One read of the device for the whole model.
+    let norm = sum.sqrt().into_scalar::<f32>();
+    let factor = max_norm / (norm + 1e-6);
+    if factor < 1.0 {
+        module.visit(&mut Scale { grads, factor });
+    }
+    norm
+}
+
+/// Adds up the squares of every gradient of a module's parameters, on the device.
+struct SumOfSquares<'a> {
+    grads: &'a GradientsParams,
+    sum: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for SumOfSquares<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.get::<D>(param.id) {
+            let squares = grad.square().sum();
+            self.sum = Some(match self.sum.take() {
+                Some(sum) => sum + squares,
+                None => squares,
+            });
+        }
+    }
+}
+
+/// Multiplies every gradient of a module's parameters by `factor`.
+struct Scale<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f32,
+}
+
+impl ModuleVisitor for Scale<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.remove::<D>(param.id) {
+            self.grads.register(param.id, grad * self.factor);
+        }
     }
 }

@@ -10,9 +10,11 @@
 
 use burn::module::{Module, ParamId};
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
-use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsAccumulator, GradientsParams};
+
 use burn::tensor::{Device, Int, Tensor};
 
+use super::optim::Optimizer;
 use super::step::{LossConfig, StepStats, batch_loss, gradients};
 use crate::models::ReidModel;
 
@@ -46,7 +48,7 @@ pub(crate) fn chunk_gradients(
 #[allow(clippy::too_many_arguments)]
 pub fn data_parallel_step(
     model: ReidModel,
-    optimizer: &mut ModuleOptimizer,
+    optimizer: &mut Optimizer,
     learning_rate: impl Into<ModuleLearningRate>,
     images: Tensor<4>,
     targets: Tensor<1, Int>,

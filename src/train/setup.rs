@@ -6,7 +6,7 @@ use super::multilabel_step::MultilabelLoss;
 use crate::data::classification::{ClassificationDataset, load_classification};
 use crate::data::sampler::Sampler;
 use crate::data::transforms::Augment;
-use crate::data::{ReidDataset, Sample, combine_train, load_dataset_split};
+use crate::data::{ReidDataset, Sample, combine_train, junk_pids, load_dataset_split};
 use crate::error::{Error, Result};
 use crate::eval::Metric;
 use crate::models::{Arch, ReidModel, Task};
@@ -72,6 +72,9 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
     let sampler = match config.sampler.name.parse()? {
         Sampler::RandomIdentity { .. } => Sampler::RandomIdentity {
             instances: config.sampler.num_instances,
+        },
+        Sampler::RandomDomain { .. } => Sampler::RandomDomain {
+            domains: config.sampler.num_cams,
         },
         other => other,
     };
@@ -174,7 +177,13 @@ fn reid_data(config: &TrainConfig) -> Result<TrainData> {
         .data
         .sources
         .iter()
-        .map(|name| load_dataset_split(name, &config.data.root, config.data.split_id))
+        .map(|name| {
+            let mut dataset = load_dataset_split(name, &config.data.root, config.data.split_id)?;
+            if config.data.combineall {
+                dataset.combine_all(junk_pids(name));
+            }
+            Ok(dataset)
+        })
         .collect::<Result<Vec<_>>>()?;
     let train_set: Vec<Sample> = combine_train(&sources);
     let targets: Vec<ReidDataset> = config
@@ -214,7 +223,7 @@ fn classification_data(config: &TrainConfig, sampler: Sampler) -> Result<TrainDa
             config.model.task.name()
         )));
     }
-    if train.multilabel && matches!(sampler, Sampler::RandomIdentity { .. }) {
+    if train.multilabel && !matches!(sampler, Sampler::Random | Sampler::Sequential) {
         return Err(Error::InvalidInput(
             "multi-label training samples images at random (RandomSampler)".into(),
         ));
@@ -357,5 +366,46 @@ mod tests {
             ..staged
         };
         assert!(refused(config(negative, false)));
+    }
+
+    /// `data.combineall` trains each source's query and gallery identities too: a synthetic
+    /// set's 6 training identities become 12 classes, its distractors (Market's 0) left out.
+    /// (And `sampler.num_cams` reaches the camera-balanced sampler.)
+    #[test]
+    fn combineall_trains_the_test_identities_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = crate::data::SynthOptions {
+            ids: 12,
+            cameras: 3,
+            distractors: 4,
+            height: 32,
+            width: 16,
+            ..Default::default()
+        };
+        crate::data::synthesize(&dir.path().join("market1501"), &options).unwrap();
+        let config = |combineall| TrainConfig {
+            data: crate::train::DataSection {
+                root: dir.path().to_path_buf(),
+                combineall,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let plain = setup(&config(false)).unwrap();
+        let all = setup(&config(true)).unwrap();
+        // The camera-balanced sampler takes its cameras per batch from the sampler section.
+        let mut domains = config(false);
+        domains.sampler.name = "RandomDomainSampler".into();
+        domains.sampler.num_cams = 2;
+        let sampler = setup(&domains).unwrap().sampler;
+        assert_eq!(sampler, Sampler::RandomDomain { domains: 2 });
+        assert_eq!((plain.classes, all.classes), (6, 12));
+        let test = &plain.targets[0];
+        let junk = test.gallery.iter().filter(|s| s.pid == 0).count();
+        assert!(junk > 0);
+        assert_eq!(
+            all.train_set.len(),
+            plain.train_set.len() + test.query.len() + test.gallery.len() - junk
+        );
     }
 }

@@ -2,12 +2,14 @@
 //! optimizer's update.
 
 use burn::module::{Module, ParamId};
+use burn::optim::GradientsParams;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
-use burn::optim::{GradientsParams, ModuleOptimizer};
+
 use burn::tensor::{Int, Tensor};
 
 use super::center::CenterLoss;
 use super::loss::{am_softmax, cross_entropy, mutual_kl, triplet_hard};
+use super::optim::Optimizer;
 use super::sam::{SamConfig, ascend};
 use crate::models::ReidModel;
 
@@ -163,7 +165,7 @@ pub fn batch_loss(
 /// One step on a batch: returns the updated model.
 pub fn train_step(
     model: ReidModel,
-    optimizer: &mut ModuleOptimizer,
+    optimizer: &mut Optimizer,
     learning_rate: impl Into<ModuleLearningRate>,
     images: Tensor<4>,
     targets: Tensor<1, Int>,
@@ -207,7 +209,7 @@ pub(crate) fn gradients(
 /// One step with the optional parts: returns the updated model.
 pub fn train_step_with(
     model: ReidModel,
-    optimizer: &mut ModuleOptimizer,
+    optimizer: &mut Optimizer,
     learning_rate: impl Into<ModuleLearningRate>,
     images: Tensor<4>,
     targets: Tensor<1, Int>,
@@ -240,7 +242,7 @@ pub struct Learner<'a> {
     /// The model.
     pub model: ReidModel,
     /// Its optimizer.
-    pub optimizer: &'a mut ModuleOptimizer,
+    pub optimizer: &'a mut Optimizer,
 }
 
 /// One step of deep mutual learning (Zhang et al., CVPR 2018): each model minimizes its own

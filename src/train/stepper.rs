@@ -4,14 +4,15 @@
 //! each other, one model over several devices or processes, or a multi-label classifier. The training loop calls `step` only.
 
 use burn::module::ParamId;
-use burn::optim::ModuleOptimizer;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::center::CenterLoss;
 use super::config::TrainConfig;
 use super::distributed::Team;
+use super::ema::Ema;
 use super::multilabel_step::multilabel_step;
+use super::optim::Optimizer;
 use super::parallel::{Batch, data_parallel_gradients, data_parallel_step};
 use super::setup::Setup;
 use super::step::{Learner, StepExtras, StepStats, mutual_step, train_step_with};
@@ -23,7 +24,7 @@ pub(crate) struct Peer {
     /// The peer model.
     pub model: ReidModel,
     /// Its optimizer.
-    pub optimizer: ModuleOptimizer,
+    pub optimizer: Optimizer,
 }
 
 /// How each step trains.
@@ -78,21 +79,23 @@ pub(crate) struct Stepper {
     /// The model (on the training device).
     pub model: ReidModel,
     /// Its optimizer.
-    pub optimizer: ModuleOptimizer,
+    pub optimizer: Optimizer,
     /// Deep mutual learning's second model.
     pub peer: Option<Peer>,
     /// The center loss's class centers.
     pub centers: Option<CenterLoss>,
     /// This process's part in a distributed run.
     pub team: Option<Team>,
+    /// The moving average of the model's weights, updated after every step.
+    pub ema: Option<Ema>,
     recipe: Recipe,
 }
 
 impl Stepper {
-    /// The stepper of `config`'s recipe.
+    /// The stepper of `config`'s recipe (without a moving average: [`Stepper::with_ema`]).
     pub fn new(
         model: ReidModel,
-        optimizer: ModuleOptimizer,
+        optimizer: Optimizer,
         peer: Option<Peer>,
         centers: Option<CenterLoss>,
         team: Option<Team>,
@@ -128,8 +131,14 @@ impl Stepper {
             peer,
             centers,
             team,
+            ema: None,
             recipe,
         }
+    }
+
+    /// The stepper updating `ema` after every step.
+    pub fn with_ema(self, ema: Option<Ema>) -> Self {
+        Self { ema, ..self }
     }
 
     /// One optimization step on `lesson`.
@@ -140,6 +149,7 @@ impl Stepper {
             mut peer,
             mut centers,
             mut team,
+            mut ema,
             recipe,
         } = self;
         let Lesson {
@@ -230,12 +240,16 @@ impl Stepper {
                 extras,
             ),
         };
+        if let Some(ema) = &mut ema {
+            ema.update(&model);
+        }
         let next = Self {
             model,
             optimizer,
             peer,
             centers,
             team,
+            ema,
             recipe,
         };
         (next, stats)

@@ -601,3 +601,47 @@ fn classification_annotations_read_as_deep_object_reid_reads_them() {
     std::fs::write(&json, r#"{"classes": ["x"], "images": [["a.jpg"]]}"#).unwrap();
     assert!(read_multilabel_json(&json).is_err());
 }
+
+/// torchreid's `combineall` on fake Market-1501 and DukeMTMC-reID layouts
+/// (`tests/fixtures/make_combineall_fixtures.py`): the same training images, the same images
+/// sharing an identity (torchreid numbers identities in a Python set's order, ours in
+/// increasing order), the training identities first, Market-1501's junk left out.
+#[test]
+fn combineall_adds_query_and_gallery_identities_as_torchreid_does() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datasets/combineall.json");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    for (name, want) in expected.as_object().unwrap() {
+        let dir = tempfile::tempdir().unwrap();
+        for rel in want["layout"].as_array().unwrap() {
+            let path = dir.path().join(rel.as_str().unwrap());
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"").unwrap();
+        }
+        let mut data = load_dataset(name, dir.path()).unwrap();
+        let (trained, query, gallery) = (
+            data.num_train_pids() as i64,
+            data.query.clone(),
+            data.gallery.clone(),
+        );
+        data.combine_all(reid::data::junk_pids(name));
+        let theirs = expected_listing(&want["train"]);
+        let ours = listing(&data.train, dir.path());
+        assert_eq!(ours.len(), theirs.len(), "{name}");
+        assert_eq!(
+            by_first_image(ours.clone()),
+            by_first_image(theirs),
+            "{name}"
+        );
+        // The added identities come after the training ones; query and gallery are unchanged.
+        for (path, pid, _) in &ours {
+            assert_eq!(
+                path.contains("bounding_box_train"),
+                *pid < trained,
+                "{name}: {path}"
+            );
+        }
+        assert_eq!((data.query, data.gallery), (query, gallery));
+    }
+}

@@ -17,6 +17,7 @@ use reid::models::ReidModel;
 use reid::models::embed::tensor_to_vec;
 use reid::train::center::CenterLoss;
 use reid::train::loss::{cross_entropy, mutual_kl, triplet_hard};
+use reid::train::optim::Optimizer;
 use reid::train::step::{StepExtras, train_step_with};
 use reid::train::{LossConfig, SamConfig, train_step};
 use reid::weights::{StateDict, load_torchreid, save_torchreid_safetensors};
@@ -120,7 +121,11 @@ fn step_losses() -> LossConfig {
 
 /// Runs one SGD step (lr 0.05) of the fixture's osnet_x0_25 on step.npz's batch, with `extras`.
 fn osnet_sgd_step(extras: StepExtras) -> (ReidModel, f32) {
-    let f = arrays("train/step.npz");
+    osnet_step(extras, Optimizer::from(SgdConfig::new().init()))
+}
+
+/// The fixture's osnet_x0_25 in training mode on the autodiff device, and that device.
+fn osnet_for_training() -> (ReidModel, burn::tensor::Device) {
     let device = default_device();
     let (model, _) = load_torchreid(
         Arch::OsnetX0_25,
@@ -129,8 +134,13 @@ fn osnet_sgd_step(extras: StepExtras) -> (ReidModel, f32) {
     )
     .unwrap();
     let train_device = device.autodiff();
-    let model = model.fork(&train_device).train();
-    let mut optimizer = SgdConfig::new().init();
+    (model.fork(&train_device).train(), train_device)
+}
+
+/// Runs one step (lr 0.05) of the fixture's osnet_x0_25 on step.npz's batch with `optimizer`.
+fn osnet_step(extras: StepExtras, mut optimizer: Optimizer) -> (ReidModel, f32) {
+    let f = arrays("train/step.npz");
+    let (model, train_device) = osnet_for_training();
     let (model, stats) = train_step_with(
         model,
         &mut optimizer,
@@ -214,6 +224,83 @@ fn one_sgd_step_of_osnet_matches_pytorch() {
         size: 0.001,
     };
     let compared = assert_updates_match(&model, &f, "", tolerance);
+    assert!(compared >= 9, "{compared} parameters compared");
+}
+
+/// deep-object-reid's `train.clip_grad`: the gradient's joint L2 norm (all parameters
+/// together) as torch's `clip_grad_norm_` computes it, and the step after clipping it to a
+/// quarter of that norm, against torch's (clip_ema.npz). The clipped update is a quarter of
+/// the plain one, which the same comparison tells apart.
+#[test]
+fn gradient_clipping_matches_torch_clip_grad_norm() {
+    use burn::optim::GradientsParams;
+    use reid::train::optim::clip_grad_norm;
+    use reid::train::step::batch_loss;
+    let f = arrays("train/clip_ema.npz");
+    let step = arrays("train/step.npz");
+    let (norm, max_norm) = (f["clip_norm"].to_f64()[0], f["clip_max_norm"].to_f64()[0]);
+    let (model, train_device) = osnet_for_training();
+    let images = float(&step["images"], &train_device);
+    let (loss, _) = batch_loss(
+        &model,
+        images,
+        ints(&step["targets"], &train_device),
+        &step_losses(),
+    );
+    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    let ours = clip_grad_norm(&model, &mut grads, f32::INFINITY) as f64;
+    assert!(
+        (ours - norm).abs() < 1e-4 * norm,
+        "gradient norm {ours} vs torch's {norm}"
+    );
+
+    let optimizer = Optimizer::from(SgdConfig::new().init())
+        .with_clip_norm(max_norm)
+        .unwrap();
+    let (clipped, _) = osnet_step(StepExtras::default(), optimizer);
+    let tolerance = || Tolerance {
+        min_cosine: 0.99999,
+        size: 0.001,
+    };
+    let compared = assert_updates_match(&clipped, &f, "clip__", tolerance());
+    assert!(compared >= 9, "{compared} parameters compared");
+    let plain: BTreeMap<String, NpyArray> = [("clip__conv5__conv__weight", "conv5__conv__weight")]
+        .iter()
+        .map(|(ours, theirs)| (ours.to_string(), step[*theirs].clone()))
+        .collect();
+    let unclipped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert_updates_match(&clipped, &plain, "clip__", tolerance())
+    }));
+    assert!(unclipped.is_err(), "the clipped step matches the plain one");
+    // A norm that is no number is refused.
+    for bad in [-1.0, f64::NAN, f64::INFINITY] {
+        assert!(
+            Optimizer::from(SgdConfig::new().init())
+                .with_clip_norm(bad)
+                .is_err()
+        );
+    }
+}
+
+/// deep-object-reid's `train.ema` (timm's `ModelEmaV2`, decay 0.9): the average of the
+/// model before the SGD step of `one_sgd_step_of_osnet_matches_pytorch`, updated twice from the
+/// model after it, is PyTorch's — parameters and BatchNorm running statistics alike
+/// (clip_ema.npz): it moved 0.19 of the step, where one update or a restart from the first
+/// values would move 0.1. (A second training step is not compared: its gradient on this
+/// random model turns by degrees when a weight changes in its sixth digit.)
+#[test]
+fn the_moving_average_matches_timm_model_ema_v2() {
+    use reid::train::ema::{Ema, EmaConfig};
+    let f = arrays("train/clip_ema.npz");
+    let mut ema = Ema::new(&osnet_for_training().0, &EmaConfig { decay: 0.9 }).unwrap();
+    let (model, _) = osnet_sgd_step(StepExtras::default());
+    ema.update(&model);
+    ema.update(&model);
+    let tolerance = Tolerance {
+        min_cosine: 0.99999,
+        size: 0.001,
+    };
+    let compared = assert_updates_match(&ema.model(&model), &f, "ema__", tolerance);
     assert!(compared >= 9, "{compared} parameters compared");
 }
 
@@ -425,7 +512,7 @@ fn a_data_parallel_step_follows_the_mean_gradient_of_the_chunks() {
     let (start, train_device, images, targets) = fixture_batch();
     let losses = LossConfig::default();
     let fresh = || start.clone().fork(&train_device).train();
-    let sgd = || SgdConfig::new().init();
+    let sgd = || Optimizer::from(SgdConfig::new().init());
     let (parallel, stats) = data_parallel_step(
         fresh(),
         &mut sgd(),
@@ -499,7 +586,7 @@ fn staged_learning_rates_scale_the_base_layers_only() {
     let step = |model, lr| {
         train_step_with(
             model,
-            &mut SgdConfig::new().init(),
+            &mut Optimizer::from(SgdConfig::new().init()),
             lr,
             images.clone(),
             targets.clone(),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reid::data::{SynthOptions, synthesize};
 use reid::extractor::{Engine, Extractor, ExtractorOptions};
 use reid::train::{
-    DataSection, EpochLog, EvalSection, Event, MutualConfig, SamConfig, SamplerSection,
+    DataSection, EmaConfig, EpochLog, EvalSection, Event, MutualConfig, SamConfig, SamplerSection,
     ScheduleSection, TrainConfig, train,
 };
 
@@ -249,6 +249,118 @@ fn center_loss_sam_and_mutual_learning_train_and_resume_exactly() {
     assert!((history(&plain)[0].loss - history(&run)[0].loss).abs() > 1e-4);
 }
 
+/// Gradient clipping and the moving average of the weights (deep-object-reid's
+/// `train.clip_grad` and `train.ema`) in a whole run: the average is evaluated beside the model
+/// after every epoch, the better of the two at the best evaluation is the run's model (and
+/// evaluates to the mAP recorded), and the run resumes exactly: the average is part of the
+/// checkpoint.
+#[test]
+fn clipped_runs_with_a_moving_average_evaluate_it_and_resume_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let config = |save: &Path, epochs| {
+        let mut c = config(&root, save, epochs);
+        c.optimizer.clip_grad = 5.0;
+        c.optimizer.ema = Some(EmaConfig { decay: 0.8 });
+        c.export_onnx = false;
+        c
+    };
+    let run = assert_resumes_exactly(dir.path(), config, 3);
+    // The resumed average holds the uninterrupted one's values.
+    let (resumed, whole) = (
+        tensors(&run.join("last/ema.bpk")),
+        tensors(&dir.path().join("whole/last/ema.bpk")),
+    );
+    assert_eq!(resumed.len(), whole.len());
+    for (name, values) in &resumed {
+        let worst = values
+            .iter()
+            .zip(&whole[name])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-6, "{name}: {worst}");
+    }
+    let log = history(&run);
+    assert!(
+        log.iter()
+            .all(|e| e.ema_eval.len() == 1 && e.eval.len() == 1)
+    );
+    assert!(
+        log.iter()
+            .any(|e| (e.ema_eval[0].map - e.eval[0].map).abs() > 1e-6),
+        "the average evaluates as the model itself"
+    );
+    // Running the finished run again changes nothing and reports its best.
+    let report = train(&config(&run, 3), &mut |_| true).unwrap();
+    let mut best = (f64::MIN, 0, false);
+    for e in &log {
+        for (map, from_ema) in [(e.eval[0].map, false), (e.ema_eval[0].map, true)] {
+            if map > best.0 {
+                best = (map, e.epoch, from_ema);
+            }
+        }
+    }
+    assert_eq!(report.best, Some((best.0, best.1)));
+    assert_eq!(report.best_from_ema, best.2);
+    let map = cli_map(&report.model, &run);
+    assert!(
+        (map - best.0).abs() < 1e-6,
+        "best.bpk {map}, recorded {}",
+        best.0
+    );
+}
+
+/// Two sources train as one set with their identities kept apart (the classifier has both
+/// sets' identities), and each target is evaluated on its own — one of them a dataset the
+/// model never trained on (cross-dataset evaluation, as torchreid's `targets`).
+#[test]
+fn two_sources_train_together_and_each_target_is_evaluated() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    // A second generated set in DukeMTMC-reID's place (its file names read as Duke's).
+    let options = SynthOptions {
+        ids: 10,
+        cameras: 3,
+        distractors: 2,
+        height: 64,
+        width: 32,
+        seed: 21,
+        ..Default::default()
+    };
+    synthesize(&root.join("dukemtmc-reid/DukeMTMC-reID"), &options).unwrap();
+    let save = dir.path().join("run");
+    let mut c = config(&root, &save, 1);
+    c.data.sources = vec!["market1501".into(), "dukemtmcreid".into()];
+    c.data.targets = vec!["market1501".into(), "dukemtmcreid".into()];
+    c.export_onnx = false;
+    let report = train(&c, &mut |_| true).unwrap();
+    let targets: Vec<&str> = report.history[0]
+        .eval
+        .iter()
+        .map(|e| e.target.as_str())
+        .collect();
+    assert_eq!(targets, ["market1501", "dukemtmcreid"]);
+    // 8 + 5 training identities, one classifier row each.
+    let model =
+        reid::weights::load_checkpoint(&report.model, &reid::device::default_device()).unwrap();
+    assert_eq!(model.num_classes(), 8 + 5);
+    // Trained on Market alone, evaluated on Duke alone: another dataset than the source.
+    let cross = dir.path().join("cross");
+    let mut c = config(&root, &cross, 1);
+    c.data.targets = vec!["dukemtmcreid".into()];
+    c.export_onnx = false;
+    let report = train(&c, &mut |_| true).unwrap();
+    let eval = &report.history[0].eval;
+    assert_eq!(eval.len(), 1);
+    assert_eq!(eval[0].target, "dukemtmcreid");
+    assert!(eval[0].map > 0.0 && eval[0].map <= 1.0);
+    let map = cli_map(&report.model, &cross);
+    assert!((map - eval[0].map).abs() < 1e-6, "{map} vs {}", eval[0].map);
+    let model =
+        reid::weights::load_checkpoint(&report.model, &reid::device::default_device()).unwrap();
+    assert_eq!(model.num_classes(), 8);
+}
+
 /// The TensorBoard event file holds the history's scalars; TensorBoard's own reader (PyPI
 /// `tensorboard`, through `REID_PYTHON`) reads them back.
 #[test]
@@ -311,6 +423,21 @@ print(json.dumps({tag: [[e.step, e.value] for e in acc.Scalars(tag)] for tag in 
     }
 }
 
+/// Every tensor of a reid checkpoint, by its torchreid name.
+fn tensors(checkpoint: &Path) -> std::collections::BTreeMap<String, Vec<f32>> {
+    let model =
+        reid::weights::load_checkpoint(checkpoint, &reid::device::default_device()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.safetensors");
+    reid::weights::save_torchreid_safetensors(&model, &path).unwrap();
+    let state = reid::weights::StateDict::read(&path).unwrap();
+    state
+        .tensors
+        .into_iter()
+        .map(|(k, t)| (k, t.data))
+        .collect()
+}
+
 fn same_history(a: &[EpochLog], b: &[EpochLog]) {
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(b) {
@@ -323,6 +450,10 @@ fn same_history(a: &[EpochLog], b: &[EpochLog]) {
             y.loss
         );
         assert!((x.eval[0].map - y.eval[0].map).abs() < 1e-6);
+        assert_eq!(x.ema_eval.len(), y.ema_eval.len());
+        for (p, q) in x.ema_eval.iter().zip(&y.ema_eval) {
+            assert!((p.map - q.map).abs() < 1e-6, "epoch {}: average", x.epoch);
+        }
     }
 }
 
@@ -404,6 +535,7 @@ fn lr_range_test_grows_the_rate_and_stops_on_divergence() {
         min_lr: 1e-5,
         max_lr: 1e3,
         steps: 16,
+        ..Default::default()
     };
     let report = lr_find(&config, &options, &mut |_, _, _| true).unwrap();
     assert!((report.lrs[0] - 1e-5).abs() < 1e-12);
@@ -419,8 +551,54 @@ fn lr_range_test_grows_the_rate_and_stops_on_divergence() {
         min_lr: 1.0,
         max_lr: 0.1,
         steps: 10,
+        ..Default::default()
     };
     assert!(lr_find(&config, &bad, &mut |_, _, _| true).is_err());
+}
+
+/// deep-object-reid's `lr_finder.enable`: a run first runs the range test (its curve written to
+/// `lr_find.csv`), then trains at the rate the same test suggests on its own; a cancelled run
+/// resumes at that rate, exactly, without testing again.
+#[test]
+fn a_run_with_the_lr_finder_trains_at_its_suggestion() {
+    use reid::train::lr_find::{LrFindOptions, lr_find};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let options = LrFindOptions {
+        min_lr: 1e-5,
+        max_lr: 1.0,
+        steps: 12,
+        ..Default::default()
+    };
+    let alone = lr_find(
+        &config(&root, &dir.path().join("alone"), 2),
+        &options,
+        &mut |_, _, _| true,
+    )
+    .unwrap()
+    .suggestion;
+    let with_finder = |save: &Path, epochs| {
+        let mut c = config(&root, save, epochs);
+        c.schedule.lr_finder = Some(options.clone());
+        c.export_onnx = false;
+        c
+    };
+    let run = assert_resumes_exactly(&dir.path().join("runs"), with_finder, 2);
+    assert!(run.join("lr_find.csv").is_file());
+    let log = history(&run);
+    assert!(log.iter().all(|e| e.lr == alone), "{alone} vs {log:?}");
+    // The finished run, started again, finds nothing new: no test, the same rate.
+    let (mut tested, mut found) = (0, None);
+    train(&with_finder(&run, 2), &mut |e| {
+        match e {
+            Event::LrFinder { .. } => tested += 1,
+            Event::LrFound { lr } => found = Some(*lr),
+            _ => {}
+        }
+        true
+    })
+    .unwrap();
+    assert_eq!((tested, found), (0, Some(alone)));
 }
 
 #[test]

@@ -78,15 +78,15 @@ pub struct LrFindArgs {
     /// Dataset root (overrides `data.root`).
     #[arg(long)]
     pub root: Option<PathBuf>,
-    /// First rate.
-    #[arg(long, default_value_t = 1e-6)]
-    pub min_lr: f64,
-    /// Last rate.
-    #[arg(long, default_value_t = 1.0)]
-    pub max_lr: f64,
-    /// Steps.
-    #[arg(long, default_value_t = 100)]
-    pub steps: usize,
+    /// First rate (default 1e-6).
+    #[arg(long)]
+    pub min_lr: Option<f64>,
+    /// Last rate (default 1).
+    #[arg(long)]
+    pub max_lr: Option<f64>,
+    /// Steps (default 100).
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// Overrides: `section.key=value`.
     pub overrides: Vec<String>,
 }
@@ -103,14 +103,16 @@ impl LrFindArgs {
             overrides,
         } = self;
         let config = load_config(config.as_deref(), root.as_deref(), overrides)?;
+        let d = reid::train::lr_find::LrFindOptions::default();
         let options = reid::train::lr_find::LrFindOptions {
-            min_lr,
-            max_lr,
-            steps,
+            min_lr: min_lr.unwrap_or(d.min_lr),
+            max_lr: max_lr.unwrap_or(d.max_lr),
+            steps: steps.unwrap_or(d.steps),
+            ..d
         };
         let report = reid::train::lr_find::lr_find(&config, &options, &mut |step, lr, loss| {
             if step % 10 == 0 {
-                println!("step {step}/{steps}: lr {lr:.2e}, loss {loss:.4}");
+                println!("step {step}/{}: lr {lr:.2e}, loss {loss:.4}", options.steps);
             }
             true
         })?;
@@ -209,8 +211,22 @@ fn run_training(config: &TrainConfig) -> reid::Result<()> {
                         ),
                     }
                 }
+                for e in &log.ema_eval {
+                    print!(
+                        "; moving average on {}: mAP {:.1}%, Rank-1 {:.1}%",
+                        e.target,
+                        e.map * 100.0,
+                        e.rank1 * 100.0
+                    );
+                }
                 println!();
             }
+            Event::LrFinder { step, lr, loss } => {
+                if step % 10 == 0 {
+                    println!("lr finder step {step}: lr {lr:.2e}, loss {loss:.4}");
+                }
+            }
+            Event::LrFound { lr } => println!("training at the learning rate found: {lr:.2e}"),
         }
         true
     };
@@ -220,7 +236,12 @@ fn run_training(config: &TrainConfig) -> reid::Result<()> {
             reid::models::Task::Classification => "top-1",
             _ => "mAP",
         };
-        println!("best {what} {:.1}% at epoch {epoch}", map * 100.0);
+        let of = if result.best_from_ema {
+            " (the moving average of the weights)"
+        } else {
+            ""
+        };
+        println!("best {what} {:.1}% at epoch {epoch}{of}", map * 100.0);
     }
     if result.stopped_early {
         println!(
