@@ -461,6 +461,8 @@ struct File {
     test: Test,
     sam: Option<crate::train::SamConfig>,
     mutual_learning: Option<Mutual>,
+    /// reid's own section (fast-reid's distiller): `{teacher, arch, weight, temperature}`.
+    distillation: Option<crate::train::DistillConfig>,
     use_gpu: bool,
     device: Option<String>,
     /// reid's own key: `mpi` trains as the ranks of an MPI job.
@@ -788,6 +790,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             reid: losses,
             multilabel,
             mutual_learning,
+            distillation: f.distillation,
         },
         optimizer: OptimizerSection {
             algorithm: OptimizerConfig {
@@ -954,6 +957,22 @@ mod tests {
             "{err}"
         );
         assert!(load_train_config(None, &["adam.beta3=0.9".into()]).is_err());
+    }
+
+    #[test]
+    fn distillation_keys() {
+        let c = load_train_config(
+            None,
+            &[
+                "distillation.teacher=runs/teacher/best.bpk".into(),
+                "distillation.temperature=4".into(),
+            ],
+        )
+        .unwrap();
+        let d = c.loss.distillation.unwrap();
+        assert_eq!(d.teacher, PathBuf::from("runs/teacher/best.bpk"));
+        assert_eq!((d.temperature, d.weight, d.arch), (4.0, 1.0, None));
+        assert!(load_train_config(None, &["distillation.temp=4".into()]).is_err());
     }
 
     #[test]

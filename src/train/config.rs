@@ -165,6 +165,36 @@ pub struct LossSection {
     pub multilabel: MultilabelLoss,
     /// Deep mutual learning with a second model (off when `None`).
     pub mutual_learning: Option<MutualConfig>,
+    /// Knowledge distillation from a trained teacher (off when `None`).
+    pub distillation: Option<DistillConfig>,
+}
+
+/// Knowledge distillation (fast-reid's `Distiller`): a trained teacher's class distribution,
+/// softened by the temperature, guides the model through the loss `train::loss::distillation_js`
+/// added to its own. The teacher classifies the same identities (it was trained on the same
+/// sources); it runs in inference mode and does not learn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistillConfig {
+    /// The teacher's weights: a reid checkpoint, or torchreid's (`arch` then names it).
+    pub teacher: PathBuf,
+    /// The teacher's architecture, for torchreid weight files (a reid checkpoint names its own).
+    pub arch: Option<String>,
+    /// Weight of the distillation term.
+    pub weight: f32,
+    /// Temperature of the softened distributions (fast-reid's 16).
+    pub temperature: f32,
+}
+
+impl Default for DistillConfig {
+    fn default() -> Self {
+        Self {
+            teacher: PathBuf::new(),
+            arch: None,
+            weight: 1.0,
+            temperature: 16.0,
+        }
+    }
 }
 
 /// How the weights move (`optimizer:`).

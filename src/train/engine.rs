@@ -22,7 +22,7 @@ use super::history::{EpochLog, EvalLog, write_history};
 use super::layer_groups::{check_layers, closed_norms, open_layer_params};
 use super::loader::training_batch;
 use super::lr_find::{LrFindOptions, lr_find};
-use super::setup::{Setup, setup};
+use super::setup::{Setup, setup, teacher};
 use super::step::StepStats;
 use super::stepper::{Lesson, Peer, Stepper};
 use super::tensorboard::write_events;
@@ -217,7 +217,9 @@ fn run(
         optimizer: p.optimizer,
     });
     let model = model.fork(&s.train_device).train();
-    let mut stepper = Stepper::new(model, optimizer, peer, centers, team, config, &s).with_ema(ema);
+    let mut stepper = Stepper::new(model, optimizer, peer, centers, team, config, &s)
+        .with_ema(ema)
+        .with_teacher(teacher(config, &s)?);
     let best_path = config.save_dir.join("best.bpk");
     let mut stopped_early = false;
 

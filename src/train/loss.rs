@@ -1,5 +1,6 @@
 //! Training losses, as torchreid and deep-object-reid define them: cross-entropy with label
-//! smoothing, AM-softmax, the batch-hard triplet loss and deep mutual learning's KL term.
+//! smoothing, AM-softmax, the batch-hard triplet loss, deep mutual learning's KL term and
+//! fast-reid's distillation loss.
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
@@ -63,4 +64,18 @@ pub fn mutual_kl(peer: Tensor<2>, logits: Tensor<2>) -> Tensor<1> {
     let target = log_softmax(peer.detach(), 1);
     let log_probs = log_softmax(logits, 1);
     (target.clone().exp() * (target - log_probs)).sum() / n as f32
+}
+
+/// fast-reid's distillation loss (`Distiller.jsdiv_loss`): the mean of KL(teacher ‖ student)
+/// and KL(student ‖ teacher) between the distributions softened by `temperature`, times its
+/// square, batch mean. The teacher's logits are constants; the student's gradient flows through
+/// both terms, as in fast-reid.
+pub fn distillation_js(student: Tensor<2>, teacher: Tensor<2>, temperature: f32) -> Tensor<1> {
+    let n = student.dims()[0];
+    let log_student = log_softmax(student / temperature, 1);
+    let log_teacher = log_softmax(teacher.detach() / temperature, 1);
+    // KL(P ‖ Q) summed over the batch, from log P and log Q.
+    let kl = |log_p: Tensor<2>, log_q: Tensor<2>| (log_p.clone().exp() * (log_p - log_q)).sum();
+    let both = kl(log_teacher.clone(), log_student.clone()) + kl(log_student, log_teacher);
+    both * (temperature * temperature / (2.0 * n as f32))
 }

@@ -28,8 +28,9 @@ mod stepper;
 pub mod tensorboard;
 
 pub use config::{
-    AttentionConfig, DataSection, Distributed, EvalSection, LossSection, ModelSection,
-    MutualConfig, OptimizerSection, SamplerSection, ScheduleSection, StagedLr, TrainConfig,
+    AttentionConfig, DataSection, DistillConfig, Distributed, EvalSection, LossSection,
+    ModelSection, MutualConfig, OptimizerSection, SamplerSection, ScheduleSection, StagedLr,
+    TrainConfig,
 };
 pub use ema::EmaConfig;
 pub use engine::{Event, TrainReport, train};

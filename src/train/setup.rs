@@ -1,8 +1,11 @@
 //! A run's setup before its first step: the options checked, the devices, the datasets, the
 //! sampler and transforms, and the model a fresh run starts from.
 
+use burn::module::Module;
+
 use super::config::{Distributed, MutualConfig, TrainConfig};
 use super::multilabel_step::MultilabelLoss;
+use super::step::Teacher;
 use crate::data::classification::{ClassificationDataset, load_classification};
 use crate::data::sampler::Sampler;
 use crate::data::transforms::Augment;
@@ -60,13 +63,32 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
     if split
         && (config.optimizer.sam.is_some()
             || config.loss.mutual_learning.is_some()
-            || config.loss.reid.center_weight > 0.0)
+            || config.loss.reid.center_weight > 0.0
+            || config.loss.distillation.is_some())
     {
         return Err(Error::InvalidInput(
-            "SAM, mutual learning and the center loss run on one device; \
+            "SAM, mutual learning, the center loss and distillation run on one device; \
              several devices or processes train with the other losses"
                 .into(),
         ));
+    }
+    if let Some(distill) = &config.loss.distillation {
+        let ok = distill.temperature.is_finite()
+            && distill.temperature > 0.0
+            && distill.weight.is_finite()
+            && distill.weight >= 0.0;
+        if !ok || distill.teacher.as_os_str().is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "distillation: needs a teacher, a temperature > 0 and a weight >= 0 ({distill:?})"
+            )));
+        }
+        if config.loss.mutual_learning.is_some() || config.model.task == Task::Multilabel {
+            return Err(Error::InvalidInput(
+                "distillation teaches one single-label model: not with mutual learning or \
+                 multi-label training"
+                    .into(),
+            ));
+        }
     }
     let augment = Augment::from_names(&config.data.transforms)?;
     let sampler = match config.sampler.name.parse()? {
@@ -305,6 +327,30 @@ fn seeded_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel> {
     Ok(model)
 }
 
+/// The teacher of `config.loss.distillation`, on the training device in inference mode with
+/// constant parameters; an error when it classifies another number of identities than the
+/// training set has.
+pub(crate) fn teacher(config: &TrainConfig, s: &Setup) -> Result<Option<Teacher>> {
+    let Some(distill) = &config.loss.distillation else {
+        return Ok(None);
+    };
+    let arch = distill.arch.as_deref().map(str::parse).transpose()?;
+    let model = crate::weights::load_any(arch, &distill.teacher, &s.device)?;
+    if model.num_classes() != s.classes {
+        return Err(Error::InvalidInput(format!(
+            "distillation: the teacher {} classifies {} identities, the training set has {}",
+            distill.teacher.display(),
+            model.num_classes(),
+            s.classes
+        )));
+    }
+    Ok(Some(Teacher {
+        model: model.valid().fork(&s.train_device).no_grad(),
+        weight: distill.weight,
+        temperature: distill.temperature,
+    }))
+}
+
 /// Deep mutual learning's second model for a fresh run, seeded apart from the first.
 pub(crate) fn initial_peer(
     config: &TrainConfig,
@@ -366,6 +412,42 @@ mod tests {
             ..staged
         };
         assert!(refused(config(negative, false)));
+    }
+
+    /// Distillation needs a teacher and a positive temperature, and teaches one single-label
+    /// model on one device.
+    #[test]
+    fn distillation_settings_are_checked() {
+        let config =
+            |distill: crate::train::DistillConfig, mutual: bool, device: &str| TrainConfig {
+                loss: crate::train::LossSection {
+                    distillation: Some(distill),
+                    mutual_learning: mutual.then(|| MutualConfig {
+                        arch: "osnet_x0_25".into(),
+                        weight: 1.0,
+                    }),
+                    ..Default::default()
+                },
+                device: device.into(),
+                ..Default::default()
+            };
+        let good = crate::train::DistillConfig {
+            teacher: "teacher.bpk".into(),
+            ..Default::default()
+        };
+        let refused = |c: TrainConfig| match setup(&c) {
+            Err(Error::InvalidInput(message)) => message.contains("distillation"),
+            _ => false,
+        };
+        let no_teacher = crate::train::DistillConfig::default();
+        let cold = crate::train::DistillConfig {
+            temperature: 0.0,
+            ..good.clone()
+        };
+        assert!(refused(config(no_teacher, false, "flex")));
+        assert!(refused(config(cold, false, "flex")));
+        assert!(refused(config(good.clone(), true, "flex")));
+        assert!(refused(config(good, false, "flex,flex")));
     }
 
     /// `data.combineall` trains each source's query and gallery identities too: a synthetic

@@ -8,7 +8,7 @@ use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::tensor::{Int, Tensor};
 
 use super::center::CenterLoss;
-use super::loss::{am_softmax, cross_entropy, mutual_kl, triplet_hard};
+use super::loss::{am_softmax, cross_entropy, distillation_js, mutual_kl, triplet_hard};
 use super::optim::Optimizer;
 use super::sam::{SamConfig, ascend};
 use crate::models::ReidModel;
@@ -91,13 +91,26 @@ impl Forward {
     }
 }
 
+/// A trained model whose softened class distribution the model under training follows
+/// (knowledge distillation), with the term's weight and temperature.
+pub struct Teacher {
+    /// The teacher, in inference mode, its parameters constant (on the training device).
+    pub model: ReidModel,
+    /// Weight of the distillation term.
+    pub weight: f32,
+    /// Temperature of the softened distributions.
+    pub temperature: f32,
+}
+
 fn forward(
     model: &ReidModel,
     images: Tensor<4>,
     targets: Tensor<1, Int>,
     losses: &LossConfig,
-    centers: Option<&CenterLoss>,
+    extra: Extra,
 ) -> Forward {
+    let Extra { centers, teacher } = extra;
+    let taught = teacher.map(|t| (t, t.model.logits(images.clone()).logits.detach()));
     let mut out = model.logits(images);
     if losses.am_margin > 0.0 {
         out.logits = model.cosine_logits(out.features.clone());
@@ -142,12 +155,25 @@ fn forward(
     if let Some(centers) = centers.filter(|_| losses.center_weight > 0.0) {
         add(centers.loss(out.features.clone(), targets) * losses.center_weight);
     }
+    if let Some((teacher, target)) = taught {
+        let term = distillation_js(out.logits.clone(), target, teacher.temperature);
+        add(term * teacher.weight);
+    }
     Forward {
         loss: total.expect("at least one loss has a positive weight"),
         correct,
         features: out.features,
         logits: out.logits,
     }
+}
+
+/// The terms of a forward pass beyond the configured losses.
+#[derive(Clone, Copy, Default)]
+struct Extra<'a> {
+    /// The center loss's centers.
+    centers: Option<&'a CenterLoss>,
+    /// The distillation's teacher.
+    teacher: Option<&'a Teacher>,
 }
 
 /// The loss of a batch for the model in training mode, with its statistics.
@@ -157,7 +183,7 @@ pub fn batch_loss(
     targets: Tensor<1, Int>,
     losses: &LossConfig,
 ) -> (Tensor<1>, StepStats) {
-    let f = forward(model, images, targets, losses, None);
+    let f = forward(model, images, targets, losses, Extra::default());
     let stats = f.stats(&f.loss);
     (f.loss, stats)
 }
@@ -192,6 +218,8 @@ pub struct StepExtras<'a> {
     pub sam: Option<&'a SamConfig>,
     /// Identity centers for the center loss (`LossConfig::center_weight`), updated by the step.
     pub centers: Option<&'a mut CenterLoss>,
+    /// A teacher to distill from.
+    pub teacher: Option<&'a Teacher>,
 }
 
 /// The gradients of `model`'s parameters (only those in `only`, when given).
@@ -216,19 +244,22 @@ pub fn train_step_with(
     losses: &LossConfig,
     extras: StepExtras,
 ) -> (ReidModel, StepStats) {
-    let StepExtras { only, sam, centers } = extras;
-    let f = forward(
-        &model,
-        images.clone(),
-        targets.clone(),
-        losses,
-        centers.as_deref(),
-    );
+    let StepExtras {
+        only,
+        sam,
+        centers,
+        teacher,
+    } = extras;
+    let extra = Extra {
+        centers: centers.as_deref(),
+        teacher,
+    };
+    let f = forward(&model, images.clone(), targets.clone(), losses, extra);
     let stats = f.stats(&f.loss);
     let mut grads = gradients(f.loss.backward(), &model, only);
     if let Some(sam) = sam {
         let sharp = ascend(&model, &grads, sam);
-        let at_sharp = forward(&sharp, images, targets.clone(), losses, centers.as_deref());
+        let at_sharp = forward(&sharp, images, targets.clone(), losses, extra);
         grads = gradients(at_sharp.loss.backward(), &sharp, only);
     }
     if let Some(centers) = centers {
@@ -258,14 +289,24 @@ pub fn mutual_step(
     extras: StepExtras,
 ) -> ((ReidModel, ReidModel), (StepStats, StepStats)) {
     let StepExtras { only, centers, .. } = extras;
+    let centers_only = Extra {
+        centers: centers.as_deref(),
+        teacher: None,
+    };
     let a = forward(
         &main.model,
         images.clone(),
         targets.clone(),
         losses,
-        centers.as_deref(),
+        centers_only,
     );
-    let b = forward(&peer.model, images, targets.clone(), losses, None);
+    let b = forward(
+        &peer.model,
+        images,
+        targets.clone(),
+        losses,
+        Extra::default(),
+    );
     let loss_a = a.loss.clone() + mutual_kl(b.logits.clone(), a.logits.clone()) * weight;
     let loss_b = b.loss.clone() + mutual_kl(a.logits.clone(), b.logits.clone()) * weight;
     let stats = (a.stats(&loss_a), b.stats(&loss_b));

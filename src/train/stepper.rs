@@ -15,7 +15,7 @@ use super::multilabel_step::multilabel_step;
 use super::optim::Optimizer;
 use super::parallel::{Batch, data_parallel_gradients, data_parallel_step};
 use super::setup::Setup;
-use super::step::{Learner, StepExtras, StepStats, mutual_step, train_step_with};
+use super::step::{Learner, StepExtras, StepStats, Teacher, mutual_step, train_step_with};
 use crate::device::Device;
 use crate::models::{ReidModel, Task};
 
@@ -88,6 +88,8 @@ pub(crate) struct Stepper {
     pub team: Option<Team>,
     /// The moving average of the model's weights, updated after every step.
     pub ema: Option<Ema>,
+    /// The teacher the model is distilled from (one model on one device).
+    teacher: Option<Teacher>,
     recipe: Recipe,
 }
 
@@ -132,6 +134,7 @@ impl Stepper {
             centers,
             team,
             ema: None,
+            teacher: None,
             recipe,
         }
     }
@@ -139,6 +142,12 @@ impl Stepper {
     /// The stepper updating `ema` after every step.
     pub fn with_ema(self, ema: Option<Ema>) -> Self {
         Self { ema, ..self }
+    }
+
+    /// The stepper distilling from `teacher` (`train::setup` allows it only for one model on
+    /// one device).
+    pub fn with_teacher(self, teacher: Option<Teacher>) -> Self {
+        Self { teacher, ..self }
     }
 
     /// One optimization step on `lesson`.
@@ -150,6 +159,7 @@ impl Stepper {
             mut centers,
             mut team,
             mut ema,
+            teacher,
             recipe,
         } = self;
         let Lesson {
@@ -163,6 +173,7 @@ impl Stepper {
             only,
             sam: config.optimizer.sam.as_ref(),
             centers: centers.as_mut(),
+            teacher: teacher.as_ref(),
         };
         let (model, stats) = match &recipe {
             Recipe::Multilabel { labels, classes } => {
@@ -250,6 +261,7 @@ impl Stepper {
             centers,
             team,
             ema,
+            teacher,
             recipe,
         };
         (next, stats)

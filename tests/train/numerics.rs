@@ -304,6 +304,29 @@ fn the_moving_average_matches_timm_model_ema_v2() {
     assert!(compared >= 9, "{compared} parameters compared");
 }
 
+/// fast-reid's distillation loss (`Distiller.jsdiv_loss`, distill.npz): value and the
+/// gradient on the student's logits, at fast-reid's temperature 16 and at 4.
+#[test]
+fn distillation_loss_matches_fast_reid() {
+    use reid::train::loss::distillation_js;
+    let f = arrays("train/distill.npz");
+    let device = default_device().autodiff();
+    for t in [16, 4] {
+        let student: Tensor<2> = float(&f["student"], &device).require_grad();
+        let teacher: Tensor<2> = float(&f["teacher"], &device);
+        let loss = distillation_js(student.clone(), teacher, t as f32);
+        let value = loss.clone().into_scalar::<f32>();
+        let want = f[&format!("loss_t{t}")].to_f64()[0] as f32;
+        assert!(
+            (value - want).abs() < 1e-5 * want.abs(),
+            "t {t}: {value} vs {want}"
+        );
+        let grad = tensor_to_vec(student.grad(&loss.backward()).unwrap());
+        let error = worst(&grad, &f[&format!("grad_t{t}")].to_f32());
+        assert!(error < 1e-5, "t {t}: gradient off by {error}");
+    }
+}
+
 /// The same step wrapped in adaptive SAM (ρ 0.05): the update comes from the gradient at the
 /// perturbed weights. On these random weights that gradient is chaotic in the first layers
 /// (PyTorch's own SAM and plain updates of conv1 are nearly orthogonal, cosine 0.02), which

@@ -361,6 +361,48 @@ fn two_sources_train_together_and_each_target_is_evaluated() {
     assert_eq!(model.num_classes(), 8);
 }
 
+/// Knowledge distillation (fast-reid's `Distiller`): a student learns from a teacher
+/// checkpoint trained on the same identities — its loss carries the distillation term, so it
+/// differs from the same run without the teacher (which is the teacher's own run: same
+/// config, same seed) — and a teacher of other identities is refused.
+#[test]
+fn a_student_learns_from_a_teacher_checkpoint() {
+    use reid::train::DistillConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let plain = |save: &Path| {
+        let mut c = config(&root, save, 1);
+        c.export_onnx = false;
+        c
+    };
+    let teacher_run = dir.path().join("teacher");
+    let teacher = train(&plain(&teacher_run), &mut |_| true).unwrap().model;
+    let student = |teacher: &Path, save: &Path| {
+        let mut c = plain(save);
+        c.loss.distillation = Some(DistillConfig {
+            teacher: teacher.to_path_buf(),
+            temperature: 4.0,
+            ..Default::default()
+        });
+        c
+    };
+    let run = dir.path().join("student");
+    let report = train(&student(&teacher, &run), &mut |_| true).unwrap();
+    let (with, without) = (report.history[0].loss, history(&teacher_run)[0].loss);
+    assert!(
+        with.is_finite() && (with - without).abs() > 1e-4,
+        "{with} vs {without}"
+    );
+    assert_eq!(report.history[0].eval.len(), 1);
+    // A teacher of 3 identities for a training set of 8.
+    let other = dir.path().join("other.bpk");
+    let device = reid::device::default_device();
+    let three = reid::models::ReidModel::new(reid::models::Arch::OsnetX0_25, 3, &device);
+    reid::weights::save_checkpoint(&three, &other).unwrap();
+    let err = train(&student(&other, &dir.path().join("refused")), &mut |_| true).unwrap_err();
+    assert!(err.to_string().contains("3 identities"), "{err}");
+}
+
 /// The TensorBoard event file holds the history's scalars; TensorBoard's own reader (PyPI
 /// `tensorboard`, through `REID_PYTHON`) reads them back.
 #[test]
