@@ -309,7 +309,12 @@ fn run(
         let last = epoch + 1 == config.schedule.max_epoch;
         let due = last || (config.eval.eval_freq > 0 && (epoch + 1) % config.eval.eval_freq == 0);
         let inference = stepper.model.valid();
-        let average = stepper.ema.as_ref().map(|ema| ema.model(&stepper.model));
+        // The average is built as a model only for an evaluation.
+        let average = stepper
+            .ema
+            .as_ref()
+            .filter(|_| due && leads)
+            .map(|ema| ema.model(&stepper.model));
         let (eval, ema_eval) = if due && leads {
             let ema_eval = match &average {
                 Some(average) => evaluate_targets(config, &s, average)?,

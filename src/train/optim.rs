@@ -144,11 +144,6 @@ impl Optimizer {
         Ok(self)
     }
 
-    /// The norm gradients are clipped to, if any.
-    pub fn clip_norm(&self) -> Option<f32> {
-        self.max_norm
-    }
-
     /// Updates `module` from `grads` (clipped first when a norm is set).
     pub fn step<M: Module>(
         &mut self,

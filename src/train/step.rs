@@ -4,7 +4,6 @@
 use burn::module::{Module, ParamId};
 use burn::optim::GradientsParams;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
-
 use burn::tensor::{Int, Tensor};
 
 use super::center::CenterLoss;
@@ -109,8 +108,7 @@ fn forward(
     losses: &LossConfig,
     extra: Extra,
 ) -> Forward {
-    let Extra { centers, teacher } = extra;
-    let taught = teacher.map(|t| (t, t.model.logits(images.clone()).logits.detach()));
+    let Extra { centers, taught } = extra;
     let mut out = model.logits(images);
     if losses.am_margin > 0.0 {
         out.logits = model.cosine_logits(out.features.clone());
@@ -156,7 +154,7 @@ fn forward(
         add(centers.loss(out.features.clone(), targets) * losses.center_weight);
     }
     if let Some((teacher, target)) = taught {
-        let term = distillation_js(out.logits.clone(), target, teacher.temperature);
+        let term = distillation_js(out.logits.clone(), target.clone(), teacher.temperature);
         add(term * teacher.weight);
     }
     Forward {
@@ -172,8 +170,16 @@ fn forward(
 struct Extra<'a> {
     /// The center loss's centers.
     centers: Option<&'a CenterLoss>,
-    /// The distillation's teacher.
-    teacher: Option<&'a Teacher>,
+    /// The distillation's teacher and its logits for the batch (computed once per step: SAM's
+    /// second pass sees the same images).
+    taught: Option<(&'a Teacher, &'a Tensor<2>)>,
+}
+
+impl Teacher {
+    /// The teacher's logits for `images`, constants of the step.
+    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
+        self.model.logits(images).logits.detach()
+    }
 }
 
 /// The loss of a batch for the model in training mode, with its statistics.
@@ -250,9 +256,10 @@ pub fn train_step_with(
         centers,
         teacher,
     } = extras;
+    let target = teacher.map(|t| t.logits(images.clone()));
     let extra = Extra {
         centers: centers.as_deref(),
-        teacher,
+        taught: teacher.zip(target.as_ref()),
     };
     let f = forward(&model, images.clone(), targets.clone(), losses, extra);
     let stats = f.stats(&f.loss);
@@ -291,7 +298,7 @@ pub fn mutual_step(
     let StepExtras { only, centers, .. } = extras;
     let centers_only = Extra {
         centers: centers.as_deref(),
-        teacher: None,
+        taught: None,
     };
     let a = forward(
         &main.model,

@@ -469,14 +469,9 @@ print(json.dumps({tag: [[e.step, e.value] for e in acc.Scalars(tag)] for tag in 
 fn tensors(checkpoint: &Path) -> std::collections::BTreeMap<String, Vec<f32>> {
     let model =
         reid::weights::load_checkpoint(checkpoint, &reid::device::default_device()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.safetensors");
-    reid::weights::save_torchreid_safetensors(&model, &path).unwrap();
-    let state = reid::weights::StateDict::read(&path).unwrap();
-    state
-        .tensors
+    reid::weights::torch_named_values(&model)
         .into_iter()
-        .map(|(k, t)| (k, t.data))
+        .map(|(name, (_, values))| (name, values))
         .collect()
 }
 
