@@ -75,6 +75,12 @@ typedef struct reid_finetuner reid_finetuner;
 #define REID_EXPORT_NORMALIZE 1
 
 /**
+ * `reid_export_options.flags`: with `REID_PRECISION_FP16`, the graph's input and output are
+ * float16 too (by default they stay float32).
+ */
+#define REID_EXPORT_FP16_IO 2
+
+/**
  * `reid_matching_config.flags`: use `threshold` (otherwise the store's calibrated threshold,
  * `reid_identity_store_calibrate`).
  */
@@ -436,6 +442,10 @@ enum reid_precision
      * INT8 (static QDQ quantization, calibrated and checked on `calibration`).
      */
     REID_PRECISION_INT8 = 1,
+    /**
+     * float16 weights and computation (checked on `calibration`).
+     */
+    REID_PRECISION_FP16 = 2,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -517,8 +527,8 @@ typedef struct reid_export_options {
      */
     int32_t precision;
     /**
-     * For INT8: a re-id dataset in Market-1501's layout (its training images calibrate, its
-     * query / gallery split checks); NULL otherwise.
+     * For FP16 and INT8: a re-id dataset in Market-1501's layout (its training images
+     * calibrate INT8, its query / gallery split checks); NULL for float32.
      */
     const char *calibration;
     /**
@@ -530,8 +540,8 @@ typedef struct reid_export_options {
      */
     size_t calibration_images;
     /**
-     * For INT8: the largest mAP loss accepted, in points; a larger one fails the export
-     * (nothing is written; the report is in the error message).
+     * For FP16 and INT8: the largest mAP loss accepted, in points; a larger one fails the
+     * export (nothing is written; the report is in the error message).
      */
     double max_map_drop;
 } reid_export_options;
@@ -962,14 +972,15 @@ reid_status reid_export_onnx(const char *architecture,
  * Exports a model to ONNX as `reid_export_onnx` does, with `options` (NULL: the defaults):
  * the input size, in-graph normalization, what the graph takes (float32, or raw uint8 RGB / BGR
  * pixels in NCHW or NHWC that the graph normalizes itself; the metadata says which), and the
- * precision. An INT8 export is quantized statically (QDQ form) with ranges calibrated on the
- * `calibration` dataset's training images, then checked on its query / gallery split against
- * the float model: one that loses more than `max_map_drop` mAP points fails with
- * `REID_INVALID_ARGUMENT`, its report (JSON) in the message, and nothing is written. It needs
- * ONNX Runtime (found as extractors find it).
+ * precision. An FP16 export computes in float16 (its input and output float32 unless
+ * `REID_EXPORT_FP16_IO`); an INT8 export is quantized statically (QDQ form) with ranges
+ * calibrated on the `calibration` dataset's training images. Either is then checked on the
+ * dataset's query / gallery split against the float model: one that loses more than
+ * `max_map_drop` mAP points fails with `REID_INVALID_ARGUMENT`, its report (JSON) in the
+ * message, and nothing is written. It needs ONNX Runtime (found as extractors find it).
  *
- * Errors: as `reid_export_onnx`, plus `REID_INVALID_ARGUMENT` (unknown options, an INT8
- * export without `calibration` or that loses too much, a float one with it),
+ * Errors: as `reid_export_onnx`, plus `REID_INVALID_ARGUMENT` (unknown options, an FP16 or
+ * INT8 export without `calibration` or that loses too much, a float one with it),
  * `REID_DATA_FILE_ERROR` / `REID_IO_ERROR` (an unreadable dataset), `REID_RUNTIME_ERROR`
  * (ONNX Runtime). Thread-safe.
  *

@@ -6,6 +6,10 @@ onnx.checker (full check), ONNX Runtime (CPU) and OpenVINO (CPU, f32 inference p
 must reproduce the outputs within 1e-4 x max(1, max|ref|); where `NAME.logits*.npy` exist
 (classification models), the `logits` output too. Prints one JSON line per model and exits
 non-zero if any check fails.
+
+With `--fp16` the models are FP16 exports of the same models: a float16 input is fed the
+inputs rounded to float16, and each output row must keep a cosine of at least 0.999 to the
+reference and lie within 2e-2 x max(1, max|ref|) of it (float16 keeps 11 significant bits).
 """
 import glob
 import json
@@ -18,7 +22,7 @@ import onnxruntime as ort
 import openvino as ov
 
 
-def main(directory):
+def main(directory, fp16=False):
     core = ov.Core()
     failed = False
     for path in sorted(glob.glob(os.path.join(directory, "*.onnx"))):
@@ -33,18 +37,28 @@ def main(directory):
         for inp in sorted(glob.glob(stem + ".in*.npy")):
             tag = inp[len(stem) + 3:-4]
             x = np.load(inp)
+            if session.get_inputs()[0].type == "tensor(float16)":
+                x = x.astype(np.float16)
             outputs = [("output", stem + ".out" + tag + ".npy")]
             if os.path.exists(stem + ".logits" + tag + ".npy"):
                 outputs.append(("logits", stem + ".logits" + tag + ".npy"))
             ov_result = compiled([x])
             for output, expected in outputs:
                 want = np.load(expected)
-                tol = 1e-4 * max(1.0, float(np.abs(want).max()))
+                tol = (2e-2 if fp16 else 1e-4) * max(1.0, float(np.abs(want).max()))
                 got_ort = session.run([output], {"images": x})[0]
                 got_ov = ov_result[compiled.output(output)]
                 label = tag if output == "output" else f"{output}_{tag}"
                 for name, got in [("onnxruntime", got_ort), ("openvino", got_ov)]:
+                    got = got.astype(np.float32)
                     err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
+                    if fp16 and got.shape == want.shape:
+                        dot = (got * want).sum(axis=1)
+                        norms = np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1)
+                        cosine = float((dot / np.maximum(norms, 1e-30)).min())
+                        report[f"{name}_{label}_cosine"] = cosine
+                        if not cosine >= 0.999:
+                            err = float("inf")
                     report[f"{name}_{label}"] = err
                     report[f"{name}_{label}_relative"] = err / max(1.0, float(np.abs(want).max()))
                     if not err <= tol:
@@ -57,4 +71,4 @@ def main(directory):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[-1], fp16="--fp16" in sys.argv[1:-1])

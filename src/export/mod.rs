@@ -8,6 +8,7 @@
 //! whole backend; writing the graph from the same module structs keeps export independent of it.
 
 mod attention;
+pub mod fp16;
 mod graph;
 mod input;
 mod layers;
@@ -218,7 +219,8 @@ pub const WEIGHTS_FINGERPRINT: &str = "weights_fingerprint";
 /// extractor of the file with its default options reports).
 pub const FINGERPRINT: &str = "fingerprint";
 
-/// Metadata key of an export's numeric precision (`int8` for a quantized one; absent: float32).
+/// Metadata key of an export's numeric precision (`fp16` or `int8` for a converted one;
+/// absent: float32).
 pub const PRECISION: &str = "precision";
 
 /// Metadata key of a calibrated threshold ([`crate::calibration::Calibration`] as

@@ -20,12 +20,12 @@ use onnx_protobuf::{
 
 use crate::error::{Error, Result};
 
-fn bad(reason: String) -> Error {
+pub(super) fn bad(reason: String) -> Error {
     Error::ModelFormat(format!("quantization: {reason}"))
 }
 
 /// The float values of initializer `name` and its dims.
-fn float_initializer(proto: &ModelProto, name: &str) -> Result<(Vec<f32>, Vec<i64>)> {
+pub(super) fn float_initializer(proto: &ModelProto, name: &str) -> Result<(Vec<f32>, Vec<i64>)> {
     let t = proto
         .graph
         .initializer
@@ -57,7 +57,12 @@ fn f32_tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
     tensor(name, DataType::FLOAT, dims, raw)
 }
 
-fn node(op: &str, inputs: &[&str], output: &str, attributes: Vec<AttributeProto>) -> NodeProto {
+pub(super) fn node(
+    op: &str,
+    inputs: &[&str],
+    output: &str,
+    attributes: Vec<AttributeProto>,
+) -> NodeProto {
     let mut n = NodeProto::new();
     n.op_type = op.to_string();
     n.name = format!("{op}_{output}");
@@ -67,7 +72,7 @@ fn node(op: &str, inputs: &[&str], output: &str, attributes: Vec<AttributeProto>
     n
 }
 
-fn int_attribute(name: &str, value: i64) -> AttributeProto {
+pub(super) fn int_attribute(name: &str, value: i64) -> AttributeProto {
     let mut a = AttributeProto::new();
     a.name = name.to_string();
     a.type_ = AttributeType::INT.into();

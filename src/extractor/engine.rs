@@ -29,6 +29,8 @@ pub(crate) struct OrtPool {
     pub input_hw: Option<(usize, usize)>,
     /// What the model's input tensor holds (prepared batches are converted to it).
     pub tensor: InputTensor,
+    /// A float input is float16 (an FP16 export without float32 ends).
+    half_input: bool,
 }
 
 impl OrtPool {
@@ -61,16 +63,20 @@ impl OrtPool {
             .tensor_shape()
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default();
-        let tensor = match (input.dtype().tensor_type(), shape.as_slice()) {
-            (Some(TensorElementType::Float32), [_, c, _, _]) if *c == 3 || *c < 0 => {
+        let element = input.dtype().tensor_type();
+        let half_input = element == Some(TensorElementType::Float16);
+        let tensor = match (element, shape.as_slice()) {
+            (Some(TensorElementType::Float32 | TensorElementType::Float16), [_, c, _, _])
+                if *c == 3 || *c < 0 =>
+            {
                 InputTensor::Float
             }
             (Some(TensorElementType::Uint8), [_, 3, _, _]) => InputTensor::Uint8(Layout::Nchw),
             (Some(TensorElementType::Uint8), [_, _, _, 3]) => InputTensor::Uint8(Layout::Nhwc),
             _ => {
                 return Err(Error::ModelFormat(format!(
-                    "model input `{}` is {:?}; expected a float32 NCHW tensor with 3 \
-                     channels, or uint8 pixels (NCHW or NHWC)",
+                    "model input `{}` is {:?}; expected a float32 (or float16) NCHW tensor \
+                     with 3 channels, or uint8 pixels (NCHW or NHWC)",
                     input.name(),
                     input.dtype()
                 )));
@@ -111,6 +117,7 @@ impl OrtPool {
                 output,
                 input_hw,
                 tensor,
+                half_input,
             },
             dim,
         ))
@@ -146,6 +153,12 @@ impl OrtPool {
         let dims =
             |order: [usize; 4]| -> Vec<i64> { order.iter().map(|&a| shape[a] as i64).collect() };
         let outputs = match self.tensor {
+            InputTensor::Float if self.half_input => {
+                let halves: Vec<half::f16> = data.into_iter().map(half::f16::from_f32).collect();
+                let tensor = ort::value::Tensor::from_array((dims([0, 1, 2, 3]), halves))
+                    .map_err(runtime_err)?;
+                session.run(ort::inputs![self.input.as_str() => tensor])
+            }
             InputTensor::Float => {
                 let tensor = ort::value::Tensor::from_array((dims([0, 1, 2, 3]), data))
                     .map_err(runtime_err)?;
@@ -169,14 +182,20 @@ impl OrtPool {
                 let value = outputs
                     .get(name)
                     .ok_or_else(|| Error::Runtime(format!("no output `{name}`")))?;
-                let (out_shape, values) = value.try_extract_tensor::<f32>().map_err(runtime_err)?;
+                let (out_shape, values) = match value.try_extract_tensor::<half::f16>() {
+                    Ok((s, halves)) => (s, halves.iter().map(|h| h.to_f32()).collect()),
+                    Err(_) => {
+                        let (s, floats) = value.try_extract_tensor::<f32>().map_err(runtime_err)?;
+                        (s, floats.to_vec())
+                    }
+                };
                 if out_shape.first().copied() != Some(shape[0] as i64) {
                     return Err(Error::Runtime(format!(
                         "model output `{name}` has shape {out_shape:?} for a batch of {}",
                         shape[0]
                     )));
                 }
-                Ok(values.to_vec())
+                Ok(values)
             })
             .collect()
     }

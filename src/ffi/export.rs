@@ -45,14 +45,15 @@ pub unsafe extern "C" fn reid_export_onnx(
 /// Exports a model to ONNX as `reid_export_onnx` does, with `options` (NULL: the defaults):
 /// the input size, in-graph normalization, what the graph takes (float32, or raw uint8 RGB / BGR
 /// pixels in NCHW or NHWC that the graph normalizes itself; the metadata says which), and the
-/// precision. An INT8 export is quantized statically (QDQ form) with ranges calibrated on the
-/// `calibration` dataset's training images, then checked on its query / gallery split against
-/// the float model: one that loses more than `max_map_drop` mAP points fails with
-/// `REID_INVALID_ARGUMENT`, its report (JSON) in the message, and nothing is written. It needs
-/// ONNX Runtime (found as extractors find it).
+/// precision. An FP16 export computes in float16 (its input and output float32 unless
+/// `REID_EXPORT_FP16_IO`); an INT8 export is quantized statically (QDQ form) with ranges
+/// calibrated on the `calibration` dataset's training images. Either is then checked on the
+/// dataset's query / gallery split against the float model: one that loses more than
+/// `max_map_drop` mAP points fails with `REID_INVALID_ARGUMENT`, its report (JSON) in the
+/// message, and nothing is written. It needs ONNX Runtime (found as extractors find it).
 ///
-/// Errors: as `reid_export_onnx`, plus `REID_INVALID_ARGUMENT` (unknown options, an INT8
-/// export without `calibration` or that loses too much, a float one with it),
+/// Errors: as `reid_export_onnx`, plus `REID_INVALID_ARGUMENT` (unknown options, an FP16 or
+/// INT8 export without `calibration` or that loses too much, a float one with it),
 /// `REID_DATA_FILE_ERROR` / `REID_IO_ERROR` (an unreadable dataset), `REID_RUNTIME_ERROR`
 /// (ONNX Runtime). Thread-safe.
 ///

@@ -1,6 +1,7 @@
 //! `reid_export_options`: how `reid_export_onnx_ex` writes a model (`reid_export_options_default`).
 
 use std::ffi::c_char;
+use std::path::PathBuf;
 
 use super::boundary::text;
 use super::status::{Failure, Outcome};
@@ -10,6 +11,9 @@ use crate::quantize::{Method, QuantizeOptions};
 
 /// `reid_export_options.flags`: L2-normalize the embedding inside the graph.
 pub const REID_EXPORT_NORMALIZE: u32 = 1;
+/// `reid_export_options.flags`: with `REID_PRECISION_FP16`, the graph's input and output are
+/// float16 too (by default they stay float32).
+pub const REID_EXPORT_FP16_IO: u32 = 2;
 
 /// What the exported graph takes as input (`reid_export_options.input`).
 #[repr(i32)]
@@ -41,6 +45,8 @@ pub enum reid_precision {
     REID_PRECISION_F32 = 0,
     /// INT8 (static QDQ quantization, calibrated and checked on `calibration`).
     REID_PRECISION_INT8 = 1,
+    /// float16 weights and computation (checked on `calibration`).
+    REID_PRECISION_FP16 = 2,
 }
 
 /// How a model is exported. Start from `reid_export_options_default()`.
@@ -59,15 +65,15 @@ pub struct reid_export_options {
     pub layout: i32,
     /// A `reid_precision`.
     pub precision: i32,
-    /// For INT8: a re-id dataset in Market-1501's layout (its training images calibrate, its
-    /// query / gallery split checks); NULL otherwise.
+    /// For FP16 and INT8: a re-id dataset in Market-1501's layout (its training images
+    /// calibrate INT8, its query / gallery split checks); NULL for float32.
     pub calibration: *const c_char,
     /// For INT8: "minmax", "percentile" or "percentile:P"; NULL for min-max.
     pub calibration_method: *const c_char,
     /// For INT8: at most this many calibration images.
     pub calibration_images: usize,
-    /// For INT8: the largest mAP loss accepted, in points; a larger one fails the export
-    /// (nothing is written; the report is in the error message).
+    /// For FP16 and INT8: the largest mAP loss accepted, in points; a larger one fails the
+    /// export (nothing is written; the report is in the error message).
     pub max_map_drop: f64,
 }
 
@@ -101,7 +107,7 @@ pub(crate) unsafe fn export_options(
     height: usize,
     width: usize,
 ) -> Outcome<(ExportOptions, Option<QuantizeOptions>)> {
-    if o.flags & !REID_EXPORT_NORMALIZE != 0 {
+    if o.flags & !(REID_EXPORT_NORMALIZE | REID_EXPORT_FP16_IO) != 0 {
         return Err(Failure::invalid(format!(
             "unknown export flags {:#x}",
             o.flags
@@ -127,31 +133,30 @@ pub(crate) unsafe fn export_options(
         normalize: o.flags & REID_EXPORT_NORMALIZE != 0,
         ..ExportOptions::with_preprocessing(preprocessing)
     };
-    let quantize = match (o.precision, o.calibration.is_null()) {
-        (0, true) => None,
-        (0, false) => {
-            return Err(Failure::invalid("calibration is for REID_PRECISION_INT8"));
-        }
-        (1, true) => {
-            return Err(Failure::invalid(
-                "REID_PRECISION_INT8 needs calibration (a dataset to calibrate and check on)",
-            ));
-        }
-        (1, false) => {
-            // SAFETY: the caller's contract.
-            let dataset = unsafe { text(o.calibration, "calibration") }?;
-            let mut q = QuantizeOptions::new(dataset);
-            if !o.calibration_method.is_null() {
-                // SAFETY: the caller's contract.
-                q.method =
-                    Method::parse(unsafe { text(o.calibration_method, "calibration_method") }?)?;
-            }
-            q.calibration_images = o.calibration_images;
-            q.max_map_drop = o.max_map_drop;
-            q.validate()?;
-            Some(q)
-        }
-        (other, _) => return Err(Failure::invalid(format!("unknown precision {other}"))),
+    let precision = match o.precision {
+        0 => "f32",
+        1 => "int8",
+        2 => "fp16",
+        other => return Err(Failure::invalid(format!("unknown precision {other}"))),
     };
+    let dataset = if o.calibration.is_null() {
+        None
+    } else {
+        // SAFETY: the caller's contract.
+        Some(PathBuf::from(unsafe {
+            text(o.calibration, "calibration")
+        }?))
+    };
+    let fp16_io = o.flags & REID_EXPORT_FP16_IO != 0;
+    let mut quantize = QuantizeOptions::for_precision(precision, fp16_io, dataset)?;
+    if let Some(q) = &mut quantize {
+        if !o.calibration_method.is_null() {
+            // SAFETY: the caller's contract.
+            q.method = Method::parse(unsafe { text(o.calibration_method, "calibration_method") }?)?;
+        }
+        q.calibration_images = o.calibration_images;
+        q.max_map_drop = o.max_map_drop;
+        q.validate()?;
+    }
     Ok((export, quantize))
 }

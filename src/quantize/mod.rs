@@ -1,8 +1,9 @@
-//! INT8 exports that must keep their retrieval accuracy. A float export is quantized
-//! statically in ONNX's QDQ form (`export::qdq`) with activation ranges calibrated on the
-//! user's own crops through ONNX Runtime, then checked before it is handed back: the labelled
-//! query / gallery split is embedded by both models, compared row by row (cosine) and scored
-//! (mAP, Rank-1), and a model that loses more than the allowed mAP is refused with its report.
+//! FP16 and INT8 exports that must keep their retrieval accuracy. A float export is converted
+//! to float16 (`export::fp16`) or quantized statically in ONNX's QDQ form (`export::qdq`) with
+//! activation ranges calibrated on the user's own crops through ONNX Runtime, then checked
+//! before it is handed back: the labelled query / gallery split is embedded by both models,
+//! compared row by row (cosine) and scored (mAP, Rank-1), and a model that loses more than the
+//! allowed mAP is refused with its report.
 
 mod calibrate;
 
@@ -14,7 +15,7 @@ use serde::Serialize;
 use crate::data::Sample;
 use crate::error::{Error, Result};
 use crate::eval::{EvalOptions, Labels, Matrix, Metric, RankMetrics, evaluate};
-use crate::export::qdq;
+use crate::export::{fp16, qdq};
 use crate::extractor::{Engine, Extractor, ExtractorOptions};
 use crate::preprocess::Preprocessing;
 pub use calibrate::Method;
@@ -23,15 +24,40 @@ pub use crate::export::PRECISION;
 /// Metadata key of a quantized export's [`Report`], as JSON.
 pub const REPORT: &str = "quantization";
 
+/// The reduced precision a float export is converted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// float16 weights and computation; with `float_io` the graph's input and output stay
+    /// float32 (a cast at each end), otherwise they are float16 too.
+    Fp16 {
+        /// Keep a float32 input and output.
+        float_io: bool,
+    },
+    /// INT8 static quantization (QDQ), its activation ranges calibrated.
+    Int8,
+}
+
+impl Precision {
+    /// The name of the precision (metadata, reports, the command line).
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp16 { .. } => "fp16",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
 /// How to quantize and what the check allows.
 #[derive(Debug, Clone)]
 pub struct QuantizeOptions {
     /// A re-id dataset in Market-1501's layout (`reid eval --root` reads the same): its
     /// training images calibrate (its gallery when it has none), its query and gallery check.
     pub dataset: PathBuf,
-    /// How activation ranges are found.
+    /// The precision converted to.
+    pub precision: Precision,
+    /// How activation ranges are found (INT8).
     pub method: Method,
-    /// At most this many calibration images (spread evenly over the split).
+    /// At most this many calibration images, spread evenly over the split (INT8).
     pub calibration_images: usize,
     /// The largest mAP loss accepted, in points (1 = one percentage point).
     pub max_map_drop: f64,
@@ -40,14 +66,62 @@ pub struct QuantizeOptions {
 }
 
 impl QuantizeOptions {
-    /// Min-max calibration on up to 256 images, at most 1 point of mAP lost.
+    /// INT8 with min-max calibration on up to 256 images, at most 1 point of mAP lost.
     pub fn new(dataset: impl Into<PathBuf>) -> Self {
         Self {
             dataset: dataset.into(),
+            precision: Precision::Int8,
             method: Method::MinMax,
             calibration_images: 256,
             max_map_drop: 1.0,
             ort_library: None,
+        }
+    }
+
+    /// FP16 with a float32 input and output, at most 1 point of mAP lost.
+    pub fn fp16(dataset: impl Into<PathBuf>) -> Self {
+        Self {
+            precision: Precision::Fp16 { float_io: true },
+            ..Self::new(dataset)
+        }
+    }
+
+    /// The options of an export at `precision` (`f32`, `fp16` or `int8`, as the command line
+    /// and the C API name them) checked on `dataset`, with a float16 input and output when
+    /// `fp16_io`: `None` for f32; an error for a dataset without a reduced precision, a reduced
+    /// precision without one, or `fp16_io` with another precision than fp16.
+    pub fn for_precision(
+        precision: &str,
+        fp16_io: bool,
+        dataset: Option<PathBuf>,
+    ) -> Result<Option<Self>> {
+        if fp16_io && precision != "fp16" {
+            return Err(Error::InvalidInput(format!(
+                "a float16 input and output are for precision fp16, not {precision}"
+            )));
+        }
+        match (precision, dataset) {
+            ("f32", None) => Ok(None),
+            ("f32", Some(_)) => Err(Error::InvalidInput(
+                "a calibration / check dataset is for the fp16 and int8 precisions".into(),
+            )),
+            ("fp16", Some(dataset)) => Ok(Some(Self {
+                precision: Precision::Fp16 { float_io: !fp16_io },
+                ..Self::new(dataset)
+            })),
+            ("int8", Some(dataset)) => Ok(Some(Self::new(dataset))),
+            ("fp16" | "int8", None) => Err(Error::InvalidInput(format!(
+                "precision {precision} needs a calibration dataset (Market-1501's layout) to {} \
+                 the model on",
+                if precision == "int8" {
+                    "calibrate and check"
+                } else {
+                    "check"
+                }
+            ))),
+            (other, _) => Err(Error::InvalidInput(format!(
+                "precision `{other}`: f32, fp16 or int8"
+            ))),
         }
     }
 
@@ -68,10 +142,12 @@ impl QuantizeOptions {
     }
 }
 
-/// What the check found: the float and the INT8 model on the same query / gallery split.
+/// What the check found: the float and the converted model on the same query / gallery split.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
-    /// The calibration method, as named on the command line.
+    /// The precision converted to (`fp16`, `int8`).
+    pub precision: String,
+    /// The calibration method, as named on the command line (`none` for FP16).
     pub method: String,
     /// Images the ranges were calibrated on.
     pub calibration_images: usize,
@@ -79,12 +155,12 @@ pub struct Report {
     pub checked_images: usize,
     /// mAP of the float model, in %.
     pub f32_map: f64,
-    /// mAP of the INT8 model, in %.
-    pub int8_map: f64,
+    /// mAP of the converted model, in %.
+    pub quantized_map: f64,
     /// Rank-1 of the float model, in %.
     pub f32_rank1: f64,
-    /// Rank-1 of the INT8 model, in %.
-    pub int8_rank1: f64,
+    /// Rank-1 of the converted model, in %.
+    pub quantized_rank1: f64,
     /// Cosine similarity of the two models' embeddings of one image: the mean over images.
     pub mean_cosine: f64,
     /// The same: the lowest.
@@ -97,9 +173,9 @@ pub struct Report {
     pub passed: bool,
 }
 
-/// The INT8 model of the float export `float_onnx` (reid's, as `export_onnx` writes it) with
-/// its check's report, or [`Error::InvalidInput`] carrying the report when it loses more mAP
-/// than `options` allow.
+/// The FP16 or INT8 model of the float export `float_onnx` (reid's, as `export_onnx` writes
+/// it) with its check's report, or [`Error::InvalidInput`] carrying the report when it loses
+/// more mAP than `options` allow.
 pub fn quantize_export(float_onnx: &[u8], options: &QuantizeOptions) -> Result<(Vec<u8>, Report)> {
     options.validate()?;
     let mut proto = ModelProto::parse_from_bytes(float_onnx)
@@ -120,8 +196,12 @@ pub fn quantize_export(float_onnx: &[u8], options: &QuantizeOptions) -> Result<(
     } else {
         &dataset.train
     };
-    let images = spread(pool, options.calibration_images);
-    if images.is_empty() || dataset.query.is_empty() || dataset.gallery.is_empty() {
+    let images = match options.precision {
+        Precision::Int8 => spread(pool, options.calibration_images),
+        Precision::Fp16 { .. } => Vec::new(),
+    };
+    let calibrates = options.precision == Precision::Int8;
+    if (calibrates && images.is_empty()) || dataset.query.is_empty() || dataset.gallery.is_empty() {
         return Err(Error::InvalidInput(format!(
             "{}: quantization needs calibration images and a query / gallery split",
             options.dataset.display()
@@ -129,8 +209,13 @@ pub fn quantize_export(float_onnx: &[u8], options: &QuantizeOptions) -> Result<(
     }
 
     qdq::fold_batch_norms(&mut proto)?;
-    let ranges = calibrate::ranges(&proto, &preprocessing, &images, options)?;
-    qdq::insert_qdq(&mut proto, &ranges)?;
+    match options.precision {
+        Precision::Fp16 { float_io } => fp16::to_fp16(&mut proto, float_io)?,
+        Precision::Int8 => {
+            let ranges = calibrate::ranges(&proto, &preprocessing, &images, options)?;
+            qdq::insert_qdq(&mut proto, &ranges)?;
+        }
+    }
     let graph_bytes = serialize(&proto)?;
 
     let checked = [dataset.query.as_slice(), dataset.gallery.as_slice()].concat();
@@ -160,7 +245,7 @@ pub fn quantize_export(float_onnx: &[u8], options: &QuantizeOptions) -> Result<(
     crate::export::set_metadata(
         &mut proto,
         &[
-            (PRECISION, "int8".to_string()),
+            (PRECISION, options.precision.name().to_string()),
             (REPORT, json.clone()),
             (crate::export::WEIGHTS_FINGERPRINT, weights),
             (crate::export::FINGERPRINT, fingerprint),
@@ -168,9 +253,9 @@ pub fn quantize_export(float_onnx: &[u8], options: &QuantizeOptions) -> Result<(
     );
     if !report.passed {
         return Err(Error::InvalidInput(format!(
-            "the INT8 model loses {:.2} mAP points, more than the {:.2} allowed; not written \
+            "the {} model loses {:.2} mAP points, more than the {:.2} allowed; not written \
              (report: {json})",
-            report.map_drop, report.max_map_drop
+            report.precision, report.map_drop, report.max_map_drop
         )));
     }
     Ok((serialize(&proto)?, report))
@@ -219,7 +304,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 /// both.
 fn check(
     float_onnx: &[u8],
-    int8_onnx: &[u8],
+    quantized_onnx: &[u8],
     dir: &Path,
     images: &[Sample],
     queries: usize,
@@ -240,11 +325,11 @@ fn check(
         extractor.extract_files(&paths)
     };
     let before = embed("f32.onnx", float_onnx)?;
-    let after = embed("int8.onnx", int8_onnx)?;
+    let after = embed("quantized.onnx", quantized_onnx)?;
     let dim = before.len() / images.len().max(1);
     if dim == 0 || after.len() != before.len() {
         return Err(Error::ModelFormat(
-            "the float and INT8 models do not give embeddings of one size".into(),
+            "the float and the converted model do not give embeddings of one size".into(),
         ));
     }
     let cosines: Vec<f64> = before
@@ -271,16 +356,20 @@ fn check(
             },
         )
     };
-    let (f32_metrics, int8_metrics) = (score(&before)?, score(&after)?);
-    let map_drop = 100.0 * (f32_metrics.map - int8_metrics.map);
+    let (f32_metrics, quantized) = (score(&before)?, score(&after)?);
+    let map_drop = 100.0 * (f32_metrics.map - quantized.map);
     Ok(Report {
-        method: options.method.name(),
+        precision: options.precision.name().into(),
+        method: match options.precision {
+            Precision::Int8 => options.method.name(),
+            Precision::Fp16 { .. } => "none".into(),
+        },
         calibration_images: 0,
         checked_images: images.len(),
         f32_map: 100.0 * f32_metrics.map,
-        int8_map: 100.0 * int8_metrics.map,
+        quantized_map: 100.0 * quantized.map,
         f32_rank1: 100.0 * f32_metrics.rank(1),
-        int8_rank1: 100.0 * int8_metrics.rank(1),
+        quantized_rank1: 100.0 * quantized.rank(1),
         mean_cosine: cosines.iter().sum::<f64>() / cosines.len().max(1) as f64,
         min_cosine: cosines.iter().copied().fold(f64::INFINITY, f64::min),
         map_drop,

@@ -206,6 +206,18 @@ int main(int argc, char **argv) {
         eo = reid_export_options_default();
         eo.precision = 9;
         EXPECT(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_INVALID_ARGUMENT);
+        /* FP16 needs a dataset to check on; float16 ends are for FP16 alone */
+        eo = reid_export_options_default();
+        eo.precision = REID_PRECISION_FP16;
+        EXPECT_MSG(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_INVALID_ARGUMENT,
+                   "dataset");
+        eo = reid_export_options_default();
+        eo.flags = REID_EXPORT_FP16_IO;
+        EXPECT_MSG(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_INVALID_ARGUMENT,
+                   "fp16");
+        eo.flags = 4;
+        EXPECT_MSG(reid_export_onnx_ex("osnet_x0_25", weights, path, &eo), REID_INVALID_ARGUMENT,
+                   "flags");
         EXPECT(reid_export_onnx_ex("osnet_x0_25", weights, NULL, NULL), REID_INVALID_ARGUMENT);
         eo = reid_export_options_default();
         eo.height = 64;

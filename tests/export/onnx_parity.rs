@@ -177,25 +177,60 @@ fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
         cases.push(("osnet_x0_25_attention".into(), attention, options.clone()));
         cases
     });
+    let fp16_dir = dir_path.join("fp16");
+    std::fs::create_dir_all(&fp16_dir).unwrap();
     for (name, model, options) in &cases {
         write_case(&dir_path, name, model, options);
+        // The FP16 export of each, its input and output float16 where the embedding is
+        // normalized in the graph (float32 elsewhere).
+        write_fp16_case(&dir_path, &fp16_dir, name, !options.normalize);
     }
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_check.py");
-    let out = Command::new(python)
-        .arg(script)
-        .arg(&dir_path)
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{report}");
+    for (dir, flags) in [(&dir_path, &[][..]), (&fp16_dir, &["--fp16"][..])] {
+        let out = Command::new(&python)
+            .arg(&script)
+            .args(flags)
+            .arg(dir)
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{report}");
+        assert!(
+            out.status.success(),
+            "{report}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(report.lines().count(), Arch::ALL.len() + 5);
+        assert!(report.contains("onnxruntime_logits_b2"), "{report}");
+    }
+}
+
+/// The FP16 conversion of the export `name` in `dir` (its BatchNorms folded first, as
+/// `quantize_export` does) into `to`, with the same inputs and references.
+fn write_fp16_case(dir: &Path, to: &Path, name: &str, float_io: bool) {
+    use onnx_protobuf::{Message, ModelProto};
+    let bytes = std::fs::read(dir.join(format!("{name}.onnx"))).unwrap();
+    let mut proto = ModelProto::parse_from_bytes(&bytes).unwrap();
+    reid::export::qdq::fold_batch_norms(&mut proto).unwrap();
+    reid::export::fp16::to_fp16(&mut proto, float_io).unwrap();
+    let half = onnx_protobuf::tensor_proto::DataType::FLOAT16 as i32;
     assert!(
-        out.status.success(),
-        "{report}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        proto.graph.initializer.iter().all(|t| t.data_type != 1),
+        "{name}: a float32 weight is left"
     );
-    assert_eq!(report.lines().count(), Arch::ALL.len() + 5);
-    assert!(report.contains("onnxruntime_logits_b2"), "{report}");
+    assert!(proto.graph.initializer.iter().any(|t| t.data_type == half));
+    std::fs::write(
+        to.join(format!("{name}.onnx")),
+        proto.write_to_bytes().unwrap(),
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let file = entry.unwrap().file_name().into_string().unwrap();
+        if file.starts_with(&format!("{name}.")) && file.ends_with(".npy") {
+            std::fs::copy(dir.join(&file), to.join(&file)).unwrap();
+        }
+    }
 }
 
 /// The graph converts what its input holds into the model's own input: BGR 0–255 floats and

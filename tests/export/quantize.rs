@@ -299,10 +299,102 @@ print(float((unit(f) * unit(q)).sum(axis=1).mean()))
     }
 }
 
-/// `reid export --precision int8 --calibration ROOT` writes the checked model and prints its
-/// report; one refused exits with an error and writes nothing.
+/// An FP16 export of the trained model keeps its accuracy (checked as INT8's is), holds every
+/// weight as float16, and runs through the extractor with float32 or float16 ends, the two
+/// giving the same embeddings; a converted file is not converted again; precisions and
+/// datasets that do not go together are refused.
 #[test]
-fn export_command_writes_an_int8_model_or_refuses_it() {
+fn an_fp16_export_keeps_its_accuracy_with_float32_or_float16_ends() {
+    if !common::ort_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Trained { root, float, .. } = trained();
+    let (fp16, report) = quantize_export(float, &QuantizeOptions::fp16(root)).unwrap();
+    eprintln!("{report:?}");
+    assert_eq!(
+        (report.precision.as_str(), report.method.as_str()),
+        ("fp16", "none")
+    );
+    assert!(report.passed && report.map_drop.abs() <= 1.0, "{report:?}");
+    assert!(
+        report.mean_cosine > 0.9999 && report.min_cosine > 0.999,
+        "{report:?}"
+    );
+    assert_eq!(report.checked_images, 102);
+    let meta = reid::export::read_metadata(&fp16).unwrap();
+    assert_eq!(meta["precision"], "fp16");
+    let proto = ModelProto::parse_from_bytes(&fp16).unwrap();
+    let (float32, float16) = (1, 10);
+    assert!(
+        proto
+            .graph
+            .initializer
+            .iter()
+            .all(|t| t.data_type != float32)
+    );
+    let elem_type = |info: &onnx_protobuf::ValueInfoProto| match &info.type_.value {
+        Some(onnx_protobuf::type_proto::Value::TensorType(t)) => t.elem_type,
+        _ => 0,
+    };
+    assert_eq!(elem_type(&proto.graph.input[0]), float32);
+    assert!(quantize_export(&fp16, &QuantizeOptions::fp16(root)).is_err());
+
+    let half_ends = QuantizeOptions::for_precision("fp16", true, Some(root.clone()))
+        .unwrap()
+        .unwrap();
+    let (fp16_io, _) = quantize_export(float, &half_ends).unwrap();
+    let proto = ModelProto::parse_from_bytes(&fp16_io).unwrap();
+    assert_eq!(elem_type(&proto.graph.input[0]), float16);
+    assert_eq!(elem_type(&proto.graph.output[0]), float16);
+    let images: Vec<PathBuf> = std::fs::read_dir(root.join("market1501/query"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let paths: Vec<&Path> = images.iter().map(PathBuf::as_path).collect();
+    let embed = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let options = reid::extractor::ExtractorOptions {
+            engine: reid::extractor::Engine::OnnxRuntime,
+            ..Default::default()
+        };
+        let extractor = reid::extractor::Extractor::new(&path, &options).unwrap();
+        extractor.extract_files(&paths).unwrap()
+    };
+    let (ends32, ends16) = (embed("a.onnx", &fp16), embed("b.onnx", &fp16_io));
+    let dim = ends32.len() / paths.len();
+    for (a, b) in ends32.chunks(dim).zip(ends16.chunks(dim)) {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!(dot / (norm(a) * norm(b)) > 0.9999);
+    }
+
+    let some = || Some(root.clone());
+    for (precision, fp16_io, dataset) in [
+        ("f32", false, some()),
+        ("fp16", false, None),
+        ("int8", false, None),
+        ("int8", true, some()),
+        ("f32", true, None),
+        ("bf16", false, some()),
+    ] {
+        assert!(
+            QuantizeOptions::for_precision(precision, fp16_io, dataset).is_err(),
+            "{precision} {fp16_io}"
+        );
+    }
+    assert!(
+        QuantizeOptions::for_precision("f32", false, None)
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// `reid export --precision int8|fp16 --calibration ROOT` writes the checked model and prints
+/// its report; one refused exits with an error and writes nothing.
+#[test]
+fn export_command_writes_an_int8_or_fp16_model_or_refuses_it() {
     if !common::ort_available() {
         return;
     }
@@ -310,7 +402,7 @@ fn export_command_writes_an_int8_model_or_refuses_it() {
     let Trained {
         root, checkpoint, ..
     } = trained();
-    let export = |out: &Path, extra: &[&str]| {
+    let export = |out: &Path, precision: &str, extra: &[&str]| {
         let mut args = vec![
             "export".to_string(),
             "--weights".into(),
@@ -322,7 +414,7 @@ fn export_command_writes_an_int8_model_or_refuses_it() {
             "-o".into(),
             out.display().to_string(),
             "--precision".into(),
-            "int8".into(),
+            precision.into(),
             "--calibration".into(),
             root.display().to_string(),
         ];
@@ -335,6 +427,7 @@ fn export_command_writes_an_int8_model_or_refuses_it() {
     let good = dir.path().join("int8.onnx");
     let out = export(
         &good,
+        "int8",
         &["--calibration-images", "32", "--max-map-drop", "100"],
     );
     common::assert_success(&out);
@@ -346,10 +439,25 @@ fn export_command_writes_an_int8_model_or_refuses_it() {
     let meta = reid::export::read_metadata(&std::fs::read(&good).unwrap()).unwrap();
     assert_eq!(meta["precision"], "int8");
     let refused = dir.path().join("refused.onnx");
-    let out = export(&refused, &["--calibration-method", "percentile:1"]);
+    let out = export(&refused, "int8", &["--calibration-method", "percentile:1"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not written"));
     assert!(!refused.exists());
-    let out = export(&refused, &["--calibration-method", "entropy"]);
+    let out = export(&refused, "int8", &["--calibration-method", "entropy"]);
     assert!(!out.status.success());
+    for (precision, extra) in [
+        ("int8", &["--fp16-io"][..]),
+        ("fp16", &["--calibration-images", "8"][..]),
+    ] {
+        assert!(!export(&refused, precision, extra).status.success());
+    }
+    assert!(!refused.exists());
+
+    let fp16 = dir.path().join("fp16.onnx");
+    let out = export(&fp16, "fp16", &["--fp16-io"]);
+    common::assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("fp16: mAP"), "{text}");
+    let meta = reid::export::read_metadata(&std::fs::read(&fp16).unwrap()).unwrap();
+    assert_eq!(meta["precision"], "fp16");
 }

@@ -752,7 +752,7 @@ def version():
 
 _GRAPH_INPUTS = {"float": 0, "uint8-rgb": 1, "uint8-bgr": 2}
 _LAYOUTS = {"nchw": 0, "nhwc": 1}
-_PRECISIONS = {"f32": 0, "int8": 1}
+_PRECISIONS = {"f32": 0, "int8": 1, "fp16": 2}
 
 
 def export_onnx(
@@ -769,15 +769,18 @@ def export_onnx(
     calibration_method=None,
     calibration_images=None,
     max_map_drop=None,
+    fp16_io=False,
 ):
     """Exports a model (torchreid weights or a reid checkpoint) to ONNX, atomically.
     ``input``: what the graph takes, "float" or raw pixels "uint8-rgb" / "uint8-bgr" (``layout``
-    "nchw" or "nhwc"). ``precision="int8"`` quantizes it, calibrated and checked on
-    ``calibration`` (a re-id dataset in Market-1501's layout); an INT8 model that loses more
-    than ``max_map_drop`` mAP points raises ``ReidError`` with the report, nothing written."""
+    "nchw" or "nhwc"). ``precision="fp16"`` computes in float16 (``fp16_io``: its input and
+    output too), ``precision="int8"`` quantizes it, calibrated on ``calibration`` (a re-id
+    dataset in Market-1501's layout); either is checked on that dataset, and a model that loses
+    more than ``max_map_drop`` mAP points raises ``ReidError`` with the report, nothing
+    written."""
     options = library().reid_export_options_default()
     options.height, options.width = height, width
-    options.flags = 1 if normalize else 0
+    options.flags = (1 if normalize else 0) | (2 if fp16_io else 0)
     try:
         options.input = _GRAPH_INPUTS[input]
         options.layout = _LAYOUTS[layout]

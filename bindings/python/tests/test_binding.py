@@ -98,6 +98,10 @@ def extractor_checks(spec):
         close(pixels.extract_files(spec["images"]), expected, 1e-4, "uint8 BGR NHWC export")
     raises("REID_INVALID_ARGUMENT", reid.export_onnx, "osnet_x0_25", spec["weights"], raw,
            *spec["input_size"], precision="int8")
+    raises("REID_INVALID_ARGUMENT", reid.export_onnx, "osnet_x0_25", spec["weights"], raw,
+           *spec["input_size"], precision="fp16")
+    raises("REID_INVALID_ARGUMENT", reid.export_onnx, "osnet_x0_25", spec["weights"], raw,
+           *spec["input_size"], fp16_io=True)
     try:
         reid.export_onnx("osnet_x0_25", spec["weights"], raw, input="uint16")
         raise AssertionError("an unknown input accepted")

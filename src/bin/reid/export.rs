@@ -35,14 +35,19 @@ pub struct ExportArgs {
     /// Layout of a uint8 input: nchw or nhwc.
     #[arg(long, default_value = "nchw")]
     pub layout: String,
-    /// Numeric precision: f32, or int8 (static QDQ quantization, calibrated and checked on
-    /// --calibration; refused if it loses more than --max-map-drop mAP points there).
+    /// Numeric precision: f32, fp16 (float16 weights and computation) or int8 (static QDQ
+    /// quantization, calibrated on --calibration); a reduced precision is checked on
+    /// --calibration's query / gallery split and refused if it loses more than --max-map-drop
+    /// mAP points there.
     #[arg(long, default_value = "f32")]
     pub precision: String,
-    /// For int8: a re-id dataset in Market-1501's layout (as `reid eval --root` reads it): its
-    /// training images calibrate, its query / gallery split checks.
+    /// For fp16 and int8: a re-id dataset in Market-1501's layout (as `reid eval --root`
+    /// reads it): its training images calibrate (int8), its query / gallery split checks.
     #[arg(long)]
     pub calibration: Option<PathBuf>,
+    /// For fp16: the graph's input and output are float16 too (by default they stay float32).
+    #[arg(long)]
+    pub fp16_io: bool,
     /// For int8: how activation ranges are found: minmax (the default), percentile (99.99 %
     /// of the values kept) or percentile:P.
     #[arg(long, requires = "calibration")]
@@ -50,11 +55,11 @@ pub struct ExportArgs {
     /// For int8: at most this many calibration images (default 256).
     #[arg(long, requires = "calibration")]
     pub calibration_images: Option<usize>,
-    /// For int8: the largest mAP loss accepted, in points (default 1).
+    /// For fp16 and int8: the largest mAP loss accepted, in points (default 1).
     #[arg(long, requires = "calibration")]
     pub max_map_drop: Option<f64>,
-    /// For int8: the ONNX Runtime library the calibration and the check run on (otherwise
-    /// found automatically).
+    /// For fp16 and int8: the ONNX Runtime library the calibration and the check run on
+    /// (otherwise found automatically).
     #[arg(long, requires = "calibration")]
     pub ort_library: Option<PathBuf>,
 }
@@ -74,46 +79,32 @@ impl ExportArgs {
             layout,
             precision,
             calibration,
+            fp16_io,
             calibration_method,
             calibration_images,
             max_map_drop,
             ort_library,
         } = self;
-        let quantize = match (precision.as_str(), calibration) {
-            ("f32", None) => None,
-            ("int8", Some(dataset)) => {
-                let mut q = reid::quantize::QuantizeOptions::new(dataset);
-                if let Some(method) = calibration_method {
-                    q.method = reid::quantize::Method::parse(&method)?;
-                }
-                if let Some(n) = calibration_images {
-                    q.calibration_images = n;
-                }
-                if let Some(drop) = max_map_drop {
-                    q.max_map_drop = drop;
-                }
-                q.ort_library = ort_library;
-                q.validate()?;
-                Some(q)
+        if precision == "fp16" && (calibration_method.is_some() || calibration_images.is_some()) {
+            return Err(reid::Error::InvalidInput(
+                "--calibration-method and --calibration-images are for --precision int8".into(),
+            ));
+        }
+        let mut quantize =
+            reid::quantize::QuantizeOptions::for_precision(&precision, fp16_io, calibration)?;
+        if let Some(q) = &mut quantize {
+            if let Some(method) = calibration_method {
+                q.method = reid::quantize::Method::parse(&method)?;
             }
-            ("int8", None) => {
-                return Err(reid::Error::InvalidInput(
-                    "--precision int8 needs --calibration DATASET (crops to calibrate and \
-                     check on)"
-                        .into(),
-                ));
+            if let Some(n) = calibration_images {
+                q.calibration_images = n;
             }
-            ("f32", Some(_)) => {
-                return Err(reid::Error::InvalidInput(
-                    "--calibration is for --precision int8".into(),
-                ));
+            if let Some(drop) = max_map_drop {
+                q.max_map_drop = drop;
             }
-            (other, _) => {
-                return Err(reid::Error::InvalidInput(format!(
-                    "precision `{other}`: f32 or int8"
-                )));
-            }
-        };
+            q.ort_library = ort_library;
+            q.validate()?;
+        }
         let preprocessing = reid::preprocess::Preprocessing::for_graph_input(
             &preprocessing,
             &input,
@@ -134,18 +125,22 @@ impl ExportArgs {
                 let float = reid::export::export_onnx(&model, &options)?;
                 let (bytes, report) = reid::quantize::quantize_export(&float, q)?;
                 reid::formats::npy::write_atomically(&output, &bytes)?;
+                let what = match q.precision {
+                    reid::quantize::Precision::Int8 => format!(
+                        "int8 ({} calibration, {} images)",
+                        report.method, report.calibration_images
+                    ),
+                    reid::quantize::Precision::Fp16 { .. } => "fp16".into(),
+                };
                 println!(
-                    "int8 ({} calibration, {} images): mAP {:.2}% -> {:.2}% ({:+.2} points, \
-                     at most {} allowed), Rank-1 {:.2}% -> {:.2}%, cosine to f32 mean {:.4} / \
-                     min {:.4} on {} images",
-                    report.method,
-                    report.calibration_images,
+                    "{what}: mAP {:.2}% -> {:.2}% ({:+.2} points, at most {} allowed), Rank-1 \
+                     {:.2}% -> {:.2}%, cosine to f32 mean {:.4} / min {:.4} on {} images",
                     report.f32_map,
-                    report.int8_map,
+                    report.quantized_map,
                     -report.map_drop,
                     report.max_map_drop,
                     report.f32_rank1,
-                    report.int8_rank1,
+                    report.quantized_rank1,
                     report.mean_cosine,
                     report.min_cosine,
                     report.checked_images
