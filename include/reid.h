@@ -221,6 +221,10 @@ enum reid_engine
      * weights (with `reid_extractor_options_set_architecture`). Needs no native library.
      */
     REID_ENGINE_BURN = 1,
+    /**
+     * OpenVINO, loaded at run time (`.onnx` models; `reid_extractor_options_set_openvino`).
+     */
+    REID_ENGINE_OPENVINO = 2,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -1189,6 +1193,28 @@ void reid_extractor_options_free(reid_extractor_options *options);
  */
 reid_status reid_extractor_options_set_engine(reid_extractor_options *options,
                                               int32_t engine);
+
+/**
+ * How the OpenVINO engine compiles the model; each string NULL for its default: the `device`
+ * ("CPU", the default; "GPU", "GPU.1", "NPU", "AUTO", …), the inference `precision` hint
+ * ("f32", the default: exact; "bf16", "f16"), the performance `hint` ("latency",
+ * "throughput"; NULL: the device's default) and OpenVINO's C library, `library_path`
+ * (`libopenvino_c.so.N`; NULL: found from `REID_OPENVINO_LIBRARY`, the `openvino` Python
+ * package or the system library path; one library serves the whole process). Threads and
+ * concurrent extractions: `reid_extractor_options_set_threads` (CPU threads, infer requests).
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL options, an empty device, an unknown precision or
+ * hint, text not UTF-8), `REID_INVALID_HANDLE`.
+ *
+ * # Safety
+ * As for `reid_extractor_options_set_engine`; each string NULL or NUL-terminated, borrowed
+ * for the call.
+ */
+reid_status reid_extractor_options_set_openvino(reid_extractor_options *options,
+                                                const char *device,
+                                                const char *precision,
+                                                const char *hint,
+                                                const char *library_path);
 
 /**
  * Sets the path of the ONNX Runtime shared library (`libonnxruntime.so.1.xx`). Without it

@@ -117,7 +117,11 @@ private:
 };
 
 /// Runtimes (see reid_engine).
-enum class Engine : std::int32_t { OnnxRuntime = REID_ENGINE_ONNXRUNTIME, Burn = REID_ENGINE_BURN };
+enum class Engine : std::int32_t {
+    OnnxRuntime = REID_ENGINE_ONNXRUNTIME,
+    Burn = REID_ENGINE_BURN,
+    OpenVino = REID_ENGINE_OPENVINO,
+};
 /// Channel orders (see reid_channel_order).
 enum class ChannelOrder : std::int32_t { Rgb = REID_CHANNEL_ORDER_RGB, Bgr = REID_CHANNEL_ORDER_BGR };
 /// Gallery metrics (see reid_metric).
@@ -137,6 +141,16 @@ public:
     }
     ExtractorOptions &ort_library(const std::string &path) {
         detail::check(reid_extractor_options_set_ort_library(handle(), path.c_str()));
+        return *this;
+    }
+    /// The OpenVINO engine's device ("CPU", "GPU", "AUTO", …), precision hint ("f32", "bf16",
+    /// "f16"), performance hint ("latency", "throughput"; empty: the device's default) and
+    /// library (empty: found).
+    ExtractorOptions &openvino(const std::string &device, const std::string &precision = "f32",
+                               const std::string &hint = "", const std::string &library = "") {
+        detail::check(reid_extractor_options_set_openvino(
+            handle(), device.c_str(), precision.c_str(), hint.empty() ? nullptr : hint.c_str(),
+            library.empty() ? nullptr : library.c_str()));
         return *this;
     }
     ExtractorOptions &threads(std::size_t per_session, std::size_t sessions) {

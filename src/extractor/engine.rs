@@ -127,17 +127,10 @@ impl OrtPool {
     /// rounded and laid out); returns `[n, d]` floats and `d`.
     pub fn run(&self, data: Vec<f32>, shape: [usize; 4]) -> Result<(Vec<f32>, usize)> {
         let output = self.output.clone();
-        let mut values = self.run_outputs(data, shape, std::slice::from_ref(&output))?;
-        let values = values.pop().expect("one output asked for");
-        let d = values.len() / shape[0].max(1);
-        if d * shape[0] != values.len() {
-            return Err(Error::Runtime(format!(
-                "model output has {} values for a batch of {}",
-                values.len(),
-                shape[0]
-            )));
-        }
-        Ok((values, d))
+        rows(
+            self.run_outputs(data, shape, std::slice::from_ref(&output))?,
+            shape[0],
+        )
     }
 
     /// Runs prepared floats as [`OrtPool::run`] does and returns the outputs `names`, each
@@ -199,6 +192,19 @@ impl OrtPool {
             })
             .collect()
     }
+}
+
+/// The one output asked for, as `batch` rows: the values and the row length.
+pub(crate) fn rows(mut outputs: Vec<Vec<f32>>, batch: usize) -> Result<(Vec<f32>, usize)> {
+    let values = outputs.pop().expect("one output asked for");
+    let d = values.len() / batch.max(1);
+    if d * batch != values.len() {
+        return Err(Error::Runtime(format!(
+            "model output has {} values for a batch of {batch}",
+            values.len()
+        )));
+    }
+    Ok((values, d))
 }
 
 /// A zoo model run by Burn on a device.

@@ -1,13 +1,15 @@
 //! The Extractor: images in, re-id embeddings out.
 //!
 //! It loads an ONNX re-id model (the SDK's exports, or any float32 NCHW model such as
-//! torchreid's own exports) and runs it on ONNX Runtime, or runs a zoo model with Burn, which
-//! needs no native library. Inputs are image files, encoded bytes, pixel buffers, or a frame
+//! torchreid's own exports) and runs it on ONNX Runtime or OpenVINO, or runs a zoo model with
+//! Burn, which needs no native library. Inputs are image files, encoded bytes, pixel buffers, or a frame
 //! with detection boxes; they are decoded and resized in parallel, batched, and each gives one
 //! embedding, L2-normalized unless asked otherwise. An `Extractor` is `Send + Sync`: threads
 //! may extract at once (ONNX Runtime sessions are pooled behind locks).
 
 pub(crate) mod engine;
+mod library;
+pub mod openvino;
 pub mod runtime;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +23,8 @@ use crate::preprocess::{
     ImageView, InputTensor, PixelFormat, Preprocessing, PreprocessingOverrides, Rect, decode,
 };
 use engine::{BurnEngine, OrtPool};
+pub use openvino::OpenVinoOptions;
+use openvino::OpenVinoPool;
 
 /// Which runtime executes the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,6 +34,8 @@ pub enum Engine {
     OnnxRuntime,
     /// Burn on the CPU (`flex`) or a GPU device (zoo models only).
     Burn,
+    /// OpenVINO, loaded dynamically (ONNX models; `ExtractorOptions::openvino`).
+    OpenVino,
 }
 
 impl std::str::FromStr for Engine {
@@ -39,8 +45,9 @@ impl std::str::FromStr for Engine {
         match s.trim().to_ascii_lowercase().as_str() {
             "onnxruntime" | "ort" => Ok(Engine::OnnxRuntime),
             "burn" => Ok(Engine::Burn),
+            "openvino" | "ov" => Ok(Engine::OpenVino),
             other => Err(Error::InvalidInput(format!(
-                "unknown engine `{other}`; expected onnxruntime or burn"
+                "unknown engine `{other}`; expected onnxruntime, openvino or burn"
             ))),
         }
     }
@@ -54,10 +61,12 @@ pub struct ExtractorOptions {
     /// Path of the ONNX Runtime library (otherwise found: `ORT_DYLIB_PATH`, the `onnxruntime`
     /// Python package, the system library path).
     pub ort_library: Option<PathBuf>,
-    /// Threads per ONNX Runtime session (0: ONNX Runtime's default).
+    /// Threads per ONNX Runtime session, or OpenVINO's CPU threads (0: the runtime's default).
     pub threads: usize,
-    /// ONNX Runtime sessions in the pool (concurrent extractions).
+    /// ONNX Runtime sessions, or OpenVINO infer requests, in the pool (concurrent extractions).
     pub sessions: usize,
+    /// How OpenVINO compiles the model (OpenVINO engine).
+    pub openvino: OpenVinoOptions,
     /// Images per forward pass.
     pub max_batch: usize,
     /// Preprocessing; otherwise from the model's metadata, else torchreid's at the model's size.
@@ -82,6 +91,7 @@ impl Default for ExtractorOptions {
             ort_library: None,
             threads: 0,
             sessions: 1,
+            openvino: OpenVinoOptions::default(),
             max_batch: 32,
             preprocessing: None,
             overrides: PreprocessingOverrides::default(),
@@ -109,14 +119,26 @@ impl ExtractorOptions {
             preprocessing.check_input()?;
         }
         crate::device::parse_device(&self.device)?;
-        Ok(())
+        self.openvino.validate()
     }
 }
 
 enum Backend {
     Ort(OrtPool),
+    OpenVino(OpenVinoPool),
     // Boxed: the model's module tree is large and an extractor holds one backend.
     Burn(Box<BurnEngine>),
+}
+
+impl Backend {
+    /// Runs `[n, 3, h, w]` prepared floats; returns `[n, d]` floats and `d`.
+    fn run(&self, data: Vec<f32>, shape: [usize; 4]) -> Result<(Vec<f32>, usize)> {
+        match self {
+            Backend::Ort(pool) => pool.run(data, shape),
+            Backend::OpenVino(pool) => pool.run(data, shape),
+            Backend::Burn(engine) => engine.run(data, shape),
+        }
+    }
 }
 
 /// Turns images into embeddings with one model.
@@ -192,7 +214,7 @@ impl Extractor {
         let path = model.as_ref();
         options.validate()?;
         if !is_onnx(path) {
-            if options.engine == Engine::OnnxRuntime {
+            if options.engine != Engine::Burn {
                 return Err(Error::InvalidInput(format!(
                     "{} is not an .onnx file: export it (`reid export`) or use the Burn engine",
                     path.display()
@@ -233,15 +255,28 @@ impl Extractor {
             None => Vec::new(),
         };
         match options.engine {
-            Engine::OnnxRuntime => {
-                let (pool, dim) = OrtPool::new(
-                    &bytes,
-                    options.ort_library.as_deref(),
-                    options.threads,
-                    options.sessions,
-                    options.logits.then_some(crate::export::LOGITS_NAME),
-                )?;
-                let input_hw = pool.input_hw.or(options.overrides.size);
+            Engine::OnnxRuntime | Engine::OpenVino => {
+                let output = options.logits.then_some(crate::export::LOGITS_NAME);
+                let (model_hw, tensor, dim, backend) = if options.engine == Engine::OpenVino {
+                    let (pool, dim) = OpenVinoPool::new(
+                        &bytes,
+                        &options.openvino,
+                        options.threads,
+                        options.sessions,
+                        output,
+                    )?;
+                    (pool.input_hw, pool.tensor, dim, Backend::OpenVino(pool))
+                } else {
+                    let (pool, dim) = OrtPool::new(
+                        &bytes,
+                        options.ort_library.as_deref(),
+                        options.threads,
+                        options.sessions,
+                        output,
+                    )?;
+                    (pool.input_hw, pool.tensor, dim, Backend::Ort(pool))
+                };
+                let input_hw = model_hw.or(options.overrides.size);
                 let preprocessing = match (&options.preprocessing, from_meta, input_hw) {
                     (Some(p), _, _) => p.clone(),
                     (None, Some(p), _) => p,
@@ -256,13 +291,13 @@ impl Extractor {
                 };
                 let preprocessing = options.overrides.apply(preprocessing);
                 preprocessing.check_input()?;
-                check_input_tensor(path, pool.tensor, &preprocessing)?;
+                check_input_tensor(path, tensor, &preprocessing)?;
                 let dim = match dim {
                     Some(d) => d,
                     // A dynamic output size: find it by running one image.
                     None => {
                         let shape = [1, 3, preprocessing.height, preprocessing.width];
-                        pool.run(vec![0.0; preprocessing.input_len()], shape)?.1
+                        backend.run(vec![0.0; preprocessing.input_len()], shape)?.1
                     }
                 };
                 let fingerprint = crate::weights::fingerprint::of_pipeline(
@@ -271,7 +306,7 @@ impl Extractor {
                     crate::weights::fingerprint::output_name(options.logits),
                 );
                 Ok(Self {
-                    backend: Backend::Ort(pool),
+                    backend,
                     preprocessing,
                     dim,
                     normalize: options.normalize,
@@ -432,10 +467,7 @@ impl Extractor {
         for chunk in data.chunks(self.max_batch * per) {
             let b = chunk.len() / per;
             let shape = [b, 3, self.preprocessing.height, self.preprocessing.width];
-            let (values, d) = match &self.backend {
-                Backend::Ort(pool) => pool.run(chunk.to_vec(), shape)?,
-                Backend::Burn(engine) => engine.run(chunk.to_vec(), shape)?,
-            };
+            let (values, d) = self.backend.run(chunk.to_vec(), shape)?;
             if d != self.dim {
                 return Err(Error::Runtime(format!(
                     "model gave {d}-d embeddings, expected {}",

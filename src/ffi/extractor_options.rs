@@ -18,6 +18,8 @@ pub enum reid_engine {
     /// Burn, built in: `.onnx` models exported by reid, reid checkpoints and torchreid
     /// weights (with `reid_extractor_options_set_architecture`). Needs no native library.
     REID_ENGINE_BURN = 1,
+    /// OpenVINO, loaded at run time (`.onnx` models; `reid_extractor_options_set_openvino`).
+    REID_ENGINE_OPENVINO = 2,
 }
 
 /// Colour channel order of the model input (`reid_extractor_options_set_channel_order`).
@@ -137,8 +139,53 @@ pub unsafe extern "C" fn reid_extractor_options_set_engine(
             o.engine = match engine {
                 0 => Engine::OnnxRuntime,
                 1 => Engine::Burn,
+                2 => Engine::OpenVino,
                 _ => return Err(Failure::invalid(format!("unknown engine {engine}"))),
             };
+            Ok(())
+        })
+    }
+}
+
+/// How the OpenVINO engine compiles the model; each string NULL for its default: the `device`
+/// ("CPU", the default; "GPU", "GPU.1", "NPU", "AUTO", …), the inference `precision` hint
+/// ("f32", the default: exact; "bf16", "f16"), the performance `hint` ("latency",
+/// "throughput"; NULL: the device's default) and OpenVINO's C library, `library_path`
+/// (`libopenvino_c.so.N`; NULL: found from `REID_OPENVINO_LIBRARY`, the `openvino` Python
+/// package or the system library path; one library serves the whole process). Threads and
+/// concurrent extractions: `reid_extractor_options_set_threads` (CPU threads, infer requests).
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL options, an empty device, an unknown precision or
+/// hint, text not UTF-8), `REID_INVALID_HANDLE`.
+///
+/// # Safety
+/// As for `reid_extractor_options_set_engine`; each string NULL or NUL-terminated, borrowed
+/// for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_options_set_openvino(
+    options: *mut reid_extractor_options,
+    device: *const c_char,
+    precision: *const c_char,
+    hint: *const c_char,
+    library_path: *const c_char,
+) -> reid_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        modify(options, |o| {
+            let mut openvino = crate::extractor::OpenVinoOptions::default();
+            if !device.is_null() {
+                openvino.device = text(device, "device")?.to_string();
+            }
+            if !precision.is_null() {
+                openvino.precision = text(precision, "precision")?.to_string();
+            }
+            if !hint.is_null() {
+                openvino.hint = Some(text(hint, "hint")?.to_string());
+            }
+            if !library_path.is_null() {
+                openvino.library = Some(path(library_path, "library_path")?);
+            }
+            o.openvino = openvino;
             Ok(())
         })
     }

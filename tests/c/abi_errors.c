@@ -232,6 +232,15 @@ int main(int argc, char **argv) {
     EXPECT(reid_extractor_options_new(&options), REID_OK);
     EXPECT(reid_extractor_options_set_engine(NULL, REID_ENGINE_BURN), REID_INVALID_ARGUMENT);
     EXPECT(reid_extractor_options_set_engine(options, 7), REID_INVALID_ARGUMENT);
+    EXPECT(reid_extractor_options_set_engine(options, REID_ENGINE_OPENVINO), REID_OK);
+    EXPECT_MSG(reid_extractor_options_set_openvino(options, "CPU", "f64", NULL, NULL),
+               REID_INVALID_ARGUMENT, "precision");
+    EXPECT_MSG(reid_extractor_options_set_openvino(options, "", NULL, NULL, NULL),
+               REID_INVALID_ARGUMENT, "device");
+    EXPECT_MSG(reid_extractor_options_set_openvino(options, NULL, NULL, "fastest", NULL),
+               REID_INVALID_ARGUMENT, "hint");
+    EXPECT(reid_extractor_options_set_openvino(options, "CPU", "f32", "latency", NULL), REID_OK);
+    EXPECT(reid_extractor_options_set_engine(options, REID_ENGINE_ONNXRUNTIME), REID_OK);
     EXPECT(reid_extractor_options_set_ort_library(options, NULL), REID_INVALID_ARGUMENT);
     EXPECT(reid_extractor_options_set_ort_library(options, ""), REID_INVALID_ARGUMENT);
     EXPECT(reid_extractor_options_set_threads(options, 1, 0), REID_INVALID_ARGUMENT);
@@ -996,6 +1005,7 @@ int main(int argc, char **argv) {
     } while (0)
         BAD_HANDLES(reid_extractor_options_set_engine, not_opts, 0);
         BAD_HANDLES(reid_extractor_options_set_ort_library, not_opts, "libonnxruntime.so");
+        BAD_HANDLES(reid_extractor_options_set_openvino, not_opts, "CPU", NULL, NULL, NULL);
         BAD_HANDLES(reid_extractor_options_set_threads, not_opts, 1, 1);
         BAD_HANDLES(reid_extractor_options_set_max_batch, not_opts, 1);
         BAD_HANDLES(reid_extractor_options_set_input_size, not_opts, 1, 1);

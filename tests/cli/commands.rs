@@ -612,6 +612,41 @@ fn extract_embeds_a_directory_in_sorted_order() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.jpg"));
 }
 
+/// `reid extract --engine openvino` runs an export on OpenVINO: torchreid's features.
+#[test]
+fn extract_runs_an_export_on_openvino() {
+    if !common::engine_available(reid::extractor::Engine::OpenVino) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.onnx");
+    let out = export_osnet(&fixture("osnet_x0_25/weights.safetensors"), &model, &[]);
+    common::assert_success(&out);
+    let out_path = dir.path().join("feats.npy");
+    let out = reid(&[
+        "extract",
+        "--model",
+        model.to_str().unwrap(),
+        "--engine",
+        "openvino",
+        "--raw",
+        fixture("images").to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    common::assert_success(&out);
+    let got = read_npy(&out_path).unwrap().to_f32();
+    let want = read_npy(fixture("images/torchreid_features.npy"))
+        .unwrap()
+        .to_f32();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.chunks(512).zip(want.chunks(512)) {
+        let dot: f32 = g.iter().zip(w).map(|(a, b)| a * b).sum();
+        let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!(dot / (n(g) * n(w)) > 0.999);
+    }
+}
+
 #[test]
 fn a_missing_onnx_runtime_is_explained() {
     let dir = tempfile::tempdir().unwrap();

@@ -124,20 +124,30 @@ pub fn identity_folder_dataset(dir: &Path) -> PathBuf {
 /// ONNX Runtime, when its library can be found (CI installs it, and `REID_REQUIRE_ONNX_CHECK`
 /// makes its absence a failure).
 pub fn ort_available() -> bool {
+    engine_available(reid::extractor::Engine::OnnxRuntime)
+}
+
+/// The engine `engine`, when its runtime library can be found (CI installs ONNX Runtime and
+/// OpenVINO, and `REID_REQUIRE_ONNX_CHECK` makes their absence a failure).
+pub fn engine_available(engine: reid::extractor::Engine) -> bool {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("probe.onnx");
     let model =
         reid::models::ReidModel::new(reid::Arch::OsnetX0_25, 1, &reid::device::default_device());
     reid::export::export_onnx_file(&model, &reid::export::ExportOptions::new(64, 32), &path)
         .unwrap();
-    match reid::Extractor::new(&path, &reid::ExtractorOptions::default()) {
+    let options = reid::ExtractorOptions {
+        engine,
+        ..Default::default()
+    };
+    match reid::Extractor::new(&path, &options) {
         Ok(_) => true,
         Err(reid::Error::Runtime(message)) => {
             assert!(
                 std::env::var("REID_REQUIRE_ONNX_CHECK").is_err(),
-                "ONNX Runtime required but not found: {message}"
+                "{engine:?} required but not found: {message}"
             );
-            eprintln!("skipped the ONNX Runtime part: {message}");
+            eprintln!("skipped the {engine:?} part: {message}");
             false
         }
         Err(other) => panic!("{other}"),

@@ -133,6 +133,86 @@ fn onnxruntime_engine_matches_torchreid_and_burn() {
     });
 }
 
+/// The OpenVINO engine gives ONNX Runtime's embeddings (within 1e-4 of the largest value, f32
+/// precision hint) and torchreid's, from a float export and from one taking uint8 BGR pixels
+/// in NHWC, with infer requests shared between threads; its options are checked.
+#[test]
+fn openvino_engine_matches_onnxruntime_and_torchreid() {
+    if !common::engine_available(Engine::OnnxRuntime) || !common::engine_available(Engine::OpenVino)
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture_model();
+    let float = dir.path().join("float.onnx");
+    export_onnx_file(&model, &ExportOptions::new(256, 128), &float).unwrap();
+    let pixels = dir.path().join("uint8.onnx");
+    let uint8 = reid::preprocess::Preprocessing::uint8(
+        256,
+        128,
+        reid::preprocess::ChannelOrder::Bgr,
+        reid::preprocess::Layout::Nhwc,
+    );
+    export_onnx_file(&model, &ExportOptions::with_preprocessing(uint8), &pixels).unwrap();
+    let options = ExtractorOptions {
+        normalize: false,
+        ..Default::default()
+    };
+    let files = image_files();
+    let ort = Extractor::new(&float, &options).unwrap();
+    let want = ort.extract_files(&files).unwrap();
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let openvino = ExtractorOptions {
+        engine: Engine::OpenVino,
+        sessions: 2,
+        threads: 1,
+        ..options.clone()
+    };
+    for model in [&float, &pixels] {
+        let ov = Extractor::new(model, &openvino).unwrap();
+        assert_eq!(ov.dim(), 512);
+        let got = ov.extract_files(&files).unwrap();
+        assert_matches_torchreid("openvino", &got, 512);
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(worst <= 1e-4 * scale, "{}: {worst}", model.display());
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    let again = ov.extract_files(&files[..2]).unwrap();
+                    assert_eq!(again, got[..2 * 512]);
+                });
+            }
+        });
+    }
+    let with = |change: &dyn Fn(&mut reid::extractor::OpenVinoOptions)| {
+        let mut o = openvino.clone();
+        change(&mut o.openvino);
+        Extractor::new(&float, &o)
+    };
+    for bad in [
+        with(&|o| o.precision = "f64".into()),
+        with(&|o| o.hint = Some("fastest".into())),
+        with(&|o| o.device = " ".into()),
+    ] {
+        assert!(matches!(bad, Err(Error::InvalidInput(_))));
+    }
+    assert!(matches!(
+        with(&|o| o.device = "NO_SUCH_DEVICE".into()),
+        Err(Error::Runtime(_))
+    ));
+    let elsewhere = dir.path().join("libopenvino_c.so");
+    std::fs::write(&elsewhere, b"not a library").unwrap();
+    let Err(Error::Runtime(message)) = with(&|o| o.library = Some(elsewhere.clone())) else {
+        panic!("a second OpenVINO library accepted");
+    };
+    assert!(message.contains("already loaded"), "{message}");
+    assert!(with(&|o| o.hint = Some("throughput".into())).is_ok());
+}
+
 /// An export that L2-normalizes in its graph gives unit embeddings on both engines, with
 /// normalization off in the options, and the same ones.
 #[test]

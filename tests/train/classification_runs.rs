@@ -137,20 +137,27 @@ fn single_label_training_learns_the_classes_and_exports_a_classifier() {
         );
         assert!(row.windows(2).all(|w| w[0].score >= w[1].score));
     }
+    // Its export alike on ONNX Runtime and OpenVINO.
     let onnx = report.onnx.as_ref().unwrap();
-    match Classifier::new(onnx, &ExtractorOptions::default()) {
-        Ok(ort) => {
-            assert_eq!(ort.class_names(), burn.class_names());
-            let from_ort = ort.classify_files(&images, 2).unwrap();
-            for (a, b) in from_ort.iter().zip(&from_burn) {
-                assert_eq!(a[0].class, b[0].class);
-                assert!((a[0].score - b[0].score).abs() < 1e-3, "{a:?} vs {b:?}");
+    for engine in [Engine::OnnxRuntime, Engine::OpenVino] {
+        let options = ExtractorOptions {
+            engine,
+            ..Default::default()
+        };
+        match Classifier::new(onnx, &options) {
+            Ok(runtime) => {
+                assert_eq!(runtime.class_names(), burn.class_names());
+                let from_runtime = runtime.classify_files(&images, 2).unwrap();
+                for (a, b) in from_runtime.iter().zip(&from_burn) {
+                    assert_eq!(a[0].class, b[0].class);
+                    assert!((a[0].score - b[0].score).abs() < 1e-3, "{a:?} vs {b:?}");
+                }
             }
+            Err(e) if std::env::var("REID_REQUIRE_ONNX_CHECK").is_err() => {
+                eprintln!("skipped the {engine:?} half: {e}");
+            }
+            Err(e) => panic!("{e}"),
         }
-        Err(e) if std::env::var("REID_REQUIRE_ONNX_CHECK").is_err() => {
-            eprintln!("skipped the ONNX Runtime half: {e}");
-        }
-        Err(e) => panic!("{e}"),
     }
     // A re-id model is not a classifier.
     let reid_model = dir.path().join("reid.bpk");

@@ -78,6 +78,8 @@ int main(int argc, char **argv) {
 
     EXPECT_ERROR(REID_IO_ERROR, "absent.onnx", reid::Extractor(work + "/absent.onnx"));
     EXPECT_ERROR(REID_INVALID_ARGUMENT, "max_batch", reid::ExtractorOptions().max_batch(0));
+    EXPECT_ERROR(REID_INVALID_ARGUMENT, "precision",
+                 reid::ExtractorOptions().engine(reid::Engine::OpenVino).openvino("CPU", "f64"));
 
     reid::ExtractorOptions options;
     options.threads(1, 2).max_batch(4);

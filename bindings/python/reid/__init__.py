@@ -185,7 +185,7 @@ Progress = namedtuple(
     "Progress", "epoch epochs step steps loss accuracy learning_rate map rank1 end_of_epoch"
 )
 
-_ENGINES = {"onnxruntime": 0, "burn": 1}
+_ENGINES = {"onnxruntime": 0, "burn": 1, "openvino": 2}
 _CHANNEL_ORDERS = {"rgb": 0, "bgr": 1}
 _PIXEL_FORMATS = {"rgb": 0, "bgr": 1, "rgba": 2, "bgra": 3, "gray": 4}
 _METRICS = {"cosine": 0, "euclidean": 1}
@@ -204,6 +204,11 @@ _SIGNATURES = [
     ("reid_extractor_options_new", ctypes.c_int32, [ctypes.POINTER(ctypes.c_void_p)]),
     ("reid_extractor_options_free", None, [ctypes.c_void_p]),
     ("reid_extractor_options_set_engine", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_int32]),
+    (
+        "reid_extractor_options_set_openvino",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p],
+    ),
     ("reid_extractor_options_set_ort_library", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p]),
     (
         "reid_extractor_options_set_threads",
@@ -823,6 +828,7 @@ class _Options:
         normalize=None,
         device=None,
         architecture=None,
+        openvino=None,
     ):
         lib = library()
         self.handle = ctypes.c_void_p()
@@ -835,6 +841,14 @@ class _Options:
                 _check(lib.reid_extractor_options_set_engine(h, _ENGINES[engine]))
             if ort_library is not None:
                 _check(lib.reid_extractor_options_set_ort_library(h, _path(ort_library)))
+            if openvino is not None:
+                unknown = set(openvino) - {"device", "precision", "hint", "library"}
+                if unknown:
+                    raise ValueError(f"unknown OpenVINO options {sorted(unknown)}")
+                text = lambda key: openvino[key].encode() if openvino.get(key) else None
+                library_path = _path(openvino["library"]) if openvino.get("library") else None
+                _check(lib.reid_extractor_options_set_openvino(
+                    h, text("device"), text("precision"), text("hint"), library_path))
             if threads is not None:
                 _check(lib.reid_extractor_options_set_threads(h, threads, sessions))
             if max_batch is not None:
@@ -907,8 +921,9 @@ class _Handle:
 
 
 class Extractor(_Handle):
-    """Embeds images with an ONNX model (ONNX Runtime) or a reid checkpoint / ONNX file
-    (``engine="burn"``). Keyword options as the C options: ``engine``, ``ort_library``,
+    """Embeds images with an ONNX model (ONNX Runtime, or OpenVINO with ``engine="openvino"``
+    and ``openvino=dict(device=, precision=, hint=, library=)``) or a reid checkpoint / ONNX
+    file (``engine="burn"``). Keyword options as the C options: ``engine``, ``ort_library``,
     ``threads`` + ``sessions``, ``max_batch``, ``input_size=(h, w)``, ``channel_order``
     (``"rgb"`` / ``"bgr"``), ``scale`` / ``mean`` / ``std``, ``normalize``, ``device``,
     ``architecture``. Embeddings come back as float32 arrays ``[count, dim]``."""

@@ -84,6 +84,10 @@ def extractor_checks(spec):
         check(True, "")
     with reid.Extractor(spec["model"], engine="burn", architecture="osnet_x0_25") as burn:
         close(burn.extract_files(spec["images"]), expected, 1e-4, "Burn engine vs ONNX Runtime")
+    with reid.Extractor(spec["model"], engine="openvino", openvino={"device": "CPU"}) as ov:
+        close(ov.extract_files(spec["images"]), expected, 1e-4, "OpenVINO engine vs ONNX Runtime")
+    raises("REID_INVALID_ARGUMENT", reid.Extractor, spec["model"], engine="openvino",
+           openvino={"precision": "f64"})
     # The same weights exported from Python: the same model.
     exported = os.path.join(spec["work"], "from_python.onnx")
     reid.export_onnx("osnet_x0_25", spec["weights"], exported, *spec["input_size"])

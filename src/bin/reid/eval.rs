@@ -93,10 +93,10 @@ impl EvalArgs {
 /// Arguments of `verify`.
 #[derive(clap::Args)]
 pub struct VerifyArgs {
-    /// The embedding model: .onnx (either engine) or a checkpoint (Burn engine).
+    /// The embedding model: .onnx (ONNX Runtime, OpenVINO or Burn) or a checkpoint (Burn engine).
     #[arg(long)]
     pub model: PathBuf,
-    /// onnxruntime or burn.
+    /// onnxruntime, openvino or burn.
     #[arg(long, default_value = "onnxruntime")]
     pub engine: String,
     /// LFW's `pairs.txt` (`name i j` / `name1 i name2 j` lines).

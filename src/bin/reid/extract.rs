@@ -10,10 +10,10 @@ use crate::progress::draw_progress;
 /// Arguments of `extract`.
 #[derive(clap::Args)]
 pub struct ExtractArgs {
-    /// The model: .onnx (either engine) or a checkpoint (Burn engine).
+    /// The model: .onnx (ONNX Runtime, OpenVINO or Burn) or a checkpoint (Burn engine).
     #[arg(long)]
     pub model: PathBuf,
-    /// onnxruntime or burn.
+    /// onnxruntime, openvino or burn.
     #[arg(long, default_value = "onnxruntime")]
     pub engine: String,
     /// Architecture of a torchreid weight file (Burn engine).
@@ -84,10 +84,10 @@ impl ExtractArgs {
 /// Arguments of `classify`.
 #[derive(clap::Args)]
 pub struct ClassifyArgs {
-    /// The model: .onnx export of a classifier (either engine) or a checkpoint (Burn).
+    /// The model: .onnx export of a classifier (ONNX Runtime, OpenVINO or Burn) or a checkpoint (Burn).
     #[arg(long)]
     pub model: PathBuf,
-    /// onnxruntime or burn.
+    /// onnxruntime, openvino or burn.
     #[arg(long, default_value = "onnxruntime")]
     pub engine: String,
     /// Image files and directories.

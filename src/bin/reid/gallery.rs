@@ -89,10 +89,10 @@ pub enum GalleryCommand {
     Reembed {
         /// The gallery: a file or a database URL.
         file: PathBuf,
-        /// The new model: .onnx (either engine) or a checkpoint (Burn engine).
+        /// The new model: .onnx (ONNX Runtime, OpenVINO or Burn) or a checkpoint (Burn engine).
         #[arg(long)]
         model: PathBuf,
-        /// onnxruntime or burn.
+        /// onnxruntime, openvino or burn.
         #[arg(long, default_value = "onnxruntime")]
         engine: String,
         /// Architecture of a torchreid weight file (Burn engine).
