@@ -1,6 +1,7 @@
 //! ONNX export: every architecture, exported with random weights (normalization statistics
 //! randomized), passes `onnx.checker` and gives the Burn model's outputs in ONNX Runtime and
-//! OpenVINO, at batch 1 and batch 2 (tests/onnx_check.py does the Python side).
+//! OpenVINO, at batch 1 and batch 2 (and some at 32 and 64), also converted to FP16
+//! (tests/onnx_check.py does the Python side).
 //!
 //! The check needs Python with `onnx`, `onnxruntime` and `openvino` (`REID_PYTHON`, default
 //! `python3`); CI installs them and sets `REID_REQUIRE_ONNX_CHECK=1`, elsewhere the test says
@@ -180,6 +181,8 @@ fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
     assert_eq!(cases.len(), Arch::ALL.len() + 5);
     let fp16_dir = dir_path.join("fp16");
     std::fs::create_dir_all(&fp16_dir).unwrap();
+    let batch_dir = dir_path.join("batches");
+    std::fs::create_dir_all(&batch_dir).unwrap();
     // Widths of one family share their operators: FP16 checks one width of each.
     let other_width = |name: &str| {
         ["_x0_5", "_x0_75", "_075", "_125", "_150", "_x1_4"]
@@ -196,12 +199,16 @@ fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
             write_fp16_case(&dir_path, &fp16_dir, name, !options.normalize);
             fp16_cases += 1;
         }
+        if BATCH_CASES.contains(&name.as_str()) {
+            write_batch_case(&dir_path, &batch_dir, name);
+        }
     }
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_check.py");
     for (dir, flags, models) in [
         (&dir_path, &[][..], cases.len()),
         (&fp16_dir, &["--fp16"][..], fp16_cases),
+        (&batch_dir, &[][..], BATCH_CASES.len()),
     ] {
         let out = Command::new(&python)
             .arg(&script)
@@ -217,7 +224,48 @@ fn every_architecture_exports_with_parity_in_onnxruntime_and_openvino() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(report.lines().count(), models);
-        assert!(report.contains("onnxruntime_logits_b2"), "{report}");
+        assert!(report.contains("onnxruntime_logits_b"), "{report}");
+    }
+}
+
+/// Cases also run at batch 32 and 64 (dynamic batch), where runtimes have failed when batch
+/// 1–2 did not (OpenVINO once summed a fused Mul + ReduceSum wrongly above batch 1): each
+/// family's smallest width, the normalized graph, a classifier and the attention head.
+const BATCH_CASES: &[&str] = &[
+    "osnet_x0_25",
+    "osnet_ain_x0_25_normalized",
+    "osnet_ibn_x1_0",
+    "resnet50_fc512",
+    "mobilenetv2_x1_0",
+    "mobilenetv3_small_classifier",
+    "efficientnet_b0",
+    "osnet_x0_25_attention",
+];
+
+/// The export `name` in `dir`, copied into `to` with inputs of 32 and 64 images (its batch-2
+/// input repeated) and the references repeated alike.
+fn write_batch_case(dir: &Path, to: &Path, name: &str) {
+    std::fs::copy(
+        dir.join(format!("{name}.onnx")),
+        to.join(format!("{name}.onnx")),
+    )
+    .unwrap();
+    for batch in [32, 64] {
+        for (kind, tag) in [("in", "in"), ("out", "out"), ("logits", "logits")] {
+            let from = dir.join(format!("{name}.{kind}b2.npy"));
+            if !from.exists() {
+                continue;
+            }
+            let two = read_npy(&from).unwrap();
+            let mut shape = two.shape.clone();
+            shape[0] = batch;
+            let values = two.to_f32().repeat(batch / 2);
+            write_npy(
+                to.join(format!("{name}.{tag}b{batch}.npy")),
+                &NpyArray::f32(shape, values),
+            )
+            .unwrap();
+        }
     }
 }
 
