@@ -1050,6 +1050,22 @@ reid_status reid_extractor_fingerprint(const reid_extractor *extractor,
                                        size_t *out_len);
 
 /**
+ * Copies where the model runs into `buf` as a NUL-terminated string: ONNX Runtime's
+ * execution provider in use (`CPUExecutionProvider` when none of those asked for with
+ * `reid_extractor_options_set_execution_providers` could be used), `openvino:DEVICE`, or
+ * `burn`. `*out_len` (optional) receives its length without the NUL. Thread-safe.
+ *
+ * Errors: as `reid_extractor_fingerprint`.
+ *
+ * # Safety
+ * As for `reid_extractor_fingerprint`.
+ */
+reid_status reid_extractor_execution_provider(const reid_extractor *extractor,
+                                              char *buf,
+                                              size_t cap,
+                                              size_t *out_len);
+
+/**
  * The score threshold calibrated for the model (`reid calibrate` writes it into the ONNX
  * file's metadata): `*out_threshold` the least cosine similarity accepted, `*out_far` and
  * `*out_tar` (each optional) the false- and true-accept rates it had on its calibration pairs.
@@ -1215,6 +1231,28 @@ reid_status reid_extractor_options_set_openvino(reid_extractor_options *options,
                                                 const char *precision,
                                                 const char *hint,
                                                 const char *library_path);
+
+/**
+ * Asks ONNX Runtime for execution providers before the CPU: `providers` a comma-separated
+ * list tried in order — "cuda", "cuda:N", "tensorrt", "tensorrt:N", "openvino",
+ * "openvino:DEVICE" — (NULL or empty: the CPU only), `tensorrt_cache` a folder where TensorRT
+ * keeps the engines it builds (NULL: none). Providers the loaded library lacks or that cannot
+ * start are reported through the log callback and `reid_extractor_execution_provider`, and the
+ * CPU runs instead; with `required`, `reid_extractor_new` fails (`REID_RUNTIME_ERROR`, each
+ * provider's reason in the message) when none can be used. The CUDA and TensorRT providers
+ * are in the `onnxruntime-gpu` wheel's library.
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL options, an unknown provider or bad GPU index, an empty
+ * cache folder, not UTF-8), `REID_INVALID_HANDLE`.
+ *
+ * # Safety
+ * As for `reid_extractor_options_set_engine`; the strings NULL or NUL-terminated, borrowed
+ * for the call.
+ */
+reid_status reid_extractor_options_set_execution_providers(reid_extractor_options *options,
+                                                           const char *providers,
+                                                           const char *tensorrt_cache,
+                                                           bool required);
 
 /**
  * Sets the path of the ONNX Runtime shared library (`libonnxruntime.so.1.xx`). Without it

@@ -153,6 +153,16 @@ public:
             library.empty() ? nullptr : library.c_str()));
         return *this;
     }
+    /// ONNX Runtime execution providers before the CPU ("cuda:0,tensorrt", …), TensorRT's
+    /// engine cache folder (empty: none), and whether the CPU fallback is refused.
+    ExtractorOptions &execution_providers(const std::string &providers,
+                                          const std::string &tensorrt_cache = "",
+                                          bool required = false) {
+        detail::check(reid_extractor_options_set_execution_providers(
+            handle(), providers.c_str(), tensorrt_cache.empty() ? nullptr : tensorrt_cache.c_str(),
+            required));
+        return *this;
+    }
     ExtractorOptions &threads(std::size_t per_session, std::size_t sessions) {
         detail::check(reid_extractor_options_set_threads(handle(), per_session, sessions));
         return *this;
@@ -203,6 +213,14 @@ public:
         : Extractor(model, &options) {}
 
     std::size_t dim() const noexcept { return reid_extractor_dim(get()); }
+
+    /// Where the model runs: ONNX Runtime's execution provider in use, "openvino:DEVICE" or
+    /// "burn".
+    std::string execution_provider() const {
+        char buf[128] = {0};
+        detail::check(reid_extractor_execution_provider(handle(), buf, sizeof buf, nullptr));
+        return buf;
+    }
 
     /// The model's fingerprint (64 hex digits), for Gallery::bind_model.
     std::string fingerprint() const {

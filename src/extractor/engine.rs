@@ -14,6 +14,8 @@ use crate::models::ReidModel;
 use crate::models::embed::tensor_to_vec;
 use crate::preprocess::{ChannelAffine, InputTensor, Layout, to_uint8};
 
+use super::providers::{ExecutionProvider, register_all};
+
 fn runtime_err(e: impl std::fmt::Display) -> Error {
     Error::Runtime(e.to_string())
 }
@@ -31,10 +33,12 @@ pub(crate) struct OrtPool {
     pub tensor: InputTensor,
     /// A float input is float16 (an FP16 export without float32 ends).
     half_input: bool,
+    /// The execution providers that registered, in order (empty: the CPU only).
+    pub providers: Vec<&'static str>,
 }
 
 impl OrtPool {
-    /// A pool reading the output `output` (the first output when `None`).
+    /// A pool reading the output `output` (the first output when `None`), on the CPU.
     pub fn new(
         bytes: &[u8],
         library: Option<&Path>,
@@ -42,12 +46,30 @@ impl OrtPool {
         sessions: usize,
         output: Option<&str>,
     ) -> Result<(Self, Option<usize>)> {
+        Self::with_providers(bytes, library, threads, sessions, output, &[], false)
+    }
+
+    /// As [`OrtPool::new`], asking for `providers` first: those that cannot be used are
+    /// reported through the SDK's log (a warning) and the CPU runs instead, or, when
+    /// `required`, none being usable is an error.
+    pub fn with_providers(
+        bytes: &[u8],
+        library: Option<&Path>,
+        threads: usize,
+        sessions: usize,
+        output: Option<&str>,
+        providers: &[ExecutionProvider],
+        required: bool,
+    ) -> Result<(Self, Option<usize>)> {
         let env = super::runtime::environment(library)?;
+        let registered = std::cell::RefCell::new(None);
         let make = || -> Result<Session> {
             let mut builder = Session::builder(env).map_err(runtime_err)?;
             if threads > 0 {
                 builder = builder.with_intra_threads(threads).map_err(runtime_err)?;
             }
+            let outcome = register_all(&mut builder, providers, required)?;
+            registered.borrow_mut().get_or_insert(outcome);
             // The runtime loaded; a model it cannot build a session from is the file's fault.
             builder
                 .commit_from_memory(bytes)
@@ -105,6 +127,18 @@ impl OrtPool {
         };
         let input_hw = (h > 0 && w > 0).then_some((h as usize, w as usize));
         let (input, output) = (input.name().to_string(), output.name().to_string());
+        let (active, failures) = registered.take().unwrap_or_default();
+        if !failures.is_empty() {
+            crate::logging::emit(
+                crate::logging::Level::Warning,
+                "reid extractor",
+                &format!(
+                    "execution providers not used ({}); running on {}",
+                    failures.join("; "),
+                    active.first().copied().unwrap_or("the CPU")
+                ),
+            );
+        }
         let mut all = vec![Mutex::new(first)];
         for _ in 1..sessions.max(1) {
             all.push(Mutex::new(make()?));
@@ -118,6 +152,7 @@ impl OrtPool {
                 input_hw,
                 tensor,
                 half_input,
+                providers: active,
             },
             dim,
         ))

@@ -10,6 +10,7 @@
 pub(crate) mod engine;
 mod library;
 pub mod openvino;
+mod providers;
 pub mod runtime;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use crate::preprocess::{
 use engine::{BurnEngine, OrtPool};
 pub use openvino::OpenVinoOptions;
 use openvino::OpenVinoPool;
+pub use providers::ExecutionProvider;
 
 /// Which runtime executes the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,6 +69,12 @@ pub struct ExtractorOptions {
     pub sessions: usize,
     /// How OpenVINO compiles the model (OpenVINO engine).
     pub openvino: OpenVinoOptions,
+    /// ONNX Runtime execution providers to ask for before the CPU, in order (ONNX Runtime
+    /// engine); those that cannot be used are reported (a log warning,
+    /// [`Extractor::execution_provider`]) and the CPU runs instead.
+    pub providers: Vec<ExecutionProvider>,
+    /// Fail instead of falling back to the CPU when none of `providers` can be used.
+    pub require_provider: bool,
     /// Images per forward pass.
     pub max_batch: usize,
     /// Preprocessing; otherwise from the model's metadata, else torchreid's at the model's size.
@@ -92,6 +100,8 @@ impl Default for ExtractorOptions {
             threads: 0,
             sessions: 1,
             openvino: OpenVinoOptions::default(),
+            providers: Vec::new(),
+            require_provider: false,
             max_batch: 32,
             preprocessing: None,
             overrides: PreprocessingOverrides::default(),
@@ -119,6 +129,14 @@ impl ExtractorOptions {
             preprocessing.check_input()?;
         }
         crate::device::parse_device(&self.device)?;
+        for provider in &self.providers {
+            provider.validate()?;
+        }
+        if !self.providers.is_empty() && self.engine != Engine::OnnxRuntime {
+            return Err(Error::InvalidInput(
+                "execution providers are ONNX Runtime's; this extractor uses another engine".into(),
+            ));
+        }
         self.openvino.validate()
     }
 }
@@ -267,12 +285,14 @@ impl Extractor {
                     )?;
                     (pool.input_hw, pool.tensor, dim, Backend::OpenVino(pool))
                 } else {
-                    let (pool, dim) = OrtPool::new(
+                    let (pool, dim) = OrtPool::with_providers(
                         &bytes,
                         options.ort_library.as_deref(),
                         options.threads,
                         options.sessions,
                         output,
+                        &options.providers,
+                        options.require_provider,
                     )?;
                     (pool.input_hw, pool.tensor, dim, Backend::Ort(pool))
                 };
@@ -416,6 +436,22 @@ impl Extractor {
             normalize: options.normalize,
             max_batch: options.max_batch,
         })
+    }
+
+    /// Where the model runs: ONNX Runtime's execution provider in use
+    /// (`CPUExecutionProvider` when none of the options' providers could be used),
+    /// `openvino:DEVICE`, or `burn`.
+    pub fn execution_provider(&self) -> String {
+        match &self.backend {
+            Backend::Ort(pool) => pool
+                .providers
+                .first()
+                .copied()
+                .unwrap_or("CPUExecutionProvider")
+                .to_string(),
+            Backend::OpenVino(pool) => format!("openvino:{}", pool.device),
+            Backend::Burn(_) => "burn".into(),
+        }
     }
 
     /// The model's fingerprint: a SHA-256 (hex) of its weights, the preprocessing its inputs

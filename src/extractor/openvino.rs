@@ -116,6 +116,8 @@ pub(crate) struct OpenVinoPool {
     pub input_hw: Option<(usize, usize)>,
     /// What the model's input tensor holds.
     pub tensor: InputTensor,
+    /// The device it was compiled for.
+    pub device: String,
     // Kept alive while its requests run (behind a lock: OpenVINO's handle is not `Sync`).
     _compiled: Mutex<CompiledModel>,
 }
@@ -209,6 +211,7 @@ impl OpenVinoPool {
                 float_input: element,
                 input_hw: h.zip(w),
                 tensor,
+                device: options.device.clone(),
                 _compiled: Mutex::new(compiled),
             },
             dim,

@@ -122,6 +122,31 @@ pub unsafe extern "C" fn reid_extractor_fingerprint(
     })
 }
 
+/// Copies where the model runs into `buf` as a NUL-terminated string: ONNX Runtime's
+/// execution provider in use (`CPUExecutionProvider` when none of those asked for with
+/// `reid_extractor_options_set_execution_providers` could be used), `openvino:DEVICE`, or
+/// `burn`. `*out_len` (optional) receives its length without the NUL. Thread-safe.
+///
+/// Errors: as `reid_extractor_fingerprint`.
+///
+/// # Safety
+/// As for `reid_extractor_fingerprint`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_execution_provider(
+    extractor: *const reid_extractor,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+) -> reid_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let extractor = unsafe { borrow(extractor, "extractor") }?;
+        let provider = extractor.inner.execution_provider();
+        // SAFETY: the caller's contract.
+        unsafe { write_text(&provider, buf, cap, out_len, "the execution provider") }
+    })
+}
+
 /// The score threshold calibrated for the model (`reid calibrate` writes it into the ONNX
 /// file's metadata): `*out_threshold` the least cosine similarity accepted, `*out_far` and
 /// `*out_tar` (each optional) the false- and true-accept rates it had on its calibration pairs.

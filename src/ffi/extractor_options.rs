@@ -6,7 +6,7 @@ use std::ffi::c_char;
 use super::boundary::{guard, input_slice, path, require_out, text};
 use super::handle::{Handle, borrow, borrow_mut, free, into_raw};
 use super::status::{Failure, Outcome, reid_status};
-use crate::extractor::{Engine, ExtractorOptions};
+use crate::extractor::{Engine, ExecutionProvider, ExtractorOptions};
 use crate::preprocess::ChannelOrder;
 
 /// Runtimes that execute a model (`reid_extractor_options_set_engine`).
@@ -186,6 +186,61 @@ pub unsafe extern "C" fn reid_extractor_options_set_openvino(
                 openvino.library = Some(path(library_path, "library_path")?);
             }
             o.openvino = openvino;
+            Ok(())
+        })
+    }
+}
+
+/// Asks ONNX Runtime for execution providers before the CPU: `providers` a comma-separated
+/// list tried in order — "cuda", "cuda:N", "tensorrt", "tensorrt:N", "openvino",
+/// "openvino:DEVICE" — (NULL or empty: the CPU only), `tensorrt_cache` a folder where TensorRT
+/// keeps the engines it builds (NULL: none). Providers the loaded library lacks or that cannot
+/// start are reported through the log callback and `reid_extractor_execution_provider`, and the
+/// CPU runs instead; with `required`, `reid_extractor_new` fails (`REID_RUNTIME_ERROR`, each
+/// provider's reason in the message) when none can be used. The CUDA and TensorRT providers
+/// are in the `onnxruntime-gpu` wheel's library.
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL options, an unknown provider or bad GPU index, an empty
+/// cache folder, not UTF-8), `REID_INVALID_HANDLE`.
+///
+/// # Safety
+/// As for `reid_extractor_options_set_engine`; the strings NULL or NUL-terminated, borrowed
+/// for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_options_set_execution_providers(
+    options: *mut reid_extractor_options,
+    providers: *const c_char,
+    tensorrt_cache: *const c_char,
+    required: bool,
+) -> reid_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        modify(options, |o| {
+            let list = if providers.is_null() {
+                ""
+            } else {
+                text(providers, "providers")?
+            };
+            let cache = if tensorrt_cache.is_null() {
+                None
+            } else {
+                Some(std::path::PathBuf::from(text(
+                    tensorrt_cache,
+                    "tensorrt_cache",
+                )?))
+            };
+            o.providers = list
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| {
+                    let mut provider: ExecutionProvider = p.parse()?;
+                    if let ExecutionProvider::TensorRt { engine_cache, .. } = &mut provider {
+                        *engine_cache = cache.clone();
+                    }
+                    Ok(provider)
+                })
+                .collect::<crate::error::Result<_>>()?;
+            o.require_provider = required;
             Ok(())
         })
     }

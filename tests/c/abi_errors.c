@@ -241,6 +241,16 @@ int main(int argc, char **argv) {
                REID_INVALID_ARGUMENT, "hint");
     EXPECT(reid_extractor_options_set_openvino(options, "CPU", "f32", "latency", NULL), REID_OK);
     EXPECT(reid_extractor_options_set_engine(options, REID_ENGINE_ONNXRUNTIME), REID_OK);
+    EXPECT_MSG(reid_extractor_options_set_execution_providers(options, "cuda,rocm", NULL, false),
+               REID_INVALID_ARGUMENT, "rocm");
+    EXPECT_MSG(reid_extractor_options_set_execution_providers(options, "cuda:x", NULL, true),
+               REID_INVALID_ARGUMENT, "cuda:x");
+    EXPECT_MSG(reid_extractor_options_set_execution_providers(options, "tensorrt", "", false),
+               REID_INVALID_ARGUMENT, "cache");
+    EXPECT(reid_extractor_options_set_execution_providers(options, "tensorrt:0,cuda", "/tmp/trt",
+                                                          false),
+           REID_OK);
+    EXPECT(reid_extractor_options_set_execution_providers(options, NULL, NULL, false), REID_OK);
     EXPECT(reid_extractor_options_set_ort_library(options, NULL), REID_INVALID_ARGUMENT);
     EXPECT(reid_extractor_options_set_ort_library(options, ""), REID_INVALID_ARGUMENT);
     EXPECT(reid_extractor_options_set_threads(options, 1, 0), REID_INVALID_ARGUMENT);
@@ -1006,6 +1016,7 @@ int main(int argc, char **argv) {
         BAD_HANDLES(reid_extractor_options_set_engine, not_opts, 0);
         BAD_HANDLES(reid_extractor_options_set_ort_library, not_opts, "libonnxruntime.so");
         BAD_HANDLES(reid_extractor_options_set_openvino, not_opts, "CPU", NULL, NULL, NULL);
+        BAD_HANDLES(reid_extractor_options_set_execution_providers, not_opts, "cuda", NULL, false);
         BAD_HANDLES(reid_extractor_options_set_threads, not_opts, 1, 1);
         BAD_HANDLES(reid_extractor_options_set_max_batch, not_opts, 1);
         BAD_HANDLES(reid_extractor_options_set_input_size, not_opts, 1, 1);
@@ -1125,6 +1136,14 @@ int main(int argc, char **argv) {
         EXPECT(reid_extractor_extract_files(burn, paths, 1, out, dim, &len), REID_OK);
         EXPECT(reid_extractor_extract_files(ex, paths, 1, out2, dim, &len), REID_OK);
         CHECK(max_abs_diff(out, out2, dim) < 1e-4f);
+        char provider[64];
+        size_t provider_len = 0;
+        EXPECT(reid_extractor_execution_provider(ex, provider, sizeof provider, &provider_len),
+               REID_OK);
+        CHECK(strcmp(provider, "CPUExecutionProvider") == 0 && provider_len == 20);
+        EXPECT(reid_extractor_execution_provider(burn, provider, sizeof provider, NULL), REID_OK);
+        CHECK(strcmp(provider, "burn") == 0);
+        EXPECT(reid_extractor_execution_provider(burn, provider, 2, NULL), REID_BUFFER_TOO_SMALL);
         reid_extractor_free(burn);
     }
 

@@ -647,6 +647,47 @@ fn extract_runs_an_export_on_openvino() {
     }
 }
 
+/// `reid extract --execution-provider cuda` on a CPU-only ONNX Runtime runs on the CPU and
+/// says so; with `--require-provider` it fails naming the provider.
+#[test]
+fn extract_reports_the_execution_provider_it_runs_on() {
+    if !common::ort_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.onnx");
+    common::assert_success(&export_osnet(
+        &fixture("osnet_x0_25/weights.safetensors"),
+        &model,
+        &["--height", "64", "--width", "32"],
+    ));
+    let run = |extra: &[&str]| {
+        let out_path = dir.path().join("f.npy");
+        let mut args = vec![
+            "extract",
+            "--model",
+            model.to_str().unwrap(),
+            "--execution-provider",
+            "cuda:0",
+        ];
+        args.extend_from_slice(extra);
+        let image = fixture("images/person0.jpg");
+        args.extend([image.to_str().unwrap(), "-o", out_path.to_str().unwrap()]);
+        reid(&args)
+    };
+    let out = run(&[]);
+    common::assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !text.contains("on CPUExecutionProvider") {
+        assert!(text.contains("on CUDAExecutionProvider"), "{text}");
+        return;
+    }
+    let out = run(&["--require-provider"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CUDAExecutionProvider"), "{err}");
+}
+
 #[test]
 fn a_missing_onnx_runtime_is_explained() {
     let dir = tempfile::tempdir().unwrap();

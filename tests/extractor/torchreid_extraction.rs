@@ -213,6 +213,85 @@ fn openvino_engine_matches_onnxruntime_and_torchreid() {
     assert!(with(&|o| o.hint = Some("throughput".into())).is_ok());
 }
 
+/// Execution providers asked of a CPU-only ONNX Runtime (the PyPI wheel CI installs): CUDA,
+/// TensorRT and OpenVINO are not in the library, so the extractor reports the CPU and gives the
+/// CPU's embeddings, or fails when the fallback is not allowed, saying why for each; bad
+/// provider names and values are refused.
+#[test]
+fn execution_providers_fall_back_to_the_cpu_and_say_so() {
+    use reid::extractor::ExecutionProvider;
+    if !common::ort_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("osnet.onnx");
+    export_onnx_file(&fixture_model(), &ExportOptions::new(64, 32), &onnx).unwrap();
+    let files = image_files();
+    let cpu = Extractor::new(&onnx, &ExtractorOptions::default()).unwrap();
+    assert_eq!(cpu.execution_provider(), "CPUExecutionProvider");
+    let providers: Vec<ExecutionProvider> = ["cuda:0", "tensorrt", "openvino:GPU"]
+        .iter()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let asking = ExtractorOptions {
+        providers: providers.clone(),
+        ..Default::default()
+    };
+    let fallback = Extractor::new(&onnx, &asking).unwrap();
+    if fallback.execution_provider() != "CPUExecutionProvider" {
+        eprintln!(
+            "this ONNX Runtime has {}: the CPU-only checks do not apply",
+            fallback.execution_provider()
+        );
+        return;
+    }
+    assert_eq!(
+        fallback.extract_files(&files).unwrap(),
+        cpu.extract_files(&files).unwrap()
+    );
+    let required = ExtractorOptions {
+        require_provider: true,
+        ..asking.clone()
+    };
+    let Err(Error::Runtime(message)) = Extractor::new(&onnx, &required) else {
+        panic!("a required provider that cannot run was accepted");
+    };
+    for name in ["CUDA", "Tensorrt", "OpenVINO"] {
+        assert!(
+            message.contains(&format!(
+                "{name}ExecutionProvider: not in this ONNX Runtime library"
+            )),
+            "{message}"
+        );
+    }
+    for bad in ["cuda:x", "cuda:-1", "rocm", ""] {
+        assert!(
+            matches!(
+                bad.parse::<ExecutionProvider>(),
+                Err(Error::InvalidInput(_))
+            ),
+            "{bad}"
+        );
+    }
+    let empty_cache = ExtractorOptions {
+        providers: vec![ExecutionProvider::TensorRt {
+            device_id: 0,
+            engine_cache: Some(PathBuf::new()),
+        }],
+        ..Default::default()
+    };
+    let on_burn = ExtractorOptions {
+        engine: Engine::Burn,
+        ..asking
+    };
+    for options in [empty_cache, on_burn] {
+        assert!(matches!(
+            Extractor::new(&onnx, &options),
+            Err(Error::InvalidInput(_))
+        ));
+    }
+}
+
 /// An export that L2-normalizes in its graph gives unit embeddings on both engines, with
 /// normalization off in the options, and the same ones.
 #[test]

@@ -80,6 +80,8 @@ int main(int argc, char **argv) {
     EXPECT_ERROR(REID_INVALID_ARGUMENT, "max_batch", reid::ExtractorOptions().max_batch(0));
     EXPECT_ERROR(REID_INVALID_ARGUMENT, "precision",
                  reid::ExtractorOptions().engine(reid::Engine::OpenVino).openvino("CPU", "f64"));
+    EXPECT_ERROR(REID_INVALID_ARGUMENT, "rocm",
+                 reid::ExtractorOptions().execution_providers("cuda,rocm"));
 
     reid::ExtractorOptions options;
     options.threads(1, 2).max_batch(4);

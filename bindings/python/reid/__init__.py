@@ -242,6 +242,16 @@ _SIGNATURES = [
         ctypes.c_int32,
         [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, _c_size_p],
     ),
+    (
+        "reid_extractor_execution_provider",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, _c_size_p],
+    ),
+    (
+        "reid_extractor_options_set_execution_providers",
+        ctypes.c_int32,
+        [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_bool],
+    ),
     ("reid_gallery_bind_model", ctypes.c_int32, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32]),
     (
         "reid_extractor_calibration",
@@ -829,6 +839,9 @@ class _Options:
         device=None,
         architecture=None,
         openvino=None,
+        execution_providers=None,
+        tensorrt_cache=None,
+        require_provider=False,
     ):
         lib = library()
         self.handle = ctypes.c_void_p()
@@ -841,6 +854,11 @@ class _Options:
                 _check(lib.reid_extractor_options_set_engine(h, _ENGINES[engine]))
             if ort_library is not None:
                 _check(lib.reid_extractor_options_set_ort_library(h, _path(ort_library)))
+            if execution_providers is not None:
+                _check(lib.reid_extractor_options_set_execution_providers(
+                    h, ",".join(execution_providers).encode(),
+                    _path(tensorrt_cache) if tensorrt_cache is not None else None,
+                    bool(require_provider)))
             if openvino is not None:
                 unknown = set(openvino) - {"device", "precision", "hint", "library"}
                 if unknown:
@@ -922,7 +940,9 @@ class _Handle:
 
 class Extractor(_Handle):
     """Embeds images with an ONNX model (ONNX Runtime, or OpenVINO with ``engine="openvino"``
-    and ``openvino=dict(device=, precision=, hint=, library=)``) or a reid checkpoint / ONNX
+    and ``openvino=dict(device=, precision=, hint=, library=)``; ONNX Runtime's execution
+    providers with ``execution_providers=["cuda:0", ...]``, ``tensorrt_cache``,
+    ``require_provider``) or a reid checkpoint / ONNX
     file (``engine="burn"``). Keyword options as the C options: ``engine``, ``ort_library``,
     ``threads`` + ``sessions``, ``max_batch``, ``input_size=(h, w)``, ``channel_order``
     (``"rgb"`` / ``"bgr"``), ``scale`` / ``mean`` / ``std``, ``normalize``, ``device``,
@@ -946,6 +966,15 @@ class Extractor(_Handle):
     def dim(self):
         """Embedding dimension."""
         return library().reid_extractor_dim(self.handle)
+
+    @property
+    def execution_provider(self):
+        """Where the model runs: ONNX Runtime's execution provider in use
+        (``CPUExecutionProvider`` when none asked for could be used), ``openvino:DEVICE`` or
+        ``burn``."""
+        buf = ctypes.create_string_buffer(128)
+        _check(library().reid_extractor_execution_provider(self.handle, buf, len(buf), None))
+        return buf.value.decode()
 
     @property
     def fingerprint(self):

@@ -88,6 +88,10 @@ def extractor_checks(spec):
         close(ov.extract_files(spec["images"]), expected, 1e-4, "OpenVINO engine vs ONNX Runtime")
     raises("REID_INVALID_ARGUMENT", reid.Extractor, spec["model"], engine="openvino",
            openvino={"precision": "f64"})
+    with reid.Extractor(spec["model"], execution_providers=["cuda:0"]) as fallback:
+        check(fallback.execution_provider in ("CPUExecutionProvider", "CUDAExecutionProvider"),
+              fallback.execution_provider)
+    raises("REID_INVALID_ARGUMENT", reid.Extractor, spec["model"], execution_providers=["rocm"])
     # The same weights exported from Python: the same model.
     exported = os.path.join(spec["work"], "from_python.onnx")
     reid.export_onnx("osnet_x0_25", spec["weights"], exported, *spec["input_size"])

@@ -34,6 +34,13 @@ pub struct ExtractArgs {
     /// Path of libonnxruntime (otherwise found automatically).
     #[arg(long)]
     pub ort_library: Option<PathBuf>,
+    /// ONNX Runtime execution providers to ask for before the CPU, in order: cuda[:N],
+    /// tensorrt[:N], openvino[:DEVICE] (repeatable); the one in use is printed.
+    #[arg(long)]
+    pub execution_provider: Vec<String>,
+    /// Fail instead of running on the CPU when no --execution-provider can be used.
+    #[arg(long, requires = "execution_provider")]
+    pub require_provider: bool,
     /// Override the model's preprocessing: torchreid or openvino-bgr (needs --height and
     /// --width).
     #[arg(long, requires_all = ["height", "width"])]
@@ -58,6 +65,8 @@ impl ExtractArgs {
             batch_size,
             raw,
             ort_library,
+            execution_provider,
+            require_provider,
             preprocessing,
             height,
             width,
@@ -75,6 +84,11 @@ impl ExtractArgs {
             max_batch: batch_size,
             normalize: !raw,
             ort_library,
+            providers: execution_provider
+                .iter()
+                .map(|p| p.parse())
+                .collect::<reid::Result<_>>()?,
+            require_provider,
             ..Default::default()
         };
         extract(&model, &options, &inputs, &output)
@@ -219,10 +233,11 @@ fn extract(
     let list: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
     reid::formats::npy::write_atomically(&output.with_extension("txt"), list.as_bytes())?;
     println!(
-        "{} images -> {} ({}-d) and {}",
+        "{} images -> {} ({}-d, on {}) and {}",
         files.len(),
         output.display(),
         extractor.dim(),
+        extractor.execution_provider(),
         output.with_extension("txt").display()
     );
     Ok(())
