@@ -35,6 +35,8 @@ pub(crate) struct OrtPool {
     half_input: bool,
     /// The execution providers that registered, in order (empty: the CPU only).
     pub providers: Vec<&'static str>,
+    /// The batch the input is fixed at, if it is.
+    pub fixed_batch: Option<usize>,
 }
 
 impl OrtPool {
@@ -153,6 +155,7 @@ impl OrtPool {
                 tensor,
                 half_input,
                 providers: active,
+                fixed_batch: shape.first().filter(|&&b| b > 0).map(|&b| b as usize),
             },
             dim,
         ))

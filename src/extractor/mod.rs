@@ -21,7 +21,8 @@ use crate::calibration::Calibration;
 use crate::error::{Error, Result};
 use crate::models::{Arch, ReidModel, Task};
 use crate::preprocess::{
-    ImageView, InputTensor, PixelFormat, Preprocessing, PreprocessingOverrides, Rect, decode,
+    ChannelOrder, ImageView, InputTensor, PixelFormat, Preprocessing, PreprocessingOverrides, Rect,
+    decode,
 };
 use engine::{BurnEngine, OrtPool};
 pub use openvino::OpenVinoOptions;
@@ -114,6 +115,21 @@ impl Default for ExtractorOptions {
 }
 
 impl ExtractorOptions {
+    /// The options for a model of the OpenVINO Open Model Zoo's re-identification family
+    /// (`person-reidentification-retail-0277` and the like): BGR pixels 0–255, no mean or
+    /// standard deviation, at the model's own input size; a model fixed at batch 1 runs one
+    /// image at a time. What a user migrating from OMZ's demos fed it.
+    pub fn open_model_zoo() -> Self {
+        Self {
+            overrides: PreprocessingOverrides {
+                channel_order: Some(ChannelOrder::Bgr),
+                normalization: Some((1.0, [0.0; 3], [1.0; 3])),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
     /// Checks every option: at least one session and one image per batch, a sane input size
     /// override and normalization, a device this build knows. [`Extractor::new`], the C ABI's
     /// setters, the CLI and the Python binding all go through this one check.
@@ -166,6 +182,8 @@ pub struct Extractor {
     dim: usize,
     normalize: bool,
     max_batch: usize,
+    /// The batch the model's input is fixed at, if it is.
+    fixed_batch: Option<usize>,
     /// What the model says its classifier is for (`None`: an ONNX file that does not say).
     task: Option<Task>,
     /// The classes' names the model carries (empty when none).
@@ -275,27 +293,36 @@ impl Extractor {
         match options.engine {
             Engine::OnnxRuntime | Engine::OpenVino => {
                 let output = options.logits.then_some(crate::export::LOGITS_NAME);
-                let (model_hw, tensor, dim, backend) = if options.engine == Engine::OpenVino {
-                    let (pool, dim) = OpenVinoPool::new(
-                        &bytes,
-                        &options.openvino,
-                        options.threads,
-                        options.sessions,
-                        output,
-                    )?;
-                    (pool.input_hw, pool.tensor, dim, Backend::OpenVino(pool))
-                } else {
-                    let (pool, dim) = OrtPool::with_providers(
-                        &bytes,
-                        options.ort_library.as_deref(),
-                        options.threads,
-                        options.sessions,
-                        output,
-                        &options.providers,
-                        options.require_provider,
-                    )?;
-                    (pool.input_hw, pool.tensor, dim, Backend::Ort(pool))
-                };
+                let (model_hw, tensor, dim, fixed_batch, backend) =
+                    if options.engine == Engine::OpenVino {
+                        let (pool, dim) = OpenVinoPool::new(
+                            &bytes,
+                            &options.openvino,
+                            options.threads,
+                            options.sessions,
+                            output,
+                        )?;
+                        let fixed = pool.fixed_batch;
+                        (
+                            pool.input_hw,
+                            pool.tensor,
+                            dim,
+                            fixed,
+                            Backend::OpenVino(pool),
+                        )
+                    } else {
+                        let (pool, dim) = OrtPool::with_providers(
+                            &bytes,
+                            options.ort_library.as_deref(),
+                            options.threads,
+                            options.sessions,
+                            output,
+                            &options.providers,
+                            options.require_provider,
+                        )?;
+                        let fixed = pool.fixed_batch;
+                        (pool.input_hw, pool.tensor, dim, fixed, Backend::Ort(pool))
+                    };
                 let input_hw = model_hw.or(options.overrides.size);
                 let preprocessing = match (&options.preprocessing, from_meta, input_hw) {
                     (Some(p), _, _) => p.clone(),
@@ -316,8 +343,11 @@ impl Extractor {
                     Some(d) => d,
                     // A dynamic output size: find it by running one image.
                     None => {
-                        let shape = [1, 3, preprocessing.height, preprocessing.width];
-                        backend.run(vec![0.0; preprocessing.input_len()], shape)?.1
+                        let n = fixed_batch.unwrap_or(1);
+                        let shape = [n, 3, preprocessing.height, preprocessing.width];
+                        backend
+                            .run(vec![0.0; n * preprocessing.input_len()], shape)?
+                            .1
                     }
                 };
                 let fingerprint = crate::weights::fingerprint::of_pipeline(
@@ -331,6 +361,7 @@ impl Extractor {
                     dim,
                     normalize: options.normalize,
                     max_batch: options.max_batch,
+                    fixed_batch,
                     task,
                     class_names,
                     fingerprint,
@@ -423,6 +454,7 @@ impl Extractor {
             fingerprint,
             calibration: None,
             dim,
+            fixed_batch: None,
             backend: Backend::Burn(Box::new(BurnEngine {
                 conversion: preprocessing.conversion_to(&Preprocessing::torchreid(
                     preprocessing.height,
@@ -500,10 +532,17 @@ impl Extractor {
             )));
         }
         let mut out = Vec::with_capacity(n * self.dim);
-        for chunk in data.chunks(self.max_batch * per) {
+        let step = self.fixed_batch.unwrap_or(self.max_batch);
+        for chunk in data.chunks(step * per) {
             let b = chunk.len() / per;
-            let shape = [b, 3, self.preprocessing.height, self.preprocessing.width];
-            let (values, d) = self.backend.run(chunk.to_vec(), shape)?;
+            // A model of a fixed batch (Open Model Zoo's take one image) runs full batches:
+            // the last one padded with zeros, its padding's outputs dropped.
+            let run = self.fixed_batch.unwrap_or(b);
+            let mut input = chunk.to_vec();
+            input.resize(run * per, 0.0);
+            let shape = [run, 3, self.preprocessing.height, self.preprocessing.width];
+            let (mut values, d) = self.backend.run(input, shape)?;
+            values.truncate(b * d);
             if d != self.dim {
                 return Err(Error::Runtime(format!(
                     "model gave {d}-d embeddings, expected {}",

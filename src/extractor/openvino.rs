@@ -118,6 +118,8 @@ pub(crate) struct OpenVinoPool {
     pub tensor: InputTensor,
     /// The device it was compiled for.
     pub device: String,
+    /// The batch the input is fixed at, if it is.
+    pub fixed_batch: Option<usize>,
     // Kept alive while its requests run (behind a lock: OpenVINO's handle is not `Sync`).
     _compiled: Mutex<CompiledModel>,
 }
@@ -212,6 +214,7 @@ impl OpenVinoPool {
                 input_hw: h.zip(w),
                 tensor,
                 device: options.device.clone(),
+                fixed_batch: dims.first().copied().flatten(),
                 _compiled: Mutex::new(compiled),
             },
             dim,

@@ -292,6 +292,96 @@ fn execution_providers_fall_back_to_the_cpu_and_say_so() {
     }
 }
 
+/// A model shaped as the Open Model Zoo's re-id models (input `data` fixed at 1 × 3 × 256 ×
+/// 128, BGR pixels 0–255, a 256-d output, no reid metadata) built and run by ONNX Runtime in
+/// Python on Pillow-resized BGR pixels: `ExtractorOptions::open_model_zoo()` gives the same
+/// embeddings on ONNX Runtime and OpenVINO, one image per run; torchreid's default
+/// preprocessing does not.
+#[test]
+fn open_model_zoo_inputs_give_what_omz_users_fed() {
+    let Some(python) = common::python_with(&["onnx", "onnxruntime", "PIL", "numpy"]) else {
+        assert!(std::env::var("REID_REQUIRE_ONNX_CHECK").is_err());
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import sys
+import numpy as np, onnx, onnxruntime as ort
+from onnx import helper, numpy_helper, TensorProto
+from PIL import Image
+out_dir, images = sys.argv[1], sys.argv[2:]
+rng = np.random.default_rng(3)
+weights = [
+    numpy_helper.from_array((rng.standard_normal((16, 3, 3, 3)) * 0.01).astype(np.float32), "w"),
+    numpy_helper.from_array(rng.standard_normal((256, 16)).astype(np.float32), "fc"),
+]
+nodes = [
+    helper.make_node("Conv", ["data", "w"], ["c"], pads=[1, 1, 1, 1]),
+    helper.make_node("Relu", ["c"], ["r"]),
+    helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+    helper.make_node("Flatten", ["p"], ["f"]),
+    helper.make_node("Gemm", ["f", "fc"], ["reid_embedding"], transB=1),
+]
+graph = helper.make_graph(nodes, "omz_like",
+    [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 256, 128])],
+    [helper.make_tensor_value_info("reid_embedding", TensorProto.FLOAT, [1, 256])], weights)
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+model.ir_version = 8
+onnx.save(model, out_dir + "/omz_like.onnx")
+session = ort.InferenceSession(out_dir + "/omz_like.onnx", providers=["CPUExecutionProvider"])
+rows = []
+for path in images:
+    rgb = np.asarray(Image.open(path).convert("RGB").resize((128, 256), Image.BILINEAR), np.float32)
+    bgr = np.ascontiguousarray(rgb[..., ::-1].transpose(2, 0, 1)[None])
+    rows.append(session.run(None, {"data": bgr})[0][0])
+np.save(out_dir + "/expected.npy", np.stack(rows).astype(np.float32))
+"#;
+    let files = image_files();
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(dir.path())
+        .args(&files)
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let model = dir.path().join("omz_like.onnx");
+    let want = read_npy(dir.path().join("expected.npy")).unwrap().to_f32();
+    let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+    for engine in [Engine::OnnxRuntime, Engine::OpenVino] {
+        if !common::engine_available(engine) {
+            continue;
+        }
+        let options = ExtractorOptions {
+            engine,
+            normalize: false,
+            ..ExtractorOptions::open_model_zoo()
+        };
+        let extractor = Extractor::new(&model, &options).unwrap();
+        assert_eq!(extractor.dim(), 256);
+        assert_eq!(extractor.preprocessing().height, 256);
+        let got = extractor.extract_files(&files).unwrap();
+        // JPEG decoders differ by a grey level here and there (zune-jpeg, libjpeg).
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(worst <= 5e-3 * scale, "{engine:?}: {worst} of {scale}");
+        for (g, w) in got.chunks(256).zip(want.chunks(256)) {
+            assert!(cosine(g, w) > 0.9999, "{engine:?}: {}", cosine(g, w));
+        }
+        let default = ExtractorOptions {
+            engine,
+            normalize: false,
+            ..Default::default()
+        };
+        let torchreid = Extractor::new(&model, &default).unwrap();
+        let other = torchreid.extract_files(&files).unwrap();
+        let off = cosine(&other[..256], &want[..256]);
+        assert!(off < 0.99, "{off}");
+    }
+}
+
 /// An export that L2-normalizes in its graph gives unit embeddings on both engines, with
 /// normalization off in the options, and the same ones.
 #[test]
