@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The checks to run on a machine with an NVIDIA GPU (CI has none): reid's GPU tests on cuda and
 # wgpu, the training-step benchmark at batch 64 on both beside PyTorch on the same GPU, a short
-# `reid train` end to end, and data-parallel scaling when there are two GPUs. Everything it
+# `reid train` end to end, data-parallel scaling when there are two GPUs, and extraction through
+# ONNX Runtime's CUDA and TensorRT execution providers. Everything it
 # measures goes into one folder, to be copied into the README and the issue note.
 #
 #   scripts/gpu-check.sh [OUT_DIR]      (default: $OUT, else gpu-results)
@@ -62,6 +63,24 @@ if [ "$gpus" -ge 2 ]; then
   part train-two-gpus "$reid" train --root "$out/data" device=cuda:0,cuda:1 \
     train.max_epoch=3 train.batch_size=64 data.save_dir="$out/run-two-gpus"
 fi
+
+# 5. Extraction through ONNX Runtime's CUDA and TensorRT execution providers (PyPI's
+# onnxruntime-gpu): the export of the run above, f32 and FP16, on the synthetic gallery; the
+# provider is required, so a fallback to the CPU fails the part instead of timing the CPU.
+if [ ! -x "$out/ort-gpu/bin/python" ]; then
+  part ort-gpu-install sh -c "python3 -m venv '$out/ort-gpu' && '$out/ort-gpu/bin/pip' install -q onnxruntime-gpu"
+fi
+ort_gpu=$(ls "$out"/ort-gpu/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so* 2> /dev/null | head -n 1)
+part export-fp16 "$reid" export --weights "$out/run-cuda/best.bpk" -o "$out/model-fp16.onnx" \
+  --precision fp16 --calibration "$out/data" --ort-library "$ort_gpu"
+for provider in cuda:0 tensorrt:0; do
+  for model in "$out/run-cuda/model.onnx" "$out/model-fp16.onnx"; do
+    name="extract-${provider%%:*}-$(basename "$model" .onnx)"
+    part "$name" sh -c "time '$reid' extract --model '$model' --ort-library '$ort_gpu' \
+      --execution-provider $provider --require-provider '$out/data/market1501/bounding_box_test' \
+      -o '$out/$name.npy'"
+  done
+done
 
 echo "results in $out"
 if [ ${#failed[@]} -gt 0 ]; then
