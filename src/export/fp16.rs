@@ -9,7 +9,7 @@
 use onnx_protobuf::tensor_proto::DataType;
 use onnx_protobuf::{ModelProto, NodeProto, type_proto};
 
-use super::qdq::{bad, float_initializer, int_attribute, node};
+use super::qdq::{bad, int_attribute, node};
 use crate::error::Result;
 
 /// Operators left in float32: the L2 norm of an embedding squares and sums hundreds of values,
@@ -21,48 +21,41 @@ pub const FLOAT32_OPS: &[&str] = &["ReduceL2"];
 pub fn to_fp16(proto: &mut ModelProto, float_io: bool) -> Result<()> {
     let float = DataType::FLOAT as i32;
     let half = DataType::FLOAT16 as i32;
-    let names: Vec<String> = proto
-        .graph
-        .initializer
-        .iter()
-        .filter(|t| t.data_type == float)
-        .map(|t| t.name.clone())
-        .collect();
-    let mut converted = Vec::with_capacity(names.len());
-    for name in &names {
-        let (values, _) = float_initializer(proto, name)?;
-        if values
-            .iter()
-            .any(|v| v.is_finite() && v.abs() > f32::from(half::f16::MAX))
-        {
-            return Err(bad(format!(
-                "initializer `{name}` holds values beyond float16's range"
-            )));
-        }
-        converted.push(
-            values
-                .iter()
-                .flat_map(|&v| half::f16::from_f32(v).to_bits().to_le_bytes())
-                .collect::<Vec<u8>>(),
-        );
-    }
     let graph = proto.graph.mut_or_insert_default();
-    let int_initializers: std::collections::HashSet<String> = graph
-        .initializer
-        .iter()
-        .filter(|t| t.data_type != float)
-        .map(|t| t.name.clone())
-        .collect();
-    for (t, raw) in graph
+    for t in graph
         .initializer
         .iter_mut()
         .filter(|t| t.data_type == float)
-        .zip(converted)
     {
-        t.raw_data = raw;
+        let values = super::float_values(t);
+        let count = t.dims.iter().try_fold(1i64, |n, &d| n.checked_mul(d));
+        if count != Some(values.len() as i64) {
+            return Err(bad(format!(
+                "initializer `{}` does not hold its dims",
+                t.name
+            )));
+        }
+        let limit = f32::from(half::f16::MAX);
+        if values.iter().any(|v| v.is_finite() && v.abs() > limit) {
+            return Err(bad(format!(
+                "initializer `{}` holds values beyond float16's range",
+                t.name
+            )));
+        }
+        t.raw_data = values
+            .iter()
+            .flat_map(|&v| half::f16::from_f32(v).to_bits().to_le_bytes())
+            .collect();
         t.float_data.clear();
         t.data_type = half;
     }
+    // Initializers still not float16 are integers (shapes, axes): never cast.
+    let int_initializers: std::collections::HashSet<String> = graph
+        .initializer
+        .iter()
+        .filter(|t| t.data_type != half)
+        .map(|t| t.name.clone())
+        .collect();
 
     let mut nodes = Vec::with_capacity(graph.node.len() + 4);
     for mut n in std::mem::take(&mut graph.node) {
@@ -103,24 +96,8 @@ pub fn to_fp16(proto: &mut ModelProto, float_io: bool) -> Result<()> {
             *t = half;
         }
     }
-    let float_inputs: Vec<String> = graph
-        .input
-        .iter_mut()
-        .filter_map(|i| {
-            elem_type(i)
-                .is_some_and(|t| *t == float)
-                .then(|| i.name.clone())
-        })
-        .collect();
-    let float_outputs: Vec<String> = graph
-        .output
-        .iter_mut()
-        .filter_map(|o| {
-            elem_type(o)
-                .is_some_and(|t| *t == float)
-                .then(|| o.name.clone())
-        })
-        .collect();
+    let float_inputs = float_names(&mut graph.input);
+    let float_outputs = float_names(&mut graph.output);
     if float_io {
         for input in &float_inputs {
             let inner = format!("{input}_fp16");
@@ -159,6 +136,18 @@ fn elem_type(info: &mut onnx_protobuf::ValueInfoProto) -> Option<&mut i32> {
         type_proto::Value::TensorType(t) => Some(&mut t.elem_type),
         _ => None,
     }
+}
+
+/// The names of the float32 tensors among `infos`.
+fn float_names(infos: &mut [onnx_protobuf::ValueInfoProto]) -> Vec<String> {
+    infos
+        .iter_mut()
+        .filter_map(|i| {
+            elem_type(i)
+                .is_some_and(|t| *t == DataType::FLOAT as i32)
+                .then(|| i.name.clone())
+        })
+        .collect()
 }
 
 fn cast(input: &str, output: &str, to: i32) -> NodeProto {

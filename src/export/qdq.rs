@@ -25,7 +25,7 @@ pub(super) fn bad(reason: String) -> Error {
 }
 
 /// The float values of initializer `name` and its dims.
-pub(super) fn float_initializer(proto: &ModelProto, name: &str) -> Result<(Vec<f32>, Vec<i64>)> {
+fn float_initializer(proto: &ModelProto, name: &str) -> Result<(Vec<f32>, Vec<i64>)> {
     let t = proto
         .graph
         .initializer

@@ -220,16 +220,21 @@ impl OrtPool {
                         (s, floats.to_vec())
                     }
                 };
-                if out_shape.first().copied() != Some(shape[0] as i64) {
-                    return Err(Error::Runtime(format!(
-                        "model output `{name}` has shape {out_shape:?} for a batch of {}",
-                        shape[0]
-                    )));
-                }
+                check_output_batch(name, out_shape, shape[0])?;
                 Ok(values)
             })
             .collect()
     }
+}
+
+/// Refuses an output `name` of shape `dims` whose first dimension is not the batch.
+pub(crate) fn check_output_batch(name: &str, dims: &[i64], batch: usize) -> Result<()> {
+    if dims.first().copied() != Some(batch as i64) {
+        return Err(Error::Runtime(format!(
+            "model output `{name}` has shape {dims:?} for a batch of {batch}"
+        )));
+    }
+    Ok(())
 }
 
 /// The one output asked for, as `batch` rows: the values and the row length.

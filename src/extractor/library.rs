@@ -3,6 +3,7 @@
 //! system's library path; an error says what was tried and where.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use crate::error::{Error, Result};
 
@@ -11,6 +12,8 @@ pub(crate) struct Library {
     /// The file name's stem (`libonnxruntime`): `STEM.so`, `STEM.so.N…`, `STEM.dylib`,
     /// `STEM.N….dylib` or, on Windows, the stem without `lib` plus `.dll`.
     pub stem: &'static str,
+    /// The runtime's name (`ONNX Runtime`).
+    pub name: &'static str,
     /// What the runtime is, for messages (`ONNX Runtime (>= 1.31)`).
     pub what: &'static str,
     /// The environment variable that names the file.
@@ -148,6 +151,56 @@ impl Library {
     }
 }
 
+/// A library a process loads once: what loading it gave, and the file it came from. A failed
+/// load is not remembered (a later call may name a good file); once one has succeeded, a call
+/// naming another file is an error.
+pub(crate) struct LoadedOnce<T> {
+    value: OnceLock<(T, PathBuf)>,
+    loading: Mutex<()>,
+}
+
+impl<T> LoadedOnce<T> {
+    pub const fn new() -> Self {
+        Self {
+            value: OnceLock::new(),
+            loading: Mutex::new(()),
+        }
+    }
+
+    /// The loaded value, loading `library` first (from `explicit`, else found) with `load`
+    /// when no load has succeeded yet.
+    pub fn get_or_load(
+        &self,
+        library: &Library,
+        explicit: Option<&Path>,
+        load: impl FnMut(&Path) -> std::result::Result<T, String>,
+    ) -> Result<&T> {
+        let _one_at_a_time = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+        let (value, loaded) = match self.value.get() {
+            Some(done) => done,
+            None => {
+                let done = library.load_first(library.search(explicit), load)?;
+                self.value.get_or_init(|| done)
+            }
+        };
+        match explicit {
+            Some(path) if !same_file(path, loaded) => Err(Error::Runtime(format!(
+                "{} is already loaded from {} in this process; {} cannot be loaded too \
+                 (leave the library option empty, or give the same file)",
+                library.name,
+                loaded.display(),
+                path.display()
+            ))),
+            _ => Ok(value),
+        }
+    }
+
+    /// The file loaded, once one has been.
+    pub fn path(&self) -> Option<&Path> {
+        self.value.get().map(|(_, path)| path.as_path())
+    }
+}
+
 /// Where a library is looked for: the files found, in order, and every folder searched.
 #[derive(Default)]
 pub(crate) struct Search {
@@ -198,7 +251,7 @@ fn python_site_packages() -> Option<PathBuf> {
 }
 
 /// Whether `a` and `b` name the same file.
-pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,

@@ -2,14 +2,15 @@
 //! loaded at run time (the `openvino` Python package's, found as ONNX Runtime's is).
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
 
 use openvino::{
     CompiledModel, Core, DeviceType, ElementType, InferRequest, RwPropertyKey, Shape, Tensor,
 };
 
-use super::library::{Library, same_file};
+use super::engine::{check_output_batch, rows};
+use super::library::{Library, LoadedOnce};
 use crate::error::{Error, Result};
 use crate::preprocess::{InputTensor, Layout, to_uint8};
 
@@ -17,6 +18,7 @@ use crate::preprocess::{InputTensor, Layout, to_uint8};
 /// folder, the system's library path.
 const OPENVINO: Library = Library {
     stem: "libopenvino_c",
+    name: "OpenVINO",
     what: "OpenVINO (2024.2 or later)",
     env: "REID_OPENVINO_LIBRARY",
     package: &["openvino", "libs"],
@@ -24,31 +26,15 @@ const OPENVINO: Library = Library {
              libopenvino_c, or `pip install openvino`.",
 };
 
-/// The library OpenVINO was loaded from (a process holds one).
-static LOADED: OnceLock<PathBuf> = OnceLock::new();
-static LOADING: Mutex<()> = Mutex::new(());
+/// OpenVINO's library, once loaded (a process holds one).
+static LOADED: LoadedOnce<()> = LoadedOnce::new();
 
 /// Loads OpenVINO's C library once per process; a later call naming another file is an error.
 fn load(explicit: Option<&Path>) -> Result<()> {
-    let _one_at_a_time = LOADING.lock().unwrap_or_else(|e| e.into_inner());
-    let loaded = match LOADED.get() {
-        Some(path) => path,
-        None => {
-            let search = OPENVINO.search(explicit);
-            let ((), path) = OPENVINO.load_first(search, |path| {
-                openvino_sys::library::load_from(path.to_path_buf())
-            })?;
-            LOADED.get_or_init(|| path)
-        }
-    };
-    match explicit {
-        Some(path) if !same_file(path, loaded) => Err(Error::Runtime(format!(
-            "OpenVINO is already loaded from {} in this process; {} cannot be loaded too",
-            loaded.display(),
-            path.display()
-        ))),
-        _ => Ok(()),
-    }
+    LOADED.get_or_load(&OPENVINO, explicit, |path| {
+        openvino_sys::library::load_from(path.to_path_buf())
+    })?;
+    Ok(())
 }
 
 fn ov_err(e: impl std::fmt::Display) -> Error {
@@ -224,89 +210,64 @@ impl OpenVinoPool {
     /// Runs `[n, 3, h, w]` prepared floats (as the model's input tensor); returns `[n, d]`
     /// floats and `d`.
     pub fn run(&self, data: Vec<f32>, shape: [usize; 4]) -> Result<(Vec<f32>, usize)> {
-        let output = self.output.clone();
-        super::engine::rows(
-            self.run_outputs(data, shape, std::slice::from_ref(&output))?,
-            shape[0],
-        )
-    }
-
-    /// Runs prepared floats and returns the outputs `names`, each flattened (its first
-    /// dimension checked to be the batch).
-    pub fn run_outputs(
-        &self,
-        data: Vec<f32>,
-        shape: [usize; 4],
-        names: &[String],
-    ) -> Result<Vec<Vec<f32>>> {
-        let dims =
-            |order: [usize; 4]| -> Vec<i64> { order.iter().map(|&a| shape[a] as i64).collect() };
-        let (element, dims, bytes): (ElementType, Vec<i64>, Vec<u8>) = match self.tensor {
-            InputTensor::Float if self.float_input == ElementType::F16 => (
-                ElementType::F16,
-                dims([0, 1, 2, 3]),
-                data.iter()
-                    .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
-                    .collect(),
-            ),
-            InputTensor::Float => (
-                ElementType::F32,
-                dims([0, 1, 2, 3]),
-                data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            ),
-            InputTensor::Uint8(layout) => {
-                let order = match layout {
-                    Layout::Nchw => [0, 1, 2, 3],
-                    Layout::Nhwc => [0, 2, 3, 1],
-                };
-                (ElementType::U8, dims(order), to_uint8(&data, shape, layout))
-            }
+        let (element, order) = match self.tensor {
+            InputTensor::Float => (self.float_input, [0, 1, 2, 3]),
+            InputTensor::Uint8(Layout::Nchw) => (ElementType::U8, [0, 1, 2, 3]),
+            InputTensor::Uint8(Layout::Nhwc) => (ElementType::U8, [0, 2, 3, 1]),
         };
+        let dims: Vec<i64> = order.iter().map(|&a| shape[a] as i64).collect();
         let mut tensor =
             Tensor::new(element, &Shape::new(&dims).map_err(ov_err)?).map_err(ov_err)?;
+        // The prepared values go straight into OpenVINO's buffer, converted on the way.
         let raw = tensor.get_raw_data_mut().map_err(ov_err)?;
-        if raw.len() != bytes.len() {
+        let width = raw.len() / data.len().max(1);
+        if width * data.len() != raw.len() {
             return Err(Error::Runtime(format!(
-                "OpenVINO: an input tensor of {} bytes for {} bytes of data",
+                "OpenVINO: an input tensor of {} bytes for {} values",
                 raw.len(),
-                bytes.len()
+                data.len()
             )));
         }
-        raw.copy_from_slice(&bytes);
+        match (self.tensor, element) {
+            (InputTensor::Uint8(layout), _) => raw.copy_from_slice(&to_uint8(&data, shape, layout)),
+            (InputTensor::Float, ElementType::F16) => {
+                for (to, v) in raw.chunks_exact_mut(2).zip(&data) {
+                    to.copy_from_slice(&half::f16::from_f32(*v).to_le_bytes());
+                }
+            }
+            (InputTensor::Float, _) => {
+                for (to, v) in raw.chunks_exact_mut(4).zip(&data) {
+                    to.copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
 
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.requests.len();
         let mut request = self.requests[i].lock().unwrap_or_else(|p| p.into_inner());
         request.set_tensor(&self.input, &tensor).map_err(ov_err)?;
         request.infer().map_err(ov_err)?;
-        names
-            .iter()
-            .map(|name| {
-                let out = request
-                    .get_tensor(name)
-                    .map_err(|e| Error::Runtime(format!("OpenVINO: no output `{name}`: {e}")))?;
-                let out_shape = out.get_shape().map_err(ov_err)?;
-                if out_shape.get_dimensions().first().copied() != Some(shape[0] as i64) {
-                    return Err(Error::Runtime(format!(
-                        "model output `{name}` has shape {:?} for a batch of {}",
-                        out_shape.get_dimensions(),
-                        shape[0]
-                    )));
-                }
-                let raw = out.get_raw_data().map_err(ov_err)?;
-                match out.get_element_type().map_err(ov_err)? {
-                    ElementType::F32 => Ok(raw
-                        .chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect()),
-                    ElementType::F16 => Ok(raw
-                        .chunks_exact(2)
-                        .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                        .collect()),
-                    other => Err(Error::ModelFormat(format!(
-                        "model output `{name}` is {other:?}; expected float32 or float16"
-                    ))),
-                }
-            })
-            .collect()
+        let name = &self.output;
+        let out = request
+            .get_tensor(name)
+            .map_err(|e| Error::Runtime(format!("OpenVINO: no output `{name}`: {e}")))?;
+        let out_shape = out.get_shape().map_err(ov_err)?;
+        check_output_batch(name, out_shape.get_dimensions(), shape[0])?;
+        let raw = out.get_raw_data().map_err(ov_err)?;
+        let values = match out.get_element_type().map_err(ov_err)? {
+            ElementType::F32 => raw
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            ElementType::F16 => raw
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(Error::ModelFormat(format!(
+                    "model output `{name}` is {other:?}; expected float32 or float16"
+                )));
+            }
+        };
+        rows(vec![values], shape[0])
     }
 }

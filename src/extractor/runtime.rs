@@ -1,32 +1,25 @@
 //! Finding and loading the ONNX Runtime shared library (ort's `load-dynamic`): the SDK looks
 //! in the places users have it and says what it tried when it finds none.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::Path;
+use std::sync::Arc;
 
-use super::library::{Library, Search, same_file};
-
+use ort::environment::Environment;
 use ort::logging::LogLevel;
 
-use crate::error::{Error, Result};
+use super::library::{Library, LoadedOnce};
+use crate::error::Result;
 use crate::logging::Level;
 
-/// The process-wide ONNX Runtime environment, with the library it was loaded from.
-struct Runtime {
-    environment: ort::environment::Environment,
-    library: PathBuf,
-}
-
-/// Only a successful load is kept: a failed one (a wrong path, a missing library) is tried
-/// afresh by the next call, which may name a good library.
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-/// One load attempt at a time.
-static LOADING: Mutex<()> = Mutex::new(());
+/// The process-wide ONNX Runtime environment. Only a successful load is kept: a failed one (a
+/// wrong path, a missing library) is tried afresh by the next call, which may name a good one.
+static RUNTIME: LoadedOnce<Environment> = LoadedOnce::new();
 
 /// ONNX Runtime's library: `ORT_DYLIB_PATH`, the `onnxruntime` Python package's `capi/`
 /// folder, the system's library path.
 pub(crate) const ONNX_RUNTIME: Library = Library {
     stem: "libonnxruntime",
+    name: "ONNX Runtime",
     what: "ONNX Runtime (>= 1.31)",
     env: "ORT_DYLIB_PATH",
     package: &["onnxruntime", "capi"],
@@ -34,70 +27,47 @@ pub(crate) const ONNX_RUNTIME: Library = Library {
              install onnxruntime`.",
 };
 
-fn load(explicit: Option<&Path>) -> Result<Runtime> {
-    let search = ONNX_RUNTIME.search(explicit);
-    load_first(search)
-}
-
-/// Loads the first of the files found that loads.
-fn load_first(search: Search) -> Result<Runtime> {
-    let (environment, library) = ONNX_RUNTIME.load_first(search, |path| {
-        let builder = ort::init_from(path).map_err(|e| e.to_string())?;
-        // ONNX Runtime's own log lines go where the host said, not to its stderr.
-        builder
-            .with_name("reid")
-            .with_logger(Arc::new(|level, category, _id, _location, message| {
-                let level = match level {
-                    LogLevel::Verbose => Level::Verbose,
-                    LogLevel::Info => Level::Info,
-                    LogLevel::Warning => Level::Warning,
-                    LogLevel::Error => Level::Error,
-                    LogLevel::Fatal => Level::Fatal,
-                };
-                crate::logging::emit(level, &format!("onnxruntime {category}"), message);
-            }))
-            .build()
-            .map_err(|e| e.to_string())
-    })?;
-    Ok(Runtime {
-        environment,
-        library,
-    })
+/// ONNX Runtime's environment from the library at `path`, its log going to the SDK's log.
+fn environment_from(path: &Path) -> std::result::Result<Environment, String> {
+    let builder = ort::init_from(path).map_err(|e| e.to_string())?;
+    // ONNX Runtime's own log lines go where the host said, not to its stderr.
+    builder
+        .with_name("reid")
+        .with_logger(Arc::new(|level, category, _id, _location, message| {
+            let level = match level {
+                LogLevel::Verbose => Level::Verbose,
+                LogLevel::Info => Level::Info,
+                LogLevel::Warning => Level::Warning,
+                LogLevel::Error => Level::Error,
+                LogLevel::Fatal => Level::Fatal,
+            };
+            crate::logging::emit(level, &format!("onnxruntime {category}"), message);
+        }))
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// Loads ONNX Runtime once per process and returns its environment. A failed load is not
 /// remembered; once one has succeeded, a call naming another library is an error (a process
 /// holds one ONNX Runtime).
-pub(crate) fn environment(
-    explicit: Option<&Path>,
-) -> Result<&'static ort::environment::Environment> {
-    let _one_at_a_time = LOADING.lock().unwrap_or_else(|e| e.into_inner());
-    let runtime = match RUNTIME.get() {
-        Some(rt) => rt,
-        None => {
-            let rt = load(explicit)?;
-            RUNTIME.get_or_init(|| rt)
-        }
-    };
-    match explicit {
-        Some(path) if !same_file(path, &runtime.library) => Err(Error::Runtime(format!(
-            "ONNX Runtime is already loaded from {} in this process; {} cannot be loaded too \
-             (leave the library option empty, or give the same file)",
-            runtime.library.display(),
-            path.display()
-        ))),
-        _ => Ok(&runtime.environment),
-    }
+pub(crate) fn environment(explicit: Option<&Path>) -> Result<&'static Environment> {
+    RUNTIME.get_or_load(&ONNX_RUNTIME, explicit, environment_from)
 }
 
 /// The library ONNX Runtime was loaded from, once it has been.
 pub fn loaded_library() -> Option<&'static Path> {
-    RUNTIME.get().map(|rt| rt.library.as_path())
+    RUNTIME.path()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
+    use crate::extractor::library::Search;
+
+    fn load_first(search: Search) -> Result<(Environment, std::path::PathBuf)> {
+        ONNX_RUNTIME.load_first(search, environment_from)
+    }
 
     #[test]
     fn a_failed_search_names_what_it_tried_and_where_it_looked() {
