@@ -594,12 +594,6 @@ pub fn load_train_config(path: Option<&Path>, overrides: &[String]) -> Result<Tr
 }
 
 fn to_train_config(f: File) -> Result<TrainConfig> {
-    if f.model.pretrained {
-        return Err(invalid(
-            "model.pretrained: weights cannot be downloaded; set model.load_weights to a file"
-                .into(),
-        ));
-    }
     if f.data.norm_mean.is_some() || f.data.norm_std.is_some() {
         return Err(invalid(
             "data.norm_mean / norm_std: only ImageNet normalization is supported".into(),
@@ -767,6 +761,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         model: ModelSection {
             arch: f.model.name,
             weights: (!f.model.load_weights.is_empty()).then(|| f.model.load_weights.into()),
+            pretrained: f.model.pretrained,
             task,
             attention_head,
         },

@@ -96,6 +96,10 @@ pub enum Error {
     /// An entry, identity or item that does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// A pretrained file could not be downloaded or was not the published one; the message
+    /// names the file and the folder to put it in by hand.
+    #[error("download failed: {0}")]
+    Download(String),
     /// A device name that is not recognised or whose backend was not compiled in.
     #[error("device `{0}` is not available: {1}")]
     Device(String, String),

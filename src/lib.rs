@@ -41,6 +41,7 @@ pub mod preprocess;
 pub mod quantize;
 pub mod train;
 pub mod weights;
+pub mod zoo;
 
 pub use error::{Error, Result};
 pub use extractor::{Extractor, ExtractorOptions};

@@ -83,7 +83,7 @@ impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         let status = match &error {
             Error::UnknownArchitecture { .. } => REID_UNKNOWN_ARCHITECTURE,
-            Error::Io { .. } => REID_IO_ERROR,
+            Error::Io { .. } | Error::Download(_) => REID_IO_ERROR,
             Error::WeightFormat { .. } | Error::WeightMismatch { .. } | Error::ModelFormat(_) => {
                 REID_MODEL_ERROR
             }

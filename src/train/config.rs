@@ -72,6 +72,10 @@ pub struct ModelSection {
     /// Weights to start from (torchreid's or a reid checkpoint); the classifier is replaced
     /// when the number of identities differs.
     pub weights: Option<PathBuf>,
+    /// Without `weights`: start the backbone from the ImageNet weights the zoo publishes for
+    /// the architecture (torchreid's `pretrained=True`), taken from the zoo's cache or
+    /// downloaded into it ([`crate::zoo::Zoo::from_env`]); the classifier starts fresh.
+    pub pretrained: bool,
     /// What the model learns: re-id identities (the default) or image classes, one or
     /// several per image. For classification, `data.sources` names one training set and
     /// `data.targets` the evaluation sets (see
@@ -86,6 +90,7 @@ impl Default for ModelSection {
         Self {
             arch: "osnet_x0_25".into(),
             weights: None,
+            pretrained: false,
             task: Task::Reid,
             attention_head: None,
         }

@@ -306,6 +306,7 @@ fn seeded_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel> {
                 start.with_classifier(s.classes, &s.device)
             }
         }
+        None if config.model.pretrained => imagenet_start(s)?,
         None => ReidModel::new(s.arch, s.classes, &s.device),
     };
     model.check_input_size(config.data.height, config.data.width)?;
@@ -324,6 +325,31 @@ fn seeded_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel> {
         }
         _ => None,
     };
+    Ok(model)
+}
+
+/// A fresh model whose backbone holds the zoo's ImageNet weights for its architecture
+/// (`model.pretrained`), from the cache or downloaded into it; the classifier stays drawn.
+fn imagenet_start(s: &Setup) -> Result<ReidModel> {
+    let entry = crate::zoo::imagenet(s.arch).ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "model.pretrained: the zoo has no ImageNet weights for {} (`reid zoo` lists them); \
+             set model.load_weights to a file instead",
+            s.arch
+        ))
+    })?;
+    let zoo = crate::zoo::Zoo::from_env();
+    let path = zoo.fetch(entry, &mut |_| {})?;
+    let dict = crate::weights::StateDict::read(&path)?;
+    let (model, report) =
+        crate::weights::load_backbone(ReidModel::new(s.arch, s.classes, &s.device), &dict)?;
+    log::info!(
+        "{}: {} ImageNet tensors loaded from {}; not loaded: {}",
+        s.arch,
+        report.loaded,
+        path.display(),
+        report.skipped.join(", ")
+    );
     Ok(model)
 }
 

@@ -259,17 +259,65 @@ pub fn load_state_dict(model: ReidModel, dict: &StateDict) -> Result<(ReidModel,
     for note in &report.skipped {
         log::warn!("{}: classifier not loaded: {note}", model.arch);
     }
+    let (mapped, loaded) = write(model, dict, &skip);
+    report.loaded = loaded;
+    Ok((mapped, report))
+}
+
+/// Loads the tensors of `dict` whose name and shape match a parameter of `model`, as
+/// torchreid's `init_pretrained_weights` starts a model from ImageNet weights: the file's own
+/// head (ImageNet's 1000 classes) and keys the model lacks are passed over, the model's keys the
+/// file lacks keep their initial values; all are listed in the report. An error when fewer than
+/// half of the model's parameters outside the classifier load: the file is not this
+/// architecture's backbone.
+pub fn load_backbone(model: ReidModel, dict: &StateDict) -> Result<(ReidModel, LoadReport)> {
+    let slots = collect_slots(&model);
+    let mut report = LoadReport::default();
+    let mut skip = BTreeSet::new();
+    for slot in &slots {
+        let reason = match dict.tensors.get(&slot.key) {
+            None => "absent from the file".to_string(),
+            Some(raw) if raw.shape != slot.torch_shape => {
+                format!("file has {:?}, model has {:?}", raw.shape, slot.torch_shape)
+            }
+            Some(_) => continue,
+        };
+        skip.insert(slot.key.clone());
+        report.skipped.push(format!("{}: {reason}", slot.key));
+    }
+    let backbone = slots
+        .iter()
+        .filter(|s| !s.key.starts_with("classifier."))
+        .count();
+    let kept = slots.len() - skip.len();
+    if kept * 2 < backbone {
+        return Err(Error::WeightMismatch {
+            arch: model.arch.to_string(),
+            details: format!(
+                "only {kept} of the backbone's {backbone} parameters are in the file: {}",
+                list(&report.skipped)
+            ),
+        });
+    }
+    let (mapped, loaded) = write(model, dict, &skip);
+    report.loaded = loaded;
+    Ok((mapped, report))
+}
+
+/// Writes the tensors of `dict` into `model`, except the keys in `skip`; returns the model and
+/// how many parameters were written.
+fn write(model: ReidModel, dict: &StateDict, skip: &BTreeSet<String>) -> (ReidModel, usize) {
     let mut writer = Writer {
         model: &model,
         tracker: PathTracker::default(),
         dict,
-        skip: &skip,
+        skip,
         loaded: 0,
     };
     // The writer borrows the model to name its parameters while mapping a copy.
     let mapped = model.clone().map(&mut writer);
-    report.loaded = writer.loaded;
-    Ok((mapped, report))
+    let loaded = writer.loaded;
+    (mapped, loaded)
 }
 
 fn list<T: std::fmt::Display>(items: &[T]) -> String {

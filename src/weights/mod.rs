@@ -7,7 +7,7 @@ pub mod fingerprint;
 mod state_dict;
 
 pub(crate) use apply::torch_flag_keys;
-pub use apply::{LoadReport, expected_keys, load_state_dict, torch_keys_by_id};
+pub use apply::{LoadReport, expected_keys, load_backbone, load_state_dict, torch_keys_by_id};
 pub use checkpoint::{
     load_checkpoint, save_checkpoint, save_torchreid_safetensors, torch_named_values,
 };

@@ -8,3 +8,4 @@ mod common;
 #[path = "../gallery/backends.rs"]
 mod backends;
 mod commands;
+mod zoo;

@@ -5,6 +5,7 @@
 
 pub mod bad_options;
 pub mod database;
+pub mod file_server;
 pub mod hashed_weights;
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! The model zoo and weight import (layers `models`, `weights`): parity of every architecture with its reference, torchreid / timm weight files, our checkpoints.
+//! The model zoo and weight import (layers `models`, `weights`, `zoo`): parity of every architecture with its reference, torchreid / timm weight files, our checkpoints, the pretrained registry.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -6,6 +6,7 @@ mod common;
 mod classifier_weight_files;
 mod init;
 mod kernels;
+mod pretrained;
 mod torchreid_weight_files;
 mod weight_import;
 mod zoo_parity;

@@ -797,3 +797,71 @@ fn fixbase_epochs_keep_the_closed_norms_statistics() {
     let (mean, _, _) = run("then_open", 2);
     assert!(mean.iter().any(|&m| m != 0.0));
 }
+
+/// `model.pretrained: true` starts the backbone from the zoo's ImageNet weights for the
+/// architecture (here a file placed in the cache: the tests have no network), the classifier
+/// fresh for the training set; without the file the error says where to put it.
+#[test]
+fn pretrained_starts_the_backbone_from_the_zoos_imagenet_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let cache = dir.path().join("zoo");
+    let entry = reid::zoo::find("osnet_x0_25_imagenet").unwrap();
+    let config = dir.path().join("pretrained.yaml");
+    // One epoch with only the classifier open: the backbone ends as it started.
+    let yaml = format!(
+        "model: {{name: osnet_x0_25, pretrained: true}}\n\
+         data: {{root: {}, sources: [market1501], targets: [market1501], height: 64, width: 32, \
+         save_dir: {}}}\n\
+         train: {{max_epoch: 1, fixbase_epoch: 1, open_layers: [classifier], batch_size: 8}}\n\
+         test: {{eval_freq: 1}}\n",
+        root.display(),
+        dir.path().join("run").display()
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_reid"))
+            .args(["train", "--config"])
+            .arg(&config)
+            .env("REID_ZOO_DIR", &cache)
+            .env("REID_ZOO_MIRROR", &nowhere)
+            // PyTorch's download folders are searched too: none here.
+            .env("TORCH_HOME", dir.path().join("torch"))
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&entry.file) && stderr.contains(&cache.display().to_string()),
+        "{stderr}"
+    );
+
+    std::fs::create_dir_all(&cache).unwrap();
+    let placed = common::fixture("osnet_x0_25/checkpoint.pth.tar");
+    std::fs::copy(&placed, cache.join(&entry.file)).unwrap();
+    common::assert_success(&run());
+    let trained = tensors(&dir.path().join("run/last/model.bpk"));
+    // The same values as torch saved them (the safetensors twin of the placed checkpoint).
+    let bytes = std::fs::read(common::fixture("osnet_x0_25/weights.safetensors")).unwrap();
+    let imagenet = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for key in [
+        "conv1.conv.weight",
+        "conv2.0.conv1.conv.weight",
+        "conv5.conv.weight",
+    ] {
+        let view = imagenet.tensor(key).unwrap();
+        let want: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(trained[key], want, "{key}");
+    }
+    // The classifier: the training set's 8 identities, not the file's 10 classes.
+    assert_eq!(trained["classifier.weight"].len(), 8 * 512);
+}

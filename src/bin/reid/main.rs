@@ -9,6 +9,7 @@ mod extract;
 mod gallery;
 mod progress;
 mod train;
+mod weights;
 mod zoo;
 
 use std::path::PathBuf;
@@ -65,16 +66,19 @@ enum Command {
     /// The main demo: synthesize a re-id dataset, finetune osnet_x0_25 on the CPU, show mAP and
     /// Rank-1 before and after, export ONNX, re-extract the images and search a gallery.
     Demo(demo::DemoArgs),
+    /// The published pretrained models by name: list them (`reid zoo`), fetch them into the
+    /// cache (`reid zoo fetch NAME`).
+    Zoo(zoo::ZooArgs),
     /// List the architectures of the model zoo.
-    Models(zoo::ModelsArgs),
+    Models(weights::ModelsArgs),
     /// Run a prepared float32 NCHW batch (.npy) through a model in eval mode; write the
     /// features as a float32 [N, D] .npy.
-    Embed(zoo::EmbedArgs),
+    Embed(weights::EmbedArgs),
     /// Show what a weight file holds: format, keys, shapes, parameter count, architecture.
-    Info(zoo::InfoArgs),
+    Info(weights::InfoArgs),
     /// Write a model's weights under torchreid's state_dict names as .safetensors (what
     /// `safetensors.torch.load_file` + `load_state_dict` read on the PyTorch side).
-    Convert(zoo::ConvertArgs),
+    Convert(weights::ConvertArgs),
     /// Score query features against gallery features (Market-1501 protocol): CMC, mAP, mINP.
     Eval(eval::EvalArgs),
     /// Face verification on an LFW-style `pairs.txt`: embeds the pairs' images, scores each pair
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let result = match Cli::parse().command {
         Command::Demo(args) => args.run(),
+        Command::Zoo(args) => args.run(),
         Command::Models(args) => args.run(),
         Command::Embed(args) => args.run(),
         Command::Info(args) => args.run(),

@@ -1,209 +1,139 @@
-//! The model zoo and weight files: `models`, `info`, `convert`, `embed`.
+//! The pretrained models by name: `zoo list`, `zoo fetch`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use reid::device::parse_device;
-use reid::formats::npy::{read_npy, write_npy};
-use reid::models::{Arch, ReidModel};
-use reid::weights::{StateDict, matching_architectures};
+use reid::zoo::{Progress, Zoo, ZooTask, catalog, find};
 
-use crate::ModelArgs;
+use crate::progress::draw_progress;
 
-/// Arguments of `models`.
+/// `reid zoo`: the published pretrained models (listed without a subcommand), and fetching
+/// them into the cache.
 #[derive(clap::Args)]
-pub struct ModelsArgs {
-    /// Input height for the GFLOPs column.
-    #[arg(long, default_value_t = 256)]
-    pub height: usize,
-    /// Input width for the GFLOPs column.
-    #[arg(long, default_value_t = 128)]
-    pub width: usize,
+pub struct ZooArgs {
+    #[command(subcommand)]
+    pub command: Option<ZooCommand>,
 }
 
-impl ModelsArgs {
+impl ZooArgs {
     /// Runs the command.
     pub fn run(self) -> reid::Result<()> {
-        let Self { height, width } = self;
-        models(height, width)
+        self.command
+            .unwrap_or(ZooCommand::List(WhereArgs {
+                dir: None,
+                mirror: None,
+            }))
+            .run()
     }
 }
 
-/// Arguments of `info`.
+/// The subcommands of `reid zoo`.
+#[derive(clap::Subcommand)]
+pub enum ZooCommand {
+    /// List the pretrained models: name, architecture, training set, input size, published
+    /// accuracy, and whether the cache holds the file.
+    List(WhereArgs),
+    /// Download models into the cache (resuming an interrupted transfer) and check them; print
+    /// each file's path. A file already in the cache is checked and not downloaded again.
+    Fetch(FetchArgs),
+}
+
+/// Where the cache is and where files come from.
 #[derive(clap::Args)]
-pub struct InfoArgs {
-    /// The weight file.
-    pub file: PathBuf,
-    /// Print only the summary, not every key.
+pub struct WhereArgs {
+    /// Cache folder [default: $REID_ZOO_DIR, else $XDG_CACHE_HOME/reid/zoo, else
+    /// ~/.cache/reid/zoo].
     #[arg(long)]
-    pub brief: bool,
+    pub dir: Option<PathBuf>,
+    /// Base URL serving the files by name, instead of the published addresses [default:
+    /// $REID_ZOO_MIRROR].
+    #[arg(long)]
+    pub mirror: Option<String>,
 }
 
-impl InfoArgs {
-    /// Runs the command.
-    pub fn run(self) -> reid::Result<()> {
-        let Self { file, brief } = self;
-        info(&file, brief)
+impl WhereArgs {
+    fn zoo(self) -> Zoo {
+        let zoo = match self.dir {
+            Some(dir) => Zoo::in_dir(dir),
+            None => Zoo::from_env(),
+        };
+        match self.mirror {
+            Some(base) => zoo.with_mirror(base),
+            None => zoo,
+        }
     }
 }
 
-/// Arguments of `convert`.
+/// Arguments of `zoo fetch`.
 #[derive(clap::Args)]
-pub struct ConvertArgs {
+pub struct FetchArgs {
+    /// Registry names (`reid zoo list`).
+    #[arg(required = true)]
+    pub names: Vec<String>,
     #[command(flatten)]
-    pub model: ModelArgs,
-    /// Output .safetensors file.
-    #[arg(short, long)]
-    pub output: PathBuf,
+    pub place: WhereArgs,
 }
 
-impl ConvertArgs {
+impl ZooCommand {
     /// Runs the command.
     pub fn run(self) -> reid::Result<()> {
-        let Self { model, output } = self;
-        let device = reid::device::default_device();
-        let model = model.load(&device)?;
-        reid::weights::save_torchreid_safetensors(&model, &output)?;
-        println!("{} -> {}", model.arch, output.display());
-        Ok(())
-    }
-}
-
-/// Arguments of `embed`.
-#[derive(clap::Args)]
-pub struct EmbedArgs {
-    /// Architecture (torchreid name); optional for the SDK's own checkpoints.
-    #[arg(long)]
-    pub arch: Option<String>,
-    /// Weights: torchreid .pth / .pth.tar / .safetensors, or a reid checkpoint.
-    #[arg(long)]
-    pub weights: PathBuf,
-    /// Input array [N, 3, H, W], float32, already normalized.
-    #[arg(long)]
-    pub input: PathBuf,
-    /// Output array [N, D].
-    #[arg(long, short)]
-    pub output: PathBuf,
-    /// Expected input height (checked against the array).
-    #[arg(long)]
-    pub height: Option<usize>,
-    /// Expected input width (checked against the array).
-    #[arg(long)]
-    pub width: Option<usize>,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Compute device: flex (CPU), wgpu[:N], cuda[:N].
-    #[arg(long, default_value = "flex")]
-    pub device: String,
-}
-
-impl EmbedArgs {
-    /// Runs the command.
-    pub fn run(self) -> reid::Result<()> {
-        let Self {
-            arch,
-            weights,
-            input,
-            output,
-            height,
-            width,
-            batch_size,
-            device,
-        } = self;
-        let device = parse_device(&device)?;
-        let arch = arch.map(|a| a.parse::<Arch>()).transpose()?;
-        let model = crate::load_model(arch, &weights, &device)?;
-        let array = read_npy(&input)?;
-        if let Some(h) = height {
-            check_dim(&array.shape, 2, h, "height")?;
+        match self {
+            ZooCommand::List(place) => list(&place.zoo()),
+            ZooCommand::Fetch(FetchArgs { names, place }) => {
+                let zoo = place.zoo();
+                // Every name is checked before anything is downloaded.
+                let models = names
+                    .iter()
+                    .map(|n| find(n))
+                    .collect::<reid::Result<Vec<_>>>()?;
+                for model in models {
+                    let path = zoo.fetch(model, &mut |p: Progress| bar(&model.file, p))?;
+                    eprintln!();
+                    println!("{} {}", model.name, path.display());
+                }
+                Ok(())
+            }
         }
-        if let Some(w) = width {
-            check_dim(&array.shape, 3, w, "width")?;
-        }
-        let features = reid::models::embed::embed_array(&model, &array, batch_size, &device)?;
-        write_npy(&output, &features)?;
-        println!(
-            "{}: {} images -> {} features of dimension {} ({})",
-            model.arch,
-            features.shape[0],
-            output.display(),
-            features.shape[1],
-            weights.display()
-        );
-        Ok(())
     }
 }
 
-fn models(height: usize, width: usize) -> reid::Result<()> {
-    let device = reid::device::default_device();
-    println!(
-        "{:<22} {:<10} {:>5} {:>9} {:>8}  description",
-        "name", "input", "dim", "params", "GFLOPs"
-    );
-    for arch in Arch::ALL {
-        let model = ReidModel::unloaded(arch, 1, &device);
-        let (h, w) = arch.default_input();
-        println!(
-            "{:<22} {:<10} {:>5} {:>8.2}M {:>8.3}  {}",
-            arch.name(),
-            format!("{h}x{w}"),
-            model.feature_dim(),
-            model.num_backbone_params() as f64 / 1e6,
-            model.macs(height, width) as f64 / 1e9,
-            arch.description()
-        );
-    }
-    Ok(())
-}
-
-fn info(file: &Path, brief: bool) -> reid::Result<()> {
-    let device = reid::device::default_device();
-    if let Ok(model) = reid::weights::load_checkpoint(file, &device) {
-        println!("format: reid checkpoint (burnpack)");
-        println!("architecture: {}", model.arch);
-        println!("classes: {}", model.num_classes());
-        println!("parameters: {}", model.num_backbone_params());
-        return Ok(());
-    }
-    let dict = StateDict::read(file)?;
-    println!("format: {}", dict.format);
-    println!(
-        "tensors: {} float, {} integer",
-        dict.tensors.len(),
-        dict.integer_tensors.len()
-    );
-    println!("values: {} (parameters and buffers)", dict.num_elements());
-    if let Some(classifier) = dict.tensors.get("classifier.weight") {
-        println!("classes: {}", classifier.shape[0]);
-    }
-    let matches = matching_architectures(&dict, &device);
-    match matches.as_slice() {
-        [] => println!("architecture: none of the model zoo matches"),
-        found => println!(
-            "architecture: {}",
-            found
-                .iter()
-                .map(|a| a.name())
-                .collect::<Vec<_>>()
-                .join(", ")
+fn bar(file: &str, p: Progress) {
+    const MIB: u64 = 1 << 20;
+    match p.total {
+        Some(total) => draw_progress(
+            (p.done / MIB) as usize,
+            total.div_ceil(MIB) as usize,
+            &format!("MiB {file}"),
         ),
+        None => eprint!("\r{} MiB {file}", p.done / MIB),
     }
-    if !brief {
-        for (name, tensor) in &dict.tensors {
-            println!("  {name} {:?}", tensor.shape);
-        }
-        for (name, shape) in &dict.integer_tensors {
-            println!("  {name} {shape:?} (integer)");
-        }
-    }
-    Ok(())
 }
 
-fn check_dim(shape: &[usize], axis: usize, want: usize, what: &str) -> reid::Result<()> {
-    match shape.get(axis) {
-        Some(&got) if got == want => Ok(()),
-        _ => Err(reid::Error::InvalidInput(format!(
-            "--{what} {want} does not match the input of shape {shape:?}"
-        ))),
+fn list(zoo: &Zoo) -> reid::Result<()> {
+    println!("cache: {}", zoo.dir().display());
+    println!(
+        "{:<44} {:<16} {:<10} {:<8} {:<6} accuracy (published)",
+        "name", "arch", "trained on", "input", "cached"
+    );
+    for model in catalog() {
+        let cached = match zoo.local(model) {
+            Ok(Some(_)) => "yes",
+            Ok(None) => "no",
+            Err(_) => "BAD",
+        };
+        let input = format!("{}x{}", model.input[0], model.input[1]);
+        let task = match model.task {
+            ZooTask::Reid => model.trained_on.clone(),
+            ZooTask::Imagenet => "imagenet".to_string(),
+        };
+        println!(
+            "{:<44} {:<16} {:<10} {:<8} {:<6} {}",
+            model.name,
+            model.arch,
+            task,
+            input,
+            cached,
+            model.accuracy_summary()
+        );
     }
+    Ok(())
 }
