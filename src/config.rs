@@ -137,6 +137,77 @@ struct Softmax {
     /// AM-softmax margin and scale (deep-object-reid's `loss.softmax.m` / `s`).
     m: f32,
     s: f32,
+    /// Batch mixing (deep-object-reid's `loss.softmax.augmentations`).
+    augmentations: Augmentations,
+}
+
+/// deep-object-reid's `loss.softmax.augmentations`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Augmentations {
+    /// `''` (off), `mixup`, `cutmix` or `fmix`.
+    aug_type: String,
+    alpha: f32,
+    aug_prob: f32,
+    fmix: FmixKeys,
+}
+
+impl Default for Augmentations {
+    fn default() -> Self {
+        let d = crate::train::MixingConfig::new(crate::train::MixKind::Mixup);
+        Self {
+            aug_type: String::new(),
+            alpha: d.alpha,
+            aug_prob: d.probability,
+            fmix: FmixKeys {
+                decay_power: d.decay_power,
+                max_soft: 0.0,
+                reformulate: false,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct FmixKeys {
+    decay_power: f32,
+    max_soft: f32,
+    reformulate: bool,
+}
+
+impl Augmentations {
+    /// The mixing these keys ask for; `None` when `aug_type` is empty.
+    fn mixing(&self) -> Result<Option<crate::train::MixingConfig>> {
+        use crate::train::MixKind;
+        let kind = match self.aug_type.as_str() {
+            "" => return Ok(None),
+            "mixup" => MixKind::Mixup,
+            "cutmix" => MixKind::Cutmix,
+            "fmix" => MixKind::Fmix,
+            other => {
+                return Err(invalid(format!(
+                    "loss.softmax.augmentations.aug_type: `{other}` is not one of mixup, \
+                     cutmix, fmix"
+                )));
+            }
+        };
+        if self.fmix.max_soft != 0.0 || self.fmix.reformulate {
+            return Err(invalid(
+                "loss.softmax.augmentations.fmix: max_soft and reformulate are not supported \
+                 (FMix masks are binary, lam ~ Beta(alpha, alpha))"
+                    .into(),
+            ));
+        }
+        let config = crate::train::MixingConfig {
+            kind,
+            alpha: self.alpha,
+            probability: self.aug_prob,
+            decay_power: self.fmix.decay_power,
+        };
+        config.validate()?;
+        Ok(Some(config))
+    }
 }
 
 impl Default for Softmax {
@@ -147,6 +218,7 @@ impl Default for Softmax {
             // deep-object-reid's AM-softmax margin (the plain softmax loss has none).
             m: 0.35,
             s: d.am_scale,
+            augmentations: Augmentations::default(),
         }
     }
 }
@@ -786,6 +858,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             multilabel,
             mutual_learning,
             distillation: f.distillation,
+            mixing: f.loss.softmax.augmentations.mixing()?,
         },
         optimizer: OptimizerSection {
             algorithm: OptimizerConfig {
@@ -968,6 +1041,50 @@ mod tests {
         assert_eq!(d.teacher, PathBuf::from("runs/teacher/best.bpk"));
         assert_eq!((d.temperature, d.weight, d.arch), (4.0, 1.0, None));
         assert!(load_train_config(None, &["distillation.temp=4".into()]).is_err());
+    }
+
+    #[test]
+    fn batch_mixing_keys() {
+        use crate::train::{MixKind, MixingConfig};
+        let load = |extra: &[&str]| {
+            let overrides: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+            load_train_config(None, &overrides)
+        };
+        assert_eq!(load(&[]).unwrap().loss.mixing, None);
+        let c = load(&[
+            "loss.softmax.augmentations.aug_type=fmix",
+            "loss.softmax.augmentations.alpha=0.4",
+            "loss.softmax.augmentations.aug_prob=0.5",
+            "loss.softmax.augmentations.fmix.decay_power=2",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.loss.mixing,
+            Some(MixingConfig {
+                kind: MixKind::Fmix,
+                alpha: 0.4,
+                probability: 0.5,
+                decay_power: 2.0,
+            })
+        );
+        let cutmix = load(&["loss.softmax.augmentations.aug_type=cutmix"]).unwrap();
+        assert_eq!(cutmix.loss.mixing, Some(MixingConfig::new(MixKind::Cutmix)));
+        for refused in [
+            "loss.softmax.augmentations.aug_type=cutout",
+            "loss.softmax.augmentations.alph=1",
+        ] {
+            assert!(load(&[refused]).is_err(), "{refused}");
+        }
+        for refused in [
+            "loss.softmax.augmentations.fmix.max_soft=0.1",
+            "loss.softmax.augmentations.fmix.reformulate=true",
+            "loss.softmax.augmentations.alpha=0",
+        ] {
+            assert!(
+                load(&["loss.softmax.augmentations.aug_type=fmix", refused]).is_err(),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

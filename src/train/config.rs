@@ -172,6 +172,9 @@ pub struct LossSection {
     pub mutual_learning: Option<MutualConfig>,
     /// Knowledge distillation from a trained teacher (off when `None`).
     pub distillation: Option<DistillConfig>,
+    /// Batch mixing (MixUp, CutMix, FMix) with the identity loss on both identities (off when
+    /// `None`).
+    pub mixing: Option<super::mixing::MixingConfig>,
 }
 
 /// Knowledge distillation (fast-reid's `Distiller`): a trained teacher's class distribution,

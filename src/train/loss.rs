@@ -57,6 +57,49 @@ pub fn am_softmax(
     cross_entropy((cosine - onehot * margin) * scale, targets, epsilon)
 }
 
+/// The identity loss of a mixed batch (deep-object-reid's `CrossEntropyLoss` with mixed
+/// targets): the cross-entropy against `lam · t_own + (1 − lam) · t_partner` of the smoothed
+/// targets, which is `lam · CE(own) + (1 − lam) · CE(partner)`.
+pub fn mixed_cross_entropy(
+    logits: Tensor<2>,
+    own: Tensor<1, Int>,
+    partner: Tensor<1, Int>,
+    lam: f32,
+    epsilon: f32,
+) -> Tensor<1> {
+    cross_entropy(logits.clone(), own, epsilon) * lam
+        + cross_entropy(logits, partner, epsilon) * (1.0 - lam)
+}
+
+/// AM-softmax on a mixed batch (deep-object-reid's `AMSoftmaxLoss` with mixed targets): the
+/// margin goes to each image's dominant identity — its own above `lam` ½, its partner's below,
+/// the smaller id at ½ (the arg-max of the mixed targets) — and the scaled logits are scored
+/// against both identities as in [`mixed_cross_entropy`].
+pub fn mixed_am_softmax(
+    cosine: Tensor<2>,
+    own: Tensor<1, Int>,
+    partner: Tensor<1, Int>,
+    lam: f32,
+    margins: (f32, f32),
+    epsilon: f32,
+) -> Tensor<1> {
+    let (margin, scale) = margins;
+    let classes = cosine.dims()[1];
+    let dominant = match lam.partial_cmp(&0.5) {
+        Some(std::cmp::Ordering::Greater) => own.clone(),
+        Some(std::cmp::Ordering::Less) => partner.clone(),
+        _ => own.clone().min_pair(partner.clone()),
+    };
+    let onehot: Tensor<2> = dominant.one_hot::<2>(classes).float();
+    mixed_cross_entropy(
+        (cosine - onehot * margin) * scale,
+        own,
+        partner,
+        lam,
+        epsilon,
+    )
+}
+
 /// Deep mutual learning's mimicry term: KL(softmax(`peer`) ‖ softmax(`logits`)), batch mean,
 /// with the peer's distribution held constant.
 pub fn mutual_kl(peer: Tensor<2>, logits: Tensor<2>) -> Tensor<1> {

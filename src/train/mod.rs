@@ -15,6 +15,7 @@ mod layer_groups;
 pub mod loader;
 pub mod loss;
 pub mod lr_find;
+pub mod mixing;
 pub mod multilabel_loss;
 pub mod multilabel_step;
 pub mod optim;
@@ -35,5 +36,6 @@ pub use config::{
 pub use ema::EmaConfig;
 pub use engine::{Event, TrainReport, train};
 pub use history::{EpochLog, EvalLog};
+pub use mixing::{MixKind, MixingConfig};
 pub use sam::SamConfig;
 pub use step::{LossConfig, StepStats, train_step};

@@ -90,6 +90,24 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
             ));
         }
     }
+    if let Some(mixing) = &config.loss.mixing {
+        mixing.validate()?;
+        let losses = &config.loss.reid;
+        if split
+            || config.loss.mutual_learning.is_some()
+            || config.model.task == Task::Multilabel
+            || losses.softmax_weight <= 0.0
+            || losses.triplet_weight > 0.0
+            || losses.center_weight > 0.0
+        {
+            return Err(Error::InvalidInput(
+                "loss.mixing: batch mixing trains one model on one device with the identity \
+                 loss (softmax or AM-softmax) alone: not with the triplet or center loss, \
+                 mutual learning, multi-label training or several devices or processes"
+                    .into(),
+            ));
+        }
+    }
     let augment = Augment::from_names(&config.data.transforms)?;
     let sampler = match config.sampler.name.parse()? {
         Sampler::RandomIdentity { .. } => Sampler::RandomIdentity {

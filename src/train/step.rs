@@ -7,7 +7,11 @@ use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::tensor::{Int, Tensor};
 
 use super::center::CenterLoss;
-use super::loss::{am_softmax, cross_entropy, distillation_js, mutual_kl, triplet_hard};
+use super::loss::{
+    am_softmax, cross_entropy, distillation_js, mixed_am_softmax, mixed_cross_entropy, mutual_kl,
+    triplet_hard,
+};
+use super::mixing::Mix;
 use super::optim::Optimizer;
 use super::sam::{SamConfig, ascend};
 use crate::models::ReidModel;
@@ -108,7 +112,11 @@ fn forward(
     losses: &LossConfig,
     extra: Extra,
 ) -> Forward {
-    let Extra { centers, taught } = extra;
+    let Extra {
+        centers,
+        taught,
+        mixed,
+    } = extra;
     let mut out = model.logits(images);
     if losses.am_margin > 0.0 {
         out.logits = model.cosine_logits(out.features.clone());
@@ -130,7 +138,23 @@ fn forward(
             None => term,
         })
     };
-    if losses.softmax_weight > 0.0 {
+    if let (Some((partners, lam)), true) = (mixed, losses.softmax_weight > 0.0) {
+        let (own, partners) = (targets.clone(), partners.clone());
+        let loss = if losses.am_margin > 0.0 {
+            let margins = (losses.am_margin, losses.am_scale);
+            mixed_am_softmax(
+                out.logits.clone(),
+                own,
+                partners,
+                lam,
+                margins,
+                losses.label_smooth,
+            )
+        } else {
+            mixed_cross_entropy(out.logits.clone(), own, partners, lam, losses.label_smooth)
+        };
+        add(loss * losses.softmax_weight);
+    } else if losses.softmax_weight > 0.0 {
         let loss = if losses.am_margin > 0.0 {
             am_softmax(
                 out.logits.clone(),
@@ -173,6 +197,8 @@ struct Extra<'a> {
     /// The distillation's teacher and its logits for the batch (computed once per step: SAM's
     /// second pass sees the same images).
     taught: Option<(&'a Teacher, &'a Tensor<2>)>,
+    /// A mixed batch: the partners' identities and each image's own share.
+    mixed: Option<(&'a Tensor<1, Int>, f32)>,
 }
 
 impl Teacher {
@@ -226,6 +252,9 @@ pub struct StepExtras<'a> {
     pub centers: Option<&'a mut CenterLoss>,
     /// A teacher to distill from.
     pub teacher: Option<&'a Teacher>,
+    /// Batch mixing: the images are mixed before the forward pass, the identity loss scores
+    /// both identities.
+    pub mix: Option<&'a Mix>,
 }
 
 /// The gradients of `model`'s parameters (only those in `only`, when given).
@@ -255,11 +284,18 @@ pub fn train_step_with(
         sam,
         centers,
         teacher,
+        mix,
     } = extras;
+    let images = match mix {
+        Some(mix) => mix.apply(images),
+        None => images,
+    };
+    let partners = mix.map(|m| m.partner_targets(targets.clone()));
     let target = teacher.map(|t| t.logits(images.clone()));
     let extra = Extra {
         centers: centers.as_deref(),
         taught: teacher.zip(target.as_ref()),
+        mixed: partners.as_ref().zip(mix.map(|m| m.lam)),
     };
     let f = forward(&model, images.clone(), targets.clone(), losses, extra);
     let stats = f.stats(&f.loss);
@@ -299,6 +335,7 @@ pub fn mutual_step(
     let centers_only = Extra {
         centers: centers.as_deref(),
         taught: None,
+        mixed: None,
     };
     let a = forward(
         &main.model,

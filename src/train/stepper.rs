@@ -11,11 +11,13 @@ use super::center::CenterLoss;
 use super::config::TrainConfig;
 use super::distributed::Team;
 use super::ema::Ema;
+use super::mixing::Mix;
 use super::multilabel_step::multilabel_step;
 use super::optim::Optimizer;
 use super::parallel::{Batch, data_parallel_gradients, data_parallel_step};
 use super::setup::Setup;
 use super::step::{Learner, StepExtras, StepStats, Teacher, mutual_step, train_step_with};
+use crate::data::rng::Rng;
 use crate::device::Device;
 use crate::models::{ReidModel, Task};
 
@@ -25,6 +27,16 @@ pub(crate) struct Peer {
     pub model: ReidModel,
     /// Its optimizer.
     pub optimizer: Optimizer,
+}
+
+/// The batch mixing's draws for the batch of these training-set `indices`: a function of the
+/// seed and the batch alone, so that a resumed run mixes its batches as the uninterrupted run.
+fn mix_rng(seed: u64, indices: &[usize]) -> Rng {
+    const MIX_STREAM: u64 = 0x4d49_5855;
+    let batch = indices.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &i| {
+        (h ^ i as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    Rng::derive(seed, &[MIX_STREAM, batch])
 }
 
 /// How each step trains.
@@ -169,11 +181,22 @@ impl Stepper {
             rates,
             only,
         } = lesson;
+        let mix = config.loss.mixing.as_ref().and_then(|mixing| {
+            let [batch, _, height, width] = images.dims();
+            Mix::draw(
+                mixing,
+                batch,
+                height,
+                width,
+                &mut mix_rng(config.seed, indices),
+            )
+        });
         let extras = StepExtras {
             only,
             sam: config.optimizer.sam.as_ref(),
             centers: centers.as_mut(),
             teacher: teacher.as_ref(),
+            mix: mix.as_ref(),
         };
         let (model, stats) = match &recipe {
             Recipe::Multilabel { labels, classes } => {

@@ -4,6 +4,7 @@
 mod common;
 
 mod classification_runs;
+mod mixing;
 mod mpi;
 mod numerics;
 mod runs;

@@ -30,7 +30,7 @@ pub(crate) fn dataset(dir: &Path) -> PathBuf {
     root
 }
 
-fn config(root: &Path, save_dir: &Path, epochs: usize) -> TrainConfig {
+pub(crate) fn config(root: &Path, save_dir: &Path, epochs: usize) -> TrainConfig {
     TrainConfig {
         data: DataSection {
             root: root.to_path_buf(),
@@ -167,7 +167,7 @@ fn training_learns_evaluates_checkpoints_and_exports() {
 
 /// Trains `config` for `epochs` uninterrupted, and again cancelled during epoch 2 and resumed:
 /// both histories must be the same. Returns the resumed run's folder.
-fn assert_resumes_exactly(
+pub(crate) fn assert_resumes_exactly(
     dir: &Path,
     config: impl Fn(&Path, usize) -> TrainConfig,
     epochs: usize,
