@@ -116,7 +116,12 @@ impl Default for Data {
 struct Sampler {
     train_sampler: String,
     num_instances: usize,
+    /// deep-object-reid's name for `num_instances`.
+    batch_num_instances: Option<usize>,
     num_cams: usize,
+    /// deep-object-reid's `RandomIdentitySamplerV3` share per identity (≤ 0: the median).
+    epoch_num_instances: i64,
+    fill_instances: bool,
 }
 
 impl Default for Sampler {
@@ -125,7 +130,10 @@ impl Default for Sampler {
         Self {
             train_sampler: d.name,
             num_instances: d.num_instances,
+            batch_num_instances: None,
             num_cams: d.num_cams,
+            epoch_num_instances: d.epoch_num_instances as i64,
+            fill_instances: d.fill_instances,
         }
     }
 }
@@ -850,8 +858,15 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         sampler: SamplerSection {
             name: f.sampler.train_sampler,
             batch_size: t.batch_size,
-            num_instances: f.sampler.num_instances,
+            num_instances: either(
+                f.sampler.num_instances,
+                SamplerSection::default().num_instances,
+                f.sampler.batch_num_instances,
+                ["sampler.batch_num_instances", "sampler.num_instances"],
+            )?,
             num_cams: f.sampler.num_cams,
+            epoch_num_instances: f.sampler.epoch_num_instances.max(0) as usize,
+            fill_instances: f.sampler.fill_instances,
         },
         loss: LossSection {
             reid: losses,
@@ -1102,6 +1117,41 @@ mod tests {
             ("RandomDomainSampler", 2)
         );
         assert_eq!(load_train_config(None, &[]).unwrap().sampler.num_cams, 1);
+    }
+
+    #[test]
+    fn deep_object_reid_sampler_keys() {
+        let c = load_train_config(
+            None,
+            &[
+                "sampler.train_sampler=RandomIdentitySamplerV3".into(),
+                "sampler.batch_num_instances=2".into(),
+                "sampler.epoch_num_instances=6".into(),
+                "sampler.fill_instances=true".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.sampler.num_instances,
+                c.sampler.epoch_num_instances,
+                c.sampler.fill_instances
+            ),
+            (2, 6, true)
+        );
+        let median = load_train_config(None, &["sampler.epoch_num_instances=-1".into()]).unwrap();
+        assert_eq!(median.sampler.epoch_num_instances, 0);
+        // The two names of K must agree.
+        assert!(
+            load_train_config(
+                None,
+                &[
+                    "sampler.batch_num_instances=2".into(),
+                    "sampler.num_instances=8".into()
+                ]
+            )
+            .is_err()
+        );
     }
 
     #[test]

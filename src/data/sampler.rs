@@ -27,6 +27,29 @@ pub enum Sampler {
         /// Cameras per batch (torchreid's `num_cams`; 0: every camera).
         domains: usize,
     },
+    /// deep-object-reid's `RandomIdentitySamplerV2`: every image once an epoch — identities in
+    /// random order, each one's images in random order, one after another — cut into rows of
+    /// K and the rows shuffled; a row may hold the end of one identity and the start of the
+    /// next. With `fill`, each identity first gets draws of its own images (with replacement)
+    /// up to a multiple of K.
+    RandomIdentityV2 {
+        /// Images per row (K).
+        instances: usize,
+        /// Pad each identity to a multiple of K (`fill_instances`).
+        fill: bool,
+    },
+    /// deep-object-reid's `RandomIdentitySamplerV3`: every identity gives the same number of
+    /// images an epoch — `per_epoch` (0: the median of the identities' image counts) rounded
+    /// down to a multiple of K — drawn without replacement across epochs (an identity goes
+    /// through all its images before any comes again); the epoch is K images of each identity
+    /// in turn, identities in random order, then the next K of each, so a batch holds
+    /// B / K identities × K images.
+    RandomIdentityV3 {
+        /// Images per identity in a batch (K).
+        instances: usize,
+        /// Images per identity an epoch (`epoch_num_instances`; 0: the median count).
+        per_epoch: usize,
+    },
 }
 
 impl std::str::FromStr for Sampler {
@@ -43,9 +66,18 @@ impl std::str::FromStr for Sampler {
                 Ok(Sampler::RandomIdentity { instances: 4 })
             }
             "RandomDomainSampler" | "random_domain" => Ok(Sampler::RandomDomain { domains: 1 }),
+            "RandomIdentitySamplerV2" => Ok(Sampler::RandomIdentityV2 {
+                instances: 4,
+                fill: false,
+            }),
+            "RandomIdentitySamplerV3" => Ok(Sampler::RandomIdentityV3 {
+                instances: 4,
+                per_epoch: 0,
+            }),
             other => Err(Error::InvalidInput(format!(
                 "unknown sampler `{other}`; expected SequentialSampler, RandomSampler, \
-                 RandomIdentitySampler or RandomDomainSampler"
+                 RandomIdentitySampler, RandomIdentitySamplerV2, RandomIdentitySamplerV3 or \
+                 RandomDomainSampler"
             ))),
         }
     }
@@ -58,9 +90,22 @@ impl Sampler {
         &self,
         samples: &[Sample],
         batch_size: usize,
-        rng: &mut Rng,
+        seed: u64,
+        epoch: usize,
     ) -> Result<Vec<usize>> {
+        let rng = &mut Rng::derive(seed, &[SAMPLER_STREAM, epoch as u64]);
         match *self {
+            Sampler::RandomIdentityV2 { instances, fill } => {
+                check_instances(batch_size, instances)?;
+                Ok(rows_of_k(samples, instances, fill, rng))
+            }
+            Sampler::RandomIdentityV3 {
+                instances,
+                per_epoch,
+            } => {
+                check_instances(batch_size, instances)?;
+                packages(samples, instances, per_epoch, seed, epoch, rng)
+            }
             Sampler::Sequential => Ok((0..samples.len()).collect()),
             Sampler::Random => {
                 let mut order: Vec<usize> = (0..samples.len()).collect();
@@ -76,6 +121,127 @@ impl Sampler {
             }
         }
     }
+}
+
+/// The stream an epoch's order is drawn from, after the seed and the epoch.
+const SAMPLER_STREAM: u64 = 0x5341_4d50;
+
+/// The training set's indices grouped by identity, identities in increasing order.
+fn by_identity(samples: &[Sample]) -> BTreeMap<i64, Vec<usize>> {
+    let mut by_pid: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, s) in samples.iter().enumerate() {
+        by_pid.entry(s.pid).or_default().push(i);
+    }
+    by_pid
+}
+
+fn check_instances(batch_size: usize, instances: usize) -> Result<()> {
+    if instances == 0 || batch_size < instances || !batch_size.is_multiple_of(instances) {
+        return Err(Error::InvalidInput(format!(
+            "batch size {batch_size} must be a positive multiple of the instances per identity \
+             ({instances})"
+        )));
+    }
+    Ok(())
+}
+
+/// `RandomIdentitySamplerV2`'s epoch (see [`Sampler::RandomIdentityV2`]). deep-object-reid pads
+/// an identity of n images with n mod K draws, which makes a multiple of K only by chance; the
+/// padding here is K − n mod K, what the option's name promises.
+fn rows_of_k(samples: &[Sample], k: usize, fill: bool, rng: &mut Rng) -> Vec<usize> {
+    let mut pids: Vec<Vec<usize>> = by_identity(samples).into_values().collect();
+    rng.shuffle(&mut pids);
+    let mut stream = Vec::with_capacity(samples.len());
+    for mut images in pids {
+        rng.shuffle(&mut images);
+        let short = (k - images.len() % k) % k;
+        let padding: Vec<usize> = if fill {
+            (0..short).map(|_| *rng.pick(&images)).collect()
+        } else {
+            Vec::new()
+        };
+        stream.extend(images);
+        stream.extend(padding);
+    }
+    let mut rows: Vec<&[usize]> = stream.chunks_exact(k).collect();
+    rng.shuffle(&mut rows);
+    rows.concat()
+}
+
+/// `RandomIdentitySamplerV3`'s epoch (see [`Sampler::RandomIdentityV3`]). Each identity's
+/// images form an endless stream of random permutations, one after another, seeded by the run's
+/// seed and the identity: epoch e takes the stream's e-th slice, so an identity goes through all
+/// of its images before any repeats, and a resumed run continues where it stopped without the
+/// sampler keeping state between epochs (deep-object-reid keeps the rest of the permutation).
+fn packages(
+    samples: &[Sample],
+    k: usize,
+    per_epoch: usize,
+    seed: u64,
+    epoch: usize,
+    rng: &mut Rng,
+) -> Result<Vec<usize>> {
+    let by_pid = by_identity(samples);
+    let per_epoch = if per_epoch > 0 {
+        per_epoch
+    } else {
+        let mut counts: Vec<usize> = by_pid.values().map(Vec::len).collect();
+        counts.sort_unstable();
+        // numpy's median (the mean of the middle two), truncated as deep-object-reid does.
+        let n = counts.len();
+        if n == 0 {
+            0
+        } else if n % 2 == 1 {
+            counts[n / 2]
+        } else {
+            (counts[n / 2 - 1] + counts[n / 2]) / 2
+        }
+    };
+    let groups = per_epoch / k;
+    if groups == 0 {
+        return Err(Error::InvalidInput(format!(
+            "RandomIdentitySamplerV3: {per_epoch} images per identity an epoch make no group \
+             of {k}"
+        )));
+    }
+    let take = groups * k;
+    let mut pids: Vec<(i64, Vec<usize>)> = by_pid.into_iter().collect();
+    rng.shuffle(&mut pids);
+    let drawn: Vec<Vec<usize>> = pids
+        .iter()
+        .map(|(pid, images)| {
+            let start = epoch * take;
+            let mut out = Vec::with_capacity(take);
+            let n = images.len();
+            let mut cycle = start / n;
+            let mut at = start % n;
+            let spans = at + take > n;
+            while out.len() < take {
+                let mut permutation = images.clone();
+                let mut stream = Rng::derive(seed, &[SAMPLER_STREAM, *pid as u64, cycle as u64]);
+                stream.shuffle(&mut permutation);
+                let wanted = take - out.len();
+                let end = (at + wanted).min(n);
+                out.extend_from_slice(&permutation[at..end]);
+                cycle += 1;
+                at = 0;
+            }
+            if spans {
+                // The rest of one permutation and the start of the next, mixed, as
+                // deep-object-reid shuffles a refilled share: a repeat may land in any group.
+                Rng::derive(seed, &[SAMPLER_STREAM, *pid as u64, !(epoch as u64)])
+                    .shuffle(&mut out);
+            }
+            out
+        })
+        .collect();
+    let mut order = Vec::with_capacity(take * drawn.len());
+    for g in 0..groups {
+        for images in &drawn {
+            order.extend_from_slice(&images[g * k..(g + 1) * k]);
+        }
+    }
+    Ok(order)
 }
 
 /// torchreid's `RandomDomainSampler` over `keys` (each index's domain): every batch takes
@@ -132,17 +298,9 @@ fn identity_batches(
     instances: usize,
     rng: &mut Rng,
 ) -> Result<Vec<usize>> {
-    if instances == 0 || batch_size < instances || !batch_size.is_multiple_of(instances) {
-        return Err(Error::InvalidInput(format!(
-            "batch size {batch_size} must be a positive multiple of the instances per identity \
-             ({instances})"
-        )));
-    }
+    check_instances(batch_size, instances)?;
     let per_batch = batch_size / instances;
-    let mut by_pid: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-    for (i, s) in samples.iter().enumerate() {
-        by_pid.entry(s.pid).or_default().push(i);
-    }
+    let by_pid = by_identity(samples);
     if by_pid.len() < per_batch {
         return Err(Error::InvalidInput(format!(
             "{} identities cannot fill batches of {per_batch} identities",
@@ -202,7 +360,7 @@ mod tests {
     fn identity_batches_are_p_by_k() {
         let samples = data(&[9, 4, 2, 7, 5, 12, 1, 8]);
         let sampler = Sampler::RandomIdentity { instances: 4 };
-        let order = sampler.epoch(&samples, 16, &mut Rng::new(5)).unwrap();
+        let order = sampler.epoch(&samples, 16, 5, 0).unwrap();
         assert!(!order.is_empty() && order.len().is_multiple_of(16));
         for batch in order.chunks(16) {
             let mut per_pid: BTreeMap<i64, usize> = BTreeMap::new();
@@ -213,16 +371,149 @@ mod tests {
             assert!(per_pid.values().all(|&k| k == 4), "{per_pid:?}");
         }
         // Same seed, same epoch; another seed, another order.
-        assert_eq!(
-            order,
-            sampler.epoch(&samples, 16, &mut Rng::new(5)).unwrap()
+        assert_eq!(order, sampler.epoch(&samples, 16, 5, 0).unwrap());
+        assert_ne!(order, sampler.epoch(&samples, 16, 6, 0).unwrap());
+        assert!(sampler.epoch(&samples, 10, 5, 0).is_err());
+        assert!(sampler.epoch(&data(&[4, 4]), 16, 5, 0).is_err());
+    }
+
+    /// deep-object-reid's `RandomIdentitySamplerV2` and `V3`: their invariants, and by
+    /// distribution against deep-object-reid's own samplers (tests/fixtures/samplers/
+    /// identity_v2_v3.json, `make_dor_sampler_fixtures.py`).
+    #[test]
+    fn identity_samplers_v2_and_v3_behave_as_deep_object_reids() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/samplers/identity_v2_v3.json"
         );
-        assert_ne!(
-            order,
-            sampler.epoch(&samples, 16, &mut Rng::new(6)).unwrap()
+        let fixture: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let number = |key: &str| fixture[key].as_f64().unwrap();
+        let counts: Vec<usize> = fixture["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap() as usize)
+            .collect();
+        let samples = data(&counts);
+        let runs = number("runs") as usize;
+        let within = |what: &str, got: &[f64], mean: f64, std: f64| {
+            let n = got.len() as f64;
+            let m = got.iter().sum::<f64>() / n;
+            let tolerance = (4.0 * std / n.sqrt()).max(1e-9);
+            assert!(
+                (m - mean).abs() <= tolerance,
+                "{what}: {m} vs {mean} ± {tolerance}"
+            );
+        };
+
+        // V2: every image once, rows of K, and rows holding two identities as often.
+        let v2 = Sampler::RandomIdentityV2 {
+            instances: 4,
+            fill: false,
+        };
+        let mut straddling = Vec::new();
+        for seed in 0..runs as u64 {
+            let order = v2.epoch(&samples, 8, seed, 0).unwrap();
+            assert_eq!(order.len(), samples.len() - samples.len() % 4);
+            let mut seen = order.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), order.len(), "no image twice");
+            let rows: Vec<&[usize]> = order.chunks(4).collect();
+            let two = rows
+                .iter()
+                .filter(|r| r.iter().any(|&i| samples[i].pid != samples[r[0]].pid))
+                .count();
+            straddling.push(two as f64 / rows.len() as f64);
+        }
+        within(
+            "V2 rows across identities",
+            &straddling,
+            number("v2_straddling_mean"),
+            number("v2_straddling_std"),
         );
-        assert!(sampler.epoch(&samples, 10, &mut Rng::new(5)).is_err());
-        assert!(sampler.epoch(&data(&[4, 4]), 16, &mut Rng::new(5)).is_err());
+        // Filled: every identity a multiple of K, padded with its own images.
+        let filled = Sampler::RandomIdentityV2 {
+            instances: 4,
+            fill: true,
+        };
+        let order = filled.epoch(&samples, 8, 1, 0).unwrap();
+        let want: usize = counts.iter().map(|n| n.div_ceil(4) * 4).sum();
+        assert_eq!(order.len(), want);
+        for (pid, &n) in counts.iter().enumerate() {
+            let mine: Vec<usize> = order
+                .iter()
+                .copied()
+                .filter(|&i| samples[i].pid == pid as i64)
+                .collect();
+            assert_eq!(mine.len(), n.div_ceil(4) * 4);
+            let distinct: std::collections::BTreeSet<_> = mine.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                n,
+                "all of identity {pid}'s images, and only those"
+            );
+        }
+
+        // V3: the median (5.5 → 5) gives 4 images of each identity an epoch, in groups of K
+        // of one identity; over two epochs an identity draws without replacement; a group
+        // repeats an image as often as deep-object-reid's.
+        let v3 = Sampler::RandomIdentityV3 {
+            instances: 2,
+            per_epoch: 0,
+        };
+        let mut distinct = vec![Vec::new(); counts.len()];
+        let mut repeats = Vec::new();
+        for seed in 0..runs as u64 {
+            let epochs: Vec<Vec<usize>> = (0..3)
+                .map(|e| v3.epoch(&samples, 4, seed, e).unwrap())
+                .collect();
+            for order in &epochs {
+                assert_eq!(order.len(), counts.len() * 4);
+                for group in order.chunks(2) {
+                    assert_eq!(samples[group[0]].pid, samples[group[1]].pid);
+                }
+            }
+            for (pid, d) in distinct.iter_mut().enumerate() {
+                let drawn: std::collections::BTreeSet<usize> = epochs[..2]
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .filter(|&i| samples[i].pid == pid as i64)
+                    .collect();
+                d.push(drawn.len() as f64);
+            }
+            let groups: Vec<&[usize]> = epochs[2].chunks(2).collect();
+            let twice = groups.iter().filter(|g| g[0] == g[1]).count();
+            repeats.push(twice as f64 / groups.len() as f64);
+        }
+        let means = fixture["v3_distinct_mean"].as_array().unwrap();
+        let stds = fixture["v3_distinct_std"].as_array().unwrap();
+        for (pid, d) in distinct.iter().enumerate() {
+            let (mean, std) = (means[pid].as_f64().unwrap(), stds[pid].as_f64().unwrap());
+            within(
+                &format!("V3 distinct images of identity {pid}"),
+                d,
+                mean,
+                std,
+            );
+        }
+        within(
+            "V3 groups repeating an image",
+            &repeats,
+            number("v3_repeat_mean"),
+            number("v3_repeat_std"),
+        );
+        assert!(
+            Sampler::RandomIdentityV3 {
+                instances: 8,
+                per_epoch: 0
+            }
+            .epoch(&samples, 8, 1, 0)
+            .is_err(),
+            "5 images an epoch make no group of 8"
+        );
     }
 
     /// torchreid's `RandomDomainSampler`: every batch holds `domains` cameras with the same
@@ -242,7 +533,7 @@ mod tests {
         }
         for seed in 0..20 {
             let sampler = Sampler::RandomDomain { domains: 2 };
-            let order = sampler.epoch(&samples, 6, &mut Rng::new(seed)).unwrap();
+            let order = sampler.epoch(&samples, 6, seed, 0).unwrap();
             assert!(order.len().is_multiple_of(6));
             let mut seen = std::collections::BTreeSet::new();
             assert!(order.iter().all(|i| seen.insert(*i)), "an image twice");
@@ -266,18 +557,15 @@ mod tests {
             }
         }
         let all = Sampler::RandomDomain { domains: 0 };
-        let order = all.epoch(&samples, 8, &mut Rng::new(1)).unwrap();
+        let order = all.epoch(&samples, 8, 1, 0).unwrap();
         assert!(order.chunks(8).all(|b| b.len() == 8));
         // Batches the cameras cannot fill are refused.
         let three = Sampler::RandomDomain { domains: 3 };
-        assert!(three.epoch(&samples, 8, &mut Rng::new(1)).is_err());
+        assert!(three.epoch(&samples, 8, 1, 0).is_err());
         let five = Sampler::RandomDomain { domains: 5 };
-        assert!(five.epoch(&samples, 10, &mut Rng::new(1)).is_err());
+        assert!(five.epoch(&samples, 10, 1, 0).is_err());
         let big = Sampler::RandomDomain { domains: 1 };
-        assert!(
-            big.epoch(&samples, 8, &mut Rng::new(1)).is_err(),
-            "camera 3 has 6"
-        );
+        assert!(big.epoch(&samples, 8, 1, 0).is_err(), "camera 3 has 6");
     }
 
     /// The same sampler by distribution against torchreid's `RandomDomainSampler` over 4,000
@@ -314,11 +602,7 @@ mod tests {
         let mut per_camera = vec![0usize; counts.len()];
         for seed in 0..runs {
             let order = sampler
-                .epoch(
-                    &samples,
-                    number("batch_size") as usize,
-                    &mut Rng::new(seed as u64),
-                )
+                .epoch(&samples, number("batch_size") as usize, seed as u64, 0)
                 .unwrap();
             lengths.push(order.len() as f64);
             for i in order {
@@ -352,16 +636,12 @@ mod tests {
     #[test]
     fn random_is_a_permutation() {
         let samples = data(&[3, 3, 3]);
-        let mut order = Sampler::Random
-            .epoch(&samples, 4, &mut Rng::new(1))
-            .unwrap();
+        let mut order = Sampler::Random.epoch(&samples, 4, 1, 0).unwrap();
         assert_ne!(order, (0..9).collect::<Vec<_>>());
         order.sort();
         assert_eq!(order, (0..9).collect::<Vec<_>>());
         assert_eq!(
-            Sampler::Sequential
-                .epoch(&samples, 4, &mut Rng::new(1))
-                .unwrap(),
+            Sampler::Sequential.epoch(&samples, 4, 1, 0).unwrap(),
             (0..9).collect::<Vec<_>>()
         );
         assert_eq!(

@@ -139,14 +139,21 @@ impl Default for DataSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SamplerSection {
-    /// `RandomSampler`, `SequentialSampler`, `RandomIdentitySampler` or `RandomDomainSampler`.
+    /// `RandomSampler`, `SequentialSampler`, `RandomIdentitySampler`,
+    /// `RandomIdentitySamplerV2`, `RandomIdentitySamplerV3` or `RandomDomainSampler`.
     pub name: String,
     /// Images per step.
     pub batch_size: usize,
-    /// Images per identity in a batch (`RandomIdentitySampler`).
+    /// Images per identity in a batch (the identity samplers' K).
     pub num_instances: usize,
     /// Cameras per batch (`RandomDomainSampler`; 0: every camera).
     pub num_cams: usize,
+    /// Images per identity an epoch (`RandomIdentitySamplerV3`; 0: the median count).
+    #[serde(default)]
+    pub epoch_num_instances: usize,
+    /// Pad each identity to a multiple of K (`RandomIdentitySamplerV2`).
+    #[serde(default)]
+    pub fill_instances: bool,
 }
 
 impl Default for SamplerSection {
@@ -156,6 +163,8 @@ impl Default for SamplerSection {
             batch_size: 32,
             num_instances: 4,
             num_cams: 1,
+            epoch_num_instances: 0,
+            fill_instances: false,
         }
     }
 }

@@ -26,14 +26,10 @@ use super::setup::{Setup, setup, teacher};
 use super::step::StepStats;
 use super::stepper::{Lesson, Peer, Stepper};
 use super::tensorboard::write_events;
-use crate::data::rng::Rng;
 use crate::error::{Error, Result};
 use crate::eval::RankMetrics;
 use crate::models::{ReidModel, Task};
 use crate::weights::{load_checkpoint, save_checkpoint};
-
-/// The random stream of the sampler's epoch orders.
-const SAMPLER_STREAM: u64 = 0x5341_4d50;
 
 /// Progress reports to the caller, who returns `false` to cancel.
 #[derive(Debug)]
@@ -230,10 +226,9 @@ fn run(
     for epoch in state.epochs_done..config.schedule.max_epoch {
         let started = Instant::now();
         let lr = state.schedule.lr(epoch);
-        let mut rng = Rng::derive(config.seed, &[SAMPLER_STREAM, epoch as u64]);
         let order = s
             .sampler
-            .epoch(&s.train_set, config.sampler.batch_size, &mut rng)?;
+            .epoch(&s.train_set, config.sampler.batch_size, config.seed, epoch)?;
         let batches: Vec<&[usize]> = order.chunks_exact(config.sampler.batch_size).collect();
         if batches.is_empty() {
             return Err(Error::InvalidInput(format!(

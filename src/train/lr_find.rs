@@ -13,7 +13,6 @@ use super::config::TrainConfig;
 use super::loader::training_batch;
 use super::setup::{initial_model, setup};
 use super::step::train_step;
-use crate::data::rng::Rng;
 use crate::error::{Error, Result};
 
 /// The curve and the suggestion.
@@ -81,10 +80,11 @@ pub fn lr_find(
     let mut epoch = 0usize;
     for step in 0..steps {
         if order.len() < config.sampler.batch_size {
-            let mut rng = Rng::derive(config.seed, &[0x4c52, epoch as u64]);
+            // Its own stream: the range test does not take the training run's batches.
+            let seed = config.seed ^ 0x4c52;
             order = s
                 .sampler
-                .epoch(&s.train_set, config.sampler.batch_size, &mut rng)?;
+                .epoch(&s.train_set, config.sampler.batch_size, seed, epoch)?;
             order.reverse();
             epoch += 1;
             if order.len() < config.sampler.batch_size {

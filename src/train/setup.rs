@@ -45,7 +45,9 @@ impl Setup {
     /// identity's instances in P × K batches, else 1.
     pub fn group(&self) -> usize {
         match self.sampler {
-            Sampler::RandomIdentity { instances } => instances,
+            Sampler::RandomIdentity { instances } | Sampler::RandomIdentityV3 { instances, .. } => {
+                instances
+            }
             _ => 1,
         }
     }
@@ -115,6 +117,14 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
         },
         Sampler::RandomDomain { .. } => Sampler::RandomDomain {
             domains: config.sampler.num_cams,
+        },
+        Sampler::RandomIdentityV2 { .. } => Sampler::RandomIdentityV2 {
+            instances: config.sampler.num_instances,
+            fill: config.sampler.fill_instances,
+        },
+        Sampler::RandomIdentityV3 { .. } => Sampler::RandomIdentityV3 {
+            instances: config.sampler.num_instances,
+            per_epoch: config.sampler.epoch_num_instances,
         },
         other => other,
     };
