@@ -342,6 +342,22 @@ fn identity_batches(
 mod tests {
     use super::*;
 
+    /// A reference sampler's statistics (tests/fixtures/samplers/NAME) and its group sizes.
+    fn reference(name: &str) -> (serde_json::Value, Vec<usize>) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/samplers")
+            .join(name);
+        let fixture: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let counts = fixture["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap() as usize)
+            .collect();
+        (fixture, counts)
+    }
+
     fn data(counts: &[usize]) -> Vec<Sample> {
         counts
             .iter()
@@ -382,19 +398,8 @@ mod tests {
     /// identity_v2_v3.json, `make_dor_sampler_fixtures.py`).
     #[test]
     fn identity_samplers_v2_and_v3_behave_as_deep_object_reids() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/samplers/identity_v2_v3.json"
-        );
-        let fixture: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let (fixture, counts) = reference("identity_v2_v3.json");
         let number = |key: &str| fixture[key].as_f64().unwrap();
-        let counts: Vec<usize> = fixture["counts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_u64().unwrap() as usize)
-            .collect();
         let samples = data(&counts);
         let runs = number("runs") as usize;
         let within = |what: &str, got: &[f64], mean: f64, std: f64| {
@@ -573,19 +578,8 @@ mod tests {
     /// camera's mean share, within four standard errors of the difference.
     #[test]
     fn domain_batches_are_distributed_as_torchreids() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/samplers/domain.json"
-        );
-        let fixture: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let (fixture, counts) = reference("domain.json");
         let number = |key: &str| fixture[key].as_f64().unwrap();
-        let counts: Vec<usize> = fixture["counts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_u64().unwrap() as usize)
-            .collect();
         let mut samples = Vec::new();
         for (camera, &count) in counts.iter().enumerate() {
             samples.extend((0..count).map(|i| Sample {
