@@ -49,6 +49,12 @@ pub(crate) fn download(
             .map(str::to_string)
     };
     let length: Option<u64> = header("content-length").and_then(|v| v.trim().parse().ok());
+    // Before the .part file is opened: a page must not truncate what an earlier call received.
+    let page = header("content-type").filter(|t| t.starts_with("text/html"));
+    if let Some(kind) = page.filter(|_| matches!(status, 200 | 206)) {
+        // A sign-in or warning page instead of the file (a cloud drive's large-file notice).
+        return Err(format!("the server sent a web page ({kind}), not the file"));
+    }
     let (mut file, start) = match status {
         206 if have > 0 => {
             let range = header("content-range").unwrap_or_default();
@@ -73,10 +79,6 @@ pub(crate) fn download(
         _ => return Err(format!("HTTP status {status}")),
     };
     let total = length.map(|l| l + start);
-    if let Some(kind) = header("content-type").filter(|t| t.starts_with("text/html")) {
-        // A sign-in or warning page instead of the file (a cloud drive's large-file notice).
-        return Err(format!("the server sent a web page ({kind}), not the file"));
-    }
     let mut body = response.into_body().into_reader();
     let mut buffer = vec![0u8; 1 << 16];
     let mut done = start;
