@@ -82,7 +82,8 @@ struct Data {
     split_id: usize,
     height: usize,
     width: usize,
-    transforms: Vec<String>,
+    /// torchreid's list of names, or deep-object-reid's mapping of sections.
+    transforms: serde_yaml::Value,
     save_dir: PathBuf,
     workers: usize,
     combineall: bool,
@@ -101,7 +102,7 @@ impl Default for Data {
             split_id: d.split_id,
             height: d.height,
             width: d.width,
-            transforms: d.transforms,
+            transforms: serde_yaml::to_value(d.transforms).unwrap_or_default(),
             save_dir: TrainConfig::default().save_dir,
             workers: 4,
             combineall: d.combineall,
@@ -673,6 +674,24 @@ pub fn load_train_config(path: Option<&Path>, overrides: &[String]) -> Result<Tr
     to_train_config(file)
 }
 
+/// `data.transforms`: torchreid's list of names, or deep-object-reid's sections (checked).
+fn transforms(
+    value: serde_yaml::Value,
+) -> Result<(
+    Vec<String>,
+    Option<crate::data::transform_sections::TransformSections>,
+)> {
+    use crate::data::transform_sections::TransformSections;
+    let refused = |e: serde_yaml::Error| invalid(format!("data.transforms: {e}"));
+    if value.is_mapping() {
+        let sections: TransformSections = serde_yaml::from_value(value).map_err(refused)?;
+        sections.validate()?;
+        Ok((Vec::new(), Some(sections)))
+    } else {
+        Ok((serde_yaml::from_value(value).map_err(refused)?, None))
+    }
+}
+
 fn to_train_config(f: File) -> Result<TrainConfig> {
     if f.data.norm_mean.is_some() || f.data.norm_std.is_some() {
         return Err(invalid(
@@ -680,6 +699,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         ));
     }
     let task: Task = f.model.kind.parse()?;
+    let (transforms, transform_sections) = transforms(f.data.transforms.clone())?;
     let data_kind_ok = match f.data.kind.as_str() {
         "image" => true,
         "classification" => task == Task::Classification,
@@ -852,7 +872,8 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             split_id: f.data.split_id,
             height: f.data.height,
             width: f.data.width,
-            transforms: f.data.transforms,
+            transforms,
+            transform_sections,
             combineall: f.data.combineall,
         },
         sampler: SamplerSection {
@@ -1117,6 +1138,45 @@ mod tests {
             ("RandomDomainSampler", 2)
         );
         assert_eq!(load_train_config(None, &[]).unwrap().sampler.num_cams, 1);
+    }
+
+    #[test]
+    fn deep_object_reid_transform_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dor.yaml");
+        std::fs::write(
+            &path,
+            "data:\n  transforms:\n    random_flip: {enable: True, p: 0.5}\n    \
+             random_rotate:\n      enable: True\n      angle: (-10, 10)\n      values: (0,)\n    \
+             random_grid:\n      enable: False\n      color: (-1, -1, -1)\n",
+        )
+        .unwrap();
+        let c = load_train_config(
+            Some(&path),
+            &["data.transforms.posterize.enable=true".into()],
+        )
+        .unwrap();
+        let s = c.data.transform_sections.clone().unwrap();
+        assert!(c.data.transforms.is_empty());
+        assert_eq!(s.random_rotate.angle, vec![-10.0, 10.0]);
+        assert!(s.posterize.enable && s.random_flip.enable && !s.equalize.enable);
+        // The saved config.json reads back the same.
+        let json = dir.path().join("config.json");
+        std::fs::write(&json, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+        assert_eq!(load_train_config(Some(&json), &[]).unwrap(), c);
+        // Overrides alone build the sections too; the list form still works.
+        let o = load_train_config(None, &["data.transforms.equalize.enable=true".into()]);
+        assert!(o.unwrap().data.transform_sections.unwrap().equalize.enable);
+        for refused in [
+            "data.transforms.random_grid.enable=true",
+            "data.transforms.posterize.bitz=2",
+            "data.transforms.random_blur.k=4",
+        ] {
+            assert!(
+                load_train_config(None, &[refused.into()]).is_err(),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

@@ -6,10 +6,14 @@ pub mod augmix;
 pub mod classification;
 pub mod dataset;
 pub mod files;
+pub mod image_ops;
+pub mod randaugment;
 pub mod reid;
 pub mod rng;
 pub mod sampler;
+pub mod section_pipeline;
 pub mod synth;
+pub mod transform_sections;
 pub mod transforms;
 
 pub use self::reid::{DATASETS, load_dataset, load_dataset_split};

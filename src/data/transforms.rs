@@ -4,13 +4,16 @@
 //! `random_grayscale` → normalize → `random_erase`.
 
 use crate::data::augmix::augmix;
+use crate::data::image_ops::flip;
 use crate::data::rng::Rng;
+use crate::data::transform_sections::TransformSections;
 use crate::error::{Error, Result};
 use crate::preprocess::Preprocessing;
 use crate::preprocess::resample::resize_rgb;
 
-/// Which augmentations run (torchreid's `data.transforms` list).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Which augmentations run: torchreid's `data.transforms` list, or deep-object-reid's
+/// sections (which then replace the list's pipeline).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Augment {
     /// Mirror left-right with probability 0.5.
     pub random_flip: bool,
@@ -24,6 +27,8 @@ pub struct Augment {
     pub random_grayscale: bool,
     /// AugMix: the image blended with a mixture of randomly augmented copies.
     pub augmix: bool,
+    /// deep-object-reid's sections, run in its order instead of the flags above.
+    pub sections: Option<TransformSections>,
 }
 
 /// Transform names [`Augment::from_names`] accepts.
@@ -58,16 +63,14 @@ impl Augment {
         }
         Ok(a)
     }
-}
 
-fn flip(rgb: &mut [u8], width: usize) {
-    for row in rgb.chunks_mut(width * 3) {
-        let pixels = row.len() / 3;
-        for x in 0..pixels / 2 {
-            for c in 0..3 {
-                row.swap(x * 3 + c, (pixels - 1 - x) * 3 + c);
-            }
-        }
+    /// deep-object-reid's sections, checked.
+    pub fn from_sections(sections: &TransformSections) -> Result<Self> {
+        sections.validate()?;
+        Ok(Self {
+            sections: Some(sections.clone()),
+            ..Self::default()
+        })
     }
 }
 
@@ -120,27 +123,77 @@ fn color_jitter(rgb: &mut [f32], rng: &mut Rng) {
     }
 }
 
-/// torchreid's `RandomErasing`: a random rectangle of the normalized image set to `fill`.
-fn random_erase(chw: &mut [f32], w: usize, h: usize, fill: [f32; 3], rng: &mut Rng) {
-    if rng.unit() >= 0.5 {
-        return;
+/// Random erasing's shape parameters: probability, area share range, aspect range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct EraseShape {
+    pub p: f32,
+    pub area: (f32, f32),
+    pub aspect: (f32, f32),
+}
+
+/// torchreid's `RandomErasing` defaults.
+const TORCHREID_ERASE: EraseShape = EraseShape {
+    p: 0.5,
+    area: (0.02, 0.4),
+    aspect: (0.3, 1.0 / 0.3),
+};
+
+/// The rectangle `(x0, y0, width, height)` random erasing blanks, if any (100 attempts).
+pub(crate) fn erase_rect(
+    w: usize,
+    h: usize,
+    shape: EraseShape,
+    rng: &mut Rng,
+) -> Option<(usize, usize, usize, usize)> {
+    if rng.unit() >= shape.p {
+        return None;
     }
     let area = (w * h) as f32;
     for _ in 0..100 {
-        let target = rng.range(0.02, 0.4) * area;
-        let aspect = rng.range(0.3, 1.0 / 0.3);
+        let target = rng.range(shape.area.0, shape.area.1) * area;
+        let aspect = rng.range(shape.aspect.0, shape.aspect.1);
         let eh = (target * aspect).sqrt().round() as usize;
         let ew = (target / aspect).sqrt().round() as usize;
         if ew < w && eh < h && ew > 0 && eh > 0 {
             let y0 = rng.below(h - eh + 1);
             let x0 = rng.below(w - ew + 1);
-            for (c, value) in fill.iter().enumerate() {
-                for y in y0..y0 + eh {
-                    let row = c * w * h + y * w;
-                    chw[row + x0..row + x0 + ew].fill(*value);
-                }
-            }
-            return;
+            return Some((x0, y0, ew, eh));
+        }
+    }
+    None
+}
+
+/// Fills `rect` of every plane of a CHW image with that plane's `fill`.
+pub(crate) fn fill_planes(
+    chw: &mut [f32],
+    w: usize,
+    h: usize,
+    (x0, y0, ew, eh): (usize, usize, usize, usize),
+    fill: [f32; 3],
+) {
+    for (c, value) in fill.iter().enumerate() {
+        for y in y0..y0 + eh {
+            let row = c * w * h + y * w;
+            chw[row + x0..row + x0 + ew].fill(*value);
+        }
+    }
+}
+
+/// Writes interleaved 0–255 pixels as the normalized CHW tensor.
+pub(crate) fn normalize(px: &[f32], preprocessing: &Preprocessing, out: &mut [f32]) {
+    let order: [usize; 3] = match preprocessing.channel_order {
+        crate::preprocess::ChannelOrder::Rgb => [0, 1, 2],
+        crate::preprocess::ChannelOrder::Bgr => [2, 1, 0],
+    };
+    let plane = preprocessing.width * preprocessing.height;
+    for (c, &src) in order.iter().enumerate() {
+        let (scale, mean, std) = (
+            preprocessing.scale,
+            preprocessing.mean[c],
+            preprocessing.std[c],
+        );
+        for i in 0..plane {
+            out[c * plane + i] = (px[i * 3 + src] * scale - mean) / std;
         }
     }
 }
@@ -155,6 +208,18 @@ pub fn training_input(
     rng: &mut Rng,
     out: &mut [f32],
 ) {
+    if let Some(sections) = &augment.sections {
+        crate::data::section_pipeline::training_input(
+            rgb,
+            width,
+            height,
+            preprocessing,
+            sections,
+            rng,
+            out,
+        );
+        return;
+    }
     let (w, h) = (preprocessing.width, preprocessing.height);
     let mut img = if augment.random_crop {
         random_crop(rgb, width, height, w, h, rng)
@@ -178,24 +243,12 @@ pub fn training_input(
             p.fill(g);
         }
     }
-    let order: [usize; 3] = match preprocessing.channel_order {
-        crate::preprocess::ChannelOrder::Rgb => [0, 1, 2],
-        crate::preprocess::ChannelOrder::Bgr => [2, 1, 0],
-    };
-    let plane = w * h;
-    for (c, &src) in order.iter().enumerate() {
-        let (scale, mean, std) = (
-            preprocessing.scale,
-            preprocessing.mean[c],
-            preprocessing.std[c],
-        );
-        for i in 0..plane {
-            out[c * plane + i] = (px[i * 3 + src] * scale - mean) / std;
-        }
-    }
-    if augment.random_erase {
+    normalize(&px, preprocessing, out);
+    if augment.random_erase
+        && let Some(rect) = erase_rect(w, h, TORCHREID_ERASE, rng)
+    {
         // torchreid fills with the normalization mean values (on the normalized image).
-        random_erase(out, w, h, preprocessing.mean, rng);
+        fill_planes(out, w, h, rect, preprocessing.mean);
     }
 }
 

@@ -168,6 +168,8 @@ impl Preprocessing {
             mean: [0.0; 3],
             std: [1.0; 3],
             input: InputTensor::Uint8(layout),
+            crop_margin: 0,
+            grayscale: false,
         }
     }
 

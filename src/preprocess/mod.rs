@@ -51,6 +51,11 @@ pub struct Preprocessing {
     /// The input tensor's type and layout: float32 NCHW prepared as above (the default), or
     /// raw uint8 pixels the graph normalizes itself.
     pub input: InputTensor,
+    /// Pixels cut from every side of the image (or box) before the resize, unless that leaves
+    /// under 2 pixels (deep-object-reid's `center_crop`; 0: none).
+    pub crop_margin: usize,
+    /// Grey after the resize, three equal channels (deep-object-reid's `force_gray_scale`).
+    pub grayscale: bool,
 }
 
 impl Preprocessing {
@@ -76,6 +81,8 @@ impl Preprocessing {
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
             input: InputTensor::Float,
+            crop_margin: 0,
+            grayscale: false,
         }
     }
 
@@ -89,6 +96,8 @@ impl Preprocessing {
             mean: [0.0; 3],
             std: [1.0; 3],
             input: InputTensor::Float,
+            crop_margin: 0,
+            grayscale: false,
         }
     }
 
@@ -111,6 +120,8 @@ impl Preprocessing {
         ]
         .into_iter()
         .chain(self.input.to_metadata())
+        .chain((self.crop_margin > 0).then(|| ("crop_margin".into(), self.crop_margin.to_string())))
+        .chain(self.grayscale.then(|| ("grayscale".into(), "1".into())))
         .collect()
     }
 
@@ -153,6 +164,21 @@ impl Preprocessing {
             mean: triple("mean")?,
             std: triple("std")?,
             input: InputTensor::from_metadata(meta)?,
+            crop_margin: match meta.get("crop_margin") {
+                Some(v) => v.parse().map_err(|_| {
+                    Error::InvalidInput("model metadata `crop_margin` is not a count".into())
+                })?,
+                None => 0,
+            },
+            grayscale: match meta.get("grayscale").map(String::as_str) {
+                None | Some("0") => false,
+                Some("1") => true,
+                Some(other) => {
+                    return Err(Error::InvalidInput(format!(
+                        "model metadata `grayscale` is `{other}`, not 0 or 1"
+                    )));
+                }
+            },
         })
     }
 }
@@ -408,7 +434,7 @@ impl Preprocessing {
         region: (usize, usize, usize, usize),
         out: &mut [f32],
     ) {
-        let (x0, y0, w, h) = region;
+        let (x0, y0, w, h) = inside_margin(region, self.crop_margin);
         let bpp = image.format.bytes_per_pixel();
         let mut rgb = Vec::with_capacity(w * h * 3);
         for y in y0..y0 + h {
@@ -417,7 +443,11 @@ impl Preprocessing {
                 rgb.extend_from_slice(&image.format.rgb(&row[x * bpp..]));
             }
         }
-        let resized = crate::preprocess::resample::resize_rgb(&rgb, w, h, self.width, self.height);
+        let mut resized =
+            crate::preprocess::resample::resize_rgb(&rgb, w, h, self.width, self.height);
+        if self.grayscale {
+            resized = crate::preprocess::grey_rgb(&resized);
+        }
         let plane = self.width * self.height;
         let order = match self.channel_order {
             ChannelOrder::Rgb => [0, 1, 2],
@@ -438,6 +468,30 @@ impl Preprocessing {
         self.prepare_region(image, (0, 0, image.width, image.height), out);
         Ok(())
     }
+}
+
+/// `region` (x0, y0, w, h) without `margin` pixels on every side, or the whole region when
+/// that would leave under 2 pixels (deep-object-reid's `CenterCrop`).
+pub fn inside_margin(
+    region: (usize, usize, usize, usize),
+    margin: usize,
+) -> (usize, usize, usize, usize) {
+    let (x0, y0, w, h) = region;
+    if margin > 0 && w >= 2 * margin + 2 && h >= 2 * margin + 2 {
+        (x0 + margin, y0 + margin, w - 2 * margin, h - 2 * margin)
+    } else {
+        region
+    }
+}
+
+/// Pillow's `convert("L")` of one RGB pixel (ITU-R 601-2 in 16-bit fixed point).
+pub fn luma(p: &[u8]) -> u8 {
+    ((p[0] as u32 * 19595 + p[1] as u32 * 38470 + p[2] as u32 * 7471 + 0x8000) >> 16) as u8
+}
+
+/// `convert("L").convert("RGB")`: the grey image, three equal channels.
+pub fn grey_rgb(rgb: &[u8]) -> Vec<u8> {
+    rgb.chunks(3).flat_map(|p| [luma(p); 3]).collect()
 }
 
 /// Encodes `image` as PNG and writes it to `path` atomically.

@@ -115,6 +115,9 @@ pub struct DataSection {
     pub width: usize,
     /// Training augmentations (torchreid names).
     pub transforms: Vec<String>,
+    /// deep-object-reid's `data.transforms` sections, which replace `transforms` when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transform_sections: Option<crate::data::transform_sections::TransformSections>,
     /// torchreid's `combineall`: each source's query and gallery images train too (as new
     /// identities; re-id sources only).
     pub combineall: bool,
@@ -130,6 +133,7 @@ impl Default for DataSection {
             height: 256,
             width: 128,
             transforms: vec!["random_flip".into()],
+            transform_sections: None,
             combineall: false,
         }
     }

@@ -53,6 +53,17 @@ impl Setup {
     }
 }
 
+/// The preprocessing of evaluation and export: torchreid's, with deep-object-reid's test-time
+/// centre crop and forced grey when its sections ask for them.
+pub(crate) fn test_preprocessing(config: &TrainConfig) -> Preprocessing {
+    let mut preprocessing = Preprocessing::torchreid(config.data.height, config.data.width);
+    if let Some(sections) = &config.data.transform_sections {
+        preprocessing.crop_margin = sections.test_margin();
+        preprocessing.grayscale = sections.force_gray_scale.enable;
+    }
+    preprocessing
+}
+
 /// Checks `config` and reads its datasets.
 pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
     let arch: Arch = config.model.arch.parse()?;
@@ -110,7 +121,10 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
             ));
         }
     }
-    let augment = Augment::from_names(&config.data.transforms)?;
+    let augment = match &config.data.transform_sections {
+        Some(sections) => Augment::from_sections(sections)?,
+        None => Augment::from_names(&config.data.transforms)?,
+    };
     let sampler = match config.sampler.name.parse()? {
         Sampler::RandomIdentity { .. } => Sampler::RandomIdentity {
             instances: config.sampler.num_instances,
@@ -171,7 +185,7 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
             "batch_size and max_epoch must be at least 1".into(),
         ));
     }
-    let preprocessing = Preprocessing::torchreid(config.data.height, config.data.width);
+    let preprocessing = test_preprocessing(config);
     let data = if config.model.task == Task::Reid {
         reid_data(config)?
     } else {
@@ -430,6 +444,24 @@ pub(crate) fn initial_peer(
 mod tests {
     use super::*;
     use crate::train::config::StagedLr;
+
+    #[test]
+    fn deep_object_reid_sections_carry_test_time_crop_and_grey() {
+        let c = crate::config::load_train_config(
+            None,
+            &[
+                "data.transforms.center_crop.enable=true".into(),
+                "data.transforms.center_crop.margin=4".into(),
+                "data.transforms.force_gray_scale.enable=true".into(),
+            ],
+        )
+        .unwrap();
+        let p = test_preprocessing(&c);
+        assert_eq!((p.crop_margin, p.grayscale), (4, true));
+        let plain = test_preprocessing(&TrainConfig::default());
+        assert_eq!((plain.crop_margin, plain.grayscale), (0, false));
+        assert_eq!(plain, Preprocessing::torchreid(256, 128));
+    }
 
     #[test]
     fn staged_rates_need_layers_and_exclude_mutual_learning() {

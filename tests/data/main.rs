@@ -5,3 +5,4 @@ mod common;
 
 mod classification_datasets;
 mod reid_datasets;
+mod transform_sections;

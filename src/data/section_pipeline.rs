@@ -1,0 +1,246 @@
+//! deep-object-reid's training pipeline over its `data.transforms` sections, in its fixed
+//! order: centre crop → resize → AugMix → RandAugment → cutout → flip → blur → noise → colour
+//! jitter → random grey → rotate → equalize → posterize → (random erase on pixels) → negative →
+//! forced grey → coarse dropout → crop-pad → normalize → (random erase on the normalized
+//! image). Each step's geometry is a function of its draws, so the tests can compare it with
+//! deep-object-reid's code given the same draws.
+
+use crate::data::image_ops::{self, Enhance, Resample};
+use crate::data::rng::Rng;
+use crate::data::transform_sections::{ColorJitter, RandomNoise, TransformSections};
+use crate::data::transforms::{EraseShape, erase_rect, fill_planes, normalize};
+use crate::preprocess::Preprocessing;
+use crate::preprocess::resample::resize_rgb;
+
+/// `center_crop`: `margin` pixels off every side, unless that leaves under 2 pixels.
+pub fn center_crop(rgb: &[u8], w: usize, h: usize, margin: usize) -> (Vec<u8>, usize, usize) {
+    let (x0, y0, cw, ch) = crate::preprocess::inside_margin((0, 0, w, h), margin);
+    let mut out = Vec::with_capacity(cw * ch * 3);
+    for y in y0..y0 + ch {
+        out.extend_from_slice(&rgb[(y * w + x0) * 3..(y * w + x0 + cw) * 3]);
+    }
+    (out, cw, ch)
+}
+
+/// `cutout`'s box for centre (xc, yc): half-sides `int(factor·side + 0.5) // 2`, clipped,
+/// both ends included (Pillow's rectangle); as `[x0, x1) × [y0, y1)`.
+pub fn cutout_box(
+    w: usize,
+    h: usize,
+    factor: f32,
+    (xc, yc): (usize, usize),
+) -> (usize, usize, usize, usize) {
+    let half = |side: usize| ((factor * side as f32 + 0.5) as usize) / 2;
+    let (hx, hy) = (half(w), half(h));
+    (
+        xc.saturating_sub(hx),
+        yc.saturating_sub(hy),
+        (xc + hx).min(w) + 1,
+        (yc + hy).min(h) + 1,
+    )
+}
+
+/// `crop_pad`: the image padded by `pad` black pixels per side, cropped back to its size at
+/// offset (x, y) of the padded image (0 … 2·pad each).
+pub fn crop_pad(rgb: &[u8], w: usize, h: usize, pad: usize, (x, y): (usize, usize)) -> Vec<u8> {
+    let mut out = vec![0u8; rgb.len()];
+    for oy in 0..h {
+        let sy = (oy + y) as isize - pad as isize;
+        if sy < 0 || sy >= h as isize {
+            continue;
+        }
+        for ox in 0..w {
+            let sx = (ox + x) as isize - pad as isize;
+            if sx >= 0 && sx < w as isize {
+                let s = (sy as usize * w + sx as usize) * 3;
+                out[(oy * w + ox) * 3..(oy * w + ox) * 3 + 3].copy_from_slice(&rgb[s..s + 3]);
+            }
+        }
+    }
+    out
+}
+
+/// `random_noise` with standard deviation `std`: each value plus N(0, std²), clipped and
+/// truncated to 8 bits (one draw per pixel when `grayscale`).
+fn add_noise(rgb: &mut [u8], std: f32, grayscale: bool, rng: &mut Rng) {
+    for p in rgb.chunks_mut(3) {
+        let shared = rng.normal() * std;
+        for (c, v) in p.iter_mut().enumerate() {
+            let n = if grayscale || c == 0 {
+                shared
+            } else {
+                rng.normal() * std
+            };
+            *v = (*v as f32 + n).clamp(0.0, 255.0) as u8;
+        }
+    }
+}
+
+fn random_noise(rgb: &mut [u8], s: &RandomNoise, rng: &mut Rng) {
+    let (lo, hi) = rgb
+        .iter()
+        .fold((255u8, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let range = if hi > lo { (hi - lo) as f32 } else { 1.0 };
+    let std = rng.range(0.0, s.sigma * range);
+    add_noise(rgb, std, s.grayscale, rng);
+}
+
+/// torchvision's `ColorJitter`: the four adjustments in random order, each factor uniform in
+/// its range (skipped when the range is zero).
+fn color_jitter(rgb: Vec<u8>, w: usize, h: usize, c: &ColorJitter, rng: &mut Rng) -> Vec<u8> {
+    let mut order = [0usize, 1, 2, 3];
+    rng.shuffle(&mut order);
+    let mut out = rgb;
+    for step in order {
+        out = match step {
+            0 if c.brightness > 0.0 => {
+                let f = rng.range(1.0 - c.brightness, 1.0 + c.brightness);
+                image_ops::enhance(&out, w, h, Enhance::Brightness, f)
+            }
+            1 if c.contrast > 0.0 => {
+                let f = rng.range(1.0 - c.contrast, 1.0 + c.contrast);
+                image_ops::enhance(&out, w, h, Enhance::Contrast, f)
+            }
+            2 if c.saturation > 0.0 => {
+                let f = rng.range(1.0 - c.saturation, 1.0 + c.saturation);
+                image_ops::enhance(&out, w, h, Enhance::Color, f)
+            }
+            3 if c.hue > 0.0 => image_ops::adjust_hue(&out, rng.range(-c.hue, c.hue)),
+            _ => out,
+        };
+    }
+    out
+}
+
+/// Inclusive uniform integer in [lo, hi].
+fn between(lo: usize, hi: usize, rng: &mut Rng) -> usize {
+    lo + rng.below(hi - lo + 1)
+}
+
+/// `random_rotate`'s angle: one of `values` when any is non-zero, else an integer in `angle`.
+fn rotation_angle(values: &[f32], angle: &[f32], rng: &mut Rng) -> f32 {
+    if values.iter().any(|&v| v != 0.0) {
+        *rng.pick(values)
+    } else {
+        let (lo, hi) = (angle[0].ceil() as i64, angle[1].floor() as i64);
+        (lo + rng.below((hi - lo + 1).max(1) as usize) as i64) as f32
+    }
+}
+
+/// Turns a decoded RGB image into one augmented, normalized `[3, H, W]` training input with
+/// deep-object-reid's sections.
+pub fn training_input(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    preprocessing: &Preprocessing,
+    s: &TransformSections,
+    rng: &mut Rng,
+    out: &mut [f32],
+) {
+    let (w, h) = (preprocessing.width, preprocessing.height);
+    let (src, sw, sh) = if s.center_crop.enable && !s.center_crop.test_only {
+        center_crop(rgb, width, height, s.center_crop.margin)
+    } else {
+        (rgb.to_vec(), width, height)
+    };
+    let mut img = resize_rgb(&src, sw, sh, w, h);
+    if s.augmix.enable {
+        img = crate::data::augmix::augmix(&img, w, h, rng)
+            .iter()
+            .map(|&v| v.clamp(0.0, 255.0) as u8)
+            .collect();
+    }
+    if s.randaugment.enable && rng.chance(s.randaugment.p) {
+        img = crate::data::randaugment::randaugment(&img, w, h, rng);
+    }
+    if s.cutout.enable && rng.chance(s.cutout.p) {
+        let centre = (rng.below(w), rng.below(h));
+        let fill = s
+            .cutout
+            .fill_color
+            .unwrap_or_else(|| std::array::from_fn(|_| rng.below(256) as u8));
+        let rect = cutout_box(w, h, s.cutout.cutout_factor, centre);
+        image_ops::fill_rect(&mut img, w, h, rect, fill);
+    }
+    if s.random_flip.enable && rng.chance(s.random_flip.p) {
+        image_ops::flip(&mut img, w);
+    }
+    if s.random_blur.enable && rng.chance(s.random_blur.p) {
+        img = image_ops::box_blur(&img, w, h, s.random_blur.k);
+    }
+    if s.random_noise.enable && rng.chance(s.random_noise.p) {
+        random_noise(&mut img, &s.random_noise, rng);
+    }
+    if s.color_jitter.enable && rng.chance(s.color_jitter.p) {
+        img = color_jitter(img, w, h, &s.color_jitter, rng);
+    }
+    if s.random_gray_scale.enable && rng.chance(s.random_gray_scale.p) {
+        img = image_ops::grayscale(&img);
+    }
+    if s.random_rotate.enable && rng.chance(s.random_rotate.p) {
+        let r = &s.random_rotate;
+        let angle = rotation_angle(&r.values, &r.angle, rng);
+        img = image_ops::rotate(&img, w, h, angle as f64, Resample::Nearest, [0; 3]);
+    }
+    if s.equalize.enable && rng.chance(s.equalize.p) {
+        img = image_ops::equalize(&img);
+    }
+    if s.posterize.enable && rng.chance(s.posterize.p) {
+        let bits = between(s.posterize.bits as usize, 6, rng);
+        img = image_ops::posterize(&img, bits as u32);
+    }
+    let e = &s.random_erase;
+    let erase = EraseShape {
+        p: e.p,
+        area: (e.sl, e.sh),
+        aspect: (e.rl, e.rh),
+    };
+    let fill = [e.fill_color[0], e.fill_color[1], e.fill_color[2]];
+    if e.enable
+        && !e.norm_image
+        && let Some((x0, y0, ew, eh)) = erase_rect(w, h, erase, rng)
+    {
+        let color = fill.map(|v| v.round().clamp(0.0, 255.0) as u8);
+        image_ops::fill_rect(&mut img, w, h, (x0, y0, x0 + ew, y0 + eh), color);
+    }
+    if s.random_negative.enable && rng.chance(s.random_negative.p) {
+        img = image_ops::invert(&img);
+    }
+    if s.force_gray_scale.enable {
+        img = image_ops::grayscale(&img);
+    }
+    if s.coarse_dropout.enable && rng.chance(s.coarse_dropout.p) {
+        let (holes, hh, hw) = s.coarse_dropout_ranges();
+        let value = [s.coarse_dropout.fill_value; 3];
+        for _ in 0..between(holes.0, holes.1, rng) {
+            let (dh, dw) = (
+                between(hh.0, hh.1, rng).min(h),
+                between(hw.0, hw.1, rng).min(w),
+            );
+            let (y0, x0) = (between(0, h - dh, rng), between(0, w - dw, rng));
+            image_ops::fill_rect(&mut img, w, h, (x0, y0, x0 + dw, y0 + dh), value);
+        }
+    }
+    if s.crop_pad.enable {
+        let pad = (0.125 * h as f32) as usize;
+        let offset = (rng.below(2 * pad + 1), rng.below(2 * pad + 1));
+        img = crop_pad(&img, w, h, pad, offset);
+    }
+    let px: Vec<f32> = img.iter().map(|&v| v as f32).collect();
+    normalize(&px, preprocessing, out);
+    if e.enable
+        && e.norm_image
+        && let Some(rect) = erase_rect(w, h, erase, rng)
+    {
+        let p = preprocessing;
+        let normalized: [f32; 3] = std::array::from_fn(|c| {
+            let src = match p.channel_order {
+                crate::preprocess::ChannelOrder::Rgb => c,
+                crate::preprocess::ChannelOrder::Bgr => 2 - c,
+            };
+            (fill[src] * p.scale - p.mean[c]) / p.std[c]
+        });
+        fill_planes(out, w, h, rect, normalized);
+    }
+}

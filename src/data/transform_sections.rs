@@ -1,0 +1,726 @@
+//! deep-object-reid's `data.transforms`: one section per augmentation, each switched on by
+//! `enable`, with its own probability and parameters, run in deep-object-reid's fixed order
+//! whatever the order of the keys. The defaults are deep-object-reid's
+//! (`scripts/default_config.py` at e1df6e05).
+//!
+//! Where deep-object-reid's code does something other than its keys say, reid follows the keys
+//! and says so on the field: `randaugment.p` is honoured (deep-object-reid ignores it);
+//! `cutout` and `coarse_dropout` place their boxes over the whole image of any shape
+//! (deep-object-reid swaps the axes, which only square images hide). Sections reid does not
+//! implement are accepted switched off and refused switched on, by name.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{Error, Result};
+
+fn yes() -> bool {
+    true
+}
+
+/// A section with only a probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chance {
+    /// Whether the transform runs.
+    #[serde(default)]
+    pub enable: bool,
+    /// Probability per image.
+    #[serde(default = "half")]
+    pub p: f32,
+}
+
+fn half() -> f32 {
+    0.5
+}
+
+impl Default for Chance {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.5,
+        }
+    }
+}
+
+/// `random_flip`: on by default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flip {
+    /// Whether the transform runs.
+    #[serde(default = "yes")]
+    pub enable: bool,
+    /// Probability per image.
+    #[serde(default = "half")]
+    pub p: f32,
+}
+
+impl Default for Flip {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            p: 0.5,
+        }
+    }
+}
+
+/// A section with no parameter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Switch {
+    /// Whether the transform runs.
+    #[serde(default)]
+    pub enable: bool,
+}
+
+/// `center_crop`: `margin` pixels cut from every side before the resize.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CenterCrop {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Pixels removed from each side.
+    pub margin: usize,
+    /// Only at test time (deep-object-reid crops test images whenever the section is on).
+    pub test_only: bool,
+}
+
+/// `posterize`: keep `bits`–6 high bits (uniform integer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Posterize {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// The fewest bits kept (1–6).
+    pub bits: u32,
+}
+
+impl Default for Posterize {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.5,
+            bits: 1,
+        }
+    }
+}
+
+/// `random_perspective` (deep-object-reid defines the keys but has no implementation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Perspective {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// How far the corners may move, as a share of half the side.
+    pub distortion_scale: f32,
+}
+
+impl Default for Perspective {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.5,
+            distortion_scale: 0.5,
+        }
+    }
+}
+
+/// `color_jitter` (torchvision's `ColorJitter` with probability `p`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ColorJitter {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// Brightness factor drawn from [1 − b, 1 + b].
+    pub brightness: f32,
+    /// Contrast factor drawn from [1 − c, 1 + c].
+    pub contrast: f32,
+    /// Saturation factor drawn from [1 − s, 1 + s].
+    pub saturation: f32,
+    /// Hue shift drawn from [−h, h] turns.
+    pub hue: f32,
+}
+
+impl Default for ColorJitter {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.5,
+            brightness: 0.2,
+            contrast: 0.2,
+            saturation: 0.1,
+            hue: 0.1,
+        }
+    }
+}
+
+/// `random_erase` (Zhong et al.): a rectangle of area `sl`–`sh` of the image and aspect
+/// `rl`–`rh` filled with `fill_color` (0–255), 100 attempts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomErase {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// Smallest area share.
+    pub sl: f32,
+    /// Largest area share.
+    pub sh: f32,
+    /// Smallest aspect (height / width).
+    pub rl: f32,
+    /// Largest aspect.
+    pub rh: f32,
+    /// Fill, per channel, 0–255.
+    #[serde(deserialize_with = "numbers")]
+    pub fill_color: Vec<f32>,
+    /// Erase on the normalized image (deep-object-reid's default; the same rectangle either
+    /// way, the fill is converted).
+    pub norm_image: bool,
+}
+
+impl Default for RandomErase {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.5,
+            sl: 0.2,
+            sh: 0.4,
+            rl: 0.3,
+            rh: 3.3,
+            fill_color: vec![125.307, 122.961, 113.8575],
+            norm_image: true,
+        }
+    }
+}
+
+/// `coarse_dropout`: `min_holes`–`max_holes` rectangles of `min_height`–`max_height` ×
+/// `min_width`–`max_width` pixels (uniform integers) set to `fill_value`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CoarseDropout {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// Most holes.
+    pub max_holes: usize,
+    /// Tallest hole.
+    pub max_height: usize,
+    /// Widest hole.
+    pub max_width: usize,
+    /// Fewest holes (none: `max_holes`).
+    pub min_holes: Option<usize>,
+    /// Shortest hole (none: `max_height`).
+    pub min_height: Option<usize>,
+    /// Narrowest hole (none: `max_width`).
+    pub min_width: Option<usize>,
+    /// The holes' value, 0–255.
+    pub fill_value: u8,
+    /// Accepted for deep-object-reid's configs; there are no masks to fill.
+    pub mask_fill_value: Option<u8>,
+}
+
+impl Default for CoarseDropout {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.5,
+            max_holes: 8,
+            max_height: 8,
+            max_width: 8,
+            min_holes: None,
+            min_height: None,
+            min_width: None,
+            fill_value: 0,
+            mask_fill_value: None,
+        }
+    }
+}
+
+/// `random_rotate`: an integer angle from `angle` (inclusive), or one of `values` when any of
+/// them is non-zero; nearest neighbour, black corners.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomRotate {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// Lowest and highest angle, degrees (counter-clockwise positive).
+    #[serde(deserialize_with = "numbers")]
+    pub angle: Vec<f32>,
+    /// Angles to choose from instead (used when any is non-zero).
+    #[serde(deserialize_with = "numbers")]
+    pub values: Vec<f32>,
+}
+
+impl Default for RandomRotate {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.5,
+            angle: vec![-5.0, 5.0],
+            values: vec![0.0],
+        }
+    }
+}
+
+/// `random_blur`: a k × k box filter (`cv2.blur`; deep-object-reid's class is called
+/// `GaussianBlur`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomBlur {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// Box side, odd.
+    pub k: usize,
+}
+
+impl Default for RandomBlur {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.5,
+            k: 5,
+        }
+    }
+}
+
+/// `random_noise`: Gaussian noise of a standard deviation drawn from [0, sigma × the image's
+/// value range].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomNoise {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// Largest standard deviation, as a share of the value range.
+    pub sigma: f32,
+    /// One noise value per pixel for all three channels.
+    pub grayscale: bool,
+}
+
+impl Default for RandomNoise {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.2,
+            sigma: 0.05,
+            grayscale: false,
+        }
+    }
+}
+
+/// `augmix`: reid's AugMix (the paper's operations, width 3, severity 3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Augmix {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// timm's configuration string; only deep-object-reid's default is accepted.
+    pub cfg_str: String,
+    /// The grey-image operation subset (refused when true).
+    pub grey_imgs: bool,
+}
+
+/// deep-object-reid's AugMix configuration string.
+const AUGMIX_CFG: &str = "augmix-m5-w3";
+
+impl Default for Augmix {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            cfg_str: AUGMIX_CFG.into(),
+            grey_imgs: false,
+        }
+    }
+}
+
+/// `cutout`: one box of `cutout_factor` × the image's sides at a uniform centre, filled with
+/// a random colour or `fill_color`; Pillow's rectangle, both ends included.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cutout {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// The box's sides as a share of the image's.
+    pub cutout_factor: f32,
+    /// `random` (each channel uniform 0–255) or an RGB triple.
+    #[serde(deserialize_with = "fill_color")]
+    pub fill_color: Option<[u8; 3]>,
+}
+
+impl Default for Cutout {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.5,
+            cutout_factor: 0.3,
+            fill_color: None,
+        }
+    }
+}
+
+/// `randaugment`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandAugment {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image (honoured; deep-object-reid always applies it).
+    pub p: f32,
+}
+
+impl Default for RandAugment {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 1.0,
+        }
+    }
+}
+
+/// `test`: deep-object-reid's test-time resize options (only its defaults are accepted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestResize {
+    /// Resize before the centre crop.
+    pub resize_first: bool,
+    /// Scale of that resize.
+    pub resize_scale: f32,
+}
+
+impl Default for TestResize {
+    fn default() -> Self {
+        Self {
+            resize_first: false,
+            resize_scale: 1.0,
+        }
+    }
+}
+
+/// A section reid does not implement: any keys, refused when `enable` is true.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Unsupported(pub serde_json::Map<String, serde_json::Value>);
+
+impl Unsupported {
+    fn enabled(&self) -> bool {
+        self.0.get("enable").and_then(|v| v.as_bool()) == Some(true)
+    }
+}
+
+/// deep-object-reid's `data.transforms` sections.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransformSections {
+    /// Horizontal flip (on by default).
+    pub random_flip: Flip,
+    /// Margin crop before the resize, train and test.
+    pub center_crop: CenterCrop,
+    /// AugMix.
+    pub augmix: Augmix,
+    /// RandAugment.
+    pub randaugment: RandAugment,
+    /// One filled box.
+    pub cutout: Cutout,
+    /// Box blur.
+    pub random_blur: RandomBlur,
+    /// Gaussian noise.
+    pub random_noise: RandomNoise,
+    /// Brightness, contrast, saturation and hue in random order.
+    pub color_jitter: ColorJitter,
+    /// Grey with probability p.
+    pub random_gray_scale: Chance,
+    /// Rotation by a random angle.
+    pub random_rotate: RandomRotate,
+    /// Histogram equalization.
+    pub equalize: Chance,
+    /// Fewer bits per value.
+    pub posterize: Posterize,
+    /// Random erasing.
+    pub random_erase: RandomErase,
+    /// 255 − value.
+    pub random_negative: Chance,
+    /// Grey always, train and test.
+    pub force_gray_scale: Switch,
+    /// Several filled rectangles.
+    pub coarse_dropout: CoarseDropout,
+    /// Zero padding of height / 8 then a random crop back to the size.
+    pub crop_pad: Switch,
+    /// Perspective distortion.
+    pub random_perspective: Perspective,
+    /// deep-object-reid's aspect-ratio crop (not implemented).
+    pub random_crop: Unsupported,
+    /// Grid lines (not implemented).
+    pub random_grid: Unsupported,
+    /// Drawn figures (not implemented).
+    pub random_figures: Unsupported,
+    /// Patches pasted from other images (not implemented).
+    pub random_patch: Unsupported,
+    /// Boxes at face landmarks (not implemented).
+    pub cut_out_with_prior: Unsupported,
+    /// Background replaced through masks (not implemented).
+    pub random_background_substitution: Unsupported,
+    /// Blending with outside images (not implemented).
+    pub mixup: Unsupported,
+    /// Test-time resize options.
+    pub test: TestResize,
+}
+
+fn probability(name: &str, p: f32) -> Result<()> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(invalid(name, format!("p must lie in [0, 1], not {p}")))
+    }
+}
+
+fn invalid(name: &str, message: String) -> Error {
+    Error::InvalidInput(format!("data.transforms.{name}: {message}"))
+}
+
+impl TransformSections {
+    /// Refuses sections reid does not implement when enabled, and parameters out of range.
+    pub fn validate(&self) -> Result<()> {
+        let unsupported = [
+            ("random_crop", &self.random_crop),
+            ("random_grid", &self.random_grid),
+            ("random_figures", &self.random_figures),
+            ("random_patch", &self.random_patch),
+            ("cut_out_with_prior", &self.cut_out_with_prior),
+            (
+                "random_background_substitution",
+                &self.random_background_substitution,
+            ),
+            ("mixup", &self.mixup),
+        ];
+        for (name, section) in unsupported {
+            if section.enabled() {
+                return Err(invalid(
+                    name,
+                    "is not implemented in reid; switch it off (random_crop: the list form's \
+                     `random_crop` is torchreid's random translation; mixup: see \
+                     loss.softmax.augmentations)"
+                        .into(),
+                ));
+            }
+        }
+        if self.random_perspective.enable {
+            return Err(invalid(
+                "random_perspective",
+                "deep-object-reid has no implementation behind this key (its value is ignored \
+                 there); switch it off"
+                    .into(),
+            ));
+        }
+        if self.test != TestResize::default() {
+            return Err(invalid(
+                "test",
+                "only resize_first: false and resize_scale: 1.0 are supported".into(),
+            ));
+        }
+        if self.augmix.enable && (self.augmix.cfg_str != AUGMIX_CFG || self.augmix.grey_imgs) {
+            return Err(invalid(
+                "augmix",
+                format!(
+                    "reid's AugMix has the paper's settings: cfg_str must be `{AUGMIX_CFG}` and \
+                     grey_imgs false"
+                ),
+            ));
+        }
+        for (name, p) in [
+            ("random_flip", self.random_flip.p),
+            ("randaugment", self.randaugment.p),
+            ("cutout", self.cutout.p),
+            ("random_blur", self.random_blur.p),
+            ("random_noise", self.random_noise.p),
+            ("color_jitter", self.color_jitter.p),
+            ("random_gray_scale", self.random_gray_scale.p),
+            ("random_rotate", self.random_rotate.p),
+            ("equalize", self.equalize.p),
+            ("posterize", self.posterize.p),
+            ("random_erase", self.random_erase.p),
+            ("random_negative", self.random_negative.p),
+            ("coarse_dropout", self.coarse_dropout.p),
+        ] {
+            probability(name, p)?;
+        }
+        if !(1..=6).contains(&self.posterize.bits) {
+            return Err(invalid("posterize", "bits must lie in 1–6".into()));
+        }
+        if self.random_blur.k.is_multiple_of(2) {
+            return Err(invalid("random_blur", "k must be odd".into()));
+        }
+        let finite_share = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
+        if !finite_share(self.cutout.cutout_factor) {
+            return Err(invalid("cutout", "cutout_factor must lie in [0, 1]".into()));
+        }
+        if !(self.random_noise.sigma.is_finite() && self.random_noise.sigma >= 0.0) {
+            return Err(invalid("random_noise", "sigma must be ≥ 0".into()));
+        }
+        let c = &self.color_jitter;
+        if ![c.brightness, c.contrast, c.saturation]
+            .iter()
+            .all(|&v| finite_share(v))
+            || !(0.0..=0.5).contains(&c.hue)
+        {
+            return Err(invalid(
+                "color_jitter",
+                "brightness, contrast and saturation must lie in [0, 1], hue in [0, 0.5]".into(),
+            ));
+        }
+        let e = &self.random_erase;
+        if !(0.0 < e.sl && e.sl <= e.sh && e.sh <= 1.0 && 0.0 < e.rl && e.rl <= e.rh)
+            || e.fill_color.len() != 3
+        {
+            return Err(invalid(
+                "random_erase",
+                "needs 0 < sl ≤ sh ≤ 1, 0 < rl ≤ rh and three fill_color values".into(),
+            ));
+        }
+        let d = &self.coarse_dropout;
+        let (holes, height, width) = self.coarse_dropout_ranges();
+        if [holes, height, width]
+            .iter()
+            .any(|&(lo, hi)| lo == 0 || lo > hi)
+        {
+            return Err(invalid(
+                "coarse_dropout",
+                format!(
+                    "needs 0 < min ≤ max for holes, height and width (holes {holes:?}, height \
+                     {height:?}, width {width:?}; fill_value {})",
+                    d.fill_value
+                ),
+            ));
+        }
+        let r = &self.random_rotate;
+        if r.angle.len() != 2 || r.angle[0] > r.angle[1] || r.values.is_empty() {
+            return Err(invalid(
+                "random_rotate",
+                "angle must be (lowest, highest) and values not empty".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `(min, max)` of coarse dropout's hole count, height and width, the minima defaulting
+    /// to the maxima.
+    pub fn coarse_dropout_ranges(&self) -> ((usize, usize), (usize, usize), (usize, usize)) {
+        let d = &self.coarse_dropout;
+        (
+            (d.min_holes.unwrap_or(d.max_holes), d.max_holes),
+            (d.min_height.unwrap_or(d.max_height), d.max_height),
+            (d.min_width.unwrap_or(d.max_width), d.max_width),
+        )
+    }
+
+    /// Margin cut from each side of a test image (0: none).
+    pub fn test_margin(&self) -> usize {
+        if self.center_crop.enable {
+            self.center_crop.margin
+        } else {
+            0
+        }
+    }
+}
+
+/// Numbers from a YAML sequence, a number, or deep-object-reid's tuple strings ("(-5, 5)",
+/// "(0,)").
+fn numbers<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<f32>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    parse_numbers(&value).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "expected numbers like (a, b) or [a, b], not {value}"
+        ))
+    })
+}
+
+fn parse_numbers(value: &serde_json::Value) -> Option<Vec<f32>> {
+    match value {
+        serde_json::Value::Number(n) => Some(vec![n.as_f64()? as f32]),
+        serde_json::Value::Array(items) => {
+            items.iter().map(|v| v.as_f64().map(|x| x as f32)).collect()
+        }
+        serde_json::Value::String(s) => {
+            let inner = s.trim().strip_prefix('(')?.strip_suffix(')')?;
+            inner
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| t.parse::<f32>().ok())
+                .collect()
+        }
+        _ => None,
+    }
+}
+
+/// `random` (none) or an RGB triple.
+fn fill_color<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<[u8; 3]>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    if value.is_null() || value.as_str() == Some("random") {
+        return Ok(None);
+    }
+    let rgb = parse_numbers(&value)
+        .filter(|v| v.len() == 3 && v.iter().all(|x| (0.0..=255.0).contains(x)))
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "fill_color: `random` or three values 0–255, not {value}"
+            ))
+        })?;
+    Ok(Some([rgb[0] as u8, rgb[1] as u8, rgb[2] as u8]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<TransformSections> {
+        let s: TransformSections =
+            serde_yaml::from_str(yaml).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    #[test]
+    fn deep_object_reid_keys_tuples_and_refusals() {
+        let s = parse(
+            "random_rotate: {enable: True, p: 0.3, angle: '(-10, 10)', values: '(0,)'}\n\
+             cutout: {enable: True, cutout_factor: 0.35, fill_color: '(1, 2, 3)'}\n\
+             coarse_dropout: {enable: True, min_holes: 2}\n\
+             random_grid: {enable: False, p: 0.33, color: '(-1, -1, -1)'}\n",
+        )
+        .unwrap();
+        assert_eq!(s.random_rotate.angle, vec![-10.0, 10.0]);
+        assert_eq!(s.random_rotate.values, vec![0.0]);
+        assert_eq!(s.cutout.fill_color, Some([1, 2, 3]));
+        assert_eq!(s.coarse_dropout_ranges(), ((2, 8), (8, 8), (8, 8)));
+        assert!(s.random_flip.enable, "random_flip is on by default");
+        for refused in [
+            "random_grid: {enable: True}",
+            "random_perspective: {enable: True}",
+            "posterize: {enable: True, bits: 7}",
+            "random_blur: {enable: True, k: 4}",
+            "equalize: {enable: True, p: 1.5}",
+            "equalize: {enable: True, q: 0.5}",
+            "coarse_dropout: {min_holes: 9}",
+            "augmix: {enable: True, cfg_str: augmix-m3-w3}",
+            "test: {resize_first: True}",
+            "colour_jitter: {enable: True}",
+        ] {
+            assert!(parse(refused).is_err(), "{refused}");
+        }
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<TransformSections>(&json).unwrap(), s);
+    }
+}
