@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::eval::{Metric, RankMetrics};
 use crate::extractor::{Extractor, ExtractorOptions};
 use crate::models::{Arch, ReidModel};
-use crate::preprocess::{ImageView, PixelFormat, Preprocessing, decode};
+use crate::preprocess::{ImageView, PixelFormat, decode};
 use crate::train::evaluate::evaluate_dataset;
 use crate::train::optim::OptimizerConfig;
 use crate::train::schedule::Schedule;
@@ -312,7 +312,7 @@ impl Finetuner {
             Error::InvalidInput("no held-out images: add query and gallery images".into())
         })?;
         let device = crate::device::parse_device(&self.config.device)?;
-        let pre = Preprocessing::torchreid(self.config.data.height, self.config.data.width);
+        let pre = self.config.data.test_preprocessing();
         let metric: Metric = self.config.eval.dist_metric.parse()?;
         evaluate_dataset(&self.model()?, &data, &pre, metric, 64, &device)
     }

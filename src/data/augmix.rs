@@ -23,15 +23,15 @@ pub enum Op {
     /// Invert values at or above the threshold.
     Solarize(u32),
     /// Counter-clockwise rotation about the centre, in degrees.
-    Rotate(f32),
+    Rotate(f64),
     /// Horizontal shear factor.
-    ShearX(f32),
+    ShearX(f64),
     /// Vertical shear factor.
-    ShearY(f32),
+    ShearY(f64),
     /// Horizontal shift in pixels.
-    TranslateX(f32),
+    TranslateX(f64),
     /// Vertical shift in pixels.
-    TranslateY(f32),
+    TranslateY(f64),
 }
 
 /// Applies one operation to an RGB image of `w × h`.
@@ -46,14 +46,14 @@ pub fn apply(op: Op, rgb: &[u8], w: usize, h: usize) -> Vec<u8> {
             rgb,
             w,
             h,
-            image_ops::rotation(degrees as f64, w, h),
+            image_ops::rotation(degrees, w, h),
             Resample::Bilinear,
             [0; 3],
         ),
-        Op::ShearX(s) => shift([1.0, s as f64, 0.0, 0.0, 1.0, 0.0]),
-        Op::ShearY(s) => shift([1.0, 0.0, 0.0, s as f64, 1.0, 0.0]),
-        Op::TranslateX(t) => shift([1.0, 0.0, t as f64, 0.0, 1.0, 0.0]),
-        Op::TranslateY(t) => shift([1.0, 0.0, 0.0, 0.0, 1.0, t as f64]),
+        Op::ShearX(s) => shift([1.0, s, 0.0, 0.0, 1.0, 0.0]),
+        Op::ShearY(s) => shift([1.0, 0.0, 0.0, s, 1.0, 0.0]),
+        Op::TranslateX(t) => shift([1.0, 0.0, t, 0.0, 1.0, 0.0]),
+        Op::TranslateY(t) => shift([1.0, 0.0, 0.0, 0.0, 1.0, t]),
     }
 }
 
@@ -62,7 +62,8 @@ fn level(rng: &mut Rng) -> f32 {
     rng.range(0.1, SEVERITY)
 }
 
-fn signed(value: f32, rng: &mut Rng) -> f32 {
+fn signed(value: f32, rng: &mut Rng) -> f64 {
+    let value = value as f64;
     if rng.unit() > 0.5 { -value } else { value }
 }
 

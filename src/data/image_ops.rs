@@ -11,7 +11,7 @@ pub type Rgb<'a> = &'a [u8];
 pub enum Resample {
     /// The source pixel under the mapped centre (Pillow's `NEAREST`).
     Nearest,
-    /// Pillow's `BILINEAR` (edge pixels repeated; within one grey level).
+    /// Pillow's `BILINEAR` (edge pixels repeated).
     Bilinear,
     /// Pillow's `BICUBIC` (a = −1 cubic, edge pixels repeated).
     Bicubic,
@@ -219,8 +219,7 @@ pub fn affine(
                 a5 += a4;
             }
         }
-        Resample::Bilinear => bilinear_affine(rgb, w, h, m, &mut out),
-        Resample::Bicubic => {
+        Resample::Bilinear | Resample::Bicubic => {
             for y in 0..h {
                 for x in 0..w {
                     let (cx, cy) = (x as f64 + 0.5, y as f64 + 0.5);
@@ -229,7 +228,11 @@ pub fn affine(
                     if sx < 0.0 || sy < 0.0 || sx >= w as f64 || sy >= h as f64 {
                         continue;
                     }
-                    let px = bicubic(rgb, w, h, sx, sy);
+                    let px = if resample == Resample::Bilinear {
+                        bilinear(rgb, w, h, sx, sy)
+                    } else {
+                        bicubic(rgb, w, h, sx, sy)
+                    };
                     out[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&px);
                 }
             }
@@ -238,40 +241,107 @@ pub fn affine(
     out
 }
 
-/// The bilinear affine map, in single precision with rounding to nearest: Pillow's
-/// bilinear results (which this matches within one grey level, edges included) are not
-/// reproduced by the double-precision steps of its source, so this keeps the variant
-/// checked against Pillow's output.
-fn bilinear_affine(rgb: Rgb, w: usize, h: usize, m: [f64; 6], out: &mut [u8]) {
-    let m = m.map(|v| v as f32);
-    let at = |x: isize, y: isize, c: usize| -> f32 {
-        rgb[(y.clamp(0, h as isize - 1) as usize * w + x.clamp(0, w as isize - 1) as usize) * 3 + c]
-            as f32
-    };
+/// `Image.transform(size, PERSPECTIVE, c, BILINEAR, fillcolor=fill)`: output pixel (x, y)
+/// takes the source at `((c0 x + c1 y + c2) / d, (c3 x + c4 y + c5) / d)` of its centre, with
+/// `d = c6 x + c7 y + 1`; outside, `fill`.
+pub fn perspective(rgb: Rgb, w: usize, h: usize, c: [f64; 8], fill: [u8; 3]) -> Vec<u8> {
+    let mut out: Vec<u8> = (0..w * h).flat_map(|_| fill).collect();
     for y in 0..h {
         for x in 0..w {
-            let (cx, cy) = (x as f32 + 0.5, y as f32 + 0.5);
-            let sx = m[0] * cx + m[1] * cy + m[2] - 0.5;
-            let sy = m[3] * cx + m[4] * cy + m[5] - 0.5;
-            if sx < -0.5 || sy < -0.5 || sx > w as f32 - 0.5 || sy > h as f32 - 0.5 {
+            let (cx, cy) = (x as f64 + 0.5, y as f64 + 0.5);
+            let d = c[6] * cx + c[7] * cy + 1.0;
+            let sx = (c[0] * cx + c[1] * cy + c[2]) / d;
+            let sy = (c[3] * cx + c[4] * cy + c[5]) / d;
+            if sx < 0.0 || sy < 0.0 || sx >= w as f64 || sy >= h as f64 {
                 continue;
             }
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = (sx - x0, sy - y0);
-            let (x0, y0) = (x0 as isize, y0 as isize);
-            for c in 0..3 {
-                let p = |dx, dy| at(x0 + dx, y0 + dy, c);
-                let top = p(0, 0) * (1.0 - fx) + p(1, 0) * fx;
-                let bottom = p(0, 1) * (1.0 - fx) + p(1, 1) * fx;
-                let v = top * (1.0 - fy) + bottom * fy;
-                out[(y * w + x) * 3 + c] = (v + 0.5).clamp(0.0, 255.0) as u8;
+            let px = bilinear(rgb, w, h, sx, sy);
+            out[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&px);
+        }
+    }
+    out
+}
+
+/// torchvision's `_get_perspective_coeffs`: the map taking each of the four `end` corners to
+/// its `start` corner, solved in double precision and rounded to single precision as
+/// torchvision returns it.
+pub fn perspective_coefficients(start: [[f64; 2]; 4], end: [[f64; 2]; 4]) -> [f64; 8] {
+    let mut a = [[0f64; 9]; 8];
+    for (i, (p, q)) in end.iter().zip(&start).enumerate() {
+        a[2 * i] = [
+            p[0],
+            p[1],
+            1.0,
+            0.0,
+            0.0,
+            0.0,
+            -q[0] * p[0],
+            -q[0] * p[1],
+            q[0],
+        ];
+        a[2 * i + 1] = [
+            0.0,
+            0.0,
+            0.0,
+            p[0],
+            p[1],
+            1.0,
+            -q[1] * p[0],
+            -q[1] * p[1],
+            q[1],
+        ];
+    }
+    // Gaussian elimination with partial pivoting on the augmented 8 × 9 system.
+    for col in 0..8 {
+        let pivot = (col..8)
+            .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
+            .unwrap_or(col);
+        a.swap(col, pivot);
+        let pivot_row = a[col];
+        for (r, row) in a.iter_mut().enumerate() {
+            if r != col && pivot_row[col] != 0.0 {
+                let f = row[col] / pivot_row[col];
+                for (v, p) in row.iter_mut().zip(&pivot_row).skip(col) {
+                    *v -= f * p;
+                }
             }
         }
     }
+    std::array::from_fn(|i| {
+        let v = if a[i][i] != 0.0 {
+            a[i][8] / a[i][i]
+        } else {
+            0.0
+        };
+        v as f32 as f64
+    })
 }
 
 fn clip_index(v: isize, n: usize) -> usize {
     v.clamp(0, n as isize - 1) as usize
+}
+
+/// Pillow's bilinear filter at source position (sx, sy); rows outside repeat the last inside.
+fn bilinear(rgb: Rgb, w: usize, h: usize, sx: f64, sy: f64) -> [u8; 3] {
+    let (sx, sy) = (sx - 0.5, sy - 0.5);
+    let (x, y) = (sx.floor(), sy.floor());
+    let (dx, dy) = (sx - x, sy - y);
+    let (x, y) = (x as isize, y as isize);
+    let (x0, x1) = (clip_index(x, w), clip_index(x + 1, w));
+    std::array::from_fn(|c| {
+        let row = |yy: usize| {
+            let a = rgb[(yy * w + x0) * 3 + c] as f64;
+            let b = rgb[(yy * w + x1) * 3 + c] as f64;
+            a + (b - a) * dx
+        };
+        let v1 = row(clip_index(y, h));
+        let v2 = if y + 1 >= 0 && ((y + 1) as usize) < h {
+            row((y + 1) as usize)
+        } else {
+            v1
+        };
+        (v1 + (v2 - v1) * dy) as u8
+    })
 }
 
 fn cubic(v1: f64, v2: f64, v3: f64, v4: f64, d: f64) -> f64 {

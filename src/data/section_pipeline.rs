@@ -1,6 +1,6 @@
 //! deep-object-reid's training pipeline over its `data.transforms` sections, in its fixed
 //! order: centre crop → resize → AugMix → RandAugment → cutout → flip → blur → noise → colour
-//! jitter → random grey → rotate → equalize → posterize → (random erase on pixels) → negative →
+//! jitter → random grey → rotate → perspective → equalize → posterize → (random erase on pixels) → negative →
 //! forced grey → coarse dropout → crop-pad → normalize → (random erase on the normalized
 //! image). Each step's geometry is a function of its draws, so the tests can compare it with
 //! deep-object-reid's code given the same draws.
@@ -112,6 +112,34 @@ fn color_jitter(rgb: Vec<u8>, w: usize, h: usize, c: &ColorJitter, rng: &mut Rng
     out
 }
 
+/// torchvision's `RandomPerspective.get_params`: each corner moved inwards by up to
+/// `scale` × half the side (uniform integers), as [top-left, top-right, bottom-right,
+/// bottom-left] (x, y).
+pub fn perspective_corners(w: usize, h: usize, scale: f32, rng: &mut Rng) -> [[usize; 2]; 4] {
+    let (dx, dy) = (
+        (scale * (w / 2) as f32) as usize,
+        (scale * (h / 2) as f32) as usize,
+    );
+    // torch.randint(lo, hi) excludes hi; the draws in torchvision's order.
+    let mut pick = |(lo, hi): (usize, usize)| lo + rng.below(hi - lo);
+    let (left, right) = ((0, dx + 1), (w - dx - 1, w));
+    let (top, bottom) = ((0, dy + 1), (h - dy - 1, h));
+    let top_left = [pick(left), pick(top)];
+    let top_right = [pick(right), pick(top)];
+    let bottom_right = [pick(right), pick(bottom)];
+    let bottom_left = [pick(left), pick(bottom)];
+    [top_left, top_right, bottom_right, bottom_left]
+}
+
+/// torchvision's `perspective`: the image corners moved to `corners`, bilinear, black outside.
+pub fn perspective(rgb: &[u8], w: usize, h: usize, corners: [[usize; 2]; 4]) -> Vec<u8> {
+    let (r, b) = ((w - 1) as f64, (h - 1) as f64);
+    let start = [[0.0, 0.0], [r, 0.0], [r, b], [0.0, b]];
+    let end = corners.map(|[x, y]| [x as f64, y as f64]);
+    let c = image_ops::perspective_coefficients(start, end);
+    image_ops::perspective(rgb, w, h, c, [0; 3])
+}
+
 /// Inclusive uniform integer in [lo, hi].
 fn between(lo: usize, hi: usize, rng: &mut Rng) -> usize {
     lo + rng.below(hi - lo + 1)
@@ -182,6 +210,11 @@ pub fn training_input(
         let r = &s.random_rotate;
         let angle = rotation_angle(&r.values, &r.angle, rng);
         img = image_ops::rotate(&img, w, h, angle as f64, Resample::Nearest, [0; 3]);
+    }
+    let q = &s.random_perspective;
+    if q.enable && rng.chance(q.p) {
+        let corners = perspective_corners(w, h, q.distortion_scale, rng);
+        img = perspective(&img, w, h, corners);
     }
     if s.equalize.enable && rng.chance(s.equalize.p) {
         img = image_ops::equalize(&img);

@@ -106,7 +106,8 @@ impl Default for Posterize {
     }
 }
 
-/// `random_perspective` (deep-object-reid defines the keys but has no implementation).
+/// `random_perspective`: torchvision's `RandomPerspective` (deep-object-reid defines the keys
+/// but has no implementation behind them), after `random_rotate`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Perspective {
@@ -516,14 +517,6 @@ impl TransformSections {
                 ));
             }
         }
-        if self.random_perspective.enable {
-            return Err(invalid(
-                "random_perspective",
-                "deep-object-reid has no implementation behind this key (its value is ignored \
-                 there); switch it off"
-                    .into(),
-            ));
-        }
         if self.test != TestResize::default() {
             return Err(invalid(
                 "test",
@@ -553,6 +546,7 @@ impl TransformSections {
             ("random_erase", self.random_erase.p),
             ("random_negative", self.random_negative.p),
             ("coarse_dropout", self.coarse_dropout.p),
+            ("random_perspective", self.random_perspective.p),
         ] {
             probability(name, p)?;
         }
@@ -565,6 +559,12 @@ impl TransformSections {
         let finite_share = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
         if !finite_share(self.cutout.cutout_factor) {
             return Err(invalid("cutout", "cutout_factor must lie in [0, 1]".into()));
+        }
+        if !finite_share(self.random_perspective.distortion_scale) {
+            return Err(invalid(
+                "random_perspective",
+                "distortion_scale must lie in [0, 1]".into(),
+            ));
         }
         if !(self.random_noise.sigma.is_finite() && self.random_noise.sigma >= 0.0) {
             return Err(invalid("random_noise", "sigma must be ≥ 0".into()));
@@ -708,7 +708,7 @@ mod tests {
         assert!(s.random_flip.enable, "random_flip is on by default");
         for refused in [
             "random_grid: {enable: True}",
-            "random_perspective: {enable: True}",
+            "random_perspective: {enable: True, distortion_scale: 1.5}",
             "posterize: {enable: True, bits: 7}",
             "random_blur: {enable: True, k: 4}",
             "equalize: {enable: True, p: 1.5}",

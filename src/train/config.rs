@@ -139,6 +139,19 @@ impl Default for DataSection {
     }
 }
 
+impl DataSection {
+    /// The preprocessing of evaluation and export: torchreid's at the input size, with
+    /// deep-object-reid's test-time centre crop and forced grey when its sections ask for them.
+    pub fn test_preprocessing(&self) -> crate::preprocess::Preprocessing {
+        let mut p = crate::preprocess::Preprocessing::torchreid(self.height, self.width);
+        if let Some(sections) = &self.transform_sections {
+            p.crop_margin = sections.test_margin();
+            p.grayscale = sections.force_gray_scale.enable;
+        }
+        p
+    }
+}
+
 /// How batches are drawn (`sampler:`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

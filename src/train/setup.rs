@@ -53,17 +53,6 @@ impl Setup {
     }
 }
 
-/// The preprocessing of evaluation and export: torchreid's, with deep-object-reid's test-time
-/// centre crop and forced grey when its sections ask for them.
-pub(crate) fn test_preprocessing(config: &TrainConfig) -> Preprocessing {
-    let mut preprocessing = Preprocessing::torchreid(config.data.height, config.data.width);
-    if let Some(sections) = &config.data.transform_sections {
-        preprocessing.crop_margin = sections.test_margin();
-        preprocessing.grayscale = sections.force_gray_scale.enable;
-    }
-    preprocessing
-}
-
 /// Checks `config` and reads its datasets.
 pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
     let arch: Arch = config.model.arch.parse()?;
@@ -185,7 +174,7 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
             "batch_size and max_epoch must be at least 1".into(),
         ));
     }
-    let preprocessing = test_preprocessing(config);
+    let preprocessing = config.data.test_preprocessing();
     let data = if config.model.task == Task::Reid {
         reid_data(config)?
     } else {
@@ -456,9 +445,9 @@ mod tests {
             ],
         )
         .unwrap();
-        let p = test_preprocessing(&c);
+        let p = c.data.test_preprocessing();
         assert_eq!((p.crop_margin, p.grayscale), (4, true));
-        let plain = test_preprocessing(&TrainConfig::default());
+        let plain = TrainConfig::default().data.test_preprocessing();
         assert_eq!((plain.crop_margin, plain.grayscale), (0, false));
         assert_eq!(plain, Preprocessing::torchreid(256, 128));
     }

@@ -365,7 +365,8 @@ fn all_sections_together_are_seeded() {
                randaugment: {enable: True}\ncutout: {enable: True, p: 1}\n\
                random_blur: {enable: True, k: 3}\nrandom_noise: {enable: True}\n\
                color_jitter: {enable: True, p: 1}\nrandom_gray_scale: {enable: True}\n\
-               random_rotate: {enable: True}\nequalize: {enable: True}\n\
+               random_rotate: {enable: True}\nrandom_perspective: {enable: True}\n\
+               equalize: {enable: True}\n\
                posterize: {enable: True}\nrandom_erase: {enable: True, norm_image: False}\n\
                random_negative: {enable: True}\ncoarse_dropout: {enable: True}\n\
                crop_pad: {enable: True}";
@@ -407,4 +408,65 @@ fn test_time_crop_and_grey_match_deep_object_reids_test_transform() {
             .iter()
             .all(|(k, _)| k != "crop_margin" && k != "grayscale")
     );
+}
+
+/// random_perspective is torchvision's `RandomPerspective`: its warp pixel for pixel at given
+/// corners, and its corners drawn over the same values with the same (uniform) frequencies.
+#[test]
+fn random_perspective_matches_torchvision() {
+    use reid::data::section_pipeline::{perspective, perspective_corners};
+    let f = fixture();
+    let image = bytes(&f, "image");
+    let (h, w) = (f["image"].shape[0], f["image"].shape[1]);
+    let warp = |i: usize| {
+        let c = ints(&f, &format!("perspective_{i}_corners"));
+        let corners: [[usize; 2]; 4] =
+            std::array::from_fn(|k| [c[2 * k] as usize, c[2 * k + 1] as usize]);
+        perspective(&image, w, h, corners)
+    };
+    for i in 0..2 {
+        let name = format!("perspective_{i}");
+        assert_same(&name, &warp(i), &bytes(&f, &name));
+    }
+    // Corners left in place: reid's exact solve returns the image; torchvision's least
+    // squares leaves ~1e-15 in the coefficients, a shift that truncation turns into one grey
+    // level less on some pixels.
+    assert_same("perspective_2 (identity)", &warp(2), &image);
+    let (_, max) = diff(&warp(2), &bytes(&f, "perspective_2"));
+    assert!(max <= 1, "perspective_2: off by {max}");
+    let theirs = ints(&f, "perspective_draw_counts");
+    let side = f["perspective_draw_counts"].shape[1];
+    let n = 20_000;
+    let mut ours = vec![0i64; 8 * side];
+    let mut rng = Rng::new(9);
+    for _ in 0..n {
+        for (k, v) in perspective_corners(w, h, 0.5, &mut rng)
+            .iter()
+            .flatten()
+            .enumerate()
+        {
+            ours[k * side + v] += 1;
+        }
+    }
+    for k in 0..8 {
+        let (a, b) = (
+            &ours[k * side..(k + 1) * side],
+            &theirs[k * side..(k + 1) * side],
+        );
+        let support = |c: &[i64]| c.iter().map(|&v| v > 0).collect::<Vec<_>>();
+        assert_eq!(
+            support(a),
+            support(b),
+            "coordinate {k}: values drawn differ"
+        );
+        let values = b.iter().filter(|&&v| v > 0).count() as f64;
+        for (x, y) in a.iter().zip(b) {
+            // Both near n / values; 5 standard deviations of a binomial count apart at most.
+            let sd = (n as f64 / values).sqrt();
+            assert!(
+                ((x - y) as f64).abs() < 7.0 * sd,
+                "coordinate {k}: {a:?} vs {b:?}"
+            );
+        }
+    }
 }

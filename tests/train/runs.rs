@@ -865,3 +865,41 @@ fn pretrained_starts_the_backbone_from_the_zoos_imagenet_weights() {
     // The classifier: the training set's 8 identities, not the file's 10 classes.
     assert_eq!(trained["classifier.weight"].len(), 8 * 512);
 }
+
+/// deep-object-reid's `data.transforms` sections in a whole run: its test-time centre crop and
+/// forced grey reach the evaluation, the exported model's metadata and the extractor that
+/// loads it, and `reid eval` with the run's saved config gives the mAP the run recorded.
+#[test]
+fn deep_object_reid_transform_sections_reach_evaluation_and_export() {
+    use reid::data::transform_sections::TransformSections;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let save = dir.path().join("run");
+    let mut c = config(&root, &save, 2);
+    c.data.transforms.clear();
+    let mut sections = TransformSections::default();
+    sections.randaugment.enable = true;
+    sections.cutout.enable = true;
+    sections.coarse_dropout.enable = true;
+    sections.center_crop.enable = true;
+    sections.center_crop.margin = 2;
+    sections.force_gray_scale.enable = true;
+    c.data.transform_sections = Some(sections);
+    let report = train(&c, &mut |_| true).unwrap();
+    let onnx = report.onnx.unwrap();
+    let meta = reid::export::read_metadata(&std::fs::read(&onnx).unwrap()).unwrap();
+    assert_eq!(meta.get("grayscale").map(String::as_str), Some("1"));
+    assert_eq!(meta.get("crop_margin").map(String::as_str), Some("2"));
+    let options = ExtractorOptions {
+        engine: Engine::Burn,
+        ..Default::default()
+    };
+    let extractor = Extractor::new(&onnx, &options).unwrap();
+    assert_eq!(*extractor.preprocessing(), c.data.test_preprocessing());
+    let (best_map, _) = report.best.unwrap();
+    let cli = cli_map(&report.model, &save);
+    assert!(
+        (cli - best_map).abs() < 1e-6,
+        "eval {cli} vs run {best_map}"
+    );
+}

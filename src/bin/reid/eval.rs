@@ -182,8 +182,7 @@ fn eval_weights(
     let device = reid::device::parse_devices(&config.device)?.remove(0);
     let arch: Arch = config.model.arch.parse()?;
     let model = load_any(Some(arch), weights, &device)?;
-    let preprocessing =
-        reid::preprocess::Preprocessing::torchreid(config.data.height, config.data.width);
+    let preprocessing = config.data.test_preprocessing();
     let scoring = reid::eval::EvalOptions {
         metric: options.metric.unwrap_or(&config.eval.dist_metric).parse()?,
         rerank: options.rerank.then(Default::default),
