@@ -39,6 +39,28 @@ struct Model {
     head: String,
     /// Width and heads of the attention head.
     attention: AttentionSection,
+    /// Representation self-challenging.
+    self_challenging_cfg: SelfChallenging,
+}
+
+/// deep-object-reid's `model.self_challenging_cfg`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SelfChallenging {
+    enable: bool,
+    drop_p: f32,
+    drop_batch_p: f32,
+}
+
+impl Default for SelfChallenging {
+    fn default() -> Self {
+        let d = crate::train::rsc::RscConfig::default();
+        Self {
+            enable: false,
+            drop_p: d.drop_p,
+            drop_batch_p: d.drop_batch_p,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +89,7 @@ impl Default for Model {
             kind: "reid".into(),
             head: "linear".into(),
             attention: AttentionSection::default(),
+            self_challenging_cfg: SelfChallenging::default(),
         }
     }
 }
@@ -830,6 +853,11 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         }),
         None => None,
     };
+    let rsc = &f.model.self_challenging_cfg;
+    let self_challenging = rsc.enable.then_some(crate::train::rsc::RscConfig {
+        drop_p: rsc.drop_p,
+        drop_batch_p: rsc.drop_batch_p,
+    });
     let attention_head = match f.model.head.as_str() {
         "linear" => None,
         "attention" if task == Task::Multilabel && !multilabel.uses_cosine() => {
@@ -864,6 +892,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             pretrained: f.model.pretrained,
             task,
             attention_head,
+            self_challenging,
         },
         data: DataSection {
             root: f.data.root,
@@ -1138,6 +1167,23 @@ mod tests {
             ("RandomDomainSampler", 2)
         );
         assert_eq!(load_train_config(None, &[]).unwrap().sampler.num_cams, 1);
+    }
+
+    #[test]
+    fn self_challenging_keys() {
+        let c = load_train_config(
+            None,
+            &[
+                "model.self_challenging_cfg.enable=true".into(),
+                "model.self_challenging_cfg.drop_p=0.4".into(),
+            ],
+        )
+        .unwrap();
+        let rsc = c.model.self_challenging.unwrap();
+        assert_eq!((rsc.drop_p, rsc.drop_batch_p), (0.4, 0.33));
+        let off = load_train_config(None, &["model.self_challenging_cfg.drop_p=0.4".into()]);
+        assert!(off.unwrap().model.self_challenging.is_none());
+        assert!(load_train_config(None, &["model.self_challenging_cfg.p=0.4".into()]).is_err());
     }
 
     #[test]

@@ -318,12 +318,20 @@ impl ReidModel {
     pub fn logits(&self, images: Tensor<4>) -> Logits {
         let maps = self.featuremaps(images);
         let features = self.head.features(maps.clone());
-        let logits = match (&self.attention, self.cosine_scale) {
-            (Some(attention), _) => attention.forward(maps),
-            (None, Some(scale)) => self.cosine_logits(features.clone()) * scale,
-            (None, None) => self.head.classifier.forward(features.clone()),
+        let logits = match &self.attention {
+            Some(attention) => attention.forward(maps),
+            None => self.scores(features.clone()),
         };
         Logits { logits, features }
+    }
+
+    /// The classifier's scores of embeddings: linear, or scaled cosines for a model trained
+    /// with a cosine classifier (the attention head scores feature maps instead).
+    pub fn scores(&self, features: Tensor<2>) -> Tensor<2> {
+        match self.cosine_scale {
+            Some(scale) => self.cosine_logits(features) * scale,
+            None => self.head.classifier.forward(features),
+        }
     }
 
     /// The same network with a new, freshly initialized classifier for `num_classes`

@@ -83,6 +83,9 @@ pub struct ModelSection {
     pub task: Task,
     /// Multi-label: score the classes with the attention head instead of a linear one.
     pub attention_head: Option<AttentionConfig>,
+    /// Representation self-challenging (deep-object-reid's `model.self_challenging_cfg`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_challenging: Option<super::rsc::RscConfig>,
 }
 
 impl Default for ModelSection {
@@ -93,6 +96,7 @@ impl Default for ModelSection {
             pretrained: false,
             task: Task::Reid,
             attention_head: None,
+            self_challenging: None,
         }
     }
 }

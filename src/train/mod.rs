@@ -21,6 +21,7 @@ pub mod multilabel_step;
 pub mod optim;
 pub mod parallel;
 pub mod radam;
+pub mod rsc;
 pub mod sam;
 pub mod schedule;
 pub(crate) mod setup;

@@ -92,6 +92,23 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
             ));
         }
     }
+    if let Some(rsc) = &config.model.self_challenging {
+        rsc.check()?;
+        let losses = &config.loss.reid;
+        if split
+            || config.loss.mutual_learning.is_some()
+            || config.loss.distillation.is_some()
+            || config.loss.mixing.is_some()
+            || config.model.task == Task::Multilabel
+            || losses.softmax_weight <= 0.0
+            || losses.center_weight > 0.0
+        {
+            return Err(Error::InvalidInput(
+                "model.self_challenging_cfg: self-challenging trains one model on one device                  with the identity loss (softmax or AM-softmax, the triplet loss beside it):                  not with the center loss, batch mixing, mutual learning, distillation,                  multi-label training or several devices or processes"
+                    .into(),
+            ));
+        }
+    }
     if let Some(mixing) = &config.loss.mixing {
         mixing.validate()?;
         let losses = &config.loss.reid;
@@ -433,6 +450,33 @@ pub(crate) fn initial_peer(
 mod tests {
     use super::*;
     use crate::train::config::StagedLr;
+
+    #[test]
+    fn self_challenging_is_refused_where_it_cannot_run() {
+        let rsc = |drop_p: f32, center: f32| TrainConfig {
+            model: crate::train::ModelSection {
+                self_challenging: Some(crate::train::rsc::RscConfig {
+                    drop_p,
+                    drop_batch_p: 0.33,
+                }),
+                ..Default::default()
+            },
+            loss: crate::train::LossSection {
+                reid: crate::train::LossConfig {
+                    center_weight: center,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        for refused in [rsc(1.0, 0.0), rsc(0.33, 0.005)] {
+            match setup(&refused) {
+                Err(Error::InvalidInput(m)) => assert!(m.contains("self_challenging"), "{m}"),
+                other => panic!("{:?}", other.err()),
+            }
+        }
+    }
 
     #[test]
     fn deep_object_reid_sections_carry_test_time_crop_and_grey() {

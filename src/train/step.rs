@@ -13,6 +13,7 @@ use super::loss::{
 };
 use super::mixing::Mix;
 use super::optim::Optimizer;
+use super::rsc::{self, Challenge};
 use super::sam::{SamConfig, ascend};
 use crate::models::ReidModel;
 
@@ -116,10 +117,22 @@ fn forward(
         centers,
         taught,
         mixed,
+        challenge,
     } = extra;
     let mut out = model.logits(images);
+    let scores = |features: Tensor<2>| {
+        if losses.am_margin > 0.0 {
+            model.cosine_logits(features)
+        } else {
+            model.scores(features)
+        }
+    };
     if losses.am_margin > 0.0 {
         out.logits = model.cosine_logits(out.features.clone());
+    }
+    if let Some(challenge) = challenge {
+        out.features = rsc::challenge(out.features, targets.clone(), scores, challenge);
+        out.logits = scores(out.features.clone());
     }
     let n = targets.dims()[0];
     let correct = out
@@ -199,6 +212,8 @@ struct Extra<'a> {
     taught: Option<(&'a Teacher, &'a Tensor<2>)>,
     /// A mixed batch: the partners' identities and each image's own share.
     mixed: Option<(&'a Tensor<1, Int>, f32)>,
+    /// Representation self-challenging: the images whose strongest features are dropped.
+    challenge: Option<&'a Challenge>,
 }
 
 impl Teacher {
@@ -255,6 +270,8 @@ pub struct StepExtras<'a> {
     /// Batch mixing: the images are mixed before the forward pass, the identity loss scores
     /// both identities.
     pub mix: Option<&'a Mix>,
+    /// Representation self-challenging of this batch.
+    pub challenge: Option<&'a Challenge>,
 }
 
 /// The gradients of `model`'s parameters (only those in `only`, when given).
@@ -285,6 +302,7 @@ pub fn train_step_with(
         centers,
         teacher,
         mix,
+        challenge,
     } = extras;
     let images = match mix {
         Some(mix) => mix.apply(images),
@@ -296,6 +314,7 @@ pub fn train_step_with(
         centers: centers.as_deref(),
         taught: teacher.zip(target.as_ref()),
         mixed: partners.as_ref().zip(mix.map(|m| m.lam)),
+        challenge,
     };
     let f = forward(&model, images.clone(), targets.clone(), losses, extra);
     let stats = f.stats(&f.loss);
@@ -334,8 +353,7 @@ pub fn mutual_step(
     let StepExtras { only, centers, .. } = extras;
     let centers_only = Extra {
         centers: centers.as_deref(),
-        taught: None,
-        mixed: None,
+        ..Extra::default()
     };
     let a = forward(
         &main.model,

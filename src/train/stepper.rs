@@ -29,15 +29,20 @@ pub(crate) struct Peer {
     pub optimizer: Optimizer,
 }
 
-/// The batch mixing's draws for the batch of these training-set `indices`: a function of the
-/// seed and the batch alone, so that a resumed run mixes its batches as the uninterrupted run.
-fn mix_rng(seed: u64, indices: &[usize]) -> Rng {
-    const MIX_STREAM: u64 = 0x4d49_5855;
+/// The draws of one of a step's random techniques (`stream`) for the batch of these
+/// training-set `indices`: a function of the seed and the batch alone, so that a resumed run
+/// draws for its batches as the uninterrupted run.
+fn batch_rng(seed: u64, stream: u64, indices: &[usize]) -> Rng {
     let batch = indices.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &i| {
         (h ^ i as u64).wrapping_mul(0x0100_0000_01b3)
     });
-    Rng::derive(seed, &[MIX_STREAM, batch])
+    Rng::derive(seed, &[stream, batch])
 }
+
+/// Batch mixing's stream of [`batch_rng`].
+const MIX_STREAM: u64 = 0x4d49_5855;
+/// Representation self-challenging's stream of [`batch_rng`].
+const RSC_STREAM: u64 = 0x5253_4321;
 
 /// How each step trains.
 enum Recipe {
@@ -188,7 +193,13 @@ impl Stepper {
                 batch,
                 height,
                 width,
-                &mut mix_rng(config.seed, indices),
+                &mut batch_rng(config.seed, MIX_STREAM, indices),
+            )
+        });
+        let challenge = config.model.self_challenging.map(|rsc| {
+            rsc.draw(
+                indices.len(),
+                &mut batch_rng(config.seed, RSC_STREAM, indices),
             )
         });
         let extras = StepExtras {
@@ -197,6 +208,7 @@ impl Stepper {
             centers: centers.as_mut(),
             teacher: teacher.as_ref(),
             mix: mix.as_ref(),
+            challenge: challenge.as_ref(),
         };
         let (model, stats) = match &recipe {
             Recipe::Multilabel { labels, classes } => {

@@ -7,4 +7,5 @@ mod classification_runs;
 mod mixing;
 mod mpi;
 mod numerics;
+mod rsc;
 mod runs;
