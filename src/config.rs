@@ -143,6 +143,7 @@ struct Sampler {
     /// deep-object-reid's name for `num_instances`.
     batch_num_instances: Option<usize>,
     num_cams: usize,
+    num_datasets: usize,
     /// deep-object-reid's `RandomIdentitySamplerV3` share per identity (≤ 0: the median).
     epoch_num_instances: i64,
     fill_instances: bool,
@@ -156,6 +157,7 @@ impl Default for Sampler {
             num_instances: d.num_instances,
             batch_num_instances: None,
             num_cams: d.num_cams,
+            num_datasets: d.num_datasets,
             epoch_num_instances: d.epoch_num_instances as i64,
             fill_instances: d.fill_instances,
         }
@@ -915,6 +917,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
                 ["sampler.batch_num_instances", "sampler.num_instances"],
             )?,
             num_cams: f.sampler.num_cams,
+            num_datasets: f.sampler.num_datasets,
             epoch_num_instances: f.sampler.epoch_num_instances.max(0) as usize,
             fill_instances: f.sampler.fill_instances,
         },
@@ -1167,6 +1170,15 @@ mod tests {
             ("RandomDomainSampler", 2)
         );
         assert_eq!(load_train_config(None, &[]).unwrap().sampler.num_cams, 1);
+        let sets = load_train_config(
+            None,
+            &[
+                "sampler.train_sampler=RandomDatasetSampler".into(),
+                "sampler.num_datasets=2".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(sets.sampler.num_datasets, 2);
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub struct Sample {
     pub pid: i64,
     /// Camera, from 0.
     pub camera: i32,
+    /// Which training set the image comes from, from 0 ([`combine_train`] numbers the sources
+    /// in order; 0 otherwise).
+    pub dataset: usize,
 }
 
 /// A re-id dataset: training images, and the query and gallery images of its test split.
@@ -77,6 +80,7 @@ impl ReidDataset {
                 path: s.path.clone(),
                 pid: labels[&s.pid] + offset,
                 camera: s.camera,
+                dataset: s.dataset,
             })
             .collect();
         self.train.extend(added);
@@ -117,11 +121,12 @@ pub fn junk_pids(dataset: &str) -> &'static [i64] {
 pub fn combine_train(datasets: &[ReidDataset]) -> Vec<Sample> {
     let mut out = Vec::new();
     let (mut pid_offset, mut camera_offset) = (0i64, 0i32);
-    for d in datasets {
+    for (index, d) in datasets.iter().enumerate() {
         out.extend(d.train.iter().map(|s| Sample {
             path: s.path.clone(),
             pid: s.pid + pid_offset,
             camera: s.camera + camera_offset,
+            dataset: index,
         }));
         pid_offset += d.train.iter().map(|s| s.pid + 1).max().unwrap_or(0);
         camera_offset += d.train.iter().map(|s| s.camera + 1).max().unwrap_or(0);
@@ -138,6 +143,7 @@ mod tests {
             path: format!("{pid}_{camera}.jpg").into(),
             pid,
             camera,
+            dataset: 0,
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod augmix;
 pub mod classification;
 pub mod dataset;
+pub mod erase;
 pub mod files;
 pub mod image_ops;
 pub mod randaugment;

@@ -27,6 +27,12 @@ pub enum Sampler {
         /// Cameras per batch (torchreid's `num_cams`; 0: every camera).
         domains: usize,
     },
+    /// torchreid's `RandomDatasetSampler`: the same as `RandomDomain` with each training set
+    /// (of several `sources`) a domain.
+    RandomDataset {
+        /// Training sets per batch (torchreid's `num_datasets`; 0: every set).
+        datasets: usize,
+    },
     /// deep-object-reid's `RandomIdentitySamplerV2`: every image once an epoch — identities in
     /// random order, each one's images in random order, one after another — cut into rows of
     /// K and the rows shuffled; a row may hold the end of one identity and the start of the
@@ -66,6 +72,7 @@ impl std::str::FromStr for Sampler {
                 Ok(Sampler::RandomIdentity { instances: 4 })
             }
             "RandomDomainSampler" | "random_domain" => Ok(Sampler::RandomDomain { domains: 1 }),
+            "RandomDatasetSampler" | "random_dataset" => Ok(Sampler::RandomDataset { datasets: 1 }),
             "RandomIdentitySamplerV2" => Ok(Sampler::RandomIdentityV2 {
                 instances: 4,
                 fill: false,
@@ -76,8 +83,8 @@ impl std::str::FromStr for Sampler {
             }),
             other => Err(Error::InvalidInput(format!(
                 "unknown sampler `{other}`; expected SequentialSampler, RandomSampler, \
-                 RandomIdentitySampler, RandomIdentitySamplerV2, RandomIdentitySamplerV3 or \
-                 RandomDomainSampler"
+                 RandomIdentitySampler, RandomIdentitySamplerV2, RandomIdentitySamplerV3, \
+                 RandomDomainSampler or RandomDatasetSampler"
             ))),
         }
     }
@@ -117,7 +124,13 @@ impl Sampler {
             }
             Sampler::RandomDomain { domains } => {
                 let cameras: Vec<i64> = samples.iter().map(|s| s.camera as i64).collect();
-                balanced_batches(&cameras, batch_size, domains, rng)
+                let kind = ("RandomDomainSampler", "camera");
+                balanced_batches(&cameras, batch_size, domains, kind, rng)
+            }
+            Sampler::RandomDataset { datasets } => {
+                let sets: Vec<i64> = samples.iter().map(|s| s.dataset as i64).collect();
+                let kind = ("RandomDatasetSampler", "training set");
+                balanced_batches(&sets, batch_size, datasets, kind, rng)
             }
         }
     }
@@ -253,6 +266,7 @@ fn balanced_batches(
     keys: &[i64],
     batch_size: usize,
     groups: usize,
+    (sampler, domain): (&str, &str),
     rng: &mut Rng,
 ) -> Result<Vec<usize>> {
     let mut by_key: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
@@ -262,16 +276,16 @@ fn balanced_batches(
     let groups = if groups == 0 { by_key.len() } else { groups };
     if groups > by_key.len() || batch_size == 0 || !batch_size.is_multiple_of(groups) {
         return Err(Error::InvalidInput(format!(
-            "RandomDomainSampler: batches of {batch_size} from {groups} of {} cameras: the \
-             cameras per batch must exist and divide the batch size",
+            "{sampler}: batches of {batch_size} from {groups} of {} {domain}s: the {domain}s \
+             per batch must exist and divide the batch size",
             by_key.len()
         )));
     }
     let per_group = batch_size / groups;
     if let Some((key, indices)) = by_key.iter().find(|(_, v)| v.len() < per_group) {
         return Err(Error::InvalidInput(format!(
-            "RandomDomainSampler: camera {key} has {} images, fewer than the {per_group} a \
-             batch takes from each",
+            "{sampler}: {domain} {key} has {} images, fewer than the {per_group} a batch \
+             takes from each",
             indices.len()
         )));
     }
@@ -367,6 +381,7 @@ mod tests {
                     path: format!("{pid}_{i}.jpg").into(),
                     pid: pid as i64,
                     camera: 0,
+                    dataset: 0,
                 })
             })
             .collect()
@@ -533,6 +548,7 @@ mod tests {
                     path: format!("{camera}_{i}.jpg").into(),
                     pid: i as i64,
                     camera,
+                    dataset: 0,
                 });
             }
         }
@@ -573,6 +589,36 @@ mod tests {
         assert!(big.epoch(&samples, 8, 1, 0).is_err(), "camera 3 has 6");
     }
 
+    /// torchreid's `RandomDatasetSampler` is its `RandomDomainSampler` keyed on the training
+    /// set: the same order where each image's set is its camera.
+    #[test]
+    fn dataset_batches_are_domain_batches_over_the_training_sets() {
+        let samples: Vec<Sample> = [(0, 30), (1, 18), (2, 12)]
+            .iter()
+            .flat_map(|&(set, count)| {
+                (0..count).map(move |i| Sample {
+                    path: format!("{set}_{i}.jpg").into(),
+                    pid: i as i64,
+                    camera: set as i32,
+                    dataset: set,
+                })
+            })
+            .collect();
+        for seed in 0..5 {
+            let by_set = Sampler::RandomDataset { datasets: 2 }.epoch(&samples, 6, seed, 1);
+            let by_camera = Sampler::RandomDomain { domains: 2 }.epoch(&samples, 6, seed, 1);
+            assert_eq!(by_set.unwrap(), by_camera.unwrap());
+        }
+        let err = Sampler::RandomDataset { datasets: 4 }
+            .epoch(&samples, 8, 0, 0)
+            .unwrap_err();
+        assert!(err.to_string().contains("training set"), "{err}");
+        assert_eq!(
+            "RandomDatasetSampler".parse::<Sampler>().unwrap(),
+            Sampler::RandomDataset { datasets: 1 }
+        );
+    }
+
     /// The same sampler by distribution against torchreid's `RandomDomainSampler` over 4,000
     /// seeds (`tests/fixtures/make_sampler_fixtures.py`): the mean epoch length and each
     /// camera's mean share, within four standard errors of the difference.
@@ -586,6 +632,7 @@ mod tests {
                 path: format!("{camera}_{i}.jpg").into(),
                 pid: i as i64,
                 camera: camera as i32,
+                dataset: 0,
             }));
         }
         let runs = number("runs") as usize;

@@ -1,14 +1,15 @@
 //! deep-object-reid's training pipeline over its `data.transforms` sections, in its fixed
-//! order: centre crop → resize → AugMix → RandAugment → cutout → flip → blur → noise → colour
+//! order: centre crop → resize → AugMix → RandAugment → cutout → flip → blur → noise → mixup → colour
 //! jitter → random grey → rotate → perspective → equalize → posterize → (random erase on pixels) → negative →
 //! forced grey → coarse dropout → crop-pad → normalize → (random erase on the normalized
 //! image). Each step's geometry is a function of its draws, so the tests can compare it with
 //! deep-object-reid's code given the same draws.
 
+use crate::data::erase::{EraseShape, erase_rect, fill_planes};
 use crate::data::image_ops::{self, Enhance, Resample};
 use crate::data::rng::Rng;
 use crate::data::transform_sections::{ColorJitter, RandomNoise, TransformSections};
-use crate::data::transforms::{EraseShape, erase_rect, fill_planes, normalize};
+use crate::error::{Error, Result};
 use crate::preprocess::Preprocessing;
 use crate::preprocess::resample::resize_rgb;
 
@@ -140,6 +141,63 @@ pub fn perspective(rgb: &[u8], w: usize, h: usize, corners: [[usize; 2]; 4]) -> 
     image_ops::perspective(rgb, w, h, c, [0; 3])
 }
 
+/// The sample-level mixup's blend: `other` (`ow × oh`) resized to `int(1.125 ×)` the input
+/// size (Pillow's bilinear), cropped back at `(x, y)`, mirrored if `mirror`, and blended as
+/// `(1 − a) · image + a · other`, truncated to 8 bits.
+#[allow(clippy::too_many_arguments)]
+pub fn blend_other(
+    img: &[u8],
+    w: usize,
+    h: usize,
+    other: &[u8],
+    (ow, oh): (usize, usize),
+    a: f32,
+    (x, y): (usize, usize),
+    mirror: bool,
+) -> Vec<u8> {
+    let (bw, bh) = enlarged(w, h);
+    let big = resize_rgb(other, ow, oh, bw, bh);
+    let mut crop = Vec::with_capacity(w * h * 3);
+    for row in y..y + h {
+        crop.extend_from_slice(&big[(row * bw + x) * 3..(row * bw + x + w) * 3]);
+    }
+    if mirror {
+        image_ops::flip(&mut crop, w);
+    }
+    img.iter()
+        .zip(&crop)
+        .map(|(&v, &o)| ((1.0 - a) * v as f32 + a * o as f32).clamp(0.0, 255.0) as u8)
+        .collect()
+}
+
+/// deep-object-reid's enlargement of the other image: `int(1.125 × side)`.
+fn enlarged(w: usize, h: usize) -> (usize, usize) {
+    ((w as f64 * 1.125) as usize, (h as f64 * 1.125) as usize)
+}
+
+/// The sample-level mixup: its draws — the folded Beta share, the image, the crop, the
+/// mirror — then [`blend_other`].
+fn mix_with_other(
+    img: &[u8],
+    w: usize,
+    h: usize,
+    alpha: f32,
+    images: &[std::path::PathBuf],
+    rng: &mut Rng,
+) -> Result<Vec<u8>> {
+    let a = rng.beta(alpha as f64, alpha as f64) as f32;
+    let a = if a < 0.5 { a } else { 1.0 - a };
+    let path = rng.pick(images);
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (other, ow, oh) = crate::preprocess::decode(&bytes)
+        .map_err(|e| Error::InvalidInput(format!("{}: {e}", path.display())))?;
+    let (bw, bh) = enlarged(w, h);
+    let x = rng.range(0.0, (bw - w) as f32).round() as usize;
+    let y = rng.range(0.0, (bh - h) as f32).round() as usize;
+    let mirror = rng.unit() > 0.5;
+    Ok(blend_other(img, w, h, &other, (ow, oh), a, (x, y), mirror))
+}
+
 /// Inclusive uniform integer in [lo, hi].
 fn between(lo: usize, hi: usize, rng: &mut Rng) -> usize {
     lo + rng.below(hi - lo + 1)
@@ -156,16 +214,15 @@ fn rotation_angle(values: &[f32], angle: &[f32], rng: &mut Rng) -> f32 {
 }
 
 /// Turns a decoded RGB image into one augmented, normalized `[3, H, W]` training input with
-/// deep-object-reid's sections.
+/// deep-object-reid's sections (`mixup_images`: the sample-level mixup's list, read).
 pub fn training_input(
     rgb: &[u8],
-    width: usize,
-    height: usize,
+    (width, height): (usize, usize),
     preprocessing: &Preprocessing,
-    s: &TransformSections,
+    (s, mixup_images): (&TransformSections, &[std::path::PathBuf]),
     rng: &mut Rng,
     out: &mut [f32],
-) {
+) -> Result<()> {
     let (w, h) = (preprocessing.width, preprocessing.height);
     let (src, sw, sh) = if s.center_crop.enable && !s.center_crop.test_only {
         center_crop(rgb, width, height, s.center_crop.margin)
@@ -199,6 +256,9 @@ pub fn training_input(
     }
     if s.random_noise.enable && rng.chance(s.random_noise.p) {
         random_noise(&mut img, &s.random_noise, rng);
+    }
+    if s.mixup.enable && rng.chance(s.mixup.p) {
+        img = mix_with_other(&img, w, h, s.mixup.alpha, mixup_images, rng)?;
     }
     if s.color_jitter.enable && rng.chance(s.color_jitter.p) {
         img = color_jitter(img, w, h, &s.color_jitter, rng);
@@ -261,7 +321,7 @@ pub fn training_input(
         img = crop_pad(&img, w, h, pad, offset);
     }
     let px: Vec<f32> = img.iter().map(|&v| v as f32).collect();
-    normalize(&px, preprocessing, out);
+    preprocessing.normalize_into(&px, out);
     if e.enable
         && e.norm_image
         && let Some(rect) = erase_rect(w, h, erase, rng)
@@ -276,4 +336,5 @@ pub fn training_input(
         });
         fill_planes(out, w, h, rect, normalized);
     }
+    Ok(())
 }

@@ -392,6 +392,71 @@ impl Default for RandAugment {
     }
 }
 
+/// `mixup` (sample level): with probability `p`, the image blended with a random image of a
+/// list — `(1 − a) · image + a · other`, `a` ~ Beta(alpha, alpha) folded to at most 0.5 — the
+/// other image resized to 1.125 × the input size, cropped back at a random place and mirrored
+/// half the time; the label stays. (deep-object-reid's `MixUp` calls a NumPy array's `resize`
+/// where it means Pillow's, so its own runs of this section fail or blend garbage; reid does
+/// what its code means.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SampleMixup {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// Beta parameter of the blend.
+    pub alpha: f32,
+    /// Folder the listed images are relative to.
+    pub images_root_dir: std::path::PathBuf,
+    /// Text file: one image path per line.
+    pub images_list_file: std::path::PathBuf,
+}
+
+impl Default for SampleMixup {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.33,
+            alpha: 0.2,
+            images_root_dir: Default::default(),
+            images_list_file: Default::default(),
+        }
+    }
+}
+
+impl SampleMixup {
+    /// The images to blend with: every non-empty line of `images_list_file`, under
+    /// `images_root_dir`, each checked to exist.
+    pub fn images(&self) -> Result<Vec<std::path::PathBuf>> {
+        let list = std::fs::read_to_string(&self.images_list_file)
+            .map_err(|e| Error::io(&self.images_list_file, e))?;
+        let images: Vec<std::path::PathBuf> = list
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .map(|l| self.images_root_dir.join(l))
+            .collect();
+        if let Some(missing) = images.iter().find(|p| !p.is_file()) {
+            return Err(invalid(
+                "mixup",
+                format!(
+                    "{} lists {}, which is not a file",
+                    self.images_list_file.display(),
+                    missing.display()
+                ),
+            ));
+        }
+        if images.is_empty() {
+            return Err(invalid(
+                "mixup",
+                format!("{} lists no image", self.images_list_file.display()),
+            ));
+        }
+        Ok(images)
+    }
+}
+
 /// `test`: deep-object-reid's test-time resize options (only its defaults are accepted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -473,8 +538,8 @@ pub struct TransformSections {
     pub cut_out_with_prior: Unsupported,
     /// Background replaced through masks (not implemented).
     pub random_background_substitution: Unsupported,
-    /// Blending with outside images (not implemented).
-    pub mixup: Unsupported,
+    /// Blending with outside images.
+    pub mixup: SampleMixup,
     /// Test-time resize options.
     pub test: TestResize,
 }
@@ -504,15 +569,13 @@ impl TransformSections {
                 "random_background_substitution",
                 &self.random_background_substitution,
             ),
-            ("mixup", &self.mixup),
         ];
         for (name, section) in unsupported {
             if section.enabled() {
                 return Err(invalid(
                     name,
                     "is not implemented in reid; switch it off (random_crop: the list form's \
-                     `random_crop` is torchreid's random translation; mixup: see \
-                     loss.softmax.augmentations)"
+                     `random_crop` is torchreid's random translation)"
                         .into(),
                 ));
             }
@@ -547,6 +610,7 @@ impl TransformSections {
             ("random_negative", self.random_negative.p),
             ("coarse_dropout", self.coarse_dropout.p),
             ("random_perspective", self.random_perspective.p),
+            ("mixup", self.mixup.p),
         ] {
             probability(name, p)?;
         }
@@ -559,6 +623,19 @@ impl TransformSections {
         let finite_share = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
         if !finite_share(self.cutout.cutout_factor) {
             return Err(invalid("cutout", "cutout_factor must lie in [0, 1]".into()));
+        }
+        let m = &self.mixup;
+        if m.enable
+            && (!(m.alpha.is_finite() && m.alpha > 0.0)
+                || m.images_root_dir.as_os_str().is_empty()
+                || m.images_list_file.as_os_str().is_empty())
+        {
+            return Err(invalid(
+                "mixup",
+                "needs alpha > 0, images_root_dir and images_list_file (a file of image paths \
+                 relative to images_root_dir, one per line)"
+                    .into(),
+            ));
         }
         if !finite_share(self.random_perspective.distortion_scale) {
             return Err(invalid(

@@ -4,6 +4,7 @@
 //! `random_grayscale` → normalize → `random_erase`.
 
 use crate::data::augmix::augmix;
+use crate::data::erase::{TORCHREID_ERASE, erase_rect, fill_planes};
 use crate::data::image_ops::flip;
 use crate::data::rng::Rng;
 use crate::data::transform_sections::TransformSections;
@@ -29,6 +30,8 @@ pub struct Augment {
     pub augmix: bool,
     /// deep-object-reid's sections, run in its order instead of the flags above.
     pub sections: Option<TransformSections>,
+    /// The images the sections' sample-level mixup blends with (read from its list).
+    pub mixup_images: Vec<std::path::PathBuf>,
 }
 
 /// Transform names [`Augment::from_names`] accepts.
@@ -67,8 +70,14 @@ impl Augment {
     /// deep-object-reid's sections, checked.
     pub fn from_sections(sections: &TransformSections) -> Result<Self> {
         sections.validate()?;
+        let mixup_images = if sections.mixup.enable {
+            sections.mixup.images()?
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             sections: Some(sections.clone()),
+            mixup_images,
             ..Self::default()
         })
     }
@@ -123,82 +132,8 @@ fn color_jitter(rgb: &mut [f32], rng: &mut Rng) {
     }
 }
 
-/// Random erasing's shape parameters: probability, area share range, aspect range.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct EraseShape {
-    pub p: f32,
-    pub area: (f32, f32),
-    pub aspect: (f32, f32),
-}
-
-/// torchreid's `RandomErasing` defaults.
-const TORCHREID_ERASE: EraseShape = EraseShape {
-    p: 0.5,
-    area: (0.02, 0.4),
-    aspect: (0.3, 1.0 / 0.3),
-};
-
-/// The rectangle `(x0, y0, width, height)` random erasing blanks, if any (100 attempts).
-pub(crate) fn erase_rect(
-    w: usize,
-    h: usize,
-    shape: EraseShape,
-    rng: &mut Rng,
-) -> Option<(usize, usize, usize, usize)> {
-    if rng.unit() >= shape.p {
-        return None;
-    }
-    let area = (w * h) as f32;
-    for _ in 0..100 {
-        let target = rng.range(shape.area.0, shape.area.1) * area;
-        let aspect = rng.range(shape.aspect.0, shape.aspect.1);
-        let eh = (target * aspect).sqrt().round() as usize;
-        let ew = (target / aspect).sqrt().round() as usize;
-        if ew < w && eh < h && ew > 0 && eh > 0 {
-            let y0 = rng.below(h - eh + 1);
-            let x0 = rng.below(w - ew + 1);
-            return Some((x0, y0, ew, eh));
-        }
-    }
-    None
-}
-
-/// Fills `rect` of every plane of a CHW image with that plane's `fill`.
-pub(crate) fn fill_planes(
-    chw: &mut [f32],
-    w: usize,
-    h: usize,
-    (x0, y0, ew, eh): (usize, usize, usize, usize),
-    fill: [f32; 3],
-) {
-    for (c, value) in fill.iter().enumerate() {
-        for y in y0..y0 + eh {
-            let row = c * w * h + y * w;
-            chw[row + x0..row + x0 + ew].fill(*value);
-        }
-    }
-}
-
-/// Writes interleaved 0–255 pixels as the normalized CHW tensor.
-pub(crate) fn normalize(px: &[f32], preprocessing: &Preprocessing, out: &mut [f32]) {
-    let order: [usize; 3] = match preprocessing.channel_order {
-        crate::preprocess::ChannelOrder::Rgb => [0, 1, 2],
-        crate::preprocess::ChannelOrder::Bgr => [2, 1, 0],
-    };
-    let plane = preprocessing.width * preprocessing.height;
-    for (c, &src) in order.iter().enumerate() {
-        let (scale, mean, std) = (
-            preprocessing.scale,
-            preprocessing.mean[c],
-            preprocessing.std[c],
-        );
-        for i in 0..plane {
-            out[c * plane + i] = (px[i * 3 + src] * scale - mean) / std;
-        }
-    }
-}
-
-/// Turns a decoded RGB image into one augmented, normalized `[3, H, W]` training input.
+/// Turns a decoded RGB image into one augmented, normalized `[3, H, W]` training input (an
+/// error only where the sample-level mixup cannot read its other image).
 pub fn training_input(
     rgb: &[u8],
     width: usize,
@@ -207,18 +142,16 @@ pub fn training_input(
     augment: &Augment,
     rng: &mut Rng,
     out: &mut [f32],
-) {
+) -> Result<()> {
     if let Some(sections) = &augment.sections {
-        crate::data::section_pipeline::training_input(
+        return crate::data::section_pipeline::training_input(
             rgb,
-            width,
-            height,
+            (width, height),
             preprocessing,
-            sections,
+            (sections, &augment.mixup_images),
             rng,
             out,
         );
-        return;
     }
     let (w, h) = (preprocessing.width, preprocessing.height);
     let mut img = if augment.random_crop {
@@ -243,13 +176,14 @@ pub fn training_input(
             p.fill(g);
         }
     }
-    normalize(&px, preprocessing, out);
+    preprocessing.normalize_into(&px, out);
     if augment.random_erase
         && let Some(rect) = erase_rect(w, h, TORCHREID_ERASE, rng)
     {
         // torchreid fills with the normalization mean values (on the normalized image).
         fill_planes(out, w, h, rect, preprocessing.mean);
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -305,7 +239,7 @@ mod tests {
         let all = Augment::from_names(&TRANSFORMS).unwrap();
         let run = |seed| {
             let mut out = vec![0f32; 3 * 64 * 32];
-            training_input(&rgb, w0, h0, &pre, &all, &mut Rng::new(seed), &mut out);
+            training_input(&rgb, w0, h0, &pre, &all, &mut Rng::new(seed), &mut out).unwrap();
             out
         };
         assert_eq!(run(1), run(1));
@@ -319,7 +253,8 @@ mod tests {
             &Augment::default(),
             &mut Rng::new(1),
             &mut plain,
-        );
+        )
+        .unwrap();
         let mut test_time = vec![0f32; 3 * 64 * 32];
         pre.prepare(
             &crate::preprocess::ImageView::packed(

@@ -448,6 +448,12 @@ impl Preprocessing {
         if self.grayscale {
             resized = crate::preprocess::grey_rgb(&resized);
         }
+        self.normalize_into(&resized, out);
+    }
+
+    /// Writes `height × width` interleaved RGB values (0–255) as the normalized CHW tensor:
+    /// scaled, mean subtracted, divided by the standard deviation, in the model's channel order.
+    pub fn normalize_into<T: Copy + Into<f32>>(&self, interleaved: &[T], out: &mut [f32]) {
         let plane = self.width * self.height;
         let order = match self.channel_order {
             ChannelOrder::Rgb => [0, 1, 2],
@@ -457,7 +463,7 @@ impl Preprocessing {
             let (mean, std) = (self.mean[c], self.std[c]);
             let dst = &mut out[c * plane..(c + 1) * plane];
             for (i, d) in dst.iter_mut().enumerate() {
-                *d = (resized[i * 3 + src] as f32 * self.scale - mean) / std;
+                *d = (interleaved[i * 3 + src].into() * self.scale - mean) / std;
             }
         }
     }

@@ -56,6 +56,7 @@ pub fn samples_of(dataset: &ClassificationDataset) -> Vec<Sample> {
             path: path.clone(),
             pid: i as i64,
             camera: 0,
+            dataset: 0,
         })
         .collect()
 }

@@ -169,6 +169,9 @@ pub struct SamplerSection {
     pub num_instances: usize,
     /// Cameras per batch (`RandomDomainSampler`; 0: every camera).
     pub num_cams: usize,
+    /// Training sets per batch (`RandomDatasetSampler`; 0: every set).
+    #[serde(default = "one")]
+    pub num_datasets: usize,
     /// Images per identity an epoch (`RandomIdentitySamplerV3`; 0: the median count).
     #[serde(default)]
     pub epoch_num_instances: usize,
@@ -184,10 +187,15 @@ impl Default for SamplerSection {
             batch_size: 32,
             num_instances: 4,
             num_cams: 1,
+            num_datasets: 1,
             epoch_num_instances: 0,
             fill_instances: false,
         }
     }
+}
+
+fn one() -> usize {
+    1
 }
 
 /// What is minimized (`loss:`).

@@ -34,8 +34,7 @@ pub fn training_batch(
         .try_for_each(|(out, &i)| -> Result<()> {
             let (rgb, w, h) = read_image(&samples[i])?;
             let mut rng = Rng::derive(seed, &[epoch as u64, i as u64]);
-            training_input(&rgb, w, h, preprocessing, augment, &mut rng, out);
-            Ok(())
+            training_input(&rgb, w, h, preprocessing, augment, &mut rng, out)
         })?;
     let labels: Vec<i64> = indices.iter().map(|&i| samples[i].pid).collect();
     let shape = [indices.len(), 3, preprocessing.height, preprocessing.width];

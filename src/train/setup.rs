@@ -138,6 +138,9 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
         Sampler::RandomDomain { .. } => Sampler::RandomDomain {
             domains: config.sampler.num_cams,
         },
+        Sampler::RandomDataset { .. } => Sampler::RandomDataset {
+            datasets: config.sampler.num_datasets,
+        },
         Sampler::RandomIdentityV2 { .. } => Sampler::RandomIdentityV2 {
             instances: config.sampler.num_instances,
             fill: config.sampler.fill_instances,
@@ -321,6 +324,7 @@ fn classification_data(config: &TrainConfig, sampler: Sampler) -> Result<TrainDa
             // Single-label: the class; multi-label: the image's index into its labels.
             pid: if train.multilabel { i } else { labels[0] } as i64,
             camera: 0,
+            dataset: 0,
         })
         .collect();
     Ok(TrainData {
@@ -480,15 +484,12 @@ mod tests {
 
     #[test]
     fn deep_object_reid_sections_carry_test_time_crop_and_grey() {
-        let c = crate::config::load_train_config(
-            None,
-            &[
-                "data.transforms.center_crop.enable=true".into(),
-                "data.transforms.center_crop.margin=4".into(),
-                "data.transforms.force_gray_scale.enable=true".into(),
-            ],
-        )
-        .unwrap();
+        let mut sections = crate::data::transform_sections::TransformSections::default();
+        sections.center_crop.enable = true;
+        sections.center_crop.margin = 4;
+        sections.force_gray_scale.enable = true;
+        let mut c = TrainConfig::default();
+        c.data.transform_sections = Some(sections);
         let p = c.data.test_preprocessing();
         assert_eq!((p.crop_margin, p.grayscale), (4, true));
         let plain = TrainConfig::default().data.test_preprocessing();

@@ -256,7 +256,7 @@ fn pipeline(yaml: &str, image: &[u8], w: usize, h: usize, seed: u64) -> Vec<u8> 
     let augment = Augment::from_sections(&sections).unwrap();
     let pre = identity_preprocessing(h, w);
     let mut chw = vec![0f32; 3 * w * h];
-    training_input(image, w, h, &pre, &augment, &mut Rng::new(seed), &mut chw);
+    training_input(image, w, h, &pre, &augment, &mut Rng::new(seed), &mut chw).unwrap();
     (0..w * h)
         .flat_map(|i| (0..3).map(move |c| (c, i)))
         .map(|(c, i)| chw[c * w * h + i] as u8)
@@ -469,4 +469,54 @@ fn random_perspective_matches_torchvision() {
             );
         }
     }
+}
+
+/// The sample-level mixup (`data.transforms.mixup`) blends as its code means: the other image
+/// resized by Pillow, cropped, mirrored and blended pixel for pixel as NumPy does; through the
+/// pipeline it reads its list, and a list naming a missing file is refused up front.
+#[test]
+fn sample_mixup_blends_with_the_listed_images() {
+    use reid::data::section_pipeline::blend_other;
+    let f = fixture();
+    let image = bytes(&f, "image");
+    let (h, w) = (f["image"].shape[0], f["image"].shape[1]);
+    let other = bytes(&f, "mixup_other");
+    let (oh, ow) = (f["mixup_other"].shape[0], f["mixup_other"].shape[1]);
+    for i in 0..3 {
+        let d = floats(&f, &format!("mixup_{i}_draws"));
+        let ours = blend_other(
+            &image,
+            w,
+            h,
+            &other,
+            (ow, oh),
+            d[0] as f32,
+            (d[1] as usize, d[2] as usize),
+            d[3] != 0.0,
+        );
+        assert_same(
+            &format!("mixup_{i}"),
+            &ours,
+            &bytes(&f, &format!("mixup_{i}")),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let picture = image::RgbImage::from_raw(ow as u32, oh as u32, other.clone()).unwrap();
+    reid::preprocess::write_png(&picture, &dir.path().join("other.png")).unwrap();
+    std::fs::write(dir.path().join("list.txt"), "other.png\n\n").unwrap();
+    let yaml = |p: f32, list: &str| {
+        format!(
+            "random_flip: {{enable: False}}\nmixup: {{enable: True, p: {p}, alpha: 0.4, \
+             images_root_dir: {}, images_list_file: {}}}",
+            dir.path().display(),
+            dir.path().join(list).display()
+        )
+    };
+    let mixed = pipeline(&yaml(1.0, "list.txt"), &image, w, h, 3);
+    assert_ne!(mixed, image);
+    assert_eq!(pipeline(&yaml(0.0, "list.txt"), &image, w, h, 3), image);
+    std::fs::write(dir.path().join("bad.txt"), "other.png\nmissing.png\n").unwrap();
+    let sections: TransformSections = serde_yaml::from_str(&yaml(1.0, "bad.txt")).unwrap();
+    let err = Augment::from_sections(&sections).unwrap_err().to_string();
+    assert!(err.contains("missing.png"), "{err}");
 }

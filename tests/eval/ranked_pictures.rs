@@ -22,6 +22,7 @@ fn grids_show_ranked_matches_framed_by_correctness() {
         path: solid(dir.path(), name, colour),
         pid,
         camera,
+        dataset: 0,
     };
     let query = vec![sample("q.png", [10, 20, 30], 7, 0)];
     let gallery = vec![

@@ -311,7 +311,8 @@ fn clipped_runs_with_a_moving_average_evaluate_it_and_resume_exactly() {
 }
 
 /// Two sources train as one set with their identities kept apart (the classifier has both
-/// sets' identities), and each target is evaluated on its own — one of them a dataset the
+/// sets' identities), batches balanced between them (`RandomDatasetSampler`), and each target
+/// is evaluated on its own — one of them a dataset the
 /// model never trained on (cross-dataset evaluation, as torchreid's `targets`).
 #[test]
 fn two_sources_train_together_and_each_target_is_evaluated() {
@@ -332,8 +333,20 @@ fn two_sources_train_together_and_each_target_is_evaluated() {
     let mut c = config(&root, &save, 1);
     c.data.sources = vec!["market1501".into(), "dukemtmcreid".into()];
     c.data.targets = vec!["market1501".into(), "dukemtmcreid".into()];
+    c.sampler.name = "RandomDatasetSampler".into();
+    c.sampler.num_datasets = 2;
     c.export_onnx = false;
     let report = train(&c, &mut |_| true).unwrap();
+    // That sampler takes half of every batch from each source.
+    let sets = ["market1501", "dukemtmcreid"].map(|n| reid::data::load_dataset(n, &root).unwrap());
+    let train_set = reid::data::combine_train(&sets);
+    let sampler = reid::data::sampler::Sampler::RandomDataset { datasets: 2 };
+    let order = sampler.epoch(&train_set, 8, 0, 0).unwrap();
+    assert!(!order.is_empty());
+    for batch in order.chunks(8) {
+        let first = batch.iter().filter(|&&i| train_set[i].dataset == 0).count();
+        assert_eq!((batch.len(), first), (8, 4));
+    }
     let targets: Vec<&str> = report.history[0]
         .eval
         .iter()

@@ -32,6 +32,7 @@ fn sample(path: PathBuf, pid: i64, camera: i64) -> Sample {
         path,
         pid,
         camera: camera as i32,
+        dataset: 0,
     }
 }
 

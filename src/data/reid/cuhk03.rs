@@ -103,6 +103,7 @@ fn new_protocol_from_mat(dir: &Path, variant: Cuhk03Variant) -> Result<ReidDatas
                     path: images.join(name),
                     pid,
                     camera: view - 1,
+                    dataset: 0,
                 })
             })
             .collect()

@@ -208,6 +208,7 @@ fn classic_split(people: &[Person], test: &[(usize, usize)]) -> Split {
             path: path.clone(),
             pid: label,
             camera: view_of(path),
+            dataset: 0,
         }));
     }
     Split {

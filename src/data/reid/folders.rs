@@ -78,6 +78,7 @@ pub fn identity_folders(root: &Path) -> Result<ReidDataset> {
                 path,
                 pid: ids[&name],
                 camera,
+                dataset: 0,
             })
             .collect::<Vec<_>>()
     };

@@ -44,6 +44,7 @@ fn read_split(dir: &Path) -> Result<Vec<Sample>> {
             path,
             pid,
             camera: camera - 1,
+            dataset: 0,
         });
     }
     Ok(samples)
@@ -129,6 +130,7 @@ fn read_msmt_list(images: &Path, list: &Path) -> Result<Vec<Sample>> {
             path: images.join(rel),
             pid,
             camera: camera - 1,
+            dataset: 0,
         });
     }
     Ok(samples)

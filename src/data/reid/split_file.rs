@@ -89,6 +89,7 @@ fn samples(list: &Value, dataset_dir: &Path, markers: &[&str], path: &Path) -> R
                 path: relocate(file, dataset_dir, markers),
                 pid,
                 camera: camera as i32,
+                dataset: 0,
             })
         })
         .collect()
