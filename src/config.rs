@@ -577,6 +577,8 @@ struct File {
     rmsprop: RmspropSection,
     adam: AdamSection,
     lr_finder: LrFinderYaml,
+    /// torchreid's `video:` section: `{seq_len, sample_method, pooling_method}`.
+    video: crate::data::video::sampling::TrackletSampling,
 }
 
 /// deep-object-reid's `lr_finder:` section, in its `fast_ai` mode (the exponential range test
@@ -998,6 +1000,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         distributed: f.distributed,
         save_dir: f.data.save_dir,
         export_onnx: f.test.export_onnx,
+        video: f.video,
     })
 }
 
@@ -1179,6 +1182,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sets.sampler.num_datasets, 2);
+    }
+
+    #[test]
+    fn video_keys() {
+        let c = load_train_config(
+            None,
+            &[
+                "video.seq_len=4".into(),
+                "video.sample_method=all".into(),
+                "video.pooling_method=max".into(),
+            ],
+        )
+        .unwrap();
+        use crate::data::video::sampling::{FrameSampling, Pooling};
+        assert_eq!(
+            (
+                c.video.seq_len,
+                c.video.sample_method,
+                c.video.pooling_method
+            ),
+            (4, FrameSampling::All, Pooling::Max)
+        );
+        assert!(load_train_config(None, &["video.sample_method=sometimes".into()]).is_err());
+        assert!(load_train_config(None, &["video.seqlen=4".into()]).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod section_pipeline;
 pub mod synth;
 pub mod transform_sections;
 pub mod transforms;
+pub mod video;
 
 pub use self::reid::{DATASETS, load_dataset, load_dataset_split};
 pub use dataset::{ReidDataset, Sample, combine_train, junk_pids};

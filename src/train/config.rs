@@ -61,6 +61,9 @@ pub struct TrainConfig {
     pub save_dir: PathBuf,
     /// Export the best model to ONNX at the end.
     pub export_onnx: bool,
+    /// How video tracklets are sampled and pooled (torchreid's `video:` section).
+    #[serde(default)]
+    pub video: crate::data::video::sampling::TrackletSampling,
 }
 
 /// The network and what it learns (`model:`).
@@ -435,6 +438,7 @@ impl Default for TrainConfig {
             distributed: Default::default(),
             save_dir: PathBuf::from("log"),
             export_onnx: true,
+            video: Default::default(),
         }
     }
 }

@@ -3,6 +3,9 @@
 use burn::tensor::Device;
 
 use super::loader::embed_samples;
+use crate::data::rng::Rng;
+use crate::data::video::sampling::{TrackletSampling, frame_indices, pool};
+use crate::data::video::{Tracklet, VideoDataset};
 use crate::data::{ReidDataset, Sample};
 use crate::error::Result;
 use crate::eval::{EvalOptions, Labels, Matrix, Metric, RankMetrics, evaluate_with_distances};
@@ -69,4 +72,81 @@ pub fn score_dataset(
         gallery_cams: &gallery_cams,
     };
     evaluate_with_distances(queries, gallery, labels, options)
+}
+
+/// The pooled embeddings `[tracklets × dim]` of `tracklets`: the frames `sampling` picks
+/// (random picks drawn from a fixed stream, so an evaluation repeats), embedded, pooled.
+pub fn embed_tracklets(
+    model: &ReidModel,
+    tracklets: &[Tracklet],
+    preprocessing: &Preprocessing,
+    sampling: &TrackletSampling,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Matrix> {
+    let (mut frames, mut counts) = (Vec::new(), Vec::with_capacity(tracklets.len()));
+    for (i, t) in tracklets.iter().enumerate() {
+        let mut rng = Rng::derive(0x5649_4445, &[i as u64]);
+        let picked = frame_indices(
+            t.frames.len(),
+            sampling.seq_len,
+            sampling.sample_method,
+            &mut rng,
+        );
+        counts.push(picked.len());
+        frames.extend(picked.iter().map(|&k| Sample {
+            path: t.frames[k].clone(),
+            pid: t.pid,
+            camera: t.camera,
+            dataset: 0,
+        }));
+    }
+    let dim = model.feature_dim();
+    let features = embed_samples(model, &frames, preprocessing, batch_size, device)?;
+    Matrix::new(
+        tracklets.len(),
+        dim,
+        pool(&features, dim, &counts, sampling.pooling_method),
+    )
+}
+
+/// A video dataset's test split as re-id samples — one per tracklet (its first frame, identity
+/// and camera) — with the query and gallery tracklets' pooled embeddings, ready for
+/// [`score_dataset`].
+pub fn embed_video_dataset(
+    model: &ReidModel,
+    dataset: &VideoDataset,
+    preprocessing: &Preprocessing,
+    sampling: &TrackletSampling,
+    batch_size: usize,
+    device: &Device,
+) -> Result<(ReidDataset, Matrix, Matrix)> {
+    let as_samples = |tracklets: &[Tracklet]| -> Vec<Sample> {
+        tracklets
+            .iter()
+            .map(|t| Sample {
+                path: t.frames[0].clone(),
+                pid: t.pid,
+                camera: t.camera,
+                dataset: 0,
+            })
+            .collect()
+    };
+    let embed = |tracklets: &[Tracklet]| {
+        embed_tracklets(
+            model,
+            tracklets,
+            preprocessing,
+            sampling,
+            batch_size,
+            device,
+        )
+    };
+    let samples = ReidDataset {
+        name: dataset.name.clone(),
+        train: Vec::new(),
+        query: as_samples(&dataset.query),
+        gallery: as_samples(&dataset.gallery),
+    };
+    Ok((samples, embed(&dataset.query)?, embed(&dataset.gallery)?))
 }

@@ -6,3 +6,4 @@ mod common;
 mod classification_datasets;
 mod reid_datasets;
 mod transform_sections;
+mod video_datasets;

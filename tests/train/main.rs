@@ -9,3 +9,4 @@ mod mpi;
 mod numerics;
 mod rsc;
 mod runs;
+mod video;

@@ -131,7 +131,8 @@ impl SynthClassesArgs {
 #[derive(clap::Args)]
 pub struct DatasetArgs {
     /// Dataset name: market1501, dukemtmcreid, msmt17, cuhk03 (_labeled, _classic),
-    /// viper, grid, cuhk01, prid, ilids, sensereid, folders.
+    /// viper, grid, cuhk01, prid, ilids, sensereid, folders; the video datasets mars,
+    /// ilidsvid, prid2011, dukemtmcvidreid.
     pub name: String,
     /// Root folder (as torchreid's `--root`).
     #[arg(long)]
@@ -149,8 +150,13 @@ impl DatasetArgs {
             root,
             split_id,
         } = self;
-        let dataset = reid::data::load_dataset_split(&name, &root, split_id)?;
-        print!("{}", dataset.summary());
+        if reid::data::video::VIDEO_DATASETS.contains(&name.as_str()) {
+            let videos = reid::data::video::load_video_dataset(&name, &root, split_id)?;
+            print!("{}", videos.summary());
+        } else {
+            let dataset = reid::data::load_dataset_split(&name, &root, split_id)?;
+            print!("{}", dataset.summary());
+        }
         Ok(())
     }
 }

@@ -189,10 +189,30 @@ fn eval_weights(
         cuhk03: options.cuhk03,
     };
     for name in &config.data.targets {
-        let dataset =
-            reid::data::load_dataset_split(name, &config.data.root, config.data.split_id)?;
-        let (queries, gallery) =
-            reid::train::evaluate::embed_dataset(&model, &dataset, &preprocessing, 64, &device)?;
+        let (root, split) = (&config.data.root, config.data.split_id);
+        // A video dataset is scored tracklet against tracklet (`video:` says how).
+        let (dataset, queries, gallery) =
+            if reid::data::video::VIDEO_DATASETS.contains(&name.as_str()) {
+                let videos = reid::data::video::load_video_dataset(name, root, split)?;
+                reid::train::evaluate::embed_video_dataset(
+                    &model,
+                    &videos,
+                    &preprocessing,
+                    &config.video,
+                    64,
+                    &device,
+                )?
+            } else {
+                let dataset = reid::data::load_dataset_split(name, root, split)?;
+                let (queries, gallery) = reid::train::evaluate::embed_dataset(
+                    &model,
+                    &dataset,
+                    &preprocessing,
+                    64,
+                    &device,
+                )?;
+                (dataset, queries, gallery)
+            };
         let (m, distances) =
             reid::train::evaluate::score_dataset(&dataset, &queries, &gallery, scoring)?;
         if options.json {

@@ -1,0 +1,177 @@
+//! Video re-id evaluation: a tracklet's embedding is the pooled embedding of the frames
+//! torchreid's sampling picks (checked frame by frame against the image path), and
+//! `reid eval` scores a video target tracklet against tracklet.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reid::data::Sample;
+use reid::data::rng::Rng;
+use reid::data::video::load_video_dataset;
+use reid::data::video::sampling::{FrameSampling, Pooling, TrackletSampling, frame_indices};
+use reid::data::{SynthOptions, synthesize};
+use reid::device::default_device;
+use reid::models::ReidModel;
+use reid::preprocess::Preprocessing;
+use reid::train::evaluate::{embed_tracklets, embed_video_dataset, score_dataset};
+use reid::train::loader::embed_samples;
+
+use crate::common;
+
+/// A PRID2011-layout copy of a generated set under `root`: each identity seen by both of the
+/// first two cameras gives one tracklet per camera (its images, as PNG frames); the first half
+/// of those identities train, the rest test.
+fn prid_from_synthetic(root: &Path) {
+    let synthetic = root.join("synthetic");
+    let options = SynthOptions {
+        ids: 12,
+        cameras: 2,
+        distractors: 0,
+        height: 32,
+        width: 16,
+        seed: 5,
+        ..Default::default()
+    };
+    synthesize(&synthetic, &options).unwrap();
+    let set = reid::data::reid::market::market1501(&synthetic).unwrap();
+    let mut by_person: BTreeMap<(u8, i64), [Vec<PathBuf>; 2]> = BTreeMap::new();
+    for (part, samples) in [(0u8, &set.train), (1, &set.query), (1, &set.gallery)] {
+        for s in samples.iter().filter(|s| s.camera < 2) {
+            by_person.entry((part, s.pid)).or_default()[s.camera as usize].push(s.path.clone());
+        }
+    }
+    let shots = root.join("prid2011/prid_2011/multi_shot");
+    let mut persons = Vec::new();
+    for (n, tracks) in by_person
+        .values()
+        .filter(|t| t.iter().all(|f| !f.is_empty()))
+        .enumerate()
+    {
+        let person = format!("person_{:04}", n + 1);
+        for (cam, frames) in ["cam_a", "cam_b"].iter().zip(tracks) {
+            let dir = shots.join(cam).join(&person);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (k, frame) in frames.iter().enumerate() {
+                let img = image::open(frame).unwrap().into_rgb8();
+                reid::preprocess::write_png(&img, &dir.join(format!("{:04}.png", k + 1))).unwrap();
+            }
+        }
+        persons.push(person);
+    }
+    assert!(persons.len() >= 6, "{} persons", persons.len());
+    let (train, test) = persons.split_at(persons.len() / 2);
+    let splits = serde_json::json!([{"train": train, "test": test}]);
+    std::fs::write(
+        root.join("prid2011/splits_prid2011.json"),
+        splits.to_string(),
+    )
+    .unwrap();
+}
+
+/// The pooled embedding of a tracklet is the average (or maximum) of its picked frames'
+/// embeddings, each embedded as an image; `reid eval` on the video target gives the metrics of
+/// those embeddings.
+#[test]
+fn tracklets_pool_their_frames_and_reid_eval_scores_video_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    prid_from_synthetic(dir.path());
+    let videos = load_video_dataset("prid2011", dir.path(), 0).unwrap();
+    let device = default_device();
+    let model = reid::train::step::for_inference(&ReidModel::new(
+        "osnet_x0_25".parse().unwrap(),
+        videos.num_train_pids(),
+        &device,
+    ));
+    let pre = Preprocessing::torchreid(32, 16);
+    let dim = model.feature_dim();
+    for (method, pooling) in [
+        (FrameSampling::Evenly, Pooling::Avg),
+        (FrameSampling::All, Pooling::Max),
+    ] {
+        let sampling = TrackletSampling {
+            seq_len: 3,
+            sample_method: method,
+            pooling_method: pooling,
+        };
+        let pooled = embed_tracklets(&model, &videos.query, &pre, &sampling, 8, &device).unwrap();
+        for (i, t) in videos.query.iter().enumerate() {
+            let picked = frame_indices(t.frames.len(), 3, method, &mut Rng::new(0));
+            let frames: Vec<Sample> = picked
+                .iter()
+                .map(|&k| Sample {
+                    path: t.frames[k].clone(),
+                    pid: t.pid,
+                    camera: t.camera,
+                    dataset: 0,
+                })
+                .collect();
+            let each = embed_samples(&model, &frames, &pre, 8, &device).unwrap();
+            for d in 0..dim {
+                let column = each.chunks(dim).map(|row| row[d]);
+                let want = match pooling {
+                    Pooling::Avg => column.sum::<f32>() / picked.len() as f32,
+                    Pooling::Max => column.fold(f32::NEG_INFINITY, f32::max),
+                };
+                let got = pooled.row(i)[d];
+                assert!(
+                    (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                    "{method:?} {i} {d}: {got} vs {want}"
+                );
+            }
+        }
+    }
+    // `reid eval --weights` with a video target.
+    let weights = dir.path().join("model.bpk");
+    reid::weights::save_checkpoint(&model, &weights).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
+        .args([
+            "eval",
+            "--json",
+            "--weights",
+            weights.to_str().unwrap(),
+            "--root",
+        ])
+        .arg(dir.path())
+        .args([
+            "data.targets=[prid2011]",
+            "data.height=32",
+            "data.width=16",
+            "video.seq_len=3",
+        ])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sampling = TrackletSampling {
+        seq_len: 3,
+        ..Default::default()
+    };
+    let (samples, queries, gallery) =
+        embed_video_dataset(&model, &videos, &pre, &sampling, 8, &device).unwrap();
+    assert_eq!(queries.rows, videos.query.len());
+    let options = reid::eval::EvalOptions {
+        metric: reid::train::TrainConfig::default()
+            .eval
+            .dist_metric
+            .parse()
+            .unwrap(),
+        ..Default::default()
+    };
+    let (metrics, _) = score_dataset(&samples, &queries, &gallery, options).unwrap();
+    let cli = line["mAP"].as_f64().unwrap();
+    assert!((cli - metrics.map).abs() < 1e-6, "{cli} vs {}", metrics.map);
+    assert_eq!(line["target"], "prid2011");
+    // `reid dataset` summarizes the tracklets.
+    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
+        .args(["dataset", "prid2011", "--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("# tracklets") && text.contains("prid2011"),
+        "{text}"
+    );
+}
