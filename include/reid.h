@@ -460,6 +460,31 @@ typedef int32_t reid_precision;
 #endif // __cplusplus
 
 /**
+ * How `reid_extractor_extract_tracklet` combines a tracklet's embeddings.
+ */
+enum reid_pooling
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * The mean of the images' embeddings (torchreid's video default).
+     */
+    REID_POOLING_AVG = 0,
+    /**
+     * The element-wise maximum.
+     */
+    REID_POOLING_MAX = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum reid_pooling reid_pooling;
+#else
+typedef int32_t reid_pooling;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * One predicted class: its index and probability (softmax for single-label models, sigmoid
  * for multi-label ones).
  */
@@ -1160,6 +1185,29 @@ reid_status reid_extractor_extract_images(const reid_extractor *extractor,
                                           float *out_embeddings,
                                           size_t out_cap,
                                           size_t *out_len);
+
+/**
+ * One embedding for a tracklet: `count` images of one tracked object (crops from
+ * consecutive frames, any sizes), embedded, pooled by `pooling` (a `reid_pooling` value) and
+ * L2-normalized unless the extractor was made not to. Writes `dim` floats to
+ * `out_embedding` and `dim` to `*out_len` (optional).
+ *
+ * Errors: `REID_INVALID_ARGUMENT` (NULL, no image, unknown pooling, as
+ * `reid_extractor_extract_images` for the images), `REID_INVALID_HANDLE`,
+ * `REID_BUFFER_TOO_SMALL` (`out_cap` < `dim`), `REID_BAD_IMAGE`, `REID_RUNTIME_ERROR`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `images` points to `count` `reid_image`s whose data hold the bytes they describe;
+ * `out_embedding` to `out_cap` writable floats; `out_len` NULL or writable.
+ */
+reid_status reid_extractor_extract_tracklet(const reid_extractor *extractor,
+                                            const struct reid_image *images,
+                                            size_t count,
+                                            int32_t pooling,
+                                            float *out_embedding,
+                                            size_t out_cap,
+                                            size_t *out_len);
 
 /**
  * Embeds the crops of `count` boxes of one frame (a detector's output on a video frame):

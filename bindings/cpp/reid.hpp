@@ -283,6 +283,15 @@ public:
         });
     }
 
+    /// One embedding for a tracklet (one tracked object's crops), pooled by `pooling`.
+    Embeddings extract_tracklet(const std::vector<reid_image> &images,
+                                reid_pooling pooling = REID_POOLING_AVG) const {
+        return run(1, [&](float *out, std::size_t cap, std::size_t *len) {
+            return reid_extractor_extract_tracklet(handle(), images.data(), images.size(),
+                                                   pooling, out, cap, len);
+        });
+    }
+
     /// The C handle (owned by this object).
     reid_extractor *get() const noexcept { return handle_.get(); }
 

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::calibration::Calibration;
+use crate::data::video::sampling::{Pooling, pool};
 use crate::error::{Error, Result};
 use crate::models::{Arch, ReidModel, Task};
 use crate::preprocess::{
@@ -608,6 +609,23 @@ impl Extractor {
         self.extract_with(images.len(), |i, out| {
             self.preprocessing.prepare(&images[i], out)
         })
+    }
+
+    /// One embedding for a tracklet — a tracked person's crops over several frames, a
+    /// tracker's natural unit: the images' embeddings pooled (torchreid's video `avg` or
+    /// `max`), then L2-normalized when the extractor normalizes.
+    pub fn extract_tracklet(&self, images: &[ImageView], pooling: Pooling) -> Result<Vec<f32>> {
+        if images.is_empty() {
+            return Err(Error::InvalidInput(
+                "a tracklet needs at least one image".into(),
+            ));
+        }
+        let frames = self.extract_images(images)?;
+        let mut pooled = pool(&frames, self.dim(), &[images.len()], pooling);
+        if self.normalize {
+            crate::distance::normalize_rows(&mut pooled, self.dim());
+        }
+        Ok(pooled)
     }
 
     /// Embeds the crops of `boxes` in `frame` (boxes are clipped to the frame; a box with

@@ -11,6 +11,7 @@ use super::handle::{Handle, borrow, free, into_raw};
 use super::images::{encoded_inputs, image_inputs, path_inputs, reid_box, reid_image, view};
 use super::status::{Failure, Outcome, reid_status};
 use crate::calibration::Calibration;
+use crate::data::video::sampling::Pooling;
 use crate::extractor::Extractor;
 use crate::preprocess::Rect;
 
@@ -352,6 +353,57 @@ pub unsafe extern "C" fn reid_extractor_extract_images(
     unsafe {
         extract_into(extractor, count, out_embeddings, out_cap, out_len, |ex| {
             Ok(ex.extract_images(&image_inputs(images, count)?)?)
+        })
+    }
+}
+
+/// How `reid_extractor_extract_tracklet` combines a tracklet's embeddings.
+#[repr(i32)]
+#[derive(Debug, Clone, Copy)]
+pub enum reid_pooling {
+    /// The mean of the images' embeddings (torchreid's video default).
+    REID_POOLING_AVG = 0,
+    /// The element-wise maximum.
+    REID_POOLING_MAX = 1,
+}
+
+/// One embedding for a tracklet: `count` images of one tracked object (crops from
+/// consecutive frames, any sizes), embedded, pooled by `pooling` (a `reid_pooling` value) and
+/// L2-normalized unless the extractor was made not to. Writes `dim` floats to
+/// `out_embedding` and `dim` to `*out_len` (optional).
+///
+/// Errors: `REID_INVALID_ARGUMENT` (NULL, no image, unknown pooling, as
+/// `reid_extractor_extract_images` for the images), `REID_INVALID_HANDLE`,
+/// `REID_BUFFER_TOO_SMALL` (`out_cap` < `dim`), `REID_BAD_IMAGE`, `REID_RUNTIME_ERROR`.
+/// Thread-safe.
+///
+/// # Safety
+/// `images` points to `count` `reid_image`s whose data hold the bytes they describe;
+/// `out_embedding` to `out_cap` writable floats; `out_len` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reid_extractor_extract_tracklet(
+    extractor: *const reid_extractor,
+    images: *const reid_image,
+    count: usize,
+    pooling: i32,
+    out_embedding: *mut f32,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reid_status {
+    // SAFETY: the caller's contract.
+    unsafe {
+        extract_into(extractor, 1, out_embedding, out_cap, out_len, |ex| {
+            let pooling = match pooling {
+                0 => Pooling::Avg,
+                1 => Pooling::Max,
+                other => return Err(Failure::invalid(format!("unknown pooling {other}"))),
+            };
+            if count == 0 {
+                return Err(Failure::invalid(
+                    "a tracklet needs at least one image".to_string(),
+                ));
+            }
+            Ok(ex.extract_tracklet(&image_inputs(images, count)?, pooling)?)
         })
     }
 }

@@ -449,6 +449,51 @@ int main(int argc, char **argv) {
         EXPECT(reid_extractor_extract_images(ex, images, 1, out, dim, &len), REID_OK);
         CHECK(fabsf(norm(out, dim) - 1.0f) < 1e-4f);
 
+        /* ---- a tracklet: the normalized mean (or maximum) of its images' embeddings ---- */
+        {
+            float pooled[1024], want[2][1024];
+            reid_image track[3];
+            size_t d;
+            int k;
+            track[0] = images[0];
+            track[0].data = rgb;
+            track[0].format = REID_PIXEL_FORMAT_RGB8;
+            track[0].stride = 0;
+            track[1] = track[0];
+            track[1].data = gray;
+            track[1].format = REID_PIXEL_FORMAT_GRAY8;
+            track[2] = images[2];
+            CHECK(dim <= 1024);
+            EXPECT(reid_extractor_extract_images(ex, track, 3, out, 3 * dim, &len), REID_OK);
+            for (d = 0; d < dim; d++) {
+                const float a = out[d], b = out[dim + d], c = out[2 * dim + d];
+                want[0][d] = (a + b + c) / 3.0f;
+                want[1][d] = a > b ? (a > c ? a : c) : (b > c ? b : c);
+            }
+            for (k = 0; k < 2; k++) {
+                const float n = norm(want[k], dim);
+                for (d = 0; d < dim; d++) want[k][d] /= n;
+            }
+            CHECK(max_abs_diff(want[0], want[1], dim) > 1e-3f);
+            EXPECT(reid_extractor_extract_tracklet(ex, track, 3, REID_POOLING_AVG, pooled, dim, &len),
+                   REID_OK);
+            CHECK(len == dim && max_abs_diff(pooled, want[0], dim) < 1e-5f);
+            EXPECT(reid_extractor_extract_tracklet(ex, track, 3, REID_POOLING_MAX, pooled, dim, &len),
+                   REID_OK);
+            CHECK(max_abs_diff(pooled, want[1], dim) < 1e-5f);
+            EXPECT_MSG(reid_extractor_extract_tracklet(ex, track, 0, REID_POOLING_AVG, pooled, dim,
+                                                       &len),
+                       REID_INVALID_ARGUMENT, "at least one image");
+            EXPECT_MSG(reid_extractor_extract_tracklet(ex, track, 3, 7, pooled, dim, &len),
+                       REID_INVALID_ARGUMENT, "pooling");
+            EXPECT(reid_extractor_extract_tracklet(ex, track, 3, REID_POOLING_AVG, pooled, dim - 1,
+                                                   &len),
+                   REID_BUFFER_TOO_SMALL);
+            CHECK(len == dim);
+            EXPECT(reid_extractor_extract_tracklet(ex, NULL, 3, REID_POOLING_AVG, pooled, dim, &len),
+                   REID_INVALID_ARGUMENT);
+        }
+
         /* ---- boxes: a box equals the same pixels passed as an image with a stride ---- */
         {
             reid_box boxes[3];

@@ -315,6 +315,19 @@ _SIGNATURES = [
         ],
     ),
     (
+        "reid_extractor_extract_tracklet",
+        ctypes.c_int32,
+        [
+            ctypes.c_void_p,
+            ctypes.POINTER(_Image),
+            ctypes.c_size_t,
+            ctypes.c_int32,
+            _c_float_p,
+            ctypes.c_size_t,
+            _c_size_p,
+        ],
+    ),
+    (
         "reid_extractor_extract_boxes",
         ctypes.c_int32,
         [
@@ -1036,6 +1049,23 @@ class Extractor(_Handle):
         out, ptr, cap = self._output(len(views))
         _check(library().reid_extractor_extract_images(self.handle, array, len(views), ptr, cap, None))
         return out
+
+    def extract_tracklet(self, images, pooling="avg", pixel_format=None):
+        """One embedding for a tracklet (one tracked object's crops, as ``extract_images``
+        takes them): their embeddings pooled (``"avg"`` or ``"max"``), then normalized."""
+        codes = {"avg": 0, "max": 1}
+        if pooling not in codes:
+            raise ValueError(f"pooling must be avg or max, not {pooling!r}")
+        keep = []
+        views = [_image(a, pixel_format, keep) for a in images]
+        array = (_Image * max(len(views), 1))(*views)
+        out, ptr, cap = self._output(1)
+        _check(
+            library().reid_extractor_extract_tracklet(
+                self.handle, array, len(views), codes[pooling], ptr, cap, None
+            )
+        )
+        return out[0]
 
     def extract_boxes(self, frame, boxes, pixel_format=None):
         """Embeddings of the crops of ``boxes`` (``(x, y, width, height)`` each, clipped to

@@ -64,6 +64,13 @@ def extractor_checks(spec):
     close(ex.extract_images([flipped]), expected[:1], 1e-5, "a view with negative strides")
     mirrored = np.ascontiguousarray(rgb[:, ::-1])[:, ::-1]
     close(ex.extract_images([mirrored]), expected[:1], 1e-5, "a mirrored view")
+    # A tracklet: its images' embeddings averaged (or maxed), then normalized.
+    frames = ex.extract_images([rgb, bgr[:, :, ::-1].copy(), view])
+    mean = frames.mean(axis=0)
+    close(ex.extract_tracklet([rgb, bgr[:, :, ::-1].copy(), view]), mean / np.linalg.norm(mean), 1e-5, "tracklet")
+    top = frames.max(axis=0)
+    close(ex.extract_tracklet([rgb, view], pooling="max"), top / np.linalg.norm(top), 1e-5, "tracklet max")
+    raises("REID_INVALID_ARGUMENT", ex.extract_tracklet, [])
     # Bad input: a clear error, nothing else.
     missing = os.path.join(spec["work"], "missing.jpg")
     e = raises("REID_BAD_IMAGE", ex.extract_files, [missing])
