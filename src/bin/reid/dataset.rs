@@ -6,8 +6,19 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 pub struct SynthArgs {
     /// Output folder (must not hold a dataset yet); name it `market1501` to use it from
-    /// torchreid with the parent as root.
+    /// torchreid with the parent as root. With --video: the data root the tracklets go under
+    /// (`dukemtmc-vidreid/`).
     pub out: PathBuf,
+    /// Tracklets instead of images: the video dataset `dukemtmcvidreid` (ids, cameras up to
+    /// 8, height, width and seed apply; --images-per-camera and --distractors do not).
+    #[arg(long)]
+    pub video: bool,
+    /// With --video: fewest frames of a tracklet.
+    #[arg(long, default_value_t = 4)]
+    pub min_frames: usize,
+    /// With --video: most frames of a tracklet.
+    #[arg(long, default_value_t = 12)]
+    pub max_frames: usize,
     /// Identities (half train, half test).
     #[arg(long, default_value_t = 200)]
     pub ids: usize,
@@ -36,6 +47,9 @@ impl SynthArgs {
     pub fn run(self) -> reid::Result<()> {
         let Self {
             out,
+            video,
+            min_frames,
+            max_frames,
             ids,
             cameras,
             images_per_camera,
@@ -44,6 +58,28 @@ impl SynthArgs {
             width,
             seed,
         } = self;
+        if video {
+            let options = reid::data::synth::VideoSynthOptions {
+                ids,
+                cameras,
+                min_frames,
+                max_frames,
+                height,
+                width,
+                seed,
+            };
+            let written = reid::data::synth::synthesize_video(&out, &options)?;
+            println!(
+                "{}: {} train, {} query, {} gallery tracklets, {} frames ({ids} identities, \
+                 {cameras} cameras, seed {seed}); read it as dukemtmcvidreid",
+                out.display(),
+                written.train,
+                written.query,
+                written.gallery,
+                written.frames
+            );
+            return Ok(());
+        }
         let options = reid::data::SynthOptions {
             ids,
             cameras,

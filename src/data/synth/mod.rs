@@ -8,8 +8,10 @@
 mod appearance;
 mod canvas;
 mod objects;
+mod video;
 
 pub use objects::{ClassSynthOptions, ClassSynthSummary, synthesize_classes};
+pub use video::{VideoSynthOptions, VideoSynthSummary, synthesize_video};
 
 use std::path::{Path, PathBuf};
 
