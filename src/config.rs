@@ -729,6 +729,8 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
     let (transforms, transform_sections) = transforms(f.data.transforms.clone())?;
     let data_kind_ok = match f.data.kind.as_str() {
         "image" => true,
+        // torchreid's video re-id; the datasets' names say it too.
+        "video" => task == Task::Reid,
         "classification" => task == Task::Classification,
         "multilabel" => task == Task::Multilabel,
         _ => false,
@@ -1205,6 +1207,9 @@ mod tests {
             (4, FrameSampling::All, Pooling::Max)
         );
         assert!(load_train_config(None, &["video.sample_method=sometimes".into()]).is_err());
+        assert!(load_train_config(None, &["data.type=video".into()]).is_ok());
+        let classification_video = ["data.type=video".into(), "model.type=classification".into()];
+        assert!(load_train_config(None, &classification_video).is_err());
         assert!(load_train_config(None, &["video.seqlen=4".into()]).is_err());
     }
 

@@ -17,10 +17,9 @@ use super::checkpoint::{
 use super::classify_eval::{ClassificationMetrics, Readout, evaluate_classifier};
 use super::config::{Distributed, TrainConfig};
 use super::distributed::Team;
-use super::evaluate::evaluate_dataset;
+use super::evaluate::{embed_video_dataset, evaluate_dataset, score_dataset};
 use super::history::{EpochLog, EvalLog, write_history};
 use super::layer_groups::{check_layers, closed_norms, open_layer_params};
-use super::loader::training_batch;
 use super::lr_find::{LrFindOptions, lr_find};
 use super::setup::{Setup, setup, teacher};
 use super::step::StepStats;
@@ -258,15 +257,7 @@ fn run(
                 Some(team) => team.shard(batch, group),
                 None => batch,
             };
-            let (images, labels) = training_batch(
-                &s.train_set,
-                indices,
-                &s.preprocessing,
-                &s.augment,
-                config.seed,
-                epoch,
-                &s.train_device,
-            )?;
+            let (images, labels) = s.batch(indices, &config.video, config.seed, epoch)?;
             let lesson = Lesson {
                 images,
                 labels,
@@ -382,6 +373,22 @@ fn evaluate_targets(config: &TrainConfig, s: &Setup, model: &ReidModel) -> Resul
     let mut eval = Vec::new();
     for (name, dataset) in config.data.targets.iter().zip(&s.targets) {
         let m = evaluate_dataset(model, dataset, &s.preprocessing, s.metric, 64, &s.device)?;
+        eval.push(eval_log(name, &m));
+    }
+    for (name, videos) in config.data.targets.iter().zip(&s.video_targets) {
+        let (dataset, queries, gallery) = embed_video_dataset(
+            model,
+            videos,
+            &s.preprocessing,
+            &config.video,
+            64,
+            &s.device,
+        )?;
+        let options = crate::eval::EvalOptions {
+            metric: s.metric,
+            ..Default::default()
+        };
+        let (m, _) = score_dataset(&dataset, &queries, &gallery, options)?;
         eval.push(eval_log(name, &m));
     }
     for (name, dataset) in config.data.targets.iter().zip(&s.class_targets) {

@@ -7,6 +7,8 @@ use rayon::prelude::*;
 use crate::data::Sample;
 use crate::data::rng::Rng;
 use crate::data::transforms::{Augment, training_input};
+use crate::data::video::Tracklet;
+use crate::data::video::sampling::{TrackletSampling, frame_indices};
 use crate::error::{Error, Result};
 use crate::models::ReidModel;
 use crate::preprocess::{ImageView, PixelFormat, Preprocessing, decode};
@@ -26,21 +28,75 @@ pub fn training_batch(
     epoch: usize,
     device: &Device,
 ) -> Result<(Tensor<4>, Tensor<1, Int>)> {
+    let items: Vec<(&Sample, Vec<u64>)> = indices
+        .iter()
+        .map(|&i| (&samples[i], vec![epoch as u64, i as u64]))
+        .collect();
+    batch_of(&items, preprocessing, augment, seed, device)
+}
+
+/// A training batch of tracklets (video re-id, as torchreid's video engines train): the
+/// frames `sampling` picks from each tracklet of `indices` (drawn from the seed, the epoch and
+/// the tracklet), each an image labelled with its tracklet's identity — `[Σ frames, 3, H, W]`.
+#[allow(clippy::too_many_arguments)]
+pub fn tracklet_batch(
+    tracklets: &[Tracklet],
+    indices: &[usize],
+    sampling: &TrackletSampling,
+    preprocessing: &Preprocessing,
+    augment: &Augment,
+    seed: u64,
+    epoch: usize,
+    device: &Device,
+) -> Result<(Tensor<4>, Tensor<1, Int>)> {
+    const FRAMES: u64 = 0x4652_414d;
+    let mut frames = Vec::new();
+    for &i in indices {
+        let t = &tracklets[i];
+        let mut rng = Rng::derive(seed, &[FRAMES, epoch as u64, i as u64]);
+        for k in frame_indices(
+            t.frames.len(),
+            sampling.seq_len,
+            sampling.sample_method,
+            &mut rng,
+        ) {
+            let frame = Sample {
+                path: t.frames[k].clone(),
+                pid: t.pid,
+                camera: t.camera,
+                dataset: 0,
+            };
+            frames.push((frame, vec![epoch as u64, i as u64, k as u64 + 1]));
+        }
+    }
+    let items: Vec<(&Sample, Vec<u64>)> = frames.iter().map(|(s, k)| (s, k.clone())).collect();
+    batch_of(&items, preprocessing, augment, seed, device)
+}
+
+/// Decodes and augments `items` in parallel, each image's randomness drawn from the seed and
+/// its keys.
+fn batch_of(
+    items: &[(&Sample, Vec<u64>)],
+    preprocessing: &Preprocessing,
+    augment: &Augment,
+    seed: u64,
+    device: &Device,
+) -> Result<(Tensor<4>, Tensor<1, Int>)> {
     let per = preprocessing.input_len();
-    let mut pixels = vec![0f32; indices.len() * per];
+    let mut pixels = vec![0f32; items.len() * per];
     pixels
         .par_chunks_mut(per)
-        .zip(indices.par_iter())
-        .try_for_each(|(out, &i)| -> Result<()> {
-            let (rgb, w, h) = read_image(&samples[i])?;
-            let mut rng = Rng::derive(seed, &[epoch as u64, i as u64]);
+        .zip(items.par_iter())
+        .try_for_each(|(out, (sample, keys))| -> Result<()> {
+            let (rgb, w, h) = read_image(sample)?;
+            let mut rng = Rng::derive(seed, keys);
             training_input(&rgb, w, h, preprocessing, augment, &mut rng, out)
         })?;
-    let labels: Vec<i64> = indices.iter().map(|&i| samples[i].pid).collect();
-    let shape = [indices.len(), 3, preprocessing.height, preprocessing.width];
+    let labels: Vec<i64> = items.iter().map(|(s, _)| s.pid).collect();
+    let shape = [items.len(), 3, preprocessing.height, preprocessing.width];
     Ok((
         Tensor::from_data(TensorData::new(pixels, shape), device),
-        Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
+        Tensor::from_data(TensorData::new(labels, [items.len()]), device),
     ))
 }
 

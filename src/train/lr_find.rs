@@ -10,7 +10,6 @@ use serde::Serialize;
 
 pub use super::config::LrFindOptions;
 use super::config::TrainConfig;
-use super::loader::training_batch;
 use super::setup::{initial_model, setup};
 use super::step::train_step;
 use crate::error::{Error, Result};
@@ -99,15 +98,7 @@ pub fn lr_find(
             .filter_map(|_| order.pop())
             .collect();
         let lr = options.min_lr * ratio.powi(step as i32);
-        let (images, labels) = training_batch(
-            &s.train_set,
-            &indices,
-            &s.preprocessing,
-            &s.augment,
-            config.seed,
-            epoch,
-            &s.train_device,
-        )?;
+        let (images, labels) = s.batch(&indices, &config.video, config.seed, epoch)?;
         let (next, stats) =
             train_step(model, &mut optimizer, lr, images, labels, &config.loss.reid);
         model = next;

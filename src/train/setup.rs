@@ -2,13 +2,17 @@
 //! sampler and transforms, and the model a fresh run starts from.
 
 use burn::module::Module;
+use burn::tensor::{Int, Tensor};
 
 use super::config::{Distributed, MutualConfig, TrainConfig};
+use super::loader::{tracklet_batch, training_batch};
 use super::multilabel_step::MultilabelLoss;
 use super::step::Teacher;
 use crate::data::classification::{ClassificationDataset, load_classification};
 use crate::data::sampler::Sampler;
 use crate::data::transforms::Augment;
+use crate::data::video::sampling::TrackletSampling;
+use crate::data::video::{Tracklet, VIDEO_DATASETS, VideoDataset, load_video_dataset};
 use crate::data::{ReidDataset, Sample, combine_train, junk_pids, load_dataset_split};
 use crate::error::{Error, Result};
 use crate::eval::Metric;
@@ -38,9 +42,32 @@ pub(crate) struct Setup {
     pub train_labels: Vec<Vec<usize>>,
     /// Classification: the class names.
     pub class_names: Vec<String>,
+    /// Video re-id: the training tracklets (`train_set` holds one sample per tracklet, its
+    /// first frame, for the samplers); empty for image training.
+    pub tracklets: Vec<Tracklet>,
+    /// Video re-id: the evaluation sets.
+    pub video_targets: Vec<VideoDataset>,
 }
 
 impl Setup {
+    /// The training batch of the training-set `indices`: their images, or — video re-id —
+    /// the frames `video` picks from their tracklets.
+    pub fn batch(
+        &self,
+        indices: &[usize],
+        video: &TrackletSampling,
+        seed: u64,
+        epoch: usize,
+    ) -> Result<(Tensor<4>, Tensor<1, Int>)> {
+        let (pre, augment, device) = (&self.preprocessing, &self.augment, &self.train_device);
+        if self.tracklets.is_empty() {
+            training_batch(&self.train_set, indices, pre, augment, seed, epoch, device)
+        } else {
+            let t = &self.tracklets;
+            tracklet_batch(t, indices, video, pre, augment, seed, epoch, device)
+        }
+    }
+
     /// Images a batch keeps together when it is cut into chunks for devices or ranks: an
     /// identity's instances in P × K batches, else 1.
     pub fn group(&self) -> usize {
@@ -195,7 +222,43 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
         ));
     }
     let preprocessing = config.data.test_preprocessing();
-    let data = if config.model.task == Task::Reid {
+    let video = |names: &[String]| {
+        names
+            .iter()
+            .filter(|n| VIDEO_DATASETS.contains(&n.as_str()))
+            .count()
+    };
+    let (video_sources, video_targets) = (video(&config.data.sources), video(&config.data.targets));
+    let data = if video_sources > 0 || video_targets > 0 {
+        if video_sources != config.data.sources.len()
+            || video_targets != config.data.targets.len()
+            || config.model.task != Task::Reid
+        {
+            return Err(Error::InvalidInput(
+                "video re-id trains on video datasets and evaluates on video datasets \
+                 (mars, ilidsvid, prid2011, dukemtmcvidreid): not mixed with image datasets"
+                    .into(),
+            ));
+        }
+        if split
+            || config.loss.mutual_learning.is_some()
+            || config.loss.mixing.is_some()
+            || config.model.self_challenging.is_some()
+            || config.loss.distillation.is_some()
+            || config.loss.reid.center_weight > 0.0
+            || config.data.combineall
+            || config.schedule.lr_finder.is_some()
+        {
+            return Err(Error::InvalidInput(
+                "video re-id trains one model on one device with the softmax, AM-softmax and \
+                 triplet losses: not with the center loss, batch mixing, self-challenging, \
+                 mutual learning, distillation, combineall, the LR finder or several devices"
+                    .into(),
+            ));
+        }
+        config.video.check()?;
+        video_data(config)?
+    } else if config.model.task == Task::Reid {
         reid_data(config)?
     } else {
         if split
@@ -231,10 +294,13 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
         class_targets: data.class_targets,
         train_labels: data.train_labels,
         class_names: data.class_names,
+        tracklets: data.tracklets,
+        video_targets: data.video_targets,
     })
 }
 
 /// The training images and evaluation sets of a run.
+#[derive(Default)]
 struct TrainData {
     train_set: Vec<Sample>,
     targets: Vec<ReidDataset>,
@@ -242,6 +308,8 @@ struct TrainData {
     class_targets: Vec<ClassificationDataset>,
     train_labels: Vec<Vec<usize>>,
     class_names: Vec<String>,
+    tracklets: Vec<Tracklet>,
+    video_targets: Vec<VideoDataset>,
 }
 
 /// Re-id: the sources' training identities (kept apart) and the targets' query / gallery.
@@ -270,9 +338,53 @@ fn reid_data(config: &TrainConfig) -> Result<TrainData> {
         train_set,
         targets,
         classes,
-        class_targets: Vec::new(),
-        train_labels: Vec::new(),
-        class_names: Vec::new(),
+        ..Default::default()
+    })
+}
+
+/// Video re-id: the sources' training tracklets (identities and cameras kept apart, as
+/// `combine_train` does for images) and the targets' query / gallery tracklets.
+fn video_data(config: &TrainConfig) -> Result<TrainData> {
+    let load = |name: &String| load_video_dataset(name, &config.data.root, config.data.split_id);
+    let sources = config
+        .data
+        .sources
+        .iter()
+        .map(load)
+        .collect::<Result<Vec<_>>>()?;
+    let mut tracklets = Vec::new();
+    let mut train_set = Vec::new();
+    let (mut pid_offset, mut camera_offset) = (0i64, 0i32);
+    for (index, source) in sources.iter().enumerate() {
+        for t in &source.train {
+            let t = Tracklet {
+                frames: t.frames.clone(),
+                pid: t.pid + pid_offset,
+                camera: t.camera + camera_offset,
+            };
+            train_set.push(Sample {
+                path: t.frames[0].clone(),
+                pid: t.pid,
+                camera: t.camera,
+                dataset: index,
+            });
+            tracklets.push(t);
+        }
+        pid_offset += source.train.iter().map(|t| t.pid + 1).max().unwrap_or(0);
+        camera_offset += source.train.iter().map(|t| t.camera + 1).max().unwrap_or(0);
+    }
+    let video_targets = config
+        .data
+        .targets
+        .iter()
+        .map(load)
+        .collect::<Result<_>>()?;
+    Ok(TrainData {
+        classes: pid_offset as usize,
+        train_set,
+        tracklets,
+        video_targets,
+        ..Default::default()
     })
 }
 
@@ -334,6 +446,7 @@ fn classification_data(config: &TrainConfig, sampler: Sampler) -> Result<TrainDa
         class_targets,
         train_labels: train.samples.into_iter().map(|(_, l)| l).collect(),
         class_names: train.classes,
+        ..Default::default()
     })
 }
 

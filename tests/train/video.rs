@@ -269,3 +269,77 @@ fn synthetic_tracklets_read_as_dukemtmc_video() {
     // A folder that already holds the dataset is refused.
     assert!(!synth(dir.path()).status.success());
 }
+
+/// Training on tracklets (torchreid's video engine: each tracklet's `seq_len` frames, each
+/// labelled with its identity) on synthetic tracklets: it trains, evaluates the video target
+/// tracklet against tracklet, and `reid eval` with the run's config gives the mAP it recorded.
+#[test]
+fn a_run_trains_on_tracklets_and_evaluates_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = reid::data::synth::VideoSynthOptions {
+        ids: 10,
+        cameras: 3,
+        min_frames: 3,
+        max_frames: 6,
+        height: 64,
+        width: 32,
+        seed: 2,
+    };
+    reid::data::synth::synthesize_video(dir.path(), &options).unwrap();
+    let save = dir.path().join("run");
+    let mut c = crate::runs::config(dir.path(), &save, 3);
+    c.data.sources = vec!["dukemtmcvidreid".into()];
+    c.data.targets = vec!["dukemtmcvidreid".into()];
+    c.sampler.batch_size = 4;
+    c.video.seq_len = 4;
+    c.export_onnx = false;
+    let report = reid::train::train(&c, &mut |_| true).unwrap();
+    // A batch of three tracklets is their four frames each, labelled with their identities.
+    let videos = load_video_dataset("dukemtmcvidreid", dir.path(), 0).unwrap();
+    let augment = reid::data::transforms::Augment::default();
+    let (images, labels) = reid::train::loader::tracklet_batch(
+        &videos.train,
+        &[0, 1, 2],
+        &c.video,
+        &Preprocessing::torchreid(64, 32),
+        &augment,
+        1,
+        0,
+        &default_device(),
+    )
+    .unwrap();
+    assert_eq!(images.dims(), [12, 3, 64, 32]);
+    let labels: Vec<i64> = labels
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap();
+    let want: Vec<i64> = videos.train[..3].iter().flat_map(|t| [t.pid; 4]).collect();
+    assert_eq!(labels, want);
+    let h = crate::runs::history(&save);
+    assert_eq!(h.len(), 3);
+    assert!(h[2].loss < h[0].loss, "{} -> {}", h[0].loss, h[2].loss);
+    let eval = &h[2].eval[0];
+    assert_eq!(eval.target, "dukemtmcvidreid");
+    assert!(eval.map > 0.0 && eval.map <= 1.0);
+    let (best, _) = report.best.unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_reid"))
+        .args([
+            "eval",
+            "--json",
+            "--weights",
+            report.model.to_str().unwrap(),
+            "--config",
+        ])
+        .arg(save.join("config.json"))
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cli = line["mAP"].as_f64().unwrap();
+    assert!((cli - best).abs() < 1e-6, "eval {cli} vs run {best}");
+    // Image and video datasets do not mix.
+    let mut mixed = c.clone();
+    mixed.data.targets = vec!["market1501".into()];
+    assert!(reid::train::train(&mixed, &mut |_| true).is_err());
+}

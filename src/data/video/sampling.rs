@@ -81,6 +81,18 @@ impl Default for TrackletSampling {
     }
 }
 
+impl TrackletSampling {
+    /// Refuses a `seq_len` of 0.
+    pub fn check(&self) -> Result<()> {
+        if self.seq_len == 0 {
+            return Err(Error::InvalidInput(
+                "video.seq_len must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The frame indices `method` takes from a tracklet of `frames` frames (torchreid's
 /// `VideoDataset.__getitem__`): `evenly` steps through the first multiple of `seq_len` frames
 /// (a shorter tracklet is padded with its last frame); `random` draws `seq_len` distinct
