@@ -107,6 +107,8 @@ struct Data {
     width: usize,
     /// torchreid's list of names, or deep-object-reid's mapping of sections.
     transforms: serde_yaml::Value,
+    /// deep-object-reid's augmented copies of each image.
+    num_sampled_packages: usize,
     save_dir: PathBuf,
     workers: usize,
     combineall: bool,
@@ -126,6 +128,7 @@ impl Default for Data {
             height: d.height,
             width: d.width,
             transforms: serde_yaml::to_value(d.transforms).unwrap_or_default(),
+            num_sampled_packages: d.packages,
             save_dir: TrainConfig::default().save_dir,
             workers: 4,
             combineall: d.combineall,
@@ -579,6 +582,25 @@ struct File {
     lr_finder: LrFinderYaml,
     /// torchreid's `video:` section: `{seq_len, sample_method, pooling_method}`.
     video: crate::data::video::sampling::TrackletSampling,
+    /// deep-object-reid's consistency of augmented copies.
+    mixing_loss: MixingLoss,
+}
+
+/// deep-object-reid's `mixing_loss:` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MixingLoss {
+    enable: bool,
+    weight: f32,
+}
+
+impl Default for MixingLoss {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            weight: 1.0,
+        }
+    }
 }
 
 /// deep-object-reid's `lr_finder:` section, in its `fast_ai` mode (the exponential range test
@@ -908,6 +930,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             height: f.data.height,
             width: f.data.width,
             transforms,
+            packages: f.data.num_sampled_packages,
             transform_sections,
             combineall: f.data.combineall,
         },
@@ -931,6 +954,11 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             mutual_learning,
             distillation: f.distillation,
             mixing: f.loss.softmax.augmentations.mixing()?,
+            consistency_weight: if f.mixing_loss.enable {
+                f.mixing_loss.weight
+            } else {
+                0.0
+            },
         },
         optimizer: OptimizerSection {
             algorithm: OptimizerConfig {
@@ -1211,6 +1239,23 @@ mod tests {
         let classification_video = ["data.type=video".into(), "model.type=classification".into()];
         assert!(load_train_config(None, &classification_video).is_err());
         assert!(load_train_config(None, &["video.seqlen=4".into()]).is_err());
+    }
+
+    #[test]
+    fn mixing_loss_keys() {
+        let c = load_train_config(
+            None,
+            &[
+                "mixing_loss.enable=true".into(),
+                "mixing_loss.weight=0.5".into(),
+                "data.num_sampled_packages=3".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!((c.data.packages, c.loss.consistency_weight), (3, 0.5));
+        let off = load_train_config(None, &["mixing_loss.weight=0.5".into()]).unwrap();
+        assert_eq!((off.data.packages, off.loss.consistency_weight), (1, 0.0));
+        assert!(load_train_config(None, &["mixing_loss.wieght=0.5".into()]).is_err());
     }
 
     #[test]

@@ -122,6 +122,10 @@ pub struct DataSection {
     pub width: usize,
     /// Training augmentations (torchreid names).
     pub transforms: Vec<String>,
+    /// Augmented copies of each training image in a batch (deep-object-reid's
+    /// `num_sampled_packages`; the copies of an image sit next to each other).
+    #[serde(default = "one")]
+    pub packages: usize,
     /// deep-object-reid's `data.transforms` sections, which replace `transforms` when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transform_sections: Option<crate::data::transform_sections::TransformSections>,
@@ -140,6 +144,7 @@ impl Default for DataSection {
             height: 256,
             width: 128,
             transforms: vec!["random_flip".into()],
+            packages: 1,
             transform_sections: None,
             combineall: false,
         }
@@ -216,6 +221,10 @@ pub struct LossSection {
     /// Batch mixing (MixUp, CutMix, FMix) with the identity loss on both identities (off when
     /// `None`).
     pub mixing: Option<super::mixing::MixingConfig>,
+    /// Weight of the consistency of each image's augmented copies (deep-object-reid's
+    /// `mixing_loss`, `train::loss::package_consistency`; needs `data.packages` > 1; 0: off).
+    #[serde(default)]
+    pub consistency_weight: f32,
 }
 
 /// Knowledge distillation (fast-reid's `Distiller`): a trained teacher's class distribution,

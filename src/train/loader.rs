@@ -28,9 +28,44 @@ pub fn training_batch(
     epoch: usize,
     device: &Device,
 ) -> Result<(Tensor<4>, Tensor<1, Int>)> {
+    packaged_batch(
+        samples,
+        indices,
+        1,
+        preprocessing,
+        augment,
+        seed,
+        epoch,
+        device,
+    )
+}
+
+/// A training batch of `packages` augmented copies of each image (deep-object-reid's
+/// `num_sampled_packages`): `[B · P, 3, H, W]`, the copies of an image in consecutive rows,
+/// each with its own draws; one copy is [`training_batch`].
+#[allow(clippy::too_many_arguments)]
+pub fn packaged_batch(
+    samples: &[Sample],
+    indices: &[usize],
+    packages: usize,
+    preprocessing: &Preprocessing,
+    augment: &Augment,
+    seed: u64,
+    epoch: usize,
+    device: &Device,
+) -> Result<(Tensor<4>, Tensor<1, Int>)> {
     let items: Vec<(&Sample, Vec<u64>)> = indices
         .iter()
-        .map(|&i| (&samples[i], vec![epoch as u64, i as u64]))
+        .flat_map(|&i| {
+            (0..packages).map(move |p| {
+                let mut keys = vec![epoch as u64, i as u64];
+                // The first copy draws as an image without copies does.
+                if p > 0 {
+                    keys.push(p as u64);
+                }
+                (&samples[i], keys)
+            })
+        })
         .collect();
     batch_of(&items, preprocessing, augment, seed, device)
 }

@@ -1,8 +1,8 @@
 //! Training losses, as torchreid and deep-object-reid define them: cross-entropy with label
-//! smoothing, AM-softmax, the batch-hard triplet loss, deep mutual learning's KL term and
-//! fast-reid's distillation loss.
+//! smoothing, AM-softmax, the batch-hard triplet loss, deep mutual learning's KL term,
+//! fast-reid's distillation loss and deep-object-reid's consistency of augmented copies.
 
-use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor};
 
 /// torchreid's `CrossEntropyLoss(label_smooth=True)`: targets `(1 − ε)·onehot + ε / C`, loss
@@ -13,6 +13,20 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>, epsilon: f32) -
     let onehot: Tensor<2> = targets.one_hot::<2>(classes).float();
     let smooth = onehot * (1.0 - epsilon) + epsilon / classes as f32;
     (smooth * log_probs).sum().neg() / n as f32
+}
+
+/// deep-object-reid's `mixing_loss`: the consistency of `packages` augmented copies of each
+/// image. `logits` holds the copies of an image in consecutive rows (`[B · P, K]`; for
+/// AM-softmax the scaled cosines, without margin); the target of every copy is the mean of the
+/// copies' class distributions (a constant of the step), and the loss is the mean over copies of
+/// the cross-entropy to it.
+pub fn package_consistency(logits: Tensor<2>, packages: usize) -> Tensor<1> {
+    let [n, classes] = logits.dims();
+    let images = n / packages;
+    let z = logits.reshape([images, packages, classes]);
+    let target = softmax(z.clone(), 2).mean_dim(1).detach();
+    let cross = target.expand([images, packages, classes]) * log_softmax(z, 2);
+    cross.sum().neg() / n as f32
 }
 
 /// Pairwise euclidean distances `[n, n]` between rows (clamped before the root, as torchreid).

@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 
 use super::config::{Distributed, MutualConfig, TrainConfig};
-use super::loader::{tracklet_batch, training_batch};
+use super::loader::{packaged_batch, tracklet_batch};
 use super::multilabel_step::MultilabelLoss;
 use super::step::Teacher;
 use crate::data::classification::{ClassificationDataset, load_classification};
@@ -47,6 +47,8 @@ pub(crate) struct Setup {
     pub tracklets: Vec<Tracklet>,
     /// Video re-id: the evaluation sets.
     pub video_targets: Vec<VideoDataset>,
+    /// Augmented copies of each training image in a batch.
+    pub packages: usize,
 }
 
 impl Setup {
@@ -61,7 +63,8 @@ impl Setup {
     ) -> Result<(Tensor<4>, Tensor<1, Int>)> {
         let (pre, augment, device) = (&self.preprocessing, &self.augment, &self.train_device);
         if self.tracklets.is_empty() {
-            training_batch(&self.train_set, indices, pre, augment, seed, epoch, device)
+            let (samples, copies) = (&self.train_set, self.packages);
+            packaged_batch(samples, indices, copies, pre, augment, seed, epoch, device)
         } else {
             let t = &self.tracklets;
             tracklet_batch(t, indices, video, pre, augment, seed, epoch, device)
@@ -115,6 +118,38 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
             return Err(Error::InvalidInput(
                 "distillation teaches one single-label model: not with mutual learning or \
                  multi-label training"
+                    .into(),
+            ));
+        }
+    }
+    let weight = config.loss.consistency_weight;
+    if config.data.packages == 0
+        || (weight > 0.0 && config.data.packages < 2)
+        || !weight.is_finite()
+        || weight < 0.0
+    {
+        return Err(Error::InvalidInput(format!(
+            "data.packages ({}) must be at least 1, and the consistency of copies (weight {}) \
+             needs several: mixing_loss needs data.num_sampled_packages > 1",
+            config.data.packages, config.loss.consistency_weight
+        )));
+    }
+    if config.data.packages > 1 {
+        let losses = &config.loss.reid;
+        if split
+            || config.loss.mutual_learning.is_some()
+            || config.loss.distillation.is_some()
+            || config.loss.mixing.is_some()
+            || config.model.self_challenging.is_some()
+            || config.model.task == Task::Multilabel
+            || losses.softmax_weight <= 0.0
+            || losses.center_weight > 0.0
+        {
+            return Err(Error::InvalidInput(
+                "data.packages: copies of each image train one model on one device with the \
+                 identity loss (softmax or AM-softmax, the triplet loss beside it): not with \
+                 the center loss, batch mixing, self-challenging, mutual learning, \
+                 distillation, multi-label training or several devices or processes"
                     .into(),
             ));
         }
@@ -247,6 +282,7 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
             || config.loss.distillation.is_some()
             || config.loss.reid.center_weight > 0.0
             || config.data.combineall
+            || config.data.packages > 1
             || config.schedule.lr_finder.is_some()
         {
             return Err(Error::InvalidInput(
@@ -296,6 +332,7 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
         class_names: data.class_names,
         tracklets: data.tracklets,
         video_targets: data.video_targets,
+        packages: config.data.packages,
     })
 }
 

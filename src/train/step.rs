@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor};
 use super::center::CenterLoss;
 use super::loss::{
     am_softmax, cross_entropy, distillation_js, mixed_am_softmax, mixed_cross_entropy, mutual_kl,
-    triplet_hard,
+    package_consistency, triplet_hard,
 };
 use super::mixing::Mix;
 use super::optim::Optimizer;
@@ -118,6 +118,7 @@ fn forward(
         taught,
         mixed,
         challenge,
+        copies,
     } = extra;
     let mut out = model.logits(images);
     let scores = |features: Tensor<2>| {
@@ -181,6 +182,15 @@ fn forward(
         };
         add(loss * losses.softmax_weight);
     }
+    if let Some((packages, weight)) = copies.filter(|&(p, w)| p > 1 && w > 0.0) {
+        // AM-softmax scores the scaled cosines, without the margin.
+        let scale = if losses.am_margin > 0.0 {
+            losses.am_scale
+        } else {
+            1.0
+        };
+        add(package_consistency(out.logits.clone() * scale, packages) * weight);
+    }
     if losses.triplet_weight > 0.0 {
         add(
             triplet_hard(out.features.clone(), targets.clone(), losses.margin)
@@ -214,6 +224,8 @@ struct Extra<'a> {
     mixed: Option<(&'a Tensor<1, Int>, f32)>,
     /// Representation self-challenging: the images whose strongest features are dropped.
     challenge: Option<&'a Challenge>,
+    /// The copies of each image in the batch, and the weight of their consistency.
+    copies: Option<(usize, f32)>,
 }
 
 impl Teacher {
@@ -272,6 +284,9 @@ pub struct StepExtras<'a> {
     pub mix: Option<&'a Mix>,
     /// Representation self-challenging of this batch.
     pub challenge: Option<&'a Challenge>,
+    /// Consecutive copies of each image in the batch and the weight of their consistency
+    /// (deep-object-reid's `mixing_loss`).
+    pub copies: Option<(usize, f32)>,
 }
 
 /// The gradients of `model`'s parameters (only those in `only`, when given).
@@ -303,6 +318,7 @@ pub fn train_step_with(
         teacher,
         mix,
         challenge,
+        copies,
     } = extras;
     let images = match mix {
         Some(mix) => mix.apply(images),
@@ -315,6 +331,7 @@ pub fn train_step_with(
         taught: teacher.zip(target.as_ref()),
         mixed: partners.as_ref().zip(mix.map(|m| m.lam)),
         challenge,
+        copies,
     };
     let f = forward(&model, images.clone(), targets.clone(), losses, extra);
     let stats = f.stats(&f.loss);

@@ -209,6 +209,7 @@ impl Stepper {
             teacher: teacher.as_ref(),
             mix: mix.as_ref(),
             challenge: challenge.as_ref(),
+            copies: Some((config.data.packages, config.loss.consistency_weight)),
         };
         let (model, stats) = match &recipe {
             Recipe::Multilabel { labels, classes } => {

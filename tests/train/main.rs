@@ -4,6 +4,7 @@
 mod common;
 
 mod classification_runs;
+mod consistency;
 mod mixing;
 mod mpi;
 mod numerics;
