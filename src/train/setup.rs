@@ -83,6 +83,46 @@ impl Setup {
     }
 }
 
+/// The techniques `config` turns on beyond one model on one device learning from the
+/// identity loss (softmax or AM-softmax, the triplet loss beside it), by name.
+fn beyond_one_model(config: &TrainConfig, split: bool) -> Vec<&'static str> {
+    let losses = &config.loss.reid;
+    [
+        (split, "several devices or processes"),
+        (config.loss.mutual_learning.is_some(), "mutual learning"),
+        (config.loss.distillation.is_some(), "distillation"),
+        (config.loss.mixing.is_some(), "batch mixing"),
+        (config.model.self_challenging.is_some(), "self-challenging"),
+        (config.data.packages > 1, "copies of each image"),
+        (
+            config.model.task == Task::Multilabel,
+            "multi-label training",
+        ),
+        (losses.center_weight > 0.0, "the center loss"),
+        (losses.softmax_weight <= 0.0, "no identity loss"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect()
+}
+
+/// Refuses `technique` (the `name` [`beyond_one_model`] gives it) beside anything else
+/// [`beyond_one_model`] lists.
+fn alone(technique: &str, name: &str, config: &TrainConfig, split: bool) -> Result<()> {
+    let others: Vec<&str> = beyond_one_model(config, split)
+        .into_iter()
+        .filter(|&other| other != name)
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidInput(format!(
+        "{technique} trains one model on one device with the identity loss (softmax or \
+         AM-softmax, the triplet loss beside it); not with {}",
+        others.join(", ")
+    )))
+}
+
 /// Checks `config` and reads its datasets.
 pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
     let arch: Arch = config.model.arch.parse()?;
@@ -135,41 +175,21 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
         )));
     }
     if config.data.packages > 1 {
-        let losses = &config.loss.reid;
-        if split
-            || config.loss.mutual_learning.is_some()
-            || config.loss.distillation.is_some()
-            || config.loss.mixing.is_some()
-            || config.model.self_challenging.is_some()
-            || config.model.task == Task::Multilabel
-            || losses.softmax_weight <= 0.0
-            || losses.center_weight > 0.0
-        {
-            return Err(Error::InvalidInput(
-                "data.packages: copies of each image train one model on one device with the \
-                 identity loss (softmax or AM-softmax, the triplet loss beside it): not with \
-                 the center loss, batch mixing, self-challenging, mutual learning, \
-                 distillation, multi-label training or several devices or processes"
-                    .into(),
-            ));
-        }
+        alone(
+            "data.packages: copies of each image",
+            "copies of each image",
+            config,
+            split,
+        )?;
     }
     if let Some(rsc) = &config.model.self_challenging {
         rsc.check()?;
-        let losses = &config.loss.reid;
-        if split
-            || config.loss.mutual_learning.is_some()
-            || config.loss.distillation.is_some()
-            || config.loss.mixing.is_some()
-            || config.model.task == Task::Multilabel
-            || losses.softmax_weight <= 0.0
-            || losses.center_weight > 0.0
-        {
-            return Err(Error::InvalidInput(
-                "model.self_challenging_cfg: self-challenging trains one model on one device                  with the identity loss (softmax or AM-softmax, the triplet loss beside it):                  not with the center loss, batch mixing, mutual learning, distillation,                  multi-label training or several devices or processes"
-                    .into(),
-            ));
-        }
+        alone(
+            "model.self_challenging_cfg: self-challenging",
+            "self-challenging",
+            config,
+            split,
+        )?;
     }
     if let Some(mixing) = &config.loss.mixing {
         mixing.validate()?;
@@ -275,22 +295,24 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
                     .into(),
             ));
         }
-        if split
-            || config.loss.mutual_learning.is_some()
-            || config.loss.mixing.is_some()
-            || config.model.self_challenging.is_some()
-            || config.loss.distillation.is_some()
-            || config.loss.reid.center_weight > 0.0
-            || config.data.combineall
-            || config.data.packages > 1
-            || config.schedule.lr_finder.is_some()
-        {
-            return Err(Error::InvalidInput(
+        let mut others: Vec<&str> = beyond_one_model(config, split)
+            .into_iter()
+            .filter(|&other| other != "no identity loss")
+            .collect();
+        others.extend(config.data.combineall.then_some("combineall"));
+        others.extend(
+            config
+                .schedule
+                .lr_finder
+                .is_some()
+                .then_some("the LR finder"),
+        );
+        if !others.is_empty() {
+            return Err(Error::InvalidInput(format!(
                 "video re-id trains one model on one device with the softmax, AM-softmax and \
-                 triplet losses: not with the center loss, batch mixing, self-challenging, \
-                 mutual learning, distillation, combineall, the LR finder or several devices"
-                    .into(),
-            ));
+                 triplet losses; not with {}",
+                others.join(", ")
+            )));
         }
         config.video.check()?;
         video_data(config)?
