@@ -420,6 +420,11 @@ struct Train {
     print_freq: usize,
     clip_grad: f64,
     ema: EmaYaml,
+    /// deep-object-reid's automatic mixed precision (refused on: reid trains in float32).
+    mix_precision: bool,
+    /// deep-object-reid's `cudnn.deterministic` (reid's runs are a function of the seed either
+    /// way).
+    deterministic: bool,
 }
 
 /// deep-object-reid's `train.ema` section.
@@ -480,6 +485,8 @@ impl Default for Train {
             print_freq: 20,
             clip_grad: d.optimizer.clip_grad,
             ema: EmaYaml::default(),
+            mix_precision: false,
+            deterministic: false,
         }
     }
 }
@@ -745,6 +752,14 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
     if f.data.norm_mean.is_some() || f.data.norm_std.is_some() {
         return Err(invalid(
             "data.norm_mean / norm_std: only ImageNet normalization is supported".into(),
+        ));
+    }
+    if f.train.mix_precision {
+        return Err(invalid(
+            "train.mix_precision: reid trains in float32 on every device (Burn's flex CPU \
+             backend computes in float32, and half-precision training on wgpu / cuda is not \
+             built); set it to false"
+                .into(),
         ));
     }
     let task: Task = f.model.kind.parse()?;
@@ -1239,6 +1254,20 @@ mod tests {
         let classification_video = ["data.type=video".into(), "model.type=classification".into()];
         assert!(load_train_config(None, &classification_video).is_err());
         assert!(load_train_config(None, &["video.seqlen=4".into()]).is_err());
+    }
+
+    #[test]
+    fn mixed_precision_is_refused_and_determinism_accepted() {
+        let on = load_train_config(None, &["train.mix_precision=true".into()]).unwrap_err();
+        assert!(on.to_string().contains("float32"), "{on}");
+        let keys = [
+            "train.mix_precision=false".into(),
+            "train.deterministic=true".into(),
+        ];
+        assert_eq!(
+            load_train_config(None, &keys).unwrap(),
+            TrainConfig::default()
+        );
     }
 
     #[test]
