@@ -183,3 +183,28 @@ fn missing_or_broken_video_layouts_are_errors_that_name_the_path() {
         .to_string();
     assert!(err.contains("tracks_train_info.mat"), "{err}");
 }
+
+/// A DukeMTMC-VideoReID split cache that claims absurd identities or cameras: the training
+/// labels are numbered from 0 again (the classifier stays as large as the tracklets), and a
+/// camera outside 0–99 is refused.
+#[test]
+fn hostile_duke_caches_are_bounded_or_refused() {
+    let root = layout(true);
+    let cache = root.path().join("dukemtmc-vidreid/split_train.json");
+    let mut value = read(&cache);
+    for (k, t) in value["tracklets"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        t[1] = serde_json::json!(i64::MAX - k as i64);
+    }
+    std::fs::write(&cache, value.to_string()).unwrap();
+    let ds = load_video_dataset("dukemtmcvidreid", root.path(), 0).unwrap();
+    assert!(ds.train.iter().all(|t| (t.pid as usize) < ds.train.len()));
+    value["tracklets"][0][2] = serde_json::json!(1i64 << 40);
+    std::fs::write(&cache, value.to_string()).unwrap();
+    let err = load_video_dataset("dukemtmcvidreid", root.path(), 0).unwrap_err();
+    assert!(err.to_string().contains("camera"), "{err}");
+}

@@ -73,10 +73,14 @@ fn read_cache(path: &Path, dataset_dir: &Path) -> Result<Vec<Tracklet>> {
             if frames.is_empty() {
                 return Err(bad(format!("a tracklet without frames: {entry}")));
             }
+            let camera = i32::try_from(camera)
+                .ok()
+                .filter(|c| (0..=99).contains(c))
+                .ok_or_else(|| bad(format!("a camera outside 0–99: {entry}")))?;
             Ok(Tracklet {
                 frames,
                 pid,
-                camera: camera as i32,
+                camera,
             })
         })
         .collect()
@@ -101,7 +105,14 @@ pub fn duke_video(root: &Path) -> Result<VideoDataset> {
     let part = |name: &str, relabel: bool| -> Result<Vec<Tracklet>> {
         let cache = dir.join(format!("split_{name}.json"));
         if cache.is_file() {
-            return read_cache(&cache, &dir);
+            let mut tracklets = read_cache(&cache, &dir)?;
+            if relabel {
+                // torchreid's file holds labels already; numbering them again bounds the
+                // classifier by the tracklets the file lists, whatever numbers it claims.
+                let labels = ascending_labels(tracklets.iter().map(|t| t.pid));
+                tracklets.iter_mut().for_each(|t| t.pid = labels[&t.pid]);
+            }
+            return Ok(tracklets);
         }
         let folder = base.join(name);
         if !folder.is_dir() {

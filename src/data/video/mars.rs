@@ -53,8 +53,9 @@ fn tracklets(
         if !(1..=6).contains(&camera) {
             return Err(bad(i, "the camera is not 1–6"));
         }
-        let frames = usize::try_from(first - 1)
-            .ok()
+        let frames = first
+            .checked_sub(1)
+            .and_then(|f| usize::try_from(f).ok())
             .zip(usize::try_from(last).ok())
             .and_then(|(a, b)| names.get(a..b))
             .filter(|f| !f.is_empty())
