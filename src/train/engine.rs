@@ -17,7 +17,7 @@ use super::checkpoint::{
 use super::classify_eval::{ClassificationMetrics, Readout, evaluate_classifier};
 use super::config::{Distributed, TrainConfig};
 use super::distributed::Team;
-use super::evaluate::{embed_video_dataset, evaluate_dataset, score_dataset};
+use super::evaluate::{evaluate_dataset, evaluate_video_dataset};
 use super::history::{EpochLog, EvalLog, write_history};
 use super::layer_groups::{check_layers, closed_norms, open_layer_params};
 use super::lr_find::{LrFindOptions, lr_find};
@@ -376,19 +376,8 @@ fn evaluate_targets(config: &TrainConfig, s: &Setup, model: &ReidModel) -> Resul
         eval.push(eval_log(name, &m));
     }
     for (name, videos) in config.data.targets.iter().zip(&s.video_targets) {
-        let (dataset, queries, gallery) = embed_video_dataset(
-            model,
-            videos,
-            &s.preprocessing,
-            &config.video,
-            64,
-            &s.device,
-        )?;
-        let options = crate::eval::EvalOptions {
-            metric: s.metric,
-            ..Default::default()
-        };
-        let (m, _) = score_dataset(&dataset, &queries, &gallery, options)?;
+        let (pre, sampling) = (&s.preprocessing, &config.video);
+        let m = evaluate_video_dataset(model, videos, pre, sampling, s.metric, 64, &s.device)?;
         eval.push(eval_log(name, &m));
     }
     for (name, dataset) in config.data.targets.iter().zip(&s.class_targets) {

@@ -94,12 +94,7 @@ pub fn embed_tracklets(
             &mut rng,
         );
         counts.push(picked.len());
-        frames.extend(picked.iter().map(|&k| Sample {
-            path: t.frames[k].clone(),
-            pid: t.pid,
-            camera: t.camera,
-            dataset: 0,
-        }));
+        frames.extend(picked.iter().map(|&k| t.frame(k)));
     }
     let dim = model.feature_dim();
     let features = embed_samples(model, &frames, preprocessing, batch_size, device)?;
@@ -121,17 +116,8 @@ pub fn embed_video_dataset(
     batch_size: usize,
     device: &Device,
 ) -> Result<(ReidDataset, Matrix, Matrix)> {
-    let as_samples = |tracklets: &[Tracklet]| -> Vec<Sample> {
-        tracklets
-            .iter()
-            .map(|t| Sample {
-                path: t.frames[0].clone(),
-                pid: t.pid,
-                camera: t.camera,
-                dataset: 0,
-            })
-            .collect()
-    };
+    let as_samples =
+        |tracklets: &[Tracklet]| -> Vec<Sample> { tracklets.iter().map(|t| t.frame(0)).collect() };
     let embed = |tracklets: &[Tracklet]| {
         embed_tracklets(
             model,
@@ -149,4 +135,25 @@ pub fn embed_video_dataset(
         gallery: as_samples(&dataset.gallery),
     };
     Ok((samples, embed(&dataset.query)?, embed(&dataset.gallery)?))
+}
+
+/// CMC / mAP / mINP of `model` (in inference mode) on a video dataset, tracklet against
+/// tracklet (see [`embed_video_dataset`]).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_video_dataset(
+    model: &ReidModel,
+    dataset: &VideoDataset,
+    preprocessing: &Preprocessing,
+    sampling: &TrackletSampling,
+    metric: Metric,
+    batch_size: usize,
+    device: &Device,
+) -> Result<RankMetrics> {
+    let (samples, queries, gallery) =
+        embed_video_dataset(model, dataset, preprocessing, sampling, batch_size, device)?;
+    let options = EvalOptions {
+        metric,
+        ..Default::default()
+    };
+    Ok(score_dataset(&samples, &queries, &gallery, options)?.0)
 }

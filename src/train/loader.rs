@@ -1,6 +1,8 @@
 //! Turns lists of samples into tensors: training batches (decoded and augmented in parallel,
 //! each image's randomness fixed by the seed, epoch and position) and test-time features.
 
+use std::borrow::Borrow;
+
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rayon::prelude::*;
 
@@ -95,23 +97,16 @@ pub fn tracklet_batch(
             sampling.sample_method,
             &mut rng,
         ) {
-            let frame = Sample {
-                path: t.frames[k].clone(),
-                pid: t.pid,
-                camera: t.camera,
-                dataset: 0,
-            };
-            frames.push((frame, vec![epoch as u64, i as u64, k as u64 + 1]));
+            frames.push((t.frame(k), vec![epoch as u64, i as u64, k as u64 + 1]));
         }
     }
-    let items: Vec<(&Sample, Vec<u64>)> = frames.iter().map(|(s, k)| (s, k.clone())).collect();
-    batch_of(&items, preprocessing, augment, seed, device)
+    batch_of(&frames, preprocessing, augment, seed, device)
 }
 
 /// Decodes and augments `items` in parallel, each image's randomness drawn from the seed and
 /// its keys.
-fn batch_of(
-    items: &[(&Sample, Vec<u64>)],
+fn batch_of<S: Borrow<Sample> + Sync>(
+    items: &[(S, Vec<u64>)],
     preprocessing: &Preprocessing,
     augment: &Augment,
     seed: u64,
@@ -123,11 +118,11 @@ fn batch_of(
         .par_chunks_mut(per)
         .zip(items.par_iter())
         .try_for_each(|(out, (sample, keys))| -> Result<()> {
-            let (rgb, w, h) = read_image(sample)?;
+            let (rgb, w, h) = read_image(sample.borrow())?;
             let mut rng = Rng::derive(seed, keys);
             training_input(&rgb, w, h, preprocessing, augment, &mut rng, out)
         })?;
-    let labels: Vec<i64> = items.iter().map(|(s, _)| s.pid).collect();
+    let labels: Vec<i64> = items.iter().map(|(s, _)| s.borrow().pid).collect();
     let shape = [items.len(), 3, preprocessing.height, preprocessing.width];
     Ok((
         Tensor::from_data(TensorData::new(pixels, shape), device),

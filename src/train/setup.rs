@@ -422,10 +422,8 @@ fn video_data(config: &TrainConfig) -> Result<TrainData> {
                 camera: t.camera + camera_offset,
             };
             train_set.push(Sample {
-                path: t.frames[0].clone(),
-                pid: t.pid,
-                camera: t.camera,
                 dataset: index,
+                ..t.frame(0)
             });
             tracklets.push(t);
         }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::split_file::{
-    Split, file_name, files_with_extension, nth_split, number_in, read_json, read_sample_split,
-    sample_splits_json, save_splits,
+    Split, file_name, files_with_extension, missing, nth_split, number_in, read_json,
+    read_sample_split, sample_splits_json, save_splits,
 };
 use crate::data::dataset::{ReidDataset, Sample, ascending_labels};
 use crate::data::rng::Rng;
@@ -50,13 +50,6 @@ fn both_ways(train: Vec<Sample>, a: Vec<Sample>, b: Vec<Sample>) -> [Split; 2] {
             gallery: a,
         },
     ]
-}
-
-fn missing(name: &str, path: &Path) -> Error {
-    Error::InvalidInput(format!(
-        "{name} not found: expected {} (real datasets cannot be downloaded here)",
-        path.display()
-    ))
 }
 
 /// VIPeR: `viper/VIPeR/cam_a/*.bmp` and `cam_b/*.bmp`, one image per identity and camera,

@@ -55,6 +55,14 @@ pub(crate) fn relocate(path: &str, dataset_dir: &Path, markers: &[&str]) -> Path
     }
 }
 
+/// The error of a missing part of a dataset's layout.
+pub(crate) fn missing(name: &str, path: &Path) -> Error {
+    Error::InvalidInput(format!(
+        "{name} not found: expected {} (real datasets cannot be downloaded here)",
+        path.display()
+    ))
+}
+
 /// Reads a JSON file.
 pub(crate) fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;

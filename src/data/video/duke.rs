@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::{Tracklet, VideoDataset, folders_in, frames_in, missing};
+use super::{Tracklet, VideoDataset, folders_in, frames_in};
 use crate::data::dataset::ascending_labels;
-use crate::data::reid::split_file::{read_json, relocate, save_splits};
+use crate::data::reid::split_file::{missing, read_json, relocate, save_splits};
 use crate::error::{Error, Result};
 
 const MARKERS: [&str; 1] = ["DukeMTMC-VideoReID"];

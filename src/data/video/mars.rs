@@ -6,8 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Tracklet, VideoDataset, missing};
+use super::{Tracklet, VideoDataset};
 use crate::data::dataset::ascending_labels;
+use crate::data::reid::split_file::missing;
 use crate::error::{Error, Result};
 use crate::formats::mat::read_mat;
 

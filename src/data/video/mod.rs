@@ -14,6 +14,7 @@ pub mod sequences;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::data::Sample;
 use crate::error::{Error, Result};
 
 /// A person's consecutive crops from one camera.
@@ -25,6 +26,18 @@ pub struct Tracklet {
     pub pid: i64,
     /// Camera, from 0.
     pub camera: i32,
+}
+
+impl Tracklet {
+    /// Frame `k` as an image sample of the tracklet's identity and camera.
+    pub fn frame(&self, k: usize) -> Sample {
+        Sample {
+            path: self.frames[k].clone(),
+            pid: self.pid,
+            camera: self.camera,
+            dataset: 0,
+        }
+    }
 }
 
 /// A video re-id dataset: training tracklets, and the query and gallery tracklets of its test
@@ -127,12 +140,4 @@ pub(crate) fn folders_in(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     dirs.sort();
     Ok(dirs)
-}
-
-/// The error of a missing part of a dataset's layout.
-pub(crate) fn missing(name: &str, path: &Path) -> Error {
-    Error::InvalidInput(format!(
-        "{name} not found: expected {} (real datasets cannot be downloaded here)",
-        path.display()
-    ))
 }

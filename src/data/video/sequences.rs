@@ -8,8 +8,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::{Tracklet, VideoDataset, folders_in, frames_in, missing};
-use crate::data::reid::split_file::{nth_split, read_json, save_splits};
+use super::{Tracklet, VideoDataset, folders_in, frames_in};
+use crate::data::reid::split_file::{missing, nth_split, read_json, save_splits};
 use crate::error::{Error, Result};
 use crate::formats::mat::read_mat;
 
