@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::models::Task;
 use crate::train::multilabel_step::MultilabelLoss;
 use crate::train::optim::OptimizerConfig;
-use crate::train::schedule::Schedule;
+use crate::train::schedule::{Schedule, Watch};
 use crate::train::{
     DataSection, EvalSection, LossConfig, LossSection, ModelSection, OptimizerSection,
     SamplerSection, ScheduleSection, StagedLr, TrainConfig,
@@ -410,6 +410,25 @@ struct Train {
     patience: usize,
     min_lr: f64,
     early_stop_patience: usize,
+    /// deep-object-reid's early stopping: `train_patience` evaluations without a better score,
+    /// counted once the rate has dropped below its base after the warm-up.
+    early_stopping: bool,
+    train_patience: usize,
+    /// deep-object-reid's `warmup` scheduler: the schedule after it, and the start rate's divisor.
+    base_scheduler: String,
+    multiplier: f64,
+    /// deep-object-reid's `cosine_cycle`.
+    first_cycle_steps: usize,
+    cycle_mult: f64,
+    max_lr: f64,
+    /// deep-object-reid: reduce-on-plateau's floor (lr / this) and one-cycle's last division.
+    lr_decay_factor: f64,
+    /// deep-object-reid: what reduce-on-plateau watches (`train_loss` or `test_acc`).
+    target_metric: String,
+    /// deep-object-reid's "no bias decay": weight decay only on weights of 2+ dimensions.
+    nbd: bool,
+    /// deep-object-reid's batch-size heuristic for small multi-label sets (refused on).
+    correct_batch_size: bool,
     seed: u64,
     momentum: f64,
     sgd_dampening: f64,
@@ -473,8 +492,19 @@ impl Default for Train {
             warmup: d.schedule.warmup,
             pct_start: 0.3,
             patience: 5,
-            min_lr: 0.0,
+            min_lr: 1e-5,
             early_stop_patience: d.eval.early_stop_patience,
+            early_stopping: false,
+            train_patience: 10,
+            base_scheduler: String::new(),
+            multiplier: 10.0,
+            first_cycle_steps: 5,
+            cycle_mult: 1.0,
+            max_lr: 0.1,
+            lr_decay_factor: 100.0,
+            target_metric: "train_loss".into(),
+            nbd: o.only_matrices_decay,
+            correct_batch_size: false,
             seed: d.seed,
             momentum: o.momentum,
             sgd_dampening: o.sgd_dampening,
@@ -670,6 +700,100 @@ impl LrFinderYaml {
     }
 }
 
+/// `train.lr_scheduler` as a schedule, and the epochs of torchreid-style warm-up in front of it
+/// (deep-object-reid's schedules use `train.warmup` themselves).
+fn schedule_of(t: &Train) -> Result<(Schedule, usize)> {
+    if !t.base_scheduler.is_empty() && t.lr_scheduler != "warmup" {
+        return Err(invalid(format!(
+            "train.base_scheduler `{}` follows only lr_scheduler: warmup",
+            t.base_scheduler
+        )));
+    }
+    let watch = match t.target_metric.as_str() {
+        "train_loss" => Watch::TrainingLoss,
+        "test_acc" => Watch::SmoothedScore,
+        other => {
+            return Err(invalid(format!(
+                "train.target_metric `{other}`: expected train_loss or test_acc"
+            )));
+        }
+    };
+    let plateau = || Schedule::ReduceOnPlateau {
+        factor: t.gamma,
+        patience: t.patience,
+        min_lr: 0.0,
+        // deep-object-reid's ReduceLROnPlateauV2: relative threshold 2e-4, floor lr /
+        // lr_decay_factor, one forced decay after three quarters of the run (less the warm-up).
+        threshold: 2e-4,
+        watch,
+        force_after: Some(((t.max_epoch * 3 / 4).saturating_sub(t.warmup)).max(1)),
+        floor_divisor: Some(t.lr_decay_factor),
+    };
+    let base = |name: &str| -> Result<Schedule> {
+        Ok(match name {
+            // torchreid and deep-object-reid take the last step size of a list.
+            "single_step" => Schedule::SingleStep {
+                step: t.stepsize.last().copied().unwrap_or(20),
+                gamma: t.gamma,
+            },
+            "multi_step" => Schedule::MultiStep {
+                milestones: t.stepsize.clone(),
+                gamma: t.gamma,
+            },
+            "cosine" => Schedule::Cosine {
+                max_epoch: t.max_epoch,
+            },
+            "reduce_on_plateau" => plateau(),
+            "constant" | "none" => Schedule::Constant,
+            other => {
+                return Err(invalid(format!(
+                    "train.lr_scheduler `{other}`: expected single_step, multi_step, cosine, \
+                     warmup, cosine_cycle, onecycle, reduce_on_plateau or constant"
+                )));
+            }
+        })
+    };
+    Ok(match t.lr_scheduler.as_str() {
+        "warmup" => {
+            if t.base_scheduler.is_empty() {
+                return Err(invalid(
+                    "train.lr_scheduler warmup needs train.base_scheduler (the schedule after it)"
+                        .into(),
+                ));
+            }
+            let schedule = Schedule::Warmup {
+                multiplier: t.multiplier,
+                epochs: t.warmup,
+                then: Box::new(base(&t.base_scheduler)?),
+            };
+            (schedule, 0)
+        }
+        "onecycle" => (
+            Schedule::OneCycle {
+                total: t.max_epoch,
+                pct_start: t.pct_start,
+                div_factor: 100.0,
+                final_div_factor: t.lr_decay_factor,
+                per_step: true,
+            },
+            0,
+        ),
+        "cosine_cycle" => (
+            Schedule::CosineCycle {
+                first_cycle_steps: t.first_cycle_steps,
+                cycle_mult: t.cycle_mult,
+                max_lr: t.max_lr,
+                min_lr: t.min_lr,
+                warmup_steps: t.warmup,
+                gamma: t.gamma,
+            },
+            0,
+        ),
+        "reduce_on_plateau" => (plateau(), 0),
+        name => (base(name)?, t.warmup),
+    })
+}
+
 fn invalid(message: String) -> Error {
     Error::InvalidInput(message)
 }
@@ -762,6 +886,20 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
                 .into(),
         ));
     }
+    if f.train.correct_batch_size {
+        return Err(invalid(
+            "train.correct_batch_size: deep-object-reid's batch-size heuristic for small \
+             multi-label sets is not implemented; set train.batch_size instead"
+                .into(),
+        ));
+    }
+    if f.train.early_stopping && f.train.early_stop_patience > 0 {
+        return Err(invalid(
+            "train.early_stopping (with train_patience) and train.early_stop_patience say the \
+             same thing: keep one"
+                .into(),
+        ));
+    }
     let task: Task = f.model.kind.parse()?;
     let (transforms, transform_sections) = transforms(f.data.transforms.clone())?;
     let data_kind_ok = match f.data.kind.as_str() {
@@ -844,36 +982,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
     let t = &f.train;
     // A `train:` value equal to its default counts as not given.
     let defaults = Train::default();
-    let step = || t.stepsize.first().copied().unwrap_or(20);
-    let schedule = match t.lr_scheduler.as_str() {
-        "single_step" => Schedule::SingleStep {
-            step: step(),
-            gamma: t.gamma,
-        },
-        "multi_step" => Schedule::MultiStep {
-            milestones: t.stepsize.clone(),
-            gamma: t.gamma,
-        },
-        "cosine" => Schedule::Cosine {
-            max_epoch: t.max_epoch,
-        },
-        "onecycle" => Schedule::OneCycle {
-            total: t.max_epoch,
-            pct_start: t.pct_start,
-        },
-        "reduce_on_plateau" => Schedule::ReduceOnPlateau {
-            factor: t.gamma,
-            patience: t.patience,
-            min_lr: t.min_lr,
-        },
-        "constant" | "none" => Schedule::Constant,
-        other => {
-            return Err(invalid(format!(
-                "train.lr_scheduler `{other}`: expected single_step, multi_step, cosine, \
-                 onecycle, reduce_on_plateau or constant"
-            )));
-        }
-    };
+    let (schedule, warmup) = schedule_of(t)?;
     if t.start_epoch != 0 {
         return Err(invalid(
             "train.start_epoch: runs resume by themselves from save_dir".into(),
@@ -979,6 +1088,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             algorithm: OptimizerConfig {
                 name: optim,
                 weight_decay: t.weight_decay,
+                only_matrices_decay: t.nbd,
                 momentum: either(
                     t.momentum,
                     defaults.momentum,
@@ -1029,7 +1139,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         schedule: ScheduleSection {
             lr: t.lr,
             policy: schedule,
-            warmup: t.warmup,
+            warmup,
             max_epoch: t.max_epoch,
             fixbase_epoch: t.fixbase_epoch,
             open_layers: t.open_layers.clone(),
@@ -1038,7 +1148,12 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
         eval: EvalSection {
             eval_freq: f.test.eval_freq.max(0) as usize,
             dist_metric: f.test.dist_metric,
-            early_stop_patience: t.early_stop_patience,
+            early_stop_patience: if t.early_stopping {
+                t.train_patience
+            } else {
+                t.early_stop_patience
+            },
+            early_stop_after_decay: t.early_stopping,
         },
         seed: t.seed,
         device,

@@ -277,7 +277,7 @@ pub struct OptimizerSection {
 impl OptimizerSection {
     /// The optimizer of this section, with fresh state.
     pub fn build(&self) -> Result<Optimizer> {
-        Optimizer::from(self.algorithm.build()?).with_clip_norm(self.clip_grad)
+        self.algorithm.build()?.with_clip_norm(self.clip_grad)
     }
 }
 
@@ -330,6 +330,9 @@ pub struct EvalSection {
     pub dist_metric: String,
     /// Stop after this many evaluations without a better mAP (0: never).
     pub early_stop_patience: usize,
+    /// Count those evaluations only once the rate has dropped below its base after the
+    /// warm-up (deep-object-reid's `train.early_stopping`).
+    pub early_stop_after_decay: bool,
 }
 
 impl Default for EvalSection {
@@ -338,6 +341,7 @@ impl Default for EvalSection {
             eval_freq: 0,
             dist_metric: "euclidean".into(),
             early_stop_patience: 0,
+            early_stop_after_decay: false,
         }
     }
 }

@@ -17,6 +17,7 @@ use super::checkpoint::{
 use super::classify_eval::{ClassificationMetrics, Readout, evaluate_classifier};
 use super::config::{Distributed, TrainConfig};
 use super::distributed::Team;
+use super::early_stop::{judge, should_stop};
 use super::evaluate::{evaluate_dataset, evaluate_video_dataset};
 use super::history::{EpochLog, EvalLog, write_history};
 use super::layer_groups::{check_layers, closed_norms, open_layer_params};
@@ -224,7 +225,6 @@ fn run(
     }
     for epoch in state.epochs_done..config.schedule.max_epoch {
         let started = Instant::now();
-        let lr = state.schedule.lr(epoch);
         let order = s
             .sampler
             .epoch(&s.train_set, config.sampler.batch_size, config.seed, epoch)?;
@@ -236,6 +236,8 @@ fn run(
                 config.sampler.batch_size
             )));
         }
+        // The epoch's first rate (its log's).
+        let lr = state.schedule.rate(epoch, 0, batches.len());
         let only = (epoch < config.schedule.fixbase_epoch
             && !config.schedule.open_layers.is_empty())
         .then(|| open_layer_params(&stepper.model, &config.schedule.open_layers));
@@ -247,12 +249,20 @@ fn run(
         if let Some(group) = &closed {
             stepper.model = stepper.model.clone().freeze_group(group.clone());
         }
-        let rates: ModuleLearningRate = match &config.optimizer.staged_lr {
-            Some(staged) => staged.rates(&stepper.model, lr)?,
-            None => lr.into(),
+        let rates_at = |model: &ReidModel, lr: f64| -> Result<ModuleLearningRate> {
+            Ok(match &config.optimizer.staged_lr {
+                Some(staged) => staged.rates(model, lr)?,
+                None => lr.into(),
+            })
         };
+        let mut rates = rates_at(&stepper.model, lr)?;
         let (mut loss_sum, mut acc_sum) = (0.0, 0.0);
         for (step, batch) in batches.iter().enumerate() {
+            // deep-object-reid's one-cycle and cosine cycles move the rate after every batch.
+            let lr = state.schedule.rate(epoch, step, batches.len());
+            if step > 0 && state.schedule.per_step() {
+                rates = rates_at(&stepper.model, lr)?;
+            }
             let indices = match &stepper.team {
                 Some(team) => team.shard(batch, group),
                 None => batch,
@@ -310,10 +320,16 @@ fn run(
         } else {
             (Vec::new(), Vec::new())
         };
+        let mean_loss = loss_sum / batches.len() as f64;
+        // Read before the schedule sees the epoch: the rate it trained at.
+        let decayed = state.schedule.past_peak(epoch, batches.len());
+        // The plateau schedule follows the model it steps.
+        let score = eval
+            .first()
+            .map(|first| selection_score(config.model.task, first));
+        state.schedule.end_epoch(epoch, mean_loss, score);
         if let Some(first) = eval.first() {
             let score = selection_score(config.model.task, first);
-            // The plateau schedule follows the model it steps.
-            state.schedule.observe(score);
             // deep-object-reid keeps the moving average when it evaluates better.
             let ema_score = ema_eval
                 .first()
@@ -322,20 +338,23 @@ fn run(
                 (Some(ema_score), Some(average)) if ema_score > score => (ema_score, average, true),
                 _ => (score, &inference, false),
             };
-            if state.best_map.is_none_or(|b| score > b) {
-                state.best_map = Some(score);
+            let after_decay = config.eval.early_stop_after_decay;
+            if judge(
+                &mut state.best_map,
+                &mut state.evals_since_best,
+                score,
+                after_decay,
+                decayed,
+            ) {
                 state.best_epoch = epoch + 1;
                 state.best_from_ema = from_ema;
-                state.evals_since_best = 0;
                 save_checkpoint(candidate, &best_path)?;
-            } else {
-                state.evals_since_best += 1;
             }
         }
         let log = EpochLog {
             epoch: epoch + 1,
             lr,
-            loss: loss_sum / batches.len() as f64,
+            loss: mean_loss,
             accuracy: acc_sum / batches.len() as f64,
             steps: batches.len(),
             seconds,
@@ -358,9 +377,7 @@ fn run(
         if !progress(&Event::Epoch(log)) {
             return Err(Error::Cancelled);
         }
-        if config.eval.early_stop_patience > 0
-            && state.evals_since_best >= config.eval.early_stop_patience
-        {
+        if should_stop(state.evals_since_best, config.eval.early_stop_patience) {
             stopped_early = true;
             break;
         }

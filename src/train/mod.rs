@@ -6,6 +6,7 @@ mod checkpoint;
 pub mod classify_eval;
 pub mod config;
 pub mod distributed;
+pub mod early_stop;
 pub mod ema;
 pub mod engine;
 pub mod evaluate;

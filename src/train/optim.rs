@@ -23,6 +23,10 @@ pub struct OptimizerConfig {
     pub name: String,
     /// L2 weight decay (decoupled for `adamw`).
     pub weight_decay: f64,
+    /// Decay only parameters of two or more dimensions (convolution and linear weights), not
+    /// biases and normalization parameters: deep-object-reid's `train.nbd` ("no bias decay").
+    #[serde(default)]
+    pub only_matrices_decay: bool,
     /// SGD / RMSprop momentum.
     pub momentum: f64,
     /// SGD dampening.
@@ -43,6 +47,7 @@ impl Default for OptimizerConfig {
         Self {
             name: "adam".into(),
             weight_decay: 5e-4,
+            only_matrices_decay: false,
             momentum: 0.9,
             sgd_dampening: 0.0,
             sgd_nesterov: false,
@@ -58,9 +63,26 @@ pub const OPTIMIZERS: [&str; 6] = ["sgd", "adam", "amsgrad", "adamw", "radam", "
 
 impl OptimizerConfig {
     /// The optimizer, with fresh state.
-    pub fn build(&self) -> Result<ModuleOptimizer> {
-        let decay =
-            (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
+    pub fn build(&self) -> Result<Optimizer> {
+        if !self.only_matrices_decay {
+            return Ok(Optimizer::from(self.module_optimizer(self.weight_decay)?));
+        }
+        if self.name == "adamw" {
+            return Err(Error::InvalidInput(
+                "nbd (weight decay on weights only) works with the optimizers whose decay is \
+                 part of the gradient; adamw decays the weights apart: use adam or sgd"
+                    .into(),
+            ));
+        }
+        // The decay is added to the chosen gradients before the update, as the optimizer
+        // itself would add it to all of them.
+        let mut optimizer = Optimizer::from(self.module_optimizer(0.0)?);
+        optimizer.matrix_decay = (self.weight_decay > 0.0).then_some(self.weight_decay as f32);
+        Ok(optimizer)
+    }
+
+    fn module_optimizer(&self, weight_decay: f64) -> Result<ModuleOptimizer> {
+        let decay = (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32));
         let adam = |amsgrad: bool| {
             AdamConfig::new()
                 .with_beta_1(self.adam_beta1 as f32)
@@ -85,13 +107,13 @@ impl OptimizerConfig {
                 .with_beta_1(self.adam_beta1 as f32)
                 .with_beta_2(self.adam_beta2 as f32)
                 .with_epsilon(1e-8)
-                .with_weight_decay(self.weight_decay as f32)
+                .with_weight_decay(weight_decay as f32)
                 .init(),
             "radam" => burn::optim::ModuleOptimizer::from(super::radam::RAdam {
                 beta1: self.adam_beta1,
                 beta2: self.adam_beta2,
                 epsilon: 1e-8,
-                weight_decay: self.weight_decay,
+                weight_decay,
             }),
             "rmsprop" => RmsPropConfig::new()
                 .with_alpha(self.rmsprop_alpha as f32)
@@ -119,6 +141,8 @@ impl OptimizerConfig {
 pub struct Optimizer {
     inner: ModuleOptimizer,
     max_norm: Option<f32>,
+    /// L2 decay added here to the gradients of parameters of 2+ dimensions only (`nbd`).
+    matrix_decay: Option<f32>,
 }
 
 impl From<ModuleOptimizer> for Optimizer {
@@ -127,6 +151,7 @@ impl From<ModuleOptimizer> for Optimizer {
         Self {
             inner,
             max_norm: None,
+            matrix_decay: None,
         }
     }
 }
@@ -144,7 +169,8 @@ impl Optimizer {
         Ok(self)
     }
 
-    /// Updates `module` from `grads` (clipped first when a norm is set).
+    /// Updates `module` from `grads` (clipped first when a norm is set, then the weights'
+    /// decay added when it is limited to them).
     pub fn step<M: Module>(
         &mut self,
         learning_rate: impl Into<ModuleLearningRate>,
@@ -153,6 +179,12 @@ impl Optimizer {
     ) -> M {
         if let Some(max_norm) = self.max_norm {
             clip_grad_norm(&module, &mut grads, max_norm);
+        }
+        if let Some(decay) = self.matrix_decay {
+            module.visit(&mut MatrixDecay {
+                grads: &mut grads,
+                decay,
+            });
         }
         self.inner.step(learning_rate, module, grads)
     }
@@ -208,6 +240,25 @@ impl ModuleVisitor for SumOfSquares<'_> {
                 Some(sum) => sum + squares,
                 None => squares,
             });
+        }
+    }
+}
+
+/// Adds `decay · parameter` to the gradient of every parameter of two or more dimensions that
+/// has one (torch's L2 weight decay, for the parameter groups deep-object-reid's `nbd` decays).
+struct MatrixDecay<'a> {
+    grads: &'a mut GradientsParams,
+    decay: f32,
+}
+
+impl ModuleVisitor for MatrixDecay<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if D < 2 {
+            return;
+        }
+        if let Some(grad) = self.grads.remove::<D>(param.id) {
+            let value = param.val().inner().to_device(&grad.device());
+            self.grads.register(param.id, grad + value * self.decay);
         }
     }
 }

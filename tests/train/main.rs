@@ -5,6 +5,7 @@ mod common;
 
 mod classification_runs;
 mod consistency;
+mod dor_schedules;
 mod mixing;
 mod mpi;
 mod numerics;

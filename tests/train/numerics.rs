@@ -282,6 +282,40 @@ fn gradient_clipping_matches_torch_clip_grad_norm() {
     }
 }
 
+/// deep-object-reid's `train.nbd`: SGD with weight decay 0.5 on the convolution and linear
+/// weights only — not on biases or BatchNorm parameters — against torch's step with
+/// deep-object-reid's parameter groups (nbd.npz). With the decay on every parameter the
+/// BatchNorm weights (1.0 each, decayed by 0.025) would move a different way.
+#[test]
+fn no_bias_decay_matches_deep_object_reids_parameter_groups() {
+    use reid::train::optim::OptimizerConfig;
+    let f = arrays("train/nbd.npz");
+    let config = |only_matrices_decay| OptimizerConfig {
+        name: "sgd".into(),
+        weight_decay: 0.5,
+        only_matrices_decay,
+        momentum: 0.0,
+        ..Default::default()
+    };
+    let tolerance = || Tolerance {
+        min_cosine: 0.99999,
+        size: 0.001,
+    };
+    let (model, _) = osnet_step(StepExtras::default(), config(true).build().unwrap());
+    let compared = assert_updates_match(&model, &f, "nbd__", tolerance());
+    assert!(compared >= 11, "{compared} parameters compared");
+    let (everywhere, _) = osnet_step(StepExtras::default(), config(false).build().unwrap());
+    let norm_weight: BTreeMap<String, NpyArray> = f
+        .iter()
+        .filter(|(k, _)| *k == "nbd__conv1__bn__weight")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let decayed_too = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert_updates_match(&everywhere, &norm_weight, "nbd__", tolerance())
+    }));
+    assert!(decayed_too.is_err(), "decaying every parameter matches nbd");
+}
+
 /// deep-object-reid's `train.ema` (timm's `ModelEmaV2`, decay 0.9): the average of the
 /// model before the SGD step of `one_sgd_step_of_osnet_matches_pytorch`, updated twice from the
 /// model after it, is PyTorch's — parameters and BatchNorm running statistics alike
@@ -480,6 +514,9 @@ fn schedules_match_torch() {
             Schedule::OneCycle {
                 total: 30,
                 pct_start: 0.3,
+                div_factor: 25.0,
+                final_div_factor: 1e4,
+                per_step: false,
             },
         ),
     ];
