@@ -92,6 +92,11 @@ pub fn matmul(out: &mut [f32], a: View, b: View, accumulate: bool, parallel: boo
     unsafe { product(out.as_mut_ptr(), out.len(), a, b, accumulate, parallel) }
 }
 
+/// Products of fewer multiply-adds than this run on the calling thread even when the caller
+/// allows the pool: the pool's wake-up and the split cost more than they save (late OSNet
+/// layers of one image are 128 × 128 × 128).
+const PARALLEL_MIN_PRODUCT: usize = 1 << 21;
+
 /// The product through `gemm`, writing `out` (row-major `a.rows × b.cols`) without reading it
 /// unless `accumulate`.
 ///
@@ -107,7 +112,7 @@ unsafe fn product(
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(b.rows == k && out_len >= m * n && a.fits() && b.fits());
-    let parallelism = if parallel {
+    let parallelism = if parallel && m * n * k >= PARALLEL_MIN_PRODUCT {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None

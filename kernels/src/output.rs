@@ -9,9 +9,19 @@ use std::mem::{ManuallyDrop, MaybeUninit};
 
 use rayon::prelude::*;
 
+/// Outputs smaller than this many floats are written on the calling thread even when the
+/// caller allows the pool: waking the pool's threads and putting them back to sleep costs tens
+/// of microseconds, more than such a part of a layer takes (a third of a batch-1 forward of
+/// osnet_x0_25 went to the scheduler before this rule).
+const PARALLEL_MIN_LEN: usize = 1 << 15;
+
+/// Fewest floats one task of the pool writes, for the same reason.
+const TASK_MIN_LEN: usize = 1 << 13;
+
 /// A buffer of `len` floats cut into parts of `part` floats (the last may be shorter): `fill`
 /// gets each part's index and the part, zeroed, on the rayon pool (at least `min_parts` parts
-/// per task) when `parallel`, else in order on this thread.
+/// per task) when `parallel` and the buffer is large enough to pay for it, else in order on
+/// this thread.
 pub(crate) fn filled_in_parts(
     len: usize,
     part: usize,
@@ -53,9 +63,9 @@ where
         );
     };
     let part = part.max(1);
-    if parallel {
+    if parallel && len >= PARALLEL_MIN_LEN {
         out.par_chunks_mut(part)
-            .with_min_len(min_parts.max(1))
+            .with_min_len(min_parts.max(TASK_MIN_LEN.div_ceil(part)).max(1))
             .enumerate()
             .for_each(run);
     } else {
@@ -81,14 +91,17 @@ mod tests {
 
     #[test]
     fn every_part_is_zeroed_and_filled_once() {
-        for parallel in [false, true] {
-            let out = filled_in_parts(10, 4, parallel, 1, |index, part| {
-                assert!(part.iter().all(|&v| v == 0.0));
-                for (j, v) in part.iter_mut().enumerate() {
-                    *v = (index * 4 + j) as f32;
-                }
-            });
-            assert_eq!(out, (0..10).map(|v| v as f32).collect::<Vec<_>>());
+        // Small and large enough for the pool, in order and on the pool.
+        for len in [10, PARALLEL_MIN_LEN + 10] {
+            for parallel in [false, true] {
+                let out = filled_in_parts(len, 4, parallel, 1, |index, part| {
+                    assert!(part.iter().all(|&v| v == 0.0));
+                    for (j, v) in part.iter_mut().enumerate() {
+                        *v = (index * 4 + j) as f32;
+                    }
+                });
+                assert_eq!(out, (0..len).map(|v| v as f32).collect::<Vec<_>>());
+            }
         }
         assert!(filled_in_parts(0, 4, true, 1, |_, _| unreachable!()).is_empty());
     }
