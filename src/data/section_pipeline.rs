@@ -1,5 +1,5 @@
 //! deep-object-reid's training pipeline over its `data.transforms` sections, in its fixed
-//! order: centre crop → resize → AugMix → RandAugment → cutout → flip → blur → noise → mixup → colour
+//! order: centre crop → random crop → resize → AugMix → RandAugment → cutout → flip → blur → noise → mixup → colour
 //! jitter → random grey → rotate → perspective → equalize → posterize → (random erase on pixels) → negative →
 //! forced grey → coarse dropout → crop-pad → normalize → (random erase on the normalized
 //! image). Each step's geometry is a function of its draws, so the tests can compare it with
@@ -8,19 +8,85 @@
 use crate::data::erase::{EraseShape, erase_rect, fill_planes};
 use crate::data::image_ops::{self, Enhance, Resample};
 use crate::data::rng::Rng;
-use crate::data::transform_sections::{ColorJitter, RandomNoise, TransformSections};
+use crate::data::transform_sections::{ColorJitter, RandomCrop, RandomNoise, TransformSections};
 use crate::error::{Error, Result};
 use crate::preprocess::Preprocessing;
 use crate::preprocess::resample::resize_rgb;
 
 /// `center_crop`: `margin` pixels off every side, unless that leaves under 2 pixels.
 pub fn center_crop(rgb: &[u8], w: usize, h: usize, margin: usize) -> (Vec<u8>, usize, usize) {
-    let (x0, y0, cw, ch) = crate::preprocess::inside_margin((0, 0, w, h), margin);
+    let region = crate::preprocess::inside_margin((0, 0, w, h), margin);
+    (crop(rgb, w, region), region.2, region.3)
+}
+
+/// `random_crop`'s box `(x, y, width, height)` in a `w × h` image for a network input of aspect
+/// ratio `target_ar` (height / width), `unit` giving the uniform draws in [0, 1) in
+/// deep-object-reid's order: the aspect ratio (with `align_ar`), the scale (unless `static`),
+/// x, y. Its arithmetic: Python's floats, `int(round(·))` rounding halves to even, NumPy's
+/// slice clipping at the border.
+pub fn random_crop_box(
+    w: usize,
+    h: usize,
+    c: &RandomCrop,
+    target_ar: f64,
+    mut unit: impl FnMut() -> f64,
+) -> (usize, usize, usize, usize) {
+    let (wf, hf) = (w as f64, h as f64);
+    let mut uniform = |a: f64, b: f64| a + (b - a) * unit();
+    let (max_w, max_h) = if c.align_ar {
+        let source_ar = hf / wf;
+        let ar = uniform(source_ar.min(target_ar), source_ar.max(target_ar));
+        if ar < source_ar {
+            (wf, ar * wf)
+        } else {
+            (hf / ar, hf)
+        }
+    } else {
+        (wf, hf)
+    };
+    let min_scale = if c.margin == 0 {
+        c.scale
+    } else {
+        let rest = |side: usize| side.saturating_sub(2 * c.margin).max(1) as f64;
+        (rest(w) / wf).max(rest(h) / hf)
+    };
+    let scale = if c.fixed {
+        min_scale
+    } else {
+        uniform(min_scale, 1.0)
+    };
+    let side = |v: f64| (v.round_ties_even() as usize).max(1);
+    let (cw, ch) = (side(scale * max_w), side(scale * max_h));
+    let (cwf, chf) = (cw as f64, ch as f64);
+    let (x_range, y_range) = if c.align_center {
+        let (min_w, min_h) = (min_scale * wf, min_scale * hf);
+        let (cx, cy) = (0.5 * wf, 0.5 * hf);
+        (
+            (
+                (cx + 0.5 * min_w - cwf).max(0.0),
+                (wf - cwf).min(cx - 0.5 * min_w),
+            ),
+            (
+                (cy + 0.5 * min_h - chf).max(0.0),
+                (hf - chf).min(cy - 0.5 * min_h),
+            ),
+        )
+    } else {
+        ((0.0, wf - cwf), (0.0, hf - chf))
+    };
+    let x = uniform(x_range.0, x_range.1).round_ties_even().max(0.0) as usize;
+    let y = uniform(y_range.0, y_range.1).round_ties_even().max(0.0) as usize;
+    let (x, y) = (x.min(w - 1), y.min(h - 1));
+    (x, y, cw.min(w - x), ch.min(h - y))
+}
+
+/// The `(x, y, width, height)` region of an RGB image.
+fn crop(rgb: &[u8], w: usize, (x, y, cw, ch): (usize, usize, usize, usize)) -> Vec<u8> {
     let mut out = Vec::with_capacity(cw * ch * 3);
-    for y in y0..y0 + ch {
-        out.extend_from_slice(&rgb[(y * w + x0) * 3..(y * w + x0 + cw) * 3]);
+    for row in y..y + ch {
+        out.extend_from_slice(&rgb[(row * w + x) * 3..(row * w + x + cw) * 3]);
     }
-    (out, cw, ch)
+    out
 }
 
 /// `cutout`'s box for centre (xc, yc): half-sides `int(factor·side + 0.5) // 2`, clipped,
@@ -228,6 +294,13 @@ pub fn training_input(
         center_crop(rgb, width, height, s.center_crop.margin)
     } else {
         (rgb.to_vec(), width, height)
+    };
+    let (src, sw, sh) = if s.random_crop.enable && rng.chance(s.random_crop.p) {
+        let target_ar = h as f64 / w as f64;
+        let region = random_crop_box(sw, sh, &s.random_crop, target_ar, || rng.unit() as f64);
+        (crop(&src, sw, region), region.2, region.3)
+    } else {
+        (src, sw, sh)
     };
     let mut img = resize_rgb(&src, sw, sh, w, h);
     if s.augmix.enable {

@@ -84,6 +84,42 @@ pub struct CenterCrop {
     pub test_only: bool,
 }
 
+/// `random_crop`: deep-object-reid's crop of a random scale before the resize, optionally of
+/// the input's aspect ratio and around the centre.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomCrop {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// The smallest side scale (0 < scale < 1), unless `margin` sets it.
+    pub scale: f64,
+    /// When > 0, the smallest crop leaves `margin` pixels on each side instead.
+    pub margin: usize,
+    /// Always the smallest crop (`static`).
+    #[serde(rename = "static")]
+    pub fixed: bool,
+    /// Crop to an aspect ratio drawn between the image's and the network input's.
+    pub align_ar: bool,
+    /// Keep the smallest crop's centred box inside the crop.
+    pub align_center: bool,
+}
+
+impl Default for RandomCrop {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.5,
+            scale: 0.9,
+            margin: 0,
+            fixed: false,
+            align_ar: false,
+            align_center: false,
+        }
+    }
+}
+
 /// `posterize`: keep `bits`–6 high bits (uniform integer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -526,8 +562,8 @@ pub struct TransformSections {
     pub crop_pad: Switch,
     /// Perspective distortion.
     pub random_perspective: Perspective,
-    /// deep-object-reid's aspect-ratio crop (not implemented).
-    pub random_crop: Unsupported,
+    /// Crop of a random scale (and aspect ratio) before the resize.
+    pub random_crop: RandomCrop,
     /// Grid lines (not implemented).
     pub random_grid: Unsupported,
     /// Drawn figures (not implemented).
@@ -560,7 +596,6 @@ impl TransformSections {
     /// Refuses sections reid does not implement when enabled, and parameters out of range.
     pub fn validate(&self) -> Result<()> {
         let unsupported = [
-            ("random_crop", &self.random_crop),
             ("random_grid", &self.random_grid),
             ("random_figures", &self.random_figures),
             ("random_patch", &self.random_patch),
@@ -574,11 +609,16 @@ impl TransformSections {
             if section.enabled() {
                 return Err(invalid(
                     name,
-                    "is not implemented in reid; switch it off (random_crop: the list form's \
-                     `random_crop` is torchreid's random translation)"
-                        .into(),
+                    "is not implemented in reid; switch it off".into(),
                 ));
             }
+        }
+        let crop = &self.random_crop;
+        if crop.enable && !(crop.scale > 0.0 && crop.scale < 1.0) {
+            return Err(invalid(
+                "random_crop",
+                format!("scale must lie in (0, 1), not {}", crop.scale),
+            ));
         }
         if self.test != TestResize::default() {
             return Err(invalid(
@@ -597,6 +637,7 @@ impl TransformSections {
         }
         for (name, p) in [
             ("random_flip", self.random_flip.p),
+            ("random_crop", self.random_crop.p),
             ("randaugment", self.randaugment.p),
             ("cutout", self.cutout.p),
             ("random_blur", self.random_blur.p),

@@ -520,3 +520,75 @@ fn sample_mixup_blends_with_the_listed_images() {
     let err = Augment::from_sections(&sections).unwrap_err().to_string();
     assert!(err.contains("missing.png"), "{err}");
 }
+
+/// `(x, y, w, h)` of an RGB image `width` pixels wide.
+fn region(rgb: &[u8], width: usize, (x, y, w, h): (usize, usize, usize, usize)) -> Vec<u8> {
+    (y..y + h)
+        .flat_map(|row| rgb[(row * width + x) * 3..(row * width + x + w) * 3].to_vec())
+        .collect()
+}
+
+/// deep-object-reid's `random_crop` on chosen draws: scale, margin, static, aspect-ratio
+/// alignment (to a taller and to a wider input), centre alignment, a half that Python rounds
+/// to even — the same crop, pixel for pixel.
+#[test]
+fn random_crop_matches_deep_object_reid() {
+    use reid::data::section_pipeline::random_crop_box;
+    use reid::data::transform_sections::RandomCrop;
+    let f = fixture();
+    let image = bytes(&f, "image");
+    let (h, w) = (f["image"].shape[0], f["image"].shape[1]);
+    let mut cases = 0;
+    while f.contains_key(&format!("random_crop_{cases}")) {
+        let name = format!("random_crop_{cases}");
+        let p = floats(&f, &format!("{name}_params"));
+        let section = RandomCrop {
+            enable: true,
+            p: 1.0,
+            scale: p[0],
+            margin: p[1] as usize,
+            fixed: p[2] != 0.0,
+            align_ar: p[3] != 0.0,
+            align_center: p[4] != 0.0,
+        };
+        let mut draws = floats(&f, &format!("{name}_draws")).into_iter();
+        let r = random_crop_box(w, h, &section, p[5], || draws.next().unwrap());
+        assert!(draws.next().is_none(), "{name}: draws left over");
+        assert_eq!([r.3, r.2, 3], f[&name].shape.as_slice(), "{name}: size");
+        assert_same(&name, &region(&image, w, r), &bytes(&f, &name));
+        cases += 1;
+    }
+    assert_eq!(cases, 8);
+}
+
+/// Through the pipeline a static crop of half the sides lands anywhere it can: every output is
+/// the resize of one of the 13 × 17 possible crops, and many of them occur.
+#[test]
+fn random_crop_in_the_pipeline_takes_every_position() {
+    use reid::preprocess::resample::resize_rgb;
+    let f = fixture();
+    let image = bytes(&f, "image");
+    let (h, w) = (f["image"].shape[0], f["image"].shape[1]);
+    let (cw, ch) = (w / 2, h / 2);
+    let crops: Vec<Vec<u8>> = (0..=h - ch)
+        .flat_map(|y| (0..=w - cw).map(move |x| (x, y)))
+        .map(|(x, y)| resize_rgb(&region(&image, w, (x, y, cw, ch)), cw, ch, w, h))
+        .collect();
+    let yaml = "random_flip: {enable: False}\n\
+                random_crop: {enable: True, p: 1, scale: 0.5, static: True}";
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..300 {
+        let out = pipeline(yaml, &image, w, h, seed);
+        let at = crops.iter().position(|c| *c == out);
+        seen.insert(at.unwrap_or_else(|| panic!("seed {seed}: not one of the crops")));
+    }
+    assert!(
+        seen.len() > crops.len() / 2,
+        "{} of {}",
+        seen.len(),
+        crops.len()
+    );
+    let bad: Result<TransformSections, _> =
+        serde_yaml::from_str("random_crop: {enable: True, scale: 1.5}");
+    assert!(bad.unwrap().validate().is_err());
+}
