@@ -24,7 +24,7 @@ use crate::{scratch, scratch_file};
 pub type Target = fn(&[u8]);
 
 /// Every target by name, as fuzz/Cargo.toml names its binaries.
-pub const ALL: [(&str, Target); 12] = [
+pub const ALL: [(&str, Target); 13] = [
     ("mat", mat),
     ("pickle", pickle),
     ("npy", npy),
@@ -37,6 +37,7 @@ pub const ALL: [(&str, Target); 12] = [
     ("config", config),
     ("hdf5", hdf5),
     ("split_files", split_files),
+    ("video_splits", video_splits),
 ];
 
 /// MATLAB 5 files (split files of CUHK03, GRID, VIPeR and the classification sets).
@@ -263,4 +264,77 @@ pub fn split_files(data: &[u8]) {
     };
     let _ = cuhk03(&root, variant, 0);
     let _ = reid::data::reid::benchmarks::grid(&root, 0);
+}
+
+/// tests/fixtures/video_datasets, from the fuzz package (fuzz/) or from reid's tests, which
+/// compile these targets as part of reid.
+fn video_fixtures() -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    [
+        "tests/fixtures/video_datasets",
+        "../tests/fixtures/video_datasets",
+    ]
+    .iter()
+    .map(|p| dir.join(p))
+    .find(|p| p.is_dir())
+    .expect("tests/fixtures/video_datasets")
+}
+
+/// The fake video re-id layouts of tests/fixtures/video_datasets (empty frames, the datasets'
+/// own files) under `root`.
+fn video_layout(root: &Path) {
+    let fixtures = video_fixtures();
+    let text = std::fs::read_to_string(fixtures.join("layout.json")).expect("the video layout");
+    let layout: serde_json::Value = serde_json::from_str(&text).expect("the video layout");
+    let list = |key: &str| -> Vec<String> {
+        let items = layout[key].as_array().expect("a list of paths");
+        items
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect()
+    };
+    for frame in list("frames") {
+        let path = root.join(frame);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("scratch folder");
+        std::fs::write(path, b"").expect("scratch frame");
+    }
+    for file in list("files") {
+        let path = root.join(&file);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("scratch folder");
+        std::fs::copy(fixtures.join("files").join(&file), path).expect("scratch file");
+    }
+}
+
+/// The video re-id datasets' tables and split files, read as `reid train` reads them: MARS's
+/// MATLAB tables, iLIDS-VID's split file, PRID2011's JSON splits, and the JSON split caches
+/// iLIDS-VID and DukeMTMC-VideoReID write. One input is tried as each of them in turn, the
+/// others being the fixture's valid files.
+pub fn video_splits(data: &[u8]) {
+    const FILES: [&str; 9] = [
+        "mars/info/tracks_train_info.mat",
+        "mars/info/tracks_test_info.mat",
+        "mars/info/query_IDX.mat",
+        "ilids-vid/train-test people splits/train_test_splits_ilidsvid.mat",
+        "ilids-vid/splits.json",
+        "prid2011/splits_prid2011.json",
+        "dukemtmc-vidreid/split_train.json",
+        "dukemtmc-vidreid/split_query.json",
+        "dukemtmc-vidreid/split_gallery.json",
+    ];
+    let root = scratch().join("video");
+    if !root.exists() {
+        video_layout(&root);
+    }
+    let fixtures = video_fixtures();
+    for file in FILES {
+        std::fs::write(root.join(file), data).expect("scratch file");
+        for name in reid::data::video::VIDEO_DATASETS {
+            let _ = reid::data::video::load_video_dataset(name, &root, 0);
+        }
+        // A reader may have replaced a cache it could not read; the next file starts valid.
+        for other in FILES {
+            let source = fixtures.join("files").join(other);
+            let _ = std::fs::copy(source, root.join(other));
+        }
+    }
 }

@@ -31,8 +31,10 @@ use crate::eval::RankMetrics;
 use crate::models::{ReidModel, Task};
 use crate::weights::{load_checkpoint, save_checkpoint};
 
-/// Progress reports to the caller, who returns `false` to cancel.
+/// Progress reports to the caller, who returns `false` to cancel. New kinds of report may come
+/// in later versions: match with a wildcard arm.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// Training resumed from a checkpoint after `epochs_done` epochs.
     Resumed {

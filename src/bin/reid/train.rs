@@ -221,12 +221,11 @@ fn run_training(config: &TrainConfig) -> reid::Result<()> {
                 }
                 println!();
             }
-            Event::LrFinder { step, lr, loss } => {
-                if step % 10 == 0 {
-                    println!("lr finder step {step}: lr {lr:.2e}, loss {loss:.4}");
-                }
+            Event::LrFinder { step, lr, loss } if step % 10 == 0 => {
+                println!("lr finder step {step}: lr {lr:.2e}, loss {loss:.4}");
             }
             Event::LrFound { lr } => println!("training at the learning rate found: {lr:.2e}"),
+            _ => {}
         }
         true
     };
