@@ -21,6 +21,8 @@ use crate::models::Task;
 use crate::train::multilabel_step::MultilabelLoss;
 use crate::train::optim::OptimizerConfig;
 use crate::train::schedule::{Schedule, Watch};
+
+mod deep_object_reid;
 use crate::train::{
     DataSection, EvalSection, LossConfig, LossSection, ModelSection, OptimizerSection,
     SamplerSection, ScheduleSection, StagedLr, TrainConfig,
@@ -167,10 +169,30 @@ impl Default for Sampler {
     }
 }
 
+/// `loss.softmax.label_smooth`: torchreid's switch (ε = 0.1) or deep-object-reid's ε.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum LabelSmooth {
+    Switch(bool),
+    Epsilon(f32),
+}
+
+impl LabelSmooth {
+    fn epsilon(&self) -> Result<f32> {
+        match *self {
+            LabelSmooth::Switch(on) => Ok(if on { 0.1 } else { 0.0 }),
+            LabelSmooth::Epsilon(e) if (0.0..1.0).contains(&e) => Ok(e),
+            LabelSmooth::Epsilon(e) => Err(invalid(format!(
+                "loss.softmax.label_smooth {e}: expected true / false or a number in [0, 1)"
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct Softmax {
-    label_smooth: bool,
+    label_smooth: LabelSmooth,
     /// AM-softmax margin and scale (deep-object-reid's `loss.softmax.m` / `s`).
     m: f32,
     s: f32,
@@ -251,7 +273,7 @@ impl Default for Softmax {
     fn default() -> Self {
         let d = LossConfig::default();
         Self {
-            label_smooth: d.label_smooth > 0.0,
+            label_smooth: LabelSmooth::Switch(d.label_smooth > 0.0),
             // deep-object-reid's AM-softmax margin (the plain softmax loss has none).
             m: 0.35,
             s: d.am_scale,
@@ -839,11 +861,18 @@ pub fn load_train_config(path: Option<&Path>, overrides: &[String]) -> Result<Tr
     if value.is_null() {
         value = serde_yaml::Value::Mapping(Default::default());
     }
+    let is_json = path.is_some_and(|p| p.extension().is_some_and(|e| e == "json"));
+    if !is_json {
+        deep_object_reid::with_bases(&mut value, path.and_then(Path::parent))?;
+    }
     for o in overrides {
         apply_override(&mut value, o)?;
     }
+    if !is_json {
+        deep_object_reid::normalize(&mut value)?;
+    }
     let where_ = path.map_or("config".to_string(), |p| p.display().to_string());
-    if path.is_some_and(|p| p.extension().is_some_and(|e| e == "json")) {
+    if is_json {
         // JSON is YAML: the same reader and overrides, then serde_json for the enums that
         // serde_yaml only reads from YAML tags.
         let json = serde_json::to_value(value).map_err(|e| invalid(format!("{where_}: {e}")))?;
@@ -873,7 +902,14 @@ fn transforms(
 }
 
 fn to_train_config(f: File) -> Result<TrainConfig> {
-    if f.data.norm_mean.is_some() || f.data.norm_std.is_some() {
+    // deep-object-reid's configs spell out ImageNet's values.
+    let reference = crate::preprocess::Preprocessing::torchreid(1, 1);
+    let imagenet = |given: &Option<Vec<f32>>, want: [f32; 3]| {
+        given
+            .as_ref()
+            .is_none_or(|v| v.len() == 3 && v.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6))
+    };
+    if !imagenet(&f.data.norm_mean, reference.mean) || !imagenet(&f.data.norm_std, reference.std) {
         return Err(invalid(
             "data.norm_mean / norm_std: only ImageNet normalization is supported".into(),
         ));
@@ -923,11 +959,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
                 .into(),
         ));
     }
-    let smooth = if f.loss.softmax.label_smooth {
-        0.1
-    } else {
-        0.0
-    };
+    let smooth = f.loss.softmax.label_smooth.epsilon()?;
     let base = LossConfig {
         softmax_weight: 1.0,
         label_smooth: smooth,
@@ -1533,7 +1565,9 @@ mod tests {
             let args = ["lr_finder.enable=true".into(), refused.into()];
             assert!(load_train_config(None, &args).is_err(), "{refused}");
         }
-        assert!(load_train_config(None, &["lr_finder.n_trials=3".into()]).is_err());
+        // deep-object-reid's keys of the modes refused above change nothing; others are errors.
+        assert!(load_train_config(None, &["lr_finder.n_trials=3".into()]).is_ok());
+        assert!(load_train_config(None, &["lr_finder.trials=3".into()]).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod common;
 
 mod classification_runs;
 mod consistency;
+mod dor_config;
 mod dor_schedules;
 mod mixing;
 mod mpi;
