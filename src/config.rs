@@ -193,6 +193,8 @@ impl LabelSmooth {
 #[serde(deny_unknown_fields, default)]
 struct Softmax {
     label_smooth: LabelSmooth,
+    /// deep-object-reid's cosine scale from the number of classes.
+    compute_s: bool,
     /// AM-softmax margin and scale (deep-object-reid's `loss.softmax.m` / `s`).
     m: f32,
     s: f32,
@@ -274,6 +276,7 @@ impl Default for Softmax {
         let d = LossConfig::default();
         Self {
             label_smooth: LabelSmooth::Switch(d.label_smooth > 0.0),
+            compute_s: false,
             // deep-object-reid's AM-softmax margin (the plain softmax loss has none).
             m: 0.35,
             s: d.am_scale,
@@ -1115,6 +1118,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             } else {
                 0.0
             },
+            scale_from_classes: f.loss.softmax.compute_s,
         },
         optimizer: OptimizerSection {
             algorithm: OptimizerConfig {

@@ -32,12 +32,6 @@ const AT_REIDS_VALUE: &[(&str, &str, Option<&str>, &str)] = &[
         "AM-binary's similarity temperature",
     ),
     (
-        "loss.softmax.compute_s",
-        "false",
-        None,
-        "a scale computed from the classes",
-    ),
-    (
         "loss.softmax.conf_penalty",
         "0.0",
         None,

@@ -225,6 +225,35 @@ pub struct LossSection {
     /// `mixing_loss`, `train::loss::package_consistency`; needs `data.packages` > 1; 0: off).
     #[serde(default)]
     pub consistency_weight: f32,
+    /// The cosine scale of AM-softmax and AM-binary from the number of classes C of the
+    /// training set instead of its value: clamp(√5 · ln(C − 1), 7, 30) (deep-object-reid's
+    /// `loss.softmax.compute_s`; [`LossSection::scaled_for`]).
+    #[serde(default)]
+    pub scale_from_classes: bool,
+}
+
+/// deep-object-reid's cosine scale for `classes` classes (`compute_s`).
+pub fn scale_for_classes(classes: usize) -> f32 {
+    let ln = (classes.max(2) as f64 - 1.0).ln();
+    (5f64.sqrt() * ln).clamp(7.0, 30.0) as f32
+}
+
+impl LossSection {
+    /// These losses with the cosine scale for `classes` classes when it comes from them, or
+    /// `None` when it does not.
+    pub fn scaled_for(&self, classes: usize) -> Option<LossSection> {
+        if !self.scale_from_classes {
+            return None;
+        }
+        let scale = scale_for_classes(classes);
+        let mut losses = self.clone();
+        losses.scale_from_classes = false;
+        losses.reid.am_scale = scale;
+        if let MultilabelLoss::AmBinary { scale: s, .. } = &mut losses.multilabel {
+            *s = scale;
+        }
+        Some(losses)
+    }
 }
 
 /// Knowledge distillation (fast-reid's `Distiller`): a trained teacher's class distribution,

@@ -168,6 +168,8 @@ fn run(
     team: Option<Team>,
 ) -> Result<TrainReport> {
     let s = setup(config)?;
+    let scaled = scaled_for_classes(config, &s);
+    let config = scaled.as_ref().unwrap_or(config);
     let group = s.group();
     let leads = team.as_ref().is_none_or(Team::leads);
     if let Some(team) = &team {
@@ -385,6 +387,16 @@ fn run(
         }
     }
     finish(config, &s, &stepper.model, state, stopped_early, leads)
+}
+
+/// `config` with the cosine scale its training set's classes give, when it comes from them
+/// (deep-object-reid's `compute_s`): what the run trains, saves and reports.
+pub(crate) fn scaled_for_classes(config: &TrainConfig, s: &Setup) -> Option<TrainConfig> {
+    let loss = config.loss.scaled_for(s.classes)?;
+    Some(TrainConfig {
+        loss,
+        ..config.clone()
+    })
 }
 
 /// The evaluation of the model on each target dataset.

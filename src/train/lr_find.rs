@@ -59,6 +59,8 @@ pub fn lr_find(
         )));
     }
     let s = setup(config)?;
+    let scaled = super::engine::scaled_for_classes(config, &s);
+    let config = scaled.as_ref().unwrap_or(config);
     let steps = match options.epochs {
         Some(epochs) => epochs * (s.train_set.len() / config.sampler.batch_size.max(1)),
         None => options.steps,

@@ -33,7 +33,7 @@ pub mod tensorboard;
 pub use config::{
     AttentionConfig, DataSection, DistillConfig, Distributed, EvalSection, LossSection,
     ModelSection, MutualConfig, OptimizerSection, SamplerSection, ScheduleSection, StagedLr,
-    TrainConfig,
+    TrainConfig, scale_for_classes,
 };
 pub use ema::EmaConfig;
 pub use engine::{Event, TrainReport, train};

@@ -193,3 +193,38 @@ fn custom_datasets_name_the_training_and_test_sets() {
         assert!(e.contains("custom_datasets"), "{bad:?}: {e}");
     }
 }
+
+/// `loss.softmax.compute_s`: the cosine scale from the number of classes, as
+/// deep-object-reid's `compute_s` computes it (dor_compute_s.json), and a run with it trains,
+/// saves and reports that scale (the training set's 16 identities: 7, where `s` says 30).
+#[test]
+fn the_cosine_scale_comes_from_the_classes_with_compute_s() {
+    use reid::train::{scale_for_classes, train};
+    let text = std::fs::read_to_string(fixture("config/dor_compute_s.json")).unwrap();
+    let want: std::collections::BTreeMap<String, f64> = serde_json::from_str(&text).unwrap();
+    assert!(want.len() >= 10);
+    for (classes, scale) in &want {
+        let ours = scale_for_classes(classes.parse().unwrap()) as f64;
+        assert!(
+            (ours - scale).abs() < 1e-5 * scale,
+            "{classes}: {ours} vs {scale}"
+        );
+    }
+    let keys = ["loss.name=am_softmax", "loss.softmax.compute_s=true"].map(String::from);
+    let read = load_train_config(None, &keys).unwrap();
+    assert!(read.loss.scale_from_classes && read.loss.reid.am_scale == 30.0);
+    let dir = tempfile::tempdir().unwrap();
+    let root = crate::runs::dataset(dir.path());
+    let save = dir.path().join("run");
+    let mut config = crate::runs::config(&root, &save, 1);
+    config.loss = read.loss;
+    config.eval.eval_freq = 0;
+    config.export_onnx = false;
+    train(&config, &mut |_| true).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(save.join("config.json")).unwrap()).unwrap();
+    let scale = saved["loss"]["reid"]["am_scale"].as_f64().unwrap();
+    assert_eq!(scale, scale_for_classes(16) as f64);
+    assert_eq!(scale, 7.0);
+    assert_eq!(saved["loss"]["scale_from_classes"], false);
+}
