@@ -10,9 +10,13 @@ use serde_yaml::{Mapping, Value};
 
 use crate::error::{Error, Result};
 
-/// Keys of features reid does not implement: (key, the value that describes reid, the switch
-/// without which the key changes nothing, what the feature is).
-const AT_REIDS_VALUE: &[(&str, &str, Option<&str>, &str)] = &[
+/// A switch without which a key changes nothing: a key and its value that means "off" (which
+/// the key's absence means too).
+type Switch = Option<(&'static str, &'static str)>;
+
+/// Keys of features reid does not implement: (key, the value that describes reid, its switch,
+/// what the feature is).
+const AT_REIDS_VALUE: &[(&str, &str, Switch, &str)] = &[
     (
         "data.min_samples_per_id",
         "1",
@@ -53,13 +57,13 @@ const AT_REIDS_VALUE: &[(&str, &str, Option<&str>, &str)] = &[
     (
         "lr_finder.epochs_warmup",
         "0",
-        Some("lr_finder.enable"),
+        Some(("lr_finder.enable", "false")),
         "training before the range test",
     ),
     (
         "lr_finder.path_to_savefig",
         "''",
-        Some("lr_finder.enable"),
+        Some(("lr_finder.enable", "false")),
         "a plot (reid writes lr_find.csv)",
     ),
     (
@@ -86,15 +90,17 @@ const AT_REIDS_VALUE: &[(&str, &str, Option<&str>, &str)] = &[
         None,
         "frozen BatchNorm parameters",
     ),
+    // Its Dropout with `dist: none` (the default) returns its input whatever `p` says; the
+    // other distributions drop.
     (
-        "model.dropout_backbone.p",
-        "0.0",
+        "model.dropout_backbone.dist",
+        "none",
         None,
         "dropout in the backbone",
     ),
     (
-        "model.dropout_cls.p",
-        "0.0",
+        "model.dropout_cls.dist",
+        "none",
         None,
         "dropout before the classifier",
     ),
@@ -146,7 +152,7 @@ const AT_REIDS_VALUE: &[(&str, &str, Option<&str>, &str)] = &[
 ];
 
 /// Keys and sections that change nothing in reid: parameters of the features above when they
-/// are off (the dropouts' other keys once their `p` is checked), of the range test's modes
+/// are off (the dropouts' other keys once their `dist` is checked), of the range test's modes
 /// reid refuses, of models reid does not have (graph and transformer heads), of downloads,
 /// exports and checkpoints reid does its own way.
 const IGNORED: &[&str] = &[
@@ -260,7 +266,10 @@ pub(super) fn normalize(value: &mut Value) -> Result<()> {
             continue;
         };
         let want: Value = serde_yaml::from_str(reids).expect("a YAML value");
-        let on = switch.is_none_or(|s| get(value, s).and_then(Value::as_bool) == Some(true));
+        let on = switch.is_none_or(|(s, off)| {
+            let off: Value = serde_yaml::from_str(off).expect("a YAML value");
+            get(value, s).is_some_and(|v| !same(v, &off))
+        });
         if on && !same(&found, &want) {
             return Err(invalid(format!(
                 "{path}: reid does not implement {what}; leave it at {reids}"

@@ -57,7 +57,11 @@ fn features_reid_lacks_are_refused_by_name() {
     for (set, key) in [
         ("model.bn_eval=true", "model.bn_eval"),
         ("model.IN_first=true", "model.IN_first"),
-        ("model.dropout_cls.p=0.2", "model.dropout_cls.p"),
+        ("model.dropout_cls.dist=bernoulli", "model.dropout_cls.dist"),
+        (
+            "model.dropout_backbone.dist=gaussian",
+            "model.dropout_backbone.dist",
+        ),
         ("model.feature_dim=256", "model.feature_dim"),
         ("model.pooling_type=gmp", "model.pooling_type"),
         ("model.resume=last.pth", "model.resume"),
@@ -86,8 +90,10 @@ fn features_reid_lacks_are_refused_by_name() {
     let e = load(&["lr_finder.enable=true", "lr_finder.epochs_warmup=2"]).unwrap_err();
     assert!(e.to_string().contains("lr_finder.epochs_warmup"), "{e}");
     assert!(load(&["lr_finder.enable=true", "lr_finder.epochs_warmup=0"]).is_ok());
-    // Keys that change nothing in reid whatever their value.
+    // Keys that change nothing in reid whatever their value; deep-object-reid's dropout with
+    // `dist: none` (its default) returns its input whatever its `p`.
     assert!(load(&["model.export_onnx_opset=11", "model.save_all_chkpts=false"]).is_ok());
+    assert!(load(&["model.dropout_cls.p=0.1"]).is_ok());
     // Non-ImageNet normalization is still refused; ImageNet's spelt out is not.
     let e = load(&["data.norm_mean=[0.5, 0.5, 0.5]"]).unwrap_err();
     assert!(e.to_string().contains("ImageNet"), "{e}");
