@@ -22,7 +22,7 @@ use super::evaluate::{evaluate_dataset, evaluate_video_dataset};
 use super::history::{EpochLog, EvalLog, write_history};
 use super::layer_groups::{check_layers, closed_norms, open_layer_params};
 use super::lr_find::{LrFindOptions, lr_find};
-use super::setup::{Setup, setup, teacher};
+use super::setup::{Setup, scaled_for_classes, setup, teacher};
 use super::step::StepStats;
 use super::stepper::{Lesson, Peer, Stepper};
 use super::tensorboard::write_events;
@@ -387,16 +387,6 @@ fn run(
         }
     }
     finish(config, &s, &stepper.model, state, stopped_early, leads)
-}
-
-/// `config` with the cosine scale its training set's classes give, when it comes from them
-/// (deep-object-reid's `compute_s`): what the run trains, saves and reports.
-pub(crate) fn scaled_for_classes(config: &TrainConfig, s: &Setup) -> Option<TrainConfig> {
-    let loss = config.loss.scaled_for(s.classes)?;
-    Some(TrainConfig {
-        loss,
-        ..config.clone()
-    })
 }
 
 /// The evaluation of the model on each target dataset.

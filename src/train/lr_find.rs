@@ -10,7 +10,7 @@ use serde::Serialize;
 
 pub use super::config::LrFindOptions;
 use super::config::TrainConfig;
-use super::setup::{initial_model, setup};
+use super::setup::{initial_model, scaled_for_classes, setup};
 use super::step::train_step;
 use crate::error::{Error, Result};
 
@@ -59,7 +59,7 @@ pub fn lr_find(
         )));
     }
     let s = setup(config)?;
-    let scaled = super::engine::scaled_for_classes(config, &s);
+    let scaled = scaled_for_classes(config, &s);
     let config = scaled.as_ref().unwrap_or(config);
     let steps = match options.epochs {
         Some(epochs) => epochs * (s.train_set.len() / config.sampler.batch_size.max(1)),

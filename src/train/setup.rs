@@ -507,6 +507,16 @@ fn classification_data(config: &TrainConfig, sampler: Sampler) -> Result<TrainDa
     })
 }
 
+/// `config` with the cosine scale its training set's classes give, when it comes from them
+/// (deep-object-reid's `compute_s`): what a run (and its range test) trains, saves and reports.
+pub(crate) fn scaled_for_classes(config: &TrainConfig, s: &Setup) -> Option<TrainConfig> {
+    let loss = config.loss.scaled_for(s.classes)?;
+    Some(TrainConfig {
+        loss,
+        ..config.clone()
+    })
+}
+
 /// The model a fresh run starts from: the configured weights (with a new classifier when the
 /// number of identities differs) or a seeded random initialization.
 pub(crate) fn initial_model(config: &TrainConfig, s: &Setup) -> Result<ReidModel> {
