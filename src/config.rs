@@ -679,6 +679,7 @@ struct LrFinderYaml {
     num_epochs: Option<usize>,
     smooth_f: f64,
     stop_after: bool,
+    epochs_warmup: usize,
 }
 
 impl Default for LrFinderYaml {
@@ -693,6 +694,7 @@ impl Default for LrFinderYaml {
             num_epochs: d.epochs,
             smooth_f: d.smoothing,
             stop_after: false,
+            epochs_warmup: d.warmup_epochs,
         }
     }
 }
@@ -721,6 +723,7 @@ impl LrFinderYaml {
             steps: self.steps,
             epochs: self.num_epochs,
             smoothing: self.smooth_f,
+            warmup_epochs: self.epochs_warmup,
         }))
     }
 }

@@ -18,12 +18,6 @@ type Switch = Option<(&'static str, &'static str)>;
 /// what the feature is).
 const AT_REIDS_VALUE: &[(&str, &str, Switch, &str)] = &[
     (
-        "data.min_samples_per_id",
-        "1",
-        None,
-        "dropping identities with fewer images",
-    ),
-    (
         "data.tb_log_dir",
         "''",
         None,
@@ -53,12 +47,6 @@ const AT_REIDS_VALUE: &[(&str, &str, Switch, &str)] = &[
         "false",
         None,
         "the symmetric cross-entropy",
-    ),
-    (
-        "lr_finder.epochs_warmup",
-        "0",
-        Some(("lr_finder.enable", "false")),
-        "training before the range test",
     ),
     (
         "lr_finder.path_to_savefig",
@@ -120,18 +108,6 @@ const AT_REIDS_VALUE: &[(&str, &str, Switch, &str)] = &[
     ),
     ("nncf.nncf_config_path", "''", None, "NNCF compression"),
     (
-        "sc_integration.epoch_scale",
-        "1.0",
-        None,
-        "OTE's integration scales",
-    ),
-    (
-        "sc_integration.lr_scale",
-        "1.0",
-        None,
-        "OTE's integration scales",
-    ),
-    (
         "test.estimate_multilabel_thresholds",
         "false",
         None,
@@ -154,9 +130,11 @@ const AT_REIDS_VALUE: &[(&str, &str, Switch, &str)] = &[
 /// Keys and sections that change nothing in reid: parameters of the features above when they
 /// are off (the dropouts' other keys once their `dist` is checked), of the range test's modes
 /// reid refuses, of models reid does not have (graph and transformer heads), of downloads,
-/// exports and checkpoints reid does its own way.
+/// exports and checkpoints reid does its own way, and keys deep-object-reid's code never reads
+/// (`data.min_samples_per_id`, `sc_integration`).
 const IGNORED: &[&str] = &[
     "custom_datasets.names",
+    "data.min_samples_per_id",
     "lr_finder.n_trials",
     "lr_finder.step",
     "model.download_weights",
@@ -167,6 +145,7 @@ const IGNORED: &[&str] = &[
     "model.save_all_chkpts",
     "model.transformer",
     "nncf.coeff_decrease_lr_for_nncf",
+    "sc_integration",
 ];
 
 /// deep-object-reid's names of keys reid spells otherwise: (its key, reid's).
@@ -177,12 +156,7 @@ const RENAMED: &[(&str, &str)] = &[
 ];
 
 /// Sections that hold nothing of reid's once the keys above are gone, removed when empty.
-const EMPTIED: &[&str] = &[
-    "custom_datasets",
-    "mutual_learning",
-    "nncf",
-    "sc_integration",
-];
+const EMPTIED: &[&str] = &["custom_datasets", "mutual_learning", "nncf"];
 
 fn invalid(message: String) -> Error {
     Error::InvalidInput(message)

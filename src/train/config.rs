@@ -391,6 +391,11 @@ pub struct LrFindOptions {
     /// Weight of each new loss in the smoothed loss (1 − β of the exponential average;
     /// deep-object-reid's `smooth_f`).
     pub smoothing: f64,
+    /// Epochs trained at the run's rate before the test starts (deep-object-reid's
+    /// `epochs_warmup`); the test then starts from the trained model, and the run itself
+    /// still starts from its starting model.
+    #[serde(default)]
+    pub warmup_epochs: usize,
 }
 
 impl Default for LrFindOptions {
@@ -401,6 +406,7 @@ impl Default for LrFindOptions {
             steps: 100,
             epochs: None,
             smoothing: 0.02,
+            warmup_epochs: 0,
         }
     }
 }

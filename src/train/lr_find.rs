@@ -79,9 +79,9 @@ pub fn lr_find(
     let mut diverged = false;
     let mut order: Vec<usize> = Vec::new();
     let mut epoch = 0usize;
-    for step in 0..steps {
+    // Its own stream: the range test does not take the training run's batches.
+    let mut next_batch = || -> Result<_> {
         if order.len() < config.sampler.batch_size {
-            // Its own stream: the range test does not take the training run's batches.
             let seed = config.seed ^ 0x4c52;
             order = s
                 .sampler
@@ -99,8 +99,19 @@ pub fn lr_find(
         let indices: Vec<usize> = (0..config.sampler.batch_size)
             .filter_map(|_| order.pop())
             .collect();
+        s.batch(&indices, &config.video, config.seed, epoch)
+    };
+    // deep-object-reid's warm-up: epochs at the run's rate, the test from the model they leave.
+    let per_epoch = s.train_set.len() / config.sampler.batch_size.max(1);
+    for _ in 0..options.warmup_epochs * per_epoch {
+        let (images, labels) = next_batch()?;
+        let lr = config.schedule.lr;
+        let (next, _) = train_step(model, &mut optimizer, lr, images, labels, &config.loss.reid);
+        model = next;
+    }
+    for step in 0..steps {
         let lr = options.min_lr * ratio.powi(step as i32);
-        let (images, labels) = s.batch(&indices, &config.video, config.seed, epoch)?;
+        let (images, labels) = next_batch()?;
         let (next, stats) =
             train_step(model, &mut optimizer, lr, images, labels, &config.loss.reid);
         model = next;

@@ -71,7 +71,6 @@ fn features_reid_lacks_are_refused_by_name() {
             "loss.softmax.symmetric_ce",
         ),
         ("loss.am_binary.amb_t=2.0", "loss.am_binary.amb_t"),
-        ("data.min_samples_per_id=3", "data.min_samples_per_id"),
         ("test.test_before_train=true", "test.test_before_train"),
         ("nncf.nncf_config_path=nncf.json", "nncf.nncf_config_path"),
         (
@@ -85,14 +84,17 @@ fn features_reid_lacks_are_refused_by_name() {
             "{set}: {e}"
         );
     }
-    // The range test's warm-up matters only when the range test runs.
-    assert!(load(&["lr_finder.epochs_warmup=2"]).is_ok());
-    let e = load(&["lr_finder.enable=true", "lr_finder.epochs_warmup=2"]).unwrap_err();
-    assert!(e.to_string().contains("lr_finder.epochs_warmup"), "{e}");
-    assert!(load(&["lr_finder.enable=true", "lr_finder.epochs_warmup=0"]).is_ok());
+    // The range test's plot matters only when the range test runs.
+    assert!(load(&["lr_finder.path_to_savefig=lr.jpg"]).is_ok());
+    let e = load(&["lr_finder.enable=true", "lr_finder.path_to_savefig=lr.jpg"]).unwrap_err();
+    assert!(e.to_string().contains("lr_finder.path_to_savefig"), "{e}");
+    let c = load(&["lr_finder.enable=true", "lr_finder.epochs_warmup=2"]).unwrap();
+    assert_eq!(c.schedule.lr_finder.unwrap().warmup_epochs, 2);
     // Keys that change nothing in reid whatever their value; deep-object-reid's dropout with
     // `dist: none` (its default) returns its input whatever its `p`.
     assert!(load(&["model.export_onnx_opset=11", "model.save_all_chkpts=false"]).is_ok());
+    // Keys its code never reads.
+    assert!(load(&["data.min_samples_per_id=3", "sc_integration.lr_scale=2.0"]).is_ok());
     assert!(load(&["model.dropout_cls.p=0.1"]).is_ok());
     // Non-ImageNet normalization is still refused; ImageNet's spelt out is not.
     let e = load(&["data.norm_mean=[0.5, 0.5, 0.5]"]).unwrap_err();

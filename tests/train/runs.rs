@@ -606,6 +606,35 @@ fn lr_range_test_grows_the_rate_and_stops_on_divergence() {
     assert!(lr_find(&config, &bad, &mut |_, _, _| true).is_err());
 }
 
+/// deep-object-reid's `lr_finder.epochs_warmup`: the range test starts from the model a few
+/// epochs at the run's rate leave (lower loss than the starting model's), over the same number
+/// of steps.
+#[test]
+fn the_range_test_can_start_after_warm_up_epochs() {
+    use reid::train::lr_find::{LrFindOptions, lr_find};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let mut config = config(&root, &dir.path().join("unused"), 1);
+    config.schedule.lr = 3e-3;
+    let options = |warmup_epochs| LrFindOptions {
+        min_lr: 1e-7,
+        max_lr: 1e-6,
+        steps: 6,
+        warmup_epochs,
+        ..Default::default()
+    };
+    let cold = lr_find(&config, &options(0), &mut |_, _, _| true).unwrap();
+    let warm = lr_find(&config, &options(3), &mut |_, _, _| true).unwrap();
+    assert_eq!(cold.losses.len(), warm.losses.len());
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(
+        mean(&warm.losses) < mean(&cold.losses),
+        "warm {:?} vs cold {:?}",
+        warm.losses,
+        cold.losses
+    );
+}
+
 /// deep-object-reid's `lr_finder.enable`: a run first runs the range test (its curve written to
 /// `lr_find.csv`), then trains at the rate the same test suggests on its own; a cancelled run
 /// resumes at that rate, exactly, without testing again.
