@@ -833,23 +833,8 @@ fn apply_override(root: &mut serde_yaml::Value, assignment: &str) -> Result<()> 
         .ok_or_else(|| invalid(format!("override `{assignment}` is not key=value")))?;
     let value: serde_yaml::Value = serde_yaml::from_str(value)
         .map_err(|e| invalid(format!("override `{assignment}`: {e}")))?;
-    let mut node = root;
-    let parts: Vec<&str> = key.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        if !node.is_mapping() {
-            *node = serde_yaml::Value::Mapping(Default::default());
-        }
-        let map = node.as_mapping_mut().expect("mapping");
-        let k = serde_yaml::Value::String(part.to_string());
-        if i + 1 == parts.len() {
-            map.insert(k, value);
-            return Ok(());
-        }
-        node = map
-            .entry(k)
-            .or_insert(serde_yaml::Value::Mapping(Default::default()));
-    }
-    Err(invalid(format!("override `{assignment}` has an empty key")))
+    deep_object_reid::put(root, key, value);
+    Ok(())
 }
 
 /// Reads a YAML config with torchreid's key names (`None`: all defaults), or a `.json` file

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
+use super::invalid;
 use crate::error::{Error, Result};
 
 /// A switch without which a key changes nothing: a key and its value that means "off" (which
@@ -158,10 +159,6 @@ const RENAMED: &[(&str, &str)] = &[
 /// Sections that hold nothing of reid's once the keys above are gone, removed when empty.
 const EMPTIED: &[&str] = &["custom_datasets", "mutual_learning", "nncf"];
 
-fn invalid(message: String) -> Error {
-    Error::InvalidInput(message)
-}
-
 fn key(name: &str) -> Value {
     Value::String(name.to_string())
 }
@@ -189,7 +186,9 @@ fn get<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
         .try_fold(root, |node, part| node.as_mapping()?.get(key(part)))
 }
 
-fn put(root: &mut Value, path: &str, value: Value) {
+/// Sets `dotted.path` in a YAML mapping to `value`, making the sections on the way (the
+/// overrides' rule too).
+pub(super) fn put(root: &mut Value, path: &str, value: Value) {
     let mut node = root;
     let parts: Vec<&str> = path.split('.').collect();
     for (i, part) in parts.iter().enumerate() {

@@ -332,8 +332,7 @@ fn run(
             .first()
             .map(|first| selection_score(config.model.task, first));
         state.schedule.end_epoch(epoch, mean_loss, score);
-        if let Some(first) = eval.first() {
-            let score = selection_score(config.model.task, first);
+        if let Some(score) = score {
             // deep-object-reid keeps the moving average when it evaluates better.
             let ema_score = ema_eval
                 .first()

@@ -61,8 +61,9 @@ pub fn lr_find(
     let s = setup(config)?;
     let scaled = scaled_for_classes(config, &s);
     let config = scaled.as_ref().unwrap_or(config);
+    let per_epoch = s.train_set.len() / config.sampler.batch_size.max(1);
     let steps = match options.epochs {
-        Some(epochs) => epochs * (s.train_set.len() / config.sampler.batch_size.max(1)),
+        Some(epochs) => epochs * per_epoch,
         None => options.steps,
     };
     if steps < 3 {
@@ -102,7 +103,6 @@ pub fn lr_find(
         s.batch(&indices, &config.video, config.seed, epoch)
     };
     // deep-object-reid's warm-up: epochs at the run's rate, the test from the model they leave.
-    let per_epoch = s.train_set.len() / config.sampler.batch_size.max(1);
     for _ in 0..options.warmup_epochs * per_epoch {
         let (images, labels) = next_batch()?;
         let lr = config.schedule.lr;
