@@ -131,7 +131,7 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: Epilog
             #[inline(always)]
             || {
                 for (channel, plane) in out.chunks_mut(p).enumerate() {
-                    epilogue.apply(plane, channel);
+                    epilogue.apply(plane, i * s.o + channel, channel);
                 }
             },
         );

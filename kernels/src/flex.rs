@@ -102,6 +102,7 @@ impl ConvKernels for Flex {
             params,
             Epilogue {
                 bias: Some(&bias),
+                residual: None,
                 relu,
             },
         )

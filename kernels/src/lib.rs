@@ -16,6 +16,8 @@
 //! - `activation`: SiLU and its gradient in one pass each ([`ActivationKernels`], [`silu`]).
 //! - `pool`: max and average pooling per plane ([`PoolKernels`], [`max_pool2d`],
 //!   [`avg_pool2d`]).
+//! - [`inference`]: a network's eval-mode forward as a list of these kernels' steps on plain
+//!   buffers, weights prepared once, without Burn's per-operation costs.
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
@@ -28,6 +30,7 @@ mod dense;
 mod depthwise;
 mod flex;
 mod gate;
+pub mod inference;
 pub mod matrix;
 mod output;
 mod pool;

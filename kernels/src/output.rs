@@ -13,7 +13,7 @@ use rayon::prelude::*;
 /// caller allows the pool: waking the pool's threads and putting them back to sleep costs tens
 /// of microseconds, more than such a part of a layer takes (a third of a batch-1 forward of
 /// osnet_x0_25 went to the scheduler before this rule).
-const PARALLEL_MIN_LEN: usize = 1 << 15;
+pub(crate) const PARALLEL_MIN_LEN: usize = 1 << 15;
 
 /// Fewest floats one task of the pool writes, for the same reason.
 const TASK_MIN_LEN: usize = 1 << 13;

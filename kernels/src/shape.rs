@@ -11,20 +11,36 @@ pub struct ConvParams {
     pub groups: usize,
 }
 
-/// What the forward applies to each output channel as it writes it: a bias, then optionally
-/// ReLU. Inference folds BatchNorm into the weights and this bias, so a convolution, its
-/// normalization and its activation are one pass over the output.
+/// What the forward applies to each output channel as it writes it: a bias, then optionally a
+/// residual input added (the same shape as the output), then optionally ReLU. Inference folds
+/// BatchNorm into the weights and this bias, so a convolution, its normalization, a residual
+/// block's shortcut sum and its activation are one pass over the output.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Epilogue<'a> {
     pub bias: Option<&'a [f32]>,
+    pub residual: Option<&'a [f32]>,
     pub relu: bool,
 }
 
 impl Epilogue<'_> {
-    /// Applies the epilogue to `plane`, the output of channel `channel`.
+    /// Applies the epilogue to `plane`, the output plane at position `index` of `[n · o]`, of
+    /// channel `channel`.
     #[inline(always)]
-    pub fn apply(&self, plane: &mut [f32], channel: usize) {
+    pub fn apply(&self, plane: &mut [f32], index: usize, channel: usize) {
         let bias = self.bias.map_or(0.0, |b| b[channel]);
+        if let Some(residual) = self.residual {
+            let residual = &residual[index * plane.len()..][..plane.len()];
+            if self.relu {
+                for (v, r) in plane.iter_mut().zip(residual) {
+                    *v = (*v + bias + r).max(0.0);
+                }
+            } else {
+                for (v, r) in plane.iter_mut().zip(residual) {
+                    *v = *v + bias + r;
+                }
+            }
+            return;
+        }
         match (bias != 0.0, self.relu) {
             (false, false) => {}
             (true, false) => plane.iter_mut().for_each(|v| *v += bias),

@@ -27,3 +27,17 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     }
     lanes.iter().sum::<f32>() + tail
 }
+
+/// `Σ a[i]` in sixteen partial sums (one AVX-512 register).
+#[inline(always)]
+pub(crate) fn sum(a: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let a16 = a.chunks_exact(16);
+    let tail: f32 = a16.remainder().iter().sum();
+    for chunk in a16 {
+        for l in 0..16 {
+            lanes[l] += chunk[l];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}

@@ -1,5 +1,5 @@
 //! The two ways of running a model on prepared batches: an ONNX Runtime session pool and a
-//! Burn model.
+//! Burn model (on the CPU, where the model has one, its graph of reid's kernels).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -12,6 +12,7 @@ use ort::value::TensorElementType;
 use crate::error::{Error, Result};
 use crate::models::ReidModel;
 use crate::models::embed::tensor_to_vec;
+use crate::models::graph::Graph;
 use crate::preprocess::{ChannelAffine, InputTensor, Layout, to_uint8};
 
 use super::providers::{ExecutionProvider, register_all};
@@ -259,10 +260,38 @@ pub(crate) struct BurnEngine {
     /// From the extractor's preprocessing to the model's own input, when they differ (what
     /// an export does in its graph).
     pub conversion: Option<ChannelAffine>,
+    /// The embedding (conversion included) as a graph of reid's CPU kernels, where the model
+    /// has one ([`ReidModel::embedding_graph`]); it runs instead of the Burn model.
+    pub graph: Option<Graph>,
 }
 
 impl BurnEngine {
+    /// The engine for `model`: its kernel graph when it has one and embeddings are asked for.
+    pub fn new(
+        model: ReidModel,
+        device: Device,
+        logits: bool,
+        conversion: Option<ChannelAffine>,
+    ) -> Self {
+        let graph = if logits {
+            None
+        } else {
+            model.embedding_graph(conversion.as_ref())
+        };
+        Self {
+            model,
+            device,
+            logits,
+            conversion,
+            graph,
+        }
+    }
+
     pub fn run(&self, data: Vec<f32>, shape: [usize; 4]) -> Result<(Vec<f32>, usize)> {
+        if let Some(graph) = &self.graph {
+            let (out, _) = graph.run(data, shape).map_err(runtime_err)?;
+            return Ok((out, self.model.feature_dim()));
+        }
         let mut batch = Tensor::<4>::from_data(TensorData::new(data, shape), &self.device);
         if let Some(affine) = &self.conversion {
             if !affine.keeps_order() {

@@ -456,15 +456,15 @@ impl Extractor {
             calibration: None,
             dim,
             fixed_batch: None,
-            backend: Backend::Burn(Box::new(BurnEngine {
-                conversion: preprocessing.conversion_to(&Preprocessing::torchreid(
+            backend: Backend::Burn(Box::new(BurnEngine::new(
+                model,
+                device,
+                options.logits,
+                preprocessing.conversion_to(&Preprocessing::torchreid(
                     preprocessing.height,
                     preprocessing.width,
                 )),
-                model,
-                device,
-                logits: options.logits,
-            })),
+            ))),
             preprocessing,
             normalize: options.normalize,
             max_batch: options.max_batch,

@@ -1,5 +1,6 @@
 //! Running prepared float batches (`[N, 3, H, W]`, already normalized) through a model:
-//! what `reid embed` does, and the reference path the parity tests check.
+//! what `reid embed` does, and the reference path the parity tests check. On the CPU the
+//! model runs as its kernel graph where it has one ([`ReidModel::embedding_graph`]).
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -40,8 +41,17 @@ pub fn embed_array(
     let image = c * h * w;
     let dim = model.feature_dim();
     let mut out = Vec::with_capacity(n * dim);
+    let graph = model.embedding_graph(None);
     for start in (0..n).step_by(batch_size.max(1)) {
         let end = (start + batch_size.max(1)).min(n);
+        if let Some(graph) = &graph {
+            let batch = values[start * image..end * image].to_vec();
+            let (features, _) = graph
+                .run(batch, [end - start, c, h, w])
+                .map_err(Error::InvalidInput)?;
+            out.extend(features);
+            continue;
+        }
         let batch = Tensor::<4>::from_data(
             TensorData::new(
                 values[start * image..end * image].to_vec(),

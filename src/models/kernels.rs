@@ -52,16 +52,21 @@ pub fn reid_kernels_for<const D: usize>(x: &Tensor<D>) -> bool {
     on_cpu && cpu_kernels() == CpuKernels::Reid
 }
 
-/// reid's kernel parameters for `conv` applied to `x`, when reid's kernels run it: a CPU
-/// tensor, no dilation, symmetric padding.
-pub fn reid_kernel_params(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvParams> {
+/// reid's kernel parameters for `conv`: no dilation, symmetric padding; `None` for a
+/// convolution the kernels do not take.
+pub fn conv_params(conv: &Conv2d) -> Option<ConvParams> {
     let padding = symmetric(&conv.padding)?;
-    let usable = conv.dilation == [1, 1] && reid_kernels_for(x);
-    usable.then_some(ConvParams {
+    (conv.dilation == [1, 1]).then_some(ConvParams {
         stride: conv.stride,
         padding,
         groups: conv.groups,
     })
+}
+
+/// reid's kernel parameters for `conv` applied to `x`, when reid's kernels run it: a CPU
+/// tensor and a convolution they take ([`conv_params`]).
+pub fn reid_kernel_params(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvParams> {
+    conv_params(conv).filter(|_| reid_kernels_for(x))
 }
 
 /// `conv` applied to `x` by reid's kernels, with its bias; `None` where they do not apply
@@ -136,32 +141,41 @@ fn symmetric(padding: &PaddingConfig2d) -> Option<[usize; 2]> {
     }
 }
 
-/// `pool(x)` through reid's kernel when `x` is on the CPU and the pooling is one it covers
-/// (floor mode, no dilation, symmetric padding).
-pub fn reid_max_pool(pool: &MaxPool2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+/// reid's kernel parameters for `pool`, when the kernel covers it (floor mode, no dilation,
+/// symmetric padding).
+pub fn max_pool_params(pool: &MaxPool2d) -> Option<PoolParams> {
     let padding = symmetric(&pool.padding)?;
-    let usable = pool.dilation == [1, 1] && !pool.ceil_mode && reid_kernels_for(x);
-    let params = PoolParams {
+    let covered = pool.dilation == [1, 1] && !pool.ceil_mode;
+    covered.then_some(PoolParams {
         kernel: pool.kernel_size,
         stride: pool.stride,
         padding,
         count_include_pad: true,
-    };
-    usable.then(|| reid_kernels::max_pool2d(x.clone(), params))
+    })
 }
 
-/// `pool(x)` through reid's kernel when `x` is on the CPU and the pooling is one it covers
-/// (floor mode, symmetric padding).
-pub fn reid_avg_pool(pool: &AvgPool2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+/// reid's kernel parameters for `pool`, when the kernel covers it (floor mode, symmetric
+/// padding).
+pub fn avg_pool_params(pool: &AvgPool2d) -> Option<PoolParams> {
     let padding = symmetric(&pool.padding)?;
-    let usable = !pool.ceil_mode && reid_kernels_for(x);
-    let params = PoolParams {
+    (!pool.ceil_mode).then_some(PoolParams {
         kernel: pool.kernel_size,
         stride: pool.stride,
         padding,
         count_include_pad: pool.count_include_pad,
-    };
-    usable.then(|| reid_kernels::avg_pool2d(x.clone(), params))
+    })
+}
+
+/// `pool(x)` through reid's kernel when `x` is on the CPU and the pooling is one it covers.
+pub fn reid_max_pool(pool: &MaxPool2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+    let params = max_pool_params(pool).filter(|_| reid_kernels_for(x))?;
+    Some(reid_kernels::max_pool2d(x.clone(), params))
+}
+
+/// `pool(x)` through reid's kernel when `x` is on the CPU and the pooling is one it covers.
+pub fn reid_avg_pool(pool: &AvgPool2d, x: &Tensor<4>) -> Option<Tensor<4>> {
+    let params = avg_pool_params(pool).filter(|_| reid_kernels_for(x))?;
+    Some(reid_kernels::avg_pool2d(x.clone(), params))
 }
 
 /// SiLU through reid's kernel when `x` is on the CPU.

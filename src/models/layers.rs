@@ -11,6 +11,8 @@ use burn::nn::{
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use super::graph::{GraphBuilder, Value, folded_conv, folded_linear};
+
 /// How a family's reference implementation draws a fresh model's weights. Every scheme zeroes
 /// the biases of convolutions and of the embedding's linear layers except
 /// [`Init::PyTorchDefault`], which draws them as PyTorch's layers do.
@@ -377,6 +379,21 @@ impl ConvNorm {
             Norm::Instance(_) => relu(self.forward(x)),
         }
     }
+
+    /// The graph's form of [`forward`](Self::forward) (then `residual` added and ReLU when
+    /// `relu`); `None` with instance normalization, which the graph does not take.
+    pub fn graph(
+        &self,
+        g: &mut GraphBuilder,
+        x: Value,
+        residual: Option<Value>,
+        relu: bool,
+    ) -> Option<Value> {
+        let Norm::Batch(bn) = &self.bn else {
+            return None;
+        };
+        Some(g.conv(x, folded_conv(&self.conv, Some(bn))?, residual, relu))
+    }
 }
 
 /// The embedding block after global pooling: `Linear` + `BatchNorm1d` (+ ReLU in torchreid's
@@ -417,6 +434,11 @@ impl FcBlock {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let y = bn_forward(&self.bn, self.linear.forward(x));
         if self.relu { relu(y) } else { y }
+    }
+
+    /// The graph's form of [`forward`](Self::forward), on `[n, in_dim, 1, 1]`.
+    pub fn graph(&self, g: &mut GraphBuilder, x: Value) -> Value {
+        g.dense(x, folded_linear(&self.linear, Some(&self.bn)), self.relu)
     }
 }
 
@@ -513,6 +535,19 @@ impl Head {
             Some(fc) => fc.forward(v),
             None => v,
         }
+    }
+
+    /// The graph's form of [`features`](Self::features), the embedding as `[n, d, 1, 1]`;
+    /// `None` with MobileNetV3's `conv_head` (hard-swish), which the graph does not take.
+    pub fn graph(&self, g: &mut GraphBuilder, maps: Value) -> Option<Value> {
+        if self.conv_head.is_some() {
+            return None;
+        }
+        let v = g.global_avg_pool(maps);
+        Some(match &self.fc {
+            Some(fc) => fc.graph(g, v),
+            None => v,
+        })
     }
 
     /// Embedding dimension.

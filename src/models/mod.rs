@@ -8,6 +8,7 @@ pub mod attention_head;
 pub mod complexity;
 pub mod efficientnet;
 pub mod embed;
+pub mod graph;
 pub mod inceptionv4;
 pub mod kernels;
 pub mod layers;
@@ -24,6 +25,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use crate::error::{Error, Result};
+use crate::preprocess::ChannelAffine;
 use complexity::Macs;
 use layers::Head;
 pub use registry::{Arch, Family};
@@ -312,6 +314,29 @@ impl ReidModel {
     /// Call on a model in eval mode (`model.valid()` or a model on a non-autodiff device).
     pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         self.head.features(self.featuremaps(images))
+    }
+
+    /// The eval-mode embedding ([`features`](Self::features)) as a graph of reid's CPU
+    /// kernels, `input` applied to the images first when given: the weights read once, every
+    /// BatchNorm folded in. `None` unless the model lives on the CPU with reid's kernels chosen
+    /// and every layer is one the graph covers (OSNet without instance normalization and
+    /// ResNet so far); the others run through Burn.
+    pub fn embedding_graph(&self, input: Option<&ChannelAffine>) -> Option<graph::Graph> {
+        if !kernels::reid_kernels_for(&self.head.classifier.weight.val()) {
+            return None;
+        }
+        let (mut g, x) = graph::GraphBuilder::new();
+        let x = match input {
+            Some(a) => g.channel_affine(x, a.source.to_vec(), a.mul.to_vec(), a.add.to_vec()),
+            None => x,
+        };
+        let maps = match &self.backbone {
+            Backbone::OsNet(m) => m.graph(&mut g, x)?,
+            Backbone::ResNet(m) => m.graph(&mut g, x)?,
+            _ => return None,
+        };
+        let embedding = self.head.graph(&mut g, maps)?;
+        Some(g.finish(embedding))
     }
 
     /// Identity logits and embeddings: torchreid's training-mode output.

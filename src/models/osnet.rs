@@ -10,6 +10,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
+use super::graph::{self, GraphBuilder, Value, folded_conv, pointwise_dense};
 use super::layers::{
     ConvNorm, ConvSpec, avg_pool, batch_norm, conv_batch_norm, conv_forward, instance_norm,
     max_pool,
@@ -44,6 +45,12 @@ impl LightConv3x3 {
         conv_batch_norm(&self.conv2, &self.bn, y, true)
     }
 
+    /// The graph's form of [`forward`](Self::forward).
+    pub fn graph(&self, g: &mut GraphBuilder, x: Value) -> Option<Value> {
+        let y = g.conv(x, folded_conv(&self.conv1, None)?, None, false);
+        Some(g.conv(y, folded_conv(&self.conv2, Some(&self.bn))?, None, true))
+    }
+
     pub(crate) fn macs(&self, m: &mut Macs) {
         m.conv(&self.conv1);
         m.conv(&self.conv2);
@@ -53,6 +60,11 @@ impl LightConv3x3 {
 /// Runs a chain of light convolutions.
 pub(crate) fn light_chain(layers: &[LightConv3x3], x: Tensor<4>) -> Tensor<4> {
     layers.iter().fold(x, |x, layer| layer.forward(x))
+}
+
+/// The graph's form of [`light_chain`].
+fn light_chain_graph(layers: &[LightConv3x3], g: &mut GraphBuilder, x: Value) -> Option<Value> {
+    layers.iter().try_fold(x, |x, layer| layer.graph(g, x))
 }
 
 /// Channel attention: squeeze, two 1×1 convolutions, sigmoid gate.
@@ -87,6 +99,15 @@ impl ChannelGate {
             &self.fc2,
             relu(conv_forward(&self.fc1, squeezed)),
         ))
+    }
+
+    /// The graph's form of [`gated_sum`](Self::gated_sum): the gates and the sum in one step.
+    pub fn gated_sum_graph(&self, g: &mut GraphBuilder, streams: [Value; 4]) -> Option<Value> {
+        let gate = reid_kernels::inference::ChannelGate {
+            reduce: pointwise_dense(&self.fc1)?,
+            expand: pointwise_dense(&self.fc2)?,
+        };
+        Some(g.gated_sum(streams, gate))
     }
 
     /// The sum of the four streams, each scaled by its own gate: on the CPU in one pass
@@ -168,6 +189,27 @@ impl OsBlock {
         relu(out)
     }
 
+    /// The graph's form of [`forward`](Self::forward): the shortcut's sum and the ReLU in the
+    /// last convolution. `None` with instance normalization.
+    pub fn graph(&self, g: &mut GraphBuilder, x: Value) -> Option<Value> {
+        if self.instance_norm.is_some() {
+            return None;
+        }
+        let x1 = self.conv1.graph(g, x, None, true)?;
+        let streams = [
+            self.conv2a.graph(g, x1)?,
+            light_chain_graph(&self.conv2b, g, x1)?,
+            light_chain_graph(&self.conv2c, g, x1)?,
+            light_chain_graph(&self.conv2d, g, x1)?,
+        ];
+        let x2 = self.gate.gated_sum_graph(g, streams)?;
+        let identity = match &self.downsample {
+            Some(down) => down.graph(g, x, None, false)?,
+            None => x,
+        };
+        self.conv3.graph(g, x2, Some(identity), true)
+    }
+
     fn macs(&self, m: &mut Macs) {
         let input = m.hw();
         m.conv(&self.conv1.conv);
@@ -220,6 +262,20 @@ impl OsStage {
         match &self.transition {
             Some(t) => avg_pool(&self.pool, t.forward_relu(x)),
             None => x,
+        }
+    }
+
+    fn graph(&self, g: &mut GraphBuilder, x: Value) -> Option<Value> {
+        let x = self
+            .blocks
+            .iter()
+            .try_fold(x, |x, block| block.graph(g, x))?;
+        match &self.transition {
+            Some(t) => {
+                let y = t.graph(g, x, None, true)?;
+                graph::avg_pool(g, &self.pool, y)
+            }
+            None => Some(x),
         }
     }
 
@@ -277,6 +333,16 @@ impl OsNet {
             .conv4
             .forward(self.conv3.forward(self.conv2.forward(x)));
         self.conv5.forward_relu(x)
+    }
+
+    /// The graph's form of [`featuremaps`](Self::featuremaps); `None` for the IBN variant.
+    pub fn graph(&self, g: &mut GraphBuilder, x: Value) -> Option<Value> {
+        let x = self.conv1.graph(g, x, None, true)?;
+        let x = graph::max_pool(g, &self.maxpool, x)?;
+        let x = self.conv2.graph(g, x)?;
+        let x = self.conv3.graph(g, x)?;
+        let x = self.conv4.graph(g, x)?;
+        self.conv5.graph(g, x, None, true)
     }
 
     /// Channels of the feature maps.

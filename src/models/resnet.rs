@@ -9,6 +9,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::complexity::Macs;
+use super::graph::{self, GraphBuilder, Value, folded_conv};
 use super::layers::{ConvNorm, ConvSpec, batch_norm, conv_batch_norm, max_pool};
 use super::osnet::osnet_maxpool;
 
@@ -57,6 +58,18 @@ impl Bottleneck {
             None => x,
         };
         relu(out + identity)
+    }
+
+    /// The graph's form of `forward`: the shortcut's sum and the ReLU in the last convolution.
+    fn graph(&self, g: &mut GraphBuilder, x: Value) -> Option<Value> {
+        let out = g.conv(x, folded_conv(&self.conv1, Some(&self.bn1))?, None, true);
+        let out = g.conv(out, folded_conv(&self.conv2, Some(&self.bn2))?, None, true);
+        let identity = match &self.downsample {
+            Some(down) => down.graph(g, x, None, false)?,
+            None => x,
+        };
+        let conv3 = folded_conv(&self.conv3, Some(&self.bn3))?;
+        Some(g.conv(out, conv3, Some(identity), true))
     }
 
     fn macs(&self, m: &mut Macs) {
@@ -131,6 +144,16 @@ impl ResNet {
             .into_iter()
             .flatten()
             .fold(x, |x, block| block.forward(x))
+    }
+
+    /// The graph's form of [`featuremaps`](Self::featuremaps).
+    pub fn graph(&self, g: &mut GraphBuilder, x: Value) -> Option<Value> {
+        let x = g.conv(x, folded_conv(&self.conv1, Some(&self.bn1))?, None, true);
+        let x = graph::max_pool(g, &self.maxpool, x)?;
+        [&self.layer1, &self.layer2, &self.layer3, &self.layer4]
+            .into_iter()
+            .flatten()
+            .try_fold(x, |x, block| block.graph(g, x))
     }
 
     /// Channels of the feature maps.

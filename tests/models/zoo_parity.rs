@@ -17,6 +17,7 @@ use common::{assert_close, hashed_weights};
 use reid::device::default_device;
 use reid::formats::npy::read_npy;
 use reid::models::embed::{embed_array, tensor_to_vec};
+use reid::models::kernels::{CpuKernels, cpu_kernels};
 use reid::models::{Arch, ReidModel};
 use reid::weights::load_state_dict;
 use serde::Deserialize;
@@ -68,6 +69,20 @@ fn assert_input_dependent(what: &str, want: &[f32], rows: usize) {
     );
 }
 
+/// The models whose embedding runs as a graph of reid's kernels: OSNet without instance
+/// normalization and ResNet, on reid's CPU kernels.
+fn runs_as_a_graph(arch: Arch) -> bool {
+    let covered = [
+        Arch::OsnetX1_0,
+        Arch::OsnetX0_75,
+        Arch::OsnetX0_5,
+        Arch::OsnetX0_25,
+        Arch::Resnet50,
+        Arch::Resnet50Fc512,
+    ];
+    covered.contains(&arch) && cpu_kernels() == CpuKernels::Reid
+}
+
 fn check(arch: Arch) {
     let (model, m) = hashed_model(arch);
     let device = default_device();
@@ -84,6 +99,20 @@ fn check(arch: Arch) {
             assert_eq!(got.shape, want.shape, "{arch} {size}: shape");
             assert_input_dependent(&format!("{arch} {size}"), &want.to_f32(), want.shape[0]);
             assert_close(&format!("{arch} {size}"), &got.to_f32(), &want.to_f32());
+            // Where the model runs as a kernel graph, `embed_array` took the graph: the Burn
+            // model's own forward is checked as well.
+            let graph = model.embedding_graph(None);
+            assert_eq!(
+                graph.is_some(),
+                runs_as_a_graph(arch),
+                "{arch}: which models run as a kernel graph"
+            );
+            if graph.is_some() {
+                let shape: [usize; 4] = input.shape.clone().try_into().unwrap();
+                let x = Tensor::<4>::from_data(TensorData::new(input.to_f32(), shape), &device);
+                let by_burn = tensor_to_vec(model.features(x));
+                assert_close(&format!("{arch} {size} (Burn)"), &by_burn, &want.to_f32());
+            }
         } else {
             // Classifiers: the embedding and the classifier's logits.
             let shape: [usize; 4] = input.shape.clone().try_into().unwrap();

@@ -1,0 +1,662 @@
+//! A network's inference as a list of steps on plain `f32` buffers, its weights prepared once.
+//!
+//! Run through Burn, every layer of an eval-mode forward is several tensor operations (the
+//! BatchNorm folded into the weights again on each call, a bias added, a gate's mean, two 1×1
+//! convolutions, a sigmoid, a product, a sum, a ReLU), each with its dispatch, its allocation
+//! and a pass over memory: at batch 1 those costs, not arithmetic, were most of the time. A
+//! [`Graph`] holds the weights the caller prepared (normalizations folded in) and runs each
+//! layer as one kernel call, with the fusions a fixed step list allows: a residual block's
+//! shortcut sum and its ReLU in the convolution that writes the block's output, and OSNet's
+//! whole channel gate (squeeze, excitation, gated sum of four streams) as one step.
+
+use rayon::prelude::*;
+
+use crate::matrix::{View, matmul};
+use crate::output::PARALLEL_MIN_LEN;
+use crate::pool::{self, PoolParams, PoolShape};
+use crate::shape::{ConvParams, ConvShape, Epilogue};
+use crate::simd::{sum, vectorized};
+use crate::{dense, depthwise, gate};
+
+/// A value of a [`Graph`]: its input or a step's output, `[n, c, h, w]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Value(usize);
+
+/// A convolution with its weight `[o, c / groups, kh, kw]` (row-major) and bias `[o]`.
+#[derive(Clone, Debug)]
+pub struct Conv {
+    /// The weight, BatchNorm folded in where one follows.
+    pub weight: Vec<f32>,
+    /// The weight's shape.
+    pub dims: [usize; 4],
+    /// One bias per output channel.
+    pub bias: Vec<f32>,
+    /// Stride, padding, groups.
+    pub params: ConvParams,
+}
+
+/// A fully connected layer `y = W·x + b`, `W` `[outputs, inputs]` row-major (PyTorch's layout).
+#[derive(Clone, Debug)]
+pub struct Dense {
+    /// The weight.
+    pub weight: Vec<f32>,
+    /// Input features.
+    pub inputs: usize,
+    /// Output features.
+    pub outputs: usize,
+    /// One bias per output.
+    pub bias: Vec<f32>,
+}
+
+/// OSNet's channel gate: each plane's mean, `reduce` then ReLU, `expand` then sigmoid — one
+/// factor per image and channel.
+#[derive(Clone, Debug)]
+pub struct ChannelGate {
+    /// Channels → reduced channels.
+    pub reduce: Dense,
+    /// Reduced channels → channels.
+    pub expand: Dense,
+}
+
+enum Step {
+    ChannelAffine {
+        x: Value,
+        source: Vec<usize>,
+        mul: Vec<f32>,
+        add: Vec<f32>,
+    },
+    Conv {
+        x: Value,
+        conv: Conv,
+        residual: Option<Value>,
+        relu: bool,
+    },
+    MaxPool {
+        x: Value,
+        params: PoolParams,
+    },
+    AvgPool {
+        x: Value,
+        params: PoolParams,
+    },
+    GatedSum {
+        streams: [Value; 4],
+        gate: ChannelGate,
+    },
+    GlobalAvgPool {
+        x: Value,
+    },
+    Dense {
+        x: Value,
+        dense: Dense,
+        relu: bool,
+    },
+}
+
+impl Step {
+    fn inputs(&self) -> Vec<Value> {
+        match self {
+            Step::ChannelAffine { x, .. }
+            | Step::MaxPool { x, .. }
+            | Step::AvgPool { x, .. }
+            | Step::GlobalAvgPool { x }
+            | Step::Dense { x, .. } => vec![*x],
+            Step::Conv { x, residual, .. } => std::iter::once(*x).chain(*residual).collect(),
+            Step::GatedSum { streams, .. } => streams.to_vec(),
+        }
+    }
+}
+
+/// Records a [`Graph`] step by step; each call returns the step's output.
+pub struct GraphBuilder {
+    steps: Vec<Step>,
+}
+
+impl GraphBuilder {
+    /// An empty graph and its input.
+    pub fn new() -> (Self, Value) {
+        (Self { steps: Vec::new() }, Value(0))
+    }
+
+    fn push(&mut self, step: Step) -> Value {
+        self.steps.push(step);
+        Value(self.steps.len())
+    }
+
+    /// Output channel `j` is input channel `source[j]` times `mul[j]` plus `add[j]`: a
+    /// normalization or a channel-order change in front of the network.
+    pub fn channel_affine(
+        &mut self,
+        x: Value,
+        source: Vec<usize>,
+        mul: Vec<f32>,
+        add: Vec<f32>,
+    ) -> Value {
+        assert!(source.len() == mul.len() && mul.len() == add.len());
+        self.push(Step::ChannelAffine {
+            x,
+            source,
+            mul,
+            add,
+        })
+    }
+
+    /// `conv(x) + bias`, plus `residual` (of the output's shape) when given, then ReLU when
+    /// `relu`, in one pass over the output.
+    pub fn conv(&mut self, x: Value, conv: Conv, residual: Option<Value>, relu: bool) -> Value {
+        assert_eq!(conv.bias.len(), conv.dims[0], "one bias per output channel");
+        assert_eq!(conv.weight.len(), conv.dims.iter().product::<usize>());
+        self.push(Step::Conv {
+            x,
+            conv,
+            residual,
+            relu,
+        })
+    }
+
+    /// Max pooling (floor mode).
+    pub fn max_pool(&mut self, x: Value, params: PoolParams) -> Value {
+        self.push(Step::MaxPool { x, params })
+    }
+
+    /// Average pooling (floor mode).
+    pub fn avg_pool(&mut self, x: Value, params: PoolParams) -> Value {
+        self.push(Step::AvgPool { x, params })
+    }
+
+    /// `Σ_t x_t · gate(x_t)` over four streams of one shape, the gate's weights shared.
+    pub fn gated_sum(&mut self, streams: [Value; 4], gate: ChannelGate) -> Value {
+        assert_eq!(gate.reduce.outputs, gate.expand.inputs);
+        assert_eq!(gate.reduce.inputs, gate.expand.outputs);
+        self.push(Step::GatedSum { streams, gate })
+    }
+
+    /// The mean of each plane: `[n, c, h, w]` → `[n, c, 1, 1]`.
+    pub fn global_avg_pool(&mut self, x: Value) -> Value {
+        self.push(Step::GlobalAvgPool { x })
+    }
+
+    /// A fully connected layer on `[n, inputs, 1, 1]` → `[n, outputs, 1, 1]`, then ReLU when
+    /// `relu`.
+    pub fn dense(&mut self, x: Value, dense: Dense, relu: bool) -> Value {
+        assert_eq!(dense.weight.len(), dense.inputs * dense.outputs);
+        assert_eq!(dense.bias.len(), dense.outputs);
+        self.push(Step::Dense { x, dense, relu })
+    }
+
+    /// The graph whose result is `output`.
+    pub fn finish(self, output: Value) -> Graph {
+        // Each value is dropped after the last step that reads it, so a run holds only the
+        // activations still needed.
+        let mut last_use = vec![None; self.steps.len() + 1];
+        for (i, step) in self.steps.iter().enumerate() {
+            for Value(v) in step.inputs() {
+                last_use[v] = Some(i);
+            }
+        }
+        let mut frees = vec![Vec::new(); self.steps.len()];
+        for (value, last) in last_use.into_iter().enumerate() {
+            if let Some(step) = last
+                && value != output.0
+            {
+                frees[step].push(value);
+            }
+        }
+        Graph {
+            steps: self.steps,
+            output,
+            frees,
+        }
+    }
+}
+
+/// A network's inference, ready to run on batches of any size the layers accept.
+pub struct Graph {
+    steps: Vec<Step>,
+    output: Value,
+    frees: Vec<Vec<usize>>,
+}
+
+/// An activation `[n, c, h, w]`.
+struct Activation {
+    data: Vec<f32>,
+    dims: [usize; 4],
+}
+
+impl Graph {
+    /// Steps in the graph.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether the graph has no step (its output is its input).
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Runs the graph on `input` `[n, c, h, w]`; the output and its shape. A shape that a
+    /// step cannot take is an error naming the step.
+    pub fn run(&self, input: Vec<f32>, dims: [usize; 4]) -> Result<(Vec<f32>, [usize; 4]), String> {
+        if input.len() != dims.iter().product::<usize>() {
+            return Err(format!(
+                "the input holds {} values, not the {} of {dims:?}",
+                input.len(),
+                dims.iter().product::<usize>()
+            ));
+        }
+        // On a thread of rayon's pool, so that each step's parallel parts start on the thread
+        // already running: called from outside the pool, every parallel step handed its work
+        // to the pool and put the caller to sleep until it was done, two context switches per
+        // step (a fifth of a batch-1 forward).
+        rayon::scope(|_| self.run_steps(input, dims))
+    }
+
+    fn run_steps(
+        &self,
+        input: Vec<f32>,
+        dims: [usize; 4],
+    ) -> Result<(Vec<f32>, [usize; 4]), String> {
+        let mut values: Vec<Option<Activation>> = Vec::with_capacity(self.steps.len() + 1);
+        values.push(Some(Activation { data: input, dims }));
+        for (i, step) in self.steps.iter().enumerate() {
+            let out = run_step(step, &values).map_err(|e| format!("step {i}: {e}"))?;
+            values.push(Some(out));
+            for &v in &self.frees[i] {
+                values[v] = None;
+            }
+        }
+        let out = values[self.output.0].take().expect("the output is kept");
+        Ok((out.data, out.dims))
+    }
+}
+
+fn get(values: &[Option<Activation>], Value(v): Value) -> &Activation {
+    values[v]
+        .as_ref()
+        .expect("a value is dropped only after its last use")
+}
+
+fn run_step(step: &Step, values: &[Option<Activation>]) -> Result<Activation, String> {
+    match step {
+        Step::ChannelAffine {
+            x,
+            source,
+            mul,
+            add,
+        } => {
+            let x = get(values, *x);
+            let [n, c, h, w] = x.dims;
+            if let Some(s) = source.iter().find(|&&s| s >= c) {
+                return Err(format!("channel {s} of an input of {c}"));
+            }
+            let (hw, o) = (h * w, source.len());
+            let mut data = vec![0.0; n * o * hw];
+            for (index, plane) in data.chunks_mut(hw.max(1)).enumerate() {
+                let (image, j) = (index / o, index % o);
+                let src = &x.data[(image * c + source[j]) * hw..][..hw];
+                for (d, v) in plane.iter_mut().zip(src) {
+                    *d = v * mul[j] + add[j];
+                }
+            }
+            Ok(Activation {
+                data,
+                dims: [n, o, h, w],
+            })
+        }
+        Step::Conv {
+            x,
+            conv,
+            residual,
+            relu,
+        } => {
+            let x = get(values, *x);
+            let s = ConvShape::new(x.dims, conv.dims, conv.params).ok_or_else(|| {
+                format!(
+                    "a convolution with weight {:?} and {:?} does not fit an input {:?}",
+                    conv.dims, conv.params, x.dims
+                )
+            })?;
+            let dims = [s.n, s.o, s.oh, s.ow];
+            let residual = match residual {
+                Some(r) => {
+                    let r = get(values, *r);
+                    if r.dims != dims {
+                        return Err(format!(
+                            "a residual {:?} added to an output {dims:?}",
+                            r.dims
+                        ));
+                    }
+                    Some(&r.data[..])
+                }
+                None => None,
+            };
+            let epilogue = Epilogue {
+                bias: Some(&conv.bias),
+                residual,
+                relu: *relu,
+            };
+            let data = if s.depthwise() {
+                depthwise::forward(&s, &x.data, &conv.weight, epilogue)
+            } else {
+                dense::forward(&s, &x.data, &conv.weight, epilogue)
+            };
+            Ok(Activation { data, dims })
+        }
+        Step::MaxPool { x, params } | Step::AvgPool { x, params } => {
+            let x = get(values, *x);
+            let s = PoolShape::new(x.dims, *params).ok_or_else(|| {
+                format!("a pooling {params:?} does not fit an input {:?}", x.dims)
+            })?;
+            let data = match step {
+                Step::MaxPool { .. } => pool::max_forward(&s, &x.data),
+                _ => pool::avg_forward(&s, &x.data),
+            };
+            Ok(Activation {
+                data,
+                dims: [x.dims[0], x.dims[1], s.oh, s.ow],
+            })
+        }
+        Step::GatedSum { streams, gate } => {
+            let xs = streams.map(|v| get(values, v));
+            let [n, c, h, w] = xs[0].dims;
+            if xs.iter().any(|x| x.dims != xs[0].dims) || c != gate.reduce.inputs {
+                let dims: Vec<_> = xs.iter().map(|x| x.dims).collect();
+                return Err(format!(
+                    "a gate over {} channels on streams {dims:?}",
+                    gate.reduce.inputs
+                ));
+            }
+            let gates: Vec<Vec<f32>> = xs
+                .iter()
+                .map(|x| gate_values(gate, &x.data, n, h * w))
+                .collect();
+            let streams: Vec<&[f32]> = xs.iter().map(|x| &x.data[..]).collect();
+            let gates: Vec<&[f32]> = gates.iter().map(|g| &g[..]).collect();
+            Ok(Activation {
+                data: gate::forward(h * w, &streams, &gates),
+                dims: [n, c, h, w],
+            })
+        }
+        Step::GlobalAvgPool { x } => {
+            let x = get(values, *x);
+            let [n, c, h, w] = x.dims;
+            Ok(Activation {
+                data: plane_means(&x.data, h * w),
+                dims: [n, c, 1, 1],
+            })
+        }
+        Step::Dense { x, dense, relu } => {
+            let x = get(values, *x);
+            let [n, c, h, w] = x.dims;
+            if c * h * w != dense.inputs {
+                return Err(format!(
+                    "a layer of {} inputs on an input {:?}",
+                    dense.inputs, x.dims
+                ));
+            }
+            let mut data = dense_forward(dense, &x.data, n);
+            if *relu {
+                data.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            Ok(Activation {
+                data,
+                dims: [n, dense.outputs, 1, 1],
+            })
+        }
+    }
+}
+
+/// `W·x + b` for each of the `rows` rows of `x` `[rows, inputs]`.
+fn dense_forward(dense: &Dense, x: &[f32], rows: usize) -> Vec<f32> {
+    let mut out: Vec<f32> = dense.bias.repeat(rows);
+    matmul(
+        &mut out,
+        View::rows(x, rows, dense.inputs),
+        View::transposed(&dense.weight, dense.inputs, dense.outputs),
+        true,
+        true,
+    );
+    out
+}
+
+/// The mean of each plane of `rest` values of `x`.
+fn plane_means(x: &[f32], rest: usize) -> Vec<f32> {
+    let mean = |plane: &[f32]| {
+        vectorized(
+            #[inline(always)]
+            || sum(plane),
+        ) / rest as f32
+    };
+    if rest == 0 {
+        return Vec::new();
+    }
+    if x.len() >= PARALLEL_MIN_LEN {
+        let min_planes = (PARALLEL_MIN_LEN / 4).div_ceil(rest);
+        x.par_chunks(rest)
+            .with_min_len(min_planes)
+            .map(mean)
+            .collect()
+    } else {
+        x.chunks(rest).map(mean).collect()
+    }
+}
+
+/// The gate's factor for each of the `n · c` planes of one stream `x`.
+fn gate_values(gate: &ChannelGate, x: &[f32], n: usize, rest: usize) -> Vec<f32> {
+    let squeezed = plane_means(x, rest);
+    let mut hidden = dense_forward(&gate.reduce, &squeezed, n);
+    hidden.iter_mut().for_each(|v| *v = v.max(0.0));
+    let mut out = dense_forward(&gate.expand, &hidden, n);
+    out.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values in [−1, 1) from a multiplicative hash of the index.
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                ((i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 8) % 1000) as f32 / 500.0
+                    - 1.0
+            })
+            .collect()
+    }
+
+    /// A direct stride-1 convolution of one group with `pad` zeros around the input.
+    fn direct_conv(x: &[f32], [n, c, h, w]: [usize; 4], conv: &Conv, pad: usize) -> Vec<f32> {
+        let [o, _, kh, kw] = conv.dims;
+        let (oh, ow) = (h + 2 * pad - kh + 1, w + 2 * pad - kw + 1);
+        let mut out = vec![0.0; n * o * oh * ow];
+        for i in 0..n {
+            for oc in 0..o {
+                for y in 0..oh {
+                    for xx in 0..ow {
+                        let mut acc = conv.bias[oc];
+                        for ic in 0..c {
+                            for ki in 0..kh {
+                                for kj in 0..kw {
+                                    let (iy, ix) = (y + ki, xx + kj);
+                                    if iy < pad || ix < pad || iy - pad >= h || ix - pad >= w {
+                                        continue;
+                                    }
+                                    let v = x[((i * c + ic) * h + iy - pad) * w + ix - pad];
+                                    acc += v * conv.weight[((oc * c + ic) * kh + ki) * kw + kj];
+                                }
+                            }
+                        }
+                        out[((i * o + oc) * oh + y) * ow + xx] = acc;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn conv(dims: [usize; 4], pad: usize, seed: u32) -> Conv {
+        Conv {
+            weight: values(dims.iter().product(), seed),
+            dims,
+            bias: values(dims[0], seed + 1),
+            params: ConvParams {
+                stride: [1, 1],
+                padding: [pad, pad],
+                groups: 1,
+            },
+        }
+    }
+
+    fn assert_near(what: &str, got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                "{what}[{i}]: {a} vs {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_residual_block_and_its_head_match_a_direct_computation() {
+        let dims = [2, 3, 5, 4];
+        let x = values(2 * 3 * 5 * 4, 7);
+        let (main, shortcut, expand) = (
+            conv([4, 3, 3, 3], 1, 11),
+            conv([4, 3, 1, 1], 0, 13),
+            conv([4, 4, 1, 1], 0, 17),
+        );
+        let dense = Dense {
+            weight: values(8, 19),
+            inputs: 4,
+            outputs: 2,
+            bias: values(2, 23),
+        };
+        let (source, mul, add) = (vec![2, 1, 0], vec![2.0, 0.5, -1.0], vec![0.1, 0.0, 0.3]);
+
+        let (mut g, input) = GraphBuilder::new();
+        let a = g.channel_affine(input, source.clone(), mul.clone(), add.clone());
+        let y = g.conv(a, main.clone(), None, true);
+        let s = g.conv(a, shortcut.clone(), None, false);
+        let z = g.conv(y, expand.clone(), Some(s), true);
+        let pooled = g.global_avg_pool(z);
+        let out = g.dense(pooled, dense.clone(), false);
+        let graph = g.finish(out);
+        let (got, got_dims) = graph.run(x.clone(), dims).unwrap();
+        assert_eq!(got_dims, [2, 2, 1, 1]);
+
+        // The same network, one operation at a time.
+        let hw = 20;
+        let mut a = vec![0.0; x.len()];
+        for i in 0..2 {
+            for j in 0..3 {
+                for p in 0..hw {
+                    a[(i * 3 + j) * hw + p] = x[(i * 3 + source[j]) * hw + p] * mul[j] + add[j];
+                }
+            }
+        }
+        let y: Vec<f32> = direct_conv(&a, dims, &main, 1)
+            .iter()
+            .map(|v| v.max(0.0))
+            .collect();
+        let s = direct_conv(&a, dims, &shortcut, 0);
+        let z: Vec<f32> = direct_conv(&y, [2, 4, 5, 4], &expand, 0)
+            .iter()
+            .zip(&s)
+            .map(|(e, s)| (e + s).max(0.0))
+            .collect();
+        assert!(
+            z.contains(&0.0) && z.iter().any(|v| *v > 0.0),
+            "the ReLU cuts"
+        );
+        let pooled: Vec<f32> = z
+            .chunks(hw)
+            .map(|p| p.iter().sum::<f32>() / hw as f32)
+            .collect();
+        let want: Vec<f32> = (0..2)
+            .flat_map(|i| {
+                let (pooled, dense) = (&pooled, &dense);
+                (0..2).map(move |o| {
+                    dense.bias[o]
+                        + (0..4)
+                            .map(|c| dense.weight[o * 4 + c] * pooled[i * 4 + c])
+                            .sum::<f32>()
+                })
+            })
+            .collect();
+        assert_near("block and head", &got, &want);
+    }
+
+    #[test]
+    fn the_gated_sum_scales_each_stream_by_its_own_gate() {
+        let [n, c, hw] = [2, 4, 6];
+        let gate = ChannelGate {
+            reduce: Dense {
+                weight: values(2 * c, 3),
+                inputs: c,
+                outputs: 2,
+                bias: values(2, 5),
+            },
+            expand: Dense {
+                weight: values(2 * c, 29),
+                inputs: 2,
+                outputs: c,
+                bias: values(c, 31),
+            },
+        };
+        let xs: Vec<Vec<f32>> = (0..4).map(|t| values(n * c * hw, 40 + t)).collect();
+        let (mut g, input) = GraphBuilder::new();
+        // Four streams: the input through four 1×1 identity-free convolutions would hide the
+        // gate; instead each stream is the input scaled by an affine step.
+        let scales = [1.0, -0.5, 2.0, 0.25];
+        let streams =
+            scales.map(|m| g.channel_affine(input, (0..c).collect(), vec![m; c], vec![0.0; c]));
+        let out = g.gated_sum(streams, gate.clone());
+        let graph = g.finish(out);
+        let (got, _) = graph.run(xs[0].clone(), [n, c, 2, 3]).unwrap();
+
+        let mut want = vec![0.0; n * c * hw];
+        for m in scales {
+            let x: Vec<f32> = xs[0].iter().map(|v| v * m).collect();
+            for i in 0..n {
+                let means: Vec<f32> = (0..c)
+                    .map(|ch| x[(i * c + ch) * hw..][..hw].iter().sum::<f32>() / hw as f32)
+                    .collect();
+                let hidden: Vec<f32> = (0..2)
+                    .map(|r| {
+                        let v = gate.reduce.bias[r]
+                            + (0..c)
+                                .map(|ch| gate.reduce.weight[r * c + ch] * means[ch])
+                                .sum::<f32>();
+                        v.max(0.0)
+                    })
+                    .collect();
+                for ch in 0..c {
+                    let e = gate.expand.bias[ch]
+                        + (0..2)
+                            .map(|r| gate.expand.weight[ch * 2 + r] * hidden[r])
+                            .sum::<f32>();
+                    let factor = 1.0 / (1.0 + (-e).exp());
+                    for p in 0..hw {
+                        want[(i * c + ch) * hw + p] += x[(i * c + ch) * hw + p] * factor;
+                    }
+                }
+            }
+        }
+        assert_near("gated sum", &got, &want);
+    }
+
+    #[test]
+    fn inputs_that_do_not_fit_are_errors_naming_the_step() {
+        let (mut g, input) = GraphBuilder::new();
+        let y = g.conv(input, conv([4, 3, 3, 3], 0, 1), None, false);
+        let graph = g.finish(y);
+        let wrong_channels = graph.run(vec![0.0; 2 * 5 * 5], [1, 2, 5, 5]).unwrap_err();
+        assert!(wrong_channels.contains("step 0"), "{wrong_channels}");
+        let too_small = graph.run(vec![0.0; 3 * 2 * 2], [1, 3, 2, 2]).unwrap_err();
+        assert!(too_small.contains("does not fit"), "{too_small}");
+        let wrong_length = graph.run(vec![0.0; 5], [1, 3, 5, 5]).unwrap_err();
+        assert!(wrong_length.contains("holds 5 values"), "{wrong_length}");
+    }
+}
