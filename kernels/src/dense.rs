@@ -12,35 +12,47 @@ use crate::shape::{ConvShape, Epilogue};
 use crate::simd::vectorized;
 
 /// Unfolds group `g` of one image `[c, h, w]` into `col` `[k, p]`: row `(ci, ki, kj)` holds the
-/// input under tap `(ki, kj)` for every output pixel, zero where it falls in the padding.
-fn unfold(s: &ConvShape, image: &[f32], g: usize, col: &mut [f32]) {
-    let (p, ow) = (s.p(), s.ow);
-    for ci in 0..s.cg() {
-        let plane = &image[(g * s.cg() + ci) * s.hw()..][..s.hw()];
-        for ki in 0..s.kh {
-            let rows = s.rows(ki);
-            for kj in 0..s.kw {
-                let cols = s.cols(kj);
-                let row = &mut col[((ci * s.kh + ki) * s.kw + kj) * p..][..p];
-                for oy in 0..s.oh {
-                    let out = &mut row[oy * ow..][..ow];
-                    if !rows.contains(&oy) || cols.is_empty() {
-                        out.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[(oy * s.sh + ki - s.ph) * s.w..][..s.w];
-                    out[..cols.start].fill(0.0);
-                    out[cols.end..].fill(0.0);
-                    let first = cols.start * s.sw + kj - s.pw;
-                    let out = &mut out[cols.clone()];
-                    if s.sw == 1 {
-                        out.copy_from_slice(&src[first..first + out.len()]);
-                    } else {
-                        let src = &src[first..first + (out.len() - 1) * s.sw + 1];
-                        strided_copy(out, src, s.sw);
-                    }
-                }
-            }
+/// input under tap `(ki, kj)` for every output pixel, zero where it falls in the padding. The
+/// rows on rayon's pool when `parallel` (one image's stem unfolds into megabytes).
+fn unfold(s: &ConvShape, image: &[f32], g: usize, col: &mut [f32], parallel: bool) {
+    let p = s.p();
+    if parallel && col.len() >= PARALLEL_UNFOLD_LEN {
+        col.par_chunks_mut(p)
+            .enumerate()
+            .with_min_len(PARALLEL_UNFOLD_LEN / 4 / p.max(1))
+            .for_each(|(r, row)| unfold_row(s, image, g, r, row));
+    } else {
+        for (r, row) in col.chunks_mut(p).enumerate() {
+            unfold_row(s, image, g, r, row);
+        }
+    }
+}
+
+/// Unfolded inputs smaller than this many floats are written on the calling thread.
+const PARALLEL_UNFOLD_LEN: usize = 1 << 16;
+
+/// Row `r` = `(ci, ki, kj)` of the unfolding of group `g` (see [`unfold`]).
+fn unfold_row(s: &ConvShape, image: &[f32], g: usize, r: usize, row: &mut [f32]) {
+    let ow = s.ow;
+    let (ci, ki, kj) = (r / (s.kh * s.kw), r / s.kw % s.kh, r % s.kw);
+    let plane = &image[(g * s.cg() + ci) * s.hw()..][..s.hw()];
+    let (rows, cols) = (s.rows(ki), s.cols(kj));
+    for oy in 0..s.oh {
+        let out = &mut row[oy * ow..][..ow];
+        if !rows.contains(&oy) || cols.is_empty() {
+            out.fill(0.0);
+            continue;
+        }
+        let src = &plane[(oy * s.sh + ki - s.ph) * s.w..][..s.w];
+        out[..cols.start].fill(0.0);
+        out[cols.end..].fill(0.0);
+        let first = cols.start * s.sw + kj - s.pw;
+        let out = &mut out[cols.clone()];
+        if s.sw == 1 {
+            out.copy_from_slice(&src[first..first + out.len()]);
+        } else {
+            let src = &src[first..first + (out.len() - 1) * s.sw + 1];
+            strided_copy(out, src, s.sw);
         }
     }
 }
@@ -155,7 +167,7 @@ fn group_product<'a>(
         matmul_uninit(dst, a, b, whole_pool)
     } else {
         with_scratch(k * p, |col| {
-            unfold(s, image, g, col);
+            unfold(s, image, g, col, whole_pool);
             matmul_uninit(dst, a, View::rows(col, k, p), whole_pool)
         })
     }
@@ -212,7 +224,7 @@ pub(crate) fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
                     matmul(dst, a, b, true, whole_pool);
                 } else {
                     with_scratch(k * p, |col| {
-                        unfold(s, image, g, col);
+                        unfold(s, image, g, col, whole_pool);
                         matmul(dst, a, View::transposed(col, p, k), true, whole_pool);
                     });
                 }
