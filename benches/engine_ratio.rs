@@ -1,0 +1,97 @@
+//! The Burn engine against ONNX Runtime on the same export, measured in turns: each round runs
+//! one batch on each engine, alternately, and the report gives each engine's fastest and median
+//! round and the ratio of the fastest. On a shared machine whose speed drifts by a factor of
+//! two within minutes (ONNX Runtime alone gave 225 and 491 images/s for one batch-1 case in
+//! two criterion runs), separate runs of the two engines compare their luck; taken in turns,
+//! both meet the same drift. Needs ONNX Runtime (found as the Extractor finds it).
+//!
+//! `cargo bench --bench engine_ratio [-- ROUNDS]` (default 40 rounds per case).
+
+use std::time::{Duration, Instant};
+
+use reid::device::default_device;
+use reid::export::{ExportOptions, export_onnx_file};
+use reid::extractor::{Engine, Extractor, ExtractorOptions};
+use reid::models::{Arch, ReidModel};
+
+// As the `reid` command line does.
+#[global_allocator]
+static ALLOCATOR: reid::allocator::ReusingAllocator =
+    reid::allocator::ReusingAllocator::new(reid::allocator::DEFAULT_CAPACITY);
+
+fn timed(f: impl FnOnce()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(40);
+    let dir = tempfile::tempdir().unwrap();
+    println!("model        batch  engine        fastest img/s  median img/s  ratio (fastest)");
+    for arch in [Arch::OsnetX0_25, Arch::OsnetX1_0] {
+        let model = ReidModel::new(arch, 751, &default_device());
+        let onnx = dir.path().join(format!("{}.onnx", arch.name()));
+        export_onnx_file(&model, &ExportOptions::new(256, 128), &onnx).unwrap();
+        let open = |engine| {
+            let options = ExtractorOptions {
+                engine,
+                max_batch: 32,
+                ..Default::default()
+            };
+            Extractor::new(&onnx, &options)
+        };
+        let (ort, burn) = match (open(Engine::OnnxRuntime), open(Engine::Burn)) {
+            (Ok(ort), Ok(burn)) => (ort, burn),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("{arch} skipped: {e}");
+                continue;
+            }
+        };
+        for batch in [1usize, 32] {
+            let input = vec![0.1f32; batch * ort.preprocessing().input_len()];
+            for _ in 0..3 {
+                ort.extract_prepared(&input, batch).unwrap();
+                burn.extract_prepared(&input, batch).unwrap();
+            }
+            let (mut by_ort, mut by_burn) = (Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                by_ort.push(timed(|| {
+                    ort.extract_prepared(&input, batch).unwrap();
+                }));
+                by_burn.push(timed(|| {
+                    burn.extract_prepared(&input, batch).unwrap();
+                }));
+            }
+            let rate = |d: Duration| batch as f64 / d.as_secs_f64();
+            let (ort_fast, burn_fast) = (
+                *by_ort.iter().min().unwrap(),
+                *by_burn.iter().min().unwrap(),
+            );
+            for (name, fast, runs) in [
+                ("onnxruntime", ort_fast, by_ort),
+                ("burn", burn_fast, by_burn),
+            ] {
+                println!(
+                    "{:<12} {batch:>5}  {name:<12}  {:>13.1}  {:>12.1}",
+                    arch.name(),
+                    rate(fast),
+                    rate(median(runs))
+                );
+            }
+            println!(
+                "{:<12} {batch:>5}  burn / onnxruntime: {:.2}",
+                arch.name(),
+                rate(burn_fast) / rate(ort_fast)
+            );
+        }
+    }
+}
