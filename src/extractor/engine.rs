@@ -251,18 +251,26 @@ pub(crate) fn rows(mut outputs: Vec<Vec<f32>>, batch: usize) -> Result<(Vec<f32>
     Ok((values, d))
 }
 
-/// A zoo model run by Burn on a device.
-pub(crate) struct BurnEngine {
-    pub model: ReidModel,
-    pub device: Device,
-    /// Return the classifier's logits instead of the embedding.
-    pub logits: bool,
-    /// From the extractor's preprocessing to the model's own input, when they differ (what
-    /// an export does in its graph).
-    pub conversion: Option<ChannelAffine>,
-    /// The embedding (conversion included) as a graph of reid's CPU kernels, where the model
-    /// has one ([`ReidModel::embedding_graph`]); it runs instead of the Burn model.
-    pub graph: Option<Graph>,
+/// A zoo model run by Burn on a device, or on the CPU as its graph of reid's kernels.
+pub(crate) enum BurnEngine {
+    /// The Burn model.
+    Model {
+        model: Box<ReidModel>,
+        device: Device,
+        /// Return the classifier's logits instead of the embedding.
+        logits: bool,
+        /// From the extractor's preprocessing to the model's own input, when they differ
+        /// (what an export does in its graph).
+        conversion: Option<ChannelAffine>,
+    },
+    /// The embedding (conversion included) as a graph of reid's CPU kernels
+    /// ([`ReidModel::embedding_graph`]). The graph holds its own folded copy of the weights,
+    /// so the Burn model is let go rather than kept as a second copy.
+    Graph {
+        graph: Graph,
+        /// Embedding width.
+        dim: usize,
+    },
 }
 
 impl BurnEngine {
@@ -273,45 +281,56 @@ impl BurnEngine {
         logits: bool,
         conversion: Option<ChannelAffine>,
     ) -> Self {
-        let graph = if logits {
-            None
-        } else {
-            model.embedding_graph(conversion.as_ref())
-        };
-        Self {
-            model,
-            device,
-            logits,
-            conversion,
-            graph,
+        let graph = (!logits)
+            .then(|| model.embedding_graph(conversion.as_ref()))
+            .flatten();
+        match graph {
+            Some(graph) => Self::Graph {
+                graph,
+                dim: model.feature_dim(),
+            },
+            None => Self::Model {
+                model: Box::new(model),
+                device,
+                logits,
+                conversion,
+            },
         }
     }
 
     pub fn run(&self, data: Vec<f32>, shape: [usize; 4]) -> Result<(Vec<f32>, usize)> {
-        if let Some(graph) = &self.graph {
-            let (out, _) = graph.run(data, shape).map_err(runtime_err)?;
-            return Ok((out, self.model.feature_dim()));
-        }
-        let mut batch = Tensor::<4>::from_data(TensorData::new(data, shape), &self.device);
-        if let Some(affine) = &self.conversion {
+        let (model, device, logits, conversion) = match self {
+            Self::Graph { graph, dim } => {
+                let (out, _) = graph.run(data, shape).map_err(runtime_err)?;
+                return Ok((out, *dim));
+            }
+            Self::Model {
+                model,
+                device,
+                logits,
+                conversion,
+            } => (model, device, *logits, conversion),
+        };
+        let mut batch = Tensor::<4>::from_data(TensorData::new(data, shape), device);
+        if let Some(affine) = conversion {
             if !affine.keeps_order() {
                 let source = affine.source.map(|c| c as i64);
                 let channels = Tensor::<1, burn::tensor::Int>::from_data(
                     TensorData::new(source.to_vec(), [3]),
-                    &self.device,
+                    device,
                 );
                 batch = batch.select(1, channels);
             }
             let per_channel = |values: [f32; 3]| {
-                Tensor::<4>::from_data(TensorData::new(values.to_vec(), [1, 3, 1, 1]), &self.device)
+                Tensor::<4>::from_data(TensorData::new(values.to_vec(), [1, 3, 1, 1]), device)
             };
             batch = batch * per_channel(affine.mul) + per_channel(affine.add);
         }
-        if self.logits {
-            let out = tensor_to_vec(self.model.logits(batch).logits);
-            return Ok((out, self.model.num_classes()));
+        if logits {
+            let out = tensor_to_vec(model.logits(batch).logits);
+            return Ok((out, model.num_classes()));
         }
-        let out = tensor_to_vec(self.model.features(batch));
-        Ok((out, self.model.feature_dim()))
+        let out = tensor_to_vec(model.features(batch));
+        Ok((out, model.feature_dim()))
     }
 }
