@@ -4,6 +4,7 @@
 //! The families build their part (`graph` methods next to their `forward`), from the pieces
 //! here; a layer the graph does not cover makes the whole model fall back to Burn.
 
+use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, MaxPool2d};
 use burn::nn::{BatchNorm, Linear};
@@ -16,18 +17,34 @@ pub use reid_kernels::inference::{Graph, GraphBuilder, Value};
 use super::embed::tensor_to_vec;
 use super::kernels::{avg_pool_params, conv_params, max_pool_params};
 
-/// A tensor's values, in row-major order.
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    tensor_to_vec(t)
+/// A layer's bias, or zeros for a layer without one.
+fn bias_or_zeros(bias: &Option<Param<Tensor<1>>>, len: usize) -> Vec<f32> {
+    match bias {
+        Some(b) => tensor_to_vec(b.val()),
+        None => vec![0.0; len],
+    }
+}
+
+/// Folds the eval-mode `bn` into the layer before it: each output's row of `weight` scaled by
+/// the BatchNorm's scale, `bias` becoming `bias · scale + shift`.
+fn fold_batch_norm(weight: &mut [f32], bias: &mut [f32], bn: &BatchNorm) {
+    let (scale, shift) = batch_norm_affine(bn);
+    let row = (weight.len() / bias.len().max(1)).max(1);
+    for (row, s) in weight.chunks_mut(row).zip(&scale) {
+        row.iter_mut().for_each(|w| *w *= s);
+    }
+    for ((b, s), t) in bias.iter_mut().zip(&scale).zip(&shift) {
+        *b = *b * s + t;
+    }
 }
 
 /// The eval-mode BatchNorm `bn` as a per-channel `(scale, shift)`:
 /// `bn(y) = y · scale + shift`.
 fn batch_norm_affine(bn: &BatchNorm) -> (Vec<f32>, Vec<f32>) {
-    let gamma = values(bn.gamma.val());
-    let beta = values(bn.beta.val());
-    let mean = values(bn.running_mean.value());
-    let var = values(bn.running_var.value());
+    let gamma = tensor_to_vec(bn.gamma.val());
+    let beta = tensor_to_vec(bn.beta.val());
+    let mean = tensor_to_vec(bn.running_mean.value());
+    let var = tensor_to_vec(bn.running_var.value());
     let scale: Vec<f32> = gamma
         .iter()
         .zip(&var)
@@ -47,22 +64,11 @@ fn batch_norm_affine(bn: &BatchNorm) -> (Vec<f32>, Vec<f32>) {
 /// the bias. `None` for a convolution reid's kernels do not take (dilation, asymmetric padding).
 pub fn folded_conv(conv: &Conv2d, bn: Option<&BatchNorm>) -> Option<Conv> {
     let params = conv_params(conv)?;
-    let mut weight = values(conv.weight.val());
+    let mut weight = tensor_to_vec(conv.weight.val());
     let dims = conv.weight.dims();
-    let o = dims[0];
-    let mut bias = match &conv.bias {
-        Some(b) => values(b.val()),
-        None => vec![0.0; o],
-    };
+    let mut bias = bias_or_zeros(&conv.bias, dims[0]);
     if let Some(bn) = bn {
-        let (scale, shift) = batch_norm_affine(bn);
-        let per_filter = weight.len() / o.max(1);
-        for (filter, s) in weight.chunks_mut(per_filter.max(1)).zip(&scale) {
-            filter.iter_mut().for_each(|w| *w *= s);
-        }
-        for ((b, s), t) in bias.iter_mut().zip(&scale).zip(&shift) {
-            *b = *b * s + t;
-        }
+        fold_batch_norm(&mut weight, &mut bias, bn);
     }
     Some(Conv {
         weight,
@@ -77,13 +83,10 @@ pub fn pointwise_dense(conv: &Conv2d) -> Option<Dense> {
     let [outputs, inputs, kh, kw] = conv.weight.dims();
     let pointwise = [kh, kw] == [1, 1] && conv.groups == 1;
     pointwise.then(|| Dense {
-        weight: values(conv.weight.val()),
+        weight: tensor_to_vec(conv.weight.val()),
         inputs,
         outputs,
-        bias: match &conv.bias {
-            Some(b) => values(b.val()),
-            None => vec![0.0; outputs],
-        },
+        bias: bias_or_zeros(&conv.bias, outputs),
     })
 }
 
@@ -91,25 +94,16 @@ pub fn pointwise_dense(conv: &Conv2d) -> Option<Dense> {
 pub fn folded_linear(linear: &Linear, bn: Option<&BatchNorm>) -> Dense {
     // Burn keeps a Linear's weight as `[inputs, outputs]`; the graph takes PyTorch's layout.
     let [inputs, outputs] = linear.weight.dims();
-    let stored = values(linear.weight.val());
+    let stored = tensor_to_vec(linear.weight.val());
     let mut weight = vec![0.0; inputs * outputs];
     for i in 0..inputs {
         for o in 0..outputs {
             weight[o * inputs + i] = stored[i * outputs + o];
         }
     }
-    let mut bias = match &linear.bias {
-        Some(b) => values(b.val()),
-        None => vec![0.0; outputs],
-    };
+    let mut bias = bias_or_zeros(&linear.bias, outputs);
     if let Some(bn) = bn {
-        let (scale, shift) = batch_norm_affine(bn);
-        for (row, s) in weight.chunks_mut(inputs.max(1)).zip(&scale) {
-            row.iter_mut().for_each(|w| *w *= s);
-        }
-        for ((b, s), t) in bias.iter_mut().zip(&scale).zip(&shift) {
-            *b = *b * s + t;
-        }
+        fold_batch_norm(&mut weight, &mut bias, bn);
     }
     Dense {
         weight,
