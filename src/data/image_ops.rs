@@ -487,6 +487,15 @@ pub fn box_blur(rgb: Rgb, w: usize, h: usize, k: usize) -> Vec<u8> {
     out
 }
 
+/// The `(x, y, width, height)` region of an RGB image of width `w`.
+pub fn crop(rgb: Rgb, w: usize, (x, y, cw, ch): (usize, usize, usize, usize)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(cw * ch * 3);
+    for row in y..y + ch {
+        out.extend_from_slice(&rgb[(row * w + x) * 3..(row * w + x + cw) * 3]);
+    }
+    out
+}
+
 /// Paints the rectangle `[x0, x1) × [y0, y1)` (clipped to the image) with `color`.
 pub fn fill_rect(
     rgb: &mut [u8],

@@ -9,6 +9,7 @@ pub mod erase;
 pub mod files;
 pub mod image_ops;
 pub mod randaugment;
+pub mod random_patch;
 pub mod reid;
 pub mod rng;
 pub mod sampler;

@@ -1,12 +1,13 @@
 //! deep-object-reid's training pipeline over its `data.transforms` sections, in its fixed
-//! order: centre crop → random crop → resize → AugMix → RandAugment → cutout → flip → blur → noise → mixup → colour
-//! jitter → random grey → rotate → perspective → equalize → posterize → (random erase on pixels) → negative →
+//! order: centre crop → random crop → resize → AugMix → RandAugment → cutout → flip → blur → noise → mixup → random
+//! patch → colour jitter → random grey → rotate → perspective → equalize → posterize → (random erase on pixels) → negative →
 //! forced grey → coarse dropout → crop-pad → normalize → (random erase on the normalized
 //! image). Each step's geometry is a function of its draws, so the tests can compare it with
 //! deep-object-reid's code given the same draws.
 
 use crate::data::erase::{EraseShape, erase_rect, fill_planes};
-use crate::data::image_ops::{self, Enhance, Resample};
+use crate::data::image_ops::{self, Enhance, Resample, crop};
+use crate::data::random_patch::{Patch, PatchPool, random_patch};
 use crate::data::rng::Rng;
 use crate::data::transform_sections::{ColorJitter, RandomCrop, RandomNoise, TransformSections};
 use crate::error::{Error, Result};
@@ -78,15 +79,6 @@ pub fn random_crop_box(
     let y = uniform(y_range.0, y_range.1).round_ties_even().max(0.0) as usize;
     let (x, y) = (x.min(w - 1), y.min(h - 1));
     (x, y, cw.min(w - x), ch.min(h - y))
-}
-
-/// The `(x, y, width, height)` region of an RGB image.
-fn crop(rgb: &[u8], w: usize, (x, y, cw, ch): (usize, usize, usize, usize)) -> Vec<u8> {
-    let mut out = Vec::with_capacity(cw * ch * 3);
-    for row in y..y + ch {
-        out.extend_from_slice(&rgb[(row * w + x) * 3..(row * w + x + cw) * 3]);
-    }
-    out
 }
 
 /// `cutout`'s box for centre (xc, yc): half-sides `int(factor·side + 0.5) // 2`, clipped,
@@ -280,15 +272,16 @@ fn rotation_angle(values: &[f32], angle: &[f32], rng: &mut Rng) -> f32 {
 }
 
 /// Turns a decoded RGB image into one augmented, normalized `[3, H, W]` training input with
-/// deep-object-reid's sections (`mixup_images`: the sample-level mixup's list, read).
+/// deep-object-reid's sections (`mixup_images`: the sample-level mixup's list, read; `pool`:
+/// `random_patch`'s pool), returning the patch `random_patch` took from the image.
 pub fn training_input(
     rgb: &[u8],
     (width, height): (usize, usize),
     preprocessing: &Preprocessing,
-    (s, mixup_images): (&TransformSections, &[std::path::PathBuf]),
+    (s, mixup_images, pool): (&TransformSections, &[std::path::PathBuf], &PatchPool),
     rng: &mut Rng,
     out: &mut [f32],
-) -> Result<()> {
+) -> Result<Option<Patch>> {
     let (w, h) = (preprocessing.width, preprocessing.height);
     let (src, sw, sh) = if s.center_crop.enable && !s.center_crop.test_only {
         center_crop(rgb, width, height, s.center_crop.margin)
@@ -333,6 +326,11 @@ pub fn training_input(
     if s.mixup.enable && rng.chance(s.mixup.p) {
         img = mix_with_other(&img, w, h, s.mixup.alpha, mixup_images, rng)?;
     }
+    let collected = if s.random_patch.enable {
+        random_patch(&mut img, w, h, &s.random_patch, pool, rng)
+    } else {
+        None
+    };
     if s.color_jitter.enable && rng.chance(s.color_jitter.p) {
         img = color_jitter(img, w, h, &s.color_jitter, rng);
     }
@@ -409,5 +407,5 @@ pub fn training_input(
         });
         fill_planes(out, w, h, rect, normalized);
     }
-    Ok(())
+    Ok(collected)
 }

@@ -512,6 +512,90 @@ impl Default for TestResize {
     }
 }
 
+/// `random_patch`: torchreid's `RandomPatch` (see [`crate::data::random_patch`]), with its
+/// defaults (deep-object-reid's are the same).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomPatch {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability of a paste per image (once the pool is full enough).
+    pub p: f32,
+    /// Most patches the pool keeps (the oldest go first).
+    pub pool_capacity: usize,
+    /// Fewest patches in the pool before any is pasted.
+    pub min_sample_size: usize,
+    /// Smallest patch area, as a share of the image.
+    pub patch_min_area: f64,
+    /// Largest patch area, as a share of the image.
+    pub patch_max_area: f64,
+    /// Smallest height / width of a patch (the largest is its inverse).
+    pub patch_min_ratio: f64,
+    /// A pasted patch is rotated (−10° … 10°) unless a uniform draw is at most this.
+    pub prob_rotate: f32,
+    /// A pasted patch is mirrored unless a uniform draw is at most this.
+    pub prob_flip_leftright: f32,
+}
+
+impl Default for RandomPatch {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.5,
+            pool_capacity: 50_000,
+            min_sample_size: 100,
+            patch_min_area: 0.01,
+            patch_max_area: 0.5,
+            patch_min_ratio: 0.1,
+            prob_rotate: 0.5,
+            prob_flip_leftright: 0.5,
+        }
+    }
+}
+
+impl RandomPatch {
+    /// torchreid's `RandomPatch()`, switched on (the `random_patch` of its transform list).
+    pub fn torchreid() -> Self {
+        Self {
+            enable: true,
+            ..Self::default()
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        for (key, p) in [
+            ("p", self.p),
+            ("prob_rotate", self.prob_rotate),
+            ("prob_flip_leftright", self.prob_flip_leftright),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(invalid(
+                    "random_patch",
+                    format!("{key} must lie in [0, 1], not {p}"),
+                ));
+            }
+        }
+        let (lo, hi, ratio) = (
+            self.patch_min_area,
+            self.patch_max_area,
+            self.patch_min_ratio,
+        );
+        if !(0.0 < lo && lo <= hi && hi <= 1.0 && 0.0 < ratio && ratio <= 1.0)
+            || self.pool_capacity == 0
+        {
+            return Err(invalid(
+                "random_patch",
+                format!(
+                    "needs 0 < patch_min_area ≤ patch_max_area ≤ 1, 0 < patch_min_ratio ≤ 1 and \
+                     pool_capacity ≥ 1 (areas {lo}, {hi}, ratio {ratio}, capacity {})",
+                    self.pool_capacity
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A section reid does not implement: any keys, refused when `enable` is true.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Unsupported(pub serde_json::Map<String, serde_json::Value>);
@@ -568,8 +652,8 @@ pub struct TransformSections {
     pub random_grid: Unsupported,
     /// Drawn figures (not implemented).
     pub random_figures: Unsupported,
-    /// Patches pasted from other images (not implemented).
-    pub random_patch: Unsupported,
+    /// Patches of earlier images pasted over the image (torchreid's `RandomPatch`).
+    pub random_patch: RandomPatch,
     /// Boxes at face landmarks (not implemented).
     pub cut_out_with_prior: Unsupported,
     /// Background replaced through masks (not implemented).
@@ -598,7 +682,6 @@ impl TransformSections {
         let unsupported = [
             ("random_grid", &self.random_grid),
             ("random_figures", &self.random_figures),
-            ("random_patch", &self.random_patch),
             ("cut_out_with_prior", &self.cut_out_with_prior),
             (
                 "random_background_substitution",
@@ -612,6 +695,9 @@ impl TransformSections {
                     "is not implemented in reid; switch it off".into(),
                 ));
             }
+        }
+        if self.random_patch.enable {
+            self.random_patch.validate()?;
         }
         let crop = &self.random_crop;
         if crop.enable && !(crop.scale > 0.0 && crop.scale < 1.0) {

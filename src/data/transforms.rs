@@ -1,13 +1,14 @@
 //! Training-time image transforms with torchreid's names and parameters, applied to decoded
 //! RGB images, ending in the normalized CHW tensor the model takes:
-//! resize → `random_crop` (Random2DTranslation) → `random_flip` → `augmix` → `color_jitter` →
-//! `random_grayscale` → normalize → `random_erase`.
+//! resize → `random_crop` (Random2DTranslation) → `random_flip` → `random_patch` → `augmix` →
+//! `color_jitter` → `random_grayscale` → normalize → `random_erase`.
 
 use crate::data::augmix::augmix;
 use crate::data::erase::{TORCHREID_ERASE, erase_rect, fill_planes};
 use crate::data::image_ops::flip;
+use crate::data::random_patch::{Patch, PatchPool, SharedPatchPool, random_patch};
 use crate::data::rng::Rng;
-use crate::data::transform_sections::TransformSections;
+use crate::data::transform_sections::{RandomPatch, TransformSections};
 use crate::error::{Error, Result};
 use crate::preprocess::Preprocessing;
 use crate::preprocess::resample::resize_rgb;
@@ -28,6 +29,10 @@ pub struct Augment {
     pub random_grayscale: bool,
     /// AugMix: the image blended with a mixture of randomly augmented copies.
     pub augmix: bool,
+    /// torchreid's `RandomPatch` (either pipeline): its settings when it runs.
+    pub random_patch: Option<RandomPatch>,
+    /// The patches `random_patch` collected so far in this run.
+    pub patch_pool: SharedPatchPool,
     /// deep-object-reid's sections, run in its order instead of the flags above.
     pub sections: Option<TransformSections>,
     /// The images the sections' sample-level mixup blends with (read from its list).
@@ -35,9 +40,10 @@ pub struct Augment {
 }
 
 /// Transform names [`Augment::from_names`] accepts.
-pub const TRANSFORMS: [&str; 6] = [
+pub const TRANSFORMS: [&str; 7] = [
     "random_flip",
     "random_crop",
+    "random_patch",
     "color_jitter",
     "random_erase",
     "random_grayscale",
@@ -52,6 +58,7 @@ impl Augment {
             match name.as_ref() {
                 "random_flip" => a.random_flip = true,
                 "random_crop" => a.random_crop = true,
+                "random_patch" => a.random_patch = Some(RandomPatch::torchreid()),
                 "color_jitter" => a.color_jitter = true,
                 "random_erase" => a.random_erase = true,
                 "random_grayscale" => a.random_grayscale = true,
@@ -67,6 +74,14 @@ impl Augment {
         Ok(a)
     }
 
+    /// Adds the patches a batch's images gave (in the batch's order) to the run's pool.
+    pub fn collect_patches(&self, patches: impl IntoIterator<Item = Option<Patch>>) {
+        if let Some(settings) = &self.random_patch {
+            self.patch_pool
+                .extend(patches.into_iter().flatten(), settings.pool_capacity);
+        }
+    }
+
     /// deep-object-reid's sections, checked.
     pub fn from_sections(sections: &TransformSections) -> Result<Self> {
         sections.validate()?;
@@ -76,6 +91,7 @@ impl Augment {
             Vec::new()
         };
         Ok(Self {
+            random_patch: Some(sections.random_patch.clone()).filter(|p| p.enable),
             sections: Some(sections.clone()),
             mixup_images,
             ..Self::default()
@@ -133,7 +149,9 @@ fn color_jitter(rgb: &mut [f32], rng: &mut Rng) {
 }
 
 /// Turns a decoded RGB image into one augmented, normalized `[3, H, W]` training input (an
-/// error only where the sample-level mixup cannot read its other image).
+/// error only where the sample-level mixup cannot read its other image). Returns the patch
+/// `random_patch` took from the image for the pool, if it runs; the caller adds it with
+/// [`Augment::collect_patches`] (the pool is only read here).
 pub fn training_input(
     rgb: &[u8],
     width: usize,
@@ -142,17 +160,32 @@ pub fn training_input(
     augment: &Augment,
     rng: &mut Rng,
     out: &mut [f32],
-) -> Result<()> {
-    if let Some(sections) = &augment.sections {
-        return crate::data::section_pipeline::training_input(
-            rgb,
-            (width, height),
-            preprocessing,
-            (sections, &augment.mixup_images),
-            rng,
-            out,
-        );
-    }
+) -> Result<Option<Patch>> {
+    augment.patch_pool.read(|pool| {
+        if let Some(sections) = &augment.sections {
+            return crate::data::section_pipeline::training_input(
+                rgb,
+                (width, height),
+                preprocessing,
+                (sections, &augment.mixup_images, pool),
+                rng,
+                out,
+            );
+        }
+        torchreid_input(rgb, (width, height), preprocessing, augment, pool, rng, out)
+    })
+}
+
+/// [`training_input`] with torchreid's transform list.
+fn torchreid_input(
+    rgb: &[u8],
+    (width, height): (usize, usize),
+    preprocessing: &Preprocessing,
+    augment: &Augment,
+    pool: &PatchPool,
+    rng: &mut Rng,
+    out: &mut [f32],
+) -> Result<Option<Patch>> {
     let (w, h) = (preprocessing.width, preprocessing.height);
     let mut img = if augment.random_crop {
         random_crop(rgb, width, height, w, h, rng)
@@ -162,6 +195,10 @@ pub fn training_input(
     if augment.random_flip && rng.chance(0.5) {
         flip(&mut img, w);
     }
+    let collected = match &augment.random_patch {
+        Some(settings) => random_patch(&mut img, w, h, settings, pool, rng),
+        None => None,
+    };
     let mut px: Vec<f32> = if augment.augmix {
         augmix(&img, w, h, rng)
     } else {
@@ -183,7 +220,7 @@ pub fn training_input(
         // torchreid fills with the normalization mean values (on the normalized image).
         fill_planes(out, w, h, rect, preprocessing.mean);
     }
-    Ok(())
+    Ok(collected)
 }
 
 #[cfg(test)]

@@ -114,14 +114,17 @@ fn batch_of<S: Borrow<Sample> + Sync>(
 ) -> Result<(Tensor<4>, Tensor<1, Int>)> {
     let per = preprocessing.input_len();
     let mut pixels = vec![0f32; items.len() * per];
-    pixels
+    let patches: Vec<_> = pixels
         .par_chunks_mut(per)
         .zip(items.par_iter())
-        .try_for_each(|(out, (sample, keys))| -> Result<()> {
+        .map(|(out, (sample, keys))| {
             let (rgb, w, h) = read_image(sample.borrow())?;
             let mut rng = Rng::derive(seed, keys);
             training_input(&rgb, w, h, preprocessing, augment, &mut rng, out)
-        })?;
+        })
+        .collect::<Result<_>>()?;
+    // After the whole batch, in its order: every image of it saw the same pool.
+    augment.collect_patches(patches);
     let labels: Vec<i64> = items.iter().map(|(s, _)| s.borrow().pid).collect();
     let shape = [items.len(), 3, preprocessing.height, preprocessing.width];
     Ok((

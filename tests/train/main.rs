@@ -10,6 +10,7 @@ mod dor_schedules;
 mod mixing;
 mod mpi;
 mod numerics;
+mod random_patch;
 mod rsc;
 mod runs;
 mod video;
