@@ -122,8 +122,23 @@ fn per_image_output(
 }
 
 /// Forward: `x` `[n, c, h, w]`, `weight` `[o, cg, kh, kw]` → `[n, o, oh, ow]`, with the epilogue
-/// applied to each image's output while it is still in cache.
+/// applied to each image's output while it is still in cache. Inputs of few channels (the RGB
+/// stems) are convolved directly where the CPU allows, the others unfolded.
 pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
+    if crate::direct::applies(s) {
+        crate::direct::forward(s, x, weight, epilogue)
+    } else {
+        unfolded_forward(s, x, weight, epilogue)
+    }
+}
+
+/// [`forward`] by unfolding and one matrix product per image and group.
+pub(crate) fn unfolded_forward(
+    s: &ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    epilogue: Epilogue,
+) -> Vec<f32> {
     let (p, og) = (s.p(), s.og());
     let whole_pool = !per_image(s);
     let image_len = s.o * p;

@@ -28,6 +28,7 @@ mod autodiff;
 mod batch_norm;
 mod dense;
 mod depthwise;
+mod direct;
 mod flex;
 mod gate;
 pub mod inference;

@@ -27,9 +27,24 @@ impl Epilogue<'_> {
     /// channel `channel`.
     #[inline(always)]
     pub fn apply(&self, plane: &mut [f32], index: usize, channel: usize) {
+        self.apply_part(plane, index, channel, plane.len(), 0);
+    }
+
+    /// [`Epilogue::apply`] on the values `start..start + part.len()` of that plane, which
+    /// holds `plane_len` values.
+    #[inline(always)]
+    pub fn apply_part(
+        &self,
+        part: &mut [f32],
+        index: usize,
+        channel: usize,
+        plane_len: usize,
+        start: usize,
+    ) {
+        let plane = part;
         let bias = self.bias.map_or(0.0, |b| b[channel]);
         if let Some(residual) = self.residual {
-            let residual = &residual[index * plane.len()..][..plane.len()];
+            let residual = &residual[index * plane_len + start..][..plane.len()];
             if self.relu {
                 for (v, r) in plane.iter_mut().zip(residual) {
                     *v = (*v + bias + r).max(0.0);
