@@ -5,7 +5,9 @@
 //! two criterion runs), separate runs of the two engines compare their luck; taken in turns,
 //! both meet the same drift. Needs ONNX Runtime (found as the Extractor finds it).
 //!
-//! `cargo bench --bench engine_ratio [-- ROUNDS]` (default 40 rounds per case).
+//! `cargo bench --bench engine_ratio [-- ROUNDS] [MODEL] [BATCH]` (default 40 rounds per case;
+//! a model name such as `osnet_x0_25` or a batch size, `1` or `32`, keeps only those cases —
+//! for profiling one of them).
 
 use std::time::{Duration, Instant};
 
@@ -31,13 +33,22 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let rounds: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(40);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let numbers: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let rounds = numbers.first().copied().unwrap_or(40);
+    let batches: Vec<usize> = match numbers.get(1) {
+        Some(&batch) => vec![batch],
+        None => vec![1, 32],
+    };
+    let only = args
+        .iter()
+        .find(|a| a.parse::<usize>().is_err() && !a.starts_with('-'));
     let dir = tempfile::tempdir().unwrap();
     println!("model        batch  engine        fastest img/s  median img/s  ratio (fastest)");
     for arch in [Arch::OsnetX0_25, Arch::OsnetX1_0] {
+        if only.is_some_and(|name| name != arch.name()) {
+            continue;
+        }
         let model = ReidModel::new(arch, 751, &default_device());
         let onnx = dir.path().join(format!("{}.onnx", arch.name()));
         export_onnx_file(&model, &ExportOptions::new(256, 128), &onnx).unwrap();
@@ -56,7 +67,7 @@ fn main() {
                 continue;
             }
         };
-        for batch in [1usize, 32] {
+        for &batch in &batches {
             let input = vec![0.1f32; batch * ort.preprocessing().input_len()];
             for _ in 0..3 {
                 ort.extract_prepared(&input, batch).unwrap();

@@ -112,7 +112,7 @@ fn pad_into(padded: &mut [f32], input: &[f32], s: &ConvShape) {
 /// Forward of a square `K×K` kernel (the zoo's 3×3 and 5×5) on a zero-padded copy of the
 /// plane: each output value is summed whole in registers and written once, instead of a load,
 /// an add and a store of the output row per tap. The taps are summed in the same order as
-/// [`forward_plane_any`] does, so both give the same bits.
+/// [`forward_plane_any`] does; at stride 1 each as one fused multiply-add (a rounding fewer).
 #[inline(always)]
 fn forward_plane_square<const K: usize>(
     s: &ConvShape,
@@ -123,67 +123,101 @@ fn forward_plane_square<const K: usize>(
 ) {
     let wp = s.w + 2 * s.pw;
     let taps: [[f32; K]; K] = std::array::from_fn(|ki| std::array::from_fn(|kj| w[ki * K + kj]));
-    {
-        pad_into(padded, input, s);
-        let span = (s.ow - 1) * s.sw + K;
-        for (oy, dst) in out.chunks_exact_mut(s.ow).enumerate() {
-            let rows: [&[f32]; K] =
-                std::array::from_fn(|ki| &padded[(oy * s.sh + ki) * wp..][..span]);
-            if s.sw == 1 {
-                // Sixteen (then eight, four) outputs at a time, summed in one vector register.
-                let mut x = 0;
-                while x + 16 <= s.ow {
-                    taps_sum::<K, 16>(&taps, &rows, x, &mut dst[x..]);
-                    x += 16;
-                }
-                while x + 4 <= s.ow {
-                    if x + 8 <= s.ow {
-                        taps_sum::<K, 8>(&taps, &rows, x, &mut dst[x..]);
-                        x += 8;
-                    } else {
-                        taps_sum::<K, 4>(&taps, &rows, x, &mut dst[x..]);
-                        x += 4;
-                    }
-                }
-                for x in x..s.ow {
-                    taps_sum::<K, 1>(&taps, &rows, x, &mut dst[x..]);
-                }
-            } else {
-                for (x, d) in dst.iter_mut().enumerate() {
-                    let mut acc = 0.0;
-                    for ki in 0..K {
-                        for kj in 0..K {
-                            acc += taps[ki][kj] * rows[ki][x * s.sw + kj];
-                        }
-                    }
-                    *d = acc;
+    pad_into(padded, input, s);
+    if s.sh == 1 && s.sw == 1 {
+        let mut oy = 0;
+        while oy + ROWS <= s.oh {
+            row_block::<K, ROWS>(s.ow, &taps, padded, wp, oy, out);
+            oy += ROWS;
+        }
+        for oy in oy..s.oh {
+            row_block::<K, 1>(s.ow, &taps, padded, wp, oy, out);
+        }
+        return;
+    }
+    let span = (s.ow - 1) * s.sw + K;
+    for (oy, dst) in out.chunks_exact_mut(s.ow).enumerate() {
+        let rows: [&[f32]; K] = std::array::from_fn(|ki| &padded[(oy * s.sh + ki) * wp..][..span]);
+        for (x, d) in dst.iter_mut().enumerate() {
+            let mut acc = 0.0;
+            for ki in 0..K {
+                for kj in 0..K {
+                    acc += taps[ki][kj] * rows[ki][x * s.sw + kj];
                 }
             }
+            *d = acc;
         }
     }
 }
 
-/// Writes `out[..L]`: the outputs `x0 .. x0 + L` of a stride-1 row, each the sum over the taps
-/// of `taps[ki][kj] · rows[ki][x + kj]` in row-major tap order. Slices of a length known at
-/// compile time make each tap one vector load and multiply-add over the `L` outputs.
+/// Output rows summed together at stride 1: each input row loaded once serves up to `K` of
+/// them, and their sums are independent chains of multiply-adds (one row's nine taps were a
+/// chain of dependent instructions that the processor waited on).
+const ROWS: usize = 4;
+
+/// Rows `oy .. oy + R` of a stride-1 output of width `ow`: sixteen (then eight, four, one)
+/// columns at a time.
 #[inline(always)]
-fn taps_sum<const K: usize, const L: usize>(
+fn row_block<const K: usize, const R: usize>(
+    ow: usize,
     taps: &[[f32; K]; K],
-    rows: &[&[f32]; K],
-    x0: usize,
+    padded: &[f32],
+    wp: usize,
+    oy: usize,
     out: &mut [f32],
 ) {
-    let mut acc = [0.0f32; L];
-    for ki in 0..K {
+    let mut x = 0;
+    while x + 16 <= ow {
+        taps_sum::<K, 16, R>(taps, padded, wp, (oy, x), ow, out);
+        x += 16;
+    }
+    while x + 4 <= ow {
+        if x + 8 <= ow {
+            taps_sum::<K, 8, R>(taps, padded, wp, (oy, x), ow, out);
+            x += 8;
+        } else {
+            taps_sum::<K, 4, R>(taps, padded, wp, (oy, x), ow, out);
+            x += 4;
+        }
+    }
+    for x in x..ow {
+        taps_sum::<K, 1, R>(taps, padded, wp, (oy, x), ow, out);
+    }
+}
+
+/// Writes the outputs `(oy + j, x0 + l)` for `j < R`, `l < L` of a stride-1 plane of width
+/// `ow` from the zero-padded input (rows of `wp`): each the sum over the taps of
+/// `taps[ki][kj] · padded[oy + j + ki][x0 + l + kj]`, in row-major tap order, one fused
+/// multiply-add per tap. Slices of a length known at compile time make each tap one vector
+/// load and multiply-add over the `L` outputs.
+#[inline(always)]
+fn taps_sum<const K: usize, const L: usize, const R: usize>(
+    taps: &[[f32; K]; K],
+    padded: &[f32],
+    wp: usize,
+    (oy, x0): (usize, usize),
+    ow: usize,
+    out: &mut [f32],
+) {
+    let mut acc = [[0.0f32; L]; R];
+    for r in 0..R + K - 1 {
+        let row = &padded[(oy + r) * wp + x0..];
         for kj in 0..K {
-            let t = taps[ki][kj];
-            let src: &[f32; L] = rows[ki][x0 + kj..][..L].try_into().unwrap();
-            for l in 0..L {
-                acc[l] += t * src[l];
+            let src: &[f32; L] = row[kj..][..L].try_into().unwrap();
+            // Input row `oy + r` meets output row `oy + j` at kernel row `r − j`.
+            for (j, acc) in acc.iter_mut().enumerate() {
+                if r >= j && r - j < K {
+                    let t = taps[r - j][kj];
+                    for l in 0..L {
+                        acc[l] = t.mul_add(src[l], acc[l]);
+                    }
+                }
             }
         }
     }
-    out[..L].copy_from_slice(&acc);
+    for (j, acc) in acc.iter().enumerate() {
+        out[(oy + j) * ow + x0..][..L].copy_from_slice(acc);
+    }
 }
 
 /// Forward of any kernel: per tap, the shifted input row scaled into the output row (`out`

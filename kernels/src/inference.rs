@@ -236,19 +236,46 @@ impl Graph {
 
     /// Runs the graph on `input` `[n, c, h, w]`; the output and its shape. A shape that a
     /// step cannot take is an error naming the step.
+    ///
+    /// A batch runs image by image, the images spread over rayon's pool, each through the
+    /// whole graph: one image's activations stay in the core's cache from step to step (a
+    /// batch-32 step's were megabytes, written to memory and read back by the next step), and
+    /// the steps do not wait for each other. The numbers are those of a run on the whole batch:
+    /// no kernel's arithmetic depends on the batch.
     pub fn run(&self, input: Vec<f32>, dims: [usize; 4]) -> Result<(Vec<f32>, [usize; 4]), String> {
-        if input.len() != dims.iter().product::<usize>() {
-            return Err(format!(
-                "the input holds {} values, not the {} of {dims:?}",
-                input.len(),
-                dims.iter().product::<usize>()
-            ));
+        check_input(&input, dims)?;
+        let [n, c, h, w] = dims;
+        if n < 2 || rayon::current_num_threads() < 2 {
+            // On a thread of rayon's pool, so that each step's parallel parts start on the
+            // thread already running: called from outside the pool, every parallel step handed
+            // its work to the pool and put the caller to sleep until it was done, two context
+            // switches per step (a fifth of a batch-1 forward).
+            return rayon::scope(|_| self.run_steps(input, dims));
         }
-        // On a thread of rayon's pool, so that each step's parallel parts start on the thread
-        // already running: called from outside the pool, every parallel step handed its work
-        // to the pool and put the caller to sleep until it was done, two context switches per
-        // step (a fifth of a batch-1 forward).
-        rayon::scope(|_| self.run_steps(input, dims))
+        let images: Vec<(Vec<f32>, [usize; 4])> = input
+            .par_chunks(c * h * w)
+            .map(|image| self.run_steps(image.to_vec(), [1, c, h, w]))
+            .collect::<Result<_, _>>()?;
+        let [_, oc, oh, ow] = images[0].1;
+        let mut out = Vec::with_capacity(n * oc * oh * ow);
+        for (image, _) in images {
+            out.extend_from_slice(&image);
+        }
+        Ok((out, [n, oc, oh, ow]))
+    }
+
+    /// The steps of [`Graph::run`] on the whole batch at once (not image by image), each timed:
+    /// where a forward's time goes, step by step (run it a few times: the first run also pays
+    /// for memory the later ones reuse).
+    pub fn profile(
+        &self,
+        input: Vec<f32>,
+        dims: [usize; 4],
+    ) -> Result<(Vec<f32>, Vec<StepProfile>), String> {
+        check_input(&input, dims)?;
+        let mut profile = Vec::with_capacity(self.steps.len());
+        let (out, _) = rayon::scope(|_| self.run_steps_with(input, dims, Some(&mut profile)))?;
+        Ok((out, profile))
     }
 
     fn run_steps(
@@ -256,10 +283,23 @@ impl Graph {
         input: Vec<f32>,
         dims: [usize; 4],
     ) -> Result<(Vec<f32>, [usize; 4]), String> {
+        self.run_steps_with(input, dims, None)
+    }
+
+    fn run_steps_with(
+        &self,
+        input: Vec<f32>,
+        dims: [usize; 4],
+        mut profile: Option<&mut Vec<StepProfile>>,
+    ) -> Result<(Vec<f32>, [usize; 4]), String> {
         let mut values: Vec<Option<Activation>> = Vec::with_capacity(self.steps.len() + 1);
         values.push(Some(Activation { data: input, dims }));
         for (i, step) in self.steps.iter().enumerate() {
+            let start = std::time::Instant::now();
             let out = run_step(step, &values).map_err(|e| format!("step {i}: {e}"))?;
+            if let Some(profile) = profile.as_deref_mut() {
+                profile.push(StepProfile::of(step, &values, &out, start.elapsed()));
+            }
             values.push(Some(out));
             for &v in &self.frees[i] {
                 values[v] = None;
@@ -267,6 +307,66 @@ impl Graph {
         }
         let out = values[self.output.0].take().expect("the output is kept");
         Ok((out.data, out.dims))
+    }
+}
+
+fn check_input(input: &[f32], dims: [usize; 4]) -> Result<(), String> {
+    if input.len() == dims.iter().product::<usize>() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the input holds {} values, not the {} of {dims:?}",
+            input.len(),
+            dims.iter().product::<usize>()
+        ))
+    }
+}
+
+/// One step of a [`Graph::profile`]: what it is, its arithmetic and its time.
+#[derive(Clone, Debug)]
+pub struct StepProfile {
+    /// The step's kind: `input` (the channel order and normalization), `stem` (a convolution
+    /// of at most four input channels), `convolution` (other dense ones larger than 1×1),
+    /// `pointwise` (1×1), `depthwise`, `max pool`, `average pool`, `gated sum`,
+    /// `global pool` or `dense`.
+    pub kind: &'static str,
+    /// Multiply-adds of its convolution or matrix product (0 for the others).
+    pub macs: u64,
+    /// Wall time.
+    pub time: std::time::Duration,
+}
+
+impl StepProfile {
+    fn of(
+        step: &Step,
+        values: &[Option<Activation>],
+        out: &Activation,
+        time: std::time::Duration,
+    ) -> Self {
+        let outputs = out.data.len() as u64;
+        let (kind, macs) = match step {
+            Step::ChannelAffine { .. } => ("input", 0),
+            Step::Conv { x, conv, .. } => {
+                let [_, cg, kh, kw] = conv.dims;
+                let channels = get(values, *x).dims[1];
+                let kind = if conv.params.groups > 1 && conv.params.groups == channels && cg == 1 {
+                    "depthwise"
+                } else if kh * kw == 1 {
+                    "pointwise"
+                } else if channels <= 4 {
+                    "stem"
+                } else {
+                    "convolution"
+                };
+                (kind, outputs * (cg * kh * kw) as u64)
+            }
+            Step::MaxPool { .. } => ("max pool", 0),
+            Step::AvgPool { .. } => ("average pool", 0),
+            Step::GatedSum { .. } => ("gated sum", 0),
+            Step::GlobalAvgPool { .. } => ("global pool", 0),
+            Step::Dense { dense, .. } => ("dense", outputs * dense.inputs as u64),
+        };
+        Self { kind, macs, time }
     }
 }
 
@@ -645,6 +745,40 @@ mod tests {
             }
         }
         assert_near("gated sum", &got, &want);
+    }
+
+    /// The profile runs the same numbers as `run` (which takes a batch image by image) and
+    /// names and counts every step.
+    #[test]
+    fn the_profile_times_every_step_of_the_same_computation() {
+        let dims = [3, 3, 6, 5];
+        let x = values(3 * 3 * 6 * 5, 29);
+        let (mut g, input) = GraphBuilder::new();
+        let a = g.conv(input, conv([4, 3, 3, 3], 1, 31), None, true);
+        let b = g.conv(a, conv([4, 4, 1, 1], 0, 37), None, false);
+        let c = g.global_avg_pool(b);
+        let dense = Dense {
+            weight: values(8, 41),
+            inputs: 4,
+            outputs: 2,
+            bias: values(2, 43),
+        };
+        let out = g.dense(c, dense, false);
+        let graph = g.finish(out);
+        let (run, _) = graph.run(x.clone(), dims).unwrap();
+        let (profiled, steps) = graph.profile(x, dims).unwrap();
+        assert_near("profiled output", &profiled, &run);
+        let kinds: Vec<(&str, u64)> = steps.iter().map(|s| (s.kind, s.macs)).collect();
+        let pixels = 3 * 6 * 5;
+        assert_eq!(
+            kinds,
+            [
+                ("stem", (pixels * 4 * 27) as u64),
+                ("pointwise", (pixels * 4 * 4) as u64),
+                ("global pool", 0),
+                ("dense", 3 * 2 * 4),
+            ]
+        );
     }
 
     #[test]

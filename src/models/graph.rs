@@ -12,7 +12,7 @@ use burn::tensor::Tensor;
 use reid_kernels::PoolParams;
 use reid_kernels::inference::{Conv, Dense};
 
-pub use reid_kernels::inference::{Graph, GraphBuilder, Value};
+pub use reid_kernels::inference::{Graph, GraphBuilder, StepProfile, Value};
 
 use super::embed::tensor_to_vec;
 use super::kernels::{avg_pool_params, conv_params, max_pool_params};
