@@ -1,5 +1,6 @@
 //! deep-object-reid's training pipeline over its `data.transforms` sections, in its fixed
-//! order: centre crop → random crop → resize → AugMix → RandAugment → cutout → flip → blur → noise → mixup → random
+//! order: centre crop → random crop → resize → AugMix → RandAugment → cutout → flip → cut-out
+//! with prior → blur → noise → mixup → random
 //! patch → colour jitter → random grey → rotate → perspective → equalize → posterize → (random erase on pixels) → negative →
 //! forced grey → coarse dropout → crop-pad → normalize → (random erase on the normalized
 //! image). Each step's geometry is a function of its draws, so the tests can compare it with
@@ -97,6 +98,52 @@ pub fn cutout_box(
         (xc + hx).min(w) + 1,
         (yc + hy).min(h) + 1,
     )
+}
+
+/// deep-object-reid's five reference face landmarks (`FivePointsAligner.ref_landmarks`: eyes,
+/// nose tip, mouth corners of a 96 × 112 aligned face) as shares of the width and height.
+pub const FACE_LANDMARKS: [[f64; 2]; 5] = [
+    [30.2946 / 96.0, 51.6963 / 112.0],
+    [65.5318 / 96.0, 51.5014 / 112.0],
+    [48.0252 / 96.0, 71.7366 / 112.0],
+    [33.5493 / 96.0, 92.3655 / 112.0],
+    [62.7299 / 96.0, 92.2041 / 112.0],
+];
+
+/// `cut_out_with_prior`'s boxes, `[x0, x1) × [y0, y1)` in a `w × h` image, for the area share
+/// `share` split over the landmarks `marks`: sides `√share / count` of the height and of the
+/// width about each landmark, with deep-object-reid's arithmetic — the landmark in single
+/// precision, the half side subtracted and added in single precision, truncated toward zero,
+/// both corners included (OpenCV's filled rectangle), and its axes as it has them: the
+/// height's side spans x, the width's spans y.
+pub fn landmark_boxes(
+    w: usize,
+    h: usize,
+    share: f32,
+    marks: &[usize],
+) -> Vec<(usize, usize, usize, usize)> {
+    let count = marks.len().max(1) as f64;
+    let side = f64::from(share).sqrt() / count;
+    let (half_x, half_y) = (
+        (side * h as f64 / 2.0) as f32,
+        (side * w as f64 / 2.0) as f32,
+    );
+    let span = |centre: f32, half: f32, len: usize| {
+        let (lo, hi) = ((centre - half) as i64, (centre + half) as i64);
+        let lo = lo.max(0) as usize;
+        let hi = (hi + 1).clamp(0, len as i64) as usize;
+        (lo, hi.max(lo))
+    };
+    marks
+        .iter()
+        .map(|&m| {
+            let [fx, fy] = FACE_LANDMARKS[m];
+            let (x, y) = ((fx * w as f64) as f32, (fy * h as f64) as f32);
+            let (x0, x1) = span(x, half_x, w);
+            let (y0, y1) = span(y, half_y, h);
+            (x0, y0, x1, y1)
+        })
+        .collect()
 }
 
 /// `crop_pad`: the image padded by `pad` black pixels per side, cropped back to its size at
@@ -316,6 +363,21 @@ pub fn training_input(
     }
     if s.random_flip.enable && rng.chance(s.random_flip.p) {
         image_ops::flip(&mut img, w);
+    }
+    let c = &s.cut_out_with_prior;
+    if c.enable && rng.chance(c.p) {
+        let count = 1 + rng.below(3);
+        let share = rng.range(c.max_area / 2.0, c.max_area);
+        let mut marks: Vec<usize> = Vec::with_capacity(count);
+        while marks.len() < count {
+            let mark = rng.below(FACE_LANDMARKS.len());
+            if !marks.contains(&mark) {
+                marks.push(mark);
+            }
+        }
+        for rect in landmark_boxes(w, h, share, &marks) {
+            image_ops::fill_rect(&mut img, w, h, rect, [0; 3]);
+        }
     }
     if s.random_blur.enable && rng.chance(s.random_blur.p) {
         img = image_ops::box_blur(&img, w, h, s.random_blur.k);

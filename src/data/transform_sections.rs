@@ -596,6 +596,30 @@ impl RandomPatch {
     }
 }
 
+/// `cut_out_with_prior`: one to three black boxes, together covering a share of the image
+/// between `max_area / 2` and `max_area`, centred on as many of the five reference face
+/// landmarks (eyes, nose, mouth corners) — deep-object-reid's occlusion for aligned faces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CutOutWithPrior {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// Largest share of the image the boxes cover.
+    pub max_area: f32,
+}
+
+impl Default for CutOutWithPrior {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.5,
+            max_area: 0.1,
+        }
+    }
+}
+
 /// A section reid does not implement: any keys, refused when `enable` is true.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Unsupported(pub serde_json::Map<String, serde_json::Value>);
@@ -654,8 +678,8 @@ pub struct TransformSections {
     pub random_figures: Unsupported,
     /// Patches of earlier images pasted over the image (torchreid's `RandomPatch`).
     pub random_patch: RandomPatch,
-    /// Boxes at face landmarks (not implemented).
-    pub cut_out_with_prior: Unsupported,
+    /// Black boxes over some of the five reference face landmarks.
+    pub cut_out_with_prior: CutOutWithPrior,
     /// Background replaced through masks (not implemented).
     pub random_background_substitution: Unsupported,
     /// Blending with outside images.
@@ -682,7 +706,6 @@ impl TransformSections {
         let unsupported = [
             ("random_grid", &self.random_grid),
             ("random_figures", &self.random_figures),
-            ("cut_out_with_prior", &self.cut_out_with_prior),
             (
                 "random_background_substitution",
                 &self.random_background_substitution,
@@ -698,6 +721,13 @@ impl TransformSections {
         }
         if self.random_patch.enable {
             self.random_patch.validate()?;
+        }
+        let m = self.cut_out_with_prior.max_area;
+        if !(m.is_finite() && m > 0.0 && m <= 1.0) {
+            return Err(invalid(
+                "cut_out_with_prior",
+                format!("max_area must lie in (0, 1], not {m}"),
+            ));
         }
         let crop = &self.random_crop;
         if crop.enable && !(crop.scale > 0.0 && crop.scale < 1.0) {
@@ -737,6 +767,7 @@ impl TransformSections {
             ("random_negative", self.random_negative.p),
             ("coarse_dropout", self.coarse_dropout.p),
             ("random_perspective", self.random_perspective.p),
+            ("cut_out_with_prior", self.cut_out_with_prior.p),
             ("mixup", self.mixup.p),
         ] {
             probability(name, p)?;

@@ -4,6 +4,7 @@
 mod common;
 
 mod classification_datasets;
+mod cutout_prior;
 mod random_patch;
 mod reid_datasets;
 mod transform_sections;
