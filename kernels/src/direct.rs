@@ -22,10 +22,16 @@ const LANES: usize = 16;
 /// Output pixels summed at once (one register each).
 const PIXELS: usize = 16;
 
-/// Whether [`forward`] computes `s`: a dense convolution of at most four input channels, a
-/// multiple of sixteen output channels and a kernel larger than 1×1, on a CPU with AVX-512.
+/// Whether [`forward`] computes `s`: a dense convolution of one to four input channels, a
+/// multiple of sixteen output channels and a kernel larger than 1×1, on a non-empty batch, on a
+/// CPU with AVX-512.
 pub(crate) fn applies(s: &ConvShape) -> bool {
-    s.groups == 1 && s.c <= 4 && s.o.is_multiple_of(LANES) && s.kh * s.kw > 1 && has_avx512()
+    s.groups == 1
+        && (1..=4).contains(&s.c)
+        && s.n > 0
+        && s.o.is_multiple_of(LANES)
+        && s.kh * s.kw > 1
+        && has_avx512()
 }
 
 #[cfg(target_arch = "x86_64")]

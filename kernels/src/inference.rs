@@ -245,7 +245,7 @@ impl Graph {
     pub fn run(&self, input: Vec<f32>, dims: [usize; 4]) -> Result<(Vec<f32>, [usize; 4]), String> {
         check_input(&input, dims)?;
         let [n, c, h, w] = dims;
-        if n < 2 || rayon::current_num_threads() < 2 {
+        if n < 2 || c * h * w == 0 || rayon::current_num_threads() < 2 {
             // On a thread of rayon's pool, so that each step's parallel parts start on the
             // thread already running: called from outside the pool, every parallel step handed
             // its work to the pool and put the caller to sleep until it was done, two context

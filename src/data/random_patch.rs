@@ -147,6 +147,10 @@ pub fn paste(
     degrees: Option<i32>,
 ) {
     let (pw, ph) = (patch.width, patch.height);
+    if pw == 0 || ph == 0 {
+        // A patch rounded to no pixels (small images, small areas): pasting it changes nothing.
+        return;
+    }
     let mut rgb = patch.rgb.clone();
     if mirror {
         image_ops::flip(&mut rgb, pw);
@@ -227,6 +231,18 @@ mod tests {
         let view = pool.view(None, 3);
         let tags: Vec<u8> = (0..view.len).map(|i| view.get(i).rgb[0]).collect();
         assert_eq!(tags, [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_patch_of_no_pixels_pastes_nothing() {
+        let mut img = vec![7u8; 4 * 4 * 3];
+        let empty = Patch {
+            rgb: Vec::new(),
+            width: 0,
+            height: 2,
+        };
+        paste(&mut img, 4, &empty, (1, 1), true, Some(5));
+        assert_eq!(img, vec![7u8; 4 * 4 * 3]);
     }
 
     #[test]

@@ -112,10 +112,12 @@ pub const FACE_LANDMARKS: [[f64; 2]; 5] = [
 
 /// `cut_out_with_prior`'s boxes, `[x0, x1) × [y0, y1)` in a `w × h` image, for the area share
 /// `share` split over the landmarks `marks`: sides `√share / count` of the height and of the
-/// width about each landmark, with deep-object-reid's arithmetic — the landmark in single
-/// precision, the half side subtracted and added in single precision, truncated toward zero,
-/// both corners included (OpenCV's filled rectangle), and its axes as it has them: the
-/// height's side spans x, the width's spans y.
+/// width about each landmark, with deep-object-reid's arithmetic — the landmark stored in
+/// single precision, the half side subtracted and added in double precision (NumPy 1, which its
+/// pinned torch 1.8 runs on; NumPy 2 does it in single precision, and the fixture, written with
+/// NumPy 2, gives the same boxes), truncated toward zero, both corners included (OpenCV's
+/// filled rectangle), and its axes as it has them: the height's side spans x, the width's
+/// spans y.
 pub fn landmark_boxes(
     w: usize,
     h: usize,
@@ -124,11 +126,9 @@ pub fn landmark_boxes(
 ) -> Vec<(usize, usize, usize, usize)> {
     let count = marks.len().max(1) as f64;
     let side = f64::from(share).sqrt() / count;
-    let (half_x, half_y) = (
-        (side * h as f64 / 2.0) as f32,
-        (side * w as f64 / 2.0) as f32,
-    );
-    let span = |centre: f32, half: f32, len: usize| {
+    let (half_x, half_y) = (side * h as f64 / 2.0, side * w as f64 / 2.0);
+    let span = |centre: f32, half: f64, len: usize| {
+        let centre = f64::from(centre);
         let (lo, hi) = ((centre - half) as i64, (centre + half) as i64);
         let lo = lo.max(0) as usize;
         let hi = (hi + 1).clamp(0, len as i64) as usize;
