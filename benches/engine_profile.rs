@@ -9,9 +9,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use reid::device::default_device;
 use reid::models::{Arch, ReidModel};
 use reid_kernels::matrix::{View, matmul};
+use support::Cases;
 
 #[global_allocator]
 static ALLOCATOR: reid::allocator::ReusingAllocator =
@@ -41,13 +44,7 @@ fn gemm_peak() -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let numbers: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
-    let rounds = numbers.first().copied().unwrap_or(20).max(1);
-    let batches = numbers.get(1).map_or(vec![1, 32], |&b| vec![b]);
-    let only = args
-        .iter()
-        .find(|a| a.parse::<usize>().is_err() && !a.starts_with('-'));
+    let cases = Cases::from_args(20);
     let peak = gemm_peak();
     println!(
         "matrix product peak (1024³, {} threads): {:.1} GMAC/s",
@@ -55,7 +52,7 @@ fn main() {
         peak / 1e9
     );
     for arch in [Arch::OsnetX0_25, Arch::OsnetX1_0, Arch::Resnet50] {
-        if only.is_some_and(|name| name != arch.name()) {
+        if !cases.wants(arch) {
             continue;
         }
         let model = ReidModel::new(arch, 751, &default_device());
@@ -63,11 +60,11 @@ fn main() {
             println!("{arch}: no kernel graph (REID_KERNELS=burn?)");
             continue;
         };
-        for &batch in &batches {
+        for &batch in &cases.batches {
             let dims = [batch, 3, 256, 128];
             let input = vec![0.1f32; dims.iter().product()];
             let mut fastest: Vec<Option<(Duration, &'static str, u64)>> = Vec::new();
-            for _ in 0..rounds + 1 {
+            for _ in 0..cases.rounds + 1 {
                 let (_, steps) = graph.profile(input.clone(), dims).unwrap();
                 fastest.resize(steps.len(), None);
                 for (best, step) in fastest.iter_mut().zip(steps) {

@@ -11,10 +11,13 @@
 
 use std::time::{Duration, Instant};
 
+mod support;
+
 use reid::device::default_device;
 use reid::export::{ExportOptions, export_onnx_file};
 use reid::extractor::{Engine, Extractor, ExtractorOptions};
 use reid::models::{Arch, ReidModel};
+use support::Cases;
 
 // As the `reid` command line does.
 #[global_allocator]
@@ -33,20 +36,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let numbers: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
-    let rounds = numbers.first().copied().unwrap_or(40);
-    let batches: Vec<usize> = match numbers.get(1) {
-        Some(&batch) => vec![batch],
-        None => vec![1, 32],
-    };
-    let only = args
-        .iter()
-        .find(|a| a.parse::<usize>().is_err() && !a.starts_with('-'));
+    let cases = Cases::from_args(40);
     let dir = tempfile::tempdir().unwrap();
     println!("model        batch  engine        fastest img/s  median img/s  ratio (fastest)");
     for arch in [Arch::OsnetX0_25, Arch::OsnetX1_0] {
-        if only.is_some_and(|name| name != arch.name()) {
+        if !cases.wants(arch) {
             continue;
         }
         let model = ReidModel::new(arch, 751, &default_device());
@@ -67,14 +61,14 @@ fn main() {
                 continue;
             }
         };
-        for &batch in &batches {
+        for &batch in &cases.batches {
             let input = vec![0.1f32; batch * ort.preprocessing().input_len()];
             for _ in 0..3 {
                 ort.extract_prepared(&input, batch).unwrap();
                 burn.extract_prepared(&input, batch).unwrap();
             }
             let (mut by_ort, mut by_burn) = (Vec::new(), Vec::new());
-            for _ in 0..rounds {
+            for _ in 0..cases.rounds {
                 by_ort.push(timed(|| {
                     ort.extract_prepared(&input, batch).unwrap();
                 }));

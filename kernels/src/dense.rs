@@ -125,11 +125,11 @@ fn per_image_output(
 /// applied to each image's output while it is still in cache. Inputs of few channels (the RGB
 /// stems) are convolved directly where the CPU allows, the others unfolded.
 pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
     if crate::direct::applies(s) {
-        crate::direct::forward(s, x, weight, epilogue)
-    } else {
-        unfolded_forward(s, x, weight, epilogue)
+        return crate::direct::forward(s, x, weight, epilogue);
     }
+    unfolded_forward(s, x, weight, epilogue)
 }
 
 /// [`forward`] by unfolding and one matrix product per image and group.

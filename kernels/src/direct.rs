@@ -5,9 +5,8 @@
 //! read back through memory, then packed again by the matrix product: the stem was a quarter of
 //! a batch-32 osnet_x0_25 forward. Here sixteen output pixels × sixteen output channels are
 //! summed in sixteen vector registers, each tap one weight vector times one broadcast input
-//! value, from a zero-padded copy of the rows they read.
+//! value, from a zero-padded copy of the rows they read. x86-64 only (other targets unfold).
 
-#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::{
     __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
@@ -34,14 +33,8 @@ pub(crate) fn applies(s: &ConvShape) -> bool {
         && has_avx512()
 }
 
-#[cfg(target_arch = "x86_64")]
 fn has_avx512() -> bool {
     std::is_x86_feature_detected!("avx512f")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn has_avx512() -> bool {
-    false
 }
 
 /// The weight `[o, c, kh, kw]` as `[o / 16, c, kh, kw, 16]`: each tap's sixteen output channels
@@ -111,7 +104,6 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: Epilog
 /// # Safety
 /// The CPU has AVX-512F; no other thread reads or writes these rows meanwhile, and `out` holds
 /// the whole `[n, o, oh, ow]` output.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn image_rows(
     s: &ConvShape,
@@ -180,26 +172,12 @@ unsafe fn image_rows(
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn image_rows(
-    _: &ConvShape,
-    _: &[f32],
-    _: &[f32],
-    _: usize,
-    _: std::ops::Range<usize>,
-    _: Output,
-    _: &Epilogue,
-) {
-    unreachable!("`applies` is false without AVX-512")
-}
-
 /// The sums of `N` consecutive output pixels from `(oy, ox)` (`oy` counted in the padded rows'
 /// output rows), sixteen output channels each: per tap, the tap's weight vector times the
 /// input value under it, one register per pixel.
 ///
 /// # Safety
 /// The CPU has AVX-512F.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn pixel_block<const N: usize>(

@@ -28,6 +28,7 @@ mod autodiff;
 mod batch_norm;
 mod dense;
 mod depthwise;
+#[cfg(target_arch = "x86_64")]
 mod direct;
 mod flex;
 mod gate;

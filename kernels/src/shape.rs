@@ -41,16 +41,15 @@ impl Epilogue<'_> {
         plane_len: usize,
         start: usize,
     ) {
-        let plane = part;
         let bias = self.bias.map_or(0.0, |b| b[channel]);
         if let Some(residual) = self.residual {
-            let residual = &residual[index * plane_len + start..][..plane.len()];
+            let residual = &residual[index * plane_len + start..][..part.len()];
             if self.relu {
-                for (v, r) in plane.iter_mut().zip(residual) {
+                for (v, r) in part.iter_mut().zip(residual) {
                     *v = (*v + bias + r).max(0.0);
                 }
             } else {
-                for (v, r) in plane.iter_mut().zip(residual) {
+                for (v, r) in part.iter_mut().zip(residual) {
                     *v = *v + bias + r;
                 }
             }
@@ -58,8 +57,8 @@ impl Epilogue<'_> {
         }
         match (bias != 0.0, self.relu) {
             (false, false) => {}
-            (true, false) => plane.iter_mut().for_each(|v| *v += bias),
-            (_, true) => plane.iter_mut().for_each(|v| *v = (*v + bias).max(0.0)),
+            (true, false) => part.iter_mut().for_each(|v| *v += bias),
+            (_, true) => part.iter_mut().for_each(|v| *v = (*v + bias).max(0.0)),
         }
     }
 }

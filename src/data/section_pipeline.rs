@@ -1,16 +1,17 @@
 //! deep-object-reid's training pipeline over its `data.transforms` sections, in its fixed
 //! order: centre crop → random crop → resize → AugMix → RandAugment → cutout → flip → cut-out
-//! with prior → blur → noise → mixup → random
-//! patch → colour jitter → random grey → rotate → perspective → equalize → posterize → (random erase on pixels) → negative →
-//! forced grey → coarse dropout → crop-pad → normalize → (random erase on the normalized
-//! image). Each step's geometry is a function of its draws, so the tests can compare it with
+//! with prior → blur → noise → mixup → random patch → colour jitter → random grey → rotate →
+//! perspective → equalize → posterize → (random erase on pixels) → negative → forced grey →
+//! coarse dropout → crop-pad → normalize → (random erase on the normalized image). Each step's geometry is a function of its draws, so the tests can compare it with
 //! deep-object-reid's code given the same draws.
 
 use crate::data::erase::{EraseShape, erase_rect, fill_planes};
 use crate::data::image_ops::{self, Enhance, Resample, crop};
 use crate::data::random_patch::{Patch, PatchPool, random_patch};
 use crate::data::rng::Rng;
-use crate::data::transform_sections::{ColorJitter, RandomCrop, RandomNoise, TransformSections};
+use crate::data::transform_sections::{
+    ColorJitter, RandomCrop, RandomNoise, RandomPatch, TransformSections,
+};
 use crate::error::{Error, Result};
 use crate::preprocess::Preprocessing;
 use crate::preprocess::resample::resize_rgb;
@@ -319,13 +320,15 @@ fn rotation_angle(values: &[f32], angle: &[f32], rng: &mut Rng) -> f32 {
 }
 
 /// Turns a decoded RGB image into one augmented, normalized `[3, H, W]` training input with
-/// deep-object-reid's sections (`mixup_images`: the sample-level mixup's list, read; `pool`:
-/// `random_patch`'s pool), returning the patch `random_patch` took from the image.
+/// deep-object-reid's sections (`mixup_images`: the sample-level mixup's list, read; `patch`:
+/// `random_patch`'s settings when it runs, and its pool), returning the patch `random_patch`
+/// took from the image.
 pub fn training_input(
     rgb: &[u8],
     (width, height): (usize, usize),
     preprocessing: &Preprocessing,
-    (s, mixup_images, pool): (&TransformSections, &[std::path::PathBuf], &PatchPool),
+    (s, mixup_images): (&TransformSections, &[std::path::PathBuf]),
+    patch: (Option<&RandomPatch>, &PatchPool),
     rng: &mut Rng,
     out: &mut [f32],
 ) -> Result<Option<Patch>> {
@@ -388,10 +391,9 @@ pub fn training_input(
     if s.mixup.enable && rng.chance(s.mixup.p) {
         img = mix_with_other(&img, w, h, s.mixup.alpha, mixup_images, rng)?;
     }
-    let collected = if s.random_patch.enable {
-        random_patch(&mut img, w, h, &s.random_patch, pool, rng)
-    } else {
-        None
+    let collected = match patch {
+        (Some(settings), pool) => random_patch(&mut img, w, h, settings, pool, rng),
+        (None, _) => None,
     };
     if s.color_jitter.enable && rng.chance(s.color_jitter.p) {
         img = color_jitter(img, w, h, &s.color_jitter, rng);

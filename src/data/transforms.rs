@@ -29,7 +29,8 @@ pub struct Augment {
     pub random_grayscale: bool,
     /// AugMix: the image blended with a mixture of randomly augmented copies.
     pub augmix: bool,
-    /// torchreid's `RandomPatch` (either pipeline): its settings when it runs.
+    /// torchreid's `RandomPatch` (either pipeline: the list's name or the sections' `enable`):
+    /// its settings when it runs.
     pub random_patch: Option<RandomPatch>,
     /// The patches `random_patch` collected so far in this run.
     pub patch_pool: SharedPatchPool,
@@ -167,7 +168,8 @@ pub fn training_input(
                 rgb,
                 (width, height),
                 preprocessing,
-                (sections, &augment.mixup_images, pool),
+                (sections, &augment.mixup_images),
+                (augment.random_patch.as_ref(), pool),
                 rng,
                 out,
             );
@@ -195,10 +197,10 @@ fn torchreid_input(
     if augment.random_flip && rng.chance(0.5) {
         flip(&mut img, w);
     }
-    let collected = match &augment.random_patch {
-        Some(settings) => random_patch(&mut img, w, h, settings, pool, rng),
-        None => None,
-    };
+    let collected = augment
+        .random_patch
+        .as_ref()
+        .and_then(|settings| random_patch(&mut img, w, h, settings, pool, rng));
     let mut px: Vec<f32> = if augment.augmix {
         augmix(&img, w, h, rng)
     } else {
