@@ -1471,7 +1471,8 @@ mod tests {
         let o = load_train_config(None, &["data.transforms.equalize.enable=true".into()]);
         assert!(o.unwrap().data.transform_sections.unwrap().equalize.enable);
         for refused in [
-            "data.transforms.random_grid.enable=true",
+            "data.transforms.random_background_substitution.enable=true",
+            "data.transforms.random_grid.grid_size=(9, 3)",
             "data.transforms.posterize.bitz=2",
             "data.transforms.random_blur.k=4",
         ] {

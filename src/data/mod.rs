@@ -5,10 +5,13 @@
 pub mod augmix;
 pub mod classification;
 pub mod dataset;
+pub mod drawing;
 pub mod erase;
 pub mod files;
 pub mod image_ops;
 pub mod randaugment;
+pub mod random_figures;
+pub mod random_grid;
 pub mod random_patch;
 pub mod reid;
 pub mod rng;

@@ -1,5 +1,5 @@
 //! deep-object-reid's training pipeline over its `data.transforms` sections, in its fixed
-//! order: centre crop → random crop → resize → AugMix → RandAugment → cutout → flip → cut-out
+//! order: random grid → random figures → centre crop → random crop → resize → AugMix → RandAugment → cutout → flip → cut-out
 //! with prior → blur → noise → mixup → random patch → colour jitter → random grey → rotate →
 //! perspective → equalize → posterize → (random erase on pixels) → negative → forced grey →
 //! coarse dropout → crop-pad → normalize → (random erase on the normalized image). Each step's geometry is a function of its draws, so the tests can compare it with
@@ -7,6 +7,8 @@
 
 use crate::data::erase::{EraseShape, erase_rect, fill_planes};
 use crate::data::image_ops::{self, Enhance, Resample, crop};
+use crate::data::random_figures::{draw_figures, figure_draws};
+use crate::data::random_grid::{GridDraw, draw_grid};
 use crate::data::random_patch::{Patch, PatchPool, random_patch};
 use crate::data::rng::Rng;
 use crate::data::transform_sections::{
@@ -333,6 +335,16 @@ pub fn training_input(
     out: &mut [f32],
 ) -> Result<Option<Patch>> {
     let (w, h) = (preprocessing.width, preprocessing.height);
+    let mut drawn = std::borrow::Cow::Borrowed(rgb);
+    if s.random_grid.enable && rng.chance(s.random_grid.p) {
+        let grid = GridDraw::draw(&s.random_grid, rng);
+        draw_grid(drawn.to_mut(), width, height, &grid);
+    }
+    if s.random_figures.enable && rng.chance(s.random_figures.p) {
+        let figures = figure_draws(&s.random_figures, width, height, rng);
+        draw_figures(drawn.to_mut(), width, height, &figures);
+    }
+    let rgb: &[u8] = &drawn;
     let (src, sw, sh) = if s.center_crop.enable && !s.center_crop.test_only {
         center_crop(rgb, width, height, s.center_crop.margin)
     } else {

@@ -596,6 +596,41 @@ impl RandomPatch {
     }
 }
 
+impl RandomGrid {
+    fn validate(&self) -> Result<()> {
+        if self.grid_size.0 < 1 || self.thickness.0 < 1 || self.thickness.1 > MAX_THICKNESS {
+            return Err(invalid(
+                "random_grid",
+                format!(
+                    "needs grid_size ≥ 1 and thickness 1–{MAX_THICKNESS} (grid_size {:?}, \
+                     thickness {:?})",
+                    self.grid_size, self.thickness
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The thickest line reid draws (deep-object-reid's defaults stay under 7).
+const MAX_THICKNESS: i64 = 255;
+
+impl RandomFigures {
+    fn validate(&self) -> Result<()> {
+        let (t, r) = (self.thicknesses, self.circle_radiuses);
+        if t.0 < 1 || t.1 > MAX_THICKNESS || r.0 < 0 || self.figures.is_empty() {
+            return Err(invalid(
+                "random_figures",
+                format!(
+                    "needs thicknesses 1–{MAX_THICKNESS}, circle_radiuses ≥ 0 and at least one \
+                     figure (thicknesses {t:?}, circle_radiuses {r:?})"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `cut_out_with_prior`: one to three black boxes, together covering a share of the image
 /// between `max_area / 2` and `max_area`, centred on as many of the five reference face
 /// landmarks (eyes, nose, mouth corners) — deep-object-reid's occlusion for aligned faces.
@@ -616,6 +651,97 @@ impl Default for CutOutWithPrior {
             enable: false,
             p: 0.5,
             max_area: 0.1,
+        }
+    }
+}
+
+/// `random_grid`: deep-object-reid's grid of thin slanted lines over the whole image, turned
+/// by a random angle and painted in one colour (see [`crate::data::random_grid`]); drawn on
+/// the image as decoded, before any crop or resize.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomGrid {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// `(-1, -1, -1)` (each channel drawn from 0–256, 256 wrapping to 0 as deep-object-reid's
+    /// NumPy cast does) or an RGB triple.
+    #[serde(deserialize_with = "grid_color")]
+    pub color: Option<[u8; 3]>,
+    /// Line spacing, pixels: fewest and most (inclusive).
+    #[serde(deserialize_with = "int_pair")]
+    pub grid_size: (i64, i64),
+    /// Line thickness, pixels: fewest and most (inclusive).
+    #[serde(deserialize_with = "int_pair")]
+    pub thickness: (i64, i64),
+    /// Turn, whole degrees: least and most (inclusive; 0 leaves the grid unturned).
+    #[serde(deserialize_with = "int_pair")]
+    pub angle: (i64, i64),
+}
+
+impl Default for RandomGrid {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.33,
+            color: None,
+            grid_size: (24, 64),
+            thickness: (1, 1),
+            angle: (0, 180),
+        }
+    }
+}
+
+/// A figure `random_figures` draws (OpenCV's function of that name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Figure {
+    /// A segment between two random points.
+    Line,
+    /// The outline of the rectangle two random points span.
+    Rectangle,
+    /// A circle's outline around a random point.
+    Circle,
+}
+
+/// `random_figures`: deep-object-reid's random lines, rectangle outlines and circles drawn
+/// over the image as decoded (OpenCV's drawing; see [`crate::data::drawing`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomFigures {
+    /// Whether the transform runs.
+    pub enable: bool,
+    /// Probability per image.
+    pub p: f32,
+    /// Each figure in a random colour (each channel 0–256, 256 saturating to 255 as OpenCV
+    /// does); black otherwise.
+    pub random_color: bool,
+    /// Exactly one figure, chosen uniformly from `figures`, instead of each by `figure_prob`.
+    pub always_single_figure: bool,
+    /// Line thickness: thinnest and thickest (inclusive).
+    #[serde(deserialize_with = "int_pair")]
+    pub thicknesses: (i64, i64),
+    /// Circle radius: smallest and largest (inclusive).
+    #[serde(deserialize_with = "int_pair")]
+    pub circle_radiuses: (i64, i64),
+    /// Each figure of the list is drawn when a uniform draw exceeds this.
+    pub figure_prob: f32,
+    /// The figures to draw from, in drawing order.
+    pub figures: Vec<Figure>,
+}
+
+impl Default for RandomFigures {
+    fn default() -> Self {
+        Self {
+            enable: false,
+            p: 0.5,
+            random_color: true,
+            always_single_figure: false,
+            thicknesses: (1, 6),
+            circle_radiuses: (5, 64),
+            figure_prob: 0.5,
+            figures: vec![Figure::Line, Figure::Rectangle, Figure::Circle],
         }
     }
 }
@@ -672,15 +798,15 @@ pub struct TransformSections {
     pub random_perspective: Perspective,
     /// Crop of a random scale (and aspect ratio) before the resize.
     pub random_crop: RandomCrop,
-    /// Grid lines (not implemented).
-    pub random_grid: Unsupported,
-    /// Drawn figures (not implemented).
-    pub random_figures: Unsupported,
+    /// A turned grid of lines in one colour.
+    pub random_grid: RandomGrid,
+    /// Random lines, rectangles and circles.
+    pub random_figures: RandomFigures,
     /// Patches of earlier images pasted over the image (torchreid's `RandomPatch`).
     pub random_patch: RandomPatch,
     /// Black boxes over some of the five reference face landmarks.
     pub cut_out_with_prior: CutOutWithPrior,
-    /// Background replaced through masks (not implemented).
+    /// Background replaced through foreground masks (refused: no reader has masks).
     pub random_background_substitution: Unsupported,
     /// Blending with outside images.
     pub mixup: SampleMixup,
@@ -703,21 +829,21 @@ fn invalid(name: &str, message: String) -> Error {
 impl TransformSections {
     /// Refuses sections reid does not implement when enabled, and parameters out of range.
     pub fn validate(&self) -> Result<()> {
-        let unsupported = [
-            ("random_grid", &self.random_grid),
-            ("random_figures", &self.random_figures),
-            (
+        if self.random_background_substitution.enabled() {
+            // deep-object-reid swaps the background only where a dataset supplies foreground
+            // masks (and leaves an image without one unchanged); no reader here has masks.
+            return Err(invalid(
                 "random_background_substitution",
-                &self.random_background_substitution,
-            ),
-        ];
-        for (name, section) in unsupported {
-            if section.enabled() {
-                return Err(invalid(
-                    name,
-                    "is not implemented in reid; switch it off".into(),
-                ));
-            }
+                "needs foreground masks, which none of reid's dataset readers provide (deep-object-reid \
+                 leaves images without a mask unchanged); switch it off"
+                    .into(),
+            ));
+        }
+        if self.random_grid.enable {
+            self.random_grid.validate()?;
+        }
+        if self.random_figures.enable {
+            self.random_figures.validate()?;
         }
         if self.random_patch.enable {
             self.random_patch.validate()?;
@@ -752,6 +878,9 @@ impl TransformSections {
             ));
         }
         for (name, p) in [
+            ("random_grid", self.random_grid.p),
+            ("random_figures", self.random_figures.p),
+            ("random_figures", self.random_figures.figure_prob),
             ("random_flip", self.random_flip.p),
             ("random_crop", self.random_crop.p),
             ("randaugment", self.randaugment.p),
@@ -900,6 +1029,34 @@ fn parse_numbers(value: &serde_json::Value) -> Option<Vec<f32>> {
     }
 }
 
+/// Two whole numbers, the least first, from a YAML sequence or a tuple string ("(24, 64)").
+fn int_pair<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<(i64, i64), D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    parse_numbers(&value)
+        .filter(|v| v.len() == 2 && v.iter().all(|x| x.fract() == 0.0) && v[0] <= v[1])
+        .map(|v| (v[0] as i64, v[1] as i64))
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "expected two whole numbers, the least first, like (a, b), not {value}"
+            ))
+        })
+}
+
+/// `(-1, -1, -1)` or null (random: none) or an RGB triple.
+fn grid_color<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<[u8; 3]>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    let values = parse_numbers(&value).unwrap_or_default();
+    if value.is_null() || values == [-1.0; 3] {
+        return Ok(None);
+    }
+    if values.len() == 3 && values.iter().all(|x| (0.0..=255.0).contains(x)) {
+        return Ok(Some([values[0] as u8, values[1] as u8, values[2] as u8]));
+    }
+    Err(serde::de::Error::custom(format!(
+        "color: (-1, -1, -1) for a random colour or three values 0–255, not {value}"
+    )))
+}
+
 /// `random` (none) or an RGB triple.
 fn fill_color<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<[u8; 3]>, D::Error> {
     let value = serde_json::Value::deserialize(d)?;
@@ -933,7 +1090,8 @@ mod tests {
             "random_rotate: {enable: True, p: 0.3, angle: '(-10, 10)', values: '(0,)'}\n\
              cutout: {enable: True, cutout_factor: 0.35, fill_color: '(1, 2, 3)'}\n\
              coarse_dropout: {enable: True, min_holes: 2}\n\
-             random_grid: {enable: False, p: 0.33, color: '(-1, -1, -1)'}\n",
+             random_grid: {enable: True, p: 0.33, color: '(-1, -1, -1)', grid_size: '(24, 40)'}\n\
+             random_figures: {enable: True, figures: [circle, line], thicknesses: [2, 3]}\n",
         )
         .unwrap();
         assert_eq!(s.random_rotate.angle, vec![-10.0, 10.0]);
@@ -941,8 +1099,19 @@ mod tests {
         assert_eq!(s.cutout.fill_color, Some([1, 2, 3]));
         assert_eq!(s.coarse_dropout_ranges(), ((2, 8), (8, 8), (8, 8)));
         assert!(s.random_flip.enable, "random_flip is on by default");
+        assert_eq!(
+            (s.random_grid.color, s.random_grid.grid_size),
+            (None, (24, 40))
+        );
+        assert_eq!(s.random_figures.figures, vec![Figure::Circle, Figure::Line]);
+        assert_eq!(s.random_figures.thicknesses, (2, 3));
         for refused in [
-            "random_grid: {enable: True}",
+            "random_grid: {enable: True, grid_size: '(0, 4)'}",
+            "random_grid: {enable: True, color: '(256, 0, 0)'}",
+            "random_grid: {enable: True, angle: '(90, 10)'}",
+            "random_figures: {enable: True, figures: [ellipse]}",
+            "random_figures: {enable: True, thicknesses: '(0, 3)'}",
+            "random_background_substitution: {enable: True}",
             "random_perspective: {enable: True, distortion_scale: 1.5}",
             "posterize: {enable: True, bits: 7}",
             "random_blur: {enable: True, k: 4}",

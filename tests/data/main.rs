@@ -5,6 +5,7 @@ mod common;
 
 mod classification_datasets;
 mod cutout_prior;
+mod grid_figures;
 mod random_patch;
 mod reid_datasets;
 mod transform_sections;

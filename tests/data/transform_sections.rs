@@ -592,3 +592,41 @@ fn random_crop_in_the_pipeline_takes_every_position() {
         serde_yaml::from_str("random_crop: {enable: True, scale: 1.5}");
     assert!(bad.unwrap().validate().is_err());
 }
+
+/// In the pipeline (before the resize, on the image as decoded), `random_grid` paints only its
+/// colour and `random_figures` only black when `random_color` is off; both paint something on
+/// most images and nothing at p 0.
+#[test]
+fn grid_and_figures_in_the_pipeline_paint_only_their_colours() {
+    let f = fixture();
+    let image = bytes(&f, "image");
+    let (h, w) = (f["image"].shape[0], f["image"].shape[1]);
+    for (yaml, color) in [
+        (
+            "random_flip: {enable: False}\n\
+             random_grid: {enable: True, p: 1, color: '(7, 8, 9)', grid_size: '(6, 9)'}",
+            [7, 8, 9],
+        ),
+        (
+            "random_flip: {enable: False}\n\
+             random_figures: {enable: True, p: 1, random_color: False, figure_prob: 0.0}",
+            [0, 0, 0],
+        ),
+    ] {
+        let mut painted_images = 0;
+        for seed in 0..40 {
+            let out = pipeline(yaml, &image, w, h, seed);
+            let mut painted = 0;
+            for (o, i) in out.chunks_exact(3).zip(image.chunks_exact(3)) {
+                if o != i {
+                    assert_eq!(o, color, "{yaml}: seed {seed}");
+                    painted += 1;
+                }
+            }
+            painted_images += usize::from(painted > 0);
+        }
+        assert!(painted_images >= 30, "{yaml}: {painted_images} of 40");
+        let off = yaml.replace("p: 1", "p: 0");
+        assert_eq!(pipeline(&off, &image, w, h, 3), image, "{off}");
+    }
+}
