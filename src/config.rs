@@ -632,7 +632,8 @@ struct File {
     test: Test,
     sam: Option<crate::train::SamConfig>,
     mutual_learning: Option<Mutual>,
-    /// reid's own section (fast-reid's distiller): `{teacher, arch, weight, temperature}`.
+    /// reid's own section (fast-reid's distiller): `{teacher, arch, weight, temperature,
+    /// feature_weight}`.
     distillation: Option<crate::train::DistillConfig>,
     use_gpu: bool,
     device: Option<String>,
@@ -1289,12 +1290,14 @@ mod tests {
             &[
                 "distillation.teacher=runs/teacher/best.bpk".into(),
                 "distillation.temperature=4".into(),
+                "distillation.feature_weight=10000".into(),
             ],
         )
         .unwrap();
         let d = c.loss.distillation.unwrap();
         assert_eq!(d.teacher, PathBuf::from("runs/teacher/best.bpk"));
         assert_eq!((d.temperature, d.weight, d.arch), (4.0, 1.0, None));
+        assert_eq!(d.feature_weight, 1e4);
         assert!(load_train_config(None, &["distillation.temp=4".into()]).is_err());
     }
 

@@ -271,6 +271,9 @@ pub struct DistillConfig {
     pub weight: f32,
     /// Temperature of the softened distributions (fast-reid's 16).
     pub temperature: f32,
+    /// Weight of fast-reid's probabilistic knowledge transfer between the student's and the
+    /// teacher's embeddings (`pkt_loss`; its KD trainer weighs it 1e4); 0: off.
+    pub feature_weight: f32,
 }
 
 impl Default for DistillConfig {
@@ -280,6 +283,7 @@ impl Default for DistillConfig {
             arch: None,
             weight: 1.0,
             temperature: 16.0,
+            feature_weight: 0.0,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Training losses, as torchreid and deep-object-reid define them: cross-entropy with label
 //! smoothing, AM-softmax, the batch-hard triplet loss, deep mutual learning's KL term,
-//! fast-reid's distillation loss and deep-object-reid's consistency of augmented copies.
+//! fast-reid's distillation losses (softened logits and embedding similarities) and
+//! deep-object-reid's consistency of augmented copies.
 
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor};
@@ -121,6 +122,22 @@ pub fn mutual_kl(peer: Tensor<2>, logits: Tensor<2>) -> Tensor<1> {
     let target = log_softmax(peer.detach(), 1);
     let log_probs = log_softmax(logits, 1);
     (target.clone().exp() * (target - log_probs)).sum() / n as f32
+}
+
+/// fast-reid's probabilistic knowledge transfer (`KDTrainer.pkt_loss`, Passalis & Tefas): the
+/// embeddings of the batch, each scaled to unit length, give cosine similarities mapped to
+/// [0, 1] and normalized per row into a distribution over the batch; the loss is the mean over
+/// all pairs of `p_t · log((p_t + ε) / (p_s + ε))`. Student and teacher embeddings may differ
+/// in size; the teacher's are constants.
+pub fn probabilistic_transfer(student: Tensor<2>, teacher: Tensor<2>) -> Tensor<1> {
+    const EPS: f32 = 1e-7;
+    let distribution = |x: Tensor<2>| {
+        let unit = x.clone() / (x.powf_scalar(2.0).sum_dim(1).sqrt() + EPS);
+        let similarity = (unit.clone().matmul(unit.transpose()) + 1.0) / 2.0;
+        similarity.clone() / similarity.sum_dim(1)
+    };
+    let (p_s, p_t) = (distribution(student), distribution(teacher.detach()));
+    (p_t.clone() * ((p_t + EPS) / (p_s + EPS)).log()).mean()
 }
 
 /// fast-reid's distillation loss (`Distiller.jsdiv_loss`): the mean of KL(teacher ‖ student)

@@ -148,10 +148,12 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
         let ok = distill.temperature.is_finite()
             && distill.temperature > 0.0
             && distill.weight.is_finite()
-            && distill.weight >= 0.0;
+            && distill.weight >= 0.0
+            && distill.feature_weight.is_finite()
+            && distill.feature_weight >= 0.0;
         if !ok || distill.teacher.as_os_str().is_empty() {
             return Err(Error::InvalidInput(format!(
-                "distillation: needs a teacher, a temperature > 0 and a weight >= 0 ({distill:?})"
+                "distillation: needs a teacher, a temperature > 0 and weights >= 0 ({distill:?})"
             )));
         }
         if config.loss.mutual_learning.is_some() || config.model.task == Task::Multilabel {
@@ -606,6 +608,7 @@ pub(crate) fn teacher(config: &TrainConfig, s: &Setup) -> Result<Option<Teacher>
         model: model.valid().fork(&s.train_device).no_grad(),
         weight: distill.weight,
         temperature: distill.temperature,
+        feature_weight: distill.feature_weight,
     }))
 }
 
@@ -746,6 +749,11 @@ mod tests {
         };
         assert!(refused(config(no_teacher, false, "flex")));
         assert!(refused(config(cold, false, "flex")));
+        let negative = crate::train::DistillConfig {
+            feature_weight: -1.0,
+            ..good.clone()
+        };
+        assert!(refused(config(negative, false, "flex")));
         assert!(refused(config(good.clone(), true, "flex")));
         assert!(refused(config(good, false, "flex,flex")));
     }

@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor};
 use super::center::CenterLoss;
 use super::loss::{
     am_softmax, cross_entropy, distillation_js, mixed_am_softmax, mixed_cross_entropy, mutual_kl,
-    package_consistency, triplet_hard,
+    package_consistency, probabilistic_transfer, triplet_hard,
 };
 use super::mixing::Mix;
 use super::optim::Optimizer;
@@ -95,15 +95,23 @@ impl Forward {
     }
 }
 
-/// A trained model whose softened class distribution the model under training follows
-/// (knowledge distillation), with the term's weight and temperature.
+/// A trained model whose softened class distribution (and, with `feature_weight`, whose
+/// embeddings' similarities) the model under training follows: knowledge distillation.
 pub struct Teacher {
     /// The teacher, in inference mode, its parameters constant (on the training device).
     pub model: ReidModel,
-    /// Weight of the distillation term.
+    /// Weight of the softened-logits term.
     pub weight: f32,
     /// Temperature of the softened distributions.
     pub temperature: f32,
+    /// Weight of the embedding term (probabilistic knowledge transfer).
+    pub feature_weight: f32,
+}
+
+/// The teacher's outputs for a batch, constants of the step.
+pub struct Taught {
+    logits: Tensor<2>,
+    features: Tensor<2>,
 }
 
 fn forward(
@@ -201,8 +209,15 @@ fn forward(
         add(centers.loss(out.features.clone(), targets) * losses.center_weight);
     }
     if let Some((teacher, target)) = taught {
-        let term = distillation_js(out.logits.clone(), target.clone(), teacher.temperature);
-        add(term * teacher.weight);
+        if teacher.weight > 0.0 {
+            let logits = target.logits.clone();
+            let term = distillation_js(out.logits.clone(), logits, teacher.temperature);
+            add(term * teacher.weight);
+        }
+        if teacher.feature_weight > 0.0 {
+            let term = probabilistic_transfer(out.features.clone(), target.features.clone());
+            add(term * teacher.feature_weight);
+        }
     }
     Forward {
         loss: total.expect("at least one loss has a positive weight"),
@@ -219,7 +234,7 @@ struct Extra<'a> {
     centers: Option<&'a CenterLoss>,
     /// The distillation's teacher and its logits for the batch (computed once per step: SAM's
     /// second pass sees the same images).
-    taught: Option<(&'a Teacher, &'a Tensor<2>)>,
+    taught: Option<(&'a Teacher, &'a Taught)>,
     /// A mixed batch: the partners' identities and each image's own share.
     mixed: Option<(&'a Tensor<1, Int>, f32)>,
     /// Representation self-challenging: the images whose strongest features are dropped.
@@ -229,9 +244,13 @@ struct Extra<'a> {
 }
 
 impl Teacher {
-    /// The teacher's logits for `images`, constants of the step.
-    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
-        self.model.logits(images).logits.detach()
+    /// The teacher's logits and embeddings for `images`, constants of the step.
+    fn outputs(&self, images: Tensor<4>) -> Taught {
+        let out = self.model.logits(images);
+        Taught {
+            logits: out.logits.detach(),
+            features: out.features.detach(),
+        }
     }
 }
 
@@ -325,7 +344,7 @@ pub fn train_step_with(
         None => images,
     };
     let partners = mix.map(|m| m.partner_targets(targets.clone()));
-    let target = teacher.map(|t| t.logits(images.clone()));
+    let target = teacher.map(|t| t.outputs(images.clone()));
     let extra = Extra {
         centers: centers.as_deref(),
         taught: teacher.zip(target.as_ref()),

@@ -361,6 +361,33 @@ fn distillation_loss_matches_fast_reid() {
     }
 }
 
+/// fast-reid's probabilistic knowledge transfer (`KDTrainer.pkt_loss`, pkt.npz): value and
+/// gradient on the student's embeddings, 16-dimensional against the teacher's 24, one of them
+/// zero.
+#[test]
+fn embedding_distillation_matches_fast_reid() {
+    use reid::train::loss::probabilistic_transfer;
+    let f = arrays("train/pkt.npz");
+    let device = default_device().autodiff();
+    let student: Tensor<2> = float(&f["student"], &device).require_grad();
+    let teacher: Tensor<2> = float(&f["teacher"], &device);
+    let loss = probabilistic_transfer(student.clone(), teacher);
+    let value = loss.clone().into_scalar::<f32>();
+    let want = f["loss"].to_f64()[0] as f32;
+    assert!(
+        (value - want).abs() < 1e-5 * want.abs(),
+        "{value} vs {want}"
+    );
+    let grad = tensor_to_vec(student.grad(&loss.backward()).unwrap());
+    let want = f["grad"].to_f32();
+    let largest = want.iter().fold(0f32, |m, g| m.max(g.abs()));
+    let error = worst(&grad, &want);
+    assert!(
+        largest > 0.0 && error < 1e-4 * largest,
+        "gradient off by {error} of {largest}"
+    );
+}
+
 /// The same step wrapped in adaptive SAM (ρ 0.05): the update comes from the gradient at the
 /// perturbed weights. On these random weights that gradient is chaotic in the first layers
 /// (PyTorch's own SAM and plain updates of conv1 are nearly orthogonal, cosine 0.02), which

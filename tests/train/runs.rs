@@ -407,6 +407,18 @@ fn a_student_learns_from_a_teacher_checkpoint() {
         "{with} vs {without}"
     );
     assert_eq!(report.history[0].eval.len(), 1);
+    // The embedding term alone (fast-reid's probabilistic knowledge transfer) changes the
+    // loss by its own amount.
+    let mut embeddings = student(&teacher, &dir.path().join("pkt"));
+    if let Some(d) = embeddings.loss.distillation.as_mut() {
+        d.weight = 0.0;
+        d.feature_weight = 1e4;
+    }
+    let pkt = train(&embeddings, &mut |_| true).unwrap().history[0].loss;
+    assert!(
+        pkt.is_finite() && (pkt - without).abs() > 1e-4 && (pkt - with).abs() > 1e-4,
+        "{pkt} vs {without} and {with}"
+    );
     // A teacher of 3 identities for a training set of 8.
     let other = dir.path().join("other.bpk");
     let device = reid::device::default_device();
