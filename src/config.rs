@@ -666,8 +666,8 @@ impl Default for MixingLoss {
     }
 }
 
-/// deep-object-reid's `lr_finder:` section, in its `fast_ai` mode (the exponential range test
-/// of `train::lr_find`); its other modes search by training many times and are refused.
+/// deep-object-reid's `lr_finder:` section: its `fast_ai` mode (the exponential range test of
+/// `train::lr_find`), `grid_search` and `TPE` (trial runs, `train::lr_search`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct LrFinderYaml {
@@ -681,6 +681,8 @@ struct LrFinderYaml {
     smooth_f: f64,
     stop_after: bool,
     epochs_warmup: usize,
+    step: Option<f64>,
+    n_trials: usize,
 }
 
 impl Default for LrFinderYaml {
@@ -696,6 +698,8 @@ impl Default for LrFinderYaml {
             smooth_f: d.smoothing,
             stop_after: false,
             epochs_warmup: d.warmup_epochs,
+            step: d.step,
+            n_trials: d.trials,
         }
     }
 }
@@ -706,12 +710,17 @@ impl LrFinderYaml {
         if !self.enable {
             return Ok(None);
         }
-        if !matches!(self.mode.as_str(), "fast_ai" | "automatic") {
-            return Err(invalid(format!(
-                "lr_finder.mode `{}`: reid runs the fast_ai range test (fast_ai or automatic)",
-                self.mode
-            )));
-        }
+        use crate::train::config::LrFindMode;
+        let mode = match self.mode.as_str() {
+            "fast_ai" | "automatic" => LrFindMode::RangeTest,
+            "grid_search" => LrFindMode::GridSearch,
+            "TPE" => LrFindMode::Tpe,
+            other => {
+                return Err(invalid(format!(
+                    "lr_finder.mode `{other}`: one of fast_ai (or automatic), grid_search, TPE"
+                )));
+            }
+        };
         if self.stop_after {
             return Err(invalid(
                 "lr_finder.stop_after: to find the rate without training, run `reid lr-find`"
@@ -719,6 +728,9 @@ impl LrFinderYaml {
             ));
         }
         Ok(Some(crate::train::lr_find::LrFindOptions {
+            mode,
+            step: self.step,
+            trials: self.n_trials,
             min_lr: self.min_lr,
             max_lr: self.max_lr,
             steps: self.steps,
@@ -1557,7 +1569,22 @@ mod tests {
             (found.min_lr, found.max_lr, found.epochs, found.smoothing),
             (0.004, 0.03, Some(3), 0.01)
         );
-        for refused in ["lr_finder.mode=TPE", "lr_finder.stop_after=true"] {
+        let searched = load_train_config(
+            None,
+            &[
+                "lr_finder.enable=true".into(),
+                "lr_finder.mode=TPE".into(),
+                "lr_finder.step=0.002".into(),
+                "lr_finder.n_trials=12".into(),
+            ],
+        )
+        .unwrap()
+        .schedule
+        .lr_finder
+        .unwrap();
+        assert_eq!(searched.mode, crate::train::config::LrFindMode::Tpe);
+        assert_eq!((searched.step, searched.trials), (Some(0.002), 12));
+        for refused in ["lr_finder.mode=hyperband", "lr_finder.stop_after=true"] {
             let args = ["lr_finder.enable=true".into(), refused.into()];
             assert!(load_train_config(None, &args).is_err(), "{refused}");
         }

@@ -90,6 +90,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Training's loss stopped being a finite number.
+    #[error("the loss diverged ({loss}) at epoch {epoch}, step {step}: lower the learning rate")]
+    Diverged {
+        /// Epoch, from 1.
+        epoch: usize,
+        /// Step in the epoch, from 1.
+        step: usize,
+        /// The loss.
+        loss: f32,
+    },
     /// The operation was stopped by its caller (a progress callback asked to cancel).
     #[error("cancelled")]
     Cancelled,

@@ -53,7 +53,14 @@ const AT_REIDS_VALUE: &[(&str, &str, Switch, &str)] = &[
         "lr_finder.path_to_savefig",
         "''",
         Some(("lr_finder.enable", "false")),
-        "a plot (reid writes lr_find.csv)",
+        "a plot of the range test (reid writes lr_find.csv)",
+    ),
+    (
+        "metric_losses.enable",
+        "false",
+        None,
+        "its metric losses on the embeddings (center, triplet and local-push terms; reid has \
+         loss.center and loss.name triplet)",
     ),
     (
         "model.IN_conv1",
@@ -129,15 +136,13 @@ const AT_REIDS_VALUE: &[(&str, &str, Switch, &str)] = &[
 ];
 
 /// Keys and sections that change nothing in reid: parameters of the features above when they
-/// are off (the dropouts' other keys once their `dist` is checked), of the range test's modes
-/// reid refuses, of models reid does not have (graph and transformer heads), of downloads,
+/// are off (the dropouts' other keys once their `dist` is checked), of models reid does not have (graph and transformer heads), of downloads,
 /// exports and checkpoints reid does its own way, and keys deep-object-reid's code never reads
 /// (`data.min_samples_per_id`, `sc_integration`).
 const IGNORED: &[&str] = &[
     "custom_datasets.names",
     "data.min_samples_per_id",
-    "lr_finder.n_trials",
-    "lr_finder.step",
+    "metric_losses",
     "model.download_weights",
     "model.dropout_backbone",
     "model.dropout_cls",
@@ -234,6 +239,14 @@ pub(super) fn normalize(value: &mut Value) -> Result<()> {
     }
     move_train_sam(value)?;
     custom_datasets(value)?;
+    // deep-object-reid plots only the range test; its searches by trial runs never read the
+    // plot's path (its shipped classification configs set one beside `mode: TPE`).
+    let searching = get(value, "lr_finder.mode")
+        .and_then(Value::as_str)
+        .is_some_and(|m| matches!(m, "grid_search" | "TPE"));
+    if searching {
+        take(value, "lr_finder.path_to_savefig");
+    }
     for (path, reids, switch, what) in AT_REIDS_VALUE {
         let Some(found) = take(value, path) else {
             continue;

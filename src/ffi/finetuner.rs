@@ -345,7 +345,10 @@ pub unsafe extern "C" fn reid_finetuner_run(
                         },
                     )
                 },
-                Event::Resumed { .. } | Event::LrFinder { .. } | Event::LrFound { .. } => {
+                Event::Resumed { .. }
+                | Event::LrFinder { .. }
+                | Event::LrTrial { .. }
+                | Event::LrFound { .. } => {
                     return true;
                 }
             };

@@ -87,7 +87,7 @@ impl From<Error> for Failure {
             Error::WeightFormat { .. } | Error::WeightMismatch { .. } | Error::ModelFormat(_) => {
                 REID_MODEL_ERROR
             }
-            Error::InvalidInput(_) => REID_INVALID_ARGUMENT,
+            Error::InvalidInput(_) | Error::Diverged { .. } => REID_INVALID_ARGUMENT,
             Error::Npy { .. } => REID_DATA_FILE_ERROR,
             Error::GalleryFile { .. } | Error::GalleryDatabase { .. } => REID_GALLERY_ERROR,
             Error::Runtime(_) => REID_RUNTIME_ERROR,

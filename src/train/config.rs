@@ -379,10 +379,30 @@ impl Default for EvalSection {
     }
 }
 
-/// The settings of the learning-rate range test (`train::lr_find`).
+/// How a run finds its learning rate before training (deep-object-reid's `lr_finder.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrFindMode {
+    /// The exponential range test (`train::lr_find`; its `fast_ai`).
+    #[default]
+    RangeTest,
+    /// A trial run at every rate of a grid (`train::lr_search`; its `grid_search`).
+    GridSearch,
+    /// Trial runs at rates a Tree-structured Parzen Estimator proposes (its `TPE`).
+    Tpe,
+}
+
+/// The settings of the learning-rate range test (`train::lr_find`) and of the searches by
+/// trial runs (`train::lr_search`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LrFindOptions {
+    /// The range test, or a search by trial runs.
+    pub mode: LrFindMode,
+    /// Grid spacing of the searches (deep-object-reid's `step`; TPE rounds to it).
+    pub step: Option<f64>,
+    /// Most trial runs of the searches (deep-object-reid's `n_trials`).
+    pub trials: usize,
     /// First rate.
     pub min_lr: f64,
     /// Last rate.
@@ -390,7 +410,8 @@ pub struct LrFindOptions {
     /// Steps (rates tried).
     pub steps: usize,
     /// When set, this many epochs' worth of steps (the training set's full batches per epoch
-    /// times this) instead of `steps` (deep-object-reid's `lr_finder.num_epochs`).
+    /// times this) instead of `steps`; the searches' epochs per trial, 3 when unset
+    /// (deep-object-reid's `lr_finder.num_epochs`).
     pub epochs: Option<usize>,
     /// Weight of each new loss in the smoothed loss (1 − β of the exponential average;
     /// deep-object-reid's `smooth_f`).
@@ -405,6 +426,9 @@ pub struct LrFindOptions {
 impl Default for LrFindOptions {
     fn default() -> Self {
         Self {
+            mode: LrFindMode::RangeTest,
+            step: None,
+            trials: 100,
             min_lr: 1e-6,
             max_lr: 1.0,
             steps: 100,

@@ -8,13 +8,15 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::tensor::Tensor;
 
 use super::checkpoint::{
     RunState, Start, Trained, read_json, resumable, start_or_resume, write_checkpoint,
 };
 use super::classify_eval::{ClassificationMetrics, Readout, evaluate_classifier};
+use super::config::LrFindMode;
 use super::config::{Distributed, TrainConfig};
 use super::distributed::Team;
 use super::early_stop::{judge, should_stop};
@@ -22,6 +24,8 @@ use super::evaluate::{evaluate_dataset, evaluate_video_dataset};
 use super::history::{EpochLog, EvalLog, write_history};
 use super::layer_groups::{check_layers, closed_norms, open_layer_params};
 use super::lr_find::{LrFindOptions, lr_find};
+use super::lr_search::{SearchMode, SearchSettings, search};
+use super::schedule::Schedule;
 use super::setup::{Setup, scaled_for_classes, setup, teacher};
 use super::step::StepStats;
 use super::stepper::{Lesson, Peer, Stepper};
@@ -65,7 +69,19 @@ pub enum Event<'a> {
         /// Smoothed loss.
         loss: f64,
     },
-    /// The range test's suggestion, the rate the run trains at.
+    /// A trial run of the learning-rate search (`lr_finder.mode: grid_search | TPE`) finished
+    /// a step (`score` none) or an epoch (`score`: rank-1 or top-1, mAP for multi-label).
+    LrTrial {
+        /// Trial, from 1.
+        trial: usize,
+        /// Its rate.
+        lr: f64,
+        /// Epoch of the trial, from 1.
+        epoch: usize,
+        /// The evaluation after the epoch.
+        score: Option<f64>,
+    },
+    /// The rate the range test suggests or the search found, the rate the run trains at.
     LrFound {
         /// The rate.
         lr: f64,
@@ -142,7 +158,7 @@ fn with_found_rate(
                 .schedule
                 .lr
         }
-        None => {
+        None if options.mode == LrFindMode::RangeTest => {
             let report = lr_find(config, options, &mut |step, lr, loss| {
                 progress(&Event::LrFinder { step, lr, loss })
             })?;
@@ -151,6 +167,7 @@ fn with_found_rate(
             report.write_csv(&config.save_dir.join("lr_find.csv"))?;
             report.suggestion
         }
+        None => searched_rate(config, options, progress)?,
     };
     if !progress(&Event::LrFound { lr }) {
         return Err(Error::Cancelled);
@@ -159,6 +176,94 @@ fn with_found_rate(
     config.schedule.lr = lr;
     config.schedule.lr_finder = None;
     Ok(config)
+}
+
+/// The rate of deep-object-reid's search by trial runs (`train::lr_search`): each trial a run
+/// of `config` at a constant rate for the search's epochs, evaluated after each, in a folder
+/// under `save_dir/lr_search/` removed once the search ends; the trials go to
+/// `save_dir/lr_search.csv`.
+fn searched_rate(
+    config: &TrainConfig,
+    options: &LrFindOptions,
+    progress: &mut dyn FnMut(&Event) -> bool,
+) -> Result<f64> {
+    let settings = SearchSettings {
+        mode: match options.mode {
+            LrFindMode::Tpe => SearchMode::Tpe,
+            _ => SearchMode::Grid,
+        },
+        min_lr: options.min_lr,
+        max_lr: options.max_lr,
+        step: options.step,
+        epochs: options.epochs.unwrap_or(3),
+        trials: options.trials,
+        seed: config.seed,
+    };
+    let folder = config.save_dir.join("lr_search");
+    let mut count = 0;
+    let report = search(&settings, &mut |lr, verdict| {
+        count += 1;
+        let mut c = config.clone();
+        c.schedule.lr = lr;
+        c.schedule.lr_finder = None;
+        c.schedule.policy = Schedule::Constant;
+        c.schedule.warmup = 0;
+        c.schedule.max_epoch = settings.epochs;
+        c.eval.eval_freq = 1;
+        c.eval.early_stop_patience = 0;
+        c.export_onnx = false;
+        c.save_dir = folder.join(format!("trial_{count}"));
+        if c.save_dir.exists() {
+            // Left by an interrupted search: the trial starts again.
+            std::fs::remove_dir_all(&c.save_dir).map_err(|e| Error::io(&c.save_dir, e))?;
+        }
+        let multilabel = c.model.task == Task::Multilabel;
+        let (mut scores, mut pruned) = (Vec::new(), false);
+        let outcome = run(
+            &c,
+            &mut |event| match event {
+                Event::Step { epoch, .. } => progress(&Event::LrTrial {
+                    trial: count,
+                    lr,
+                    epoch: *epoch,
+                    score: None,
+                }),
+                Event::Epoch(log) => {
+                    let Some(e) = log.eval.first() else {
+                        return true;
+                    };
+                    let score = if multilabel { e.map } else { e.rank1 };
+                    scores.push(score);
+                    let trial = Event::LrTrial {
+                        trial: count,
+                        lr,
+                        epoch: log.epoch,
+                        score: Some(score),
+                    };
+                    pruned = !verdict(log.epoch, score);
+                    progress(&trial) && !pruned
+                }
+                _ => true,
+            },
+            None,
+        );
+        match outcome {
+            Ok(_) => Ok(scores),
+            Err(Error::Cancelled) if pruned => Ok(scores),
+            // A rate too high for the model: the trial scores nothing from then on.
+            Err(Error::Diverged { .. }) => {
+                scores.push(f64::NEG_INFINITY);
+                Ok(scores)
+            }
+            Err(e) => Err(e),
+        }
+    })?;
+    std::fs::create_dir_all(&config.save_dir).map_err(|e| Error::io(&config.save_dir, e))?;
+    report.write_csv(&config.save_dir.join("lr_search.csv"))?;
+    if folder.exists() {
+        std::fs::remove_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
+    }
+    Ok(report.best)
 }
 
 /// The run of `train`, as one process or as one rank of `team`.
@@ -282,12 +387,11 @@ fn run(
             let (next, stats) = stepper.step(lesson, config);
             stepper = next;
             if !stats.loss.is_finite() {
-                return Err(Error::InvalidInput(format!(
-                    "the loss diverged ({}) at epoch {}, step {}: lower the learning rate",
-                    stats.loss,
-                    epoch + 1,
-                    step + 1
-                )));
+                return Err(Error::Diverged {
+                    epoch: epoch + 1,
+                    step: step + 1,
+                    loss: stats.loss,
+                });
             }
             loss_sum += stats.loss as f64;
             acc_sum += stats.accuracy as f64;
@@ -309,6 +413,14 @@ fn run(
         let last = epoch + 1 == config.schedule.max_epoch;
         let due = last || (config.eval.eval_freq > 0 && (epoch + 1) % config.eval.eval_freq == 0);
         let inference = stepper.model.valid();
+        if due && !weights_are_finite(&inference) {
+            // Finite losses can still leave infinite weights (the last step's update).
+            return Err(Error::Diverged {
+                epoch: epoch + 1,
+                step: batches.len(),
+                loss: (loss_sum / batches.len().max(1) as f64) as f32,
+            });
+        }
         // The average is built as a model only for an evaluation.
         let average = stepper
             .ema
@@ -386,6 +498,23 @@ fn run(
         }
     }
     finish(config, &s, &stepper.model, state, stopped_early, leads)
+}
+
+/// Whether every parameter of `model` is a finite number (one read of the device).
+fn weights_are_finite(model: &ReidModel) -> bool {
+    struct Sum(Option<Tensor<1>>);
+    impl ModuleVisitor for Sum {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let total = param.val().abs().sum();
+            self.0 = Some(match self.0.take() {
+                Some(sum) => sum + total,
+                None => total,
+            });
+        }
+    }
+    let mut sum = Sum(None);
+    model.visit(&mut sum);
+    sum.0.is_none_or(|s| s.into_scalar::<f32>().is_finite())
 }
 
 /// The evaluation of the model on each target dataset.

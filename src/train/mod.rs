@@ -16,6 +16,7 @@ mod layer_groups;
 pub mod loader;
 pub mod loss;
 pub mod lr_find;
+pub mod lr_search;
 pub mod mixing;
 pub mod multilabel_loss;
 pub mod multilabel_step;

@@ -88,6 +88,26 @@ fn features_reid_lacks_are_refused_by_name() {
     assert!(load(&["lr_finder.path_to_savefig=lr.jpg"]).is_ok());
     let e = load(&["lr_finder.enable=true", "lr_finder.path_to_savefig=lr.jpg"]).unwrap_err();
     assert!(e.to_string().contains("lr_finder.path_to_savefig"), "{e}");
+    // Its metric losses (a section its default config has) switched off.
+    assert!(
+        load(&[
+            "metric_losses.enable=false",
+            "metric_losses.triplet_coeff=0.5"
+        ])
+        .is_ok()
+    );
+    let e = load(&["metric_losses.enable=true"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("metric_losses.enable"), "{e}");
+    // The searches by trial runs never plot: their configs' path is not read.
+    let tpe = load(&[
+        "lr_finder.enable=true",
+        "lr_finder.mode=TPE",
+        "lr_finder.step=0.001",
+        "lr_finder.path_to_savefig=lr_finder.jpg",
+    ]);
+    assert!(tpe.is_ok(), "{:?}", tpe.err());
     let c = load(&["lr_finder.enable=true", "lr_finder.epochs_warmup=2"]).unwrap();
     assert_eq!(c.schedule.lr_finder.unwrap().warmup_epochs, 2);
     // Keys that change nothing in reid whatever their value; deep-object-reid's dropout with

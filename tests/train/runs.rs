@@ -692,6 +692,82 @@ fn a_run_with_the_lr_finder_trains_at_its_suggestion() {
     assert_eq!((tested, found), (0, Some(alone)));
 }
 
+/// deep-object-reid's `grid_search`: a trial run per rate of the grid, each evaluated after
+/// every epoch; the run trains at the rate whose trial scored best, the trials' scores in
+/// `lr_search.csv` and their folders gone.
+#[test]
+fn a_run_with_the_grid_search_trains_at_the_best_trials_rate() {
+    use reid::train::config::LrFindMode;
+    use reid::train::lr_find::LrFindOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let save = dir.path().join("run");
+    let mut c = config(&root, &save, 1);
+    c.export_onnx = false;
+    c.schedule.lr_finder = Some(LrFindOptions {
+        mode: LrFindMode::GridSearch,
+        min_lr: 1e-4,
+        max_lr: 0.3,
+        step: Some(0.1),
+        epochs: Some(2),
+        ..Default::default()
+    });
+    let (mut trial_epochs, mut found) = (Vec::new(), None);
+    train(&c, &mut |e| {
+        match e {
+            Event::LrTrial {
+                trial,
+                lr,
+                epoch,
+                score: Some(score),
+            } => trial_epochs.push((*trial, *lr, *epoch, *score)),
+            Event::LrFound { lr } => found = Some(*lr),
+            _ => {}
+        }
+        true
+    })
+    .unwrap();
+    // Three rates (1e-4, 0.1001, 0.2001), two epochs each (fewer than five trials: none pruned).
+    assert_eq!(trial_epochs.len(), 6, "{trial_epochs:?}");
+    let last = |t: usize| trial_epochs.iter().rfind(|e| e.0 == t).unwrap();
+    let best = (1..=3)
+        .map(last)
+        .max_by(|a, b| a.3.total_cmp(&b.3))
+        .unwrap();
+    assert_eq!(found, Some(best.1));
+    let saved: reid::train::TrainConfig =
+        serde_json::from_slice(&std::fs::read(save.join("config.json")).unwrap()).unwrap();
+    assert!(
+        (saved.schedule.lr - best.1).abs() < 1e-12,
+        "{}",
+        saved.schedule.lr
+    );
+    assert_eq!(history(&save).len(), 1);
+    let csv = std::fs::read_to_string(save.join("lr_search.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert!(csv.starts_with("trial,lr,pruned,score_epoch_1,score_epoch_2\n"));
+    assert!(!save.join("lr_search").exists());
+    // A rate that blows the loss up ends its trial with no score; the search goes on.
+    let save = dir.path().join("diverged");
+    let mut c = config(&root, &save, 1);
+    c.export_onnx = false;
+    c.schedule.lr_finder = Some(LrFindOptions {
+        mode: LrFindMode::GridSearch,
+        min_lr: 1e-4,
+        max_lr: 2e30,
+        step: Some(1e30),
+        epochs: Some(1),
+        ..Default::default()
+    });
+    let report = train(&c, &mut |_| true).unwrap();
+    assert_eq!(report.epochs_done, 1);
+    let csv = std::fs::read_to_string(save.join("lr_search.csv")).unwrap();
+    assert!(csv.lines().nth(2).unwrap().ends_with(",-inf"), "{csv}");
+    let saved: reid::train::TrainConfig =
+        serde_json::from_slice(&std::fs::read(save.join("config.json")).unwrap()).unwrap();
+    assert!((saved.schedule.lr - 1e-4).abs() < 1e-12);
+}
+
 #[test]
 fn lr_find_command_writes_the_curve_and_a_suggestion() {
     let dir = tempfile::tempdir().unwrap();

@@ -224,6 +224,15 @@ fn run_training(config: &TrainConfig) -> reid::Result<()> {
             Event::LrFinder { step, lr, loss } if step % 10 == 0 => {
                 println!("lr finder step {step}: lr {lr:.2e}, loss {loss:.4}");
             }
+            Event::LrTrial {
+                trial,
+                lr,
+                epoch,
+                score: Some(score),
+            } => println!(
+                "lr search trial {trial} (lr {lr:.2e}), epoch {epoch}: {:.1}%",
+                score * 100.0
+            ),
             Event::LrFound { lr } => println!("training at the learning rate found: {lr:.2e}"),
             _ => {}
         }
