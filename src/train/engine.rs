@@ -358,6 +358,15 @@ fn run(
         if let Some(group) = &closed {
             stepper.model = stepper.model.clone().freeze_group(group.clone());
         }
+        // The peer of deep mutual learning too: deep-object-reid's engine opens the same
+        // layers of every model.
+        let peer_closed = closed
+            .as_ref()
+            .and(stepper.peer.as_ref())
+            .map(|p| closed_norms(&p.model, &config.schedule.open_layers));
+        if let (Some(group), Some(p)) = (&peer_closed, stepper.peer.as_mut()) {
+            p.model = p.model.clone().freeze_group(group.clone());
+        }
         let rates_at = |model: &ReidModel, lr: f64| -> Result<ModuleLearningRate> {
             Ok(match &config.optimizer.staged_lr {
                 Some(staged) => staged.rates(model, lr)?,
@@ -408,6 +417,9 @@ fn run(
         }
         if let Some(group) = closed {
             stepper.model = stepper.model.clone().unfreeze_group(group);
+        }
+        if let (Some(group), Some(p)) = (peer_closed, stepper.peer.as_mut()) {
+            p.model = p.model.clone().unfreeze_group(group);
         }
         let seconds = started.elapsed().as_secs_f64();
         let last = epoch + 1 == config.schedule.max_epoch;

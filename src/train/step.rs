@@ -292,6 +292,8 @@ pub struct StepExtras<'a> {
     /// Update only these parameters (all when `None`): torchreid's `fixbase_epoch` trains the
     /// new layers first.
     pub only: Option<&'a [ParamId]>,
+    /// The same for deep mutual learning's peer (its own parameters).
+    pub peer_only: Option<&'a [ParamId]>,
     /// Sharpness-aware minimization around the base optimizer.
     pub sam: Option<&'a SamConfig>,
     /// Identity centers for the center loss (`LossConfig::center_weight`), updated by the step.
@@ -330,8 +332,10 @@ pub fn train_step_with(
     losses: &LossConfig,
     extras: StepExtras,
 ) -> (ReidModel, StepStats) {
+    // One model: `peer_only` has no peer to restrict.
     let StepExtras {
         only,
+        peer_only: _,
         sam,
         centers,
         teacher,
@@ -386,7 +390,12 @@ pub fn mutual_step(
     weight: f32,
     extras: StepExtras,
 ) -> ((ReidModel, ReidModel), (StepStats, StepStats)) {
-    let StepExtras { only, centers, .. } = extras;
+    let StepExtras {
+        only,
+        peer_only,
+        centers,
+        ..
+    } = extras;
     let centers_only = Extra {
         centers: centers.as_deref(),
         ..Extra::default()
@@ -413,7 +422,10 @@ pub fn mutual_step(
         Some(ids) => GradientsParams::from_params(&mut grads, &main.model, ids),
         None => GradientsParams::from_module(&mut grads, &main.model),
     };
-    let grads_b = GradientsParams::from_module(&mut grads, &peer.model);
+    let grads_b = match peer_only {
+        Some(ids) => GradientsParams::from_params(&mut grads, &peer.model, ids),
+        None => GradientsParams::from_module(&mut grads, &peer.model),
+    };
     if let Some(centers) = centers {
         centers.update(a.features, targets);
     }

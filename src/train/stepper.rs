@@ -202,8 +202,13 @@ impl Stepper {
                 &mut batch_rng(config.seed, RSC_STREAM, indices),
             )
         });
+        // deep-object-reid's fixbase opens the same layers of every model it trains.
+        let peer_only = only.and(peer.as_ref()).map(|p| {
+            super::layer_groups::open_layer_params(&p.model, &config.schedule.open_layers)
+        });
         let extras = StepExtras {
             only,
+            peer_only: peer_only.as_deref(),
             sam: config.optimizer.sam.as_ref(),
             centers: centers.as_mut(),
             teacher: teacher.as_ref(),

@@ -928,6 +928,40 @@ fn fixbase_epochs_keep_the_closed_norms_statistics() {
     assert!(mean.iter().any(|&m| m != 0.0));
 }
 
+/// Deep mutual learning's peer is opened as the main model is (deep-object-reid's engine opens
+/// the same layers of every model): after a fixbase epoch its backbone holds the weights it
+/// started with (those of a run at rate 1e-30, too small to move an f32) and its norms a fresh norm's statistics, while its
+/// classifier and `fc` have trained.
+#[test]
+fn fixbase_epochs_open_the_same_layers_of_the_mutual_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(dir.path());
+    let peer = |name: &str, lr: f64| {
+        let save = dir.path().join(name);
+        let mut c = config(&root, &save, 1);
+        c.eval.eval_freq = 0;
+        c.export_onnx = false;
+        c.schedule.lr = lr;
+        c.schedule.fixbase_epoch = 1;
+        c.schedule.open_layers = vec!["classifier".into(), "fc".into()];
+        c.loss.mutual_learning = Some(MutualConfig {
+            arch: "osnet_x0_25".into(),
+            weight: 1.0,
+        });
+        train(&c, &mut |_| true).unwrap();
+        let device = reid::device::default_device();
+        let model = reid::weights::load_checkpoint(save.join("last/peer.bpk"), &device).unwrap();
+        reid::weights::torch_named_values(&model)
+    };
+    let (trained, still) = (peer("trained", 0.003), peer("still", 1e-30));
+    let same = |k: &str| trained[k].1 == still[k].1;
+    assert!(same("conv1.conv.weight") && same("conv3.0.conv1.conv.weight"));
+    assert!(!same("classifier.weight") && !same("fc.0.weight"));
+    assert!(trained["conv1.bn.running_mean"].1.iter().all(|&m| m == 0.0));
+    assert!(trained["conv1.bn.running_var"].1.iter().all(|&v| v == 1.0));
+    assert!(trained["fc.1.running_mean"].1.iter().any(|&m| m != 0.0));
+}
+
 /// `model.pretrained: true` starts the backbone from the zoo's ImageNet weights for the
 /// architecture (here a file placed in the cache: the tests have no network), the classifier
 /// fresh for the training set; without the file the error says where to put it.
