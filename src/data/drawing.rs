@@ -21,45 +21,104 @@ pub struct Canvas<'a> {
     pub channels: usize,
 }
 
-impl Canvas<'_> {
+impl<'a> Canvas<'a> {
+    /// A canvas of `width × height` of which only `window` (x, y, w, h) is stored, in `px`:
+    /// drawing clips as on the whole canvas (so the same pixels are coloured) and keeps what
+    /// falls in the window.
+    pub fn windowed(
+        px: &'a mut [u8],
+        (width, height): (usize, usize),
+        window: (i64, i64, usize, usize),
+        channels: usize,
+    ) -> WindowedCanvas<'a> {
+        WindowedCanvas {
+            stored: Canvas {
+                px,
+                width: window.2,
+                height: window.3,
+                channels,
+            },
+            size: (width as i64, height as i64),
+            origin: (window.0, window.1),
+        }
+    }
+}
+
+/// A canvas whose pixels are stored only in a window (see [`Canvas::windowed`]).
+pub struct WindowedCanvas<'a> {
+    stored: Canvas<'a>,
+    size: (i64, i64),
+    origin: (i64, i64),
+}
+
+/// What the rasterizers draw on: a size to clip to, and pixels to colour.
+pub trait Surface {
+    /// The size drawing clips to.
+    fn size(&self) -> (i64, i64);
+    /// Colours pixel (x, y) when it is stored.
+    fn put(&mut self, x: i64, y: i64, color: &[u8]);
+    /// Pixels x1..=x2 of row y, clipped.
+    fn hline(&mut self, y: i64, x1: i64, x2: i64, color: &[u8]) {
+        let (w, h) = self.size();
+        if !(0..h).contains(&y) {
+            return;
+        }
+        for x in x1.max(0)..=x2.min(w - 1) {
+            self.put(x, y, color);
+        }
+    }
+}
+
+impl Surface for Canvas<'_> {
+    fn size(&self) -> (i64, i64) {
+        (self.width as i64, self.height as i64)
+    }
+
     fn put(&mut self, x: i64, y: i64, color: &[u8]) {
         if (0..self.width as i64).contains(&x) && (0..self.height as i64).contains(&y) {
             let at = (y as usize * self.width + x as usize) * self.channels;
             self.px[at..at + self.channels].copy_from_slice(color);
         }
     }
+}
 
-    /// Pixels x1..=x2 of row y, clipped to the image.
-    fn hline(&mut self, y: i64, x1: i64, x2: i64, color: &[u8]) {
-        if !(0..self.height as i64).contains(&y) {
-            return;
-        }
-        let (x1, x2) = (x1.max(0), x2.min(self.width as i64 - 1));
-        for x in x1..=x2 {
-            self.put(x, y, color);
-        }
+impl Surface for WindowedCanvas<'_> {
+    fn size(&self) -> (i64, i64) {
+        self.size
     }
 
-    fn size(&self) -> (i64, i64) {
-        (self.width as i64, self.height as i64)
+    fn put(&mut self, x: i64, y: i64, color: &[u8]) {
+        self.stored.put(x - self.origin.0, y - self.origin.1, color);
+    }
+
+    fn hline(&mut self, y: i64, x1: i64, x2: i64, color: &[u8]) {
+        let (w, h) = self.size;
+        if !(0..h).contains(&y) {
+            return;
+        }
+        // Only the stored part of the row is visited.
+        let (left, right) = (self.origin.0, self.origin.0 + self.stored.width as i64 - 1);
+        for x in x1.max(0).max(left)..=x2.min(w - 1).min(right) {
+            self.put(x, y, color);
+        }
     }
 }
 
 type Point = (i64, i64);
 
 /// `cv2.line(img, p1, p2, color, thickness)` (8-connected).
-pub fn line(canvas: &mut Canvas, p1: Point, p2: Point, color: &[u8], thickness: u32) {
+pub fn line(canvas: &mut impl Surface, p1: Point, p2: Point, color: &[u8], thickness: u32) {
     thick_line(canvas, p1, p2, color, thickness, 3, 0);
 }
 
 /// `cv2.rectangle(img, p1, p2, color, thickness)`: the closed outline through both corners.
-pub fn rectangle(canvas: &mut Canvas, p1: Point, p2: Point, color: &[u8], thickness: u32) {
+pub fn rectangle(canvas: &mut impl Surface, p1: Point, p2: Point, color: &[u8], thickness: u32) {
     let corners = [p1, (p2.0, p1.1), p2, (p1.0, p2.1)];
     poly_line(canvas, &corners, true, color, thickness, 0);
 }
 
 /// `cv2.circle(img, centre, radius, color, thickness)` (outline).
-pub fn circle(canvas: &mut Canvas, centre: Point, radius: u32, color: &[u8], thickness: u32) {
+pub fn circle(canvas: &mut impl Surface, centre: Point, radius: u32, color: &[u8], thickness: u32) {
     if thickness > 1 {
         let fixed = |v: i64| v << SHIFT;
         let outline = circle_polygon((fixed(centre.0), fixed(centre.1)), fixed(radius as i64));
@@ -112,7 +171,7 @@ fn clip_line((w, h): (i64, i64), p1: &mut Point, p2: &mut Point) -> bool {
 }
 
 /// OpenCV's `LineIterator` (8-connected, left to right) over whole-pixel end points.
-fn bresenham(canvas: &mut Canvas, mut p1: Point, mut p2: Point, color: &[u8]) {
+fn bresenham(canvas: &mut impl Surface, mut p1: Point, mut p2: Point, color: &[u8]) {
     let (w, h) = canvas.size();
     let inside = |p: Point| (0..w).contains(&p.0) && (0..h).contains(&p.1);
     let clipped = inside(p1) && inside(p2) || clip_line((w, h), &mut p1, &mut p2);
@@ -141,7 +200,7 @@ fn bresenham(canvas: &mut Canvas, mut p1: Point, mut p2: Point, color: &[u8]) {
 }
 
 /// OpenCV's `Line2`: a thin line between fixed-point end points (a polygon's outline).
-fn fixed_line(canvas: &mut Canvas, mut p1: Point, mut p2: Point, color: &[u8]) {
+fn fixed_line(canvas: &mut impl Surface, mut p1: Point, mut p2: Point, color: &[u8]) {
     let (w, h) = canvas.size();
     if !clip_line((w << SHIFT, h << SHIFT), &mut p1, &mut p2) {
         return;
@@ -177,7 +236,7 @@ fn fixed_line(canvas: &mut Canvas, mut p1: Point, mut p2: Point, color: &[u8]) {
 
 /// OpenCV's `FillConvexPoly` for fixed-point vertices: the outline, then rows between two
 /// edge walkers that step down from the topmost vertex.
-fn fill_convex(canvas: &mut Canvas, v: &[Point], color: &[u8]) {
+fn fill_convex(canvas: &mut impl Surface, v: &[Point], color: &[u8]) {
     let n = v.len();
     let mut previous = v[n - 1];
     for &p in v {
@@ -265,7 +324,13 @@ fn fill_convex(canvas: &mut Canvas, v: &[Point], color: &[u8]) {
 }
 
 /// OpenCV's `Circle`: the midpoint walk over one octant, mirrored; filled as row spans.
-fn midpoint_circle(canvas: &mut Canvas, (cx, cy): Point, radius: i64, color: &[u8], fill: bool) {
+fn midpoint_circle(
+    canvas: &mut impl Surface,
+    (cx, cy): Point,
+    radius: i64,
+    color: &[u8],
+    fill: bool,
+) {
     let (mut err, mut dx, mut dy, mut plus, mut minus) = (0i64, radius, 0i64, 1i64, 2 * radius - 1);
     while dx >= dy {
         for (half, row) in [(dx, dy), (dy, dx)] {
@@ -293,7 +358,7 @@ fn midpoint_circle(canvas: &mut Canvas, (cx, cy): Point, radius: i64, color: &[u
 /// quadrilateral of half-width ⌈thickness / 2⌉ with a filled circle at the ends `caps` names
 /// (bit 0: the first, bit 1: the second).
 fn thick_line(
-    canvas: &mut Canvas,
+    canvas: &mut impl Surface,
     p0: Point,
     p1: Point,
     color: &[u8],
@@ -341,7 +406,14 @@ fn thick_line(
 
 /// OpenCV's `PolyLine`: thick segments through `v`; each segment caps its far end, the first
 /// of an open polyline also its near one.
-fn poly_line(canvas: &mut Canvas, v: &[Point], closed: bool, color: &[u8], t: u32, shift: u32) {
+fn poly_line(
+    canvas: &mut impl Surface,
+    v: &[Point],
+    closed: bool,
+    color: &[u8],
+    t: u32,
+    shift: u32,
+) {
     let Some(&last) = v.last() else { return };
     let mut p0 = if closed { last } else { v[0] };
     let mut caps = if closed { 2 } else { 3 };
@@ -408,6 +480,43 @@ mod tests {
         assert_eq!(px.iter().filter(|&&v| v == 9).count(), 17);
         assert_eq!(px[20 + 1], 9);
         assert_eq!(px[6 * 20 + 17], 9);
+    }
+
+    /// A canvas stored only in a window colours there what the whole canvas colours.
+    #[test]
+    fn a_windowed_canvas_holds_the_whole_canvas_window() {
+        let figures = |s: &mut dyn FnMut(Point, Point, u32, u32)| {
+            s((-3, 2), (70, 41), 1, 0);
+            s((5, 50), (60, -8), 4, 1);
+            s((30, 20), (0, 0), 3, 2);
+            s((12, 33), (0, 0), 1, 2);
+        };
+        let (w, h) = (64usize, 48usize);
+        let mut whole = vec![0u8; w * h];
+        let mut c = Canvas {
+            px: &mut whole,
+            width: w,
+            height: h,
+            channels: 1,
+        };
+        figures(&mut |p, q, t, kind| match kind {
+            0 => line(&mut c, p, q, &[1], t),
+            1 => rectangle(&mut c, p, q, &[2], t),
+            _ => circle(&mut c, p, 14, &[3], t),
+        });
+        let (x0, y0, ww, wh) = (9i64, 5i64, 30usize, 22usize);
+        let mut part = vec![0u8; ww * wh];
+        let mut c = Canvas::windowed(&mut part, (w, h), (x0, y0, ww, wh), 1);
+        figures(&mut |p, q, t, kind| match kind {
+            0 => line(&mut c, p, q, &[1], t),
+            1 => rectangle(&mut c, p, q, &[2], t),
+            _ => circle(&mut c, p, 14, &[3], t),
+        });
+        for y in 0..wh {
+            let from = (y0 as usize + y) * w + x0 as usize;
+            assert_eq!(&part[y * ww..][..ww], &whole[from..][..ww], "row {y}");
+        }
+        assert!(part.iter().filter(|&&v| v != 0).count() > 40);
     }
 
     #[test]

@@ -65,23 +65,8 @@ pub fn draw_grid(rgb: &mut [u8], w: usize, h: usize, draw: &GridDraw) {
 
 /// Where the grid covers a w × h image (w, h ≥ 2), row-major.
 pub fn grid_mask(w: usize, h: usize, draw: &GridDraw) -> Vec<bool> {
-    let (cw, ch) = (8 * w, 8 * h);
-    let mut canvas = vec![0u8; cw * ch];
-    let mut c = Canvas {
-        px: &mut canvas,
-        width: cw,
-        height: ch,
-        channels: 1,
-    };
-    let step = draw.spacing.max(1);
-    let (cwi, chi, s) = (cw as i64, ch as i64, step as i64);
-    for i in (0..chi).step_by(step) {
-        line(&mut c, (0, i), (cwi, i + s), &[255], draw.thickness);
-    }
-    for i in (0..cwi).step_by(step) {
-        line(&mut c, (i, 0), (i + s, chi), &[255], draw.thickness);
-    }
-    let centre = (cwi / 2, chi / 2);
+    let (cw, ch) = (8 * w as i64, 8 * h as i64);
+    let centre = (cw / 2, ch / 2);
     let rotation = (draw.angle > 0).then(|| Rotation::about(centre, draw.angle as f64));
     // The window: rows and columns centre ± half the side (an odd side loses one).
     let (ww, wh) = (2 * (w / 2), 2 * (h / 2));
@@ -89,16 +74,35 @@ pub fn grid_mask(w: usize, h: usize, draw: &GridDraw) -> Vec<bool> {
         centre.0 + draw.shift_x - (w / 2) as i64,
         centre.1 + SHIFT_Y - (h / 2) as i64,
     );
+    // Only the part of the canvas the window reads is stored (the lines are still drawn and
+    // clipped as on the whole canvas): 64 × the image's area would otherwise be allocated.
+    let region = read_region(rotation.as_ref(), (x0, y0, ww, wh), (cw, ch));
+    let (rx, ry, rw, rh) = region;
+    let mut stored = vec![0u8; rw * rh];
+    let mut canvas = Canvas::windowed(&mut stored, (cw as usize, ch as usize), region, 1);
+    let step = draw.spacing.max(1);
+    let s = step as i64;
+    for i in (0..ch).step_by(step) {
+        line(&mut canvas, (0, i), (cw, i + s), &[255], draw.thickness);
+    }
+    for i in (0..cw).step_by(step) {
+        line(&mut canvas, (i, 0), (i + s, ch), &[255], draw.thickness);
+    }
+    let read = |x: i64, y: i64| -> u8 {
+        let (x, y) = (x - rx, y - ry);
+        if (0..rw as i64).contains(&x) && (0..rh as i64).contains(&y) {
+            stored[y as usize * rw + x as usize]
+        } else {
+            0
+        }
+    };
     let mut window = vec![0u8; ww * wh];
     for (y, row) in window.chunks_exact_mut(ww).enumerate() {
         for (x, v) in row.iter_mut().enumerate() {
             let (px, py) = (x0 + x as i64, y0 + y as i64);
             *v = match &rotation {
-                Some(r) => r.sample(&canvas, (cw, ch), (px, py)),
-                None if (0..cwi).contains(&px) && (0..chi).contains(&py) => {
-                    canvas[py as usize * cw + px as usize]
-                }
-                None => 0,
+                Some(r) => r.sample(&read, (px, py)),
+                None => read(px, py),
             };
         }
     }
@@ -108,6 +112,40 @@ pub fn grid_mask(w: usize, h: usize, draw: &GridDraw) -> Vec<bool> {
         resize_linear(&window, (ww, wh), (w, h))
     };
     window.iter().map(|&v| v != 0).collect()
+}
+
+/// The canvas pixels (x, y, width, height) the window reads: itself, or, turned, the box
+/// around where its corners come from, a pixel wider for the bilinear taps; within the canvas.
+fn read_region(
+    rotation: Option<&Rotation>,
+    (x0, y0, ww, wh): (i64, i64, usize, usize),
+    (cw, ch): (i64, i64),
+) -> (i64, i64, usize, usize) {
+    let (x1, y1) = (x0 + ww as i64 - 1, y0 + wh as i64 - 1);
+    let (lo, hi) = match rotation {
+        None => ((x0, y0), (x1, y1)),
+        Some(r) => {
+            let corners = [(x0, y0), (x1, y0), (x0, y1), (x1, y1)].map(|p| r.source(p));
+            let fold = |f: fn(f64, f64) -> f64, pick: fn(&(f64, f64)) -> f64, start: f64| {
+                corners.iter().map(pick).fold(start, f)
+            };
+            let (minx, maxx) = (
+                fold(f64::min, |p| p.0, f64::MAX),
+                fold(f64::max, |p| p.0, f64::MIN),
+            );
+            let (miny, maxy) = (
+                fold(f64::min, |p| p.1, f64::MAX),
+                fold(f64::max, |p| p.1, f64::MIN),
+            );
+            (
+                (minx.floor() as i64 - 1, miny.floor() as i64 - 1),
+                (maxx.floor() as i64 + 2, maxy.floor() as i64 + 2),
+            )
+        }
+    };
+    let (left, top) = (lo.0.clamp(0, cw), lo.1.clamp(0, ch));
+    let (right, bottom) = ((hi.0 + 1).clamp(0, cw), (hi.1 + 1).clamp(0, ch));
+    (left, top, (right - left) as usize, (bottom - top) as usize)
 }
 
 /// `cv2.warpAffine` of `cv2.getRotationMatrix2D(centre, angle, 1)`, bilinear, black outside:
@@ -135,22 +173,20 @@ impl Rotation {
         }
     }
 
-    fn sample(&self, canvas: &[u8], (cw, ch): (usize, usize), (x, y): (i64, i64)) -> u8 {
+    /// Where output pixel (x, y) reads the canvas.
+    fn source(&self, (x, y): (i64, i64)) -> (f64, f64) {
         let [r0, r1] = &self.inverse;
         let (x, y) = (x as f64, y as f64);
-        let sx = r0[0] * x + r0[1] * y + r0[2];
-        let sy = r1[0] * x + r1[1] * y + r1[2];
+        (r0[0] * x + r0[1] * y + r0[2], r1[0] * x + r1[1] * y + r1[2])
+    }
+
+    /// Output pixel (x, y): the canvas (`read`, black outside it) sampled bilinearly.
+    fn sample(&self, read: &impl Fn(i64, i64) -> u8, (x, y): (i64, i64)) -> u8 {
+        let (sx, sy) = self.source((x, y));
         let (fx, fy) = (sx.floor(), sy.floor());
         let (ax, ay) = ((sx - fx) as f32, (sy - fy) as f32);
         let (ix, iy) = (fx as i64, fy as i64);
-        let at = |dx: i64, dy: i64| -> f32 {
-            let (px, py) = (ix + dx, iy + dy);
-            if (0..cw as i64).contains(&px) && (0..ch as i64).contains(&py) {
-                canvas[py as usize * cw + px as usize] as f32
-            } else {
-                0.0
-            }
-        };
+        let at = |dx: i64, dy: i64| -> f32 { read(ix + dx, iy + dy) as f32 };
         let top = at(0, 0) * (1.0 - ax) + at(1, 0) * ax;
         let bottom = at(0, 1) * (1.0 - ax) + at(1, 1) * ax;
         (top * (1.0 - ay) + bottom * ay)

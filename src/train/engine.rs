@@ -518,8 +518,12 @@ fn weights_are_finite(model: &ReidModel) -> bool {
     impl ModuleVisitor for Sum {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             let total = param.val().abs().sum();
+            // Parameters may live on several devices (a model spread over replicas).
             self.0 = Some(match self.0.take() {
-                Some(sum) => sum + total,
+                Some(sum) => {
+                    let device = sum.device();
+                    sum + total.to_device(&device)
+                }
                 None => total,
             });
         }
