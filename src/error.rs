@@ -90,14 +90,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// Training's loss stopped being a finite number.
-    #[error("the loss diverged ({loss}) at epoch {epoch}, step {step}: lower the learning rate")]
+    /// Training diverged: the loss, or the weights after an epoch, stopped being finite.
+    #[error(
+        "training diverged at epoch {epoch}, step {step} (loss {loss}): lower the learning rate"
+    )]
     Diverged {
         /// Epoch, from 1.
         epoch: usize,
         /// Step in the epoch, from 1.
         step: usize,
-        /// The loss.
+        /// The step's loss (the epoch's mean when the weights were found non-finite).
         loss: f32,
     },
     /// The operation was stopped by its caller (a progress callback asked to cancel).

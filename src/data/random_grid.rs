@@ -51,7 +51,8 @@ pub fn numpy_color(drawn: [usize; 3]) -> [u8; 3] {
 const SHIFT_Y: i64 = 16;
 
 /// Paints the grid over an RGB image; images under 2 × 2 pixels are left as they are
-/// (deep-object-reid's window would be empty).
+/// (deep-object-reid's window would be empty). For sides under 5 pixels its window runs off the
+/// canvas, where NumPy's slicing shortens it and reid reads black.
 pub fn draw_grid(rgb: &mut [u8], w: usize, h: usize, draw: &GridDraw) {
     if w < 2 || h < 2 {
         return;

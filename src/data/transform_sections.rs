@@ -598,13 +598,19 @@ impl RandomPatch {
 
 impl RandomGrid {
     fn validate(&self) -> Result<()> {
-        if self.grid_size.0 < 1 || self.thickness.0 < 1 || self.thickness.1 > MAX_THICKNESS {
+        let ok = self.grid_size.0 >= 1
+            && self.grid_size.1 <= MAX_SIZE
+            && self.thickness.0 >= 1
+            && self.thickness.1 <= MAX_THICKNESS
+            && self.angle.0 >= -MAX_ANGLE
+            && self.angle.1 <= MAX_ANGLE;
+        if !ok {
             return Err(invalid(
                 "random_grid",
                 format!(
-                    "needs grid_size ≥ 1 and thickness 1–{MAX_THICKNESS} (grid_size {:?}, \
-                     thickness {:?})",
-                    self.grid_size, self.thickness
+                    "needs grid_size 1–{MAX_SIZE}, thickness 1–{MAX_THICKNESS} and angles within \
+                     ±{MAX_ANGLE} (grid_size {:?}, thickness {:?}, angle {:?})",
+                    self.grid_size, self.thickness, self.angle
                 ),
             ));
         }
@@ -615,15 +621,23 @@ impl RandomGrid {
 /// The thickest line reid draws (deep-object-reid's defaults stay under 7).
 const MAX_THICKNESS: i64 = 255;
 
+/// The widest grid spacing and circle radius, pixels (the defaults stay under 65): bounds
+/// the drawing's work and keeps its fixed-point arithmetic (16 fraction bits) far from
+/// overflow.
+const MAX_SIZE: i64 = 4096;
+
+/// The largest turn of the grid, degrees.
+const MAX_ANGLE: i64 = 3600;
+
 impl RandomFigures {
     fn validate(&self) -> Result<()> {
         let (t, r) = (self.thicknesses, self.circle_radiuses);
-        if t.0 < 1 || t.1 > MAX_THICKNESS || r.0 < 0 || self.figures.is_empty() {
+        if t.0 < 1 || t.1 > MAX_THICKNESS || r.0 < 0 || r.1 > MAX_SIZE || self.figures.is_empty() {
             return Err(invalid(
                 "random_figures",
                 format!(
-                    "needs thicknesses 1–{MAX_THICKNESS}, circle_radiuses ≥ 0 and at least one \
-                     figure (thicknesses {t:?}, circle_radiuses {r:?})"
+                    "needs thicknesses 1–{MAX_THICKNESS}, circle_radiuses 0–{MAX_SIZE} and at \
+                     least one figure (thicknesses {t:?}, circle_radiuses {r:?})"
                 ),
             ));
         }
@@ -1109,6 +1123,9 @@ mod tests {
             "random_grid: {enable: True, grid_size: '(0, 4)'}",
             "random_grid: {enable: True, color: '(256, 0, 0)'}",
             "random_grid: {enable: True, angle: '(90, 10)'}",
+            "random_grid: {enable: True, grid_size: '(24, 1e30)'}",
+            "random_grid: {enable: True, angle: '(0, 99999)'}",
+            "random_figures: {enable: True, circle_radiuses: '(5, 100000)'}",
             "random_figures: {enable: True, figures: [ellipse]}",
             "random_figures: {enable: True, thicknesses: '(0, 3)'}",
             "random_background_substitution: {enable: True}",

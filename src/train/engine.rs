@@ -138,7 +138,8 @@ pub fn train(
 }
 
 /// `config` training at the rate the range test suggests (written with its curve to
-/// `lr_find.csv`), or, resuming, at the rate the run found when it started.
+/// `lr_find.csv`) or the search by trial runs found (`lr_search.csv`), or, resuming, at the
+/// rate the run found when it started.
 fn with_found_rate(
     config: &TrainConfig,
     options: &LrFindOptions,
@@ -200,9 +201,7 @@ fn searched_rate(
         seed: config.seed,
     };
     let folder = config.save_dir.join("lr_search");
-    let mut count = 0;
-    let report = search(&settings, &mut |lr, verdict| {
-        count += 1;
+    let report = search(&settings, &mut |count, lr, verdict| {
         let mut c = config.clone();
         c.schedule.lr = lr;
         c.schedule.lr_finder = None;
@@ -247,6 +246,8 @@ fn searched_rate(
             },
             None,
         );
+        // A trial's checkpoints are of no further use (and a search holds many trials).
+        std::fs::remove_dir_all(&c.save_dir).map_err(|e| Error::io(&c.save_dir, e))?;
         match outcome {
             Ok(_) => Ok(scores),
             Err(Error::Cancelled) if pruned => Ok(scores),
@@ -257,12 +258,14 @@ fn searched_rate(
             }
             Err(e) => Err(e),
         }
-    })?;
-    std::fs::create_dir_all(&config.save_dir).map_err(|e| Error::io(&config.save_dir, e))?;
-    report.write_csv(&config.save_dir.join("lr_search.csv"))?;
+    });
+    // Gone however the search ended (a cancelled or failed trial leaves its folder).
     if folder.exists() {
         std::fs::remove_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
     }
+    let report = report?;
+    std::fs::create_dir_all(&config.save_dir).map_err(|e| Error::io(&config.save_dir, e))?;
+    report.write_csv(&config.save_dir.join("lr_search.csv"))?;
     Ok(report.best)
 }
 
@@ -329,8 +332,12 @@ fn run(
     let mut stopped_early = false;
 
     if state.epochs_done < config.schedule.fixbase_epoch {
-        // A misspelt layer would otherwise freeze the whole model for these epochs.
+        // A misspelt layer would otherwise freeze the whole model for these epochs (and the
+        // mutual-learning peer, of another architecture maybe, is opened alike).
         check_layers(&stepper.model, &config.schedule.open_layers, "open_layers")?;
+        if let Some(peer) = &stepper.peer {
+            check_layers(&peer.model, &config.schedule.open_layers, "open_layers")?;
+        }
     }
     for epoch in state.epochs_done..config.schedule.max_epoch {
         let started = Instant::now();

@@ -128,11 +128,17 @@ pub fn mutual_kl(peer: Tensor<2>, logits: Tensor<2>) -> Tensor<1> {
 /// embeddings of the batch, each scaled to unit length, give cosine similarities mapped to
 /// [0, 1] and normalized per row into a distribution over the batch; the loss is the mean over
 /// all pairs of `p_t · log((p_t + ε) / (p_s + ε))`. Student and teacher embeddings may differ
-/// in size; the teacher's are constants.
+/// in size; the teacher's are constants. An all-zero embedding (OSNet's embedding ends in a
+/// ReLU) counts as fast-reid counts it, as the zero vector, but passes no gradient: fast-reid's
+/// gradient there is NaN (the square root's at 0), which would make every weight NaN.
 pub fn probabilistic_transfer(student: Tensor<2>, teacher: Tensor<2>) -> Tensor<1> {
     const EPS: f32 = 1e-7;
+    // Below this squared norm an embedding is treated as zero.
+    const TINY: f32 = 1e-24;
     let distribution = |x: Tensor<2>| {
-        let unit = x.clone() / (x.powf_scalar(2.0).sum_dim(1).sqrt() + EPS);
+        let squares = x.clone().powf_scalar(2.0).sum_dim(1);
+        let live = squares.clone().greater_elem(TINY).float();
+        let unit = x * live / (squares.clamp_min(TINY).sqrt() + EPS);
         let similarity = (unit.clone().matmul(unit.transpose()) + 1.0) / 2.0;
         similarity.clone() / similarity.sum_dim(1)
     };

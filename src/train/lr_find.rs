@@ -42,7 +42,8 @@ impl LrFindReport {
     }
 }
 
-/// Runs the range test with `config`'s model, data, optimizer and losses.
+/// Runs the range test with `config`'s model, data, optimizer and losses (whatever
+/// `options.mode` says: the searches by trial runs are run by `train::train`).
 pub fn lr_find(
     config: &TrainConfig,
     options: &LrFindOptions,

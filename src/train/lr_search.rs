@@ -12,8 +12,11 @@
 //!   candidates drawn from the good mixture, the one with the largest density ratio kept;
 //!   rounded to `step` when one is given. A rate tried before is a pruned trial that trains
 //!   nothing, as deep-object-reid's `configure_lr_finder` makes it.
-//! - A trial stops after an epoch whose score is below the median of the completed trials'
-//!   scores at that epoch, once five trials have completed (optuna's default `MedianPruner`).
+//! - A trial stops after an epoch when its best score so far is below the median of the
+//!   completed trials' scores at that epoch (or is not a number), once five trials have
+//!   completed (optuna's default `MedianPruner`). A diverged trial (its last score −∞)
+//!   counts as completed, as a run whose accuracy collapsed does in deep-object-reid.
+//! - The best rate is the first of the completed trials with the highest last score.
 //!
 //! The trials themselves are run by the caller (`train::engine`), so this module holds only
 //! the search: it sees rates go out and scores come back.
@@ -102,15 +105,20 @@ impl SearchReport {
     }
 }
 
-/// What a trial's runner hears after each epoch: `true` to go on.
+/// What a trial's runner hears after each epoch (from 1) with its score: `true` to go on.
 pub type Verdict<'a> = &'a mut dyn FnMut(usize, f64) -> bool;
 
-/// Runs the search: `trial(lr, verdict)` trains one trial, calling `verdict(epoch, score)`
-/// after each epoch and stopping when it says no; it returns the scores it got.
-pub fn search(
-    settings: &SearchSettings,
-    trial: &mut dyn FnMut(f64, Verdict) -> Result<Vec<f64>>,
-) -> Result<SearchReport> {
+/// Runs one trial: its number (from 1), its rate and the verdict to ask after each epoch;
+/// returns the scores it got.
+pub type TrialRunner<'a> = &'a mut dyn FnMut(usize, f64, Verdict) -> Result<Vec<f64>>;
+
+/// The most trials a search runs.
+const MAX_TRIALS: usize = 1000;
+
+/// Runs the search: `trial(number, lr, verdict)` trains trial `number` (from 1, as in the
+/// report), calling `verdict(epoch, score)` after each epoch and stopping when it says no; it
+/// returns the scores it got.
+pub fn search(settings: &SearchSettings, trial: TrialRunner) -> Result<SearchReport> {
     settings.check()?;
     let grid = settings.grid();
     let mut rng = Rng::derive(settings.seed, &[0x0054_5045]);
@@ -119,8 +127,14 @@ pub fn search(
         SearchMode::Grid => grid.len().min(settings.trials),
         SearchMode::Tpe => settings.trials,
     };
+    let distinct = grid.len();
     let mut planned = grid.into_iter();
     for _ in 0..count {
+        let tried = trials.iter().filter(|t| !t.scores.is_empty()).count();
+        if settings.step.is_some() && tried >= distinct {
+            // Every rate of the grid has been tried: further proposals could only repeat.
+            break;
+        }
         let lr = match settings.mode {
             SearchMode::Grid => match planned.next() {
                 Some(lr) => lr,
@@ -137,22 +151,29 @@ pub fn search(
             continue;
         }
         let mut pruned = false;
+        let number = trials.len() + 1;
         let scores = {
             let done = &trials;
+            let mut best = f64::NEG_INFINITY;
             let mut verdict = |epoch: usize, score: f64| {
-                pruned = below_median(done, epoch, score);
+                best = best.max(score);
+                pruned = score.is_nan() || below_median(done, epoch, best);
                 !pruned
             };
-            trial(lr, &mut verdict)?
+            trial(number, lr, &mut verdict)?
         };
         trials.push(Trial { lr, scores, pruned });
     }
+    // The first of equal scores, as optuna keeps its first best trial.
     let best = trials
         .iter()
         .filter(|t| !t.pruned)
         .filter_map(|t| Some((t.last()?, t.lr)))
         .filter(|(score, _)| score.is_finite())
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .fold(None, |best: Option<(f64, f64)>, (score, lr)| match best {
+            Some((top, _)) if top >= score => best,
+            _ => Some((score, lr)),
+        })
         .map(|(_, lr)| lr)
         .ok_or_else(|| Error::InvalidInput("lr search: no trial completed".into()))?;
     Ok(SearchReport { trials, best })
@@ -164,7 +185,8 @@ fn below_median(trials: &[Trial], epoch: usize, score: f64) -> bool {
     let mut at: Vec<f64> = trials
         .iter()
         .filter(|t| !t.pruned)
-        .filter_map(|t| t.scores.get(epoch - 1).copied())
+        .filter_map(|t| t.scores.get(epoch.checked_sub(1)?).copied())
+        .filter(|s| !s.is_nan())
         .collect();
     if trials.iter().filter(|t| !t.pruned).count() < 5 || at.is_empty() {
         return false;
@@ -186,11 +208,11 @@ impl SearchSettings {
             && self.max_lr.is_finite()
             && self.step.is_none_or(|s| s > 0.0 && s.is_finite())
             && self.epochs > 0
-            && self.trials > 0;
+            && (1..=MAX_TRIALS).contains(&self.trials);
         if !ok {
             return Err(Error::InvalidInput(format!(
                 "lr search: needs 0 < min_lr < max_lr (finite), step > 0, epochs ≥ 1 and \
-                 n_trials ≥ 1, got {self:?}"
+                 n_trials 1–{MAX_TRIALS}, got {self:?}"
             )));
         }
         if self.mode == SearchMode::Grid && self.step.is_none() {
@@ -364,7 +386,7 @@ mod tests {
     }
 
     /// A made-up objective peaked at 0.017: the score after each epoch approaches it.
-    fn peaked(lr: f64, verdict: Verdict) -> Result<Vec<f64>> {
+    fn peaked(_: usize, lr: f64, verdict: Verdict) -> Result<Vec<f64>> {
         let top = 1.0 - ((lr - 0.017) / 0.01).powi(2);
         let mut scores = Vec::new();
         for epoch in 1..=3 {
@@ -427,6 +449,56 @@ mod tests {
     }
 
     #[test]
+    fn ties_go_to_the_first_and_a_spent_grid_ends_tpe() {
+        let flat = |_: usize, _: f64, verdict: Verdict| -> Result<Vec<f64>> {
+            verdict(1, 0.5);
+            Ok(vec![0.5])
+        };
+        let grid = SearchSettings {
+            epochs: 1,
+            ..settings(SearchMode::Grid, 100)
+        };
+        let report = search(&grid, &mut |n, lr, v| flat(n, lr, v)).unwrap();
+        assert_eq!(report.best, grid.grid()[0]);
+        let small = SearchSettings {
+            max_lr: 0.009,
+            ..SearchSettings {
+                mode: SearchMode::Tpe,
+                ..grid
+            }
+        };
+        let report = search(&small, &mut |n, lr, v| flat(n, lr, v)).unwrap();
+        let tried = report
+            .trials
+            .iter()
+            .filter(|t| !t.scores.is_empty())
+            .count();
+        assert_eq!(tried, 5, "the grid's five rates, each once");
+        assert!(report.trials.len() < 100, "{}", report.trials.len());
+    }
+
+    #[test]
+    fn a_score_that_is_not_a_number_stops_its_trial() {
+        let mut calls = 0;
+        let report = search(&settings(SearchMode::Grid, 3), &mut |_, lr, verdict| {
+            calls += 1;
+            let s = if lr > 0.0045 { f64::NAN } else { 0.9 };
+            let mut scores = Vec::new();
+            for epoch in 1..=3 {
+                scores.push(s);
+                if !verdict(epoch, s) {
+                    break;
+                }
+            }
+            Ok(scores)
+        })
+        .unwrap();
+        assert_eq!(calls, 3);
+        assert!(report.trials[1].pruned && report.trials[1].scores.len() == 1);
+        assert!((report.best - 0.004).abs() < 1e-12);
+    }
+
+    #[test]
     fn settings_are_checked() {
         let mut s = settings(SearchMode::Grid, 10);
         s.step = None;
@@ -452,6 +524,10 @@ mod tests {
             SearchSettings {
                 step: Some(1e-9),
                 ..settings(SearchMode::Grid, 3)
+            },
+            SearchSettings {
+                trials: 1001,
+                ..settings(SearchMode::Tpe, 3)
             },
         ] {
             assert!(search(&bad, &mut peaked).is_err(), "{bad:?}");

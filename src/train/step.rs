@@ -109,7 +109,7 @@ pub struct Teacher {
 }
 
 /// The teacher's outputs for a batch, constants of the step.
-pub struct Taught {
+pub(crate) struct Taught {
     logits: Tensor<2>,
     features: Tensor<2>,
 }
