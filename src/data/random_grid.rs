@@ -83,11 +83,21 @@ pub fn grid_mask(w: usize, h: usize, draw: &GridDraw) -> Vec<bool> {
     let mut canvas = Canvas::windowed(&mut stored, (cw as usize, ch as usize), region, 1);
     let step = draw.spacing.max(1);
     let s = step as i64;
+    // A line whose box (widened by its thickness) misses the stored region colours nothing
+    // there: most of the canvas's lines are skipped.
+    let reach = draw.thickness as i64 + 1;
+    let misses = |lo: i64, hi: i64, start: i64, len: usize| {
+        hi + reach < start || lo - reach >= start + len as i64
+    };
     for i in (0..ch).step_by(step) {
-        line(&mut canvas, (0, i), (cw, i + s), &[255], draw.thickness);
+        if !misses(i, i + s, ry, rh) {
+            line(&mut canvas, (0, i), (cw, i + s), &[255], draw.thickness);
+        }
     }
     for i in (0..cw).step_by(step) {
-        line(&mut canvas, (i, 0), (i + s, ch), &[255], draw.thickness);
+        if !misses(i, i + s, rx, rw) {
+            line(&mut canvas, (i, 0), (i + s, ch), &[255], draw.thickness);
+        }
     }
     let read = |x: i64, y: i64| -> u8 {
         let (x, y) = (x - rx, y - ry);
