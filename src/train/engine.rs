@@ -16,8 +16,7 @@ use super::checkpoint::{
     RunState, Start, Trained, read_json, resumable, start_or_resume, write_checkpoint,
 };
 use super::classify_eval::{ClassificationMetrics, Readout, evaluate_classifier};
-use super::config::LrFindMode;
-use super::config::{Distributed, TrainConfig};
+use super::config::{Distributed, LrFindMode, TrainConfig};
 use super::distributed::Team;
 use super::early_stop::{judge, should_stop};
 use super::evaluate::{evaluate_dataset, evaluate_video_dataset};
