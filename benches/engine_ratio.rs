@@ -3,7 +3,9 @@
 //! round and the ratio of the fastest. On a shared machine whose speed drifts by a factor of
 //! two within minutes (ONNX Runtime alone gave 225 and 491 images/s for one batch-1 case in
 //! two criterion runs), separate runs of the two engines compare their luck; taken in turns,
-//! both meet the same drift. Needs ONNX Runtime (found as the Extractor finds it).
+//! both meet the same drift. Each run starts after a short pause ([`PAUSE`]), so that neither
+//! engine runs while the other's threads still spin. Needs ONNX Runtime (found as the
+//! Extractor finds it).
 //!
 //! `cargo bench --bench engine_ratio [-- ROUNDS] [MODEL] [BATCH]` (default 40 rounds per case;
 //! a model name such as `osnet_x0_25` or a batch size, `1` or `32`, keeps only those cases —
@@ -23,6 +25,12 @@ use support::Cases;
 #[global_allocator]
 static ALLOCATOR: reid::allocator::ReusingAllocator =
     reid::allocator::ReusingAllocator::new(reid::allocator::DEFAULT_CAPACITY);
+
+/// Idle time before each timed run. Both engines' threads keep spinning for a while after a
+/// run (ONNX Runtime's by default, rayon's before they sleep): run right after the other
+/// engine, a batch-1 run had one of the two cores taken (osnet_x1_0's Burn run took 21 ms
+/// instead of 15). A host extracting per video frame calls with such pauses too.
+const PAUSE: Duration = Duration::from_millis(20);
 
 fn timed(f: impl FnOnce()) -> Duration {
     let start = Instant::now();
@@ -69,9 +77,11 @@ fn main() {
             }
             let (mut by_ort, mut by_burn) = (Vec::new(), Vec::new());
             for _ in 0..cases.rounds {
+                std::thread::sleep(PAUSE);
                 by_ort.push(timed(|| {
                     ort.extract_prepared(&input, batch).unwrap();
                 }));
+                std::thread::sleep(PAUSE);
                 by_burn.push(timed(|| {
                     burn.extract_prepared(&input, batch).unwrap();
                 }));

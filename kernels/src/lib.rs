@@ -29,6 +29,8 @@ mod batch_norm;
 mod dense;
 mod depthwise;
 #[cfg(target_arch = "x86_64")]
+mod depthwise_avx512;
+#[cfg(target_arch = "x86_64")]
 mod direct;
 mod flex;
 mod gate;
