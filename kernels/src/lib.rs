@@ -38,6 +38,8 @@ pub mod inference;
 pub mod matrix;
 mod output;
 mod pool;
+#[cfg(target_arch = "x86_64")]
+mod pool_avx512;
 mod scratch;
 mod shape;
 mod simd;

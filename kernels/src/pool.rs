@@ -1,7 +1,9 @@
 //! Max and average pooling over `[n, c, h, w]`, per plane, and their gradients. Burn's Flex
 //! backend pools through its 3-D path with an index tensor even in inference.
 
-use crate::output::filled_in_parts;
+use crate::output::{filled_in_parts, written_in_parts};
+#[cfg(target_arch = "x86_64")]
+use crate::pool_avx512;
 use crate::scratch::with_scratch;
 use crate::simd::vectorized;
 
@@ -135,6 +137,20 @@ fn nan_max(a: f32, b: f32) -> f32 {
 /// `kh · kw` comparisons per output, in loops that vectorize.
 pub(crate) fn max_forward(s: &PoolShape, x: &[f32]) -> Vec<f32> {
     let (hw, p) = (s.h * s.w, s.oh * s.ow);
+    #[cfg(target_arch = "x86_64")]
+    if s.p.kernel == [3, 3]
+        && s.p.stride == [2, 2]
+        && s.p.padding == [1, 1]
+        && pool_avx512::available()
+    {
+        return written_in_parts(s.planes * p, p, true, 4, |plane, out| {
+            let input = &x[plane * hw..][..hw];
+            with_scratch(pool_avx512::scratch_len(s.w), |scratch| {
+                // SAFETY: AVX-512F is available (checked).
+                unsafe { pool_avx512::max_3x3_s2_plane(input, (s.h, s.w), scratch, out) }
+            })
+        });
+    }
     let cols: Vec<(usize, usize)> = (0..s.ow).map(|ox| s.cols(ox)).collect();
     filled_in_parts(s.planes * p, p, true, 4, |plane, out| {
         let input = &x[plane * hw..][..hw];
