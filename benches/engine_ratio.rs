@@ -1,13 +1,15 @@
 //! The Burn engine against ONNX Runtime on the same export, measured in turns: each round runs
-//! one batch on each engine, alternately, and the report gives each engine's fastest and median
-//! round and the ratio of the fastest. On a shared machine whose speed drifts by a factor of
-//! two within minutes (ONNX Runtime alone gave 225 and 491 images/s for one batch-1 case in
-//! two criterion runs), separate runs of the two engines compare their luck; taken in turns,
-//! both meet the same drift. Each run starts after a short pause ([`PAUSE`]), so that neither
-//! engine runs while the other's threads still spin. Needs ONNX Runtime (found as the
-//! Extractor finds it).
+//! a few batches on one engine, then on the other, and the report gives each engine's fastest
+//! and median run and the ratio of the fastest. On a shared machine whose speed drifts by a
+//! factor of two within minutes (ONNX Runtime alone gave 225 and 491 images/s for one batch-1
+//! case in two criterion runs), separate runs of the two engines compare their luck; taken in
+//! turns, both meet the same drift. The first run of each engine's turn is not timed: the other
+//! engine's threads still spin for a while after its last run (ONNX Runtime's by default,
+//! rayon's before they sleep), and one of the two cores was taken (osnet_x0_25's batch of 32
+//! ran 20 % slower right after ONNX Runtime's). Needs ONNX Runtime (found as the Extractor
+//! finds it).
 //!
-//! `cargo bench --bench engine_ratio [-- ROUNDS] [MODEL] [BATCH]` (default 40 rounds per case;
+//! `cargo bench --bench engine_ratio [-- ROUNDS] [MODEL] [BATCH]` (default 15 rounds per case;
 //! a model name such as `osnet_x0_25` or a batch size, `1` or `32`, keeps only those cases —
 //! for profiling one of them).
 
@@ -26,11 +28,8 @@ use support::Cases;
 static ALLOCATOR: reid::allocator::ReusingAllocator =
     reid::allocator::ReusingAllocator::new(reid::allocator::DEFAULT_CAPACITY);
 
-/// Idle time before each timed run. Both engines' threads keep spinning for a while after a
-/// run (ONNX Runtime's by default, rayon's before they sleep): run right after the other
-/// engine, a batch-1 run had one of the two cores taken (osnet_x1_0's Burn run took 21 ms
-/// instead of 15). A host extracting per video frame calls with such pauses too.
-const PAUSE: Duration = Duration::from_millis(20);
+/// Timed runs per engine and round, after one untimed.
+const RUNS_PER_TURN: usize = 3;
 
 fn timed(f: impl FnOnce()) -> Duration {
     let start = Instant::now();
@@ -44,7 +43,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let cases = Cases::from_args(40);
+    let cases = Cases::from_args(15);
     let dir = tempfile::tempdir().unwrap();
     println!("model        batch  engine        fastest img/s  median img/s  ratio (fastest)");
     for arch in [Arch::OsnetX0_25, Arch::OsnetX1_0] {
@@ -77,14 +76,14 @@ fn main() {
             }
             let (mut by_ort, mut by_burn) = (Vec::new(), Vec::new());
             for _ in 0..cases.rounds {
-                std::thread::sleep(PAUSE);
-                by_ort.push(timed(|| {
-                    ort.extract_prepared(&input, batch).unwrap();
-                }));
-                std::thread::sleep(PAUSE);
-                by_burn.push(timed(|| {
-                    burn.extract_prepared(&input, batch).unwrap();
-                }));
+                for (engine, times) in [(&ort, &mut by_ort), (&burn, &mut by_burn)] {
+                    engine.extract_prepared(&input, batch).unwrap();
+                    for _ in 0..RUNS_PER_TURN {
+                        times.push(timed(|| {
+                            engine.extract_prepared(&input, batch).unwrap();
+                        }));
+                    }
+                }
             }
             let rate = |d: Duration| batch as f64 / d.as_secs_f64();
             let (ort_fast, burn_fast) = (
