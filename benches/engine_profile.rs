@@ -1,7 +1,8 @@
 //! Where the Burn engine's time goes: the kernel graph of each model (the Extractor's Burn
 //! engine runs it) profiled step by step, grouped by kind of step, with each kind's arithmetic
 //! rate against the matrix product's peak measured in the same run (a 1024³ product on the same
-//! threads). Each step's time is its fastest of the rounds.
+//! threads), then by size (steps of one kind and the same multiply-adds). Each step's time is
+//! its fastest of the rounds.
 //!
 //! `cargo bench --bench engine_profile [-- ROUNDS] [MODEL] [BATCH]` (default 20 rounds; a
 //! model name or a batch size, `1` or `32`, keeps only those cases).
@@ -73,12 +74,19 @@ fn main() {
                     }
                 }
             }
+            // Steps of one kind and size together: which layers stand far from the peak.
+            let mut sizes: BTreeMap<(&str, u64), (Duration, u64)> = BTreeMap::new();
+            for &(time, kind, macs) in fastest.iter().flatten() {
+                let entry = sizes.entry((kind, macs)).or_default();
+                *entry = (entry.0 + time, entry.1 + 1);
+            }
             let mut kinds: BTreeMap<&str, (Duration, u64, usize)> = BTreeMap::new();
             for (time, kind, macs) in fastest.into_iter().flatten() {
                 let entry = kinds.entry(kind).or_default();
                 *entry = (entry.0 + time, entry.1 + macs, entry.2 + 1);
             }
             let total: Duration = kinds.values().map(|k| k.0).sum();
+            let by_size = sizes.into_iter().filter(|((_, macs), _)| *macs > 0);
             println!(
                 "\n{arch}, batch {batch}: {:.2} ms by the steps' fastest rounds",
                 total.as_secs_f64() * 1e3
@@ -100,6 +108,16 @@ fn main() {
                     "  {kind:<13} {steps:>6} {:>7.2} {:>6.1}% {rate} {share_of_peak}",
                     time.as_secs_f64() * 1e3,
                     100.0 * time.as_secs_f64() / total.as_secs_f64(),
+                );
+            }
+            println!("  by size: kind, multiply-adds per step × steps, ms, GMAC/s, of peak");
+            for ((kind, macs), (time, steps)) in by_size {
+                let rate = (macs * steps) as f64 / time.as_secs_f64();
+                println!(
+                    "    {kind:<11} {macs:>10} ×{steps:<3} {:>7.3} {:>8.1} {:>6.0}%",
+                    time.as_secs_f64() * 1e3,
+                    rate / 1e9,
+                    100.0 * rate / peak
                 );
             }
         }
