@@ -148,10 +148,11 @@ fn pad_into(padded: &mut [f32], input: &[f32], s: &ConvShape) {
 /// plane: each output value is summed whole in registers and written once, instead of a load,
 /// an add and a store of the output row per tap. The taps are summed in the same order as
 /// [`forward_plane_any`] does; at stride 1 each as one fused multiply-add (a rounding fewer).
-/// Stride 1 on a CPU with AVX-512 goes to `depthwise_avx512::plane` (4× faster: no padded
-/// copy, no zeroing, bias and ReLU in the store). `finish` and the result as in
-/// [`forward_plane`].
+/// Stride 1 with padding below `K` on a CPU with AVX-512 goes to `depthwise_avx512::plane`
+/// (4× faster: no padded copy, no zeroing, bias and ReLU in the store). `finish` and the
+/// result as in [`forward_plane`].
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn forward_plane_square<'a, const K: usize>(
     s: &ConvShape,
     input: &[f32],
@@ -160,7 +161,6 @@ fn forward_plane_square<'a, const K: usize>(
     out: &'a mut [MaybeUninit<f32>],
     finish: Option<(f32, bool)>,
 ) -> (&'a mut [f32], bool) {
-    let wp = s.w + 2 * s.pw;
     let taps: [[f32; K]; K] = std::array::from_fn(|ki| std::array::from_fn(|kj| w[ki * K + kj]));
     #[cfg(target_arch = "x86_64")]
     if s.sh == 1 && s.sw == 1 && s.ph < K && s.pw < K && depthwise_avx512::available() {
@@ -171,19 +171,33 @@ fn forward_plane_square<'a, const K: usize>(
             unsafe { depthwise_avx512::plane::<K>(input, sizes.0, sizes.1, &taps, finished, out) };
         return (out, finish.is_some());
     }
-    pad_into(padded, input, s);
-    // The loops below write every value; zeroed only to be had as floats.
+    // The loops write every value; zeroed only to be had as floats.
     let out = zeroed(out);
+    forward_plane_square_portable(s, input, &taps, padded, out);
+    (out, false)
+}
+
+/// [`forward_plane_square`]'s loops for any CPU, on a zero-padded copy of the plane.
+#[inline(always)]
+fn forward_plane_square_portable<const K: usize>(
+    s: &ConvShape,
+    input: &[f32],
+    taps: &[[f32; K]; K],
+    padded: &mut [f32],
+    out: &mut [f32],
+) {
+    let wp = s.w + 2 * s.pw;
+    pad_into(padded, input, s);
     if s.sh == 1 && s.sw == 1 {
         let mut oy = 0;
         while oy + ROWS <= s.oh {
-            row_block::<K, ROWS>(s.ow, &taps, padded, wp, oy, out);
+            row_block::<K, ROWS>(s.ow, taps, padded, wp, oy, out);
             oy += ROWS;
         }
         for oy in oy..s.oh {
-            row_block::<K, 1>(s.ow, &taps, padded, wp, oy, out);
+            row_block::<K, 1>(s.ow, taps, padded, wp, oy, out);
         }
-        return (out, false);
+        return;
     }
     let span = (s.ow - 1) * s.sw + K;
     for (oy, dst) in out.chunks_exact_mut(s.ow).enumerate() {
@@ -198,7 +212,6 @@ fn forward_plane_square<'a, const K: usize>(
             *d = acc;
         }
     }
-    (out, false)
 }
 
 /// Output rows summed together at stride 1: each input row loaded once serves up to `K` of
@@ -449,5 +462,64 @@ fn weight_grad_plane_any(s: &ConvShape, input: &[f32], dy: &[f32], dw: &mut [f32
             }
             dw[ki * s.kw + kj] += sum;
         }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::shape::ConvParams;
+
+    /// The AVX-512 plane and the portable loops sum the same taps in the same order with the
+    /// same fused multiply-adds: the same bits, for every padding pair below `K` (the input
+    /// gradient's transposed padding differs by axis).
+    fn same_bits<const K: usize>() {
+        let value = |i: usize| ((i * 7919 % 1013) as f32 - 506.0) / 300.0;
+        let w: Vec<f32> = (0..K * K).map(|i| value(i + 3)).collect();
+        let taps: [[f32; K]; K] =
+            std::array::from_fn(|ki| std::array::from_fn(|kj| w[ki * K + kj]));
+        for (h, width) in [(1, 1), (4, 7), (9, 16), (13, 37)] {
+            for (ph, pw) in (0..K).flat_map(|ph| (0..K).map(move |pw| (ph, pw))) {
+                let params = ConvParams {
+                    stride: [1, 1],
+                    padding: [ph, pw],
+                    groups: 1,
+                };
+                let Some(s) = ConvShape::new([1, 1, h, width], [1, 1, K, K], params) else {
+                    continue;
+                };
+                let input: Vec<f32> = (0..h * width).map(value).collect();
+                let mut padded = vec![0.0; (h + 2 * ph) * (width + 2 * pw)];
+                let mut portable = vec![f32::NAN; s.p()];
+                forward_plane_square_portable(&s, &input, &taps, &mut padded, &mut portable);
+                let mut out = vec![MaybeUninit::new(f32::NAN); s.p()];
+                // SAFETY: AVX-512F is available (checked by the caller).
+                let ours = unsafe {
+                    depthwise_avx512::plane::<K>(
+                        &input,
+                        (h, width),
+                        (ph, pw),
+                        &taps,
+                        (0.0, false),
+                        &mut out,
+                    )
+                };
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(ours),
+                    bits(&portable),
+                    "K {K}, {h}×{width}, padding ({ph}, {pw})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_avx512_plane_gives_the_portable_loops_bits() {
+        if !depthwise_avx512::available() {
+            return;
+        }
+        same_bits::<3>();
+        same_bits::<5>();
     }
 }

@@ -4,9 +4,9 @@
 //! The same loop written on arrays of `f32` (`depthwise::taps_sum`) compiled to permutes,
 //! pairs of scalar loads and stack spills for its `[[f32; 16]; 4]` sums: 5–7 GMAC/s on one
 //! core whose multiply-add peak is ~50. Here each output row's sixteen columns are one
-//! register, each tap one broadcast weight times one (masked) load of the padded input, so the
-//! loop is the multiply-adds and the loads alone. x86-64 only; other CPUs keep the portable
-//! loop.
+//! register, each tap one broadcast weight times one masked load of the input plane itself (the
+//! padding is masked off, never stored), so the loop is the multiply-adds and the loads alone.
+//! x86-64 only; other CPUs keep the portable loop.
 
 use std::mem::MaybeUninit;
 
@@ -207,22 +207,22 @@ mod tests {
             std::array::from_fn(|ki| std::array::from_fn(|kj| value(ki * K + kj + 11)));
         // Widths around the sixteen lanes and the four rows, every padding below K.
         for (h, w) in [(1, 1), (3, 7), (5, 16), (6, 17), (9, 33), (K, 40)] {
-            for pad in 0..K {
-                if h + 2 * pad < K || w + 2 * pad < K {
+            for (ph, pw) in (0..K).flat_map(|ph| (0..K).map(move |pw| (ph, pw))) {
+                if h + 2 * ph < K || w + 2 * pw < K {
                     continue;
                 }
                 for finish in [(0.0, false), (-0.25, true)] {
                     let input: Vec<f32> = (0..h * w).map(value).collect();
-                    let (oh, ow) = (h + 2 * pad + 1 - K, w + 2 * pad + 1 - K);
+                    let (oh, ow) = (h + 2 * ph + 1 - K, w + 2 * pw + 1 - K);
                     let mut out = vec![MaybeUninit::new(f32::NAN); oh * ow];
                     // SAFETY: checked by the caller.
                     let ours =
-                        unsafe { plane::<K>(&input, (h, w), (pad, pad), &taps, finish, &mut out) };
-                    let theirs = reference::<K>(&input, (h, w), (pad, pad), &taps, finish);
+                        unsafe { plane::<K>(&input, (h, w), (ph, pw), &taps, finish, &mut out) };
+                    let theirs = reference::<K>(&input, (h, w), (ph, pw), &taps, finish);
                     for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
                         assert!(
                             (a - b).abs() <= 1e-5 * b.abs().max(1.0),
-                            "K {K}, {h}×{w}, pad {pad}, {finish:?} [{i}]: {a} vs {b}"
+                            "K {K}, {h}×{w}, padding ({ph}, {pw}), {finish:?} [{i}]: {a} vs {b}"
                         );
                     }
                 }

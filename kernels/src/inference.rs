@@ -248,33 +248,7 @@ impl Graph {
         check_input(&input, dims)?;
         let [n, c, h, w] = dims;
         if n < 2 || c * h * w == 0 || rayon::current_num_threads() < 2 {
-            // On a thread of rayon's pool, so that each step's parallel parts start on the
-            // thread already running: called from outside the pool, every parallel step handed
-            // its work to the pool and put the caller to sleep until it was done, two context
-            // switches per step (a fifth of a batch-1 forward).
-            let running = AtomicBool::new(true);
-            return rayon::scope(|scope| {
-                // The pool's other threads stay awake through the run, taking the steps'
-                // parallel parts as they come (ONNX Runtime spins its threads through a run
-                // the same way). Left alone they fall asleep between two steps, and waking a
-                // sleeping thread took longer than many parts take (on this project's virtual
-                // machine 0.4 ms after 1 ms asleep): measured in turns, batch-1 osnet_x1_0 went
-                // from 0.90–0.93 to 0.97–0.98 of ONNX Runtime's speed. A spinner that picks up
-                // another caller's whole run finishes it before this run returns.
-                for _ in 1..rayon::current_num_threads() {
-                    scope.spawn(|_| {
-                        while running.load(Ordering::Acquire) {
-                            if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                                std::hint::spin_loop();
-                            }
-                        }
-                    });
-                }
-                // Stops the spinners when the run ends, also by a panic: the scope waits for
-                // them before it unwinds.
-                let _stop = StopOnDrop(&running);
-                self.run_steps(input, dims)
-            });
+            return with_pool_awake(|| self.run_steps(input, dims));
         }
         let images: Vec<(Vec<f32>, [usize; 4])> = input
             .par_chunks(c * h * w)
@@ -298,7 +272,7 @@ impl Graph {
     ) -> Result<(Vec<f32>, Vec<StepProfile>), String> {
         check_input(&input, dims)?;
         let mut profile = Vec::with_capacity(self.steps.len());
-        let (out, _) = rayon::scope(|_| self.run_steps_with(input, dims, Some(&mut profile)))?;
+        let (out, _) = with_pool_awake(|| self.run_steps_with(input, dims, Some(&mut profile)))?;
         Ok((out, profile))
     }
 
@@ -334,12 +308,69 @@ impl Graph {
     }
 }
 
-/// Clears its flag when dropped.
-struct StopOnDrop<'a>(&'a AtomicBool);
+/// Whether a run keeps the pool awake now: one at a time, so that concurrent callers' spinners
+/// do not pick up each other's whole runs and make their returns wait on one another.
+static POOL_KEPT_AWAKE: AtomicBool = AtomicBool::new(false);
+
+/// Runs `run` on a thread of rayon's pool (so that each step's parallel parts start on the
+/// thread already running: called from outside the pool, every parallel step handed its work
+/// to the pool and put the caller to sleep until it was done, two context switches per step,
+/// a fifth of a batch-1 forward) while the pool's other threads stay awake, taking the parts as
+/// they come — as ONNX Runtime's threads spin through a run.
+///
+/// Left alone they fall asleep between two steps, and a sleeping thread took longer to start
+/// than many parts take (on this project's virtual machine 0.4 ms after 1 ms asleep): in turns
+/// with ONNX Runtime, batch-1 osnet_x1_0 went from 0.90–0.93 to 0.97–0.98 of its speed. An idle
+/// spinner yields its core to the scheduler, so one that has no core of its own does not hold
+/// up the run. Only one run at a time keeps the pool awake (the others run as before); a
+/// spinner that picks up another job (rayon lends it any) finishes it before the run returns.
+fn with_pool_awake<R: Send>(run: impl FnOnce() -> R + Send) -> R {
+    let running = AtomicBool::new(true);
+    rayon::scope(|scope| {
+        let owner = rayon::current_thread_index();
+        let running_ref = &running;
+        let spinners = POOL_KEPT_AWAKE
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+        if spinners {
+            for _ in 1..rayon::current_num_threads() {
+                scope.spawn(move |_| {
+                    // A pool that takes its own oldest job first would hand this thread its
+                    // own spinner: it must not spin instead of running the steps.
+                    if rayon::current_thread_index() == owner {
+                        return;
+                    }
+                    while running_ref.load(Ordering::Acquire) {
+                        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                            std::thread::yield_now();
+                        }
+                    }
+                });
+            }
+        }
+        // Stops the spinners when the run ends, also by a panic: the scope waits for them
+        // before it unwinds.
+        let _stop = StopOnDrop {
+            running: &running,
+            release: spinners.then_some(&POOL_KEPT_AWAKE),
+        };
+        run()
+    })
+}
+
+/// Ends the spinners of [`with_pool_awake`] when dropped.
+struct StopOnDrop<'a> {
+    running: &'a AtomicBool,
+    /// [`POOL_KEPT_AWAKE`] when this run holds it.
+    release: Option<&'a AtomicBool>,
+}
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.running.store(false, Ordering::Release);
+        if let Some(flag) = self.release {
+            flag.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -736,15 +767,25 @@ mod tests {
         let z = g.conv(y, conv([16, 16, 1, 1], 0, 7), None, false);
         let graph = g.finish(z);
         let (batch, _) = pool.install(|| graph.run(x.clone(), dims)).unwrap();
-        for (i, image) in x.chunks(x.len() / 2).enumerate() {
+        let images: Vec<&[f32]> = x.chunks(x.len() / 2).collect();
+        let check = |i: usize| {
             for _ in 0..20 {
                 let (one, one_dims) = pool
-                    .install(|| graph.run(image.to_vec(), [1, 8, 64, 48]))
+                    .install(|| graph.run(images[i].to_vec(), [1, 8, 64, 48]))
                     .unwrap();
                 assert_eq!(one_dims, [1, 16, 64, 48]);
                 assert_near("one image", &one, &batch[i * one.len()..][..one.len()]);
             }
-        }
+        };
+        check(0);
+        // Callers on four threads of their own, and one inside the pool's own parallel loop:
+        // each gets its numbers, none waits forever on another's spinners.
+        std::thread::scope(|threads| {
+            for i in 0..4 {
+                threads.spawn(move || check(i % 2));
+            }
+        });
+        pool.install(|| (0..4).into_par_iter().for_each(|i| check(i % 2)));
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Max and average pooling over `[n, c, h, w]`, per plane, and their gradients. Burn's Flex
 //! backend pools through its 3-D path with an index tensor even in inference.
 
-use crate::output::{filled_in_parts, written_in_parts};
-#[cfg(target_arch = "x86_64")]
-use crate::pool_avx512;
+use crate::output::filled_in_parts;
 use crate::scratch::with_scratch;
 use crate::simd::vectorized;
+#[cfg(target_arch = "x86_64")]
+use crate::{output::written_in_parts, pool_avx512};
 
 /// Pooling geometry: window, stride, symmetric zero padding (`[rows, columns]` each), and for
 /// average pooling whether padded positions count in the divisor (PyTorch's
