@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
 use crate::depthwise_avx512;
-use crate::output::{written_in_parts, zeroed};
+use crate::output::{assume_written, written_in_parts, zeroed};
 use crate::scratch::with_scratch;
 use crate::shape::{ConvShape, Epilogue};
 use crate::simd::{dot, vectorized};
@@ -93,16 +93,6 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: Epilog
         // SAFETY: `forward_plane` wrote every plane of the part (a whole number of planes).
         unsafe { assume_written(out) }
     })
-}
-
-/// `part` as initialized floats.
-///
-/// # Safety
-/// Every element of `part` has been written.
-unsafe fn assume_written(part: &mut [MaybeUninit<f32>]) -> &mut [f32] {
-    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout; the elements are initialized (the
-    // caller's contract).
-    unsafe { &mut *(part as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// One output plane, every value written; `finish` (a bias, then ReLU or not), when given, is

@@ -10,6 +10,9 @@
 
 use std::mem::MaybeUninit;
 
+use crate::output::assume_written;
+use crate::simd::first_lanes;
+
 use std::arch::x86_64::{
     __m512, __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps,
     _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_set1_ps, _mm512_setzero_ps,
@@ -71,11 +74,7 @@ pub(crate) unsafe fn plane<'a, const K: usize>(
             output: out.as_mut_ptr().cast::<f32>(),
             ow,
             x0,
-            store: if count == LANES {
-                u16::MAX
-            } else {
-                (1 << count) - 1
-            },
+            store: first_lanes(count),
             bias,
             relu,
         };
@@ -94,8 +93,8 @@ pub(crate) unsafe fn plane<'a, const K: usize>(
         x0 += count;
     }
     // SAFETY: the column blocks cover `0..ow` and the row blocks `0..oh`: every value was
-    // stored; `MaybeUninit<f32>` has `f32`'s layout.
-    unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) }
+    // stored.
+    unsafe { assume_written(out) }
 }
 
 /// A column block of up to sixteen outputs (`store`) from column `x0` of a plane.

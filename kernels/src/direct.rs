@@ -13,6 +13,7 @@ use std::arch::x86_64::{
 
 use rayon::prelude::*;
 
+use crate::output::SharedOut;
 use crate::shape::{ConvShape, Epilogue};
 
 /// Output channels per vector register.
@@ -52,13 +53,6 @@ fn pack_weight(s: &ConvShape, weight: &[f32]) -> Vec<f32> {
     packed
 }
 
-/// A raw output pointer shared by tasks that write disjoint elements.
-#[derive(Clone, Copy)]
-struct Output(*mut f32);
-// SAFETY: the tasks write disjoint (image, row) ranges of the buffer (see `forward`).
-unsafe impl Send for Output {}
-unsafe impl Sync for Output {}
-
 /// Forward: `x` `[n, c, h, w]`, `weight` `[o, c, kh, kw]` → `[n, o, oh, ow]` with the epilogue;
 /// only for shapes [`applies`] accepts. Tasks take whole images, or row ranges of one image
 /// when there are fewer images than threads.
@@ -77,7 +71,8 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], epilogue: Epilog
     let rows = s.oh.div_ceil(chunks);
     let len = s.n * s.o * s.p();
     let mut out: Vec<f32> = Vec::with_capacity(len);
-    let dst = Output(out.as_mut_ptr());
+    // The tasks write disjoint (image, row) ranges of it.
+    let dst = SharedOut(out.as_mut_ptr());
     let task = |t: usize| {
         let (image, first) = (t / chunks, t % chunks * rows);
         let last = (first + rows).min(s.oh);
@@ -111,7 +106,7 @@ unsafe fn image_rows(
     packed: &[f32],
     image: usize,
     rows: std::ops::Range<usize>,
-    out: Output,
+    out: SharedOut,
     epilogue: &Epilogue,
 ) {
     let (wp, p) = (s.w + 2 * s.pw, s.p());

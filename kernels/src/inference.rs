@@ -352,7 +352,7 @@ fn with_pool_awake<R: Send>(run: impl FnOnce() -> R + Send) -> R {
         // before it unwinds.
         let _stop = StopOnDrop {
             running: &running,
-            release: spinners.then_some(&POOL_KEPT_AWAKE),
+            holds_pool: spinners,
         };
         run()
     })
@@ -361,15 +361,15 @@ fn with_pool_awake<R: Send>(run: impl FnOnce() -> R + Send) -> R {
 /// Ends the spinners of [`with_pool_awake`] when dropped.
 struct StopOnDrop<'a> {
     running: &'a AtomicBool,
-    /// [`POOL_KEPT_AWAKE`] when this run holds it.
-    release: Option<&'a AtomicBool>,
+    /// Whether this run holds [`POOL_KEPT_AWAKE`] (and gives it back).
+    holds_pool: bool,
 }
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         self.running.store(false, Ordering::Release);
-        if let Some(flag) = self.release {
-            flag.store(false, Ordering::Release);
+        if self.holds_pool {
+            POOL_KEPT_AWAKE.store(false, Ordering::Release);
         }
     }
 }

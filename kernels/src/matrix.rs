@@ -5,6 +5,8 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use crate::output::SharedOut;
+
 /// A read-only `rows × cols` matrix view: element `(i, j)` is `data[i·row_stride + j·col_stride]`.
 #[derive(Clone, Copy)]
 pub struct View<'a> {
@@ -107,19 +109,6 @@ const SPLIT_MIN_PRODUCT: usize = 1 << 17;
 
 /// Width of the column blocks' unit: a multiple of the widest vector of `gemm`'s kernels.
 const BLOCK_UNIT: usize = 16;
-
-/// The output pointer shared by tasks that write disjoint column blocks.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-// SAFETY: the tasks write disjoint columns of the output (see `product`).
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
-}
 
 /// The product through `gemm`, writing `out` (row-major `a.rows × b.cols`) without reading it
 /// unless `accumulate`.

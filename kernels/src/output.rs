@@ -81,8 +81,34 @@ where
 /// `part`, every element set to zero.
 pub(crate) fn zeroed(part: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     part.fill(MaybeUninit::new(0.0));
-    // SAFETY: every element was just written; `MaybeUninit<f32>` has `f32`'s layout.
+    // SAFETY: every element was just written.
+    unsafe { assume_written(part) }
+}
+
+/// `part` as initialized floats.
+///
+/// # Safety
+/// Every element of `part` has been written.
+pub(crate) unsafe fn assume_written(part: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout; the elements are initialized (the
+    // caller's contract).
     unsafe { &mut *(part as *mut [MaybeUninit<f32>] as *mut [f32]) }
+}
+
+/// A raw output pointer shared by parallel tasks that write disjoint elements of one buffer
+/// (each user says which).
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOut(pub *mut f32);
+// SAFETY: the tasks sharing it write disjoint elements (at each use).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// The element `offset` places past the start (a closure calling this captures the whole
+    /// wrapper, not its bare pointer field, which is not `Sync`).
+    pub fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@ use std::arch::x86_64::{
 };
 use std::mem::MaybeUninit;
 
+use crate::output::assume_written;
+use crate::simd::first_lanes;
+
 /// Values per register.
 const LANES: usize = 16;
 
@@ -69,11 +72,7 @@ pub(crate) unsafe fn max_3x3_s2_plane<'a>(
         let mut x = 0;
         while x < w {
             let count = LANES.min(w - x);
-            let mask = if count == LANES {
-                u16::MAX
-            } else {
-                (1 << count) - 1
-            };
+            let mask = first_lanes(count);
             let mut m = low;
             for y in y0..y1 {
                 // SAFETY: the lanes of `mask` lie inside row `y`.
@@ -103,19 +102,14 @@ pub(crate) unsafe fn max_3x3_s2_plane<'a>(
             let middle = _mm512_permutex2var_ps(a, odd, b);
             let right = _mm512_permutex2var_ps(c, even, d);
             let m = nan_max(nan_max(left, middle), right);
-            let mask = if count == LANES {
-                u16::MAX
-            } else {
-                (1 << count) - 1
-            };
+            let mask = first_lanes(count);
             // SAFETY: the lanes of `mask` lie inside output row `oy`.
             unsafe { _mm512_mask_storeu_ps(output.add(oy * ow + ox), mask, m) };
             ox += count;
         }
     }
-    // SAFETY: every row's column blocks cover `0..ow`: every value was stored;
-    // `MaybeUninit<f32>` has `f32`'s layout.
-    unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) }
+    // SAFETY: every row's column blocks cover `0..ow`: every value was stored.
+    unsafe { assume_written(out) }
 }
 
 #[cfg(test)]

@@ -41,3 +41,15 @@ pub(crate) fn sum(a: &[f32]) -> f32 {
     }
     lanes.iter().sum::<f32>() + tail
 }
+
+/// A 16-lane mask of the first `count` lanes (all sixteen from 16 on): a row's last, partial
+/// vector.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn first_lanes(count: usize) -> u16 {
+    if count >= 16 {
+        u16::MAX
+    } else {
+        (1 << count) - 1
+    }
+}
