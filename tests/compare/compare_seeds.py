@@ -80,8 +80,8 @@ def make_data(args, d):
     return root
 
 
-def reid_config(args, root, save_dir, seed):
-    return [
+def reid_config(args, root, save_dir, seed, weights=None):
+    return [*([f"model.load_weights={weights}"] if weights else []),
         f"data.root={root}", f"data.height={args.height}", f"data.width={args.width}",
         "data.transforms=[random_flip, random_crop]", f"data.save_dir={save_dir}",
         "train.optim=amsgrad", f"train.lr={args.lr}", "train.weight_decay=0.0005",
@@ -93,8 +93,14 @@ def reid_config(args, root, save_dir, seed):
 
 def run_reid(args, root, save_dir, seed):
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+    weights = None
+    if args.torchreid_init:
+        weights = save_dir + "-torchreid-init.pth"  # outside save_dir, which reid resumes from
+        python_child(args, "--_torchreid_init", ["--root", root, "--seed", str(seed),
+                                                 "--weights", weights])
     started = time.time()
-    subprocess.run([args.reid, "train", *reid_config(args, root, save_dir, seed)], check=True,
+    subprocess.run([args.reid, "train", *reid_config(args, root, save_dir, seed, weights)],
+                   check=True,
                    env=env, stdout=subprocess.DEVNULL if args.quiet else None)
     seconds = time.time() - started
     with open(os.path.join(save_dir, "metrics.jsonl")) as f:
@@ -108,8 +114,9 @@ def run_reid(args, root, save_dir, seed):
             "acc_per_epoch": [h.get("accuracy") for h in history]}
 
 
-def torchreid_one(a):
-    """One torchreid run, in its own process (--_torchreid); prints one JSON line."""
+def torchreid_start(a):
+    """torchreid's data and freshly initialized model for seed a.seed, drawn in the order a run
+    draws them (so --_torchreid_init writes the weights that run --_torchreid starts from)."""
     import random
     import warnings
     warnings.filterwarnings("ignore")
@@ -126,6 +133,21 @@ def torchreid_one(a):
         batch_size_test=100, workers=a.workers, use_gpu=False)
     model = torchreid.models.build_model(
         "osnet_x0_25", num_classes=data.num_train_pids, loss="softmax", pretrained=False)
+    return data, model
+
+
+def torchreid_init(a):
+    """Writes torchreid's initial weights for seed a.seed to a.weights (--_torchreid_init)."""
+    import torch
+    _, model = torchreid_start(a)
+    torch.save({"state_dict": model.state_dict()}, a.weights)
+    print("RESULT {}", flush=True)
+
+
+def torchreid_one(a):
+    """One torchreid run, in its own process (--_torchreid); prints one JSON line."""
+    import torchreid
+    data, model = torchreid_start(a)
     optimizer = torchreid.optim.build_optimizer(model, optim="amsgrad", lr=a.lr,
                                                 weight_decay=5e-4)
     scheduler = torchreid.optim.build_lr_scheduler(optimizer, lr_scheduler="cosine",
@@ -277,6 +299,8 @@ def run_grid(args):
                        "height": args.height, "width": args.width, "metric": args.metric,
                        "ids": args.ids, "cameras": args.cameras,
                        "images_per_camera": args.images_per_camera, "lr": args.lr}
+                if args.torchreid_init and side != "torchreid":
+                    rec["init"] = "torchreid"
                 if key(rec) in done:
                     continue
                 tag = (f"{side}-d{d}-s{s}-e{args.epochs}-{args.height}x{args.width}-{args.metric}"
@@ -424,11 +448,15 @@ def main():
     p.add_argument("--cross-eval", action="store_true")
     p.add_argument("--lossless", action="store_true",
                    help="store the synthetic images as PNG bytes (named .jpg): identical pixels")
+    p.add_argument("--torchreid-init", action="store_true",
+                   help="reid sides start from torchreid's initial weights for the same seed "
+                        "(name such a side apart, e.g. --sides reid_tinit)")
     p.add_argument("--summarize-only", action="store_true")
     p.add_argument("--quiet", action="store_true")
     # internal: one torchreid run / one torchreid scoring in a child process
     p.add_argument("--_torchreid", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--_torchreid_score", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--_torchreid_init", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--root", help=argparse.SUPPRESS)
     p.add_argument("--save-dir", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
@@ -438,6 +466,8 @@ def main():
         return torchreid_one(args)
     if args._torchreid_score:
         return torchreid_score_weights(args)
+    if args._torchreid_init:
+        return torchreid_init(args)
     if not args.summarize_only:
         run_grid(args)
     summarize(args)
