@@ -23,7 +23,10 @@ old --reid OLD`, then `--sides reid --reid NEW`); the summary compares every sid
 torchreid. `--cross-eval` also scores each side's final weights with
 the other side's evaluation (equal numbers rule the evaluation out as the cause of a gap);
 `--lossless` stores the images as PNG bytes under their .jpg names, so both decoders see the
-same pixels.
+same pixels (PIL's decoding of the JPEG set: torchreid's runs on it equal its runs on the JPEG
+set). `--torchreid-init` starts the reid sides from torchreid's initial weights for the same
+seed (written by `--_torchreid_init` beside each run's folder), the data order and augmentation
+still reid's: the initialization and the rest of the pipeline apart.
 """
 import argparse
 import glob
