@@ -27,6 +27,14 @@ same pixels (PIL's decoding of the JPEG set: torchreid's runs on it equal its ru
 set). `--torchreid-init` starts the reid sides from torchreid's initial weights for the same
 seed (written by `--_torchreid_init` beside each run's folder), the data order and augmentation
 still reid's: the initialization and the rest of the pipeline apart.
+
+The side `torchreid_replay` is torchreid (its model, initialization, optimizer, schedule and
+evaluation) trained on reid's batches: `--replay-batches` names the built
+`examples/training_batches.rs`, which writes the exact images and labels `reid train` draws for
+the same config and seed (decoded, augmented, normalized), and torchreid's engine reads them in
+place of its DataLoader. Paired by seed with a reid side on torchreid's initialization
+(`--torchreid-init`), only the arithmetic differs; against plain torchreid, only the data
+streams (reid's sampler, augmentation draws and pixels against torchreid's).
 """
 import argparse
 import glob
@@ -147,10 +155,46 @@ def torchreid_init(a):
     print("RESULT {}", flush=True)
 
 
+class ReplayedBatches:
+    """torchreid's train loader replaced by the batches `examples/training_batches.rs` writes:
+    `batches` per epoch, each as {"img", "pid"} tensors, read from `stream` in order."""
+
+    def __init__(self, stream, batches, shape):
+        self.stream, self.batches, self.shape = stream, batches, shape
+
+    def __len__(self):
+        return self.batches
+
+    def read(self, size):
+        data = self.stream.read(size)
+        assert len(data) == size, f"the batch stream ended ({len(data)} of {size} bytes)"
+        return data
+
+    def __iter__(self):
+        import numpy as np
+        import torch
+        for _ in range(self.batches):
+            n = int.from_bytes(self.read(4), "little")
+            pids = np.frombuffer(self.read(8 * n), dtype="<i8")
+            c, h, w = self.shape
+            imgs = np.frombuffer(self.read(4 * n * c * h * w), dtype="<f4").reshape(n, c, h, w)
+            yield {"img": torch.from_numpy(imgs.copy()), "pid": torch.from_numpy(pids.copy())}
+
+
 def torchreid_one(a):
-    """One torchreid run, in its own process (--_torchreid); prints one JSON line."""
+    """One torchreid run, in its own process (--_torchreid); prints one JSON line. With
+    a.replay_batches, it trains on reid's batches for the same config and seed."""
     import torchreid
     data, model = torchreid_start(a)
+    producer = None
+    if a.replay_batches:
+        config = reid_config(a, a.root, os.path.join(a.save_dir, "unused"), a.seed)
+        env = dict(os.environ, RAYON_NUM_THREADS="1")
+        producer = subprocess.Popen([a.replay_batches, *config], stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, env=env)
+        # torchreid's RandomSampler drops the last partial batch, as reid does.
+        data.train_loader = ReplayedBatches(producer.stdout, len(data.train_loader),
+                                            (3, a.height, a.width))
     optimizer = torchreid.optim.build_optimizer(model, optim="amsgrad", lr=a.lr,
                                                 weight_decay=5e-4)
     scheduler = torchreid.optim.build_lr_scheduler(optimizer, lr_scheduler="cosine",
@@ -163,6 +207,9 @@ def torchreid_one(a):
     engine.run(save_dir=a.save_dir, max_epoch=a.epochs, eval_freq=-1, print_freq=10000,
                dist_metric=a.metric)
     seconds = time.time() - started
+    if producer is not None:
+        assert producer.stdout.read(1) == b"", "reid drew more batches than torchreid read"
+        assert producer.wait() == 0, "examples/training_batches failed"
     result = torchreid_eval(engine, a.metric, a.save_dir)
     result["seconds"] = seconds
     print("RESULT " + json.dumps(result), flush=True)
@@ -232,6 +279,14 @@ def python_child(args, mode, extra):
 def run_torchreid(args, root, save_dir, seed):
     return python_child(args, "--_torchreid", ["--root", root, "--save-dir", save_dir,
                                                "--seed", str(seed)])
+
+
+def run_torchreid_replay(args, root, save_dir, seed):
+    if not args.replay_batches:
+        sys.exit("the torchreid_replay side needs --replay-batches (examples/training_batches)")
+    return python_child(args, "--_torchreid", ["--root", root, "--save-dir", save_dir,
+                                               "--seed", str(seed),
+                                               "--replay-batches", args.replay_batches])
 
 
 def cross_eval(args, side, root, save_dir):
@@ -312,7 +367,8 @@ def run_grid(args):
                 if os.path.isdir(save_dir):
                     shutil.rmtree(save_dir)  # an unfinished run: reid would resume it
                 print(f"=== {tag}", flush=True)
-                run = run_torchreid if side == "torchreid" else run_reid
+                run = {"torchreid": run_torchreid,
+                       "torchreid_replay": run_torchreid_replay}.get(side, run_reid)
                 rec.update(run(args, root, save_dir, s))
                 if args.cross_eval:
                     rec.update(cross_eval(args, "torchreid" if side == "torchreid" else "reid",
@@ -454,6 +510,8 @@ def main():
     p.add_argument("--torchreid-init", action="store_true",
                    help="reid sides start from torchreid's initial weights for the same seed "
                         "(name such a side apart, e.g. --sides reid_tinit)")
+    p.add_argument("--replay-batches",
+                   help="the built examples/training_batches, for the torchreid_replay side")
     p.add_argument("--summarize-only", action="store_true")
     p.add_argument("--quiet", action="store_true")
     # internal: one torchreid run / one torchreid scoring in a child process
