@@ -4,13 +4,17 @@
 //! torchreid on them, which tells reid's data streams (sampler and augmentation draws) apart from
 //! its arithmetic.
 //!
-//!     cargo run --release --example training_batches -- [CONFIG.yaml] [section.key=value ...]
+//!     cargo run --release --example training_batches -- [--order] [CONFIG.yaml] [section.key=value ...]
 //!
 //! The same arguments as `reid train` (a config file first, if any, then overrides); image
 //! re-id with `RandomSampler` or `SequentialSampler` and one augmented copy per image, as the
 //! comparisons train. The stream, little-endian, for every epoch in turn and every batch of it:
 //! the number of images `n` (u32), `n` labels (i64), then `n × 3 × height × width` floats
 //! (f32). A summary goes to stderr.
+//!
+//! `--order` writes the sampler's order alone, as text: the number of training images, their
+//! paths one per line, then one line per epoch of the images' positions in that list (the
+//! trainer keeps the whole batches of it) — for a trainer that augments on its own.
 
 use std::io::Write;
 use std::path::Path;
@@ -25,6 +29,10 @@ use reid::{Error, Result};
 
 fn main() -> Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let order_only = args.first().is_some_and(|a| a == "--order");
+    if order_only {
+        args.remove(0);
+    }
     let file = (args.first().is_some_and(|a| !a.contains('='))).then(|| args.remove(0));
     let config = reid::config::load_train_config(file.as_deref().map(Path::new), &args)?;
     let data = &config.data;
@@ -50,6 +58,19 @@ fn main() -> Result<()> {
     let preprocessing = data.test_preprocessing();
     let (batch_size, device) = (config.sampler.batch_size, default_device());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let failed = |e: std::io::Error| Error::Runtime(format!("writing the batches: {e}"));
+    if order_only {
+        writeln!(out, "{}", samples.len()).map_err(failed)?;
+        for sample in &samples {
+            writeln!(out, "{}", sample.path.display()).map_err(failed)?;
+        }
+        for epoch in 0..config.schedule.max_epoch {
+            let order = sampler.epoch(&samples, batch_size, config.seed, epoch)?;
+            let line: Vec<String> = order.iter().map(usize::to_string).collect();
+            writeln!(out, "{}", line.join(" ")).map_err(failed)?;
+        }
+        return out.flush().map_err(failed);
+    }
     let mut batches = 0;
     for epoch in 0..config.schedule.max_epoch {
         let order = sampler.epoch(&samples, batch_size, config.seed, epoch)?;
@@ -79,12 +100,11 @@ fn main() -> Result<()> {
                     .iter()
                     .try_for_each(|v| out.write_all(&v.to_le_bytes()))
             };
-            write(&mut out).map_err(|e| Error::Runtime(format!("writing the batches: {e}")))?;
+            write(&mut out).map_err(failed)?;
             batches += 1;
         }
     }
-    out.flush()
-        .map_err(|e| Error::Runtime(format!("writing the batches: {e}")))?;
+    out.flush().map_err(failed)?;
     eprintln!(
         "{batches} batches of {batch_size} from {} training images over {} epochs",
         samples.len(),

@@ -34,7 +34,9 @@ evaluation) trained on reid's batches: `--replay-batches` names the built
 the same config and seed (decoded, augmented, normalized), and torchreid's engine reads them in
 place of its DataLoader. Paired by seed with a reid side on torchreid's initialization
 (`--torchreid-init`), only the arithmetic differs; against plain torchreid, only the data
-streams (reid's sampler, augmentation draws and pixels against torchreid's).
+streams (reid's sampler, augmentation draws and pixels against torchreid's). The side
+`torchreid_order` takes only reid's order of the images from it (`--order`) and augments them with
+torchreid's own transforms: reid's sampler apart from its augmentation.
 """
 import argparse
 import glob
@@ -181,13 +183,46 @@ class ReplayedBatches:
             yield {"img": torch.from_numpy(imgs.copy()), "pid": torch.from_numpy(pids.copy())}
 
 
+class ReidOrder:
+    """A batch sampler giving, epoch after epoch, the whole batches of reid's order of the
+    training images (`examples/training_batches --order`), as indices of torchreid's dataset."""
+
+    def __init__(self, text, dataset, batch_size):
+        lines = text.splitlines()
+        count = int(lines[0])
+        position = {os.path.realpath(item[0]): i for i, item in enumerate(dataset.train)}
+        to_torchreid = [position[os.path.realpath(p)] for p in lines[1:1 + count]]
+        self.epochs = [[to_torchreid[int(i)] for i in line.split()]
+                       for line in lines[1 + count:]]
+        self.batch_size, self.epoch = batch_size, 0
+
+    def __len__(self):
+        return len(self.epochs[0]) // self.batch_size
+
+    def __iter__(self):
+        order = self.epochs[self.epoch]
+        self.epoch += 1
+        for b in range(len(self)):
+            yield order[b * self.batch_size:(b + 1) * self.batch_size]
+
+
 def torchreid_one(a):
     """One torchreid run, in its own process (--_torchreid); prints one JSON line. With
-    a.replay_batches, it trains on reid's batches for the same config and seed."""
+    a.replay_batches, it trains on reid's batches for the same config and seed; with a.order,
+    on reid's order of the images, augmented by torchreid."""
+    import torch
     import torchreid
     data, model = torchreid_start(a)
     producer = None
-    if a.replay_batches:
+    if a.order:
+        config = reid_config(a, a.root, os.path.join(a.save_dir, "unused"), a.seed)
+        text = subprocess.run([a.replay_batches, "--order", *config], check=True,
+                              stdout=subprocess.PIPE, text=True).stdout
+        loader = data.train_loader
+        data.train_loader = torch.utils.data.DataLoader(
+            loader.dataset, batch_sampler=ReidOrder(text, loader.dataset, 32),
+            num_workers=loader.num_workers, pin_memory=False)
+    elif a.replay_batches:
         config = reid_config(a, a.root, os.path.join(a.save_dir, "unused"), a.seed)
         env = dict(os.environ, RAYON_NUM_THREADS="1")
         producer = subprocess.Popen([a.replay_batches, *config], stdout=subprocess.PIPE,
@@ -207,6 +242,8 @@ def torchreid_one(a):
     engine.run(save_dir=a.save_dir, max_epoch=a.epochs, eval_freq=-1, print_freq=10000,
                dist_metric=a.metric)
     seconds = time.time() - started
+    if a.order:
+        assert data.train_loader.batch_sampler.epoch == a.epochs, "reid's order went unused"
     if producer is not None:
         assert producer.stdout.read(1) == b"", "reid drew more batches than torchreid read"
         assert producer.wait() == 0, "examples/training_batches failed"
@@ -281,12 +318,18 @@ def run_torchreid(args, root, save_dir, seed):
                                                "--seed", str(seed)])
 
 
-def run_torchreid_replay(args, root, save_dir, seed):
+def run_torchreid_replay(args, root, save_dir, seed, order=False):
     if not args.replay_batches:
-        sys.exit("the torchreid_replay side needs --replay-batches (examples/training_batches)")
+        sys.exit("the torchreid_replay and torchreid_order sides need --replay-batches "
+                 "(examples/training_batches)")
     return python_child(args, "--_torchreid", ["--root", root, "--save-dir", save_dir,
                                                "--seed", str(seed),
-                                               "--replay-batches", args.replay_batches])
+                                               "--replay-batches", args.replay_batches,
+                                               *(["--order"] if order else [])])
+
+
+def run_torchreid_order(args, root, save_dir, seed):
+    return run_torchreid_replay(args, root, save_dir, seed, order=True)
 
 
 def cross_eval(args, side, root, save_dir):
@@ -368,7 +411,8 @@ def run_grid(args):
                     shutil.rmtree(save_dir)  # an unfinished run: reid would resume it
                 print(f"=== {tag}", flush=True)
                 run = {"torchreid": run_torchreid,
-                       "torchreid_replay": run_torchreid_replay}.get(side, run_reid)
+                       "torchreid_replay": run_torchreid_replay,
+                       "torchreid_order": run_torchreid_order}.get(side, run_reid)
                 rec.update(run(args, root, save_dir, s))
                 if args.cross_eval:
                     rec.update(cross_eval(args, "torchreid" if side == "torchreid" else "reid",
@@ -518,6 +562,7 @@ def main():
     p.add_argument("--_torchreid", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--_torchreid_score", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--_torchreid_init", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--order", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--root", help=argparse.SUPPRESS)
     p.add_argument("--save-dir", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
