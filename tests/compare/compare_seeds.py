@@ -214,16 +214,16 @@ def torchreid_one(a):
     import torchreid
     data, model = torchreid_start(a)
     producer = None
-    if a.order:
+    if a.replay_batches:
         config = reid_config(a, a.root, os.path.join(a.save_dir, "unused"), a.seed)
+    if a.order:
         text = subprocess.run([a.replay_batches, "--order", *config], check=True,
                               stdout=subprocess.PIPE, text=True).stdout
         loader = data.train_loader
         data.train_loader = torch.utils.data.DataLoader(
-            loader.dataset, batch_sampler=ReidOrder(text, loader.dataset, 32),
+            loader.dataset, batch_sampler=ReidOrder(text, loader.dataset, loader.batch_size),
             num_workers=loader.num_workers, pin_memory=False)
     elif a.replay_batches:
-        config = reid_config(a, a.root, os.path.join(a.save_dir, "unused"), a.seed)
         env = dict(os.environ, RAYON_NUM_THREADS="1")
         producer = subprocess.Popen([a.replay_batches, *config], stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL, env=env)
