@@ -6,7 +6,9 @@
 //!
 //! On a GPU (`scripts/gpu-check.sh`): `REID_BENCH_DEVICE` names the device (`cuda:0`, `wgpu:0`;
 //! build with its feature), `REID_BENCH_BATCH` the batch and `REID_BENCH_ARCHS` the models
-//! (comma-separated torchreid names; resnet50 and the others at 256×128, 751 identities).
+//! (comma-separated torchreid names; resnet50 and the others at 256×128, 751 identities), and
+//! `REID_BENCH_PRECISION` (`f16`, `bf16`) times mixed precision as `train.mix_precision` runs
+//! it (float16 with its loss scaling).
 
 use burn::module::Module;
 use burn::optim::AdamConfig;
@@ -15,7 +17,9 @@ use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
 use reid::data::rng::Rng;
 use reid::device::{default_device, parse_device};
+use reid::models::precision::{HalfPrecision, autocast};
 use reid::models::{Arch, ReidModel};
+use reid::train::loss_scale::LossScaler;
 use reid::train::optim::Optimizer;
 use reid::train::{LossConfig, train_step};
 
@@ -35,6 +39,10 @@ fn bench(c: &mut Criterion) {
         .parse()
         .expect("REID_BENCH_BATCH is a number");
     let archs = setting("REID_BENCH_ARCHS", "osnet_x0_25,osnet_x1_0,efficientnet_b0");
+    let precision: Option<HalfPrecision> = std::env::var("REID_BENCH_PRECISION")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse().expect("REID_BENCH_PRECISION is f16 or bf16"));
     for name in archs.split(',') {
         let arch: Arch = name.parse().expect("a torchreid model name");
         let (size, classes) = match arch {
@@ -42,25 +50,41 @@ fn bench(c: &mut Criterion) {
             _ => ((256, 128), 751),
         };
         let group = format!("train_step_{}x{}", size.0, size.1);
-        let label = match device.as_str() {
+        let mut label = match device.as_str() {
             "flex" => format!("{name}_b{batch}_amsgrad"),
             other => format!("{name}_b{batch}_amsgrad_{}", other.replace(':', "")),
         };
-        step(c, arch, size, classes, batch, &device, &group, &label);
+        if let Some(precision) = precision {
+            label = format!("{label}_{precision}");
+        }
+        let setup = Setup {
+            arch,
+            size,
+            classes,
+            batch,
+            precision,
+        };
+        step(c, &setup, &device, &group, &label);
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn step(
-    c: &mut Criterion,
+/// What one benchmark trains.
+struct Setup {
     arch: Arch,
-    (h, w): (usize, usize),
+    size: (usize, usize),
     classes: usize,
     batch: usize,
-    device: &str,
-    group: &str,
-    name: &str,
-) {
+    precision: Option<HalfPrecision>,
+}
+
+fn step(c: &mut Criterion, setup: &Setup, device: &str, group: &str, name: &str) {
+    let Setup {
+        arch,
+        size: (h, w),
+        classes,
+        batch,
+        precision,
+    } = *setup;
     let device = match device {
         "flex" => default_device(),
         other => parse_device(other).expect("a device this build has"),
@@ -79,18 +103,27 @@ fn step(
         .init()
         .into();
     let losses = LossConfig::default();
+    let mut scaler = precision
+        .filter(|p| p.needs_loss_scaling())
+        .map(|_| LossScaler::default());
     let mut group = c.benchmark_group(group);
     group.sample_size(10);
     group.bench_function(name, |b| {
         b.iter(|| {
-            let (next, stats) = train_step(
-                model.take().expect("model"),
-                &mut optimizer,
-                3e-4,
-                images.clone(),
-                targets.clone(),
-                &losses,
-            );
+            let mut step = || {
+                train_step(
+                    model.take().expect("model"),
+                    &mut optimizer,
+                    3e-4,
+                    images.clone(),
+                    targets.clone(),
+                    &losses,
+                )
+            };
+            let (next, stats) = autocast(precision, || match &mut scaler {
+                Some(scaler) => scaler.run(step),
+                None => step(),
+            });
             model = Some(next);
             stats
         })

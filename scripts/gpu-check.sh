@@ -45,11 +45,21 @@ for device in cuda:0 wgpu:0; do
   part "train-step-${feature}" env REID_BENCH_DEVICE=$device REID_BENCH_BATCH=64 \
     REID_BENCH_ARCHS=$archs cargo bench --features "$feature" --bench train_step
 done
+# Mixed precision (train.mix_precision) on cuda: bf16, and f16 with its loss scaling.
+for precision in bf16 f16; do
+  part "train-step-cuda-${precision}" env REID_BENCH_DEVICE=cuda:0 REID_BENCH_BATCH=64 \
+    REID_BENCH_ARCHS=$archs REID_BENCH_PRECISION=$precision cargo bench --features cuda \
+    --bench train_step
+done
 if [ ! -x "$out/venv/bin/python" ]; then
   part pytorch-install sh -c "python3 -m venv '$out/venv' && '$out/venv/bin/pip' install -q torch torchvision torchreid==0.2.5 timm"
 fi
 part train-step-pytorch "$out/venv/bin/python" tests/compare/train_step_pytorch.py \
   --device cuda --batch 64 --steps 20 --arch ${archs//,/ }
+for amp in bf16 fp16; do
+  part "train-step-pytorch-${amp}" "$out/venv/bin/python" tests/compare/train_step_pytorch.py \
+    --device cuda --batch 64 --steps 20 --arch ${archs//,/ } --amp $amp
+done
 
 # 3. A short run end to end on cuda:0: synthetic data, 3 epochs, evaluation, ONNX export.
 reid=target/release/reid

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::models::Task;
+use crate::models::precision::HalfPrecision;
 use crate::train::multilabel_step::MultilabelLoss;
 use crate::train::optim::OptimizerConfig;
 use crate::train::schedule::{Schedule, Watch};
@@ -464,11 +465,34 @@ struct Train {
     print_freq: usize,
     clip_grad: f64,
     ema: EmaYaml,
-    /// deep-object-reid's automatic mixed precision (refused on: reid trains in float32).
-    mix_precision: bool,
+    /// deep-object-reid's automatic mixed precision: `true` (float16, as torch.autocast on
+    /// CUDA), `false`, or the half type by name (`f16`, `bf16`).
+    mix_precision: MixPrecisionYaml,
     /// deep-object-reid's `cudnn.deterministic` (reid's runs are a function of the seed either
     /// way).
     deterministic: bool,
+}
+
+/// `train.mix_precision`: deep-object-reid's flag, or reid's choice of half type.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum MixPrecisionYaml {
+    /// `true`: float16, torch.autocast's type on CUDA; `false`: off.
+    On(bool),
+    /// `f16` or `bf16`.
+    Type(String),
+}
+
+impl MixPrecisionYaml {
+    fn precision(&self) -> Result<Option<HalfPrecision>> {
+        match self {
+            MixPrecisionYaml::On(on) => Ok(on.then_some(HalfPrecision::F16)),
+            MixPrecisionYaml::Type(name) => name
+                .parse()
+                .map(Some)
+                .map_err(|e| invalid(format!("train.mix_precision: {e}; or true / false"))),
+        }
+    }
 }
 
 /// deep-object-reid's `train.ema` section.
@@ -540,7 +564,7 @@ impl Default for Train {
             print_freq: 20,
             clip_grad: d.optimizer.clip_grad,
             ema: EmaYaml::default(),
-            mix_precision: false,
+            mix_precision: MixPrecisionYaml::On(false),
             deterministic: false,
         }
     }
@@ -918,14 +942,6 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             "data.norm_mean / norm_std: only ImageNet normalization is supported".into(),
         ));
     }
-    if f.train.mix_precision {
-        return Err(invalid(
-            "train.mix_precision: reid trains in float32 on every device (Burn's flex CPU \
-             backend computes in float32, and half-precision training on wgpu / cuda is not \
-             built); set it to false"
-                .into(),
-        ));
-    }
     if f.train.correct_batch_size {
         return Err(invalid(
             "train.correct_batch_size: deep-object-reid's batch-size heuristic for small \
@@ -1172,6 +1188,7 @@ fn to_train_config(f: File) -> Result<TrainConfig> {
             ema: t.ema.enable.then_some(crate::train::EmaConfig {
                 decay: t.ema.ema_decay,
             }),
+            mix_precision: t.mix_precision.precision()?,
         },
         schedule: ScheduleSection {
             lr: t.lr,
@@ -1411,9 +1428,20 @@ mod tests {
     }
 
     #[test]
-    fn mixed_precision_is_refused_and_determinism_accepted() {
-        let on = load_train_config(None, &["train.mix_precision=true".into()]).unwrap_err();
-        assert!(on.to_string().contains("float32"), "{on}");
+    fn mixed_precision_is_read_and_determinism_accepted() {
+        let precision = |value: &str| {
+            load_train_config(None, &[format!("train.mix_precision={value}")])
+                .map(|c| c.optimizer.mix_precision)
+        };
+        assert_eq!(precision("true").unwrap(), Some(HalfPrecision::F16));
+        assert_eq!(precision("bf16").unwrap(), Some(HalfPrecision::Bf16));
+        assert_eq!(precision("f16").unwrap(), Some(HalfPrecision::F16));
+        assert_eq!(precision("false").unwrap(), None);
+        let wrong = precision("f8").unwrap_err().to_string();
+        assert!(
+            wrong.contains("train.mix_precision") && wrong.contains("bf16"),
+            "{wrong}"
+        );
         let keys = [
             "train.mix_precision=false".into(),
             "train.deterministic=true".into(),

@@ -52,6 +52,14 @@ pub fn parse_devices(names: &str) -> Result<Vec<Device>> {
     Ok(devices)
 }
 
+/// Whether `device` is the CPU (Burn's flex backend).
+pub fn is_cpu(device: &Device) -> bool {
+    matches!(
+        device.as_dispatch().clone().inner(),
+        burn::backend::DispatchDevice::Flex(_)
+    )
+}
+
 #[cfg(feature = "wgpu")]
 fn wgpu_device(_name: &str, index: usize) -> Result<Device> {
     use burn::tensor::DeviceKind;

@@ -9,7 +9,8 @@ use burn::nn::{
     LinearConfig, PaddingConfig2d,
 };
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, FloatDType, Tensor};
 
 use super::graph::{GraphBuilder, Value, folded_conv, folded_linear};
 
@@ -160,10 +161,14 @@ impl ConvSpec {
     }
 }
 
-/// Runs `conv`: on the CPU with reid's kernels ([`super::kernels`]); otherwise a 1×1, stride-1,
-/// ungrouped convolution as one batched matrix product (Burn's CPU convolution is slower for
-/// it: a training step of osnet_x0_25 took 10 % less) and the rest with Burn's convolution.
+/// Runs `conv`: in half precision inside [`super::precision::autocast`]; on the CPU with reid's
+/// kernels ([`super::kernels`]); otherwise a 1×1, stride-1, ungrouped convolution as one
+/// batched matrix product (Burn's CPU convolution is slower for it: a training step of
+/// osnet_x0_25 took 10 % less) and the rest with Burn's convolution.
 pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if let Some(precision) = super::precision::compute_precision() {
+        return half_conv(conv, x, precision.dtype());
+    }
     if let Some(y) = super::kernels::reid_conv(conv, &x) {
         return y;
     }
@@ -189,6 +194,30 @@ pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         None => y,
     };
     y.reshape([n, out_channels, h, w])
+}
+
+/// `conv` computed in `dtype`: its input, weight and bias cast down, its output cast back to
+/// float32 (the casts carry the gradients back to float32 too).
+fn half_conv(conv: &Conv2d, x: Tensor<4>, dtype: FloatDType) -> Tensor<4> {
+    let [_, _, height, width] = x.dims();
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        // As Burn's `Conv2d` pads `Same`: the extra row or column at the end.
+        PaddingConfig2d::Same => [(height, 0), (width, 1)].map(|(size, axis)| {
+            let (kernel, stride) = (conv.kernel_size[axis], conv.stride[axis]);
+            let total = ((size.div_ceil(stride).max(1) - 1) * stride + kernel).saturating_sub(size);
+            (total / 2, total - total / 2)
+        }),
+    };
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+    let y = burn::tensor::module::conv2d(
+        x.cast(dtype),
+        conv.weight.val().cast(dtype),
+        conv.bias.as_ref().map(|b| b.val().cast(dtype)),
+        options,
+    );
+    y.cast(FloatDType::F32)
 }
 
 /// SiLU (swish), through reid's one-pass CPU kernel where it applies

@@ -17,6 +17,7 @@ pub mod mobilenetv2;
 pub mod mobilenetv3;
 pub mod osnet;
 pub mod osnet_ain;
+pub mod precision;
 pub mod registry;
 pub mod resnet;
 pub mod seeding;

@@ -41,6 +41,9 @@ pub(crate) struct RunState {
     /// When the run began (Unix seconds), for the TensorBoard time axis.
     #[serde(default)]
     pub started: f64,
+    /// The loss scale of float16 training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<super::loss_scale::LossScaler>,
 }
 
 /// What a checkpoint holds besides the run state.
@@ -239,6 +242,7 @@ pub(crate) fn start_or_resume(config: &TrainConfig, s: &Setup) -> Result<Start> 
             history: vec![],
             config: config.clone(),
             started: unix_now(),
+            loss_scale: None,
         };
         return Ok(Start {
             model,

@@ -305,6 +305,12 @@ pub struct OptimizerSection {
     /// An exponential moving average of the weights, evaluated beside the model (off when
     /// `None`; deep-object-reid's `train.ema`).
     pub ema: Option<EmaConfig>,
+    /// Mixed precision (deep-object-reid's `train.mix_precision`): convolutions compute in
+    /// this half precision, the weights, normalizations, losses and updates stay float32;
+    /// `f16` with dynamic loss scaling (torch's `GradScaler`), `bf16` without. On GPU devices
+    /// only (off when `None`). See [`crate::models::precision`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mix_precision: Option<crate::models::precision::HalfPrecision>,
 }
 
 impl OptimizerSection {

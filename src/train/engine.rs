@@ -326,7 +326,8 @@ fn run(
     let model = model.fork(&s.train_device).train();
     let mut stepper = Stepper::new(model, optimizer, peer, centers, team, config, &s)
         .with_ema(ema)
-        .with_teacher(teacher(config, &s)?);
+        .with_teacher(teacher(config, &s)?)
+        .with_scaler(state.loss_scale);
     let best_path = config.save_dir.join("best.bpk");
     let mut stopped_early = false;
 
@@ -496,6 +497,7 @@ fn run(
         };
         state.history.push(log);
         state.epochs_done = epoch + 1;
+        state.loss_scale = stepper.scaler;
         if let Some(team) = stepper.team.take() {
             team.share(&mut state)?;
             stepper.model = team.align(stepper.model)?;

@@ -15,6 +15,7 @@ pub mod history;
 mod layer_groups;
 pub mod loader;
 pub mod loss;
+pub mod loss_scale;
 pub mod lr_find;
 pub mod lr_search;
 pub mod mixing;

@@ -6,6 +6,7 @@ use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use super::loss_scale::scaled;
 use super::multilabel_loss::{AmBinaryLoss, AsymmetricLoss, bce_with_logits};
 use super::optim::Optimizer;
 use super::step::{StepStats, gradients};
@@ -110,6 +111,6 @@ pub fn multilabel_step(
         loss: value.clone().into_scalar::<f32>(),
         accuracy: right as f32 / (n * c).max(1) as f32,
     };
-    let grads = gradients(value.backward(), &model, only);
+    let grads = gradients(scaled(value).backward(), &model, only);
     (optimizer.step(learning_rate, model, grads), stats)
 }

@@ -170,13 +170,22 @@ impl Optimizer {
     }
 
     /// Updates `module` from `grads` (clipped first when a norm is set, then the weights'
-    /// decay added when it is limited to them).
+    /// decay added when it is limited to them). Inside a loss-scaled step
+    /// ([`super::loss_scale`]) the gradients are divided by the step's scale first, and when
+    /// any of them is not finite the update is skipped — `module` comes back unchanged, the
+    /// optimizer's state too — and the step's scaler told.
     pub fn step<M: Module>(
         &mut self,
         learning_rate: impl Into<ModuleLearningRate>,
         module: M,
         mut grads: GradientsParams,
     ) -> M {
+        if let Some(scale) = super::loss_scale::step_scale()
+            && !unscale(&module, &mut grads, scale)
+        {
+            super::loss_scale::report_overflow();
+            return module;
+        }
         if let Some(max_norm) = self.max_norm {
             clip_grad_norm(&module, &mut grads, max_norm);
         }
@@ -224,6 +233,41 @@ pub fn clip_grad_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_no
         module.visit(&mut Scale { grads, factor });
     }
     norm
+}
+
+/// Divides the gradients of `module`'s parameters in `grads` by `scale` (multiplied by its
+/// reciprocal, as torch's `GradScaler.unscale_`); whether all of them are finite after it.
+fn unscale<M: Module>(module: &M, grads: &mut GradientsParams, scale: f32) -> bool {
+    module.visit(&mut Scale {
+        grads,
+        factor: 1.0 / scale,
+    });
+    let mut check = NonFinite { grads, sum: None };
+    module.visit(&mut check);
+    // One read of the device for the whole model.
+    check
+        .sum
+        .is_none_or(|sum| sum.into_scalar::<f32>().is_finite())
+}
+
+/// Adds up `0 · g` over every gradient `g` of a module's parameters, on the device: zero when
+/// all are finite, NaN when any is infinite or NaN (squares could overflow where the values
+/// do not).
+struct NonFinite<'a> {
+    grads: &'a GradientsParams,
+    sum: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for NonFinite<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.get::<D>(param.id) {
+            let zeros = (grad * 0.0).sum();
+            self.sum = Some(match self.sum.take() {
+                Some(sum) => sum + zeros,
+                None => zeros,
+            });
+        }
+    }
 }
 
 /// Adds up the squares of every gradient of a module's parameters, on the device.

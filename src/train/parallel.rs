@@ -14,9 +14,11 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 
 use burn::tensor::{Device, Int, Tensor};
 
+use super::loss_scale::{scaled, step_scale, with_step_scale};
 use super::optim::Optimizer;
 use super::step::{LossConfig, StepStats, batch_loss, gradients};
 use crate::models::ReidModel;
+use crate::models::precision::{autocast, compute_precision};
 
 /// Chunk boundaries of a batch of `n` for `parts` devices; chunks are whole multiples of
 /// `group` (P × K batches keep each identity's images together) except perhaps the last.
@@ -39,7 +41,10 @@ pub(crate) fn chunk_gradients(
     only: Option<&[ParamId]>,
 ) -> (GradientsParams, StepStats) {
     let (loss, stats) = batch_loss(model, images, targets, losses);
-    (gradients((loss * weight).backward(), model, only), stats)
+    (
+        gradients(scaled(loss * weight).backward(), model, only),
+        stats,
+    )
 }
 
 /// One data-parallel step. `model` lives on the first device (in training mode, on its autodiff
@@ -118,9 +123,14 @@ pub(crate) fn data_parallel_gradients(
                 let replica = model.clone().fork(device);
                 let (images, targets, weight) = chunk(range, device);
                 let grads_device = &grads_device;
+                // The step's half precision and loss scale hold on the replicas' threads too.
+                let (precision, scale) = (compute_precision(), step_scale());
                 scope.spawn(move || {
-                    let (grads, stats) =
-                        chunk_gradients(&replica, images, targets, losses, weight, only);
+                    let (grads, stats) = autocast(precision, || {
+                        with_step_scale(scale, || {
+                            chunk_gradients(&replica, images, targets, losses, weight, only)
+                        })
+                    });
                     (grads.to_device(grads_device, &replica), stats, weight)
                 })
             })

@@ -130,6 +130,24 @@ pub(crate) fn setup(config: &TrainConfig) -> Result<Setup> {
     let device = devices[0].clone();
     let train_device = device.clone().autodiff();
     let replicas: Vec<_> = devices[1..].iter().map(|d| d.clone().autodiff()).collect();
+    if let Some(precision) = config.optimizer.mix_precision {
+        if devices.iter().any(crate::device::is_cpu) {
+            return Err(Error::InvalidInput(format!(
+                "mix_precision ({precision}): half precision trains on GPU devices (cuda, \
+                 wgpu); on the CPU (`{}`) Burn's flex computes half precision slower than \
+                 float32: train in float32 there (mix_precision off)",
+                config.device
+            )));
+        }
+        if !devices.iter().all(|d| d.supports_dtype(precision.dtype())) {
+            return Err(Error::InvalidInput(format!(
+                "mix_precision ({precision}): a device of `{}` does not compute in {precision} \
+                 (its driver or adapter lacks the type); try the other half type (f16, bf16) \
+                 or mix_precision off",
+                config.device
+            )));
+        }
+    }
     // Several devices or processes split each batch: the techniques below need it whole.
     let split = !replicas.is_empty() || config.distributed != Distributed::None;
     if split
@@ -637,6 +655,29 @@ pub(crate) fn initial_peer(
 mod tests {
     use super::*;
     use crate::train::config::StagedLr;
+
+    #[test]
+    fn half_precision_is_refused_on_the_cpu() {
+        for device in ["flex", "cpu"] {
+            let config = TrainConfig {
+                optimizer: crate::train::OptimizerSection {
+                    mix_precision: Some(crate::models::precision::HalfPrecision::Bf16),
+                    ..Default::default()
+                },
+                device: device.into(),
+                ..Default::default()
+            };
+            match setup(&config) {
+                Err(Error::InvalidInput(m)) => {
+                    assert!(
+                        m.contains("mix_precision (bf16)") && m.contains("GPU"),
+                        "{m}"
+                    )
+                }
+                other => panic!("{:?}", other.err()),
+            }
+        }
+    }
 
     #[test]
     fn self_challenging_is_refused_where_it_cannot_run() {

@@ -11,6 +11,7 @@ use super::loss::{
     am_softmax, cross_entropy, distillation_js, mixed_am_softmax, mixed_cross_entropy, mutual_kl,
     package_consistency, probabilistic_transfer, triplet_hard,
 };
+use super::loss_scale::scaled;
 use super::mixing::Mix;
 use super::optim::Optimizer;
 use super::rsc::{self, Challenge};
@@ -358,11 +359,11 @@ pub fn train_step_with(
     };
     let f = forward(&model, images.clone(), targets.clone(), losses, extra);
     let stats = f.stats(&f.loss);
-    let mut grads = gradients(f.loss.backward(), &model, only);
+    let mut grads = gradients(scaled(f.loss).backward(), &model, only);
     if let Some(sam) = sam {
         let sharp = ascend(&model, &grads, sam);
         let at_sharp = forward(&sharp, images, targets.clone(), losses, extra);
-        grads = gradients(at_sharp.loss.backward(), &sharp, only);
+        grads = gradients(scaled(at_sharp.loss).backward(), &sharp, only);
     }
     if let Some(centers) = centers {
         centers.update(f.features, targets);
@@ -417,7 +418,7 @@ pub fn mutual_step(
     let loss_a = a.loss.clone() + mutual_kl(b.logits.clone(), a.logits.clone()) * weight;
     let loss_b = b.loss.clone() + mutual_kl(a.logits.clone(), b.logits.clone()) * weight;
     let stats = (a.stats(&loss_a), b.stats(&loss_b));
-    let mut grads = (loss_a + loss_b).backward();
+    let mut grads = scaled(loss_a + loss_b).backward();
     let grads_a = match only {
         Some(ids) => GradientsParams::from_params(&mut grads, &main.model, ids),
         None => GradientsParams::from_module(&mut grads, &main.model),

@@ -11,6 +11,7 @@ use super::center::CenterLoss;
 use super::config::TrainConfig;
 use super::distributed::Team;
 use super::ema::Ema;
+use super::loss_scale::LossScaler;
 use super::mixing::Mix;
 use super::multilabel_step::multilabel_step;
 use super::optim::Optimizer;
@@ -19,6 +20,7 @@ use super::setup::Setup;
 use super::step::{Learner, StepExtras, StepStats, Teacher, mutual_step, train_step_with};
 use crate::data::rng::Rng;
 use crate::device::Device;
+use crate::models::precision::autocast;
 use crate::models::{ReidModel, Task};
 
 /// The second model of deep mutual learning, with its optimizer.
@@ -107,6 +109,8 @@ pub(crate) struct Stepper {
     pub ema: Option<Ema>,
     /// The teacher the model is distilled from (one model on one device).
     teacher: Option<Teacher>,
+    /// The loss scale of float16 training (`None` otherwise).
+    pub scaler: Option<LossScaler>,
     recipe: Recipe,
 }
 
@@ -152,7 +156,20 @@ impl Stepper {
             team,
             ema: None,
             teacher: None,
+            scaler: config
+                .optimizer
+                .mix_precision
+                .filter(|p| p.needs_loss_scaling())
+                .map(|_| LossScaler::default()),
             recipe,
+        }
+    }
+
+    /// The stepper going on with the loss scale of a resumed run (`None`: the one it has).
+    pub fn with_scaler(self, scaler: Option<LossScaler>) -> Self {
+        Self {
+            scaler: scaler.or(self.scaler),
+            ..self
         }
     }
 
@@ -177,6 +194,7 @@ impl Stepper {
             mut team,
             mut ema,
             teacher,
+            mut scaler,
             recipe,
         } = self;
         let Lesson {
@@ -216,7 +234,7 @@ impl Stepper {
             challenge: challenge.as_ref(),
             copies: Some((config.data.packages, config.loss.consistency_weight)),
         };
-        let (model, stats) = match &recipe {
+        let run = || match &recipe {
             Recipe::Multilabel { labels, classes } => {
                 let targets = multi_hot(labels, indices, *classes, &images.device());
                 multilabel_step(
@@ -292,6 +310,10 @@ impl Stepper {
                 extras,
             ),
         };
+        let (model, stats) = autocast(config.optimizer.mix_precision, || match &mut scaler {
+            Some(scaler) => scaler.run(run),
+            None => run(),
+        });
         if let Some(ema) = &mut ema {
             ema.update(&model);
         }
@@ -303,6 +325,7 @@ impl Stepper {
             team,
             ema,
             teacher,
+            scaler,
             recipe,
         };
         (next, stats)

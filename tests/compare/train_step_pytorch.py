@@ -8,7 +8,11 @@ machine's threads (run by hand; PyPI torch, torchreid 0.2.5, timm):
 - resnet50 (torchreid), 256x128, 751 identities (the GPU comparison of scripts/gpu-check.sh).
 
     python tests/compare/train_step_pytorch.py [--threads N] [--steps N] [--arch NAME ...]
-        [--device cpu|cuda] [--batch N]
+        [--device cpu|cuda] [--batch N] [--amp bf16|fp16]
+
+`--amp` trains as torch.autocast does on the GPU (convolutions and matrix products in half
+precision, float32 weights), fp16 with torch's GradScaler: the peer of reid's
+`train.mix_precision`.
 """
 import argparse
 import time
@@ -40,6 +44,7 @@ def main():
                                                       "efficientnet_b0"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--amp", choices=["bf16", "fp16"])
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
@@ -52,20 +57,25 @@ def main():
         loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
         x = torch.randn(args.batch, 3, h, w, device=device)
         y = (torch.arange(args.batch) // 4).to(device)
+        amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
+        scaler = torch.amp.GradScaler(device.type, enabled=args.amp == "fp16")
         times = []
         for step in range(args.steps + 2):
             start = time.perf_counter()
             optimizer.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            optimizer.step()
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                loss = loss_fn(model(x), y)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             if device.type == "cuda":
                 torch.cuda.synchronize()
             if step >= 2:  # warm-up
                 times.append(time.perf_counter() - start)
         times.sort()
         print(f"{arch} b{args.batch} {h}x{w} {args.device}: median {times[len(times) // 2]:.3f} s/step "
-              f"(min {times[0]:.3f}, {args.threads} threads, torch {torch.__version__})")
+              f"(min {times[0]:.3f}, {args.threads} threads, {args.amp or 'float32'}, "
+              f"torch {torch.__version__})")
 
 
 if __name__ == "__main__":
