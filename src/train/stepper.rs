@@ -165,12 +165,11 @@ impl Stepper {
         }
     }
 
-    /// The stepper going on with the loss scale of a resumed run (`None`: the one it has).
-    pub fn with_scaler(self, scaler: Option<LossScaler>) -> Self {
-        Self {
-            scaler: scaler.or(self.scaler),
-            ..self
-        }
+    /// The stepper going on with the loss scale a resumed run saved, when it scales its loss
+    /// (float16) now; a run resumed without float16 drops it.
+    pub fn with_scaler(self, saved: Option<LossScaler>) -> Self {
+        let scaler = self.scaler.map(|fresh| saved.unwrap_or(fresh));
+        Self { scaler, ..self }
     }
 
     /// The stepper updating `ema` after every step.
