@@ -20,7 +20,7 @@ use super::config::{Distributed, LrFindMode, TrainConfig};
 use super::distributed::Team;
 use super::early_stop::{judge, should_stop};
 use super::evaluate::{evaluate_dataset, evaluate_video_dataset};
-use super::history::{EpochLog, EvalLog, write_history};
+use super::history::{EpochLog, EvalLog, ScaleLog, write_history};
 use super::layer_groups::{check_layers, closed_norms, open_layer_params};
 use super::lr_find::{LrFindOptions, lr_find};
 use super::lr_search::{SearchMode, SearchSettings, search};
@@ -354,6 +354,7 @@ fn run(
         }
         // The epoch's first rate (its log's).
         let lr = state.schedule.rate(epoch, 0, batches.len());
+        let skipped_before = stepper.scaler.map_or(0, |s| s.skipped_steps);
         let only = (epoch < config.schedule.fixbase_epoch
             && !config.schedule.open_layers.is_empty())
         .then(|| open_layer_params(&stepper.model, &config.schedule.open_layers));
@@ -494,6 +495,10 @@ fn run(
             seconds,
             eval,
             ema_eval,
+            loss_scale: stepper.scaler.map(|s| ScaleLog {
+                scale: s.scale,
+                skipped_steps: s.skipped_steps - skipped_before,
+            }),
         };
         state.history.push(log);
         state.epochs_done = epoch + 1;

@@ -50,6 +50,19 @@ pub struct EpochLog {
     /// The same evaluations of the moving average of the weights (`optimizer.ema`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ema_eval: Vec<EvalLog>,
+    /// Float16 training: the loss scale at the epoch's end and the steps it skipped (gradients
+    /// not finite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<ScaleLog>,
+}
+
+/// How an epoch of float16 training scaled its loss.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScaleLog {
+    /// The scale after the epoch's last step.
+    pub scale: f32,
+    /// Steps of the epoch whose update was skipped.
+    pub skipped_steps: u64,
 }
 
 /// Writes the history as `metrics.jsonl` in `save_dir`, atomically.

@@ -25,6 +25,9 @@ pub struct LossScaler {
     pub good_steps: u32,
     /// Good steps in a row after which the scale doubles.
     pub growth_interval: u32,
+    /// Steps skipped since the run began (gradients not finite).
+    #[serde(default)]
+    pub skipped_steps: u64,
 }
 
 impl Default for LossScaler {
@@ -34,6 +37,7 @@ impl Default for LossScaler {
             scale: 65536.0,
             good_steps: 0,
             growth_interval: 2000,
+            skipped_steps: 0,
         }
     }
 }
@@ -61,6 +65,7 @@ impl LossScaler {
         if overflowed {
             self.scale *= 0.5;
             self.good_steps = 0;
+            self.skipped_steps += 1;
         } else {
             self.good_steps += 1;
             if self.good_steps >= self.growth_interval {
@@ -111,5 +116,6 @@ mod tests {
         assert_eq!(scaler.good_steps, 1);
         scaler.run(report_overflow);
         assert_eq!((scaler.scale, scaler.good_steps), (32768.0, 0));
+        assert_eq!(scaler.skipped_steps, 1);
     }
 }

@@ -11,7 +11,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
     AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig,
 };
-use burn::tensor::{Bytes, Tensor};
+use burn::tensor::{Bytes, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -242,29 +242,28 @@ fn unscale<M: Module>(module: &M, grads: &mut GradientsParams, scale: f32) -> bo
         grads,
         factor: 1.0 / scale,
     });
-    let mut check = NonFinite { grads, sum: None };
+    let mut check = NonFinite { grads, count: None };
     module.visit(&mut check);
     // One read of the device for the whole model.
     check
-        .sum
-        .is_none_or(|sum| sum.into_scalar::<f32>().is_finite())
+        .count
+        .is_none_or(|count| count.into_scalar::<i64>() == 0)
 }
 
-/// Adds up `0 · g` over every gradient `g` of a module's parameters, on the device: zero when
-/// all are finite, NaN when any is infinite or NaN (squares could overflow where the values
-/// do not).
+/// Counts the values that are infinite or NaN in every gradient of a module's parameters, on
+/// the device.
 struct NonFinite<'a> {
     grads: &'a GradientsParams,
-    sum: Option<Tensor<1>>,
+    count: Option<Tensor<1, Int>>,
 }
 
 impl ModuleVisitor for NonFinite<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(grad) = self.grads.get::<D>(param.id) {
-            let zeros = (grad * 0.0).sum();
-            self.sum = Some(match self.sum.take() {
-                Some(sum) => sum + zeros,
-                None => zeros,
+            let bad = grad.is_finite().bool_not().int().sum();
+            self.count = Some(match self.count.take() {
+                Some(count) => count + bad,
+                None => bad,
             });
         }
     }
