@@ -17,9 +17,9 @@ use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
 use reid::data::rng::Rng;
 use reid::device::{default_device, parse_device};
-use reid::models::precision::{HalfPrecision, autocast};
+use reid::models::precision::HalfPrecision;
 use reid::models::{Arch, ReidModel};
-use reid::train::loss_scale::LossScaler;
+use reid::train::loss_scale::{LossScaler, mixed_step};
 use reid::train::optim::Optimizer;
 use reid::train::{LossConfig, train_step};
 
@@ -110,7 +110,7 @@ fn step(c: &mut Criterion, setup: &Setup, device: &str, group: &str, name: &str)
     group.sample_size(10);
     group.bench_function(name, |b| {
         b.iter(|| {
-            let mut step = || {
+            let step = || {
                 train_step(
                     model.take().expect("model"),
                     &mut optimizer,
@@ -120,10 +120,7 @@ fn step(c: &mut Criterion, setup: &Setup, device: &str, group: &str, name: &str)
                     &losses,
                 )
             };
-            let (next, stats) = autocast(precision, || match &mut scaler {
-                Some(scaler) => scaler.run(step),
-                None => step(),
-            });
+            let (next, stats) = mixed_step(precision, scaler.as_mut(), step);
             model = Some(next);
             stats
         })

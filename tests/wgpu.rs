@@ -16,9 +16,9 @@ use reid::data::{SynthOptions, synthesize};
 use reid::device::{default_device, parse_device};
 use reid::formats::npy::read_npz;
 use reid::models::embed::tensor_to_vec;
-use reid::models::precision::{HalfPrecision, autocast};
+use reid::models::precision::HalfPrecision;
 use reid::models::{Arch, ReidModel};
-use reid::train::loss_scale::LossScaler;
+use reid::train::loss_scale::{LossScaler, mixed_step};
 use reid::train::optim::Optimizer;
 use reid::train::{LossConfig, TrainConfig, train, train_step};
 use reid::weights::load_torchreid;
@@ -160,13 +160,8 @@ fn fixture_step(device: burn::tensor::Device, precision: Option<HalfPrecision>) 
         scale: 1.0,
         ..Default::default()
     };
-    let (after, stats) = autocast(precision, || match precision {
-        Some(p) if p.needs_loss_scaling() => {
-            let mut s = scaler;
-            s.run(step)
-        }
-        _ => step(),
-    });
+    let mut scaler = precision.filter(|p| p.needs_loss_scaling()).map(|_| scaler);
+    let (after, stats) = mixed_step(precision, scaler.as_mut(), step);
     let weights = after
         .valid()
         .head

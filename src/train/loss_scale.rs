@@ -14,7 +14,7 @@ use std::cell::Cell;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::models::precision::with_thread_setting;
+use crate::models::precision::{HalfPrecision, autocast, with_thread_setting};
 
 /// torch's `GradScaler` state: the scale and the good steps since it last changed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -74,6 +74,19 @@ impl LossScaler {
             }
         }
     }
+}
+
+/// Runs one training step `step` as `train.mix_precision` runs it: inside
+/// [`autocast`]`(precision)`, and with its losses scaled by `scaler` when there is one (float16).
+pub fn mixed_step<T>(
+    precision: Option<HalfPrecision>,
+    scaler: Option<&mut LossScaler>,
+    step: impl FnOnce() -> T,
+) -> T {
+    autocast(precision, || match scaler {
+        Some(scaler) => scaler.run(step),
+        None => step(),
+    })
 }
 
 /// Runs `f` with this thread's step scale set to `scale`, restoring the previous one after.

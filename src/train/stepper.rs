@@ -11,7 +11,7 @@ use super::center::CenterLoss;
 use super::config::TrainConfig;
 use super::distributed::Team;
 use super::ema::Ema;
-use super::loss_scale::LossScaler;
+use super::loss_scale::{LossScaler, mixed_step};
 use super::mixing::Mix;
 use super::multilabel_step::multilabel_step;
 use super::optim::Optimizer;
@@ -20,7 +20,6 @@ use super::setup::Setup;
 use super::step::{Learner, StepExtras, StepStats, Teacher, mutual_step, train_step_with};
 use crate::data::rng::Rng;
 use crate::device::Device;
-use crate::models::precision::autocast;
 use crate::models::{ReidModel, Task};
 
 /// The second model of deep mutual learning, with its optimizer.
@@ -309,10 +308,7 @@ impl Stepper {
                 extras,
             ),
         };
-        let (model, stats) = autocast(config.optimizer.mix_precision, || match &mut scaler {
-            Some(scaler) => scaler.run(run),
-            None => run(),
-        });
+        let (model, stats) = mixed_step(config.optimizer.mix_precision, scaler.as_mut(), run);
         if let Some(ema) = &mut ema {
             ema.update(&model);
         }
