@@ -3,11 +3,13 @@
 //! and median run and the ratio of the fastest. On a shared machine whose speed drifts by a
 //! factor of two within minutes (ONNX Runtime alone gave 225 and 491 images/s for one batch-1
 //! case in two criterion runs), separate runs of the two engines compare their luck; taken in
-//! turns, both meet the same drift. The first run of each engine's turn is not timed: the other
-//! engine's threads still spin for a while after its last run (ONNX Runtime's by default,
-//! rayon's before they sleep), and one of the two cores was taken (osnet_x0_25's batch of 32
-//! ran 20 % slower right after ONNX Runtime's). Needs ONNX Runtime (found as the Extractor
-//! finds it).
+//! turns, both meet the same drift. Each turn starts with untimed runs for at least
+//! [`SETTLE`]: the other engine's threads still spin for a while after its last run (ONNX
+//! Runtime's by default, rayon's before they sleep) and take a core — osnet_x0_25's batch of 32
+//! ran 20 % slower right after ONNX Runtime's, and a single image on the Burn engine, which
+//! keeps both cores busy, 1.5× slower for the first 10–20 ms (with one untimed run per turn
+//! its best run was 0.77 of ONNX Runtime's, with 20 ms of them 1.20, 2026-12-04). Needs ONNX
+//! Runtime (found as the Extractor finds it).
 //!
 //! `cargo bench --bench engine_ratio [-- ROUNDS] [MODEL] [BATCH]` (default 15 rounds per case;
 //! a model name such as `osnet_x0_25` or a batch size, `1` or `32`, keeps only those cases —
@@ -28,8 +30,12 @@ use support::Cases;
 static ALLOCATOR: reid::allocator::ReusingAllocator =
     reid::allocator::ReusingAllocator::new(reid::allocator::DEFAULT_CAPACITY);
 
-/// Timed runs per engine and round, after one untimed.
+/// Timed runs per engine and round.
 const RUNS_PER_TURN: usize = 3;
+
+/// How long each turn runs its engine untimed first (at least once), while the other engine's
+/// threads wind down.
+const SETTLE: Duration = Duration::from_millis(50);
 
 fn timed(f: impl FnOnce()) -> Duration {
     let start = Instant::now();
@@ -77,7 +83,11 @@ fn main() {
             let (mut by_ort, mut by_burn) = (Vec::new(), Vec::new());
             for _ in 0..cases.rounds {
                 for (engine, times) in [(&ort, &mut by_ort), (&burn, &mut by_burn)] {
+                    let settling = Instant::now();
                     engine.extract_prepared(&input, batch).unwrap();
+                    while settling.elapsed() < SETTLE {
+                        engine.extract_prepared(&input, batch).unwrap();
+                    }
                     for _ in 0..RUNS_PER_TURN {
                         times.push(timed(|| {
                             engine.extract_prepared(&input, batch).unwrap();

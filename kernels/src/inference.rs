@@ -20,6 +20,8 @@ use crate::shape::{ConvParams, ConvShape, Epilogue};
 use crate::simd::{sum, vectorized};
 use crate::{dense, depthwise, gate};
 
+mod concurrent;
+
 /// A value of a [`Graph`]: its input or a step's output, `[n, c, h, w]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Value(usize);
@@ -205,6 +207,7 @@ impl GraphBuilder {
             }
         }
         Graph {
+            dependencies: concurrent::Dependencies::of(&self.steps),
             steps: self.steps,
             output,
             frees,
@@ -215,6 +218,7 @@ impl GraphBuilder {
 /// A network's inference, ready to run on batches of any size the layers accept.
 pub struct Graph {
     steps: Vec<Step>,
+    dependencies: concurrent::Dependencies,
     output: Value,
     frees: Vec<Vec<usize>>,
 }
@@ -243,11 +247,17 @@ impl Graph {
     /// whole graph: one image's activations stay in the core's cache from step to step (a
     /// batch-32 step's were megabytes, written to memory and read back by the next step), and
     /// the steps do not wait for each other. The numbers are those of a run on the whole batch:
-    /// no kernel's arithmetic depends on the batch.
+    /// no kernel's arithmetic depends on the batch. A single image runs the steps that do not
+    /// read each other's outputs at once (OSNet's four streams), each on a thread of the pool,
+    /// with the numbers of a sequential run.
     pub fn run(&self, input: Vec<f32>, dims: [usize; 4]) -> Result<(Vec<f32>, [usize; 4]), String> {
         check_input(&input, dims)?;
         let [n, c, h, w] = dims;
         if n < 2 || c * h * w == 0 || rayon::current_num_threads() < 2 {
+            if n == 1 && c * h * w > 0 && rayon::current_num_threads() >= 2 {
+                let input = Activation { data: input, dims };
+                return with_pool_awake(|| self.run_concurrently(input));
+            }
             return with_pool_awake(|| self.run_steps(input, dims));
         }
         let images: Vec<(Vec<f32>, [usize; 4])> = input
@@ -294,7 +304,7 @@ impl Graph {
         values.push(Some(Activation { data: input, dims }));
         for (i, step) in self.steps.iter().enumerate() {
             let start = std::time::Instant::now();
-            let out = run_step(step, &values).map_err(|e| format!("step {i}: {e}"))?;
+            let out = run_step(step, values.as_slice()).map_err(|e| format!("step {i}: {e}"))?;
             if let Some(profile) = profile.as_deref_mut() {
                 profile.push(StepProfile::of(step, &values, &out, start.elapsed()));
             }
@@ -412,7 +422,7 @@ impl StepProfile {
             Step::ChannelAffine { .. } => ("input", 0),
             Step::Conv { x, conv, .. } => {
                 let [_, cg, kh, kw] = conv.dims;
-                let channels = get(values, *x).dims[1];
+                let channels = values.value(*x).dims[1];
                 let kind = if conv.params.groups > 1 && conv.params.groups == channels && cg == 1 {
                     "depthwise"
                 } else if kh * kw == 1 {
@@ -434,13 +444,21 @@ impl StepProfile {
     }
 }
 
-fn get(values: &[Option<Activation>], Value(v): Value) -> &Activation {
-    values[v]
-        .as_ref()
-        .expect("a value is dropped only after its last use")
+/// Where a step finds the values it reads.
+trait Inputs {
+    /// The value `v`, still held.
+    fn value(&self, v: Value) -> &Activation;
 }
 
-fn run_step(step: &Step, values: &[Option<Activation>]) -> Result<Activation, String> {
+impl Inputs for [Option<Activation>] {
+    fn value(&self, Value(v): Value) -> &Activation {
+        self[v]
+            .as_ref()
+            .expect("a value is dropped only after its last use")
+    }
+}
+
+fn run_step(step: &Step, values: &(impl Inputs + ?Sized)) -> Result<Activation, String> {
     match step {
         Step::ChannelAffine {
             x,
@@ -448,7 +466,7 @@ fn run_step(step: &Step, values: &[Option<Activation>]) -> Result<Activation, St
             mul,
             add,
         } => {
-            let x = get(values, *x);
+            let x = values.value(*x);
             let [n, c, h, w] = x.dims;
             if let Some(s) = source.iter().find(|&&s| s >= c) {
                 return Err(format!("channel {s} of an input of {c}"));
@@ -473,7 +491,7 @@ fn run_step(step: &Step, values: &[Option<Activation>]) -> Result<Activation, St
             residual,
             relu,
         } => {
-            let x = get(values, *x);
+            let x = values.value(*x);
             let s = ConvShape::new(x.dims, conv.dims, conv.params).ok_or_else(|| {
                 format!(
                     "a convolution with weight {:?} and {:?} does not fit an input {:?}",
@@ -483,7 +501,7 @@ fn run_step(step: &Step, values: &[Option<Activation>]) -> Result<Activation, St
             let dims = [s.n, s.o, s.oh, s.ow];
             let residual = match residual {
                 Some(r) => {
-                    let r = get(values, *r);
+                    let r = values.value(*r);
                     if r.dims != dims {
                         return Err(format!(
                             "a residual {:?} added to an output {dims:?}",
@@ -507,7 +525,7 @@ fn run_step(step: &Step, values: &[Option<Activation>]) -> Result<Activation, St
             Ok(Activation { data, dims })
         }
         Step::MaxPool { x, params } | Step::AvgPool { x, params } => {
-            let x = get(values, *x);
+            let x = values.value(*x);
             let s = PoolShape::new(x.dims, *params).ok_or_else(|| {
                 format!("a pooling {params:?} does not fit an input {:?}", x.dims)
             })?;
@@ -521,7 +539,7 @@ fn run_step(step: &Step, values: &[Option<Activation>]) -> Result<Activation, St
             })
         }
         Step::GatedSum { streams, gate } => {
-            let xs = streams.map(|v| get(values, v));
+            let xs = streams.map(|v| values.value(v));
             let [n, c, h, w] = xs[0].dims;
             if xs.iter().any(|x| x.dims != xs[0].dims) || c != gate.reduce.inputs {
                 let dims: Vec<_> = xs.iter().map(|x| x.dims).collect();
@@ -542,7 +560,7 @@ fn run_step(step: &Step, values: &[Option<Activation>]) -> Result<Activation, St
             })
         }
         Step::GlobalAvgPool { x } => {
-            let x = get(values, *x);
+            let x = values.value(*x);
             let [n, c, h, w] = x.dims;
             Ok(Activation {
                 data: plane_means(&x.data, h * w),
@@ -550,7 +568,7 @@ fn run_step(step: &Step, values: &[Option<Activation>]) -> Result<Activation, St
             })
         }
         Step::Dense { x, dense, relu } => {
-            let x = get(values, *x);
+            let x = values.value(*x);
             let [n, c, h, w] = x.dims;
             if c * h * w != dense.inputs {
                 return Err(format!(
@@ -786,6 +804,91 @@ mod tests {
             }
         });
         pool.install(|| (0..4).into_par_iter().for_each(|i| check(i % 2)));
+    }
+
+    /// An OSNet-shaped block on `c` channels: a 1×1 convolution, four streams of one to four
+    /// (1×1, depthwise 3×3) pairs, their gated sum, a 1×1 convolution plus the block's input.
+    /// `misfit` gives the streams' first 1×1 convolutions with these indices one input
+    /// channel too many.
+    fn four_stream_block(c: usize, misfit: &[usize]) -> Graph {
+        let dense = |inputs, outputs, seed| Dense {
+            weight: values(inputs * outputs, seed),
+            inputs,
+            outputs,
+            bias: values(outputs, seed + 1),
+        };
+        let depthwise = |seed| Conv {
+            params: ConvParams {
+                groups: c,
+                ..conv([c, 1, 3, 3], 1, seed).params
+            },
+            ..conv([c, 1, 3, 3], 1, seed)
+        };
+        let (mut g, input) = GraphBuilder::new();
+        let x1 = g.conv(input, conv([c, c, 1, 1], 0, 1), None, true);
+        let streams = [0, 1, 2, 3].map(|t| {
+            let mut x = x1;
+            for k in 0..=t {
+                let seed = 10 * (t as u32 + 1) + 2 * k as u32;
+                let inputs = c + usize::from(k == 0 && misfit.contains(&t));
+                x = g.conv(x, conv([c, inputs, 1, 1], 0, seed), None, false);
+                x = g.conv(x, depthwise(seed + 1), None, true);
+            }
+            x
+        });
+        let gate = ChannelGate {
+            reduce: dense(c, 2, 90),
+            expand: dense(2, c, 92),
+        };
+        let summed = g.gated_sum(streams, gate);
+        let out = g.conv(summed, conv([c, c, 1, 1], 0, 94), Some(input), true);
+        g.finish(out)
+    }
+
+    #[test]
+    fn a_single_image_runs_independent_streams_at_once_with_the_sequential_runs_numbers() {
+        let graph = four_stream_block(16, &[]);
+        let dims = [1, 16, 40, 24];
+        let x = values(dims.iter().product(), 5);
+        // The profile runs the steps one after the other, on the calling thread's order.
+        let (sequential, _) = graph.profile(x.clone(), dims).unwrap();
+        for threads in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for _ in 0..20 {
+                let (got, got_dims) = pool.install(|| graph.run(x.clone(), dims)).unwrap();
+                assert_eq!(got_dims, dims);
+                assert_eq!(got, sequential, "{threads} threads");
+            }
+            // Callers on threads of their own at once: each gets its numbers.
+            std::thread::scope(|callers| {
+                for _ in 0..3 {
+                    callers.spawn(|| {
+                        let (got, _) = pool.install(|| graph.run(x.clone(), dims)).unwrap();
+                        assert_eq!(got, sequential);
+                    });
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn of_two_failing_streams_the_error_names_the_step_a_sequential_run_stops_at() {
+        // Streams 1 and 3 cannot take their input; stream 1's first step (step 3) comes first
+        // in the list, whichever thread fails first.
+        let graph = four_stream_block(8, &[1, 3]);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for _ in 0..20 {
+            let error = pool
+                .install(|| graph.run(values(8 * 12 * 6, 1), [1, 8, 12, 6]))
+                .unwrap_err();
+            assert!(error.starts_with("step 3: "), "{error}");
+        }
     }
 
     #[test]
