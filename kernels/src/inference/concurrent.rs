@@ -118,10 +118,8 @@ impl Graph {
             .expect("no step panics holding it")
             .take()
             .expect("every step ran, the output is kept");
-        let out = Arc::try_unwrap(out).unwrap_or_else(|shared| Activation {
-            data: shared.data.clone(),
-            dims: shared.dims,
-        });
+        // Every step's handle on it went with the scope.
+        let out = Arc::into_inner(out).expect("the output's last holder");
         Ok((out.data, out.dims))
     }
 }
@@ -148,6 +146,16 @@ impl<'g> Run<'g> {
 
     /// Runs step `i`; the steps that now have all their values.
     fn step(&self, i: usize) -> Vec<usize> {
+        // After a failure only the steps before it can change the error reported.
+        if self
+            .failure
+            .lock()
+            .expect("no step panics holding it")
+            .as_ref()
+            .is_some_and(|(first, _)| *first < i)
+        {
+            return Vec::new();
+        }
         let deps = &self.graph.dependencies;
         let held = |v: usize| {
             let value = self.values[v].lock().expect("no step panics holding it");
