@@ -192,22 +192,15 @@ impl GraphBuilder {
     pub fn finish(self, output: Value) -> Graph {
         // Each value is dropped after the last step that reads it, so a run holds only the
         // activations still needed.
-        let mut last_use = vec![None; self.steps.len() + 1];
-        for (i, step) in self.steps.iter().enumerate() {
-            for Value(v) in step.inputs() {
-                last_use[v] = Some(i);
-            }
-        }
+        let dependencies = concurrent::Dependencies::of(&self.steps);
         let mut frees = vec![Vec::new(); self.steps.len()];
-        for (value, last) in last_use.into_iter().enumerate() {
-            if let Some(step) = last
-                && value != output.0
-            {
-                frees[step].push(value);
+        for value in (0..=self.steps.len()).filter(|&v| v != output.0) {
+            if let Some(&last) = dependencies.readers(value).last() {
+                frees[last].push(value);
             }
         }
         Graph {
-            dependencies: concurrent::Dependencies::of(&self.steps),
+            dependencies,
             steps: self.steps,
             output,
             frees,
@@ -253,11 +246,12 @@ impl Graph {
     pub fn run(&self, input: Vec<f32>, dims: [usize; 4]) -> Result<(Vec<f32>, [usize; 4]), String> {
         check_input(&input, dims)?;
         let [n, c, h, w] = dims;
-        if n < 2 || c * h * w == 0 || rayon::current_num_threads() < 2 {
-            if n == 1 && c * h * w > 0 && rayon::current_num_threads() >= 2 {
-                let input = Activation { data: input, dims };
-                return with_pool_awake(|| self.run_concurrently(input));
-            }
+        let threads = rayon::current_num_threads();
+        if n == 1 && c * h * w > 0 && threads >= 2 {
+            let input = Activation { data: input, dims };
+            return with_pool_awake(|| self.run_concurrently(input));
+        }
+        if n < 2 || c * h * w == 0 || threads < 2 {
             return with_pool_awake(|| self.run_steps(input, dims));
         }
         let images: Vec<(Vec<f32>, [usize; 4])> = input
@@ -350,11 +344,7 @@ fn with_pool_awake<R: Send>(run: impl FnOnce() -> R + Send) -> R {
                     if rayon::current_thread_index() == owner {
                         return;
                     }
-                    while running_ref.load(Ordering::Acquire) {
-                        if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                            std::thread::yield_now();
-                        }
-                    }
+                    take_work_while(|| running_ref.load(Ordering::Acquire));
                 });
             }
         }
@@ -366,6 +356,17 @@ fn with_pool_awake<R: Send>(run: impl FnOnce() -> R + Send) -> R {
         };
         run()
     })
+}
+
+/// Runs the pool's pending jobs on this thread while `busy()`, yielding the core when there
+/// are none: a thread that waits this way stays awake (rayon's own waits fall asleep after a
+/// few idle rounds).
+fn take_work_while(busy: impl Fn() -> bool) {
+    while busy() {
+        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// Ends the spinners of [`with_pool_awake`] when dropped.

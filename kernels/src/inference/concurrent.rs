@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{Activation, Graph, Inputs, Step, Value, run_step};
+use super::{Activation, Graph, Inputs, Step, Value, run_step, take_work_while};
 
 /// Which steps wait for which: the graph's edges, found once when it is built.
 pub(super) struct Dependencies {
@@ -50,6 +50,11 @@ impl Dependencies {
             readers,
             ahead,
         }
+    }
+
+    /// The steps that read `value`, in the graph's order.
+    pub(super) fn readers(&self, value: usize) -> &[usize] {
+        &self.readers[value]
     }
 }
 
@@ -104,11 +109,7 @@ impl Graph {
             // Waiting for the scope's end, a thread of the pool falls asleep after a few idle
             // rounds, and would leave the steps' parallel parts to the other: this one takes
             // work until the last step is done, as the run's spinners do.
-            while run.pending.load(Ordering::Acquire) > 0 {
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::thread::yield_now();
-                }
-            }
+            take_work_while(|| run.pending.load(Ordering::Acquire) > 0);
         });
         if let Some((i, error)) = run.failure.into_inner().expect("no step panics holding it") {
             return Err(format!("step {i}: {error}"));
